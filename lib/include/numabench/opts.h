@@ -1,0 +1,72 @@
+/* numabench: the option table.
+ *
+ * One table drives everything about options: the command line (getopt_long),
+ * --help, config files (later), and the resolved configuration written into
+ * results, with which options the user set. Like fio's struct fio_option.
+ */
+#ifndef NUMABENCH_OPTS_H
+#define NUMABENCH_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <numabench/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Subcommands, as bits: an option lists the commands that take it. */
+enum nb_command {
+  NB_CMD_TOPO = 1u << 0,
+};
+
+enum nb_opt_type {
+  NB_OPT_BOOL,   /* a flag: present means true */
+  NB_OPT_STRING, /* a value kept as text, validated by its consumer */
+};
+
+/** The resolved configuration. Strings are owned (nb_config_free). */
+struct nb_config {
+  char *topology; /* --topology: live, an hwloc XML file or a recorded /sys tree */
+  char *devices;  /* --devices: PCI bus ids to treat as GPUs */
+  bool json;      /* --json: machine-readable output */
+  bool no_cuda;   /* --no-cuda: do not ask the CUDA runtime */
+  uint64_t set;   /* bit i: option i of the table was given by the user */
+};
+
+struct nb_option {
+  const char *name;     /* long name, also the config-file key */
+  int short_name;       /* single-letter form, 0 when none */
+  enum nb_opt_type type;
+  size_t offset;        /* of the field in struct nb_config */
+  const char *def;      /* default as text; NULL when unset by default */
+  unsigned commands;    /* enum nb_command bits */
+  const char *metavar;  /* the value's name in --help */
+  const char *help;     /* one line */
+};
+
+/** The table; *n receives its length. */
+const struct nb_option *nb_options(int *n);
+
+/** The option named name, NULL when there is none. */
+const struct nb_option *nb_option_find(const char *name);
+
+/** Fill cfg with the defaults. Returns 0 or NB_ENOMEM. */
+int nb_config_init(struct nb_config *cfg);
+
+/** Set an option from text (value NULL for flags) and mark it user-set.
+ *  - NB_EINVAL: bad value, message names the option.
+ *  - NB_ENOMEM: out of memory. */
+int nb_config_set(struct nb_config *cfg, const struct nb_option *opt, const char *value, nb_error_t *err);
+
+/** Whether the user gave the option (vs. its default). */
+bool nb_config_is_set(const struct nb_config *cfg, const struct nb_option *opt);
+
+void nb_config_free(struct nb_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

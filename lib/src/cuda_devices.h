@@ -1,0 +1,31 @@
+/* numabench: what the topology asks the CUDA runtime. Built only with CUDA;
+ * C and C++ (nvcc) both include it. */
+#ifndef NB_CUDA_DEVICES_H
+#define NB_CUDA_DEVICES_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct nb__cuda_dev {
+  char bus_id[32];  /* as the runtime writes it, e.g. "00000000:3B:00.0" */
+  char name[256];   /* cudaDeviceProp.name */
+  int host_numa_id; /* cudaDevAttrHostNumaId, -1 when the runtime has none */
+};
+
+struct nb__cuda_info {
+  int runtime_version;       /* cudaRuntimeGetVersion, 0 when unknown */
+  int driver_version;        /* cudaDriverGetVersion, 0 when no driver */
+  int count;                 /* devices the runtime sees */
+  struct nb__cuda_dev *devs; /* malloc'ed, count entries; free() it */
+  char error[256];           /* set when the runtime fails: "cudaErrorNoDevice: ..." */
+};
+
+/* Enumerate the CUDA devices in ordinal order. Returns 0 (count may be 0 with
+ * error set when the runtime or driver is unusable) or NB_ENOMEM. */
+int nb__cuda_enumerate(struct nb__cuda_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,40 @@
+/* numabench: internal helpers shared by the library's files. Not installed. */
+#ifndef NB_INTERNAL_H
+#define NB_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <numabench/error.h>
+
+#if defined(__GNUC__)
+#define NB__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define NB__PRINTF(f, a)
+#endif
+
+/* Record an error (err may be NULL) and return code. */
+int nb__err(nb_error_t *err, int code, const char *fmt, ...) NB__PRINTF(3, 4);
+/* Same, appending ": strerror(errnum)" and keeping errnum. */
+int nb__err_sys(nb_error_t *err, int code, int errnum, const char *fmt, ...) NB__PRINTF(4, 5);
+
+/* A growable list of owned strings (warnings). */
+struct nb__strv {
+  int n;
+  int cap;
+  char **v;
+};
+int nb__strv_addf(struct nb__strv *sv, const char *fmt, ...) NB__PRINTF(2, 3);
+void nb__strv_free(struct nb__strv *sv);
+
+/* Read a small text file under root (root "" or NULL = "/") into buf, stripped
+ * of trailing whitespace. Returns 0, or -errno. */
+int nb__read_sysfile(const char *root, const char *path, char *buf, size_t len);
+
+/* Parse a Linux CPU list ("0-3,8,10-11") into a sorted int array.
+ * Returns the count or a negative NB_E code. */
+int nb__parse_cpulist(const char *text, int **out);
+
+int nb__cmp_int(const void *a, const void *b);
+
+#endif

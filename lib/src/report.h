@@ -1,0 +1,17 @@
+/* numabench: JSON pieces shared by the reporters. Not installed. */
+#ifndef NB_REPORT_H
+#define NB_REPORT_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include <numabench/topo.h>
+
+/* The topology as a JSON object (docs/topo-schema.md); NULL on OOM. */
+json_t *nb__topo_json(nb_topo_t topo);
+
+/* Write a JSON document and a newline to out. Returns 0 or NB_EIO/NB_ENOMEM. */
+int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err);
+
+#endif

@@ -1,0 +1,263 @@
+/* numabench: the topology as text (like the affinity columns of
+ * `nvidia-smi topo -m`) and as JSON. Reporters only read the model. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "topo-internal.h"
+
+/* ---- JSON ---- */
+
+static json_t *int_array(const int *v, int n)
+{
+  json_t *a = json_array();
+  for (int i = 0; a && i < n; i++)
+    if (json_array_append_new(a, json_integer(v[i])) < 0) {
+      json_decref(a);
+      return NULL;
+    }
+  return a;
+}
+
+static json_t *int_or_null(int v) { return v >= 0 ? json_integer(v) : json_null(); }
+
+static json_t *str_array(const char *const *v, int n)
+{
+  json_t *a = json_array();
+  for (int i = 0; a && i < n; i++)
+    if (json_array_append_new(a, json_string(v[i])) < 0) {
+      json_decref(a);
+      return NULL;
+    }
+  return a;
+}
+
+static json_t *hex4(unsigned v)
+{
+  char buf[8];
+  snprintf(buf, sizeof buf, "%04x", v & 0xffff);
+  return json_string(buf);
+}
+
+static json_t *nodes_json(nb_topo_t topo)
+{
+  json_t *a = json_array();
+  for (int i = 0; a && i < topo->nnodes; i++) {
+    const struct nb_node *n = &topo->nodes[i];
+    json_t *o = json_pack("{s:i, s:o, s:o, s:i, s:I, s:o, s:b, s:b, s:o}", "os_index", n->os_index, "cpus",
+                          int_array(n->cpus, n->ncpus), "cpus_not_allowed",
+                          int_array(n->cpus_not_allowed, n->ncpus_not_allowed), "cores", n->ncores,
+                          "memory_bytes", (json_int_t)n->memory_bytes, "free_bytes",
+                          n->free_bytes >= 0 ? json_integer(n->free_bytes) : json_null(), "has_cpus",
+                          n->has_cpus, "allowed", n->allowed, "package", int_or_null(n->package));
+    if (!o || json_array_append_new(a, o) < 0) {
+      json_decref(a);
+      return NULL;
+    }
+  }
+  return a;
+}
+
+static json_t *distances_json(nb_topo_t topo)
+{
+  json_t *a = json_array();
+  for (int i = 0; a && i < topo->nnodes; i++)
+    if (json_array_append_new(a, int_array(&topo->dist[i * topo->nnodes], topo->nnodes)) < 0) {
+      json_decref(a);
+      return NULL;
+    }
+  return a;
+}
+
+static json_t *gpus_json(nb_topo_t topo)
+{
+  json_t *a = json_array();
+  for (int i = 0; a && i < topo->ngpus; i++) {
+    const struct nb_gpu *g = &topo->gpus[i];
+    json_t *o = json_pack("{s:i, s:o, s:s, s:o, s:s, s:o, s:s, s:o}", "index", g->index, "cuda_ordinal",
+                          int_or_null(g->cuda_ordinal), "pci_bus_id", g->bus_id, "numa_node",
+                          int_or_null(g->numa_node), "numa_node_source", nb_node_origin_name(g->node_origin),
+                          "cpus", int_array(g->cpus, g->ncpus), "name", g->name, "warnings",
+                          str_array(g->warnings, g->nwarnings));
+    if (!o || json_array_append_new(a, o) < 0) {
+      json_decref(a);
+      return NULL;
+    }
+  }
+  return a;
+}
+
+static json_t *pci_json(nb_topo_t topo)
+{
+  json_t *a = json_array();
+  for (int i = 0; a && i < topo->npci; i++) {
+    const struct nb_pci_dev *p = &topo->pci[i];
+    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s}", "pci_bus_id", p->bus_id, "vendor_id",
+                          hex4(p->vendor_id), "device_id", hex4(p->device_id), "class_id", hex4(p->class_id),
+                          "numa_node", int_or_null(p->numa_node), "numa_node_source",
+                          nb_node_origin_name(p->node_origin), "name", p->name ? p->name : "");
+    if (!o || json_array_append_new(a, o) < 0) {
+      json_decref(a);
+      return NULL;
+    }
+  }
+  return a;
+}
+
+json_t *nb__topo_json(nb_topo_t topo)
+{
+  return json_pack("{s:i, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:o, s:o, s:o}", "schema_version", 1,
+                   "source", nb_topo_kind_name(topo->kind), "source_path",
+                   topo->kind == NB_TOPO_LIVE ? json_null() : json_string(topo->source), "this_system",
+                   topo->kind == NB_TOPO_LIVE, "hwloc_version",
+                   *topo->hwloc_version ? json_string(topo->hwloc_version) : json_null(), "allowed_cpus",
+                   int_array(topo->allowed, topo->nallowed), "nodes", nodes_json(topo), "distances",
+                   distances_json(topo), "distances_source",
+                   topo->dist_origin == NB_DIST_FIRMWARE ? "firmware" : "default", "gpu_source",
+                   nb_gpu_origin_name(topo->gpu_origin), "cuda", nb_topo_cuda_status(topo), "gpus",
+                   gpus_json(topo), "pci_devices", pci_json(topo), "warnings",
+                   str_array((const char *const *)topo->warnings.v, topo->warnings.n));
+}
+
+int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err)
+{
+  if (!doc)
+    return nb__err(err, NB_ENOMEM, "%s: out of memory building JSON", what);
+  if (json_dumpf(doc, out, JSON_COMPACT | JSON_PRESERVE_ORDER) < 0 || fputc('\n', out) == EOF ||
+      fflush(out) == EOF || ferror(out))
+    return nb__err_sys(err, NB_EIO, errno, "%s: writing JSON", what);
+  return 0;
+}
+
+int nb_topo_write_json(nb_topo_t topo, FILE *out, nb_error_t *err)
+{
+  json_t *doc = nb__topo_json(topo);
+  int rc = nb__json_write(doc, out, "topology", err);
+  json_decref(doc);
+  return rc;
+}
+
+/* ---- text ---- */
+
+static const char *human_bytes(char *buf, size_t len, double bytes)
+{
+  if (bytes < 0)
+    snprintf(buf, len, "-");
+  else if (bytes >= 1024.0 * 1024 * 1024)
+    snprintf(buf, len, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+  else
+    snprintf(buf, len, "%.0f MiB", bytes / (1024.0 * 1024));
+  return buf;
+}
+
+static const char *cpus_text(char *buf, size_t len, const int *cpus, int n, const int *not_allowed, int nna)
+{
+  if (n == 0 && nna == 0) {
+    snprintf(buf, len, "(none: memory only)");
+    return buf;
+  }
+  nb_format_cpulist(buf, len, cpus, n);
+  if (n == 0)
+    snprintf(buf, len, "(none allowed)");
+  if (nna) {
+    char na[256];
+    size_t used = strlen(buf);
+    nb_format_cpulist(na, sizeof na, not_allowed, nna);
+    snprintf(buf + used, len - used, " (+%s not allowed)", na);
+  }
+  return buf;
+}
+
+int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
+{
+  char cpus[1024], mem[32], fr[32];
+  int nallowed_nodes = 0;
+  for (int i = 0; i < topo->nnodes; i++)
+    nallowed_nodes += topo->nodes[i].allowed;
+
+  if (topo->kind == NB_TOPO_LIVE)
+    fprintf(out, "Topology: this machine (hwloc %s)\n", topo->hwloc_version);
+  else
+    fprintf(out, "Topology: %s %s (not this machine: shown, never used for binding)\n",
+            topo->kind == NB_TOPO_XML ? "XML file" : "recorded /sys tree", topo->source);
+  nb_format_cpulist(cpus, sizeof cpus, topo->allowed, topo->nallowed);
+  fprintf(out, "Allowed CPUs: %s (%d)\n\n", cpus, topo->nallowed);
+
+  int w = 4;
+  for (int i = 0; i < topo->nnodes; i++) {
+    const struct nb_node *n = &topo->nodes[i];
+    int l = (int)strlen(cpus_text(cpus, sizeof cpus, n->cpus, n->ncpus, n->cpus_not_allowed, n->ncpus_not_allowed));
+    w = l > w ? l : w;
+  }
+  fprintf(out, "NUMA nodes: %d (%d allowed)\n", topo->nnodes, nallowed_nodes);
+  fprintf(out, "  %-4s  %-*s  %5s  %10s  %10s  %s\n", "node", w, "CPUs", "cores", "memory", "free", "allowed");
+  for (int i = 0; i < topo->nnodes; i++) {
+    const struct nb_node *n = &topo->nodes[i];
+    fprintf(out, "  %-4d  %-*s  %5d  %10s  %10s  %s\n", n->os_index, w,
+            cpus_text(cpus, sizeof cpus, n->cpus, n->ncpus, n->cpus_not_allowed, n->ncpus_not_allowed),
+            n->ncores, human_bytes(mem, sizeof mem, (double)n->memory_bytes),
+            human_bytes(fr, sizeof fr, (double)n->free_bytes), n->allowed ? "yes" : "no");
+  }
+
+  fprintf(out, "\nDistances (%s):\n  %4s",
+          topo->dist_origin == NB_DIST_FIRMWARE ? "from firmware"
+          : topo->nnodes == 1                   ? "single node"
+                                                : "none from firmware: 10 local, 20 remote",
+          "node");
+  for (int j = 0; j < topo->nnodes; j++)
+    fprintf(out, " %4d", topo->nodes[j].os_index);
+  fputc('\n', out);
+  for (int i = 0; i < topo->nnodes; i++) {
+    fprintf(out, "  %4d", topo->nodes[i].os_index);
+    for (int j = 0; j < topo->nnodes; j++)
+      fprintf(out, " %4d", topo->dist[i * topo->nnodes + j]);
+    fputc('\n', out);
+  }
+
+  static const char *const origin_text[] = {
+    [NB_GPUS_NONE] = "none found",
+    [NB_GPUS_CUDA] = "from the CUDA runtime; GPU = CUDA ordinal",
+    [NB_GPUS_PCI] = "from PCI devices",
+    [NB_GPUS_DEVICES] = "the PCI devices given with --devices",
+  };
+  fprintf(out, "\nGPUs: %d, %s (CUDA: %s)\n", topo->ngpus, origin_text[topo->gpu_origin],
+          nb_topo_cuda_status(topo));
+  if (topo->ngpus) {
+    w = 12;
+    for (int i = 0; i < topo->ngpus; i++) {
+      int l = nb_format_cpulist(cpus, sizeof cpus, topo->gpus[i].cpus, topo->gpus[i].ncpus);
+      w = l > w ? l : w;
+    }
+    fprintf(out, "  %-4s  %-12s  %-4s  %-*s  %s\n", "GPU", "bus id", "NUMA", w, "CPU affinity", "name");
+    for (int i = 0; i < topo->ngpus; i++) {
+      const struct nb_gpu *g = &topo->gpus[i];
+      char node[16];
+      if (g->numa_node >= 0)
+        snprintf(node, sizeof node, "%d", g->numa_node);
+      else
+        snprintf(node, sizeof node, "?");
+      nb_format_cpulist(cpus, sizeof cpus, g->cpus, g->ncpus);
+      fprintf(out, "  %-4d  %-12s  %-4s  %-*s  %s\n", g->index, g->bus_id, node, w, g->ncpus ? cpus : "-",
+              g->name);
+    }
+  }
+
+  int nw = topo->warnings.n;
+  for (int i = 0; i < topo->ngpus; i++)
+    nw += topo->gpus[i].nwarnings;
+  if (nw) {
+    fprintf(out, "\nWarnings:\n");
+    for (int i = 0; i < topo->warnings.n; i++)
+      fprintf(out, "  %s\n", topo->warnings.v[i]);
+    for (int i = 0; i < topo->ngpus; i++)
+      for (int j = 0; j < topo->gpus[i].nwarnings; j++)
+        fprintf(out, "  GPU %d (%s): %s\n", topo->gpus[i].index, topo->gpus[i].bus_id,
+                topo->gpus[i].warnings[j]);
+  }
+  if (fflush(out) == EOF || ferror(out))
+    return nb__err_sys(err, NB_EIO, errno, "topology: writing text");
+  return 0;
+}

@@ -1,0 +1,67 @@
+/* numabench: the topology model's internals, shared by topo*.c and report_topo.c. */
+#ifndef NB_TOPO_INTERNAL_H
+#define NB_TOPO_INTERNAL_H
+
+#include <hwloc.h>
+
+#include <numabench/topo.h>
+
+#include "nb-internal.h"
+
+struct nb_topo {
+  enum nb_topo_kind kind;
+  char *source;           /* as given; "live" for this machine */
+  char *sysroot;          /* "" for live, the tree for fsroot, NULL for XML (no sysfs) */
+  char hwloc_version[32]; /* hwlocVersion recorded in the topology */
+  hwloc_topology_t hw;    /* kept for the planner and the binder */
+
+  int nnodes;
+  struct nb_node *nodes; /* ascending OS index; cpu arrays owned below */
+  int *dist;             /* nnodes * nnodes */
+  enum nb_dist_origin dist_origin;
+
+  int nallowed;
+  int *allowed;
+
+  int ncores;
+  struct nb_core *cores;
+
+  int npci;
+  struct nb_pci_dev *pci;
+
+  int ngpus;
+  struct nb_gpu *gpus;
+  enum nb_gpu_origin gpu_origin;
+  char *cuda_status;
+
+  struct nb__strv warnings;
+  struct nb__strv *gpu_warnings; /* one list per GPU */
+
+  /* Storage for the const arrays handed out through the public structs. */
+  int **owned;
+  int nowned;
+  char **owned_str;
+  int nowned_str;
+};
+
+/* Load hwloc's topology for cfg->source into *hw; fills topo->kind, source,
+ * sysroot. Files and trees are parsed in a child process. */
+int nb__topo_load_hwloc(struct nb_topo *topo, const char *source, nb_error_t *err);
+
+/* Find the GPUs (devices list, CUDA or PCI) once nodes and PCI are known. */
+int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg, nb_error_t *err);
+
+/* Keep an array or string alive until nb_topo_free; returns it, NULL on OOM
+ * (and frees it). */
+int *nb__topo_own(struct nb_topo *topo, int *arr);
+const char *nb__topo_own_str(struct nb_topo *topo, char *s);
+const char *nb__topo_strdup(struct nb_topo *topo, const char *s);
+
+/* The allowed CPUs of node (model index) from an hwloc cpuset. */
+int nb__topo_cpus_of_set(hwloc_const_bitmap_t set, int **out);
+
+/* Locate a PCI device by canonical bus id, NULL when absent. */
+const struct nb_pci_dev *nb__topo_find_pci(const struct nb_topo *topo, const char *bus_id);
+
+
+#endif

@@ -1,0 +1,307 @@
+/* numabench: getting hwloc's topology from the live machine, an XML file or a
+ * recorded /sys tree.
+ *
+ * hwloc 2.9 can crash on malformed XML (an object without complete_cpuset is
+ * enough), so files and trees are parsed in a forked child that hands back
+ * hwloc's own XML export of what it loaded. The parent only ever parses XML
+ * that hwloc itself wrote. A crash, a failure or a hang in the child becomes
+ * an error naming the input. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+
+#include "topo-internal.h"
+
+/* Seconds the child may take to parse a topology before it is abandoned. */
+#define NB_TOPO_CHILD_TIMEOUT 60
+
+static int topo_prepare(hwloc_topology_t *hw)
+{
+  if (hwloc_topology_init(hw) < 0)
+    return -1;
+  /* Keep the nodes and CPUs outside the allowed sets: they are shown as not
+   * allowed rather than silently missing. */
+  hwloc_topology_set_flags(*hw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+  /* --devices may name a PCI device of any class. */
+  hwloc_topology_set_type_filter(*hw, HWLOC_OBJ_PCI_DEVICE, HWLOC_TYPE_FILTER_KEEP_ALL);
+  hwloc_topology_set_type_filter(*hw, HWLOC_OBJ_OS_DEVICE, HWLOC_TYPE_FILTER_KEEP_ALL);
+  hwloc_topology_set_type_filter(*hw, HWLOC_OBJ_BRIDGE, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+  return 0;
+}
+
+/* The child: load, export as XML to fd 1 of the pipe, exit. Never returns. */
+static void child_parse(const char *path, int is_dir, int outfd)
+{
+  hwloc_topology_t hw;
+  char *xml = NULL;
+  int len = 0;
+  alarm(NB_TOPO_CHILD_TIMEOUT);
+  if (topo_prepare(&hw) < 0)
+    _exit(3);
+  if (is_dir) {
+    /* hwloc's Linux backend reads the tree under HWLOC_FSROOT; it then
+     * knows the topology is not this system and binds nothing. */
+    setenv("HWLOC_FSROOT", path, 1);
+  } else if (hwloc_topology_set_xml(hw, path) < 0) {
+    fprintf(stderr, "hwloc cannot read it as XML: %s\n", strerror(errno));
+    _exit(4);
+  }
+  if (hwloc_topology_load(hw) < 0) {
+    fprintf(stderr, "hwloc cannot load it: %s\n", strerror(errno));
+    _exit(5);
+  }
+  if (hwloc_topology_export_xmlbuffer(hw, &xml, &len, 0) < 0 || len <= 0) {
+    fprintf(stderr, "hwloc cannot export it: %s\n", strerror(errno));
+    _exit(6);
+  }
+  for (int off = 0; off < len;) {
+    ssize_t w = write(outfd, xml + off, (size_t)(len - off));
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      _exit(7);
+    }
+    off += (int)w;
+  }
+  _exit(0);
+}
+
+/* Append what fd has to a growing buffer; 0 at EOF, 1 more to come, <0 error. */
+static int slurp(int fd, char **buf, size_t *len, size_t *cap, size_t limit)
+{
+  char tmp[65536];
+  ssize_t r = read(fd, tmp, sizeof tmp);
+  if (r < 0)
+    return errno == EINTR || errno == EAGAIN ? 1 : -errno;
+  if (r == 0)
+    return 0;
+  if (*len + (size_t)r + 1 > *cap) {
+    if (*len + (size_t)r + 1 > limit)
+      return 1; /* drop what exceeds the limit (child's chatter on stderr) */
+    size_t ncap = *cap ? *cap : 1 << 16;
+    while (ncap < *len + (size_t)r + 1)
+      ncap *= 2;
+    char *nb = realloc(*buf, ncap);
+    if (!nb)
+      return -ENOMEM;
+    *buf = nb;
+    *cap = ncap;
+  }
+  memcpy(*buf + *len, tmp, (size_t)r);
+  *len += (size_t)r;
+  (*buf)[*len] = '\0';
+  return 1;
+}
+
+/* First line of the child's stderr, for the error message. */
+static void first_line(const char *text, char *out, size_t len)
+{
+  out[0] = '\0';
+  if (!text)
+    return;
+  while (*text == '\n' || *text == ' ')
+    text++;
+  size_t n = strcspn(text, "\n");
+  if (n >= len)
+    n = len - 1;
+  memcpy(out, text, n);
+  out[n] = '\0';
+}
+
+static int parse_in_child(const char *path, int is_dir, char **xmlp, nb_error_t *err)
+{
+  int outp[2], errp[2];
+  int rc = NB_EINTERNAL;
+  char *xml = NULL, *etext = NULL;
+  size_t xlen = 0, xcap = 0, elen = 0, ecap = 0;
+  const char *what = is_dir ? "recorded /sys tree" : "topology file";
+
+  if (pipe2(outp, O_CLOEXEC) < 0)
+    return nb__err_sys(err, NB_EINTERNAL, errno, "topology %s: pipe", path);
+  if (pipe2(errp, O_CLOEXEC) < 0) {
+    rc = nb__err_sys(err, NB_EINTERNAL, errno, "topology %s: pipe", path);
+    goto out_close_out;
+  }
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    rc = nb__err_sys(err, NB_EINTERNAL, errno, "topology %s: fork", path);
+    goto out_close_err;
+  }
+  if (pid == 0) {
+    close(outp[0]);
+    close(errp[0]);
+    dup2(errp[1], STDERR_FILENO);
+    child_parse(path, is_dir, outp[1]);
+  }
+  close(outp[1]);
+  close(errp[1]);
+  outp[1] = errp[1] = -1;
+
+  /* Read both pipes together so a chatty child cannot block on a full one. */
+  struct pollfd pfd[2] = {{.fd = outp[0], .events = POLLIN}, {.fd = errp[0], .events = POLLIN}};
+  int open_fds = 2, io_err = 0;
+  while (open_fds) {
+    if (poll(pfd, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      io_err = errno;
+      break;
+    }
+    for (int i = 0; i < 2; i++) {
+      if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+        continue;
+      int r = i == 0 ? slurp(pfd[i].fd, &xml, &xlen, &xcap, (size_t)1 << 30)
+                     : slurp(pfd[i].fd, &etext, &elen, &ecap, 4096);
+      if (r < 0) {
+        io_err = -r;
+        r = 0;
+      }
+      if (r == 0) {
+        pfd[i].fd = -1;
+        open_fds--;
+      }
+    }
+    if (io_err)
+      break;
+  }
+  if (io_err)
+    kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+
+  char detail[256];
+  first_line(etext, detail, sizeof detail);
+  if (io_err == ENOMEM) {
+    rc = nb__err(err, NB_ENOMEM, "topology %s: out of memory reading hwloc's output", path);
+  } else if (io_err) {
+    rc = nb__err_sys(err, NB_EINTERNAL, io_err, "topology %s: reading hwloc's output", path);
+  } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+    rc = nb__err(err, NB_EFORMAT, "%s %s: hwloc did not finish parsing it in %d s; check the input",
+                 what, path, NB_TOPO_CHILD_TIMEOUT);
+  } else if (WIFSIGNALED(status)) {
+    rc = nb__err(err, NB_EFORMAT,
+                 "%s %s: malformed (hwloc crashed parsing it: %s); regenerate it with `lstopo --of xml` "
+                 "or hwloc-gather-topology",
+                 what, path, strsignal(WTERMSIG(status)));
+  } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !xml || xlen == 0) {
+    rc = nb__err(err, NB_EFORMAT, "%s %s: not a valid %s%s%s", what, path,
+                 is_dir ? "recorded /sys tree" : "hwloc XML topology", *detail ? " (" : "",
+                 *detail ? detail : "");
+    if (*detail && err)
+      strncat(err->msg, ")", sizeof err->msg - strlen(err->msg) - 1);
+  } else {
+    *xmlp = xml;
+    xml = NULL;
+    rc = 0;
+  }
+  free(xml);
+  free(etext);
+out_close_err:
+  if (errp[0] >= 0)
+    close(errp[0]);
+  if (errp[1] >= 0)
+    close(errp[1]);
+out_close_out:
+  if (outp[0] >= 0)
+    close(outp[0]);
+  if (outp[1] >= 0)
+    close(outp[1]);
+  return rc;
+}
+
+/* Cheap checks before hwloc sees the input, so that common mistakes get a
+ * precise message. Sets *is_dir. */
+static int check_source(const char *path, int *is_dir, nb_error_t *err)
+{
+  struct stat st;
+  if (stat(path, &st) < 0)
+    return nb__err_sys(err, errno == ENOENT || errno == ENOTDIR ? NB_ENOENT : NB_EIO, errno,
+                       "topology %s: cannot open (give 'live', an hwloc XML file or a recorded /sys tree)",
+                       path);
+  if (S_ISDIR(st.st_mode)) {
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/sys/devices/system/cpu", path);
+    if (access(probe, R_OK | X_OK) < 0)
+      return nb__err(err, NB_EFORMAT,
+                     "topology %s: a directory but not a recorded /sys tree (no sys/devices/system/cpu "
+                     "inside; record one with hwloc-gather-topology)",
+                     path);
+    *is_dir = 1;
+    return 0;
+  }
+  *is_dir = 0;
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return nb__err_sys(err, NB_EIO, errno, "topology %s: cannot read", path);
+  int c;
+  do
+    c = fgetc(f);
+  while (c == ' ' || c == '\t' || c == '\n' || c == '\r');
+  int ferr = ferror(f);
+  fclose(f);
+  if (ferr)
+    return nb__err(err, NB_EIO, "topology %s: cannot read", path);
+  if (c == EOF)
+    return nb__err(err, NB_EFORMAT, "topology %s: empty file (expected hwloc XML from `lstopo --of xml`)",
+                   path);
+  if (c != '<')
+    return nb__err(err, NB_EFORMAT, "topology %s: not XML (expected hwloc XML from `lstopo --of xml`)",
+                   path);
+  return 0;
+}
+
+int nb__topo_load_hwloc(struct nb_topo *topo, const char *source, nb_error_t *err)
+{
+  int live = !source || !*source || !strcmp(source, "live");
+  int is_dir = 0, rc;
+  char *xml = NULL;
+
+  topo->source = strdup(live ? "live" : source);
+  if (!topo->source)
+    return nb__err(err, NB_ENOMEM, "topology: out of memory");
+  if (live) {
+    topo->kind = NB_TOPO_LIVE;
+    topo->sysroot = strdup("");
+  } else {
+    if ((rc = check_source(source, &is_dir, err)) < 0)
+      return rc;
+    topo->kind = is_dir ? NB_TOPO_FSROOT : NB_TOPO_XML;
+    topo->sysroot = is_dir ? strdup(source) : NULL;
+    if (is_dir && !topo->sysroot)
+      return nb__err(err, NB_ENOMEM, "topology: out of memory");
+    if ((rc = parse_in_child(source, is_dir, &xml, err)) < 0)
+      return rc;
+  }
+
+  if (topo_prepare(&topo->hw) < 0) {
+    free(xml);
+    return nb__err_sys(err, NB_ENOMEM, errno, "topology: hwloc_topology_init");
+  }
+  if (xml && hwloc_topology_set_xmlbuffer(topo->hw, xml, (int)strlen(xml) + 1) < 0) {
+    free(xml);
+    return nb__err_sys(err, NB_EINTERNAL, errno, "topology %s: hwloc rejected its own export", source);
+  }
+  free(xml);
+  if (hwloc_topology_load(topo->hw) < 0)
+    return nb__err_sys(err, live ? NB_EINTERNAL : NB_EFORMAT, errno, "topology %s: hwloc_topology_load",
+                       topo->source);
+  if (live && !hwloc_topology_is_thissystem(topo->hw))
+    return nb__err(err, NB_EINVAL,
+                   "topology live: hwloc reads another system (HWLOC_XMLFILE, HWLOC_FSROOT or "
+                   "HWLOC_SYNTHETIC is set in the environment); unset it or pass it as --topology");
+
+  const char *v = hwloc_obj_get_info_by_name(hwloc_get_root_obj(topo->hw), "hwlocVersion");
+  /* Recorded files may not say which hwloc wrote them: then it stays "". */
+  snprintf(topo->hwloc_version, sizeof topo->hwloc_version, "%s", v ? v : "");
+  return 0;
+}
