@@ -33,9 +33,9 @@ static int fail(const nb_error_t *err)
 /* stdout must have reached its destination: a full disk is a failure. */
 static int finish_stdout(int rc)
 {
-  if (fflush(stdout) == EOF || ferror(stdout)) {
+  if ((fflush(stdout) == EOF || ferror(stdout)) && rc == 0) {
     fprintf(stderr, "numabench: writing standard output failed\n");
-    return rc ? rc : EXIT_FAILURE;
+    return EXIT_FAILURE;
   }
   return rc;
 }

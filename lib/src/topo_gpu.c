@@ -143,46 +143,37 @@ static void publish_warnings(struct nb_topo *topo)
 
 static int gpus_from_devices(struct nb_topo *topo, const char *list, nb_error_t *err)
 {
-  char *copy = strdup(list), *save = NULL;
   int n = 1, rc = 0;
-  if (!copy)
-    return oom(err);
   for (const char *c = list; *c; c++)
     n += *c == ',';
-  if ((rc = alloc_gpus(topo, n)) < 0) {
-    free(copy);
+  if (alloc_gpus(topo, n) < 0)
     return oom(err);
-  }
-  int k = 0;
-  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save), k++) {
-    struct gpu_seed s = {.index = k, .cuda_ordinal = -1, .cuda_numa = -1};
-    if (nb_parse_bus_id(tok, s.bus_id) < 0) {
-      rc = nb__err(err, NB_EINVAL,
-                   "--devices: '%s' is not a PCI bus id (expected dddd:bb:dd.f or bb:dd.f, e.g. 0000:3b:00.0)",
-                   tok);
-      break;
-    }
-    for (int j = 0; j < topo->ngpus; j++)
-      if (!strcmp(topo->gpus[j].bus_id, s.bus_id)) {
-        rc = nb__err(err, NB_EINVAL, "--devices: %s is listed twice; give each device once", s.bus_id);
-        break;
-      }
-    if (rc < 0)
-      break;
-    if (!nb__topo_find_pci(topo, s.bus_id)) {
-      rc = nb__err(err, NB_ENOENT,
-                   "--devices: no PCI device %s in topology %s (`numabench topo --json` lists them under "
-                   "pci_devices)",
-                   s.bus_id, topo->source);
-      break;
-    }
-    if ((rc = add_gpu(topo, &s, err)) < 0)
-      break;
-  }
-  if (rc == 0 && topo->ngpus == 0)
-    rc = nb__err(err, NB_EINVAL, "--devices: empty list; give PCI bus ids separated by commas");
-  free(copy);
   topo->gpu_origin = NB_GPUS_DEVICES;
+  if (!*list || strspn(list, ",") == strlen(list))
+    return nb__err(err, NB_EINVAL, "--devices: empty list; give PCI bus ids separated by commas");
+  /* Every comma-separated item must be a bus id: "a,,b" and "a," are
+   * mistakes, not shorter lists. */
+  for (const char *item = list; rc == 0; item += strcspn(item, ",") + 1) {
+    char tok[64];
+    size_t len = strcspn(item, ",");
+    snprintf(tok, sizeof tok, "%.*s", (int)(len < sizeof tok ? len : sizeof tok - 1), item);
+    struct gpu_seed s = {.index = topo->ngpus, .cuda_ordinal = -1, .cuda_numa = -1};
+    if (len >= sizeof tok || nb_parse_bus_id(tok, s.bus_id) < 0)
+      return nb__err(err, NB_EINVAL,
+                     "--devices: '%s' is not a PCI bus id (expected dddd:bb:dd.f or bb:dd.f, e.g. 0000:3b:00.0)",
+                     tok);
+    for (int j = 0; j < topo->ngpus; j++)
+      if (!strcmp(topo->gpus[j].bus_id, s.bus_id))
+        return nb__err(err, NB_EINVAL, "--devices: %s is listed twice; give each device once", s.bus_id);
+    if (!nb__topo_find_pci(topo, s.bus_id))
+      return nb__err(err, NB_ENOENT,
+                     "--devices: no PCI device %s in topology %s (`numabench topo --json` lists them under "
+                     "pci_devices)",
+                     s.bus_id, topo->source);
+    rc = add_gpu(topo, &s, err);
+    if (!item[len])
+      break;
+  }
   return rc;
 }
 

@@ -23,6 +23,33 @@
 /* Seconds the child may take to parse a topology before it is abandoned. */
 #define NB_TOPO_CHILD_TIMEOUT 60
 
+/* Indexes the model can hold: Linux allows up to 8192 CPUs and 1024 nodes.
+ * hwloc gives objects without an os_index in the XML HWLOC_UNKNOWN_INDEX,
+ * and exporting such a topology can take minutes and hundreds of MB. */
+#define NB_MAX_CPU_INDEX 65535u
+#define NB_MAX_NODE_INDEX 4095u
+
+/* Returns NULL when the topology fits the model, else what is wrong. */
+static const char *check_indexes(hwloc_topology_t hw)
+{
+  hwloc_obj_t obj = NULL;
+  while ((obj = hwloc_get_next_obj_by_type(hw, HWLOC_OBJ_PU, obj)))
+    if (obj->os_index > NB_MAX_CPU_INDEX)
+      return obj->os_index == HWLOC_UNKNOWN_INDEX ? "a PU has no os_index" : "a PU has an impossible os_index";
+  while ((obj = hwloc_get_next_obj_by_type(hw, HWLOC_OBJ_NUMANODE, obj)))
+    if (obj->os_index > NB_MAX_NODE_INDEX)
+      return obj->os_index == HWLOC_UNKNOWN_INDEX ? "a NUMA node has no os_index"
+                                                  : "a NUMA node has an impossible os_index";
+  hwloc_const_bitmap_t sets[] = {hwloc_topology_get_complete_cpuset(hw), hwloc_topology_get_allowed_cpuset(hw),
+                                 hwloc_topology_get_complete_nodeset(hw)};
+  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+    int last = sets[i] ? hwloc_bitmap_last(sets[i]) : -1;
+    if (last < 0 || (unsigned)last > NB_MAX_CPU_INDEX)
+      return i == 1 ? "its allowed CPU set is empty or impossible" : "its CPU or node sets are empty or impossible";
+  }
+  return NULL;
+}
+
 static int topo_prepare(hwloc_topology_t *hw)
 {
   if (hwloc_topology_init(hw) < 0)
@@ -43,6 +70,14 @@ static void child_parse(const char *path, int is_dir, int outfd)
   hwloc_topology_t hw;
   char *xml = NULL;
   int len = 0;
+  /* The caller's signal handlers (a test framework's, a runtime's) must not
+   * run here: a crash has to end this child and be seen by the parent. */
+  static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM, SIGTRAP, SIGSYS};
+  sigset_t all;
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    signal(sigs[i], SIG_DFL);
+  sigfillset(&all);
+  sigprocmask(SIG_UNBLOCK, &all, NULL);
   alarm(NB_TOPO_CHILD_TIMEOUT);
   if (topo_prepare(&hw) < 0)
     _exit(3);
@@ -57,6 +92,11 @@ static void child_parse(const char *path, int is_dir, int outfd)
   if (hwloc_topology_load(hw) < 0) {
     fprintf(stderr, "hwloc cannot load it: %s\n", strerror(errno));
     _exit(5);
+  }
+  const char *bad = check_indexes(hw);
+  if (bad) {
+    fprintf(stderr, "%s\n", bad);
+    _exit(8);
   }
   if (hwloc_topology_export_xmlbuffer(hw, &xml, &len, 0) < 0 || len <= 0) {
     fprintf(stderr, "hwloc cannot export it: %s\n", strerror(errno));
@@ -295,6 +335,9 @@ int nb__topo_load_hwloc(struct nb_topo *topo, const char *source, nb_error_t *er
   if (hwloc_topology_load(topo->hw) < 0)
     return nb__err_sys(err, live ? NB_EINTERNAL : NB_EFORMAT, errno, "topology %s: hwloc_topology_load",
                        topo->source);
+  const char *bad = check_indexes(topo->hw);
+  if (bad)
+    return nb__err(err, live ? NB_EINTERNAL : NB_EFORMAT, "topology %s: %s", topo->source, bad);
   if (live && !hwloc_topology_is_thissystem(topo->hw))
     return nb__err(err, NB_EINVAL,
                    "topology live: hwloc reads another system (HWLOC_XMLFILE, HWLOC_FSROOT or "

@@ -1,0 +1,77 @@
+/* Unit tests: a recorded /sys tree (hwloc-gather-topology inside a QEMU
+ * guest with 2 CPU nodes, a memory-only node 2 and display devices behind
+ * host bridges on nodes 0 and 1). Here the kernel's own files decide which
+ * node has CPUs and where devices are. The tree is unpacked by CTest
+ * (fixture fsroot_unpack) into NB_FSROOT_DIR. */
+#include <string.h>
+
+#include "nbtest.h"
+
+static void test_fsroot_nodes(void **state)
+{
+  (void)state;
+  char buf[64];
+  nb_topo_t topo = nbt_load(NB_FSROOT_DIR, NULL);
+  assert_int_equal(nb_topo_kind(topo), NB_TOPO_FSROOT);
+  assert_false(nb_topo_is_this_system(topo));
+  assert_int_equal(nb_topo_nnodes(topo), 3);
+  static const char *const cpus[] = {"0-1", "2-3", ""};
+  for (int i = 0; i < 3; i++) {
+    const struct nb_node *n = nb_topo_node(topo, i);
+    assert_int_equal(n->os_index, i);
+    assert_string_equal(nbt_cpus(buf, sizeof buf, n->cpus, n->ncpus), cpus[i]);
+    assert_int_equal(n->has_cpus, i < 2);
+    assert_true(n->allowed);
+    /* Free memory comes from the recorded nodeN/meminfo. */
+    assert_true(n->free_bytes > 0);
+    assert_true((uint64_t)n->free_bytes <= n->memory_bytes);
+  }
+  assert_int_equal(nb_topo_distance_origin(topo), NB_DIST_FIRMWARE);
+  assert_int_equal(nb_topo_distance(topo, 0, 1), 21);
+  assert_int_equal(nb_topo_distance(topo, 0, 2), 30);
+  assert_int_equal(nb_topo_distance(topo, 2, 2), 10);
+  /* QEMU's display devices are not NVIDIA GPUs. */
+  assert_int_equal(nb_topo_ngpus(topo), 0);
+  assert_int_equal(nb_topo_gpu_origin(topo), NB_GPUS_NONE);
+  nb_topo_free(topo);
+}
+
+static void test_fsroot_devices(void **state)
+{
+  (void)state;
+  char buf[64];
+  /* Node 0's and node 1's devices, and the SATA controller whose sysfs
+   * numa_node is -1 (no locality from firmware). */
+  nb_topo_t topo = nbt_load(NB_FSROOT_DIR, "0000:41:00.0,81:00.0,0000:00:1f.2");
+  assert_int_equal(nb_topo_gpu_origin(topo), NB_GPUS_DEVICES);
+  assert_int_equal(nb_topo_ngpus(topo), 3);
+  static const struct {
+    const char *bus;
+    int node;
+    const char *cpus;
+    enum nb_node_origin origin;
+  } want[] = {{"0000:41:00.0", 0, "0-1", NB_NODE_HWLOC},
+              {"0000:81:00.0", 1, "2-3", NB_NODE_HWLOC},
+              {"0000:00:1f.2", -1, "", NB_NODE_UNKNOWN}};
+  for (int i = 0; i < 3; i++) {
+    const struct nb_gpu *g = nb_topo_gpu(topo, i);
+    assert_int_equal(g->index, i);
+    assert_string_equal(g->bus_id, want[i].bus);
+    assert_int_equal(g->numa_node, want[i].node);
+    assert_int_equal(g->node_origin, want[i].origin);
+    assert_string_equal(nbt_cpus(buf, sizeof buf, g->cpus, g->ncpus), want[i].cpus);
+  }
+  const struct nb_gpu *unknown = nb_topo_gpu(topo, 2);
+  assert_int_equal(unknown->nwarnings, 1);
+  assert_non_null(strstr(unknown->warnings[0], "sysfs numa_node is -1"));
+  nb_topo_free(topo);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_fsroot_nodes),
+    cmocka_unit_test(test_fsroot_devices),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
