@@ -1,2 +1,44 @@
 #!/bin/sh
-exit 77
+# Run VM test cases: tests/vm/run-case.sh CASE... (cases/CASE.sh).
+# Environment: NUMABENCH (the binary to test), NB_VM_WORK (work directory,
+# keeps the fetched kernel), NB_VM_KERNEL, NB_VM_ACCEL, NB_TEST_STRICT.
+set -u
+NB_VM_DIR=$(cd "$(dirname "$0")" && pwd)
+: "${NUMABENCH:?NUMABENCH must name the numabench binary}"
+: "${NB_VM_WORK:=${TMPDIR:-/tmp}/numabench-vm}"
+mkdir -p "$NB_VM_WORK"
+. "$NB_VM_DIR/vm-lib.sh"
+. "$NB_VM_DIR/check-lib.sh"
+
+vm_prereqs
+KERNEL=$(vm_kernel) || exit $?
+case $KERNEL in /*) ;; *) exit 77 ;; esac
+
+total_fails=0
+for case_name in "$@"; do
+  LAYOUT= PCI=0
+  unset -f guest check 2>/dev/null
+  . "$NB_VM_DIR/cases/$case_name.sh"
+  dir="$NB_VM_WORK/$case_name"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  guest >"$dir/guest.sh"
+  vm_initrd "$dir/initrd.gz" "$dir/guest.sh"
+  start=$(date +%s)
+  vm_boot "$LAYOUT" "$PCI" "$dir/initrd.gz" "$dir/console.log"
+  rc=$?
+  echo "== $case_name: layout $LAYOUT, PCI devices $PCI, qemu exit $rc, $(($(date +%s) - start)) s"
+  if ! grep -aq '^=== NB-GUEST-DONE' "$dir/console.log"; then
+    echo "FAIL $case_name: the guest did not finish; last console lines:"
+    tail -n 30 "$dir/console.log"
+    total_fails=$((total_fails + 1))
+    continue
+  fi
+  grep -a '^=== NB-GUEST-START' "$dir/console.log" | tr -d '\r'
+  vm_unpack "$dir/console.log" "$dir/out"
+  fails=0
+  check "$dir/out"
+  total_fails=$((total_fails + fails))
+done
+[ "$total_fails" -eq 0 ] || { echo "$total_fails VM check(s) failed"; exit 1; }
+exit 0

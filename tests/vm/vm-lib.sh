@@ -1,0 +1,133 @@
+# numabench VM test harness (sourced by run-case.sh).
+#
+# Boots a real Linux kernel under QEMU with firmware tables (SRAT/SLIT/_PXM)
+# describing several NUMA nodes, runs numabench inside, and brings its output
+# back. Placement inside the guest is real (the kernel binds, migrates and
+# reports pages as on multi-socket hardware); speed is not, so cases check
+# placement and topology, never performance.
+
+vm_skip() {
+  if [ "${NB_TEST_STRICT:-0}" = 1 ]; then
+    echo "FAIL (strict): $*"
+    exit 1
+  fi
+  echo "SKIP: $*"
+  exit 77
+}
+
+# The kernel image: $NB_VM_KERNEL, or Debian's current one fetched once into
+# the work directory with `apt-get download` (nothing is installed).
+vm_kernel() {
+  if [ -n "${NB_VM_KERNEL:-}" ]; then
+    [ -r "$NB_VM_KERNEL" ] || vm_skip "NB_VM_KERNEL=$NB_VM_KERNEL is not readable"
+    echo "$NB_VM_KERNEL"
+    return
+  fi
+  local k pkg d
+  k="$NB_VM_WORK/vmlinuz"
+  if [ ! -s "$k" ]; then
+    command -v apt-get >/dev/null 2>&1 || vm_skip "no kernel image: set NB_VM_KERNEL to a bzImage (no apt-get here)"
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image/ {print $2; exit}')
+    [ -n "$pkg" ] || vm_skip "no kernel image: apt cannot resolve linux-image-amd64 (run apt-get update, or set NB_VM_KERNEL)"
+    d=$(mktemp -d "$NB_VM_WORK/kernel.XXXXXX")
+    if ! (cd "$d" && apt-get download "$pkg" >/dev/null 2>&1); then
+      rm -rf "$d"
+      vm_skip "no kernel image: apt-get download $pkg failed (offline? set NB_VM_KERNEL)"
+    fi
+    dpkg-deb --fsys-tarfile "$d"/*.deb | tar -xO --wildcards './boot/vmlinuz-*' >"$k.tmp" && mv "$k.tmp" "$k"
+    rm -rf "$d"
+    [ -s "$k" ] || vm_skip "no kernel image: could not extract vmlinuz from $pkg"
+  fi
+  echo "$k"
+}
+
+vm_prereqs() {
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || vm_skip "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
+  for t in cpio gzip base64 jq; do
+    command -v "$t" >/dev/null 2>&1 || vm_skip "$t missing (apt-get install $t)"
+  done
+  BUSYBOX=${NB_VM_BUSYBOX:-/bin/busybox}
+  [ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1 ||
+    vm_skip "a static busybox is needed at $BUSYBOX (apt-get install busybox-static)"
+}
+
+# Copy a dynamic binary and the shared libraries it needs into a root.
+vm_copy_binary() {
+  local root=$1 bin=$2 dest=$3 lib
+  mkdir -p "$root$(dirname "$dest")"
+  cp "$bin" "$root$dest"
+  for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+}
+
+# vm_initrd OUT CASE-GUEST-SCRIPT: numabench, busybox and the case in an initramfs.
+vm_initrd() {
+  local out=$1 script=$2 root
+  root=$(mktemp -d "$NB_VM_WORK/root.XXXXXX")
+  mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
+  cp "$BUSYBOX" "$root/bin/busybox"
+  vm_copy_binary "$root" "$NUMABENCH" /bin/numabench
+  cp "$NB_VM_DIR/guest-init" "$root/init"
+  chmod +x "$root/init"
+  cp "$script" "$root/case-guest.sh"
+  (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"
+  rm -rf "$root"
+}
+
+# vm_boot LAYOUT PCI INITRD LOG: boot and wait. LAYOUT: 2n (2 nodes x 2 CPUs,
+# distance 21), 4n (4 nodes x 1 CPU, distances 16/22), memonly (2 CPU nodes
+# and a memory-only node 2). PCI=1 adds 4 display devices on node 0
+# (0000:41:00.0-44:00.0) and 4 on node 1 (0000:81:00.0-84:00.0), each behind
+# a host bridge with the node in _PXM.
+vm_boot() {
+  local layout=$1 pci=$2 initrd=$3 log=$4 topo accel n i
+  m() { echo "-object memory-backend-ram,id=m$1,size=$2"; }
+  case $layout in
+  2n) topo="-smp 4 -m 2G $(m 0 1G) $(m 1 1G)
+        -numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1
+        -numa dist,src=0,dst=1,val=21" ;;
+  4n) topo="-smp 4 -m 2G $(m 0 512M) $(m 1 512M) $(m 2 512M) $(m 3 512M)
+        -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1
+        -numa node,nodeid=2,cpus=2,memdev=m2 -numa node,nodeid=3,cpus=3,memdev=m3
+        -numa dist,src=0,dst=1,val=16 -numa dist,src=0,dst=2,val=22 -numa dist,src=0,dst=3,val=22
+        -numa dist,src=1,dst=2,val=22 -numa dist,src=1,dst=3,val=22 -numa dist,src=2,dst=3,val=16" ;;
+  memonly) topo="-smp 4 -m 3G $(m 0 1G) $(m 1 1G) $(m 2 1G)
+        -numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1
+        -numa node,nodeid=2,memdev=m2
+        -numa dist,src=0,dst=1,val=21 -numa dist,src=0,dst=2,val=30 -numa dist,src=1,dst=2,val=30" ;;
+  *) echo "unknown VM layout $layout" >&2; return 2 ;;
+  esac
+  if [ "$pci" = 1 ]; then
+    for n in 0 1; do
+      topo="$topo -device pxb-pcie,id=pxb$n,bus_nr=$((64 + 64 * n)),numa_node=$n,bus=pcie.0"
+      for i in 0 1 2 3; do
+        topo="$topo -device pcie-root-port,id=rp$n$i,bus=pxb$n,chassis=$((10 + n)),slot=$i"
+        topo="$topo -device secondary-vga,bus=rp$n$i"
+      done
+    done
+  fi
+  # KVM on these hosts only runs specially built guests: software emulation
+  # (TCG) unless NB_VM_ACCEL=kvm.
+  if [ "${NB_VM_ACCEL:-tcg}" = kvm ]; then accel="-enable-kvm -cpu host"; else accel="-accel tcg,thread=multi -cpu max"; fi
+  # shellcheck disable=SC2086
+  timeout "${NB_VM_TIMEOUT:-300}" qemu-system-x86_64 $accel $topo -machine q35 \
+    -kernel "$KERNEL" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1" \
+    -nographic -no-reboot -nodefaults -serial stdio \
+    -device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$log" 2>&1
+}
+
+# vm_unpack LOG DIR: the files the guest printed, decoded into DIR.
+vm_unpack() {
+  local log=$1 dir=$2 f
+  mkdir -p "$dir"
+  tr -d '\r' <"$log" | awk -v dir="$dir" '
+    /^=== NB-FILE / { name = $3; file = dir "/" name ".b64"; printf "" > file; next }
+    /^=== NB-END/ { close(file); file = ""; next }
+    file != "" { print >> file }'
+  for f in "$dir"/*.b64; do
+    [ -e "$f" ] || continue
+    base64 -d <"$f" >"${f%.b64}" && rm -f "$f"
+  done
+}
