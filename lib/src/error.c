@@ -38,7 +38,7 @@ int nb_err_is_usage(int code)
   return code == NB_EINVAL || code == NB_ENOENT || code == NB_EFORMAT;
 }
 
-static void vrecord(nb_error_t *err, int code, int errnum, const char *fmt, va_list ap)
+NB__PRINTF(4, 0) static void vrecord(nb_error_t *err, int code, int errnum, const char *fmt, va_list ap)
 {
   if (!err)
     return;
