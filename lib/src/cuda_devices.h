@@ -1,5 +1,7 @@
-/* numabench: what the topology asks the CUDA runtime. Built only with CUDA;
- * C and C++ (nvcc) both include it. */
+/* numabench: what the topology asks the CUDA runtime. The enumeration
+ * (cuda_devices.cu) is built only with CUDA; the structs always, so that
+ * tests can hand the topology a recorded enumeration. C and C++ (nvcc) both
+ * include it. */
 #ifndef NB_CUDA_DEVICES_H
 #define NB_CUDA_DEVICES_H
 
@@ -21,9 +23,11 @@ struct nb__cuda_info {
   char error[256];           /* set when the runtime fails: "cudaErrorNoDevice: ..." */
 };
 
+#ifdef NB_HAVE_CUDA
 /* Enumerate the CUDA devices in ordinal order. Returns 0 (count may be 0 with
  * error set when the runtime or driver is unusable) or NB_ENOMEM. */
 int nb__cuda_enumerate(struct nb__cuda_info *info);
+#endif
 
 #ifdef __cplusplus
 }

@@ -48,8 +48,17 @@ struct nb_topo {
  * sysroot. Files and trees are parsed in a child process. */
 int nb__topo_load_hwloc(struct nb_topo *topo, const char *source, nb_error_t *err);
 
-/* Find the GPUs (devices list, CUDA or PCI) once nodes and PCI are known. */
-int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg, nb_error_t *err);
+struct nb__cuda_info;
+
+/* Find the GPUs (devices list, CUDA or PCI) once nodes and PCI are known.
+ * cuda: what the CUDA runtime enumerated, or NULL to ask it (live machine,
+ * CUDA built, cfg->no_cuda unset). Tests pass a recorded enumeration. */
+int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg, const struct nb__cuda_info *cuda,
+                       nb_error_t *err);
+
+/* nb_topo_load with a given CUDA enumeration instead of the runtime's (tests). */
+int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg, const struct nb__cuda_info *cuda,
+                            nb_error_t *err);
 
 /* Keep an array or string alive until nb_topo_free; returns it, NULL on OOM
  * (and frees it). */

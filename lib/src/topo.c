@@ -436,6 +436,12 @@ const struct nb_pci_dev *nb__topo_find_pci(const struct nb_topo *topo, const cha
 
 int nb_topo_load(nb_topo_t *topop, const struct nb_topo_config *cfg, nb_error_t *err)
 {
+  return nb__topo_load_with_cuda(topop, cfg, NULL, err);
+}
+
+int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg, const struct nb__cuda_info *cuda,
+                            nb_error_t *err)
+{
   static const struct nb_topo_config defaults;
   if (!cfg)
     cfg = &defaults;
@@ -473,7 +479,7 @@ int nb_topo_load(nb_topo_t *topop, const struct nb_topo_config *cfg, nb_error_t 
     goto fail;
   }
   if ((rc = build_distances(topo, err)) < 0 || (rc = build_pci(topo, err)) < 0 ||
-      (rc = nb__topo_find_gpus(topo, cfg, err)) < 0)
+      (rc = nb__topo_find_gpus(topo, cfg, cuda, err)) < 0)
     goto fail;
   rc = 0;
   *topop = topo;

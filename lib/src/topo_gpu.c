@@ -10,10 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "topo-internal.h"
-#ifdef NB_HAVE_CUDA
 #include "cuda_devices.h"
-#endif
+#include "topo-internal.h"
 
 /* What one GPU's discovery knows before it becomes an nb_gpu. */
 struct gpu_seed {
@@ -111,7 +109,10 @@ static int add_gpu(struct nb_topo *topo, const struct gpu_seed *s, nb_error_t *e
   }
   int idx = nb_topo_node_index(topo, g->numa_node);
   if (g->numa_node >= 0 && idx < 0) {
-    nb__strv_addf(w, "its NUMA node %d is not a node of this topology", g->numa_node);
+    nb__strv_addf(w, "NUMA node unknown: %s names node %d, which this topology does not have",
+                  nb_node_origin_name(g->node_origin), g->numa_node);
+    g->numa_node = -1;
+    g->node_origin = NB_NODE_UNKNOWN;
   } else if (idx >= 0) {
     g->ncpus = topo->nodes[idx].ncpus;
     g->cpus = topo->nodes[idx].cpus;
@@ -266,58 +267,47 @@ out:
   return rc;
 }
 
-#ifdef NB_HAVE_CUDA
-/* Returns 1 when CUDA gave the GPUs, 0 to fall back to PCI, <0 on error. */
-static int gpus_from_cuda(struct nb_topo *topo, nb_error_t *err)
+/* The GPUs as the CUDA runtime enumerated them (info). Returns 1 when they
+ * were taken, 0 when CUDA has none (its status is kept), <0 on error. */
+static int gpus_from_cuda(struct nb_topo *topo, const struct nb__cuda_info *info, nb_error_t *err)
 {
-  struct nb__cuda_info info;
   char status[400];
-  if (nb__cuda_enumerate(&info) < 0)
-    return oom(err);
-  if (info.error[0])
-    snprintf(status, sizeof status, "%s", info.error);
+  if (info->error[0])
+    snprintf(status, sizeof status, "%s", info->error);
   else
-    snprintf(status, sizeof status, "%d device%s (runtime %d.%d, driver %d.%d)", info.count,
-             info.count == 1 ? "" : "s", info.runtime_version / 1000, info.runtime_version % 1000 / 10,
-             info.driver_version / 1000, info.driver_version % 1000 / 10);
-  if (!(topo->cuda_status = strdup(status))) {
-    free(info.devs);
+    snprintf(status, sizeof status, "%d device%s (runtime %d.%d, driver %d.%d)", info->count,
+             info->count == 1 ? "" : "s", info->runtime_version / 1000, info->runtime_version % 1000 / 10,
+             info->driver_version / 1000, info->driver_version % 1000 / 10);
+  if (!(topo->cuda_status = strdup(status)))
     return oom(err);
-  }
-  if (info.count <= 0) {
-    free(info.devs);
+  if (info->count <= 0)
     return 0;
-  }
-  int rc = 0;
-  if (alloc_gpus(topo, info.count) < 0) {
-    free(info.devs);
+  if (alloc_gpus(topo, info->count) < 0)
     return oom(err);
+  for (int i = 0; i < info->count; i++) {
+    struct gpu_seed s = {.index = i, .cuda_ordinal = i, .name = info->devs[i].name,
+                         .cuda_numa = info->devs[i].host_numa_id};
+    if (nb_parse_bus_id(info->devs[i].bus_id, s.bus_id) < 0)
+      return nb__err(err, NB_EINTERNAL, "CUDA device %d: unexpected PCI bus id '%s'", i, info->devs[i].bus_id);
+    int rc = add_gpu(topo, &s, err);
+    if (rc < 0)
+      return rc;
   }
-  for (int i = 0; i < info.count && rc == 0; i++) {
-    struct gpu_seed s = {.index = i, .cuda_ordinal = i, .name = info.devs[i].name,
-                         .cuda_numa = info.devs[i].host_numa_id};
-    if (nb_parse_bus_id(info.devs[i].bus_id, s.bus_id) < 0) {
-      rc = nb__err(err, NB_EINTERNAL, "CUDA device %d: unexpected PCI bus id '%s'", i, info.devs[i].bus_id);
-      break;
-    }
-    rc = add_gpu(topo, &s, err);
-  }
-  free(info.devs);
-  if (rc == 0) {
-    const char *order = getenv("CUDA_DEVICE_ORDER");
-    int pci_order = 1;
-    for (int i = 1; i < topo->ngpus; i++)
-      pci_order &= strcmp(topo->gpus[i - 1].bus_id, topo->gpus[i].bus_id) < 0;
-    if (!pci_order && !(order && !strcmp(order, "PCI_BUS_ID")))
-      nb__strv_addf(&topo->warnings, "CUDA's device order is not PCI bus order here (CUDA_DEVICE_ORDER is "
-                                     "not PCI_BUS_ID): match GPUs by bus id, not by ordinal");
-    topo->gpu_origin = NB_GPUS_CUDA;
-  }
-  return rc < 0 ? rc : 1;
+  /* CUDA's default order is "fastest first"; it is PCI order only when the
+   * user asks for it. Programs then see other ordinals than nvidia-smi. */
+  const char *order = getenv("CUDA_DEVICE_ORDER");
+  int pci_order = 1;
+  for (int i = 1; i < topo->ngpus; i++)
+    pci_order &= strcmp(topo->gpus[i - 1].bus_id, topo->gpus[i].bus_id) < 0;
+  if (!pci_order && !(order && !strcmp(order, "PCI_BUS_ID")))
+    nb__strv_addf(&topo->warnings, "CUDA's device order is not PCI bus order here (CUDA_DEVICE_ORDER is not "
+                                   "PCI_BUS_ID): match GPUs by bus id, not by ordinal");
+  topo->gpu_origin = NB_GPUS_CUDA;
+  return 1;
 }
-#endif
 
-int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg, nb_error_t *err)
+int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg, const struct nb__cuda_info *cuda,
+                       nb_error_t *err)
 {
   int rc;
   if (cfg->devices) {
@@ -328,28 +318,36 @@ int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg, n
     publish_warnings(topo);
     return rc;
   }
-  if (topo->kind == NB_TOPO_LIVE && !cfg->no_cuda) {
+  int ask_cuda = cuda || (topo->kind == NB_TOPO_LIVE && !cfg->no_cuda);
 #ifdef NB_HAVE_CUDA
-    rc = gpus_from_cuda(topo, err);
+  struct nb__cuda_info real = {0};
+  if (ask_cuda && !cuda) {
+    if (nb__cuda_enumerate(&real) < 0)
+      return oom(err);
+    cuda = &real;
+  }
+#endif
+  if (cuda) {
+    rc = gpus_from_cuda(topo, cuda, err);
+#ifdef NB_HAVE_CUDA
+    free(real.devs);
+#endif
     if (rc != 0) {
       publish_warnings(topo);
       return rc < 0 ? rc : 0;
     }
-#else
-    topo->cuda_status = strdup("not built (this numabench was built without CUDA)");
-#endif
   } else {
-    topo->cuda_status = strdup(topo->kind == NB_TOPO_LIVE ? "not asked" : "not asked (recorded topology)");
+    topo->cuda_status = strdup(ask_cuda ? "not built (this numabench was built without CUDA)"
+                               : topo->kind == NB_TOPO_LIVE ? "not asked (--no-cuda)"
+                                                            : "not asked (recorded topology)");
+    if (!topo->cuda_status)
+      return oom(err);
   }
-  if (!topo->cuda_status)
-    return oom(err);
   if ((rc = gpus_from_pci(topo, err)) < 0)
     return rc;
-  if (topo->kind == NB_TOPO_LIVE && topo->ngpus > 0 && !cfg->no_cuda)
-    nb__strv_addf(&topo->warnings,
-                  "GPUs listed from PCI because CUDA is unusable (%s): CUDA ordinals may differ from these "
-                  "indexes",
-                  topo->cuda_status);
+  if (ask_cuda && topo->ngpus > 0)
+    nb__strv_addf(&topo->warnings, "GPUs listed from PCI because CUDA is unusable (%s): CUDA ordinals may differ "
+                                   "from these indexes", topo->cuda_status);
   publish_warnings(topo);
   return 0;
 }

@@ -20,6 +20,7 @@ struct exp_node {
   bool allowed;
   double mem_gib;
   int ncores;
+  int package; /* -1: none or several */
 };
 
 struct exp_gpu {
@@ -58,7 +59,7 @@ static const struct fixture fixtures[] = {
     .file = "2s-8gpu-smt.xml",
     .allowed = "0-95",
     .nnodes = 2,
-    .nodes = {{0, N0, "", true, true, 512, 24}, {1, N1, "", true, true, 512, 24}},
+    .nodes = {{0, N0, "", true, true, 512, 24, 0}, {1, N1, "", true, true, 512, 24, 1}},
     .dist_origin = NB_DIST_FIRMWARE,
     .dist = {{10, 21}, {21, 10}},
     .gpu_origin = NB_GPUS_PCI,
@@ -78,7 +79,7 @@ static const struct fixture fixtures[] = {
     .devices = "0000:90:1c.0,10:1C.0,0000:30:00.0",
     .allowed = "0-95",
     .nnodes = 2,
-    .nodes = {{0, N0, "", true, true, 512, 24}, {1, N1, "", true, true, 512, 24}},
+    .nodes = {{0, N0, "", true, true, 512, 24, 0}, {1, N1, "", true, true, 512, 24, 1}},
     .dist_origin = NB_DIST_FIRMWARE,
     .dist = {{10, 21}, {21, 10}},
     .gpu_origin = NB_GPUS_DEVICES,
@@ -91,14 +92,14 @@ static const struct fixture fixtures[] = {
     .file = "nps4-4gpu.xml",
     .allowed = "0-127",
     .nnodes = 8,
-    .nodes = {{0, "0-7,64-71", "", true, true, 64, 8},
-              {1, "8-15,72-79", "", true, true, 64, 8},
-              {2, "16-23,80-87", "", true, true, 64, 8},
-              {3, "24-31,88-95", "", true, true, 64, 8},
-              {4, "32-39,96-103", "", true, true, 64, 8},
-              {5, "40-47,104-111", "", true, true, 64, 8},
-              {6, "48-55,112-119", "", true, true, 64, 8},
-              {7, "56-63,120-127", "", true, true, 64, 8}},
+    .nodes = {{0, "0-7,64-71", "", true, true, 64, 8, 0},
+              {1, "8-15,72-79", "", true, true, 64, 8, 0},
+              {2, "16-23,80-87", "", true, true, 64, 8, 0},
+              {3, "24-31,88-95", "", true, true, 64, 8, 0},
+              {4, "32-39,96-103", "", true, true, 64, 8, 1},
+              {5, "40-47,104-111", "", true, true, 64, 8, 1},
+              {6, "48-55,112-119", "", true, true, 64, 8, 1},
+              {7, "56-63,120-127", "", true, true, 64, 8, 1}},
     .dist_origin = NB_DIST_FIRMWARE,
     .dist = {{10, 12, 12, 12, 32, 32, 32, 32},
              {12, 10, 12, 12, 32, 32, 32, 32},
@@ -119,10 +120,10 @@ static const struct fixture fixtures[] = {
     .file = "memonly-cxl.xml",
     .allowed = "0-7",
     .nnodes = 4,
-    .nodes = {{0, "0-3", "", true, true, 128, 4},
-              {1, "4-7", "", true, true, 128, 4},
-              {2, "", "", false, true, 256, 0},
-              {3, "", "", false, true, 256, 0}},
+    .nodes = {{0, "0-3", "", true, true, 128, 4, 0},
+              {1, "4-7", "", true, true, 128, 4, 1},
+              {2, "", "", false, true, 256, 0, -1},
+              {3, "", "", false, true, 256, 0, -1}},
     .dist_origin = NB_DIST_FIRMWARE,
     .dist = {{10, 21, 14, 30}, {21, 10, 24, 30}, {14, 24, 10, 40}, {30, 30, 40, 10}},
     .gpu_origin = NB_GPUS_PCI,
@@ -134,7 +135,7 @@ static const struct fixture fixtures[] = {
     .file = "unknown-node.xml",
     .allowed = "0-15",
     .nnodes = 2,
-    .nodes = {{0, "0-3,8-11", "", true, true, 32, 4}, {1, "4-7,12-15", "", true, true, 32, 4}},
+    .nodes = {{0, "0-3,8-11", "", true, true, 32, 4, 0}, {1, "4-7,12-15", "", true, true, 32, 4, 1}},
     .dist_origin = NB_DIST_DEFAULT,
     .dist = {{10, 20}, {20, 10}},
     .gpu_origin = NB_GPUS_PCI,
@@ -147,7 +148,7 @@ static const struct fixture fixtures[] = {
     .file = "container.xml",
     .allowed = "0-1,8-9",
     .nnodes = 2,
-    .nodes = {{0, "0-1,8-9", "2-3,10-11", true, true, 64, 2}, {1, "", "4-7,12-15", true, false, 64, 0}},
+    .nodes = {{0, "0-1,8-9", "2-3,10-11", true, true, 64, 2, 0}, {1, "", "4-7,12-15", true, false, 64, 0, 1}},
     .dist_origin = NB_DIST_FIRMWARE,
     .dist = {{10, 20}, {20, 10}},
     .gpu_origin = NB_GPUS_PCI,
@@ -155,6 +156,18 @@ static const struct fixture fixtures[] = {
     .gpus = {{0, "0000:18:00.0", 0, NB_NODE_HWLOC, "0-1,8-9", "NVIDIA 10de:1eb8 VGA controller", -1, NULL},
              {1, "0000:98:00.0", 1, NB_NODE_HWLOC, "", "NVIDIA 10de:1eb8 VGA controller", -1,
               "outside this process's allowed nodes"}},
+  },
+  {
+    .file = "nodes-above-packages.xml",
+    .allowed = "0-7",
+    .nnodes = 2,
+    .nodes = {{0, "0-3", "", true, true, 96, 4, -1}, {1, "4-7", "", true, true, 96, 4, -1}},
+    .dist_origin = NB_DIST_FIRMWARE,
+    .dist = {{10, 20}, {20, 10}},
+    .gpu_origin = NB_GPUS_PCI,
+    .ngpus = 2,
+    .gpus = {{0, "0000:05:00.0", 0, NB_NODE_HWLOC, "0-3", "Tesla T4", 0, NULL},
+             {1, "0000:85:00.0", 1, NB_NODE_HWLOC, "4-7", "Tesla T4", 1, NULL}},
   },
 };
 
@@ -188,6 +201,7 @@ static void check_model(const struct fixture *f, nb_topo_t topo)
     assert_int_equal((long long)n->memory_bytes, (long long)(e->mem_gib * GIB));
     assert_int_equal(n->free_bytes, -1); /* XML records no free memory */
     assert_int_equal(n->ncores, e->ncores);
+    assert_int_equal(n->package, e->package);
     ncores += e->ncores;
   }
   assert_int_equal(nb_topo_distance_origin(topo), f->dist_origin);
