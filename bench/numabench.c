@@ -9,18 +9,25 @@
 #include <numabench.h>
 
 #define EXIT_USAGE 2
+#define EXIT_MISPLACED 3 /* the audit found placement not achieved */
 
 struct command {
   const char *name;
   unsigned bit;
   const char *summary;
-  int (*run)(const struct nb_config *cfg);
+  int (*run)(const struct nb_config *cfg, int argc, char **argv);
+  const char *args; /* what may follow --, NULL when nothing may */
 };
 
-static int cmd_topo(const struct nb_config *cfg);
+static int cmd_topo(const struct nb_config *cfg, int argc, char **argv);
+static int cmd_plan(const struct nb_config *cfg, int argc, char **argv);
 
 static const struct command commands[] = {
-  {"topo", NB_CMD_TOPO, "show NUMA nodes, distances and GPUs with their nodes and local CPUs", cmd_topo},
+  {"topo", NB_CMD_TOPO, "show NUMA nodes, distances and GPUs with their nodes and local CPUs", cmd_topo, NULL},
+  {"plan", NB_CMD_PLAN,
+   "plan where every GPU's feeder, workers and buffers go; print it, emit numactl launch lines, or apply and "
+   "audit it here (--check)",
+   cmd_plan, "CMD [ARGS...]"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
@@ -56,7 +63,8 @@ static void command_help(const struct command *c)
 {
   int n;
   const struct nb_option *opts = nb_options(&n);
-  printf("usage: numabench %s [options]\n\n%s.\n\nOptions:\n", c->name, c->summary);
+  printf("usage: numabench %s [options]%s%s\n\n%s.\n\nOptions:\n", c->name, c->args ? " [-- " : "",
+         c->args ? c->args : "", c->summary);
   for (int i = 0; i < n; i++) {
     if (!(opts[i].commands & c->bit))
       continue;
@@ -80,9 +88,9 @@ static void version(void)
   printf("numabench %s\n%s", nb_version(), nb_build_info(info, sizeof info));
 }
 
-/* Parse argv[1..] for command c into cfg. Returns 0, -1 for --help shown, or
- * an exit code > 0. */
-static int parse(const struct command *c, int argc, char **argv, struct nb_config *cfg)
+/* Parse argv[1..] for command c into cfg; *rest is the index of the first
+ * argument after "--". Returns 0, -1 for --help shown, or an exit code > 0. */
+static int parse(const struct command *c, int argc, char **argv, struct nb_config *cfg, int *rest)
 {
   int n;
   const struct nb_option *opts = nb_options(&n);
@@ -98,6 +106,7 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
     if (!(opts[i].commands & c->bit))
       continue;
     int has_arg = opts[i].type == NB_OPT_BOOL ? no_argument : required_argument;
+    /* Options with values may start with '-' (--check-move-staging -1). */
     lo[k++] = (struct option){opts[i].name, has_arg, NULL, 256 + i};
     if (opts[i].short_name) {
       shorts[sl++] = (char)opts[i].short_name;
@@ -141,7 +150,8 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
     if (!opt || nb_config_set(cfg, opt, opt->type == NB_OPT_BOOL ? NULL : optarg, &err) < 0)
       rc = opt ? fail(&err) : EXIT_FAILURE;
   }
-  if (rc == 0 && optind < argc) {
+  *rest = optind;
+  if (rc == 0 && optind < argc && !(c->args && optind > 1 && !strcmp(argv[optind - 1], "--"))) {
     fprintf(stderr, "numabench %s: unexpected argument '%s' (see numabench %s --help)\n", c->name, argv[optind],
             c->name);
     rc = EXIT_USAGE;
@@ -150,8 +160,10 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
   return rc;
 }
 
-static int cmd_topo(const struct nb_config *cfg)
+static int cmd_topo(const struct nb_config *cfg, int argc, char **argv)
 {
+  (void)argc;
+  (void)argv;
   nb_error_t err = {0};
   nb_topo_t topo;
   struct nb_topo_config tc = {.source = cfg->topology, .devices = cfg->devices, .no_cuda = cfg->no_cuda};
@@ -160,6 +172,124 @@ static int cmd_topo(const struct nb_config *cfg)
   int rc = cfg->json ? nb_topo_write_json(topo, stdout, &err) : nb_topo_write_text(topo, stdout, &err);
   nb_topo_free(topo);
   return rc < 0 ? fail(&err) : 0;
+}
+
+/* Split "a,b,c" into modes; 0 or an exit code with the message printed. */
+static int parse_modes(const char *list, enum nb_mode *modes, int *n)
+{
+  *n = 0;
+  for (const char *p = list;;) {
+    size_t len = strcspn(p, ",");
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+    int m = nb_mode_parse(name);
+    if (m < 0) {
+      fprintf(stderr, "numabench: --mode '%s': unknown mode '%s' (modes: none, bind, adversarial, remote, "
+                      "interleave)\n", list, name);
+      return EXIT_USAGE;
+    }
+    for (int i = 0; i < *n; i++)
+      if (modes[i] == (enum nb_mode)m) {
+        fprintf(stderr, "numabench: --mode '%s': %s is listed twice\n", list, name);
+        return EXIT_USAGE;
+      }
+    modes[(*n)++] = (enum nb_mode)m;
+    if (!p[len])
+      return 0;
+    p += len + 1;
+  }
+}
+
+static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
+{
+  enum nb_mode modes[NB_NMODES];
+  int nmodes, rc;
+  if ((rc = parse_modes(cfg->mode, modes, &nmodes)) != 0)
+    return rc;
+  if (cfg->emit && strcmp(cfg->emit, "numactl")) {
+    fprintf(stderr, "numabench plan: --emit '%s': the only launcher is numactl\n", cfg->emit);
+    return EXIT_USAGE;
+  }
+  if (cfg->emit && (cfg->json || cfg->check)) {
+    fprintf(stderr, "numabench plan: --emit cannot be combined with %s\n", cfg->json ? "--json" : "--check");
+    return EXIT_USAGE;
+  }
+  if (cfg->emit && nmodes != 1) {
+    fprintf(stderr, "numabench plan: --emit needs a single --mode, not '%s'\n", cfg->mode);
+    return EXIT_USAGE;
+  }
+  if (!cfg->emit && argc > 0) {
+    fprintf(stderr, "numabench plan: a command after -- is only used with --emit numactl\n");
+    return EXIT_USAGE;
+  }
+  if (cfg->check_move_staging >= 0 && !cfg->check) {
+    fprintf(stderr, "numabench plan: --check-move-staging only works with --check\n");
+    return EXIT_USAGE;
+  }
+
+  nb_error_t err = {0};
+  nb_topo_t topo;
+  struct nb_topo_config tc = {.source = cfg->topology, .devices = cfg->devices, .no_cuda = cfg->no_cuda};
+  if (nb_topo_load(&topo, &tc, &err) < 0)
+    return fail(&err);
+  if (cfg->check && !nb_topo_is_this_system(topo)) {
+    fprintf(stderr, "numabench plan: --check applies plans to this machine only; topology %s is not this machine "
+                    "(drop --topology)\n", nb_topo_source(topo));
+    nb_topo_free(topo);
+    return EXIT_USAGE;
+  }
+
+  rc = 0;
+  int misplaced = 0;
+  for (int i = 0; i < nmodes && rc == 0; i++) {
+    struct nb_plan_config pc = {.mode = modes[i], .gpus = cfg->gpus, .workers = cfg->workers,
+                                .gpu_node = cfg->gpu_node};
+    nb_plan_t plan;
+    if (nb_plan_make(&plan, topo, &pc, &err) < 0) {
+      if (err.code == NB_ENOTSUP && nmodes > 1) {
+        /* Inside a list, a mode this machine cannot have is a recorded skip. */
+        if (cfg->json)
+          rc = nb_plan_write_skip_json(modes[i], err.msg, stdout, &err) < 0 ? fail(&err) : 0;
+        else
+          printf("%sskipped mode %s: %s\n", i ? "\n" : "", nb_mode_name(modes[i]), err.msg);
+        continue;
+      }
+      rc = err.code == NB_ENOTSUP ? (fprintf(stderr, "numabench: %s\n", err.msg), EXIT_USAGE) : fail(&err);
+      break;
+    }
+    if (cfg->check) {
+      struct nb_check_config cc = {.move_staging_to = cfg->check_move_staging};
+      nb_check_t chk;
+      if (nb_check_run(plan, &cc, &chk, &err) < 0) {
+        rc = fail(&err);
+      } else {
+        if ((cfg->json ? nb_check_write_json(chk, stdout, &err) : (i ? fputc('\n', stdout) : 0,
+                                                                     nb_check_write_text(chk, stdout, &err))) < 0)
+          rc = fail(&err);
+        else if (!nb_check_achieved(chk) && !cfg->allow_misplacement)
+          misplaced = 1;
+        nb_check_free(chk);
+      }
+    } else if (cfg->emit) {
+      if (nb_plan_write_numactl(plan, argc, (const char *const *)argv, stdout, &err) < 0)
+        rc = err.code == NB_ENOTSUP ? (fprintf(stderr, "numabench: %s\n", err.msg), EXIT_USAGE) : fail(&err);
+    } else if (cfg->json) {
+      if (nb_plan_write_json(plan, stdout, &err) < 0)
+        rc = fail(&err);
+    } else {
+      if (i)
+        fputc('\n', stdout);
+      if (nb_plan_write_text(plan, stdout, &err) < 0)
+        rc = fail(&err);
+    }
+    nb_plan_free(plan);
+  }
+  nb_topo_free(topo);
+  if (rc == 0 && misplaced) {
+    fprintf(stderr, "numabench: placement not achieved (see the rows marked NO); --allow-misplacement exits 0\n");
+    rc = EXIT_MISPLACED;
+  }
+  return rc;
 }
 
 int main(int argc, char **argv)
@@ -203,9 +333,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "numabench: out of memory\n");
     return EXIT_FAILURE;
   }
-  int rc = parse(c, argc - 1, argv + 1, &cfg);
+  int rest = 0;
+  int rc = parse(c, argc - 1, argv + 1, &cfg, &rest);
   if (rc == 0)
-    rc = c->run(&cfg);
+    rc = c->run(&cfg, argc - 1 - rest, argv + 1 + rest);
   else if (rc < 0)
     rc = 0;
   nb_config_free(&cfg);

@@ -6,5 +6,8 @@
 #include <numabench/version.h>
 #include <numabench/topo.h>
 #include <numabench/opts.h>
+#include <numabench/plan.h>
+#include <numabench/bind.h>
+#include <numabench/audit.h>
 
 #endif

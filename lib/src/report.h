@@ -11,6 +11,10 @@
 /* The topology as a JSON object (docs/topo-schema.md); NULL on OOM. */
 json_t *nb__topo_json(nb_topo_t topo);
 
+/* A plan as a JSON object (docs/plan-schema.md); NULL on OOM. */
+struct nb_plan;
+json_t *nb__plan_json(struct nb_plan *plan);
+
 /* Write a JSON document and a newline to out. Returns 0 or NB_EIO/NB_ENOMEM. */
 int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err);
 

@@ -22,6 +22,8 @@ struct nb_topo {
 
   int nallowed;
   int *allowed;
+  int ncpu_node;  /* entries in cpu_node */
+  int *cpu_node;  /* CPU OS index -> node OS index, -1 for none */
 
   int ncores;
   struct nb_core *cores;

@@ -228,6 +228,20 @@ static int build_nodes(struct nb_topo *topo, hwloc_bitmap_t allowed_cpus, hwloc_
     if (npkg != 1)
       nd->package = -1;
   }
+  /* CPU -> node lookup for the audit's samples. */
+  int last = hwloc_bitmap_last(hwloc_topology_get_complete_cpuset(topo->hw));
+  topo->ncpu_node = last + 1;
+  if (!(topo->cpu_node = malloc((size_t)(topo->ncpu_node > 0 ? topo->ncpu_node : 1) * sizeof *topo->cpu_node))) {
+    rc = NB_ENOMEM;
+    goto out;
+  }
+  for (int c = 0; c < topo->ncpu_node; c++)
+    topo->cpu_node[c] = -1;
+  for (int i = 0; i < n; i++) {
+    unsigned id;
+    hwloc_bitmap_foreach_begin(id, sets[i]) if ((int)id < topo->ncpu_node) topo->cpu_node[id] = (int)objs[i]->os_index;
+    hwloc_bitmap_foreach_end();
+  }
   *node_cpusp = sets;
   sets = NULL;
   rc = 0;
@@ -515,6 +529,7 @@ void nb_topo_free(nb_topo_t topo)
   free(topo->owned_str);
   free(topo->nodes);
   free(topo->dist);
+  free(topo->cpu_node);
   free(topo->cores);
   free(topo->pci);
   free(topo->gpus);
@@ -553,6 +568,11 @@ int nb_topo_distance(nb_topo_t topo, int i, int j)
 }
 
 enum nb_dist_origin nb_topo_distance_origin(nb_topo_t topo) { return topo->dist_origin; }
+
+int nb_topo_cpu_node(nb_topo_t topo, int cpu)
+{
+  return cpu >= 0 && cpu < topo->ncpu_node ? topo->cpu_node[cpu] : -1;
+}
 
 int nb_topo_allowed_cpus(nb_topo_t topo, const int **cpus)
 {

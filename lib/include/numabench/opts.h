@@ -20,11 +20,13 @@ extern "C" {
 /** Subcommands, as bits: an option lists the commands that take it. */
 enum nb_command {
   NB_CMD_TOPO = 1u << 0,
+  NB_CMD_PLAN = 1u << 1,
 };
 
 enum nb_opt_type {
   NB_OPT_BOOL,   /* a flag: present means true */
   NB_OPT_STRING, /* a value kept as text, validated by its consumer */
+  NB_OPT_INT,    /* an integer within [min, max] */
 };
 
 /** The resolved configuration. Strings are owned (nb_config_free). */
@@ -33,6 +35,14 @@ struct nb_config {
   char *devices;  /* --devices: PCI bus ids to treat as GPUs */
   bool json;      /* --json: machine-readable output */
   bool no_cuda;   /* --no-cuda: do not ask the CUDA runtime */
+  char *gpus;     /* --gpus: a count (first N) or a list of GPU indexes */
+  int workers;    /* --workers: worker threads per GPU, 0 = one per core of the GPU's share */
+  char *mode;     /* --mode: placement mode(s), comma-separated */
+  char *gpu_node; /* --gpu-node: GPU=NODE overrides */
+  char *emit;     /* --emit: launch lines to print ("numactl") */
+  bool check;     /* --check: apply the plan here and audit it */
+  bool allow_misplacement; /* --allow-misplacement: exit 0 even when placement was not achieved */
+  int check_move_staging;  /* --check-move-staging: move GPU 0's staging pages to this node (audit self-test), -1 off */
   uint64_t set;   /* bit i: option i of the table was given by the user */
 };
 
@@ -45,6 +55,7 @@ struct nb_option {
   unsigned commands;    /* enum nb_command bits */
   const char *metavar;  /* the value's name in --help */
   const char *help;     /* one line */
+  long min, max;        /* NB_OPT_INT: allowed range */
 };
 
 /** The table; *n receives its length. */

@@ -145,6 +145,10 @@ int nb_topo_node_index(nb_topo_t topo, int os_index);
 int nb_topo_distance(nb_topo_t topo, int i, int j);
 enum nb_dist_origin nb_topo_distance_origin(nb_topo_t topo);
 
+/** OS index of the node a CPU belongs to (allowed or not); -1 when the CPU is
+ *  not in the topology or belongs to no node. */
+int nb_topo_cpu_node(nb_topo_t topo, int cpu);
+
 /** The allowed CPUs of the process, ascending. */
 int nb_topo_allowed_cpus(nb_topo_t topo, const int **cpus);
 

@@ -1,0 +1,226 @@
+/* numabench: the only code that changes CPU affinity or memory policy. */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <numaif.h>
+
+#include <numabench/audit.h>
+#include <numabench/bind.h>
+
+#include "nb-internal.h"
+#include "nodemask.h"
+
+const char *nb_mem_seen_name(enum nb_mem_seen s)
+{
+  switch (s) {
+  case NB_SEEN_DEFAULT:
+    return "default";
+  case NB_SEEN_BIND:
+    return "bind";
+  case NB_SEEN_PREFERRED:
+    return "preferred";
+  case NB_SEEN_INTERLEAVE:
+    return "interleave";
+  case NB_SEEN_LOCAL:
+    return "local";
+  case NB_SEEN_OTHER:
+    return "other";
+  }
+  return "?";
+}
+
+static int refuse_foreign(nb_topo_t topo, nb_error_t *err)
+{
+  if (nb_topo_is_this_system(topo))
+    return 0;
+  return nb__err(err, NB_EINVAL, "topology %s is not this machine: its plans are never applied",
+                 nb_topo_source(topo));
+}
+
+/* Set the calling thread's affinity to cpus and read it back. */
+static void bind_cpus(const int *cpus, int n, struct nb_bind_status *st)
+{
+  int max = 0;
+  for (int i = 0; i < n; i++)
+    max = cpus[i] > max ? cpus[i] : max;
+  int ncpu = max + 1 > CPU_SETSIZE ? max + 1 : CPU_SETSIZE;
+  cpu_set_t *set = CPU_ALLOC(ncpu), *now = CPU_ALLOC(ncpu);
+  size_t size = CPU_ALLOC_SIZE(ncpu);
+  if (!set || !now) {
+    st->cpu_errno = ENOMEM;
+    goto out;
+  }
+  CPU_ZERO_S(size, set);
+  for (int i = 0; i < n; i++)
+    CPU_SET_S(cpus[i], size, set);
+  if (sched_setaffinity(0, size, set) < 0)
+    st->cpu_errno = errno;
+  CPU_ZERO_S(size, now);
+  st->cpu_bound = sched_getaffinity(0, size, now) == 0 && CPU_EQUAL_S(size, set, now);
+out:
+  if (set)
+    CPU_FREE(set);
+  if (now)
+    CPU_FREE(now);
+}
+
+int nb_bind_self(nb_topo_t topo, const struct nb_thread_plan *tp, const int *interleave, int ninterleave,
+                 struct nb_bind_status *st, nb_error_t *err)
+{
+  int rc = refuse_foreign(topo, err);
+  if (rc < 0)
+    return rc;
+  memset(st, 0, sizeof *st);
+  st->cpu_asked = tp->ncpus > 0;
+  st->mem_asked = tp->mem_policy;
+
+  /* 1. CPUs first, so that what the thread touches next is local to them. */
+  if (st->cpu_asked)
+    bind_cpus(tp->cpus, tp->ncpus, st);
+
+  /* 2. Memory policy, degrading when refused. A thread inherits its
+   * creator's policy, so an unbound plan resets it to the default. */
+  struct nb__nodemask m;
+  nb__mask_zero(&m);
+  switch (tp->mem_policy) {
+  case NB_MEM_BIND:
+    nb__mask_set(&m, tp->mem_node);
+    if (set_mempolicy(MPOL_BIND, m.w, NB_MASK_MAXNODE) < 0) {
+      st->mem_errno = errno;
+      if (set_mempolicy(MPOL_PREFERRED, m.w, NB_MASK_MAXNODE) < 0)
+        set_mempolicy(MPOL_DEFAULT, NULL, 0);
+    }
+    break;
+  case NB_MEM_INTERLEAVE:
+    for (int i = 0; i < ninterleave; i++)
+      nb__mask_set(&m, interleave[i]);
+    if (set_mempolicy(MPOL_INTERLEAVE, m.w, NB_MASK_MAXNODE) < 0) {
+      st->mem_errno = errno;
+      set_mempolicy(MPOL_DEFAULT, NULL, 0);
+    }
+    break;
+  case NB_MEM_DEFAULT:
+    set_mempolicy(MPOL_DEFAULT, NULL, 0);
+    break;
+  }
+
+  /* 3. Ask the kernel what it actually did. */
+  nb_audit_mempolicy(&st->mem_seen, st->mem_nodes_seen, 8, &st->nmem_nodes_seen);
+  int mem_on_node = st->nmem_nodes_seen == 1 && st->mem_nodes_seen[0] == tp->mem_node;
+  if (!st->cpu_asked && tp->mem_policy == NB_MEM_DEFAULT)
+    st->level = "unbound";
+  else if (tp->mem_policy == NB_MEM_INTERLEAVE)
+    st->level = st->mem_seen == NB_SEEN_INTERLEAVE ? "interleave" : "none";
+  else if (st->mem_seen == NB_SEEN_BIND && mem_on_node)
+    st->level = st->cpu_bound || !st->cpu_asked ? "membind" : "mem-only";
+  else if (st->mem_seen == NB_SEEN_PREFERRED && mem_on_node)
+    st->level = st->cpu_bound || !st->cpu_asked ? "preferred" : "mem-only";
+  else
+    st->level = st->cpu_bound ? "cpu-only" : "none";
+  return 0;
+}
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
+                 const int *interleave, int ninterleave, nb_error_t *err)
+{
+  int rc = refuse_foreign(topo, err);
+  memset(b, 0, sizeof *b);
+  if (rc < 0)
+    return rc;
+  if (!len)
+    return nb__err(err, NB_EINVAL, "buffer: size 0");
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  len = (len + page - 1) / page * page;
+  double t0 = now_s();
+  void *addr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (addr == MAP_FAILED)
+    return nb__err_sys(err, NB_ENOMEM, errno, "buffer: mmap of %zu bytes", len);
+  b->addr = addr;
+  b->len = len;
+  b->plan = *plan;
+  b->policy = NB_SEEN_DEFAULT;
+
+  /* The policy goes on the mapping before any page exists. */
+  struct nb__nodemask m;
+  nb__mask_zero(&m);
+  if (plan->policy == NB_MEM_BIND) {
+    nb__mask_set(&m, plan->node);
+    if (mbind(addr, len, MPOL_BIND, m.w, NB_MASK_MAXNODE, 0) == 0) {
+      b->policy = NB_SEEN_BIND;
+    } else {
+      b->mbind_errno = errno;
+      if (mbind(addr, len, MPOL_PREFERRED, m.w, NB_MASK_MAXNODE, 0) == 0)
+        b->policy = NB_SEEN_PREFERRED;
+    }
+  } else if (plan->policy == NB_MEM_INTERLEAVE) {
+    for (int i = 0; i < ninterleave; i++)
+      nb__mask_set(&m, interleave[i]);
+    if (mbind(addr, len, MPOL_INTERLEAVE, m.w, NB_MASK_MAXNODE, 0) == 0)
+      b->policy = NB_SEEN_INTERLEAVE;
+    else
+      b->mbind_errno = errno;
+  }
+  /* First touch from this (bound) thread places the pages. */
+  memset(addr, 0, len);
+  b->alloc_s = now_s() - t0;
+  return 0;
+}
+
+void nb_buf_free(struct nb_buf *b)
+{
+  if (b && b->addr)
+    munmap(b->addr, b->len);
+  if (b) {
+    b->addr = NULL;
+    b->len = 0;
+  }
+}
+
+int nb_buf_move(struct nb_buf *b, int node, nb_error_t *err)
+{
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), n = b->len / page;
+  void **pages = malloc(n * sizeof *pages);
+  int *nodes = malloc(n * sizeof *nodes), *status = malloc(n * sizeof *status);
+  int rc = 0;
+  if (!pages || !nodes || !status) {
+    rc = nb__err(err, NB_ENOMEM, "moving a buffer: out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    pages[i] = (char *)b->addr + i * page;
+    nodes[i] = node;
+  }
+  long moved = move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE);
+  if (moved > 0) {
+    rc = nb__err(err, NB_EIO, "moving a buffer to node %d: %ld pages could not be moved", node, moved);
+    goto out;
+  }
+  if (moved < 0) {
+    int e = errno;
+    rc = nb__err_sys(err, e == EPERM || e == EACCES ? NB_EPERM : e == ENODEV || e == EINVAL ? NB_EINVAL : NB_EIO, e,
+                     "moving a buffer to node %d (move_pages)", node);
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (status[i] < 0) {
+      rc = nb__err_sys(err, NB_EIO, -status[i], "moving a buffer to node %d: page %zu not moved", node, i);
+      break;
+    }
+out:
+  free(pages);
+  free(nodes);
+  free(status);
+  return rc;
+}

@@ -1,0 +1,261 @@
+/* numabench: a plan as text, JSON and numactl launch lines. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <numabench/plan.h>
+
+#include "nb-internal.h"
+#include "report.h"
+
+/* ---- JSON ---- */
+
+static json_t *ints(const int *v, int n)
+{
+  json_t *a = json_array();
+  for (int i = 0; a && i < n; i++)
+    if (json_array_append_new(a, json_integer(v[i])) < 0) {
+      json_decref(a);
+      return NULL;
+    }
+  return a;
+}
+
+static json_t *node_or_null(int n) { return n >= 0 ? json_integer(n) : json_null(); }
+
+static json_t *thread_json(const struct nb_thread_plan *t)
+{
+  return json_pack("{s:o, s:o, s:o, s:s}", "cpus", ints(t->cpus, t->ncpus), "cpu_node", node_or_null(t->cpu_node),
+                   "mem_node", node_or_null(t->mem_node), "mem_policy", nb_mem_policy_name(t->mem_policy));
+}
+
+json_t *nb__plan_json(nb_plan_t plan)
+{
+  json_t *gpus = json_array();
+  for (int i = 0; gpus && i < nb_plan_ngpus(plan); i++) {
+    const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
+    json_t *workers = json_array();
+    for (int w = 0; workers && w < g->nworkers; w++)
+      if (json_array_append_new(workers, thread_json(&g->workers[w])) < 0) {
+        json_decref(workers);
+        workers = NULL;
+      }
+    json_t *notes = json_array();
+    for (int k = 0; notes && k < g->nnotes; k++)
+      json_array_append_new(notes, json_string(g->notes[k]));
+    json_t *o = json_pack("{s:i, s:o, s:s, s:o, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:o, s:b, s:o}", "gpu", g->gpu,
+                          "pci_bus_id", *g->bus_id ? json_string(g->bus_id) : json_null(), "name", g->name,
+                          "gpu_node", node_or_null(g->gpu_node), "gpu_node_overridden", g->gpu_node_overridden,
+                          "feeder", thread_json(&g->feeder), "workers", workers, "staging_node",
+                          node_or_null(g->staging.node), "staging_policy", nb_mem_policy_name(g->staging.policy),
+                          "device_buffer_node", node_or_null(g->device_buf.node), "device_buffer_policy",
+                          nb_mem_policy_name(g->device_buf.policy), "share_cpus", ints(g->share, g->nshare),
+                          "oversubscribed", g->oversubscribed, "notes", notes);
+    if (!o || json_array_append_new(gpus, o) < 0) {
+      json_decref(gpus);
+      gpus = NULL;
+    }
+  }
+  const int *il;
+  int nil = nb_plan_interleave_nodes(plan, &il);
+  nb_topo_t topo = nb_plan_topo(plan);
+  return json_pack("{s:i, s:s, s:s, s:o, s:b, s:i, s:b, s:b, s:o, s:o}", "schema_version", 1, "mode",
+                   nb_mode_name(nb_plan_mode(plan)), "topology", nb_topo_kind_name(nb_topo_kind(topo)),
+                   "topology_path", nb_topo_is_this_system(topo) ? json_null() : json_string(nb_topo_source(topo)),
+                   "this_system", nb_topo_is_this_system(topo), "workers_per_gpu", nb_plan_workers(plan),
+                   "workers_auto", nb_plan_workers_auto(plan), "simulated_devices", nb_plan_simulated(plan),
+                   "interleave_nodes", ints(il, nil), "gpus", gpus);
+}
+
+int nb_plan_write_json(nb_plan_t plan, FILE *out, nb_error_t *err)
+{
+  json_t *doc = nb__plan_json(plan);
+  int rc = nb__json_write(doc, out, "plan", err);
+  json_decref(doc);
+  return rc;
+}
+
+int nb_plan_write_skip_json(enum nb_mode mode, const char *reason, FILE *out, nb_error_t *err)
+{
+  json_t *doc = json_pack("{s:i, s:s, s:b, s:s}", "schema_version", 1, "mode", nb_mode_name(mode), "skipped", 1,
+                          "reason", reason);
+  int rc = nb__json_write(doc, out, "plan", err);
+  json_decref(doc);
+  return rc;
+}
+
+/* ---- text ---- */
+
+static const char *node_text(char *buf, size_t len, int node)
+{
+  if (node >= 0)
+    snprintf(buf, len, "node %d", node);
+  else
+    snprintf(buf, len, "unknown");
+  return buf;
+}
+
+static const char *mem_text(char *buf, size_t len, enum nb_mem_policy p, int node)
+{
+  switch (p) {
+  case NB_MEM_BIND:
+    snprintf(buf, len, "node %d", node);
+    break;
+  case NB_MEM_INTERLEAVE:
+    snprintf(buf, len, "interleaved");
+    break;
+  case NB_MEM_DEFAULT:
+    snprintf(buf, len, "unbound");
+    break;
+  }
+  return buf;
+}
+
+static const char *cpus_text(char *buf, size_t len, const int *cpus, int n)
+{
+  if (!n)
+    snprintf(buf, len, "unbound");
+  else
+    nb_format_cpulist(buf, len, cpus, n);
+  return buf;
+}
+
+int nb_plan_write_text(nb_plan_t plan, FILE *out, nb_error_t *err)
+{
+  char a[1024], b[64], c[64];
+  nb_topo_t topo = nb_plan_topo(plan);
+  fprintf(out, "Plan: mode %s, %d %s, %d worker%s each%s\n", nb_mode_name(nb_plan_mode(plan)), nb_plan_ngpus(plan),
+          nb_plan_simulated(plan) ? "simulated devices (no GPU found: one per node with CPUs)" : "GPU(s)",
+          nb_plan_workers(plan), nb_plan_workers(plan) == 1 ? "" : "s",
+          nb_plan_workers_auto(plan) ? " (one thread per core of each GPU's share)" : "");
+  if (!nb_topo_is_this_system(topo))
+    fprintf(out, "Topology %s is not this machine: this plan is shown, never applied.\n", nb_topo_source(topo));
+  for (int i = 0; i < nb_plan_ngpus(plan); i++) {
+    const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
+    fprintf(out, "\nGPU %d%s%s  %s  (%s)\n", g->gpu, *g->bus_id ? "  " : "", g->bus_id, node_text(b, sizeof b, g->gpu_node),
+            g->name);
+    fprintf(out, "  feeder      CPUs %-20s memory %s\n", cpus_text(a, sizeof a, g->feeder.cpus, g->feeder.ncpus),
+            mem_text(c, sizeof c, g->feeder.mem_policy, g->feeder.mem_node));
+    for (int w = 0; w < g->nworkers; w++)
+      fprintf(out, "  worker %-4d CPUs %-20s memory %s\n", w,
+              cpus_text(a, sizeof a, g->workers[w].cpus, g->workers[w].ncpus),
+              mem_text(c, sizeof c, g->workers[w].mem_policy, g->workers[w].mem_node));
+    fprintf(out, "  staging     %s\n", mem_text(c, sizeof c, g->staging.policy, g->staging.node));
+    fprintf(out, "  device buf  %s\n", mem_text(c, sizeof c, g->device_buf.policy, g->device_buf.node));
+    for (int k = 0; k < g->nnotes; k++)
+      fprintf(out, "  note: %s\n", g->notes[k]);
+  }
+  if (fflush(out) == EOF || ferror(out))
+    return nb__err_sys(err, NB_EIO, errno, "plan: writing text");
+  return 0;
+}
+
+/* ---- numactl launch lines ---- */
+
+int nb_shell_quote(char *buf, size_t len, const char *word)
+{
+  static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%";
+  size_t need = 0;
+  int plain = *word && strspn(word, safe) == strlen(word);
+#define PUT(ch)                                                                                                    \
+  do {                                                                                                             \
+    if (need + 1 < len)                                                                                            \
+      buf[need] = (ch);                                                                                            \
+    need++;                                                                                                        \
+  } while (0)
+  if (plain) {
+    for (const char *p = word; *p; p++)
+      PUT(*p);
+  } else {
+    /* '...' with each ' written as '\'' */
+    PUT('\'');
+    for (const char *p = word; *p; p++) {
+      if (*p == '\'') {
+        PUT('\'');
+        PUT('\\');
+        PUT('\'');
+        PUT('\'');
+      } else {
+        PUT(*p);
+      }
+    }
+    PUT('\'');
+  }
+#undef PUT
+  if (len)
+    buf[need < len ? need : len - 1] = '\0';
+  return (int)need;
+}
+
+static int put_word(FILE *out, const char *word)
+{
+  size_t len = strlen(word) * 4 + 3;
+  char *q = malloc(len);
+  if (!q)
+    return -1;
+  nb_shell_quote(q, len, word);
+  int rc = fprintf(out, " %s", q);
+  free(q);
+  return rc < 0 ? -1 : 0;
+}
+
+int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FILE *out, nb_error_t *err)
+{
+  enum nb_mode mode = nb_plan_mode(plan);
+  nb_topo_t topo = nb_plan_topo(plan);
+  if (mode == NB_MODE_ADVERSARIAL)
+    return nb__err(err, NB_ENOTSUP,
+                   "--emit numactl: mode adversarial puts a rank's feeder and its workers on different nodes, which "
+                   "one numactl line cannot express (workers inherit the launcher's binding); use bind, remote, "
+                   "interleave or none");
+  if (argc < 1)
+    return nb__err(err, NB_EINVAL, "--emit numactl: give the command to launch after --, e.g. -- python train.py");
+  int n = nb_plan_ngpus(plan);
+  /* CUDA numbers devices by its own order; name them as the topology knows
+   * them so that LOCAL_RANK i drives the planned GPU. */
+  char visible[1024] = "";
+  int cuda = nb_topo_ngpus(topo) > 0 && nb_topo_gpu_origin(topo) != NB_GPUS_DEVICES;
+  int pci_order = cuda && nb_topo_gpu_origin(topo) == NB_GPUS_PCI;
+  for (int i = 0; cuda && i < n; i++) {
+    const struct nb_gpu *tg = NULL;
+    for (int k = 0; k < nb_topo_ngpus(topo); k++)
+      if (nb_topo_gpu(topo, k)->index == nb_plan_gpu(plan, i)->gpu)
+        tg = nb_topo_gpu(topo, k);
+    if (tg && tg->cuda_ordinal >= 0)
+      pci_order = 0;
+    size_t used = strlen(visible);
+    snprintf(visible + used, sizeof visible - used, "%s%d", i ? "," : "", nb_plan_gpu(plan, i)->gpu);
+  }
+  for (int i = 0; i < n; i++) {
+    const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
+    char cpus[4096];
+    int rc = 0;
+    nb_format_cpulist(cpus, sizeof cpus, g->share, g->nshare);
+    switch (mode) {
+    case NB_MODE_BIND:
+    case NB_MODE_REMOTE:
+      rc = fprintf(out, "numactl --physcpubind=%s --membind=%d env", cpus, g->feeder.mem_node);
+      break;
+    case NB_MODE_INTERLEAVE:
+      rc = fprintf(out, "numactl --interleave=all env");
+      break;
+    default:
+      rc = fprintf(out, "env");
+      break;
+    }
+    if (rc >= 0 && pci_order)
+      rc = fprintf(out, " CUDA_DEVICE_ORDER=PCI_BUS_ID");
+    if (rc >= 0 && cuda)
+      rc = fprintf(out, " CUDA_VISIBLE_DEVICES=%s", visible);
+    if (rc >= 0)
+      rc = fprintf(out, " LOCAL_RANK=%d RANK=%d WORLD_SIZE=%d LOCAL_WORLD_SIZE=%d", i, i, n, n);
+    for (int a = 0; rc >= 0 && a < argc; a++)
+      rc = put_word(out, argv[a]);
+    if (rc < 0 || fputc('\n', out) == EOF)
+      return nb__err_sys(err, NB_EIO, errno, "plan: writing numactl lines");
+  }
+  if (fflush(out) == EOF || ferror(out))
+    return nb__err_sys(err, NB_EIO, errno, "plan: writing numactl lines");
+  return 0;
+}
