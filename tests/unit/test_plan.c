@@ -1,0 +1,468 @@
+/* Unit tests: the planner on fixture topologies. Table-driven cases with
+ * hand-computed expectations, plus invariants checked on every fixture and
+ * mode: threads stay on their node's allowed CPUs, never share a CPU unless
+ * the plan says it is oversubscribed, and never land on memory-only nodes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nbtest.h"
+
+static char *fx(const char *file)
+{
+  static char path[4][4096];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(path[k], sizeof path[k], "%s/%s", NB_FIXTURES_DIR, file);
+  return path[k];
+}
+
+static nb_plan_t plan_or_fail(nb_topo_t topo, enum nb_mode mode, const char *gpus, int workers, const char *gpu_node)
+{
+  nb_plan_t plan = NULL;
+  nb_error_t err = {0};
+  struct nb_plan_config cfg = {.mode = mode, .gpus = gpus, .workers = workers, .gpu_node = gpu_node};
+  if (nb_plan_make(&plan, topo, &cfg, &err) < 0)
+    fail_msg("plan %s on %s: %s", nb_mode_name(mode), nb_topo_source(topo), err.msg);
+  return plan;
+}
+
+static void expect_plan_error(nb_topo_t topo, enum nb_mode mode, const char *gpus, int workers, const char *gpu_node,
+                              int code, const char *text)
+{
+  nb_plan_t plan = NULL;
+  nb_error_t err = {0};
+  struct nb_plan_config cfg = {.mode = mode, .gpus = gpus, .workers = workers, .gpu_node = gpu_node};
+  int rc = nb_plan_make(&plan, topo, &cfg, &err);
+  if (rc != code)
+    fail_msg("plan %s gpus=%s: got %s (%s), want %s", nb_mode_name(mode), gpus ? gpus : "-", nb_err_name(rc),
+             err.msg, nb_err_name(code));
+  assert_null(plan);
+  if (!strstr(err.msg, text))
+    fail_msg("message '%s' lacks '%s'", err.msg, text);
+}
+
+static const char *cpus(const int *v, int n)
+{
+  static char buf[8][512];
+  static int k;
+  k = (k + 1) % 8;
+  nb_format_cpulist(buf[k], sizeof buf[k], v, n);
+  return buf[k];
+}
+
+/* ---- invariants ---- */
+
+static void check_invariants(nb_topo_t topo, nb_plan_t plan)
+{
+  const int *allowed;
+  int nallowed = nb_topo_allowed_cpus(topo, &allowed);
+  int maxcpu = nallowed ? allowed[nallowed - 1] + 1 : 1;
+  int *owner = malloc((size_t)maxcpu * sizeof *owner); /* GPU plan index using the CPU, -1 free */
+  for (int c = 0; c < maxcpu; c++)
+    owner[c] = -1;
+  int *thread_of = calloc((size_t)maxcpu, sizeof *thread_of);
+  int tid = 0;
+  for (int i = 0; i < nb_plan_ngpus(plan); i++) {
+    const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
+    assert_int_equal(g->nworkers, nb_plan_workers(plan));
+    for (int w = -1; w < g->nworkers; w++, tid++) {
+      const struct nb_thread_plan *t = w < 0 ? &g->feeder : &g->workers[w];
+      if (t->ncpus == 0) {
+        assert_int_equal(t->cpu_node, -1);
+        continue;
+      }
+      const struct nb_node *node = nb_topo_node(topo, nb_topo_node_index(topo, t->cpu_node));
+      assert_non_null(node);
+      assert_true(node->has_cpus && node->allowed);
+      if (t->mem_policy == NB_MEM_BIND)
+        assert_int_equal(t->mem_node, t->cpu_node);
+      for (int c = 0; c < t->ncpus; c++) {
+        int cpu = t->cpus[c], found = 0;
+        for (int k = 0; k < node->ncpus; k++)
+          found |= node->cpus[k] == cpu;
+        if (!found)
+          fail_msg("GPU %d thread %d: CPU %d is not an allowed CPU of node %d", g->gpu, w, cpu, t->cpu_node);
+        if (owner[cpu] >= 0 && thread_of[cpu] != tid) {
+          const struct nb_gpu_plan *other = nb_plan_gpu(plan, owner[cpu]);
+          if (!g->oversubscribed || !other->oversubscribed)
+            fail_msg("CPU %d is used by two threads (GPUs %d and %d) without oversubscription", cpu, other->gpu,
+                     g->gpu);
+        }
+        owner[cpu] = i;
+        thread_of[cpu] = tid;
+      }
+    }
+    /* Buffers only on allowed nodes. */
+    const struct nb_buf_plan *bufs[] = {&g->staging, &g->device_buf};
+    for (int b = 0; b < 2; b++)
+      if (bufs[b]->policy == NB_MEM_BIND) {
+        const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, bufs[b]->node));
+        assert_non_null(n);
+      }
+  }
+  free(owner);
+  free(thread_of);
+}
+
+static void test_invariants_everywhere(void **state)
+{
+  (void)state;
+  static const char *const files[] = {"2s-8gpu-smt.xml", "nps4-4gpu.xml", "memonly-cxl.xml", "nodes-above-packages.xml"};
+  static const int workers[] = {0, 1, 5, 12, 40};
+  int plans = 0;
+  for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+    nb_topo_t topo = nbt_load(fx(files[f]), NULL);
+    for (int m = 0; m < NB_NMODES; m++)
+      for (size_t w = 0; w < sizeof workers / sizeof workers[0]; w++) {
+        nb_plan_t plan = plan_or_fail(topo, (enum nb_mode)m, NULL, workers[w], NULL);
+        check_invariants(topo, plan);
+        nb_plan_free(plan);
+        plans++;
+      }
+    nb_topo_free(topo);
+  }
+  print_message("%d plans checked\n", plans);
+}
+
+/* ---- bind ---- */
+
+static void test_bind_2s(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("2s-8gpu-smt.xml"), NULL);
+  /* 24 cores per node, 4 GPUs per node: 6 cores each; auto workers = 5. */
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_BIND, NULL, 0, NULL);
+  assert_int_equal(nb_plan_ngpus(plan), 8);
+  assert_int_equal(nb_plan_workers(plan), 5);
+  assert_true(nb_plan_workers_auto(plan));
+  assert_false(nb_plan_simulated(plan));
+  static const char *const shares[] = {"0-5,48-53",     "6-11,54-59",   "12-17,60-65", "18-23,66-71",
+                                       "24-29,72-77",   "30-35,78-83",  "36-41,84-89", "42-47,90-95"};
+  for (int i = 0; i < 8; i++) {
+    const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
+    int node = i < 4 ? 0 : 1;
+    assert_int_equal(g->gpu, i);
+    assert_int_equal(g->gpu_node, node);
+    assert_string_equal(cpus(g->share, g->nshare), shares[i]);
+    assert_false(g->oversubscribed);
+    /* One whole core (both SMT siblings) per thread, feeder first. */
+    int first = 6 * i;
+    char want[32];
+    snprintf(want, sizeof want, "%d,%d", first, first + 48);
+    assert_string_equal(cpus(g->feeder.cpus, g->feeder.ncpus), want);
+    for (int w = 0; w < 5; w++) {
+      snprintf(want, sizeof want, "%d,%d", first + 1 + w, first + 49 + w);
+      assert_string_equal(cpus(g->workers[w].cpus, g->workers[w].ncpus), want);
+      assert_int_equal(g->workers[w].mem_policy, NB_MEM_BIND);
+      assert_int_equal(g->workers[w].mem_node, node);
+    }
+    assert_int_equal(g->feeder.mem_node, node);
+    assert_int_equal(g->staging.policy, NB_MEM_BIND);
+    assert_int_equal(g->staging.node, node);
+    assert_int_equal(g->device_buf.node, node);
+  }
+  nb_plan_free(plan);
+
+  /* 8 workers: 9 threads on 6 cores (12 CPUs): single CPUs, SMT siblings
+   * adjacent, no oversubscription; 3 threads keep a whole core. */
+  plan = plan_or_fail(topo, NB_MODE_BIND, "1", 8, NULL);
+  const struct nb_gpu_plan *g = nb_plan_gpu(plan, 0);
+  assert_false(g->oversubscribed);
+  assert_string_equal(cpus(g->share, g->nshare), "0-23,48-71");
+  nb_plan_free(plan);
+
+  /* 4 GPUs of node 0, 12 workers: 13 threads on 6 cores / 12 CPUs. */
+  plan = plan_or_fail(topo, NB_MODE_BIND, "4", 12, NULL);
+  g = nb_plan_gpu(plan, 0);
+  assert_true(g->oversubscribed);
+  assert_string_equal(cpus(g->share, g->nshare), "0-5,48-53");
+  int noted = 0;
+  for (int k = 0; k < g->nnotes; k++)
+    noted |= strstr(g->notes[k], "oversubscribed: 13 threads on 12 CPUs") != NULL;
+  assert_true(noted);
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+}
+
+/* ---- adversarial and remote ---- */
+
+static void test_adversarial_remote_2s(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("2s-8gpu-smt.xml"), NULL);
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_ADVERSARIAL, NULL, 3, NULL);
+  for (int i = 0; i < 8; i++) {
+    const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
+    int node = i < 4 ? 0 : 1, far = 1 - node;
+    assert_int_equal(g->feeder.cpu_node, far);
+    assert_int_equal(g->feeder.mem_node, far);
+    assert_int_equal(g->staging.node, far);
+    assert_int_equal(g->device_buf.node, node);
+    for (int w = 0; w < 3; w++) {
+      assert_int_equal(g->workers[w].cpu_node, node);
+      assert_int_equal(g->workers[w].mem_node, node);
+    }
+    assert_false(g->oversubscribed);
+  }
+  nb_plan_free(plan);
+
+  plan = plan_or_fail(topo, NB_MODE_REMOTE, "0,5", 2, NULL);
+  assert_int_equal(nb_plan_ngpus(plan), 2);
+  const struct nb_gpu_plan *g0 = nb_plan_gpu(plan, 0), *g5 = nb_plan_gpu(plan, 1);
+  assert_int_equal(g0->gpu, 0);
+  assert_int_equal(g5->gpu, 5);
+  assert_int_equal(g0->feeder.cpu_node, 1);
+  assert_int_equal(g0->workers[1].cpu_node, 1);
+  assert_int_equal(g0->staging.node, 1);
+  assert_int_equal(g0->device_buf.node, 0);
+  assert_int_equal(g5->feeder.cpu_node, 0);
+  assert_int_equal(g5->staging.node, 0);
+  assert_int_equal(g5->device_buf.node, 1);
+  /* Alone on its node, each GPU gets the whole node: 24 cores for 3 threads. */
+  assert_string_equal(cpus(g0->share, g0->nshare), "24-47,72-95");
+  assert_string_equal(cpus(g0->feeder.cpus, g0->feeder.ncpus), "24-31,72-79");
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+}
+
+/* NPS4: the farthest node is on the other socket; ties (4 nodes at 32) go to
+ * the lowest OS index. */
+static void test_farthest_nps4(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("nps4-4gpu.xml"), NULL);
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_ADVERSARIAL, NULL, 2, NULL);
+  static const int gpu_node[] = {1, 3, 5, 7}, far[] = {4, 4, 0, 0};
+  for (int i = 0; i < 4; i++) {
+    const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
+    assert_int_equal(g->gpu_node, gpu_node[i]);
+    assert_int_equal(g->feeder.cpu_node, far[i]);
+    assert_int_equal(g->staging.node, far[i]);
+    assert_int_equal(g->workers[0].cpu_node, gpu_node[i]);
+  }
+  /* Two feeders share node 4's 8 cores (16 CPUs): 4 cores each, disjoint. */
+  assert_string_equal(cpus(nb_plan_gpu(plan, 0)->feeder.cpus, nb_plan_gpu(plan, 0)->feeder.ncpus), "32-35,96-99");
+  assert_string_equal(cpus(nb_plan_gpu(plan, 1)->feeder.cpus, nb_plan_gpu(plan, 1)->feeder.ncpus),
+                      "36-39,100-103");
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+}
+
+/* Memory-only nodes (CXL beside node 0, far memory node 3) never get
+ * threads, even when they are the farthest. */
+static void test_memonly_never_chosen(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("memonly-cxl.xml"), NULL);
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_REMOTE, NULL, 1, NULL);
+  assert_int_equal(nb_plan_gpu(plan, 0)->feeder.cpu_node, 1);
+  assert_int_equal(nb_plan_gpu(plan, 1)->feeder.cpu_node, 0);
+  nb_plan_free(plan);
+  plan = plan_or_fail(topo, NB_MODE_INTERLEAVE, NULL, 1, NULL);
+  const int *il;
+  int n = nb_plan_interleave_nodes(plan, &il);
+  assert_string_equal(cpus(il, n), "0-3"); /* memory goes to every allowed node */
+  assert_int_equal(nb_plan_gpu(plan, 0)->feeder.ncpus, 0);
+  assert_int_equal(nb_plan_gpu(plan, 0)->staging.policy, NB_MEM_INTERLEAVE);
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+}
+
+static void test_none_interleave(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("2s-8gpu-smt.xml"), NULL);
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_NONE, "2", 4, NULL);
+  for (int i = 0; i < 2; i++) {
+    const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
+    assert_int_equal(g->feeder.ncpus, 0);
+    assert_int_equal(g->feeder.mem_policy, NB_MEM_DEFAULT);
+    assert_int_equal(g->workers[3].mem_policy, NB_MEM_DEFAULT);
+    assert_int_equal(g->staging.policy, NB_MEM_DEFAULT);
+    assert_int_equal(g->device_buf.policy, NB_MEM_BIND); /* the device stays on its node */
+    assert_int_equal(g->nshare, 0);
+  }
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+}
+
+/* ---- errors and overrides ---- */
+
+static void test_errors_and_overrides(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("unknown-node.xml"), NULL);
+  expect_plan_error(topo, NB_MODE_BIND, NULL, 1, NULL, NB_EINVAL, "GPU 1 (0000:d8:00.0): NUMA node unknown");
+  expect_plan_error(topo, NB_MODE_BIND, NULL, 1, NULL, NB_EINVAL, "--gpu-node 1=NODE");
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_BIND, NULL, 1, "1=1");
+  assert_int_equal(nb_plan_gpu(plan, 1)->gpu_node, 1);
+  assert_true(nb_plan_gpu(plan, 1)->gpu_node_overridden);
+  assert_int_equal(nb_plan_gpu(plan, 1)->feeder.cpu_node, 1);
+  nb_plan_free(plan);
+  /* none does not need the node; its device buffer is then unbound. */
+  plan = plan_or_fail(topo, NB_MODE_NONE, NULL, 1, NULL);
+  assert_int_equal(nb_plan_gpu(plan, 1)->device_buf.policy, NB_MEM_DEFAULT);
+  nb_plan_free(plan);
+  expect_plan_error(topo, NB_MODE_BIND, NULL, 1, "1=9", NB_EINVAL, "no node 9");
+  expect_plan_error(topo, NB_MODE_BIND, NULL, 1, "7=0", NB_EINVAL, "GPU 7 is not among");
+  expect_plan_error(topo, NB_MODE_BIND, NULL, 1, "1:0", NB_EINVAL, "expected GPU=NODE");
+  expect_plan_error(topo, NB_MODE_BIND, NULL, -1, "1=1", NB_EINVAL, "--workers -1");
+  nb_topo_free(topo);
+
+  /* A container allowing node 0 only: bind of GPU 1 (node 1) is refused, a
+   * mode needing two nodes cannot exist, GPU 0 alone works. */
+  topo = nbt_load(fx("container.xml"), NULL);
+  expect_plan_error(topo, NB_MODE_BIND, NULL, 1, NULL, NB_EINVAL, "its node 1 has no CPUs this process may use");
+  expect_plan_error(topo, NB_MODE_ADVERSARIAL, NULL, 1, NULL, NB_ENOTSUP, "needs two NUMA nodes with CPUs");
+  expect_plan_error(topo, NB_MODE_REMOTE, NULL, 1, NULL, NB_ENOTSUP, "needs two NUMA nodes with CPUs");
+  plan = plan_or_fail(topo, NB_MODE_BIND, "0-0", 0, NULL);
+  assert_int_equal(nb_plan_workers(plan), 1); /* 2 allowed cores: feeder + 1 worker */
+  assert_string_equal(cpus(nb_plan_gpu(plan, 0)->share, nb_plan_gpu(plan, 0)->nshare), "0-1,8-9");
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+}
+
+static void test_gpu_selection(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("2s-8gpu-smt.xml"), NULL);
+  static const struct {
+    const char *spec;
+    const char *want; /* GPU indexes in plan order */
+  } ok[] = {{"2", "0,1"}, {"8", "0-7"}, {"0,2,5", "0,2,5"}, {"4-7", "4-7"}, {"5-5", "5"}, {"6,1", "6,1"}};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    nb_plan_t plan = plan_or_fail(topo, NB_MODE_BIND, ok[i].spec, 1, NULL);
+    int idx[8], n = nb_plan_ngpus(plan);
+    for (int k = 0; k < n; k++)
+      idx[k] = nb_plan_gpu(plan, k)->gpu;
+    char got[64] = "";
+    for (int k = 0; k < n; k++)
+      snprintf(got + strlen(got), sizeof got - strlen(got), "%s%d", k ? "," : "", idx[k]);
+    /* Compare as lists: "0-7" expands. */
+    int *want;
+    extern int nb__parse_cpulist(const char *, int **);
+    int nw = strchr(ok[i].want, '-') ? nb__parse_cpulist(ok[i].want, &want) : -1;
+    if (nw >= 0) {
+      assert_string_equal(cpus(idx, n), ok[i].want);
+      free(want);
+    } else {
+      assert_string_equal(got, ok[i].want);
+    }
+    nb_plan_free(plan);
+  }
+  expect_plan_error(topo, NB_MODE_BIND, "9", 1, NULL, NB_EINVAL, "this topology has 8 GPUs");
+  expect_plan_error(topo, NB_MODE_BIND, "0", 1, NULL, NB_EINVAL, "give a count");
+  expect_plan_error(topo, NB_MODE_BIND, "0,0", 1, NULL, NB_EINVAL, "listed twice");
+  expect_plan_error(topo, NB_MODE_BIND, "0,9", 1, NULL, NB_EINVAL, "there is no GPU 9");
+  expect_plan_error(topo, NB_MODE_BIND, "x", 1, NULL, NB_EINVAL, "give a count");
+  expect_plan_error(topo, NB_MODE_BIND, "3-1", 1, NULL, NB_EINVAL, "bad range");
+  expect_plan_error(topo, NB_MODE_BIND, "1,", 1, NULL, NB_EINVAL, "");
+  nb_topo_free(topo);
+}
+
+/* No GPU: one simulated device per allowed node with CPUs (QEMU tree: nodes
+ * 0 and 1; memory-only node 2 gets none). */
+static void test_simulated_devices(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(NB_FSROOT_DIR, NULL);
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_BIND, NULL, 0, NULL);
+  assert_true(nb_plan_simulated(plan));
+  assert_int_equal(nb_plan_ngpus(plan), 2);
+  assert_int_equal(nb_plan_gpu(plan, 0)->gpu_node, 0);
+  assert_int_equal(nb_plan_gpu(plan, 1)->gpu_node, 1);
+  assert_string_equal(nb_plan_gpu(plan, 1)->bus_id, "");
+  assert_int_equal(nb_plan_workers(plan), 1);
+  assert_string_equal(cpus(nb_plan_gpu(plan, 1)->feeder.cpus, nb_plan_gpu(plan, 1)->feeder.ncpus), "2");
+  nb_plan_free(plan);
+  plan = plan_or_fail(topo, NB_MODE_ADVERSARIAL, NULL, 1, NULL);
+  assert_int_equal(nb_plan_gpu(plan, 0)->feeder.cpu_node, 1);
+  assert_int_equal(nb_plan_gpu(plan, 1)->feeder.cpu_node, 0);
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+}
+
+/* ---- numactl lines ---- */
+
+static char *emit(nb_plan_t plan, int argc, const char *const *argv, int *rc)
+{
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  nb_error_t err = {0};
+  *rc = nb_plan_write_numactl(plan, argc, argv, mem, &err);
+  fclose(mem);
+  return text;
+}
+
+static void test_numactl(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("2s-8gpu-smt.xml"), NULL);
+  const char *argv[] = {"python", "train.py", "--lr", "0.1", "--name", "it's a $HOME run"};
+  /* Each GPU alone on its node: its share is the whole node. */
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_BIND, "0,4", 2, NULL);
+  int rc;
+  char *text = emit(plan, 6, argv, &rc);
+  assert_int_equal(rc, 0);
+  assert_string_equal(text,
+                      "numactl --physcpubind=0-23,48-71 --membind=0 env CUDA_VISIBLE_DEVICES=0,4 LOCAL_RANK=0 RANK=0 "
+                      "WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python train.py --lr 0.1 --name 'it'\\''s a $HOME run'\n"
+                      "numactl --physcpubind=24-47,72-95 --membind=1 env CUDA_VISIBLE_DEVICES=0,4 LOCAL_RANK=1 RANK=1 "
+                      "WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python train.py --lr 0.1 --name 'it'\\''s a $HOME run'\n");
+  free(text);
+  nb_plan_free(plan);
+
+  plan = plan_or_fail(topo, NB_MODE_ADVERSARIAL, "1", 1, NULL);
+  text = emit(plan, 1, argv, &rc);
+  assert_int_equal(rc, NB_ENOTSUP);
+  free(text);
+  nb_plan_free(plan);
+
+  plan = plan_or_fail(topo, NB_MODE_INTERLEAVE, "1", 1, NULL);
+  text = emit(plan, 1, argv, &rc);
+  assert_string_equal(text, "numactl --interleave=all env CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=0 RANK=0 WORLD_SIZE=1 "
+                            "LOCAL_WORLD_SIZE=1 python\n");
+  free(text);
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+
+  /* GPUs known by PCI order only: CUDA must be told to number them so. */
+  topo = nbt_load(fx("nps4-4gpu.xml"), NULL);
+  plan = plan_or_fail(topo, NB_MODE_BIND, "2-2", 1, NULL);
+  text = emit(plan, 1, argv, &rc);
+  assert_string_equal(text, "numactl --physcpubind=40-47,104-111 --membind=5 env CUDA_DEVICE_ORDER=PCI_BUS_ID "
+                            "CUDA_VISIBLE_DEVICES=2 LOCAL_RANK=0 RANK=0 WORLD_SIZE=1 LOCAL_WORLD_SIZE=1 python\n");
+  free(text);
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+}
+
+static void test_shell_quote(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *in, *out;
+  } cases[] = {{"plain", "plain"}, {"a b", "'a b'"}, {"", "''"}, {"it's", "'it'\\''s'"},
+               {"$x", "'$x'"},     {"a=b,c:d/e.f", "a=b,c:d/e.f"}, {"*", "'*'"}, {"\n", "'\n'"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char buf[64];
+    int n = nb_shell_quote(buf, sizeof buf, cases[i].in);
+    assert_string_equal(buf, cases[i].out);
+    assert_int_equal(n, (int)strlen(cases[i].out));
+  }
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_invariants_everywhere), cmocka_unit_test(test_bind_2s),
+    cmocka_unit_test(test_adversarial_remote_2s), cmocka_unit_test(test_farthest_nps4),
+    cmocka_unit_test(test_memonly_never_chosen),  cmocka_unit_test(test_none_interleave),
+    cmocka_unit_test(test_errors_and_overrides),  cmocka_unit_test(test_gpu_selection),
+    cmocka_unit_test(test_simulated_devices),     cmocka_unit_test(test_numactl),
+    cmocka_unit_test(test_shell_quote),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
