@@ -1,6 +1,7 @@
 /* numabench: the command line. Parse, call the library, map errors to
  * messages and exit codes: 0 success, 1 failure while working, 2 bad input
  * (options, files). Every error is one line on stderr. */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +133,10 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
       if (ch == ':')
         fprintf(stderr, "numabench %s: option %s needs a value (see numabench %s --help)\n", c->name, arg,
                 c->name);
-      else if (optopt)
+      else if (optopt >= 256 || optopt == 'h')
+        fprintf(stderr, "numabench %s: option %.*s takes no value (see numabench %s --help)\n", c->name,
+                (int)strcspn(arg, "="), arg, c->name);
+      else if (optopt > 0 && optopt < 256 && isprint(optopt))
         fprintf(stderr, "numabench %s: unknown option -%c (see numabench %s --help)\n", c->name, optopt,
                 c->name);
       else

@@ -13,7 +13,8 @@ function(nb_require_pkg var module debpkg)
 endfunction()
 
 nb_require_pkg(HWLOC "hwloc>=2.0" libhwloc-dev)
-nb_require_pkg(JANSSON "jansson>=2.10" libjansson-dev)
+# 2.12: json_pack releases stolen references on failure without crashing.
+nb_require_pkg(JANSSON "jansson>=2.12" libjansson-dev)
 
 # libnuma ships no .pc file on Debian 12.
 find_path(NUMA_INCLUDE_DIR numa.h)

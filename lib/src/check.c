@@ -315,7 +315,7 @@ static const char *planned_text(char *buf, size_t len, enum nb_mem_policy p, int
 
 int nb_check_write_text(nb_check_t c, FILE *out, nb_error_t *err)
 {
-  char a[256], b[64], d[512];
+  char a[256], b[512], d[1024];
   nb_topo_t topo = c->topo;
   fprintf(out, "Check: mode %s applied on this machine; the kernel reports:\n",
           nb_mode_name(nb_plan_mode(c->plan)));
@@ -328,20 +328,18 @@ int nb_check_write_text(nb_check_t c, FILE *out, nb_error_t *err)
       struct chk_thread *t = &c->threads[k];
       if (t->gpu != i)
         continue;
-      char name[32], cpus[128], node[16];
+      char name[32], node[16];
       if (t->tp->role == NB_ROLE_FEEDER)
         snprintf(name, sizeof name, "feeder");
       else
         snprintf(name, sizeof name, "worker %d", t->tp->worker);
-      if (t->tp->ncpus)
-        nb_format_cpulist(cpus, sizeof cpus, t->tp->cpus, t->tp->ncpus);
-      else
-        snprintf(cpus, sizeof cpus, "unbound");
+      char *cpus = t->tp->ncpus ? nb__cpulist_dup(t->tp->cpus, t->tp->ncpus) : strdup("unbound");
       snprintf(node, sizeof node, t->tp->cpu_node >= 0 ? "%d" : "-", t->tp->cpu_node);
       nb_format_cpulist(a, sizeof a, t->seen, t->nseen);
       snprintf(d, sizeof d, "%s (CPUs %s)", hist_text(b, sizeof b, &t->cpus, topo), a);
-      fprintf(out, "  %-10s %-16s %-8s %-11s %-28s %s\n", name, cpus, node, t->bind.level, d,
+      fprintf(out, "  %-10s %-16s %-8s %-11s %-28s %s\n", name, cpus ? cpus : "?", node, t->bind.level, d,
               t->tp->cpu_node < 0 ? "-" : t->ok ? "yes" : "NO");
+      free(cpus);
     }
     fprintf(out, "  %-10s %-16s %-20s %-28s %s\n", "buffer", "planned", "policy", "pages", "ok");
     for (int k = 0; k < c->nthreads; k++) {

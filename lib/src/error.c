@@ -44,13 +44,18 @@ NB__PRINTF(4, 0) static void vrecord(nb_error_t *err, int code, int errnum, cons
     return;
   err->code = code;
   err->sys_errno = errnum;
-  int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-  if (n < 0)
+  /* The reason always fits: the message is cut before it, not it. */
+  char suffix[128] = "";
+  if (errnum)
+    snprintf(suffix, sizeof suffix, ": %s", strerror(errnum));
+  size_t room = sizeof err->msg - strlen(suffix);
+  if (vsnprintf(err->msg, room, fmt, ap) < 0)
     err->msg[0] = '\0';
-  if (errnum) {
-    size_t used = strlen(err->msg);
-    snprintf(err->msg + used, sizeof err->msg - used, ": %s", strerror(errnum));
-  }
+  strcat(err->msg, suffix);
+  /* One line, always: a file name with a newline must not split it. */
+  for (char *p = err->msg; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = '?';
 }
 
 int nb__err(nb_error_t *err, int code, const char *fmt, ...)

@@ -27,14 +27,23 @@ struct nb__strv {
 int nb__strv_addf(struct nb__strv *sv, const char *fmt, ...) NB__PRINTF(2, 3);
 void nb__strv_free(struct nb__strv *sv);
 
-/* Read a small text file under root (root "" or NULL = "/") into buf, stripped
- * of trailing whitespace. Returns 0, or -errno. */
+/* Read a small regular file under root (root "" or NULL = "/") into buf,
+ * stripped of trailing whitespace; never blocks (FIFOs and devices are
+ * refused with -EINVAL). Returns 0, or -errno. */
 int nb__read_sysfile(const char *root, const char *path, char *buf, size_t len);
 
-/* Parse a Linux CPU list ("0-3,8,10-11") into a sorted int array.
- * Returns the count or a negative NB_E code. */
-int nb__parse_cpulist(const char *text, int **out);
+/* Parse a Linux CPU list ("0-3,8,10-11") of values in [0, max] into a sorted
+ * int array. Returns the count or a negative NB_E code. */
+int nb__parse_cpulist(const char *text, int max, int **out);
+
+/* Largest CPU and node OS indexes the model accepts (Linux: 8192 CPUs, 1024
+ * nodes at most). */
+#define NB_MAX_CPU_INDEX 65535
+#define NB_MAX_NODE_INDEX 4095
 
 int nb__cmp_int(const void *a, const void *b);
+
+/* A CPU list as ranges in a malloc'ed string of the right size; NULL on OOM. */
+char *nb__cpulist_dup(const int *cpus, int n);
 
 #endif

@@ -15,6 +15,10 @@ json_t *nb__topo_json(nb_topo_t topo);
 struct nb_plan;
 json_t *nb__plan_json(struct nb_plan *plan);
 
+/* A JSON string of text that came from outside (paths, names from files):
+ * bytes that are not UTF-8 become '?', so the document stays valid. */
+json_t *nb__json_text(const char *text);
+
 /* Write a JSON document and a newline to out. Returns 0 or NB_EIO/NB_ENOMEM. */
 int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err);
 

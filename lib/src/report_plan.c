@@ -43,9 +43,9 @@ json_t *nb__plan_json(nb_plan_t plan)
       }
     json_t *notes = json_array();
     for (int k = 0; notes && k < g->nnotes; k++)
-      json_array_append_new(notes, json_string(g->notes[k]));
-    json_t *o = json_pack("{s:i, s:o, s:s, s:o, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:o, s:b, s:o}", "gpu", g->gpu,
-                          "pci_bus_id", *g->bus_id ? json_string(g->bus_id) : json_null(), "name", g->name,
+      json_array_append_new(notes, nb__json_text(g->notes[k]));
+    json_t *o = json_pack("{s:i, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:o, s:b, s:o}", "gpu", g->gpu,
+                          "pci_bus_id", *g->bus_id ? json_string(g->bus_id) : json_null(), "name", nb__json_text(g->name),
                           "gpu_node", node_or_null(g->gpu_node), "gpu_node_overridden", g->gpu_node_overridden,
                           "feeder", thread_json(&g->feeder), "workers", workers, "staging_node",
                           node_or_null(g->staging.node), "staging_policy", nb_mem_policy_name(g->staging.policy),
@@ -62,7 +62,7 @@ json_t *nb__plan_json(nb_plan_t plan)
   nb_topo_t topo = nb_plan_topo(plan);
   return json_pack("{s:i, s:s, s:s, s:o, s:b, s:i, s:b, s:b, s:o, s:o}", "schema_version", 1, "mode",
                    nb_mode_name(nb_plan_mode(plan)), "topology", nb_topo_kind_name(nb_topo_kind(topo)),
-                   "topology_path", nb_topo_is_this_system(topo) ? json_null() : json_string(nb_topo_source(topo)),
+                   "topology_path", nb_topo_is_this_system(topo) ? json_null() : nb__json_text(nb_topo_source(topo)),
                    "this_system", nb_topo_is_this_system(topo), "workers_per_gpu", nb_plan_workers(plan),
                    "workers_auto", nb_plan_workers_auto(plan), "simulated_devices", nb_plan_simulated(plan),
                    "interleave_nodes", ints(il, nil), "gpus", gpus);
@@ -78,8 +78,8 @@ int nb_plan_write_json(nb_plan_t plan, FILE *out, nb_error_t *err)
 
 int nb_plan_write_skip_json(enum nb_mode mode, const char *reason, FILE *out, nb_error_t *err)
 {
-  json_t *doc = json_pack("{s:i, s:s, s:b, s:s}", "schema_version", 1, "mode", nb_mode_name(mode), "skipped", 1,
-                          "reason", reason);
+  json_t *doc = json_pack("{s:i, s:s, s:b, s:o}", "schema_version", 1, "mode", nb_mode_name(mode), "skipped", 1,
+                          "reason", nb__json_text(reason));
   int rc = nb__json_write(doc, out, "plan", err);
   json_decref(doc);
   return rc;
@@ -112,18 +112,17 @@ static const char *mem_text(char *buf, size_t len, enum nb_mem_policy p, int nod
   return buf;
 }
 
-static const char *cpus_text(char *buf, size_t len, const int *cpus, int n)
+/* "CPUs <list>" padded to a column; lists can be long, so no fixed buffer. */
+static void put_cpus(FILE *out, const int *cpus, int n)
 {
-  if (!n)
-    snprintf(buf, len, "unbound");
-  else
-    nb_format_cpulist(buf, len, cpus, n);
-  return buf;
+  char *s = n ? nb__cpulist_dup(cpus, n) : NULL;
+  fprintf(out, "CPUs %-20s", s ? s : n ? "?" : "unbound");
+  free(s);
 }
 
 int nb_plan_write_text(nb_plan_t plan, FILE *out, nb_error_t *err)
 {
-  char a[1024], b[64], c[64];
+  char b[64], c[64];
   nb_topo_t topo = nb_plan_topo(plan);
   fprintf(out, "Plan: mode %s, %d %s, %d worker%s each%s\n", nb_mode_name(nb_plan_mode(plan)), nb_plan_ngpus(plan),
           nb_plan_simulated(plan) ? "simulated devices (no GPU found: one per node with CPUs)" : "GPU(s)",
@@ -135,12 +134,14 @@ int nb_plan_write_text(nb_plan_t plan, FILE *out, nb_error_t *err)
     const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
     fprintf(out, "\nGPU %d%s%s  %s  (%s)\n", g->gpu, *g->bus_id ? "  " : "", g->bus_id, node_text(b, sizeof b, g->gpu_node),
             g->name);
-    fprintf(out, "  feeder      CPUs %-20s memory %s\n", cpus_text(a, sizeof a, g->feeder.cpus, g->feeder.ncpus),
-            mem_text(c, sizeof c, g->feeder.mem_policy, g->feeder.mem_node));
-    for (int w = 0; w < g->nworkers; w++)
-      fprintf(out, "  worker %-4d CPUs %-20s memory %s\n", w,
-              cpus_text(a, sizeof a, g->workers[w].cpus, g->workers[w].ncpus),
-              mem_text(c, sizeof c, g->workers[w].mem_policy, g->workers[w].mem_node));
+    fprintf(out, "  feeder      ");
+    put_cpus(out, g->feeder.cpus, g->feeder.ncpus);
+    fprintf(out, " memory %s\n", mem_text(c, sizeof c, g->feeder.mem_policy, g->feeder.mem_node));
+    for (int w = 0; w < g->nworkers; w++) {
+      fprintf(out, "  worker %-4d ", w);
+      put_cpus(out, g->workers[w].cpus, g->workers[w].ncpus);
+      fprintf(out, " memory %s\n", mem_text(c, sizeof c, g->workers[w].mem_policy, g->workers[w].mem_node));
+    }
     fprintf(out, "  staging     %s\n", mem_text(c, sizeof c, g->staging.policy, g->staging.node));
     fprintf(out, "  device buf  %s\n", mem_text(c, sizeof c, g->device_buf.policy, g->device_buf.node));
     for (int k = 0; k < g->nnotes; k++)
@@ -229,10 +230,9 @@ int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FIL
   }
   for (int i = 0; i < n; i++) {
     const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
-    char cpus[4096];
-    int rc = 0;
-    nb_format_cpulist(cpus, sizeof cpus, g->share, g->nshare);
-    switch (mode) {
+    char *cpus = nb__cpulist_dup(g->share, g->nshare);
+    int rc = cpus ? 0 : -1;
+    switch (rc < 0 ? NB_MODE_NONE : mode) {
     case NB_MODE_BIND:
     case NB_MODE_REMOTE:
       rc = fprintf(out, "numactl --physcpubind=%s --membind=%d env", cpus, g->feeder.mem_node);
@@ -241,9 +241,10 @@ int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FIL
       rc = fprintf(out, "numactl --interleave=all env");
       break;
     default:
-      rc = fprintf(out, "env");
+      rc = rc < 0 ? rc : fprintf(out, "env");
       break;
     }
+    free(cpus);
     if (rc >= 0 && pci_order)
       rc = fprintf(out, " CUDA_DEVICE_ORDER=PCI_BUS_ID");
     if (rc >= 0 && cuda)

@@ -11,6 +11,44 @@
 
 /* ---- JSON ---- */
 
+/* Length of the valid UTF-8 sequence at p, 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+  if (p[0] < 0x80)
+    return 1;
+  size_t n = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+  if (!n || (p[0] == 0xc0 || p[0] == 0xc1) || p[0] > 0xf4)
+    return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+  return n;
+}
+
+json_t *nb__json_text(const char *text)
+{
+  if (!text)
+    return json_null();
+  json_t *s = json_string(text);
+  if (s)
+    return s;
+  char *copy = strdup(text);
+  if (!copy)
+    return NULL;
+  unsigned char *p = (unsigned char *)copy;
+  while (*p) {
+    size_t n = utf8_len(p);
+    if (n) {
+      p += n;
+    } else {
+      *p++ = '?';
+    }
+  }
+  s = json_string(copy);
+  free(copy);
+  return s;
+}
+
 static json_t *int_array(const int *v, int n)
 {
   json_t *a = json_array();
@@ -28,7 +66,7 @@ static json_t *str_array(const char *const *v, int n)
 {
   json_t *a = json_array();
   for (int i = 0; a && i < n; i++)
-    if (json_array_append_new(a, json_string(v[i])) < 0) {
+    if (json_array_append_new(a, nb__json_text(v[i])) < 0) {
       json_decref(a);
       return NULL;
     }
@@ -77,10 +115,10 @@ static json_t *gpus_json(nb_topo_t topo)
   json_t *a = json_array();
   for (int i = 0; a && i < topo->ngpus; i++) {
     const struct nb_gpu *g = &topo->gpus[i];
-    json_t *o = json_pack("{s:i, s:o, s:s, s:o, s:s, s:o, s:s, s:o}", "index", g->index, "cuda_ordinal",
+    json_t *o = json_pack("{s:i, s:o, s:s, s:o, s:s, s:o, s:o, s:o}", "index", g->index, "cuda_ordinal",
                           int_or_null(g->cuda_ordinal), "pci_bus_id", g->bus_id, "numa_node",
                           int_or_null(g->numa_node), "numa_node_source", nb_node_origin_name(g->node_origin),
-                          "cpus", int_array(g->cpus, g->ncpus), "name", g->name, "warnings",
+                          "cpus", int_array(g->cpus, g->ncpus), "name", nb__json_text(g->name), "warnings",
                           str_array(g->warnings, g->nwarnings));
     if (!o || json_array_append_new(a, o) < 0) {
       json_decref(a);
@@ -95,10 +133,10 @@ static json_t *pci_json(nb_topo_t topo)
   json_t *a = json_array();
   for (int i = 0; a && i < topo->npci; i++) {
     const struct nb_pci_dev *p = &topo->pci[i];
-    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s}", "pci_bus_id", p->bus_id, "vendor_id",
+    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "pci_bus_id", p->bus_id, "vendor_id",
                           hex4(p->vendor_id), "device_id", hex4(p->device_id), "class_id", hex4(p->class_id),
                           "numa_node", int_or_null(p->numa_node), "numa_node_source",
-                          nb_node_origin_name(p->node_origin), "name", p->name ? p->name : "");
+                          nb_node_origin_name(p->node_origin), "name", nb__json_text(p->name ? p->name : ""));
     if (!o || json_array_append_new(a, o) < 0) {
       json_decref(a);
       return NULL;
@@ -109,15 +147,15 @@ static json_t *pci_json(nb_topo_t topo)
 
 json_t *nb__topo_json(nb_topo_t topo)
 {
-  return json_pack("{s:i, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:o, s:o, s:o}", "schema_version", 1,
+  return json_pack("{s:i, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "schema_version", 1,
                    "source", nb_topo_kind_name(topo->kind), "source_path",
-                   topo->kind == NB_TOPO_LIVE ? json_null() : json_string(topo->source), "this_system",
+                   topo->kind == NB_TOPO_LIVE ? json_null() : nb__json_text(topo->source), "this_system",
                    topo->kind == NB_TOPO_LIVE, "hwloc_version",
-                   *topo->hwloc_version ? json_string(topo->hwloc_version) : json_null(), "allowed_cpus",
+                   *topo->hwloc_version ? nb__json_text(topo->hwloc_version) : json_null(), "allowed_cpus",
                    int_array(topo->allowed, topo->nallowed), "nodes", nodes_json(topo), "distances",
                    distances_json(topo), "distances_source",
                    topo->dist_origin == NB_DIST_FIRMWARE ? "firmware" : "default", "gpu_source",
-                   nb_gpu_origin_name(topo->gpu_origin), "cuda", nb_topo_cuda_status(topo), "gpus",
+                   nb_gpu_origin_name(topo->gpu_origin), "cuda", nb__json_text(nb_topo_cuda_status(topo)), "gpus",
                    gpus_json(topo), "pci_devices", pci_json(topo), "warnings",
                    str_array((const char *const *)topo->warnings.v, topo->warnings.n));
 }
@@ -153,53 +191,63 @@ static const char *human_bytes(char *buf, size_t len, double bytes)
   return buf;
 }
 
-static const char *cpus_text(char *buf, size_t len, const int *cpus, int n, const int *not_allowed, int nna)
+/* A node's CPUs for the table, malloc'ed (lists can be long). */
+static char *node_cpus_text(const struct nb_node *n)
 {
-  if (n == 0 && nna == 0) {
-    snprintf(buf, len, "(none: memory only)");
-    return buf;
-  }
-  nb_format_cpulist(buf, len, cpus, n);
-  if (n == 0)
-    snprintf(buf, len, "(none allowed)");
-  if (nna) {
-    char na[256];
-    size_t used = strlen(buf);
-    nb_format_cpulist(na, sizeof na, not_allowed, nna);
-    snprintf(buf + used, len - used, " (+%s not allowed)", na);
-  }
-  return buf;
+  if (n->ncpus == 0 && n->ncpus_not_allowed == 0)
+    return strdup("(none: memory only)");
+  char *allowed = n->ncpus ? nb__cpulist_dup(n->cpus, n->ncpus) : strdup("(none allowed)");
+  if (!allowed || !n->ncpus_not_allowed)
+    return allowed;
+  char *na = nb__cpulist_dup(n->cpus_not_allowed, n->ncpus_not_allowed), *both = NULL;
+  if (na && asprintf(&both, "%s (+%s not allowed)", allowed, na) < 0)
+    both = NULL;
+  free(allowed);
+  free(na);
+  return both;
 }
 
 int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
 {
-  char cpus[1024], mem[32], fr[32];
-  int nallowed_nodes = 0;
-  for (int i = 0; i < topo->nnodes; i++)
+  char mem[32], fr[32];
+  int nallowed_nodes = 0, rc = 0;
+  char **ncpus = calloc((size_t)topo->nnodes, sizeof *ncpus), **gcpus = calloc((size_t)topo->ngpus + 1, sizeof *gcpus);
+  char *allowed = nb__cpulist_dup(topo->allowed, topo->nallowed);
+  if (!ncpus || !gcpus || !allowed) {
+    rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
+    goto out;
+  }
+  for (int i = 0; i < topo->nnodes; i++) {
     nallowed_nodes += topo->nodes[i].allowed;
+    if (!(ncpus[i] = node_cpus_text(&topo->nodes[i]))) {
+      rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
+      goto out;
+    }
+  }
+  for (int i = 0; i < topo->ngpus; i++)
+    if (!(gcpus[i] = topo->gpus[i].ncpus ? nb__cpulist_dup(topo->gpus[i].cpus, topo->gpus[i].ncpus) : strdup("-"))) {
+      rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
+      goto out;
+    }
 
   if (topo->kind == NB_TOPO_LIVE)
     fprintf(out, "Topology: this machine (hwloc %s)\n", topo->hwloc_version);
   else
     fprintf(out, "Topology: %s %s (not this machine: shown, never used for binding)\n",
             topo->kind == NB_TOPO_XML ? "XML file" : "recorded /sys tree", topo->source);
-  nb_format_cpulist(cpus, sizeof cpus, topo->allowed, topo->nallowed);
-  fprintf(out, "Allowed CPUs: %s (%d)\n\n", cpus, topo->nallowed);
+  fprintf(out, "Allowed CPUs: %s (%d)\n\n", allowed, topo->nallowed);
 
   int w = 4;
-  for (int i = 0; i < topo->nnodes; i++) {
-    const struct nb_node *n = &topo->nodes[i];
-    int l = (int)strlen(cpus_text(cpus, sizeof cpus, n->cpus, n->ncpus, n->cpus_not_allowed, n->ncpus_not_allowed));
-    w = l > w ? l : w;
-  }
+  for (int i = 0; i < topo->nnodes; i++)
+    w = (int)strlen(ncpus[i]) > w ? (int)strlen(ncpus[i]) : w;
   fprintf(out, "NUMA nodes: %d (%d allowed)\n", topo->nnodes, nallowed_nodes);
-  fprintf(out, "  %-4s  %-*s  %5s  %10s  %10s  %s\n", "node", w, "CPUs", "cores", "memory", "free", "allowed");
+  fprintf(out, "  %-4s  %-*s  %5s  %10s  %10s  %s\n", "node", w, "CPUs", "cores", "memory",
+          topo->kind == NB_TOPO_FSROOT ? "free (rec.)" : "free", "allowed");
   for (int i = 0; i < topo->nnodes; i++) {
     const struct nb_node *n = &topo->nodes[i];
-    fprintf(out, "  %-4d  %-*s  %5d  %10s  %10s  %s\n", n->os_index, w,
-            cpus_text(cpus, sizeof cpus, n->cpus, n->ncpus, n->cpus_not_allowed, n->ncpus_not_allowed),
-            n->ncores, human_bytes(mem, sizeof mem, (double)n->memory_bytes),
-            human_bytes(fr, sizeof fr, (double)n->free_bytes), n->allowed ? "yes" : "no");
+    fprintf(out, "  %-4d  %-*s  %5d  %10s  %10s  %s\n", n->os_index, w, ncpus[i], n->ncores,
+            human_bytes(mem, sizeof mem, (double)n->memory_bytes), human_bytes(fr, sizeof fr, (double)n->free_bytes),
+            n->allowed ? "yes" : "no");
   }
 
   fprintf(out, "\nDistances (%s):\n  %4s",
@@ -227,10 +275,8 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
           nb_topo_cuda_status(topo));
   if (topo->ngpus) {
     w = 12;
-    for (int i = 0; i < topo->ngpus; i++) {
-      int l = nb_format_cpulist(cpus, sizeof cpus, topo->gpus[i].cpus, topo->gpus[i].ncpus);
-      w = l > w ? l : w;
-    }
+    for (int i = 0; i < topo->ngpus; i++)
+      w = (int)strlen(gcpus[i]) > w ? (int)strlen(gcpus[i]) : w;
     fprintf(out, "  %-4s  %-12s  %-4s  %-*s  %s\n", "GPU", "bus id", "NUMA", w, "CPU affinity", "name");
     for (int i = 0; i < topo->ngpus; i++) {
       const struct nb_gpu *g = &topo->gpus[i];
@@ -239,9 +285,7 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
         snprintf(node, sizeof node, "%d", g->numa_node);
       else
         snprintf(node, sizeof node, "?");
-      nb_format_cpulist(cpus, sizeof cpus, g->cpus, g->ncpus);
-      fprintf(out, "  %-4d  %-12s  %-4s  %-*s  %s\n", g->index, g->bus_id, node, w, g->ncpus ? cpus : "-",
-              g->name);
+      fprintf(out, "  %-4d  %-12s  %-4s  %-*s  %s\n", g->index, g->bus_id, node, w, gcpus[i], g->name);
     }
   }
 
@@ -258,6 +302,14 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
                 topo->gpus[i].warnings[j]);
   }
   if (fflush(out) == EOF || ferror(out))
-    return nb__err_sys(err, NB_EIO, errno, "topology: writing text");
-  return 0;
+    rc = nb__err_sys(err, NB_EIO, errno, "topology: writing text");
+out:
+  for (int i = 0; ncpus && i < topo->nnodes; i++)
+    free(ncpus[i]);
+  for (int i = 0; gcpus && i < topo->ngpus; i++)
+    free(gcpus[i]);
+  free(ncpus);
+  free(gcpus);
+  free(allowed);
+  return rc;
 }

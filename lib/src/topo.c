@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <numa.h>
+#include <numaif.h>
 
+#include "nodemask.h"
 #include "topo-internal.h"
 
 /* ---- ownership of the arrays handed out through const pointers ---- */
@@ -90,15 +91,13 @@ static int restrict_to_process(struct nb_topo *topo, hwloc_bitmap_t cpus, hwloc_
   if (hwloc_get_cpubind(topo->hw, bound, HWLOC_CPUBIND_THREAD) == 0)
     hwloc_bitmap_and(cpus, cpus, bound);
   hwloc_bitmap_free(bound);
-  if (numa_available() >= 0) {
-    struct bitmask *mems = numa_get_mems_allowed();
-    if (mems) {
-      unsigned id;
-      hwloc_bitmap_foreach_begin(id, nodes) if (!numa_bitmask_isbitset(mems, id))
-          hwloc_bitmap_clr(nodes, id);
-      hwloc_bitmap_foreach_end();
-      numa_bitmask_free(mems);
-    }
+  /* Mems_allowed, asked directly: libnuma's wrappers print on failure. */
+  struct nb__nodemask mems;
+  nb__mask_zero(&mems);
+  if (get_mempolicy(NULL, mems.w, NB_MASK_MAXNODE, NULL, MPOL_F_MEMS_ALLOWED) == 0) {
+    unsigned id;
+    hwloc_bitmap_foreach_begin(id, nodes) if (!nb__mask_isset(&mems, (int)id)) hwloc_bitmap_clr(nodes, id);
+    hwloc_bitmap_foreach_end();
   }
   return 0;
 }
@@ -106,21 +105,27 @@ static int restrict_to_process(struct nb_topo *topo, hwloc_bitmap_t cpus, hwloc_
 /* ---- which CPUs belong to which node ---- */
 
 /* The kernel's answer, from <root>/sys/devices/system/node/nodeN/cpulist.
- * Returns 1 when every node's list could be read, 0 to fall back to hwloc. */
+ * Returns 1 when every node's list could be read, 0 (sets zeroed) to fall
+ * back to hwloc. */
 static int node_cpus_from_sysfs(struct nb_topo *topo, hwloc_obj_t *nodes, int n, hwloc_bitmap_t *sets)
 {
   char path[128], buf[8192];
+  hwloc_const_bitmap_t complete = hwloc_topology_get_complete_cpuset(topo->hw);
   for (int i = 0; i < n; i++) {
     snprintf(path, sizeof path, "/sys/devices/system/node/node%u/cpulist", nodes[i]->os_index);
-    if (nb__read_sysfile(topo->sysroot, path, buf, sizeof buf) < 0)
+    int *v = NULL;
+    int k = nb__read_sysfile(topo->sysroot, path, buf, sizeof buf) < 0 ? -1
+                                                                        : nb__parse_cpulist(buf, NB_MAX_CPU_INDEX, &v);
+    if (k < 0) {
+      for (int j = 0; j < n; j++)
+        hwloc_bitmap_zero(sets[j]);
       return 0;
-    int *v;
-    int k = nb__parse_cpulist(buf, &v);
-    if (k < 0)
-      return 0;
+    }
     hwloc_bitmap_zero(sets[i]);
+    /* Only CPUs hwloc knows: a recorded tree may be inconsistent. */
     for (int j = 0; j < k; j++)
-      hwloc_bitmap_set(sets[i], (unsigned)v[j]);
+      if (hwloc_bitmap_isset(complete, (unsigned)v[j]))
+        hwloc_bitmap_set(sets[i], (unsigned)v[j]);
     free(v);
   }
   return 1;
@@ -336,35 +341,47 @@ static int build_distances(struct nb_topo *topo, nb_error_t *err)
       topo->dist[i * n + j] = i == j ? 10 : 20;
   topo->dist_origin = NB_DIST_DEFAULT;
 
-  unsigned nr = 1;
-  struct hwloc_distances_s *d = NULL;
-  if (hwloc_distances_get_by_type(topo->hw, HWLOC_OBJ_NUMANODE, &nr, &d,
-                                  HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) == 0 &&
-      nr == 1 && d) {
-    int complete = 1;
-    int *m = malloc((size_t)n * (size_t)n * sizeof *m);
-    for (int i = 0; m && i < n && complete; i++)
-      for (int j = 0; j < n && complete; j++) {
-        hwloc_obj_t a = hwloc_get_numanode_obj_by_os_index(topo->hw, (unsigned)topo->nodes[i].os_index);
-        hwloc_obj_t b = hwloc_get_numanode_obj_by_os_index(topo->hw, (unsigned)topo->nodes[j].os_index);
-        hwloc_uint64_t ab, ba;
-        if (!a || !b || hwloc_distances_obj_pair_values(d, a, b, &ab, &ba) < 0 || ab > 1000000)
-          complete = 0;
-        else
-          m[i * n + j] = (int)ab;
+  /* hwloc may hold several latency matrices (firmware's, a user's): take
+   * the firmware's (FROM_OS) that covers every node, else any that does. */
+  unsigned nr = 0;
+  struct hwloc_distances_s **all = NULL;
+  int *best = NULL, best_os = 0;
+  if (hwloc_distances_get_by_type(topo->hw, HWLOC_OBJ_NUMANODE, &nr, NULL, HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) ==
+        0 &&
+      nr > 0 && (all = calloc(nr, sizeof *all)) &&
+      hwloc_distances_get_by_type(topo->hw, HWLOC_OBJ_NUMANODE, &nr, all, HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) ==
+        0) {
+    for (unsigned k = 0; k < nr; k++) {
+      int *m = malloc((size_t)n * (size_t)n * sizeof *m), complete = m != NULL;
+      for (int i = 0; complete && i < n; i++)
+        for (int j = 0; j < n && complete; j++) {
+          hwloc_obj_t a = hwloc_get_numanode_obj_by_os_index(topo->hw, (unsigned)topo->nodes[i].os_index);
+          hwloc_obj_t b = hwloc_get_numanode_obj_by_os_index(topo->hw, (unsigned)topo->nodes[j].os_index);
+          hwloc_uint64_t ab, ba;
+          if (!a || !b || hwloc_distances_obj_pair_values(all[k], a, b, &ab, &ba) < 0 || ab > 1000000)
+            complete = 0;
+          else
+            m[i * n + j] = (int)ab;
+        }
+      int from_os = (all[k]->kind & HWLOC_DISTANCES_KIND_FROM_OS) != 0;
+      if (complete && (!best || (from_os && !best_os))) {
+        free(best);
+        best = m;
+        best_os = from_os;
+      } else {
+        free(m);
       }
-    if (m && complete) {
-      free(topo->dist);
-      topo->dist = m;
-      topo->dist_origin = NB_DIST_FIRMWARE;
-    } else {
-      free(m);
-      if (n > 1)
-        nb__strv_addf(&topo->warnings,
-                      "the firmware's distance matrix does not cover every node: using 10 local / 20 "
-                      "remote");
+      hwloc_distances_release(topo->hw, all[k]);
     }
-    hwloc_distances_release(topo->hw, d);
+  }
+  free(all);
+  if (best) {
+    free(topo->dist);
+    topo->dist = best;
+    topo->dist_origin = NB_DIST_FIRMWARE;
+  } else if (n > 1 && nr > 0) {
+    nb__strv_addf(&topo->warnings,
+                  "the firmware's distance matrix does not cover every node: using 10 local / 20 remote");
   } else if (n > 1) {
     nb__strv_addf(&topo->warnings, "the firmware gives no NUMA distance matrix: using 10 local / 20 remote");
   }

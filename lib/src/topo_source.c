@@ -26,25 +26,33 @@
 /* Indexes the model can hold: Linux allows up to 8192 CPUs and 1024 nodes.
  * hwloc gives objects without an os_index in the XML HWLOC_UNKNOWN_INDEX,
  * and exporting such a topology can take minutes and hundreds of MB. */
-#define NB_MAX_CPU_INDEX 65535u
-#define NB_MAX_NODE_INDEX 4095u
 
 /* Returns NULL when the topology fits the model, else what is wrong. */
 static const char *check_indexes(hwloc_topology_t hw)
 {
   hwloc_obj_t obj = NULL;
-  while ((obj = hwloc_get_next_obj_by_type(hw, HWLOC_OBJ_PU, obj)))
+  while ((obj = hwloc_get_next_obj_by_type(hw, HWLOC_OBJ_PU, obj))) {
     if (obj->os_index > NB_MAX_CPU_INDEX)
       return obj->os_index == HWLOC_UNKNOWN_INDEX ? "a PU has no os_index" : "a PU has an impossible os_index";
-  while ((obj = hwloc_get_next_obj_by_type(hw, HWLOC_OBJ_NUMANODE, obj)))
+    /* A PU is the CPU its index names. */
+    if (!obj->cpuset || hwloc_bitmap_weight(obj->cpuset) != 1 || !hwloc_bitmap_isset(obj->cpuset, obj->os_index))
+      return "a PU's cpuset does not match its os_index";
+  }
+  unsigned char seen[NB_MAX_NODE_INDEX + 1] = {0};
+  while ((obj = hwloc_get_next_obj_by_type(hw, HWLOC_OBJ_NUMANODE, obj))) {
     if (obj->os_index > NB_MAX_NODE_INDEX)
       return obj->os_index == HWLOC_UNKNOWN_INDEX ? "a NUMA node has no os_index"
                                                   : "a NUMA node has an impossible os_index";
+    if (seen[obj->os_index]++)
+      return "two NUMA nodes have the same os_index";
+    if (!obj->nodeset || hwloc_bitmap_weight(obj->nodeset) != 1 || !hwloc_bitmap_isset(obj->nodeset, obj->os_index))
+      return "a NUMA node's nodeset does not match its os_index";
+  }
   hwloc_const_bitmap_t sets[] = {hwloc_topology_get_complete_cpuset(hw), hwloc_topology_get_allowed_cpuset(hw),
                                  hwloc_topology_get_complete_nodeset(hw)};
   for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
     int last = sets[i] ? hwloc_bitmap_last(sets[i]) : -1;
-    if (last < 0 || (unsigned)last > NB_MAX_CPU_INDEX)
+    if (last < 0 || last > NB_MAX_CPU_INDEX)
       return i == 1 ? "its allowed CPU set is empty or impossible" : "its CPU or node sets are empty or impossible";
   }
   return NULL;
@@ -64,8 +72,9 @@ static int topo_prepare(hwloc_topology_t *hw)
   return 0;
 }
 
-/* The child: load, export as XML to fd 1 of the pipe, exit. Never returns. */
-static void child_parse(const char *path, int is_dir, int outfd)
+/* The child: load (a tree, an XML file, or XML text read by the parent),
+ * export as XML to outfd, exit. Never returns. */
+static void child_parse(const char *path, int is_dir, const char *text, size_t textlen, int outfd)
 {
   hwloc_topology_t hw;
   char *xml = NULL;
@@ -85,7 +94,7 @@ static void child_parse(const char *path, int is_dir, int outfd)
     /* hwloc's Linux backend reads the tree under HWLOC_FSROOT; it then
      * knows the topology is not this system and binds nothing. */
     setenv("HWLOC_FSROOT", path, 1);
-  } else if (hwloc_topology_set_xml(hw, path) < 0) {
+  } else if ((text ? hwloc_topology_set_xmlbuffer(hw, text, (int)textlen) : hwloc_topology_set_xml(hw, path)) < 0) {
     fprintf(stderr, "hwloc cannot read it as XML: %s\n", strerror(errno));
     _exit(4);
   }
@@ -114,8 +123,14 @@ static void child_parse(const char *path, int is_dir, int outfd)
   _exit(0);
 }
 
-/* Append what fd has to a growing buffer; 0 at EOF, 1 more to come, <0 error. */
-static int slurp(int fd, char **buf, size_t *len, size_t *cap, size_t limit)
+/* Largest hwloc XML accepted (hwloc's own export of a 16-socket machine with
+ * its PCI tree is a few MB). */
+#define NB_TOPO_MAX_XML ((size_t)256 << 20)
+
+/* Append what fd has to a growing buffer; 0 at EOF, 1 more to come, <0
+ * error. Past limit: with drop, the rest is discarded (a child's chatter on
+ * stderr); without, -EFBIG. */
+static int slurp(int fd, char **buf, size_t *len, size_t *cap, size_t limit, int drop)
 {
   char tmp[65536];
   ssize_t r = read(fd, tmp, sizeof tmp);
@@ -124,8 +139,14 @@ static int slurp(int fd, char **buf, size_t *len, size_t *cap, size_t limit)
   if (r == 0)
     return 0;
   if (*len + (size_t)r + 1 > *cap) {
-    if (*len + (size_t)r + 1 > limit)
-      return 1; /* drop what exceeds the limit (child's chatter on stderr) */
+    if (*len + (size_t)r + 1 > limit) {
+      if (!drop)
+        return -EFBIG;
+      /* Keep what fits, drop the rest for good. */
+      r = (ssize_t)(limit - 1 > *len ? limit - 1 - *len : 0);
+      if (r == 0)
+        return 1;
+    }
     size_t ncap = *cap ? *cap : 1 << 16;
     while (ncap < *len + (size_t)r + 1)
       ncap *= 2;
@@ -156,7 +177,8 @@ static void first_line(const char *text, char *out, size_t len)
   out[n] = '\0';
 }
 
-static int parse_in_child(const char *path, int is_dir, char **xmlp, nb_error_t *err)
+static int parse_in_child(const char *path, int is_dir, const char *text, size_t textlen, char **xmlp,
+                          nb_error_t *err)
 {
   int outp[2], errp[2];
   int rc = NB_EINTERNAL;
@@ -180,7 +202,7 @@ static int parse_in_child(const char *path, int is_dir, char **xmlp, nb_error_t 
     close(outp[0]);
     close(errp[0]);
     dup2(errp[1], STDERR_FILENO);
-    child_parse(path, is_dir, outp[1]);
+    child_parse(path, is_dir, text, textlen, outp[1]);
   }
   close(outp[1]);
   close(errp[1]);
@@ -199,8 +221,8 @@ static int parse_in_child(const char *path, int is_dir, char **xmlp, nb_error_t 
     for (int i = 0; i < 2; i++) {
       if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
         continue;
-      int r = i == 0 ? slurp(pfd[i].fd, &xml, &xlen, &xcap, (size_t)1 << 30)
-                     : slurp(pfd[i].fd, &etext, &elen, &ecap, 4096);
+      int r = i == 0 ? slurp(pfd[i].fd, &xml, &xlen, &xcap, NB_TOPO_MAX_XML, 0)
+                     : slurp(pfd[i].fd, &etext, &elen, &ecap, 4096, 1);
       if (r < 0) {
         io_err = -r;
         r = 0;
@@ -215,14 +237,21 @@ static int parse_in_child(const char *path, int is_dir, char **xmlp, nb_error_t 
   }
   if (io_err)
     kill(pid, SIGKILL);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+  int status = 0, waited;
+  while ((waited = (int)waitpid(pid, &status, 0)) < 0 && errno == EINTR)
     ;
 
   char detail[256];
   first_line(etext, detail, sizeof detail);
   if (io_err == ENOMEM) {
     rc = nb__err(err, NB_ENOMEM, "topology %s: out of memory reading hwloc's output", path);
+  } else if (io_err == EFBIG) {
+    rc = nb__err(err, NB_EFORMAT, "%s %s: hwloc's view of it exceeds %zu MiB; check the input", what, path,
+                 NB_TOPO_MAX_XML >> 20);
+  } else if (waited < 0) {
+    /* Someone else reaped the child (SIGCHLD ignored, waitpid(-1)): its fate
+     * is unknown, so nothing it wrote is trusted. */
+    rc = nb__err_sys(err, NB_EINTERNAL, errno, "topology %s: lost track of the parsing process", path);
   } else if (io_err) {
     rc = nb__err_sys(err, NB_EINTERNAL, io_err, "topology %s: reading hwloc's output", path);
   } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
@@ -260,13 +289,15 @@ out_close_out:
 }
 
 /* Cheap checks before hwloc sees the input, so that common mistakes get a
- * precise message. Sets *is_dir. */
-static int check_source(const char *path, int *is_dir, nb_error_t *err)
+ * precise message. Sets *is_dir; for a file that is not regular (a pipe,
+ * /dev/stdin) reads it whole into *text, since it cannot be opened twice. */
+static int check_source(const char *path, int *is_dir, char **text, size_t *textlen, nb_error_t *err)
 {
   struct stat st;
+  *text = NULL;
   if (stat(path, &st) < 0)
-    return nb__err_sys(err, errno == ENOENT || errno == ENOTDIR ? NB_ENOENT : NB_EIO, errno,
-                       "topology %s: cannot open (give 'live', an hwloc XML file or a recorded /sys tree)",
+    return nb__err_sys(err, errno == EIO ? NB_EIO : errno == EACCES || errno == EPERM ? NB_EINVAL : NB_ENOENT,
+                       errno, "topology %s: cannot open (give 'live', an hwloc XML file or a recorded /sys tree)",
                        path);
   if (S_ISDIR(st.st_mode)) {
     char probe[4096];
@@ -280,23 +311,52 @@ static int check_source(const char *path, int *is_dir, nb_error_t *err)
     return 0;
   }
   *is_dir = 0;
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return nb__err_sys(err, NB_EIO, errno, "topology %s: cannot read", path);
-  int c;
-  do
-    c = fgetc(f);
-  while (c == ' ' || c == '\t' || c == '\n' || c == '\r');
-  int ferr = ferror(f);
-  fclose(f);
-  if (ferr)
-    return nb__err(err, NB_EIO, "topology %s: cannot read", path);
-  if (c == EOF)
-    return nb__err(err, NB_EFORMAT, "topology %s: empty file (expected hwloc XML from `lstopo --of xml`)",
-                   path);
-  if (c != '<')
-    return nb__err(err, NB_EFORMAT, "topology %s: not XML (expected hwloc XML from `lstopo --of xml`)",
-                   path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return nb__err_sys(err, errno == EIO ? NB_EIO : NB_EINVAL, errno, "topology %s: cannot read", path);
+  if (S_ISREG(st.st_mode)) {
+    /* The first non-blank byte says whether it can be XML. */
+    char head[256];
+    ssize_t got = read(fd, head, sizeof head);
+    int e = errno;
+    close(fd);
+    if (got < 0)
+      return nb__err_sys(err, NB_EIO, e, "topology %s: cannot read", path);
+    ssize_t i = 0;
+    while (i < got && strchr(" \t\r\n", head[i]))
+      i++;
+    if (got == 0 || (i == got && got < (ssize_t)sizeof head))
+      return nb__err(err, NB_EFORMAT, "topology %s: empty file (expected hwloc XML from `lstopo --of xml`)", path);
+    if (i < got && head[i] != '<')
+      return nb__err(err, NB_EFORMAT, "topology %s: not XML (expected hwloc XML from `lstopo --of xml`)", path);
+    return 0;
+  }
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  int r;
+  while ((r = slurp(fd, &buf, &len, &cap, NB_TOPO_MAX_XML, 0)) > 0)
+    ;
+  close(fd);
+  if (r < 0) {
+    free(buf);
+    if (r == -EFBIG)
+      return nb__err(err, NB_EFORMAT, "topology %s: larger than %zu MiB; not an hwloc XML topology", path,
+                     NB_TOPO_MAX_XML >> 20);
+    if (r == -ENOMEM)
+      return nb__err(err, NB_ENOMEM, "topology %s: out of memory", path);
+    return nb__err_sys(err, NB_EIO, -r, "topology %s: cannot read", path);
+  }
+  size_t skip = buf ? strspn(buf, " \t\r\n") : 0;
+  if (!buf || skip == len) {
+    free(buf);
+    return nb__err(err, NB_EFORMAT, "topology %s: empty input (expected hwloc XML from `lstopo --of xml`)", path);
+  }
+  if (buf[skip] != '<') {
+    free(buf);
+    return nb__err(err, NB_EFORMAT, "topology %s: not XML (expected hwloc XML from `lstopo --of xml`)", path);
+  }
+  *text = buf;
+  *textlen = len;
   return 0;
 }
 
@@ -304,7 +364,8 @@ int nb__topo_load_hwloc(struct nb_topo *topo, const char *source, nb_error_t *er
 {
   int live = !source || !*source || !strcmp(source, "live");
   int is_dir = 0, rc;
-  char *xml = NULL;
+  char *xml = NULL, *text = NULL;
+  size_t textlen = 0;
 
   topo->source = strdup(live ? "live" : source);
   if (!topo->source)
@@ -313,13 +374,15 @@ int nb__topo_load_hwloc(struct nb_topo *topo, const char *source, nb_error_t *er
     topo->kind = NB_TOPO_LIVE;
     topo->sysroot = strdup("");
   } else {
-    if ((rc = check_source(source, &is_dir, err)) < 0)
+    if ((rc = check_source(source, &is_dir, &text, &textlen, err)) < 0)
       return rc;
     topo->kind = is_dir ? NB_TOPO_FSROOT : NB_TOPO_XML;
     topo->sysroot = is_dir ? strdup(source) : NULL;
     if (is_dir && !topo->sysroot)
       return nb__err(err, NB_ENOMEM, "topology: out of memory");
-    if ((rc = parse_in_child(source, is_dir, &xml, err)) < 0)
+    rc = parse_in_child(source, is_dir, text, textlen, &xml, err);
+    free(text);
+    if (rc < 0)
       return rc;
   }
 

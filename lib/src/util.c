@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <numabench/topo.h>
@@ -53,9 +54,15 @@ int nb__read_sysfile(const char *root, const char *path, char *buf, size_t len)
   int n = snprintf(full, sizeof full, "%s%s", root && *root ? root : "", path);
   if (n < 0 || (size_t)n >= sizeof full)
     return -ENAMETOOLONG;
-  int fd = open(full, O_RDONLY | O_CLOEXEC);
+  /* Recorded trees are untrusted: never block on a FIFO or a device. */
+  int fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0)
     return -errno;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return -EINVAL;
+  }
   ssize_t got = read(fd, buf, len - 1);
   int saved = errno;
   close(fd);
@@ -73,7 +80,7 @@ int nb__cmp_int(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-int nb__parse_cpulist(const char *text, int **out)
+int nb__parse_cpulist(const char *text, int max, int **out)
 {
   int *v = NULL, n = 0, cap = 0;
   const char *p = text;
@@ -82,18 +89,19 @@ int nb__parse_cpulist(const char *text, int **out)
     char *end;
     errno = 0;
     long lo = strtol(p, &end, 10);
-    if (end == p || errno || lo < 0 || lo > INT_MAX)
+    if (end == p || errno || lo < 0 || lo > max)
       goto bad;
     long hi = lo;
     p = end;
     if (*p == '-') {
       p++;
       hi = strtol(p, &end, 10);
-      if (end == p || errno || hi < lo || hi > INT_MAX)
+      if (end == p || errno || hi < lo || hi > max)
         goto bad;
       p = end;
     }
-    if (hi - lo > 1 << 20)
+    /* Each value at most once: a list longer than max + 1 entries is bad. */
+    if (n + (hi - lo) >= (long)max + 1)
       goto bad;
     for (long c = lo; c <= hi; c++) {
       if (n == cap) {
@@ -190,4 +198,13 @@ int nb_parse_bus_id(const char *text, char out[NB_BUSID_LEN])
     return NB_EINVAL;
   snprintf(out, NB_BUSID_LEN, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
   return 0;
+}
+
+char *nb__cpulist_dup(const int *cpus, int n)
+{
+  int need = nb_format_cpulist(NULL, 0, cpus, n);
+  char *s = malloc((size_t)need + 1);
+  if (s)
+    nb_format_cpulist(s, (size_t)need + 1, cpus, n);
+  return s;
 }

@@ -17,6 +17,7 @@ schema='
   and (.distances | length == $n and all(length == $n and all(type == "number")))
   and (.distances_source | IN("firmware","default"))
   and (.gpu_source | IN("cuda","pci","devices","none"))
+  and (.gpus | type == "array") and (.pci_devices | type == "array") and (.nodes | type == "array")
   and (.cuda | type == "string")
   and (.gpus | all((.index | type == "number") and (.pci_bus_id | test("^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]$"))
         and (.numa_node | type == "number" or . == null) and (.cpus | type == "array") and (.name | type == "string")
@@ -28,8 +29,10 @@ schema='
 
 for f in "$NB_FIXTURES_DIR"/*.xml; do
   name=$(basename "$f" .xml)
-  if ! "$NUMABENCH" topo --json --topology "$f" >"$tmp/$name.json" 2>"$tmp/err"; then
-    bad "$name: exit $?: $(cat "$tmp/err")"
+  "$NUMABENCH" topo --json --topology "$f" >"$tmp/$name.json" 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    bad "$name: exit $rc: $(cat "$tmp/err")"
     continue
   fi
   check "$name: schema" "$schema" "$tmp/$name.json"
@@ -72,4 +75,15 @@ tar -xjf "$NB_FIXTURES_DIR/fsroot-qemu-memonly.tar.bz2" -C "$root"
 "$NUMABENCH" topo --json --topology "$root/vm" --devices 0000:41:00.0,0000:81:00.0 >"$tmp/fs.json"
 check "fsroot: schema" "$schema" "$tmp/fs.json"
 check "fsroot: 3 nodes, memory-only node 2, devices on 0 and 1" '.source == "fsroot" and [.nodes[].has_cpus] == [true,true,false] and [.gpus[].numa_node] == [0,1] and all(.nodes[]; .free_bytes > 0)' "$tmp/fs.json"
+# Input that is not a regular file: a pipe and standard input.
+"$NUMABENCH" topo --json --topology /dev/stdin <"$NB_FIXTURES_DIR/nps4-4gpu.xml" >"$tmp/stdin.json"
+check "topology from standard input" '(.nodes | length) == 8 and .source_path == "/dev/stdin"' "$tmp/stdin.json"
+cat "$NB_FIXTURES_DIR/nps4-4gpu.xml" | "$NUMABENCH" topo --json --topology /dev/stdin >"$tmp/pipe.json"
+check "topology from a pipe" '(.gpus | length) == 4' "$tmp/pipe.json"
+
+# A file name that is not UTF-8 still gives valid JSON.
+bad_name="$tmp/caf$(printf '\351').xml"
+cp "$NB_FIXTURES_DIR/nps4-4gpu.xml" "$bad_name"
+"$NUMABENCH" topo --json --topology "$bad_name" >"$tmp/latin1.json"
+check "non-UTF-8 path: valid JSON, bytes replaced" '.source_path | endswith("caf?.xml")' "$tmp/latin1.json"
 finish

@@ -164,6 +164,50 @@ static void test_damaged_variants(void **state)
   assert_true(variants > 30);
 }
 
+/* Inconsistent indexes that hwloc accepts but the model cannot hold. */
+static void test_inconsistent_indexes(void **state)
+{
+  (void)state;
+  /* Two NUMA nodes numbered 0. */
+  char *s = strdup(good_xml), *at = strstr(s, "type=\"NUMANode\" os_index=\"1\"");
+  assert_non_null(at);
+  at[strlen("type=\"NUMANode\" os_index=\"")] = '0';
+  write_file("dup-node.xml", s, strlen(s));
+  free(s);
+  expect_error(path_in_tmp("dup-node.xml"), NULL, NB_EFORMAT, "");
+
+  /* A PU whose index is not its cpuset's CPU. */
+  s = strdup(good_xml);
+  at = strstr(s, "type=\"PU\" os_index=\"48\"");
+  assert_non_null(at);
+  memcpy(at + strlen("type=\"PU\" os_index=\""), "47", 2);
+  write_file("pu-mismatch.xml", s, strlen(s));
+  free(s);
+  expect_error(path_in_tmp("pu-mismatch.xml"), NULL, NB_EFORMAT, "");
+}
+
+/* A second latency matrix (a user's) must not hide the firmware's. */
+static void test_two_distance_matrices(void **state)
+{
+  (void)state;
+  static const char user[] = "  <distances2 type=\"NUMANode\" nbobjs=\"2\" kind=\"6\" name=\"mine\" indexing=\"os\">\n"
+                             "    <indexes length=\"3\">0 1</indexes>\n"
+                             "    <u64values length=\"11\">10 99 99 10</u64values>\n  </distances2>\n";
+  char *s = malloc(good_len + sizeof user), *end = strstr(good_xml, "</topology>");
+  assert_non_null(end);
+  size_t head = (size_t)(end - good_xml);
+  memcpy(s, good_xml, head);
+  strcpy(s + head, user);
+  strcat(s, end);
+  write_file("two-matrices.xml", s, strlen(s));
+  free(s);
+  nb_topo_t topo = nbt_load(path_in_tmp("two-matrices.xml"), NULL);
+  assert_int_equal(nb_topo_distance_origin(topo), NB_DIST_FIRMWARE);
+  assert_int_equal(nb_topo_distance(topo, 0, 1), 21);
+  assert_int_equal(nb_topo_nwarnings(topo), 0);
+  nb_topo_free(topo);
+}
+
 /* hwloc's environment must not make the live machine read another one. */
 static void test_live_env_override(void **state)
 {
@@ -179,6 +223,8 @@ int main(void)
     cmocka_unit_test(test_bad_sources),
     cmocka_unit_test(test_bad_devices),
     cmocka_unit_test(test_damaged_variants),
+    cmocka_unit_test(test_inconsistent_indexes),
+    cmocka_unit_test(test_two_distance_matrices),
     cmocka_unit_test(test_live_env_override),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

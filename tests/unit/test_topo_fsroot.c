@@ -3,7 +3,11 @@
  * host bridges on nodes 0 and 1). Here the kernel's own files decide which
  * node has CPUs and where devices are. The tree is unpacked by CTest
  * (fixture fsroot_unpack) into NB_FSROOT_DIR. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "nbtest.h"
 
@@ -67,11 +71,47 @@ static void test_fsroot_devices(void **state)
   nb_topo_free(topo);
 }
 
+/* A recorded tree is untrusted: a FIFO or an absurd CPU list where the
+ * kernel's node files should be must neither hang nor exhaust memory; the
+ * CPUs then come from hwloc's own reading of the tree. */
+static void test_fsroot_hostile(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/nbtest-fsroot-XXXXXX", cmd[512], path[600];
+  assert_non_null(mkdtemp(dir));
+  snprintf(cmd, sizeof cmd, "cp -a '%s' '%s/vm'", NB_FSROOT_DIR, dir);
+  assert_int_equal(system(cmd), 0);
+  snprintf(path, sizeof path, "%s/vm/sys/devices/system/node/node0/cpulist", dir);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(mkfifo(path, 0644), 0);
+  snprintf(path, sizeof path, "%s/vm/sys/devices/system/node/node1/cpulist", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  for (int i = 0; i < 100; i++)
+    fputs("0-1048576,", f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/vm", dir);
+  alarm(60); /* a hang fails the test instead of stalling CI */
+  nb_topo_t topo = nbt_load(path, NULL);
+  alarm(0);
+  char buf[64];
+  static const char *const cpus[] = {"0-1", "2-3", ""};
+  assert_int_equal(nb_topo_nnodes(topo), 3);
+  for (int i = 0; i < 3; i++) {
+    const struct nb_node *n = nb_topo_node(topo, i);
+    assert_string_equal(nbt_cpus(buf, sizeof buf, n->cpus, n->ncpus), cpus[i]);
+  }
+  nb_topo_free(topo);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fsroot_nodes),
     cmocka_unit_test(test_fsroot_devices),
+    cmocka_unit_test(test_fsroot_hostile),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,7 +71,7 @@ static void check_against_kernel(void)
   char mems[4096];
   mems_allowed(mems, sizeof mems);
   int *mem_nodes;
-  int nmem = nb__parse_cpulist(mems, &mem_nodes);
+  int nmem = nb__parse_cpulist(mems, 4095, &mem_nodes);
   assert_true(nmem > 0);
 
   int union_cpus[CPU_SETSIZE], nunion = 0;
@@ -87,7 +87,7 @@ static void check_against_kernel(void)
     snprintf(path, sizeof path, "/sys/devices/system/node/node%d/cpulist", n->os_index);
     if (nb__read_sysfile(NULL, path, list, sizeof list) == 0) {
       int *kcpus;
-      int nkc = nb__parse_cpulist(list, &kcpus);
+      int nkc = nb__parse_cpulist(list, 65535, &kcpus);
       assert_true(nkc >= 0);
       assert_int_equal(n->ncpus + n->ncpus_not_allowed, nkc);
       assert_int_equal(n->has_cpus, nkc > 0);

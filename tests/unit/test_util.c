@@ -45,11 +45,12 @@ static void test_cpulist_parse(void **state)
   } cases[] = {
     {"", 0, ""},         {"0", 1, "0"},           {"0-3", 4, "0-3"},        {"0-23,48-71", 48, "0-23,48-71"},
     {"8,0-1", 3, "0-1,8"}, {"3-1", NB_EFORMAT, NULL}, {"a", NB_EFORMAT, NULL}, {"1,,2", NB_EFORMAT, NULL},
-    {"-1", NB_EFORMAT, NULL}, {"1-", NB_EFORMAT, NULL},
+    {"-1", NB_EFORMAT, NULL}, {"1-", NB_EFORMAT, NULL}, {"65536", NB_EFORMAT, NULL},
+    {"0-65535", 65536, "0-65535"}, {"0-65535,0", NB_EFORMAT, NULL}, {"2147483647", NB_EFORMAT, NULL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     int *v = NULL;
-    int n = nb__parse_cpulist(cases[i].text, &v);
+    int n = nb__parse_cpulist(cases[i].text, 65535, &v);
     assert_int_equal(n, cases[i].n);
     if (n >= 0) {
       char buf[128];

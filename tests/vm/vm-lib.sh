@@ -6,12 +6,14 @@
 # reports pages as on multi-socket hardware); speed is not, so cases check
 # placement and topology, never performance.
 
+# Skip (77) with the reason, on stderr so that it shows from inside $(...);
+# NB_TEST_STRICT=1 makes it a failure.
 vm_skip() {
   if [ "${NB_TEST_STRICT:-0}" = 1 ]; then
-    echo "FAIL (strict): $*"
+    echo "FAIL (strict): $*" >&2
     exit 1
   fi
-  echo "SKIP: $*"
+  echo "SKIP: $*" >&2
   exit 77
 }
 
@@ -20,7 +22,7 @@ vm_skip() {
 vm_kernel() {
   if [ -n "${NB_VM_KERNEL:-}" ]; then
     [ -r "$NB_VM_KERNEL" ] || vm_skip "NB_VM_KERNEL=$NB_VM_KERNEL is not readable"
-    echo "$NB_VM_KERNEL"
+    (cd "$(dirname "$NB_VM_KERNEL")" && echo "$(pwd)/$(basename "$NB_VM_KERNEL")")
     return
   fi
   local k pkg d
