@@ -202,22 +202,27 @@ int nb_buf_move(struct nb_buf *b, int node, nb_error_t *err)
     pages[i] = (char *)b->addr + i * page;
     nodes[i] = node;
   }
-  long moved = move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE);
-  if (moved > 0) {
-    rc = nb__err(err, NB_EIO, "moving a buffer to node %d: %ld pages could not be moved", node, moved);
-    goto out;
-  }
-  if (moved < 0) {
-    int e = errno;
-    rc = nb__err_sys(err, e == EPERM || e == EACCES ? NB_EPERM : e == ENODEV || e == EINVAL ? NB_EINVAL : NB_EIO, e,
-                     "moving a buffer to node %d (move_pages)", node);
-    goto out;
-  }
-  for (size_t i = 0; i < n; i++)
-    if (status[i] < 0) {
-      rc = nb__err_sys(err, NB_EIO, -status[i], "moving a buffer to node %d: page %zu not moved", node, i);
-      break;
+  /* Freshly faulted pages can be briefly unmovable (EBUSY while still in
+   * per-CPU LRU caches): retry those a few times. */
+  size_t left = n;
+  for (int attempt = 0; attempt < 10 && left; attempt++) {
+    if (attempt)
+      usleep(10000);
+    if (move_pages(0, left, pages, nodes, status, MPOL_MF_MOVE) < 0) {
+      int e = errno;
+      rc = nb__err_sys(err, e == EPERM || e == EACCES ? NB_EPERM : e == ENODEV || e == EINVAL ? NB_EINVAL : NB_EIO,
+                       e, "moving a buffer to node %d (move_pages)", node);
+      goto out;
     }
+    size_t k = 0;
+    for (size_t i = 0; i < left; i++)
+      if (status[i] != node)
+        pages[k++] = pages[i];
+    left = k;
+  }
+  if (left)
+    rc = nb__err_sys(err, NB_EIO, status[0] < 0 ? -status[0] : EBUSY,
+                     "moving a buffer to node %d: %zu of %zu pages could not be moved", node, left, n);
 out:
   free(pages);
   free(nodes);

@@ -26,9 +26,11 @@ bad() {
   fails=$((fails + 1))
 }
 
-# check DESCRIPTION JQ-EXPRESSION FILE: the expression must yield true.
+# check DESCRIPTION JQ-EXPRESSION FILE: FILE must hold exactly one JSON
+# document and the expression must yield true for it. (jq -e alone passes on
+# an empty file.)
 check() {
-  if jq -e "$2" "$3" >/dev/null 2>&1; then ok "$1"; else bad "$1 ($2)"; fi
+  if jq -s -e "length == 1 and (.[0] | ($2)) == true" "$3" >/dev/null 2>&1; then ok "$1"; else bad "$1 ($2)"; fi
 }
 
 finish() {

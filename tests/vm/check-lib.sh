@@ -13,7 +13,9 @@ vm_ran() {
   if [ "$rc" = 0 ]; then ok "guest: $2 ran"; else bad "guest: $2 exit $rc: $(head -c 400 "$1/$2.err" 2>/dev/null)"; fi
 }
 
-# vm_check DESCRIPTION JQ-EXPRESSION FILE
+# vm_check DESCRIPTION JQ-EXPRESSION FILE: FILE must hold exactly one JSON
+# document and the expression must yield true for it (jq -e alone passes on
+# an empty file).
 vm_check() {
-  if jq -e "$2" "$3" >/dev/null 2>&1; then ok "$1"; else bad "$1 ($2)"; fi
+  if jq -s -e "length == 1 and (.[0] | ($2)) == true" "$3" >/dev/null 2>&1; then ok "$1"; else bad "$1 ($2)"; fi
 }
