@@ -9,5 +9,6 @@
 #include <numabench/plan.h>
 #include <numabench/bind.h>
 #include <numabench/audit.h>
+#include <numabench/gen.h>
 
 #endif
