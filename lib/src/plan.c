@@ -579,6 +579,13 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
       p->workers_of[i][w] =
         (struct nb_thread_plan){NB_ROLE_WORKER, w, 0, NULL, -1, pol, pol == NB_MEM_BIND ? work_node : -1};
     g->staging = (struct nb_buf_plan){pol, pol == NB_MEM_BIND ? stage_node : -1};
+    /* The device side: the GPU's node's CPUs and memory, whatever the mode. */
+    g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1, 0, NULL, -1, NB_MEM_DEFAULT, -1};
+    if (g->gpu_node >= 0 && usable_node(topo, g->gpu_node)) {
+      const struct nb_node *nd = nb_topo_node(topo, nb_topo_node_index(topo, g->gpu_node));
+      g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1, nd->ncpus, nd->cpus, g->gpu_node, NB_MEM_BIND,
+                                          g->gpu_node};
+    }
     /* The device's memory sits on the GPU's side of the link whatever the
      * mode: that is what makes remote placement cost a crossing. */
     g->device_buf = g->gpu_node >= 0 ? (struct nb_buf_plan){NB_MEM_BIND, g->gpu_node}

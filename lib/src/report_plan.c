@@ -44,10 +44,10 @@ json_t *nb__plan_json(nb_plan_t plan)
     json_t *notes = json_array();
     for (int k = 0; notes && k < g->nnotes; k++)
       json_array_append_new(notes, nb__json_text(g->notes[k]));
-    json_t *o = json_pack("{s:i, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:o, s:b, s:o}", "gpu", g->gpu,
+    json_t *o = json_pack("{s:i, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:o, s:s, s:o, s:b, s:o}", "gpu", g->gpu,
                           "pci_bus_id", *g->bus_id ? json_string(g->bus_id) : json_null(), "name", nb__json_text(g->name),
                           "gpu_node", node_or_null(g->gpu_node), "gpu_node_overridden", g->gpu_node_overridden,
-                          "feeder", thread_json(&g->feeder), "workers", workers, "staging_node",
+                          "feeder", thread_json(&g->feeder), "workers", workers, "device_thread", thread_json(&g->device), "staging_node",
                           node_or_null(g->staging.node), "staging_policy", nb_mem_policy_name(g->staging.policy),
                           "device_buffer_node", node_or_null(g->device_buf.node), "device_buffer_policy",
                           nb_mem_policy_name(g->device_buf.policy), "share_cpus", ints(g->share, g->nshare),

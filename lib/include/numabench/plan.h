@@ -36,7 +36,7 @@ enum nb_mem_policy {
   NB_MEM_INTERLEAVE, /* MPOL_INTERLEAVE over the allowed nodes */
 };
 
-enum nb_role { NB_ROLE_FEEDER, NB_ROLE_WORKER };
+enum nb_role { NB_ROLE_FEEDER, NB_ROLE_WORKER, NB_ROLE_DEVICE };
 
 struct nb_thread_plan {
   enum nb_role role;
@@ -63,6 +63,8 @@ struct nb_gpu_plan {
   struct nb_thread_plan feeder;  /* receives batches, copies them to the device */
   int nworkers;
   const struct nb_thread_plan *workers;
+  struct nb_thread_plan device;  /* host backend: the thread playing the device's copy engine, on the
+                                    GPU's node in every mode (that is where a GPU's DMA engine sits) */
   struct nb_buf_plan staging;    /* pinned staging slots the feeder copies from */
   struct nb_buf_plan device_buf; /* the device's memory (host backend: a buffer on the GPU's node) */
   int nshare;                    /* the CPUs set aside for this GPU (union of its threads') */

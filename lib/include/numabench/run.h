@@ -1,0 +1,143 @@
+/* numabench: the input pipeline and the benchmark run.
+ *
+ * For every device of a plan, at the same time: W worker threads build
+ * batches of float32 N(0,1) samples, a feeder thread hands them in order to
+ * pinned staging slots, and the copy backend moves each slot to the device,
+ * where the step's work runs. One run = one plan (mode); nb_run_modes runs a
+ * list of modes in turn on the same settings.
+ */
+#ifndef NUMABENCH_RUN_H
+#define NUMABENCH_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <numabench/audit.h>
+#include <numabench/error.h>
+#include <numabench/opts.h>
+#include <numabench/plan.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum nb_pipeline {
+  NB_PIPE_TORCH,  /* workers build whole batches in their own memory (2 in flight each); the feeder copies
+                     each into a pinned staging slot (PyTorch's DataLoader with pin_memory) */
+  NB_PIPE_DIRECT, /* workers write samples straight into the staging slots: no extra copy */
+};
+
+enum nb_backend { NB_BACKEND_AUTO, NB_BACKEND_HOST, NB_BACKEND_CUDA };
+
+/** Pipeline stages timed per step (milliseconds per batch in reports). */
+enum nb_stage {
+  NB_STAGE_GENERATE,     /* workers: N(0,1) samples */
+  NB_STAGE_COLLATE,      /* workers: samples into the batch (torch) */
+  NB_STAGE_STAGING_COPY, /* feeder: batch into the pinned staging slot (torch) */
+  NB_STAGE_DEVICE_COPY,  /* backend: staging slot to the device */
+  NB_STAGE_DEVICE_WORK,  /* device: the step's work */
+};
+#define NB_NSTAGES 5
+
+/** What to run (resolved; zero-initialise then set). */
+struct nb_run_config {
+  int channels, height, width;  /* sample shape */
+  int batch;                    /* samples per batch */
+  int warmup;                   /* steps before timing */
+  int steps;                    /* timed steps */
+  uint64_t seed;                /* data seed */
+  enum nb_pipeline pipeline;
+  enum nb_backend backend;      /* resolved: HOST or CUDA */
+  int gpu_work_us;              /* device work per step */
+  bool verify;                  /* check every delivered batch's checksum */
+  const char *fail_at;          /* "worker:N", "feeder:N" or "device:N": inject a failure (tests) */
+  /* Progress: called from GPU 0's device side after each step; may be NULL. */
+  void (*progress)(void *arg, int step, int total);
+  void *progress_arg;
+};
+
+struct nb_gpu_result {
+  int gpu;
+  int node;                      /* the device's node, -1 unknown */
+  int steps_done;                /* steps completed, warmup included */
+  int timed_steps;               /* of which timed */
+  double seconds;                /* timed interval */
+  double steps_per_s, samples_per_s, gbps;
+  double stage_ms[NB_NSTAGES];   /* mean per batch over all batches */
+  double starved_pct;            /* share of the timed interval the device waited for data */
+  double alloc_s;                /* allocating and first-touching (and pinning) all buffers */
+  double *step_ms;               /* timed_steps durations, raw */
+  long verified, mismatches;     /* --verify: batches checked, wrong */
+  uint64_t digest;               /* of the checksums of all delivered batches, in order */
+  bool short_intervals;          /* timed steps shorter than 20 clock ticks */
+};
+
+typedef struct nb_run *nb_run_t;
+
+/** Memory the run needs per node (bytes), as the plan places it; memory
+ *  whose node is not fixed (unbound or interleaved) is counted in *floating.
+ *  need has nb_topo_nnodes entries in topology order. */
+void nb_run_memory(nb_plan_t plan, const struct nb_run_config *cfg, uint64_t *need, uint64_t *floating);
+
+/** Largest batch (at most max) whose memory fits within fraction of each
+ *  node's free memory for all these plans; 0 when not even 1 fits. */
+int nb_run_pick_batch(nb_plan_t *plans, int nplans, const struct nb_run_config *cfg, int max, double fraction);
+
+/** Refuse a configuration that needs more memory than a node has free.
+ *  - NB_EINVAL: the numbers, and what to lower. */
+int nb_run_check_memory(nb_plan_t plan, const struct nb_run_config *cfg, nb_error_t *err);
+
+/** Run the pipeline for one plan (live machine only). Blocks until done,
+ *  stopped (nb_run_stop) or failed. The result holds what was measured even
+ *  when stopped or failed part-way.
+ *  - NB_EINVAL: not this machine, bad configuration, --fail-at malformed.
+ *  - NB_ENOMEM, NB_EINTERNAL (threads), NB_ECUDA.
+ *  - NB_EIO: a verify mismatch or injected failure stops the run with the
+ *    failing thread's message. */
+int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg, nb_error_t *err);
+int nb_run_wait(nb_run_t run, nb_error_t *err);
+
+/** Ask a running run to stop after the current step. Safe from any thread,
+ *  not from a signal handler. */
+void nb_run_stop(nb_run_t run);
+bool nb_run_interrupted(nb_run_t run);
+
+int nb_run_ngpus(nb_run_t run);
+const struct nb_gpu_result *nb_run_gpu(nb_run_t run, int i);
+/** Aggregate steps/s: the slowest GPU's, as a synchronous data-parallel job sees it. */
+double nb_run_steps_per_s(nb_run_t run);
+nb_plan_t nb_run_plan(nb_run_t run);
+/** The placement audit of this run (threads' CPUs and policies, buffers' pages). */
+bool nb_run_placement_achieved(nb_run_t run);
+void nb_run_free(nb_run_t run);
+
+const char *nb_stage_name(enum nb_stage s);
+const char *nb_pipeline_name(enum nb_pipeline p);
+const char *nb_backend_name(enum nb_backend b);
+
+/* ---- reports ---- */
+
+/** A set of runs (one per mode) with the configuration, for the reporters. */
+struct nb_report {
+  const struct nb_config *options;     /* the option table's values, with which the user set */
+  const struct nb_run_config *run;     /* resolved */
+  int batch_auto;                      /* batch chosen by numabench */
+  const char *devices_text;            /* what the devices are ("simulated: one per node with CPUs", ...) */
+  nb_run_t *runs;                      /* one per run mode; NULL entries for skipped modes */
+  enum nb_mode *modes;
+  const char *const *skip_reasons;     /* per mode, NULL when it ran */
+  int nmodes;
+  bool interrupted;
+};
+
+/** One table per mode, and each mode's steps/s against none. - NB_EIO. */
+int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err);
+/** One JSON document (docs/run-schema.md). - NB_EIO, NB_ENOMEM. */
+int nb_report_write_json(const struct nb_report *r, FILE *out, nb_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
