@@ -3,9 +3,13 @@
  * (options, files). Every error is one line on stderr. */
 #include <ctype.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <numabench.h>
 
@@ -22,6 +26,7 @@ struct command {
 
 static int cmd_topo(const struct nb_config *cfg, int argc, char **argv);
 static int cmd_plan(const struct nb_config *cfg, int argc, char **argv);
+static int cmd_run(const struct nb_config *cfg, int argc, char **argv);
 
 static const struct command commands[] = {
   {"topo", NB_CMD_TOPO, "show NUMA nodes, distances and GPUs with their nodes and local CPUs", cmd_topo, NULL},
@@ -29,6 +34,10 @@ static const struct command commands[] = {
    "plan where every GPU's feeder, workers and buffers go; print it, emit numactl launch lines, or apply and "
    "audit it here (--check)",
    cmd_plan, "CMD [ARGS...]"},
+  {"run", NB_CMD_RUN,
+   "run the input pipeline for every GPU at once in each placement mode and report throughput, stage times and "
+   "the placement audit (the default command)",
+   cmd_run, NULL},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
@@ -96,8 +105,10 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
   int n;
   const struct nb_option *opts = nb_options(&n);
   struct option *lo = calloc((size_t)n + 2, sizeof *lo);
-  char shorts[2 * 64 + 4] = ":h";
-  size_t sl = 2;
+  /* "+": stop at the first operand, so that a stray word is an error, not
+   * silently moved into the command after --. */
+  char shorts[2 * 64 + 4] = "+:h";
+  size_t sl = 3;
   if (!lo) {
     fprintf(stderr, "numabench: out of memory\n");
     return EXIT_FAILURE;
@@ -208,7 +219,7 @@ static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
 {
   enum nb_mode modes[NB_NMODES];
   int nmodes, rc;
-  if ((rc = parse_modes(cfg->mode, modes, &nmodes)) != 0)
+  if ((rc = parse_modes(cfg->mode ? cfg->mode : "bind", modes, &nmodes)) != 0)
     return rc;
   if (cfg->emit && strcmp(cfg->emit, "numactl")) {
     fprintf(stderr, "numabench plan: --emit '%s': the only launcher is numactl\n", cfg->emit);
@@ -219,7 +230,7 @@ static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
     return EXIT_USAGE;
   }
   if (cfg->emit && nmodes != 1) {
-    fprintf(stderr, "numabench plan: --emit needs a single --mode, not '%s'\n", cfg->mode);
+    fprintf(stderr, "numabench plan: --emit needs a single --mode, not '%s'\n", cfg->mode ? cfg->mode : "");
     return EXIT_USAGE;
   }
   if (!cfg->emit && argc > 0) {
@@ -296,11 +307,241 @@ static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
   return rc;
 }
 
+/* ---- run ---- */
+
+/* The run being measured, for the signal thread. */
+static struct {
+  pthread_mutex_t mu;
+  nb_run_t run;
+  int signo;
+} current = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
+
+/* SIGINT and SIGTERM are blocked in every thread and taken here, in a normal
+ * thread, which may lock and ask the run to stop after its current step. */
+static void *signal_thread(void *arg)
+{
+  sigset_t *set = arg;
+  for (;;) {
+    int sig;
+    if (sigwait(set, &sig) != 0)
+      continue;
+    pthread_mutex_lock(&current.mu);
+    if (!current.signo)
+      current.signo = sig;
+    if (current.run)
+      nb_run_stop(current.run);
+    pthread_mutex_unlock(&current.mu);
+  }
+  return NULL;
+}
+
+struct progress {
+  int tty;
+  const char *mode;
+  double last;
+};
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void show_progress(void *arg, int step, int total)
+{
+  struct progress *p = arg;
+  double t = now_s();
+  if (step < total && t - p->last < 0.2)
+    return;
+  p->last = t;
+  fprintf(stderr, "\r  mode %-11s step %d/%d%s", p->mode, step, total, step == total ? "\n" : "");
+}
+
+static int parse_sample(const char *text, int *c, int *h, int *w)
+{
+  char tail;
+  if (sscanf(text, "%dx%dx%d%c", c, h, w, &tail) != 3 || *c <= 0 || *h <= 0 || *w <= 0 ||
+      (double)*c * *h * *w > (double)(1 << 28)) {
+    fprintf(stderr, "numabench: --sample '%s': expected CxHxW with positive sizes and at most 2^28 values, e.g. "
+                    "3x224x224\n", text);
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
+{
+  (void)argc;
+  (void)argv;
+  enum nb_mode modes[NB_NMODES];
+  int nmodes, rc;
+  struct nb_run_config rc_cfg = {.warmup = cfg->warmup, .steps = cfg->steps, .seed = (uint64_t)cfg->seed,
+                                 .gpu_work_us = cfg->gpu_work, .verify = cfg->verify, .fail_at = cfg->fail_at};
+  if ((rc = parse_modes(cfg->mode ? cfg->mode : "none,bind,adversarial", modes, &nmodes)) != 0 ||
+      (rc = parse_sample(cfg->sample, &rc_cfg.channels, &rc_cfg.height, &rc_cfg.width)) != 0)
+    return rc;
+  if (!strcmp(cfg->pipeline, "torch"))
+    rc_cfg.pipeline = NB_PIPE_TORCH;
+  else if (!strcmp(cfg->pipeline, "direct"))
+    rc_cfg.pipeline = NB_PIPE_DIRECT;
+  else {
+    fprintf(stderr, "numabench: --pipeline '%s': expected torch or direct\n", cfg->pipeline);
+    return EXIT_USAGE;
+  }
+  if (strcmp(cfg->backend, "auto") && strcmp(cfg->backend, "host") && strcmp(cfg->backend, "cuda")) {
+    fprintf(stderr, "numabench: --backend '%s': expected auto, host or cuda\n", cfg->backend);
+    return EXIT_USAGE;
+  }
+  if (!strcmp(cfg->backend, "cuda")) {
+    fprintf(stderr, "numabench: --backend cuda: the CUDA copy backend is not in this version yet; use --backend "
+                    "host\n");
+    return EXIT_USAGE;
+  }
+  rc_cfg.backend = NB_BACKEND_HOST;
+
+  nb_error_t err = {0};
+  nb_topo_t topo;
+  struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = cfg->no_cuda};
+  if (nb_topo_load(&topo, &tc, &err) < 0)
+    return fail(&err);
+
+  /* Plans first, for every mode: memory and batch size are decided over all. */
+  nb_plan_t plans[NB_NMODES] = {0};
+  const char *skips[NB_NMODES] = {0};
+  char skip_text[NB_NMODES][640];
+  nb_plan_t ran[NB_NMODES];
+  int nran = 0;
+  rc = 0;
+  for (int i = 0; i < nmodes && rc == 0; i++) {
+    struct nb_plan_config pc = {.mode = modes[i], .gpus = cfg->gpus, .workers = cfg->workers,
+                                .gpu_node = cfg->gpu_node};
+    if (nb_plan_make(&plans[i], topo, &pc, &err) < 0) {
+      if (err.code == NB_ENOTSUP && nmodes > 1) {
+        snprintf(skip_text[i], sizeof skip_text[i], "%s", err.msg);
+        skips[i] = skip_text[i];
+        continue;
+      }
+      rc = err.code == NB_ENOTSUP ? (fprintf(stderr, "numabench: %s\n", err.msg), EXIT_USAGE) : fail(&err);
+      break;
+    }
+    ran[nran++] = plans[i];
+  }
+  int batch_auto = cfg->batch == 0;
+  if (rc == 0 && nran == 0) {
+    fprintf(stderr, "numabench: no mode can run on this machine\n");
+    rc = EXIT_USAGE;
+  }
+  if (rc == 0) {
+    rc_cfg.batch = cfg->batch;
+    if (batch_auto && !(rc_cfg.batch = nb_run_pick_batch(ran, nran, &rc_cfg, 128, 0.5))) {
+      fprintf(stderr, "numabench: not even a batch of 1 fits in half the free memory; use a smaller --sample or "
+                      "fewer --workers\n");
+      rc = EXIT_USAGE;
+    }
+    for (int i = 0; rc == 0 && i < nran; i++)
+      if (nb_run_check_memory(ran[i], &rc_cfg, &err) < 0)
+        rc = fail(&err);
+  }
+
+  char devices[256];
+  if (cfg->devices)
+    snprintf(devices, sizeof devices, "the PCI devices given with --devices");
+  else if (nran && nb_plan_simulated(ran[0]))
+    snprintf(devices, sizeof devices, "simulated: one per NUMA node with CPUs");
+  else
+    snprintf(devices, sizeof devices, "the GPUs' nodes; the host backend copies in their place");
+
+  /* Signals: taken by one thread so that the run stops after its step. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_t sigt;
+  int sig_thread = 0;
+  if (rc == 0 && pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 && pthread_create(&sigt, NULL, signal_thread, &set) == 0)
+    sig_thread = 1;
+
+  nb_run_t runs[NB_NMODES] = {0};
+  struct progress prog = {.tty = isatty(STDERR_FILENO) && !cfg->quiet};
+  int interrupted = 0, misplaced = 0;
+  for (int i = 0; rc == 0 && i < nmodes && !interrupted; i++) {
+    if (!plans[i])
+      continue;
+    prog.mode = nb_mode_name(modes[i]);
+    prog.last = 0;
+    rc_cfg.progress = prog.tty ? show_progress : NULL;
+    rc_cfg.progress_arg = &prog;
+    nb_run_t run;
+    if (nb_run_start(&run, plans[i], &rc_cfg, &err) < 0 && !run) {
+      rc = fail(&err);
+      break;
+    }
+    pthread_mutex_lock(&current.mu);
+    current.run = run;
+    if (current.signo)
+      nb_run_stop(run);
+    pthread_mutex_unlock(&current.mu);
+    int wrc = nb_run_wait(run, &err);
+    pthread_mutex_lock(&current.mu);
+    current.run = NULL;
+    interrupted = current.signo != 0;
+    pthread_mutex_unlock(&current.mu);
+    runs[i] = run;
+    if (wrc < 0) {
+      if (prog.tty)
+        fputc('\n', stderr);
+      rc = fail(&err);
+      break;
+    }
+    if (modes[i] != NB_MODE_NONE && !nb_run_placement_achieved(run) && !cfg->allow_misplacement)
+      misplaced = 1;
+  }
+
+  if (rc == 0) {
+    const char *reasons[NB_NMODES];
+    nb_run_t shown[NB_NMODES];
+    enum nb_mode shown_modes[NB_NMODES];
+    int n = 0;
+    for (int i = 0; i < nmodes; i++) {
+      if (!runs[i] && !skips[i])
+        continue; /* not reached: interrupted before it */
+      shown[n] = runs[i];
+      shown_modes[n] = modes[i];
+      reasons[n++] = skips[i];
+    }
+    struct nb_report rep = {.options = cfg, .run = &rc_cfg, .batch_auto = batch_auto, .devices_text = devices,
+                            .runs = shown, .modes = shown_modes, .skip_reasons = reasons, .nmodes = n,
+                            .interrupted = interrupted};
+    if ((cfg->json ? nb_report_write_json(&rep, stdout, &err) : nb_report_write_text(&rep, stdout, &err)) < 0)
+      rc = fail(&err);
+  }
+  for (int i = 0; i < nmodes; i++) {
+    nb_run_free(runs[i]);
+    nb_plan_free(plans[i]);
+  }
+  nb_topo_free(topo);
+  if (sig_thread) {
+    pthread_cancel(sigt);
+    pthread_join(sigt, NULL);
+  }
+  if (rc == 0 && interrupted)
+    return 128 + current.signo;
+  if (rc == 0 && misplaced) {
+    fprintf(stderr, "numabench: placement not achieved in at least one mode (see the report); --allow-misplacement "
+                    "exits 0\n");
+    return EXIT_MISPLACED;
+  }
+  return rc;
+}
+
 int main(int argc, char **argv)
 {
+  /* No command, or options first: the benchmark itself. */
+  char *run_argv[] = {argv[0], (char *)"run", NULL};
   if (argc < 2) {
-    usage(stderr);
-    return EXIT_USAGE;
+    argv = run_argv;
+    argc = 2;
   }
   const char *name = argv[1];
   if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
@@ -324,11 +565,15 @@ int main(int argc, char **argv)
   for (int i = 0; i < NCOMMANDS; i++)
     if (!strcmp(name, commands[i].name))
       c = &commands[i];
+  int shift = 1;
+  if (!c && name[0] == '-') {
+    for (int i = 0; i < NCOMMANDS; i++)
+      if (!strcmp(commands[i].name, "run"))
+        c = &commands[i];
+    shift = 0; /* argv[1] is already an option of run */
+  }
   if (!c) {
-    if (name[0] == '-')
-      fprintf(stderr, "numabench: option %s needs a command first (see numabench --help)\n", name);
-    else
-      fprintf(stderr, "numabench: unknown command '%s' (see numabench --help)\n", name);
+    fprintf(stderr, "numabench: unknown command '%s' (see numabench --help)\n", name);
     return EXIT_USAGE;
   }
 
@@ -338,9 +583,9 @@ int main(int argc, char **argv)
     return EXIT_FAILURE;
   }
   int rest = 0;
-  int rc = parse(c, argc - 1, argv + 1, &cfg, &rest);
+  int rc = parse(c, argc - shift, argv + shift, &cfg, &rest);
   if (rc == 0)
-    rc = c->run(&cfg, argc - 1 - rest, argv + 1 + rest);
+    rc = c->run(&cfg, argc - shift - rest, argv + shift + rest);
   else if (rc < 0)
     rc = 0;
   nb_config_free(&cfg);

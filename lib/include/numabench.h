@@ -10,5 +10,6 @@
 #include <numabench/bind.h>
 #include <numabench/audit.h>
 #include <numabench/gen.h>
+#include <numabench/run.h>
 
 #endif

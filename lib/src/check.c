@@ -33,7 +33,7 @@ struct nb_check {
   struct nb_check_config cfg;
   int nthreads;
   struct chk_thread *threads;
-  pthread_barrier_t start;
+  struct nb__gate start;
   struct nb_numastat before, after;
   int moved; /* staging moved for the self-test */
   bool achieved;
@@ -64,7 +64,7 @@ static void *check_thread(void *arg)
     t->rc = nb_buf_alloc(c->topo, &t->bufs[b], c->cfg.buf_bytes, plans[b], il, nil, &t->err);
     t->nbufs += t->rc == 0;
   }
-  pthread_barrier_wait(&c->start);
+  nb__gate_arrive(&c->start);
   if (t->rc < 0)
     return NULL;
 
@@ -128,7 +128,7 @@ int nb_check_run(nb_plan_t plan, const struct nb_check_config *cfg, nb_check_t *
     return nb__err(err, NB_ENOMEM, "check: out of memory");
   }
 
-  pthread_barrier_init(&c->start, NULL, (unsigned)c->nthreads + 1);
+  nb__gate_init(&c->start);
   int started = 0;
   for (int k = 0; k < c->nthreads; k++) {
     int e = pthread_create(&c->threads[k].tid, NULL, check_thread, &c->threads[k]);
@@ -139,15 +139,11 @@ int nb_check_run(nb_plan_t plan, const struct nb_check_config *cfg, nb_check_t *
     c->threads[k].started = true;
     started++;
   }
-  /* Threads already started wait at the barrier for all: complete it with
-   * stand-ins for those that could not start. */
-  for (int k = started; k < c->nthreads; k++)
-    pthread_barrier_wait(&c->start);
-  pthread_barrier_wait(&c->start);
+  nb__gate_open(&c->start, started);
   for (int k = 0; k < c->nthreads; k++)
     if (c->threads[k].started)
       pthread_join(c->threads[k].tid, NULL);
-  pthread_barrier_destroy(&c->start);
+  nb__gate_destroy(&c->start);
   for (int k = 0; rc == 0 && k < started; k++)
     if (c->threads[k].rc < 0) {
       rc = c->threads[k].rc;

@@ -11,6 +11,21 @@
 #define NB__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define NB__PRINTF(f, a)
+/* A start line for threads that cannot all be trusted to start: threads
+ * arrive and wait; the starter opens it once the threads that did start have
+ * arrived (a barrier would wait for ever for a thread that failed to start). */
+#include <pthread.h>
+struct nb__gate {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int arrived;
+  int open;
+};
+void nb__gate_init(struct nb__gate *g);
+void nb__gate_destroy(struct nb__gate *g);
+void nb__gate_arrive(struct nb__gate *g);
+void nb__gate_open(struct nb__gate *g, int expected);
+
 #endif
 
 /* Record an error (err may be NULL) and return code. */
@@ -45,5 +60,20 @@ int nb__cmp_int(const void *a, const void *b);
 
 /* A CPU list as ranges in a malloc'ed string of the right size; NULL on OOM. */
 char *nb__cpulist_dup(const int *cpus, int n);
+
+/* A start line for threads that cannot all be trusted to start: threads
+ * arrive and wait; the starter opens it once the threads that did start have
+ * arrived (a barrier would wait for ever for a thread that failed to start). */
+#include <pthread.h>
+struct nb__gate {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int arrived;
+  int open;
+};
+void nb__gate_init(struct nb__gate *g);
+void nb__gate_destroy(struct nb__gate *g);
+void nb__gate_arrive(struct nb__gate *g);
+void nb__gate_open(struct nb__gate *g, int expected);
 
 #endif

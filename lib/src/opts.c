@@ -6,38 +6,62 @@
 #include <numabench/opts.h>
 
 #include "nb-internal.h"
+#include "report.h"
 
 #define NB_OFF(field) offsetof(struct nb_config, field)
 
 #define TP (NB_CMD_TOPO | NB_CMD_PLAN)
+#define TPR (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_RUN)
+#define PR (NB_CMD_PLAN | NB_CMD_RUN)
 
 static const struct nb_option options[] = {
   {"topology", 't', NB_OPT_STRING, NB_OFF(topology), "live", TP, "SRC",
    "topology to read: 'live' (this machine), an hwloc XML file (lstopo --of xml) or a recorded /sys tree "
    "(hwloc-gather-topology)", 0, 0},
-  {"devices", 'd', NB_OPT_STRING, NB_OFF(devices), NULL, TP, "BUSID[,BUSID...]",
+  {"devices", 'd', NB_OPT_STRING, NB_OFF(devices), NULL, TPR, "BUSID[,BUSID...]",
    "treat these PCI devices as the GPUs, in this order (any device class; e.g. 0000:41:00.0,0000:81:00.0)", 0, 0},
-  {"no-cuda", 0, NB_OPT_BOOL, NB_OFF(no_cuda), NULL, TP, NULL,
+  {"no-cuda", 0, NB_OPT_BOOL, NB_OFF(no_cuda), NULL, TPR, NULL,
    "do not ask the CUDA runtime; find GPUs from PCI devices", 0, 0},
-  {"gpus", 'g', NB_OPT_STRING, NB_OFF(gpus), NULL, NB_CMD_PLAN, "N|LIST",
+  {"gpus", 'g', NB_OPT_STRING, NB_OFF(gpus), NULL, PR, "N|LIST",
    "GPUs to use: a count (the first N by index) or indexes and ranges (0,2,5 or 4-7; one GPU: 5-5); default all", 0, 0},
-  {"workers", 'w', NB_OPT_INT, NB_OFF(workers), "0", NB_CMD_PLAN, "W",
+  {"workers", 'w', NB_OPT_INT, NB_OFF(workers), "0", PR, "W",
    "worker threads per GPU; 0 = one thread per core of each GPU's share of its node", 0, 4096},
-  {"mode", 'm', NB_OPT_STRING, NB_OFF(mode), "bind", NB_CMD_PLAN, "MODE[,MODE...]",
-   "placement: none, bind, adversarial, remote, interleave; a list plans each in turn", 0, 0},
-  {"gpu-node", 0, NB_OPT_STRING, NB_OFF(gpu_node), NULL, NB_CMD_PLAN, "GPU=NODE[,...]",
+  {"mode", 'm', NB_OPT_STRING, NB_OFF(mode), NULL, PR, "MODE[,MODE...]",
+   "placement: none, bind, adversarial, remote, interleave; a list runs each in turn [default: plan bind, "
+   "run none,bind,adversarial]", 0, 0},
+  {"gpu-node", 0, NB_OPT_STRING, NB_OFF(gpu_node), NULL, PR, "GPU=NODE[,...]",
    "take this NUMA node for a GPU (firmware that gives none, or to experiment)", 0, 0},
   {"emit", 0, NB_OPT_STRING, NB_OFF(emit), NULL, NB_CMD_PLAN, "numactl",
    "print one launch line per GPU rank for the command after --, e.g. --emit numactl -- python train.py", 0, 0},
   {"check", 'c', NB_OPT_BOOL, NB_OFF(check), NULL, NB_CMD_PLAN, NULL,
    "apply the plan on this machine to real threads and small buffers, ask the kernel where they are, "
    "exit 0 only if the placement was achieved", 0, 0},
-  {"allow-misplacement", 0, NB_OPT_BOOL, NB_OFF(allow_misplacement), NULL, NB_CMD_PLAN, NULL,
+  {"allow-misplacement", 0, NB_OPT_BOOL, NB_OFF(allow_misplacement), NULL, PR, NULL,
    "exit 0 even when the audit finds placement not achieved (it is still reported)", 0, 0},
   {"check-move-staging", 0, NB_OPT_INT, NB_OFF(check_move_staging), "-1", NB_CMD_PLAN, "NODE",
    "with --check: move GPU 0's staging pages to NODE before the audit, to see the audit catch it", -1, 4095},
-  {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TP, NULL,
-   "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md)", 0, 0},
+  {"sample", 's', NB_OPT_STRING, NB_OFF(sample), "3x1024x1024", NB_CMD_RUN, "CxHxW",
+   "sample shape, float32 values (3x1024x1024 = 12 MiB)", 0, 0},
+  {"batch", 'b', NB_OPT_INT, NB_OFF(batch), "0", NB_CMD_RUN, "B",
+   "samples per batch; 0 = the largest (at most 128) whose buffers fit in half the free memory", 0, 1 << 20},
+  {"warmup", 0, NB_OPT_INT, NB_OFF(warmup), "10", NB_CMD_RUN, "N", "untimed steps before timing", 0, 1 << 24},
+  {"steps", 0, NB_OPT_INT, NB_OFF(steps), "100", NB_CMD_RUN, "N", "timed steps", 1, 1 << 24},
+  {"seed", 0, NB_OPT_INT, NB_OFF(seed), "1", NB_CMD_RUN, "N", "seed of the generated data", 0, 2147483647},
+  {"pipeline", 'p', NB_OPT_STRING, NB_OFF(pipeline), "torch", NB_CMD_RUN, "torch|direct",
+   "torch: workers build batches in their memory, the feeder copies each to pinned staging (PyTorch's "
+   "DataLoader); direct: workers write into staging", 0, 0},
+  {"backend", 0, NB_OPT_STRING, NB_OFF(backend), "auto", NB_CMD_RUN, "auto|host|cuda",
+   "copy backend: cuda when GPUs are usable, host otherwise (a buffer and a copy thread on the device's node)", 0,
+   0},
+  {"gpu-work", 0, NB_OPT_INT, NB_OFF(gpu_work), "0", NB_CMD_RUN, "USEC",
+   "device work per step in microseconds (moves the run from input-bound to compute-bound)", 0, 60000000},
+  {"verify", 0, NB_OPT_BOOL, NB_OFF(verify), NULL, NB_CMD_RUN, NULL,
+   "check every delivered batch against the checksum of what its worker generated", 0, 0},
+  {"quiet", 'q', NB_OPT_BOOL, NB_OFF(quiet), NULL, NB_CMD_RUN, NULL, "no progress line on stderr", 0, 0},
+  {"fail-at", 0, NB_OPT_STRING, NB_OFF(fail_at), NULL, NB_CMD_RUN, "STAGE:BATCH",
+   "inject a failure in worker, feeder or device at a batch, to test error handling (e.g. worker:3)", 0, 0},
+  {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR, NULL,
+   "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/run-schema.md)", 0, 0},
 };
 
 _Static_assert(sizeof options / sizeof options[0] <= 64, "struct nb_config.set has 64 bits");
@@ -126,4 +150,35 @@ void nb_config_free(struct nb_config *cfg)
       free(*p);
       *p = NULL;
     }
+}
+
+json_t *nb__config_json(const struct nb_config *cfg)
+{
+  json_t *o = json_object();
+  for (size_t i = 0; o && i < sizeof options / sizeof options[0]; i++) {
+    const char *field = (const char *)cfg + options[i].offset;
+    json_t *v = NULL;
+    switch (options[i].type) {
+    case NB_OPT_BOOL:
+      v = json_boolean(*(const bool *)field);
+      break;
+    case NB_OPT_INT:
+      v = json_integer(*(const int *)field);
+      break;
+    case NB_OPT_STRING:
+      v = *(char *const *)field ? nb__json_text(*(char *const *)field) : json_null();
+      break;
+    }
+    json_object_set_new(o, options[i].name, v);
+  }
+  return o;
+}
+
+json_t *nb__config_set_json(const struct nb_config *cfg)
+{
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < sizeof options / sizeof options[0]; i++)
+    if (nb_config_is_set(cfg, &options[i]))
+      json_array_append_new(a, json_string(options[i].name));
+  return a;
 }

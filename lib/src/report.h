@@ -19,6 +19,11 @@ json_t *nb__plan_json(struct nb_plan *plan);
  * bytes that are not UTF-8 become '?', so the document stays valid. */
 json_t *nb__json_text(const char *text);
 
+/* The option table's values ({"name": value}) and the names the user set. */
+struct nb_config;
+json_t *nb__config_json(const struct nb_config *cfg);
+json_t *nb__config_set_json(const struct nb_config *cfg);
+
 /* Write a JSON document and a newline to out. Returns 0 or NB_EIO/NB_ENOMEM. */
 int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err);
 

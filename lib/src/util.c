@@ -208,3 +208,36 @@ char *nb__cpulist_dup(const int *cpus, int n)
     nb_format_cpulist(s, (size_t)need + 1, cpus, n);
   return s;
 }
+
+void nb__gate_init(struct nb__gate *g)
+{
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->cv, NULL);
+  g->arrived = g->open = 0;
+}
+
+void nb__gate_destroy(struct nb__gate *g)
+{
+  pthread_mutex_destroy(&g->mu);
+  pthread_cond_destroy(&g->cv);
+}
+
+void nb__gate_arrive(struct nb__gate *g)
+{
+  pthread_mutex_lock(&g->mu);
+  g->arrived++;
+  pthread_cond_broadcast(&g->cv);
+  while (!g->open)
+    pthread_cond_wait(&g->cv, &g->mu);
+  pthread_mutex_unlock(&g->mu);
+}
+
+void nb__gate_open(struct nb__gate *g, int expected)
+{
+  pthread_mutex_lock(&g->mu);
+  while (g->arrived < expected)
+    pthread_cond_wait(&g->cv, &g->mu);
+  g->open = 1;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}

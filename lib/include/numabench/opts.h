@@ -21,6 +21,7 @@ extern "C" {
 enum nb_command {
   NB_CMD_TOPO = 1u << 0,
   NB_CMD_PLAN = 1u << 1,
+  NB_CMD_RUN = 1u << 2,
 };
 
 enum nb_opt_type {
@@ -43,6 +44,17 @@ struct nb_config {
   bool check;     /* --check: apply the plan here and audit it */
   bool allow_misplacement; /* --allow-misplacement: exit 0 even when placement was not achieved */
   int check_move_staging;  /* --check-move-staging: move GPU 0's staging pages to this node (audit self-test), -1 off */
+  char *sample;   /* --sample: CxHxW */
+  int batch;      /* --batch: samples per batch, 0 = the largest that fits (at most 128) */
+  int warmup;     /* --warmup: untimed steps */
+  int steps;      /* --steps: timed steps */
+  int seed;       /* --seed: data seed */
+  char *pipeline; /* --pipeline: torch or direct */
+  char *backend;  /* --backend: auto, host or cuda */
+  int gpu_work;   /* --gpu-work: device work per step, microseconds */
+  bool verify;    /* --verify: check every delivered batch */
+  bool quiet;     /* --quiet: no progress line */
+  char *fail_at;  /* --fail-at: inject a failure (tests) */
   uint64_t set;   /* bit i: option i of the table was given by the user */
 };
 
