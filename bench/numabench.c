@@ -325,6 +325,8 @@ static void *signal_thread(void *arg)
     int sig;
     if (sigwait(set, &sig) != 0)
       continue;
+    if (sig == SIGUSR2) /* from cmd_run: the runs are over */
+      return NULL;
     pthread_mutex_lock(&current.mu);
     if (!current.signo)
       current.signo = sig;
@@ -457,6 +459,7 @@ static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR2);
   pthread_t sigt;
   int sig_thread = 0;
   if (rc == 0 && pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 && pthread_create(&sigt, NULL, signal_thread, &set) == 0)
@@ -522,7 +525,7 @@ static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
   }
   nb_topo_free(topo);
   if (sig_thread) {
-    pthread_cancel(sigt);
+    pthread_kill(sigt, SIGUSR2);
     pthread_join(sigt, NULL);
   }
   if (rc == 0 && interrupted)

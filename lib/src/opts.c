@@ -59,7 +59,8 @@ static const struct nb_option options[] = {
    "check every delivered batch against the checksum of what its worker generated", 0, 0},
   {"quiet", 'q', NB_OPT_BOOL, NB_OFF(quiet), NULL, NB_CMD_RUN, NULL, "no progress line on stderr", 0, 0},
   {"fail-at", 0, NB_OPT_STRING, NB_OFF(fail_at), NULL, NB_CMD_RUN, "STAGE:BATCH",
-   "inject a failure in worker, feeder or device at a batch, to test error handling (e.g. worker:3)", 0, 0},
+   "inject a failure in worker, feeder or device at a batch, or corrupt a batch in staging, to test error handling "
+   "and --verify (e.g. worker:3, corrupt:5)", 0, 0},
   {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR, NULL,
    "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/run-schema.md)", 0, 0},
 };

@@ -230,6 +230,8 @@ static void *feeder_main(void *arg)
         break;
       }
     }
+    if (waited == 0 && r->fault == NB__FAULT_CORRUPT && r->fault_batch == b)
+      ((unsigned char *)gp->stage[t].addr)[r->batch_bytes / 2] ^= 0x40; /* --verify must notice */
     if (waited == 0) {
       /* Hand the slot to the copy engine, in order. */
       gp->sstate[t] = SLOT_SUBMITTED;
@@ -323,7 +325,10 @@ static int parse_fault(struct nb_run *r, const char *spec, nb_error_t *err)
   static const struct {
     const char *name;
     enum nb__fault f;
-  } kinds[] = {{"worker", NB__FAULT_WORKER}, {"feeder", NB__FAULT_FEEDER}, {"device", NB__FAULT_DEVICE}};
+  } kinds[] = {{"worker", NB__FAULT_WORKER},
+               {"feeder", NB__FAULT_FEEDER},
+               {"device", NB__FAULT_DEVICE},
+               {"corrupt", NB__FAULT_CORRUPT}};
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
     size_t n = strlen(kinds[i].name);
     char *end;
@@ -336,7 +341,7 @@ static int parse_fault(struct nb_run *r, const char *spec, nb_error_t *err)
       }
     }
   }
-  return nb__err(err, NB_EINVAL, "--fail-at '%s': expected worker:N, feeder:N or device:N", spec);
+  return nb__err(err, NB_EINVAL, "--fail-at '%s': expected worker:N, feeder:N, device:N or corrupt:N", spec);
 }
 
 void nb_run_free(nb_run_t r)

@@ -11,7 +11,7 @@
 #include "audit-internal.h"
 #include "nb-internal.h"
 
-enum nb__fault { NB__FAULT_NONE, NB__FAULT_WORKER, NB__FAULT_FEEDER, NB__FAULT_DEVICE };
+enum nb__fault { NB__FAULT_NONE, NB__FAULT_WORKER, NB__FAULT_FEEDER, NB__FAULT_DEVICE, NB__FAULT_CORRUPT };
 
 /* Kinds of buffers audited per device. */
 enum { NB__BUF_WORKER, NB__BUF_SCRATCH, NB__BUF_STAGING, NB__BUF_DEVICE, NB__NBUFKINDS };

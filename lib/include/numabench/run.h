@@ -52,7 +52,8 @@ struct nb_run_config {
   enum nb_backend backend;      /* resolved: HOST or CUDA */
   int gpu_work_us;              /* device work per step */
   bool verify;                  /* check every delivered batch's checksum */
-  const char *fail_at;          /* "worker:N", "feeder:N" or "device:N": inject a failure (tests) */
+  const char *fail_at;          /* "worker:N", "feeder:N", "device:N": inject a failure; "corrupt:N": flip a
+                                   bit of batch N in staging (tests) */
   /* Progress: called from GPU 0's device side after each step; may be NULL. */
   void (*progress)(void *arg, int step, int total);
   void *progress_arg;

@@ -1,0 +1,88 @@
+#!/bin/sh
+# numabench run through the CLI: the JSON report's schema and content, bad
+# options (exit 2, one line), a failing thread (exit 1, its message), SIGINT
+# and SIGTERM (a report marked interrupted, exit 130 and 143), the memory
+# guard, and a bare `numabench` with options running the benchmark.
+. "$(dirname "$0")/lib.sh"
+need jq
+small="--sample 3x16x16 --batch 4 --warmup 2 --steps 20 --quiet"
+
+schema='
+  .schema_version == 1 and .tool == "numabench" and (.version | type == "string") and .command == "run"
+  and (.config | type == "object" and has("batch") and has("mode") and has("sample"))
+  and (.user_set | type == "array") and (.resolved.batch | type == "number") and (.resolved.sample | length == 3)
+  and (.interrupted | type == "boolean")
+  and (.runs | type == "array" and length > 0 and all(
+        (.mode | type == "string") and (.skipped | type == "boolean")
+        and (if .skipped then (.reason | type == "string") else
+          (.steps_per_s | type == "number") and (.gbps | type == "number")
+          and (.gpus | all((.steps_per_s | type == "number") and (.samples_per_s | type == "number")
+                 and (.gbps | type == "number") and (.starved_pct | type == "number") and (.alloc_s | type == "number")
+                 and (.stages_ms | keys == ["collate","device_copy","device_work","generate","staging_copy"])
+                 and (.step_ms | type == "array")))
+          and (.plan.mode == .mode) and (.placement.achieved | type == "boolean")
+          and (.placement.gpus | all(.threads | length > 0)) end)))
+  and (.comparison | type == "array")'
+
+"$NUMABENCH" run $small --mode none,bind,adversarial --verify --json >"$tmp/run.json" 2>"$tmp/err" || bad "run exit $?: $(cat "$tmp/err")"
+check "run: schema" "$schema" "$tmp/run.json"
+check "run: modes in order, each verified" '[.runs[].mode] == ["none","bind","adversarial"] and all(.runs[] | select(.skipped | not) | .gpus[]; .verify.batches == 22 and .verify.mismatches == 0)' "$tmp/run.json"
+check "run: aggregate = slowest GPU" 'all(.runs[] | select(.skipped | not); .steps_per_s == ([.gpus[].steps_per_s] | min))' "$tmp/run.json"
+check "run: raw step times kept" 'all(.runs[] | select(.skipped | not) | .gpus[]; (.step_ms | length) == 20)' "$tmp/run.json"
+check "run: bind placement audited and achieved" '.runs[1].placement.achieved == true and all(.runs[1].placement.gpus[].threads[]; .role != null)' "$tmp/run.json"
+check "run: bind vs none compared" '.comparison[0].mode == "bind" and .comparison[0].baseline == "none" and .comparison[0].speedup > 0' "$tmp/run.json"
+check "run: user_set lists the options given" '.user_set | index("mode") != null and index("seed") == null' "$tmp/run.json"
+
+# Same seed, same data: torch and direct deliver identical batches.
+for p in torch direct; do
+  "$NUMABENCH" run $small --mode bind --workers 2 --pipeline $p --verify --json >"$tmp/$p.json" || bad "$p exit $?"
+done
+d1=$(jq -r '.runs[0].gpus[0].verify.data_digest' "$tmp/torch.json")
+d2=$(jq -r '.runs[0].gpus[0].verify.data_digest' "$tmp/direct.json")
+[ -n "$d1" ] && [ "$d1" = "$d2" ] && ok "torch and direct deliver identical data ($d1)" || bad "digests differ: $d1 $d2"
+
+# A bare numabench with options runs the benchmark.
+"$NUMABENCH" $small --mode bind >"$tmp/bare.txt" 2>"$tmp/err" && grep -q '^mode bind: placement achieved' "$tmp/bare.txt" \
+  && ok "bare numabench with options runs" || bad "bare numabench: $(cat "$tmp/bare.txt" "$tmp/err")"
+
+expect() {
+  code=$1 want=$2
+  shift 2
+  "$NUMABENCH" "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" -eq "$code" ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q -- "$want" "$tmp/err"; then
+    ok "numabench $*: exit $rc: $(cat "$tmp/err")"
+  else
+    bad "numabench $*: exit $rc (want $code), stderr: $(cat "$tmp/err")"
+  fi
+}
+expect 2 "expected CxHxW" run --sample 3x16
+expect 2 "expected CxHxW" run --sample 0x16x16
+expect 2 "expected torch or direct" run $small --pipeline fast
+expect 2 "expected auto, host or cuda" run $small --backend gpu
+expect 2 "use --backend host" run $small --backend cuda
+expect 2 "out of range" run $small --steps 0
+expect 2 "out of range" run $small --batch -1
+expect 2 "not an integer" run $small --workers two
+expect 2 "GPU" run $small --gpus 64
+expect 2 "unknown mode" run $small --mode fastest
+expect 2 "expected worker:N" run $small --fail-at somewhere
+expect 2 "lower --batch" run --sample 3x1024x1024 --batch 1000000 --quiet
+expect 2 "needs two NUMA nodes" run $small --mode adversarial
+expect 1 "injected failure at batch 3" run $small --fail-at worker:3
+expect 1 "wrong data" run $small --verify --fail-at corrupt:4
+expect 2 "unknown option --topology" run --topology x.xml
+
+# Signals: stop after the current step, report what was measured.
+for sig in INT TERM; do
+  "$NUMABENCH" run --sample 3x16x16 --batch 4 --gpu-work 2000 --steps 100000 --mode none,bind --json --quiet >"$tmp/sig.json" 2>"$tmp/err" &
+  pid=$!
+  sleep 1
+  kill -$sig $pid
+  wait $pid
+  rc=$?
+  want=$([ $sig = INT ] && echo 130 || echo 143)
+  [ "$rc" -eq "$want" ] && ok "SIG$sig: exit $rc" || bad "SIG$sig: exit $rc, want $want: $(cat "$tmp/err")"
+  check "SIG$sig: report marked interrupted, steps counted" '.interrupted == true and .runs[0].interrupted == true and .runs[0].gpus[0].steps_done > 0 and (.runs | length) == 1' "$tmp/sig.json"
+done
+finish
