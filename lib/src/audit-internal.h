@@ -22,6 +22,7 @@ struct nb__taudit {
   int nseen;
   double share; /* of samples on the planned node */
   bool ok;
+  const char *why; /* when not ok: what failed */
 };
 
 /* What the kernel said about one kind of buffer (one or several buffers with
@@ -34,8 +35,10 @@ struct nb__baudit {
   int mbind_errno;
   double alloc_s;          /* summed */
   struct nb_hist pages;
+  int unverifiable;        /* errno of a refused page query, 0 if none */
   double share;
   bool ok;
+  const char *why;         /* when not ok: what failed */
 };
 
 int nb__taudit_init(struct nb__taudit *a, nb_topo_t topo, const struct nb_thread_plan *tp);

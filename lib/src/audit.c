@@ -187,14 +187,31 @@ void nb__taudit_sample(struct nb__taudit *a, nb_topo_t topo)
     a->seen[a->nseen++] = cpu;
 }
 
+/* A thread's placement is achieved when the kernel confirms the binding
+ * asked for (its affinity; its policy, or the preferred fallback, on the
+ * planned node) and its CPU samples are on the planned node. Where the
+ * samples happen to be right but binding was refused, placement is not
+ * achieved: on another run, or another machine, they would not be. */
 void nb__taudit_judge(struct nb__taudit *a, nb_topo_t topo)
 {
+  const struct nb_thread_plan *tp = a->tp;
+  const struct nb_bind_status *b = &a->bind;
   qsort(a->seen, (size_t)a->nseen, sizeof *a->seen, nb__cmp_int);
   a->ok = true;
-  if (a->tp->cpu_node >= 0) {
-    a->share = nb_hist_share(&a->cpus, topo, a->tp->cpu_node);
-    a->ok = a->share >= NB_PLACEMENT_THRESHOLD;
+  a->why = NULL;
+  int on_node = b->nmem_nodes_seen == 1 && b->mem_nodes_seen[0] == tp->mem_node;
+  if (b->cpu_asked && !b->cpu_bound)
+    a->why = "CPU affinity refused";
+  else if (tp->mem_policy == NB_MEM_BIND && !((b->mem_seen == NB_SEEN_BIND || b->mem_seen == NB_SEEN_PREFERRED) && on_node))
+    a->why = "memory policy refused";
+  else if (tp->mem_policy == NB_MEM_INTERLEAVE && b->mem_seen != NB_SEEN_INTERLEAVE)
+    a->why = "interleave policy refused";
+  if (tp->cpu_node >= 0) {
+    a->share = nb_hist_share(&a->cpus, topo, tp->cpu_node);
+    if (!a->why && a->share < NB_PLACEMENT_THRESHOLD)
+      a->why = "ran off its node";
   }
+  a->ok = a->why == NULL;
 }
 
 void nb__taudit_free(struct nb__taudit *a) { nb_hist_free(&a->cpus); }
@@ -223,13 +240,14 @@ json_t *nb__taudit_json(const struct nb__taudit *a, nb_topo_t topo)
     json_array_append_new(nodes, json_integer(a->bind.mem_nodes_seen[n]));
   for (int n = 0; seen && n < a->nseen; n++)
     json_array_append_new(seen, json_integer(a->seen[n]));
-  return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:b}", "role", role_name(a->tp->role),
+  return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:o}", "role", role_name(a->tp->role),
                    "worker", a->tp->worker >= 0 ? json_integer(a->tp->worker) : json_null(), "planned_cpu_node",
                    a->tp->cpu_node >= 0 ? json_integer(a->tp->cpu_node) : json_null(), "bind_level",
                    a->bind.level ? a->bind.level : "none", "cpu_error", errno_json(a->bind.cpu_errno), "mem_error",
                    errno_json(a->bind.mem_errno), "cpu_samples", hist_json(&a->cpus, topo), "cpus_seen", seen,
                    "mem_policy_seen", nb_mem_seen_name(a->bind.mem_seen), "mem_nodes_seen", nodes,
-                   "share_on_planned_node", a->tp->cpu_node >= 0 ? json_real(a->share) : json_null(), "ok", a->ok);
+                   "share_on_planned_node", a->tp->cpu_node >= 0 ? json_real(a->share) : json_null(), "ok", a->ok,
+                   "why", a->why ? json_string(a->why) : json_null());
 }
 
 int nb__baudit_init(struct nb__baudit *a, nb_topo_t topo, const char *name, int worker)
@@ -252,40 +270,70 @@ int nb__baudit_add(struct nb__baudit *a, nb_topo_t topo, const struct nb_buf *b,
   if (b->mbind_errno && !a->mbind_errno)
     a->mbind_errno = b->mbind_errno;
   a->alloc_s += b->alloc_s;
-  return nb_audit_pages(topo, b->addr, b->len, NB__PAGE_SAMPLES, &a->pages, err);
+  if (a->unverifiable)
+    return 0;
+  nb_error_t e = {0};
+  int rc = nb_audit_pages(topo, b->addr, b->len, NB__PAGE_SAMPLES, &a->pages, &e);
+  /* Containers may forbid the page query (seccomp): then placement cannot
+   * be verified, which is a finding, not a failure of the run. */
+  if (rc == NB_EPERM || (rc < 0 && (e.sys_errno == ENOSYS || e.sys_errno == EPERM || e.sys_errno == EACCES))) {
+    a->unverifiable = e.sys_errno ? e.sys_errno : EPERM;
+    return 0;
+  }
+  if (rc < 0 && err)
+    *err = e;
+  return rc;
 }
 
+/* A buffer's placement is achieved when mbind took the planned policy (or
+ * the preferred fallback of a bind) and its sampled pages are where the
+ * policy puts them: >= threshold on the bound node, or only on the
+ * interleave nodes with each holding at least half its fair share. */
 void nb__baudit_judge(struct nb__baudit *a, nb_topo_t topo, const int *il, int nil)
 {
-  a->ok = true;
+  a->why = NULL;
   if (a->plan.policy == NB_MEM_BIND) {
     a->share = nb_hist_share(&a->pages, topo, a->plan.node);
-    a->ok = a->share >= NB_PLACEMENT_THRESHOLD;
+    if (a->policy != NB_SEEN_BIND && a->policy != NB_SEEN_PREFERRED)
+      a->why = "mbind refused";
+    else if (a->unverifiable)
+      a->why = "page query refused: placement unverifiable";
+    else if (a->share < NB_PLACEMENT_THRESHOLD)
+      a->why = "pages off the planned node";
   } else if (a->plan.policy == NB_MEM_INTERLEAVE) {
     double on = 0;
+    int uneven = 0;
     for (int i = 0; i < nil; i++) {
       double s = nb_hist_share(&a->pages, topo, il[i]);
       on += s;
-      /* Every interleave node holds pages, when there are enough pages. */
-      if (s == 0 && a->pages.total >= 4 * nil)
-        a->ok = false;
+      if (a->pages.total >= 4 * nil && s < 0.5 / nil)
+        uneven = 1;
     }
     a->share = on;
-    a->ok = a->ok && on >= NB_PLACEMENT_THRESHOLD;
+    if (a->policy != NB_SEEN_INTERLEAVE)
+      a->why = "mbind refused";
+    else if (a->unverifiable)
+      a->why = "page query refused: placement unverifiable";
+    else if (on < NB_PLACEMENT_THRESHOLD)
+      a->why = "pages off the interleave nodes";
+    else if (uneven)
+      a->why = "pages not spread over the interleave nodes";
   }
+  a->ok = a->why == NULL;
 }
 
 void nb__baudit_free(struct nb__baudit *a) { nb_hist_free(&a->pages); }
 
 json_t *nb__baudit_json(const struct nb__baudit *a, nb_topo_t topo)
 {
-  return json_pack("{s:s, s:o, s:s, s:o, s:s, s:o, s:o, s:o, s:f, s:b}", "name", a->name, "worker",
+  return json_pack("{s:s, s:o, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:f, s:b, s:o}", "name", a->name, "worker",
                    a->worker >= 0 ? json_integer(a->worker) : json_null(), "planned_policy",
                    nb_mem_policy_name(a->plan.policy), "planned_node",
                    a->plan.node >= 0 ? json_integer(a->plan.node) : json_null(), "policy", nb_mem_seen_name(a->policy),
-                   "policy_error", errno_json(a->mbind_errno), "pages", hist_json(&a->pages, topo),
+                   "policy_error", errno_json(a->mbind_errno), "pages", hist_json(&a->pages, topo), "page_query_error",
+                   errno_json(a->unverifiable),
                    "share_on_planned_node", a->plan.policy != NB_MEM_DEFAULT ? json_real(a->share) : json_null(),
-                   "alloc_s", a->alloc_s, "ok", a->ok);
+                   "alloc_s", a->alloc_s, "ok", a->ok, "why", a->why ? json_string(a->why) : json_null());
 }
 
 json_t *nb__numastat_json(const struct nb_numastat *b, const struct nb_numastat *a)

@@ -42,31 +42,43 @@ static int refuse_foreign(nb_topo_t topo, nb_error_t *err)
                  nb_topo_source(topo));
 }
 
-/* Set the calling thread's affinity to cpus and read it back. */
+/* Set the calling thread's affinity to cpus and read it back. The masks
+ * must be at least as large as the kernel's CPU count, or reading back fails
+ * with EINVAL: start from the configured CPU count and double until it fits. */
 static void bind_cpus(const int *cpus, int n, struct nb_bind_status *st)
 {
   int max = 0;
   for (int i = 0; i < n; i++)
     max = cpus[i] > max ? cpus[i] : max;
-  int ncpu = max + 1 > CPU_SETSIZE ? max + 1 : CPU_SETSIZE;
-  cpu_set_t *set = CPU_ALLOC(ncpu), *now = CPU_ALLOC(ncpu);
-  size_t size = CPU_ALLOC_SIZE(ncpu);
-  if (!set || !now) {
-    st->cpu_errno = ENOMEM;
-    goto out;
-  }
-  CPU_ZERO_S(size, set);
-  for (int i = 0; i < n; i++)
-    CPU_SET_S(cpus[i], size, set);
-  if (sched_setaffinity(0, size, set) < 0)
-    st->cpu_errno = errno;
-  CPU_ZERO_S(size, now);
-  st->cpu_bound = sched_getaffinity(0, size, now) == 0 && CPU_EQUAL_S(size, set, now);
-out:
-  if (set)
+  long conf = sysconf(_SC_NPROCESSORS_CONF);
+  int ncpu = CPU_SETSIZE;
+  if (max + 1 > ncpu)
+    ncpu = max + 1;
+  if (conf > ncpu)
+    ncpu = (int)conf;
+  for (int attempt = 0; attempt < 6; attempt++, ncpu *= 2) {
+    cpu_set_t *set = CPU_ALLOC(ncpu), *now = CPU_ALLOC(ncpu);
+    size_t size = CPU_ALLOC_SIZE(ncpu);
+    if (!set || !now) {
+      st->cpu_errno = ENOMEM;
+      CPU_FREE(set);
+      CPU_FREE(now);
+      return;
+    }
+    CPU_ZERO_S(size, set);
+    for (int i = 0; i < n; i++)
+      CPU_SET_S(cpus[i], size, set);
+    st->cpu_errno = sched_setaffinity(0, size, set) < 0 ? errno : 0;
+    CPU_ZERO_S(size, now);
+    int got = sched_getaffinity(0, size, now);
+    int e = errno;
+    if (got == 0)
+      st->cpu_bound = st->cpu_errno == 0 && CPU_EQUAL_S(size, set, now);
     CPU_FREE(set);
-  if (now)
     CPU_FREE(now);
+    if (got == 0 || e != EINVAL)
+      return;
+  }
 }
 
 int nb_bind_self(nb_topo_t topo, const struct nb_thread_plan *tp, const int *interleave, int ninterleave,
@@ -214,11 +226,22 @@ int nb_buf_move(struct nb_buf *b, int node, nb_error_t *err)
                        e, "moving a buffer to node %d (move_pages)", node);
       goto out;
     }
+    /* Keep the pages still elsewhere; only transient refusals are retried. */
     size_t k = 0;
+    int permanent = 0;
     for (size_t i = 0; i < left; i++)
-      if (status[i] != node)
-        pages[k++] = pages[i];
+      if (status[i] != node) {
+        if (status[i] < 0 && status[i] != -EBUSY && status[i] != -EAGAIN)
+          permanent = -status[i];
+        pages[k] = pages[i];
+        status[k++] = status[i];
+      }
     left = k;
+    if (permanent) {
+      rc = nb__err_sys(err, NB_EIO, permanent, "moving a buffer to node %d: %zu of %zu pages could not be moved",
+                       node, left, n);
+      goto out;
+    }
   }
   if (left)
     rc = nb__err_sys(err, NB_EIO, status[0] < 0 ? -status[0] : EBUSY,

@@ -98,10 +98,17 @@ int nb_check_run(nb_plan_t plan, const struct nb_check_config *cfg, nb_check_t *
   c->cfg = cfg ? *cfg : (struct nb_check_config){0, 0, -1};
   if (c->cfg.seconds <= 0)
     c->cfg.seconds = 0.2;
-  if (!c->cfg.buf_bytes)
-    c->cfg.buf_bytes = 8u << 20;
   for (int i = 0; i < nb_plan_ngpus(plan); i++)
     c->nthreads += 1 + nb_plan_gpu(plan, i)->nworkers;
+  if (!c->cfg.buf_bytes) {
+    /* 8 MiB each, but all of them within an eighth of the free memory. */
+    double free_total = 0;
+    for (int i = 0; i < nb_topo_nnodes(topo); i++)
+      if (nb_topo_node(topo, i)->allowed && nb_topo_node(topo, i)->free_bytes > 0)
+        free_total += (double)nb_topo_node(topo, i)->free_bytes;
+    double each = free_total / 8 / (c->nthreads + nb_plan_ngpus(plan));
+    c->cfg.buf_bytes = each >= (8u << 20) ? (8u << 20) : each <= (64u << 10) ? (64u << 10) : (size_t)each;
+  }
   c->threads = calloc((size_t)c->nthreads, sizeof *c->threads);
   if (!c->threads) {
     free(c);
@@ -243,8 +250,9 @@ int nb_check_write_text(nb_check_t c, FILE *out, nb_error_t *err)
       snprintf(node, sizeof node, tp->cpu_node >= 0 ? "%d" : "-", tp->cpu_node);
       nb_format_cpulist(a, sizeof a, t->audit.seen, t->audit.nseen);
       snprintf(d, sizeof d, "%s (CPUs %s)", nb__hist_text(b, sizeof b, &t->audit.cpus, topo), a);
-      fprintf(out, "  %-10s %-16s %-8s %-11s %-28s %s\n", name, cpus ? cpus : "?", node, t->audit.bind.level, d,
-              tp->cpu_node < 0 ? "-" : t->audit.ok ? "yes" : "NO");
+      fprintf(out, "  %-10s %-16s %-8s %-11s %-28s %s%s%s\n", name, cpus ? cpus : "?", node, t->audit.bind.level, d,
+              t->audit.ok ? (tp->cpu_node < 0 ? "-" : "yes") : "NO", t->audit.why ? ": " : "",
+              t->audit.why ? t->audit.why : "");
       free(cpus);
     }
     fprintf(out, "  %-10s %-16s %-20s %-28s %s\n", "buffer", "planned", "policy", "pages", "ok");
@@ -261,9 +269,11 @@ int nb_check_write_text(nb_check_t c, FILE *out, nb_error_t *err)
           snprintf(name, sizeof name, "%s", ba->name);
         snprintf(d, sizeof d, "%s%s%s%s", nb_mem_seen_name(ba->policy), ba->mbind_errno ? " (refused: " : "",
                  ba->mbind_errno ? strerror(ba->mbind_errno) : "", ba->mbind_errno ? ")" : "");
-        fprintf(out, "  %-10s %-16s %-20s %-28s %s\n", name, planned_text(a, sizeof a, ba->plan.policy, ba->plan.node),
-                d, nb__hist_text(b, sizeof b, &ba->pages, topo),
-                ba->plan.policy == NB_MEM_DEFAULT ? "-" : ba->ok ? "yes" : "NO");
+        fprintf(out, "  %-10s %-16s %-20s %-28s %s%s%s\n", name,
+                planned_text(a, sizeof a, ba->plan.policy, ba->plan.node), d,
+                ba->unverifiable ? "unknown (query refused)" : nb__hist_text(b, sizeof b, &ba->pages, topo),
+                ba->plan.policy == NB_MEM_DEFAULT ? "-" : ba->ok ? "yes" : "NO", ba->why ? ": " : "",
+                ba->why ? ba->why : "");
       }
     }
   }

@@ -107,6 +107,10 @@ static int select_devices(const char *spec, const struct dev *all, int nall, str
     return 0;
   }
   char *end;
+  for (const char *c = spec; *c; c++)
+    if (!((*c >= '0' && *c <= '9') || *c == ',' || *c == '-'))
+      return nb__err(err, NB_EINVAL,
+                     "--gpus '%s': give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)", spec);
   if (!strpbrk(spec, ",-")) {
     errno = 0;
     long n = strtol(spec, &end, 10);
@@ -165,12 +169,16 @@ static int apply_overrides(const char *spec, nb_topo_t topo, struct dev *devs, i
     node = strtol(p, &end, 10);
     if (end == p || (*end && *end != ','))
       return nb__err(err, NB_EINVAL, "--gpu-node '%s': expected GPU=NODE[,GPU=NODE...], e.g. 3=1", spec);
+    if (*end == ',' && !end[1])
+      return nb__err(err, NB_EINVAL, "--gpu-node '%s': expected GPU=NODE[,GPU=NODE...], e.g. 3=1", spec);
     p = *end ? end + 1 : end;
     if (node < 0 || node > INT_MAX || nb_topo_node_index(topo, (int)node) < 0)
       return nb__err(err, NB_EINVAL, "--gpu-node '%s': this topology has no node %ld", spec, node);
     int found = 0;
     for (int i = 0; i < n; i++)
       if (devs[i].index == g) {
+        if (devs[i].overridden)
+          return nb__err(err, NB_EINVAL, "--gpu-node '%s': GPU %ld is given twice", spec, g);
         devs[i].node = (int)node;
         devs[i].overridden = true;
         found = 1;
@@ -372,26 +380,34 @@ out:
 
 /* The farthest allowed node with allowed CPUs from `from`; ties to the
  * lowest OS index. -1 when there is none. */
-static int farthest(nb_topo_t topo, int from)
+static int usable_node(nb_topo_t topo, int os);
+
+static int farthest(nb_topo_t topo, int from, int *ties)
 {
   int fi = nb_topo_node_index(topo, from), best = -1, bestd = -1;
+  *ties = 0;
   for (int i = 0; i < nb_topo_nnodes(topo); i++) {
     const struct nb_node *n = nb_topo_node(topo, i);
-    if (i == fi || !n->allowed || n->ncpus == 0)
+    if (i == fi || !usable_node(topo, n->os_index))
       continue;
     int d = fi >= 0 ? nb_topo_distance(topo, fi, i) : 0;
     if (d > bestd) {
       bestd = d;
       best = n->os_index;
+      *ties = 0;
+    } else if (d == bestd) {
+      (*ties)++;
     }
   }
   return best;
 }
 
+/* A node threads and their memory can use: allowed, with allowed CPUs and
+ * with memory (CPU-only nodes exist on some machines). */
 static int usable_node(nb_topo_t topo, int os)
 {
   const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
-  return n && n->allowed && n->ncpus > 0;
+  return n && n->allowed && n->ncpus > 0 && n->memory_bytes > 0;
 }
 
 static int node_cpus_text(nb_topo_t topo, char *buf, size_t len)
@@ -553,7 +569,7 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
     g->workers = p->workers_of[i];
     g->nworkers = p->workers;
 
-    int far = g->gpu_node >= 0 ? farthest(topo, g->gpu_node) : -1;
+    int ties = 0, far = g->gpu_node >= 0 ? farthest(topo, g->gpu_node, &ties) : -1;
     int feed_node = -1, work_node = -1, stage_node = -1;
     enum nb_mem_policy pol = NB_MEM_BIND;
     switch (p->mode) {
@@ -596,6 +612,9 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
       nb__strv_addf(&p->notes[i], "CPUs unbound; memory interleaved over the allowed nodes");
     if (g->gpu_node_overridden)
       nb__strv_addf(&p->notes[i], "GPU node %d given with --gpu-node", g->gpu_node);
+    if (ties && (p->mode == NB_MODE_ADVERSARIAL || p->mode == NB_MODE_REMOTE))
+      nb__strv_addf(&p->notes[i], "%d other node%s as far as node %d; the lowest index was taken, so remote threads "
+                                  "of several GPUs may share it", ties, ties == 1 ? " is" : "s are", far);
   }
 
   /* CPUs, node by node: every group of threads placed on a node shares that
@@ -671,7 +690,7 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
       goto fail;
     }
     for (int i = 0; i < nb_topo_nnodes(topo); i++)
-      if (nb_topo_node(topo, i)->allowed)
+      if (nb_topo_node(topo, i)->allowed && nb_topo_node(topo, i)->memory_bytes > 0)
         p->interleave[p->ninterleave++] = nb_topo_node(topo, i)->os_index;
   }
   for (int i = 0; i < nsel; i++) {

@@ -214,19 +214,28 @@ int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FIL
     return nb__err(err, NB_EINVAL, "--emit numactl: give the command to launch after --, e.g. -- python train.py");
   int n = nb_plan_ngpus(plan);
   /* CUDA numbers devices by its own order; name them as the topology knows
-   * them so that LOCAL_RANK i drives the planned GPU. */
+   * them so that LOCAL_RANK i drives the planned GPU. On this machine, an
+   * inherited CUDA_VISIBLE_DEVICES (a scheduler's) renumbers CUDA's
+   * ordinals: map each ordinal back to the entry it stands for. */
   char visible[1024] = "";
   int cuda = nb_topo_ngpus(topo) > 0 && nb_topo_gpu_origin(topo) != NB_GPUS_DEVICES;
   int pci_order = cuda && nb_topo_gpu_origin(topo) == NB_GPUS_PCI;
+  const char *inherited = nb_topo_is_this_system(topo) && nb_topo_gpu_origin(topo) == NB_GPUS_CUDA
+                            ? getenv("CUDA_VISIBLE_DEVICES")
+                            : NULL;
   for (int i = 0; cuda && i < n; i++) {
-    const struct nb_gpu *tg = NULL;
+    int idx = nb_plan_gpu(plan, i)->gpu;
     for (int k = 0; k < nb_topo_ngpus(topo); k++)
-      if (nb_topo_gpu(topo, k)->index == nb_plan_gpu(plan, i)->gpu)
-        tg = nb_topo_gpu(topo, k);
-    if (tg && tg->cuda_ordinal >= 0)
-      pci_order = 0;
+      if (nb_topo_gpu(topo, k)->index == idx && nb_topo_gpu(topo, k)->cuda_ordinal >= 0)
+        pci_order = 0;
     size_t used = strlen(visible);
-    snprintf(visible + used, sizeof visible - used, "%s%d", i ? "," : "", nb_plan_gpu(plan, i)->gpu);
+    const char *entry = inherited;
+    for (int k = 0; entry && k < idx; k++)
+      entry = (entry = strchr(entry, ',')) ? entry + 1 : NULL;
+    if (entry && *entry)
+      snprintf(visible + used, sizeof visible - used, "%s%.*s", i ? "," : "", (int)strcspn(entry, ","), entry);
+    else
+      snprintf(visible + used, sizeof visible - used, "%s%d", i ? "," : "", idx);
   }
   for (int i = 0; i < n; i++) {
     const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);

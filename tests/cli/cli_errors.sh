@@ -46,7 +46,7 @@ expect_usage "unknown option --bogus" topo --bogus
 expect_usage "unknown option -z" topo -z
 expect_usage "unexpected argument 'extra'" topo extra
 expect_usage "unknown command 'frobnicate'" frobnicate
-expect_usage "needs a command first" --json
+expect_usage "unknown option --bogus" --bogus
 expect_usage "unknown command 'nope'" help nope
 expect_usage "option --json takes no value" topo --json=1
 expect_usage "option --help takes no value" topo --help=x
@@ -54,15 +54,6 @@ expect_usage "empty input" topo --topology /dev/null
 nl="$tmp/new
 line.xml"
 expect_usage "line.xml: cannot open" topo --topology "$nl"
-
-# No arguments: the usage on stderr and exit 2.
-"$NUMABENCH" >"$tmp/out" 2>"$tmp/err"
-rc=$?
-if [ "$rc" -eq 2 ] && grep -q '^usage: numabench' "$tmp/err" && [ ! -s "$tmp/out" ]; then
-  ok "bare numabench: usage on stderr, exit 2"
-else
-  bad "bare numabench: exit $rc"
-fi
 
 # A full disk is an error, not a silent truncation.
 if [ ! -w /dev/full ]; then

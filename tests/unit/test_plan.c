@@ -93,12 +93,14 @@ static void check_invariants(nb_topo_t topo, nb_plan_t plan)
         thread_of[cpu] = tid;
       }
     }
-    /* Buffers only on allowed nodes. */
+    /* Buffers only on allowed nodes with memory. */
     const struct nb_buf_plan *bufs[] = {&g->staging, &g->device_buf};
     for (int b = 0; b < 2; b++)
       if (bufs[b]->policy == NB_MEM_BIND) {
         const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, bufs[b]->node));
         assert_non_null(n);
+        assert_true(n->allowed);
+        assert_true(n->memory_bytes > 0);
       }
   }
   free(owner);
@@ -164,12 +166,21 @@ static void test_bind_2s(void **state)
   }
   nb_plan_free(plan);
 
-  /* 8 workers: 9 threads on 6 cores (12 CPUs): single CPUs, SMT siblings
-   * adjacent, no oversubscription; 3 threads keep a whole core. */
-  plan = plan_or_fail(topo, NB_MODE_BIND, "1", 8, NULL);
+  /* 4 GPUs on node 0, 8 workers: 9 threads on a share of 6 cores (12 CPUs):
+   * single CPUs in core order, SMT siblings adjacent, no oversubscription;
+   * the first 3 threads keep a whole core. */
+  plan = plan_or_fail(topo, NB_MODE_BIND, "4", 8, NULL);
   const struct nb_gpu_plan *g = nb_plan_gpu(plan, 0);
   assert_false(g->oversubscribed);
-  assert_string_equal(cpus(g->share, g->nshare), "0-23,48-71");
+  assert_string_equal(cpus(g->share, g->nshare), "0-5,48-53");
+  static const char *const smt[9] = {"0,48", "1,49", "2,50", "3", "51", "4", "52", "5", "53"};
+  assert_string_equal(cpus(g->feeder.cpus, g->feeder.ncpus), smt[0]);
+  for (int w = 0; w < 8; w++)
+    assert_string_equal(cpus(g->workers[w].cpus, g->workers[w].ncpus), smt[w + 1]);
+  nb_plan_free(plan);
+  /* Alone on its node, one GPU with 8 workers gets the whole node. */
+  plan = plan_or_fail(topo, NB_MODE_BIND, "1", 8, NULL);
+  assert_string_equal(cpus(nb_plan_gpu(plan, 0)->share, nb_plan_gpu(plan, 0)->nshare), "0-23,48-71");
   nb_plan_free(plan);
 
   /* 4 GPUs of node 0, 12 workers: 13 threads on 6 cores / 12 CPUs. */
@@ -307,6 +318,8 @@ static void test_errors_and_overrides(void **state)
   expect_plan_error(topo, NB_MODE_BIND, NULL, 1, "1=9", NB_EINVAL, "no node 9");
   expect_plan_error(topo, NB_MODE_BIND, NULL, 1, "7=0", NB_EINVAL, "GPU 7 is not among");
   expect_plan_error(topo, NB_MODE_BIND, NULL, 1, "1:0", NB_EINVAL, "expected GPU=NODE");
+  expect_plan_error(topo, NB_MODE_BIND, NULL, 1, "1=1,", NB_EINVAL, "expected GPU=NODE");
+  expect_plan_error(topo, NB_MODE_BIND, NULL, 1, "1=1,1=0", NB_EINVAL, "GPU 1 is given twice");
   expect_plan_error(topo, NB_MODE_BIND, NULL, -1, "1=1", NB_EINVAL, "--workers -1");
   nb_topo_free(topo);
 
@@ -346,7 +359,9 @@ static void test_gpu_selection(void **state)
   expect_plan_error(topo, NB_MODE_BIND, "0,9", 1, NULL, NB_EINVAL, "there is no GPU 9");
   expect_plan_error(topo, NB_MODE_BIND, "x", 1, NULL, NB_EINVAL, "give a count");
   expect_plan_error(topo, NB_MODE_BIND, "3-1", 1, NULL, NB_EINVAL, "bad range");
-  expect_plan_error(topo, NB_MODE_BIND, "1,", 1, NULL, NB_EINVAL, "");
+  expect_plan_error(topo, NB_MODE_BIND, "1,", 1, NULL, NB_EINVAL, "'' is not a GPU index");
+  expect_plan_error(topo, NB_MODE_BIND, "+2", 1, NULL, NB_EINVAL, "give a count");
+  expect_plan_error(topo, NB_MODE_BIND, " 2", 1, NULL, NB_EINVAL, "give a count");
   nb_topo_free(topo);
 }
 
@@ -406,6 +421,20 @@ static void test_numactl(void **state)
   plan = plan_or_fail(topo, NB_MODE_ADVERSARIAL, "1", 1, NULL);
   text = emit(plan, 1, argv, &rc);
   assert_int_equal(rc, NB_ENOTSUP);
+  free(text);
+  nb_plan_free(plan);
+
+  plan = plan_or_fail(topo, NB_MODE_REMOTE, "1", 1, NULL);
+  text = emit(plan, 1, argv, &rc);
+  assert_string_equal(text, "numactl --physcpubind=24-47,72-95 --membind=1 env CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=0 "
+                            "RANK=0 WORLD_SIZE=1 LOCAL_WORLD_SIZE=1 python\n");
+  free(text);
+  nb_plan_free(plan);
+
+  plan = plan_or_fail(topo, NB_MODE_NONE, "2", 1, NULL);
+  text = emit(plan, 1, argv, &rc);
+  assert_string_equal(text, "env CUDA_VISIBLE_DEVICES=0,1 LOCAL_RANK=0 RANK=0 WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python\n"
+                            "env CUDA_VISIBLE_DEVICES=0,1 LOCAL_RANK=1 RANK=1 WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python\n");
   free(text);
   nb_plan_free(plan);
 

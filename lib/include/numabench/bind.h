@@ -42,7 +42,8 @@ struct nb_bind_status {
   int mem_nodes_seen[8];     /* the policy's nodes (first 8) */
   int nmem_nodes_seen;
   int mem_errno;             /* why the asked policy was refused, 0 if it was not */
-  const char *level;         /* "membind", "preferred", "interleave", "cpu-only", "none" or "unbound" */
+  const char *level;         /* "membind", "preferred", "interleave", "cpu-only", "mem-only" (policy set, affinity
+                                refused), "none" or "unbound" (nothing asked) */
 };
 
 /** Bind the calling thread as tp says: CPUs, then memory policy (MPOL_BIND to
