@@ -446,13 +446,14 @@ static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
         rc = fail(&err);
   }
 
-  char devices[256];
+  char devices[320];
   if (cfg->devices)
     snprintf(devices, sizeof devices, "the PCI devices given with --devices");
   else if (nran && nb_plan_simulated(ran[0]))
     snprintf(devices, sizeof devices, "simulated: one per NUMA node with CPUs");
   else
-    snprintf(devices, sizeof devices, "the GPUs' nodes; the host backend copies in their place");
+    snprintf(devices, sizeof devices, "the GPUs' nodes; the host backend copies in their place%s",
+             !strcmp(cfg->backend, "auto") ? " (auto: the CUDA backend is not in this version)" : "");
 
   /* Signals: taken by one thread so that the run stops after its step. */
   sigset_t set;

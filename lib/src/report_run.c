@@ -67,8 +67,10 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
               res->stage_ms[NB_STAGE_STAGING_COPY], res->stage_ms[NB_STAGE_DEVICE_COPY],
               res->stage_ms[NB_STAGE_DEVICE_WORK], res->starved_pct,
               res->short_intervals ? "  (steps under 20 clock ticks)" : "");
+      fprintf(out, "       buffers allocated and first-touched in %.2f s (not timed)", res->alloc_s);
       if (res->verified)
-        fprintf(out, "       verified %ld batches, %ld wrong\n", res->verified, res->mismatches);
+        fprintf(out, "; verified %ld batches, %ld wrong", res->verified, res->mismatches);
+      fputc('\n', out);
     }
     char a[32];
     fprintf(out, "  aggregate (the slowest GPU, as a synchronous job sees it): %s steps/s\n",
