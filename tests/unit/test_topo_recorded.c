@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "nbtest.h"
+#include "plan_invariants.h"
 
 struct recorded {
   const char *file;
@@ -59,6 +60,23 @@ static void test_recorded(void **state)
       assert_string_equal(nb_topo_gpu(topo, 0)->bus_id, m->gpu0_bus);
       assert_string_equal(nb_topo_gpu(topo, 0)->name, m->gpu0_name);
     }
+    /* Every mode plans on it (simulated devices where it has no GPU), and
+     * bind keeps each GPU's threads on its node. */
+    for (int mode = 0; mode < NB_NMODES; mode++)
+      for (int workers = 0; workers <= 12; workers += 6) {
+        nb_plan_t plan = NULL;
+        nb_error_t err = {0};
+        struct nb_plan_config pc = {.mode = (enum nb_mode)mode, .workers = workers};
+        if (nb_plan_make(&plan, topo, &pc, &err) < 0)
+          fail_msg("%s: plan %s: %s", m->file, nb_mode_name((enum nb_mode)mode), err.msg);
+        check_invariants(topo, plan);
+        for (int g = 0; mode == NB_MODE_BIND && g < nb_plan_ngpus(plan); g++) {
+          const struct nb_gpu_plan *gp = nb_plan_gpu(plan, g);
+          assert_int_equal(gp->feeder.cpu_node, gp->gpu_node);
+          assert_int_equal(gp->staging.node, gp->gpu_node);
+        }
+        nb_plan_free(plan);
+      }
     nb_topo_free(topo);
   }
 }
