@@ -372,10 +372,10 @@ static int parse_sample(const char *text, int *c, int *h, int *w)
   return 0;
 }
 
-static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
+/* One point of the benchmark: every mode, --repeat times interleaved, on
+ * one configuration; then the report and the result files. */
+static int run_point(const struct nb_config *cfg, const char *sweep_opt, const char *sweep_val, int *interrupted)
 {
-  (void)argc;
-  (void)argv;
   enum nb_mode modes[NB_NMODES];
   int nmodes, rc;
   struct nb_run_config rc_cfg = {.warmup = cfg->warmup, .steps = cfg->steps, .seed = (uint64_t)cfg->seed,
@@ -410,18 +410,16 @@ static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
 
   /* Plans first, for every mode: memory and batch size are decided over all. */
   nb_plan_t plans[NB_NMODES] = {0};
-  const char *skips[NB_NMODES] = {0};
   char skip_text[NB_NMODES][640];
   nb_plan_t ran[NB_NMODES];
   int nran = 0;
-  rc = 0;
   for (int i = 0; i < nmodes && rc == 0; i++) {
+    skip_text[i][0] = '\0';
     struct nb_plan_config pc = {.mode = modes[i], .gpus = cfg->gpus, .workers = cfg->workers,
                                 .gpu_node = cfg->gpu_node};
     if (nb_plan_make(&plans[i], topo, &pc, &err) < 0) {
       if (err.code == NB_ENOTSUP && nmodes > 1) {
         snprintf(skip_text[i], sizeof skip_text[i], "%s", err.msg);
-        skips[i] = skip_text[i];
         continue;
       }
       rc = err.code == NB_ENOTSUP ? (fprintf(stderr, "numabench: %s\n", err.msg), EXIT_USAGE) : fail(&err);
@@ -455,87 +453,159 @@ static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
     snprintf(devices, sizeof devices, "the GPUs' nodes; the host backend copies in their place%s",
              !strcmp(cfg->backend, "auto") ? " (auto: the CUDA backend is not in this version)" : "");
 
-  /* Signals: taken by one thread so that the run stops after its step. */
+  /* Modes interleaved, repeat after repeat, so that drift favours none. */
+  int cap = nmodes * cfg->repeat, n = 0, misplaced = 0;
+  nb_run_t *runs = calloc((size_t)cap, sizeof *runs);
+  enum nb_mode *emodes = calloc((size_t)cap, sizeof *emodes);
+  int *erep = calloc((size_t)cap, sizeof *erep);
+  const char **reasons = calloc((size_t)cap, sizeof *reasons);
+  if (rc == 0 && (!runs || !emodes || !erep || !reasons)) {
+    fprintf(stderr, "numabench: out of memory\n");
+    rc = EXIT_FAILURE;
+  }
+  struct progress prog = {.tty = isatty(STDERR_FILENO) && !cfg->quiet};
+  for (int rep = 0; rc == 0 && rep < cfg->repeat && !*interrupted; rep++)
+    for (int i = 0; rc == 0 && i < nmodes && !*interrupted; i++) {
+      if (!plans[i]) {
+        if (rep == 0) { /* a skipped mode is recorded once */
+          emodes[n] = modes[i];
+          reasons[n++] = skip_text[i];
+        }
+        continue;
+      }
+      prog.mode = nb_mode_name(modes[i]);
+      prog.last = 0;
+      rc_cfg.progress = prog.tty ? show_progress : NULL;
+      rc_cfg.progress_arg = &prog;
+      nb_run_t run;
+      if (nb_run_start(&run, plans[i], &rc_cfg, &err) < 0 && !run) {
+        rc = fail(&err);
+        break;
+      }
+      pthread_mutex_lock(&current.mu);
+      current.run = run;
+      if (current.signo)
+        nb_run_stop(run);
+      pthread_mutex_unlock(&current.mu);
+      int wrc = nb_run_wait(run, &err);
+      pthread_mutex_lock(&current.mu);
+      current.run = NULL;
+      *interrupted = current.signo != 0;
+      pthread_mutex_unlock(&current.mu);
+      emodes[n] = modes[i];
+      erep[n] = rep;
+      runs[n++] = run;
+      if (wrc < 0) {
+        if (prog.tty)
+          fputc('\n', stderr);
+        rc = fail(&err);
+        break;
+      }
+      if (modes[i] != NB_MODE_NONE && !nb_run_placement_achieved(run) && !cfg->allow_misplacement)
+        misplaced = 1;
+    }
+
+  if (rc == 0) {
+    struct nb_report rep = {.options = cfg, .run = &rc_cfg, .topo = topo, .batch_auto = batch_auto,
+                            .devices_text = devices, .repeats = cfg->repeat, .sweep_option = sweep_opt,
+                            .sweep_value = sweep_val, .nentries = n, .runs = runs, .modes = emodes, .repeat = erep,
+                            .skip_reasons = reasons, .interrupted = *interrupted};
+    if ((cfg->json ? nb_report_write_json(&rep, stdout, &err) : nb_report_write_text(&rep, stdout, &err)) < 0)
+      rc = fail(&err);
+    char path[4096];
+    if (rc == 0 && !cfg->no_save) {
+      if (nb_report_save(&rep, cfg->output, path, sizeof path, &err) < 0)
+        rc = fail(&err);
+      else
+        fprintf(stderr, "numabench: results saved in %s (and .csv)\n", path);
+    }
+  }
+  for (int i = 0; runs && i < n; i++)
+    nb_run_free(runs[i]);
+  for (int i = 0; i < nmodes; i++)
+    nb_plan_free(plans[i]);
+  free(runs);
+  free(emodes);
+  free(erep);
+  free(reasons);
+  nb_topo_free(topo);
+  if (rc == 0 && misplaced && !*interrupted) {
+    fprintf(stderr, "numabench: placement not achieved in at least one mode (see the report); --allow-misplacement "
+                    "exits 0\n");
+    return EXIT_MISPLACED;
+  }
+  return rc;
+}
+
+/* Options a sweep may vary: those that change a run, not how it is reported. */
+static const char *const sweepable[] = {"gpu-work", "workers", "batch", "sample", "pipeline", "steps", "gpus", NULL};
+
+static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
+{
+  (void)argc;
+  (void)argv;
+  const struct nb_option *opt = NULL;
+  char name[64] = "";
+  const char *values = NULL;
+  if (cfg->sweep) {
+    const char *eq = strchr(cfg->sweep, '=');
+    if (eq && eq - cfg->sweep < (long)sizeof name)
+      snprintf(name, sizeof name, "%.*s", (int)(eq - cfg->sweep), cfg->sweep);
+    int ok = 0;
+    for (int i = 0; sweepable[i]; i++)
+      ok |= !strcmp(sweepable[i], name);
+    if (!eq || !ok || !eq[1]) {
+      fprintf(stderr, "numabench: --sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, "
+                      "batch, sample, pipeline, steps, gpus\n", cfg->sweep);
+      return EXIT_USAGE;
+    }
+    opt = nb_option_find(name);
+    values = eq + 1;
+  }
+
+  /* Signals: taken by one thread so that a run stops after its step. */
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGUSR2);
   pthread_t sigt;
-  int sig_thread = 0;
-  if (rc == 0 && pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 && pthread_create(&sigt, NULL, signal_thread, &set) == 0)
+  int sig_thread = 0, rc = 0, interrupted = 0;
+  if (pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 && pthread_create(&sigt, NULL, signal_thread, &set) == 0)
     sig_thread = 1;
 
-  nb_run_t runs[NB_NMODES] = {0};
-  struct progress prog = {.tty = isatty(STDERR_FILENO) && !cfg->quiet};
-  int interrupted = 0, misplaced = 0;
-  for (int i = 0; rc == 0 && i < nmodes && !interrupted; i++) {
-    if (!plans[i])
-      continue;
-    prog.mode = nb_mode_name(modes[i]);
-    prog.last = 0;
-    rc_cfg.progress = prog.tty ? show_progress : NULL;
-    rc_cfg.progress_arg = &prog;
-    nb_run_t run;
-    if (nb_run_start(&run, plans[i], &rc_cfg, &err) < 0 && !run) {
-      rc = fail(&err);
-      break;
+  if (!opt) {
+    rc = run_point(cfg, NULL, NULL, &interrupted);
+  } else {
+    for (const char *v = values; rc == 0 && !interrupted;) {
+      char value[128];
+      size_t len = strcspn(v, ",");
+      snprintf(value, sizeof value, "%.*s", (int)(len < sizeof value ? len : sizeof value - 1), v);
+      struct nb_config point;
+      nb_error_t err = {0};
+      if (nb_config_copy(&point, cfg) < 0) {
+        fprintf(stderr, "numabench: out of memory\n");
+        rc = EXIT_FAILURE;
+        break;
+      }
+      if (nb_config_set(&point, opt, value, &err) < 0)
+        rc = fail(&err);
+      else
+        rc = run_point(&point, name, value, &interrupted);
+      nb_config_free(&point);
+      if (!v[len])
+        break;
+      v += len + 1;
+      if (rc == 0 && !cfg->json)
+        fputc('\n', stdout);
     }
-    pthread_mutex_lock(&current.mu);
-    current.run = run;
-    if (current.signo)
-      nb_run_stop(run);
-    pthread_mutex_unlock(&current.mu);
-    int wrc = nb_run_wait(run, &err);
-    pthread_mutex_lock(&current.mu);
-    current.run = NULL;
-    interrupted = current.signo != 0;
-    pthread_mutex_unlock(&current.mu);
-    runs[i] = run;
-    if (wrc < 0) {
-      if (prog.tty)
-        fputc('\n', stderr);
-      rc = fail(&err);
-      break;
-    }
-    if (modes[i] != NB_MODE_NONE && !nb_run_placement_achieved(run) && !cfg->allow_misplacement)
-      misplaced = 1;
   }
-
-  if (rc == 0) {
-    const char *reasons[NB_NMODES];
-    nb_run_t shown[NB_NMODES];
-    enum nb_mode shown_modes[NB_NMODES];
-    int n = 0;
-    for (int i = 0; i < nmodes; i++) {
-      if (!runs[i] && !skips[i])
-        continue; /* not reached: interrupted before it */
-      shown[n] = runs[i];
-      shown_modes[n] = modes[i];
-      reasons[n++] = skips[i];
-    }
-    struct nb_report rep = {.options = cfg, .run = &rc_cfg, .batch_auto = batch_auto, .devices_text = devices,
-                            .runs = shown, .modes = shown_modes, .skip_reasons = reasons, .nmodes = n,
-                            .interrupted = interrupted};
-    if ((cfg->json ? nb_report_write_json(&rep, stdout, &err) : nb_report_write_text(&rep, stdout, &err)) < 0)
-      rc = fail(&err);
-  }
-  for (int i = 0; i < nmodes; i++) {
-    nb_run_free(runs[i]);
-    nb_plan_free(plans[i]);
-  }
-  nb_topo_free(topo);
   if (sig_thread) {
     pthread_kill(sigt, SIGUSR2);
     pthread_join(sigt, NULL);
   }
   if (rc == 0 && interrupted)
     return 128 + current.signo;
-  if (rc == 0 && misplaced) {
-    fprintf(stderr, "numabench: placement not achieved in at least one mode (see the report); --allow-misplacement "
-                    "exits 0\n");
-    return EXIT_MISPLACED;
-  }
   return rc;
 }
 
@@ -585,6 +655,23 @@ int main(int argc, char **argv)
   if (nb_config_init(&cfg) < 0) {
     fprintf(stderr, "numabench: out of memory\n");
     return EXIT_FAILURE;
+  }
+  /* A preset first, so that the command line overrides it. */
+  for (int i = shift; i < argc; i++) {
+    const char *a = argv[i], *file = NULL;
+    if (!strcmp(a, "--"))
+      break;
+    if ((!strcmp(a, "--config") || !strcmp(a, "-C")) && i + 1 < argc)
+      file = argv[i + 1];
+    else if (!strncmp(a, "--config=", 9))
+      file = a + 9;
+    if (file) {
+      nb_error_t err = {0};
+      if (nb_config_load_file(&cfg, file, c->bit, &err) < 0) {
+        nb_config_free(&cfg);
+        return fail(&err);
+      }
+    }
   }
   int rest = 0;
   int rc = parse(c, argc - shift, argv + shift, &cfg, &rest);

@@ -15,6 +15,8 @@ endfunction()
 nb_require_pkg(HWLOC "hwloc>=2.0" libhwloc-dev)
 # 2.12: json_pack releases stolen references on failure without crashing.
 nb_require_pkg(JANSSON "jansson>=2.12" libjansson-dev)
+nb_require_pkg(GSL "gsl>=2.0" libgsl-dev)
+nb_require_pkg(INIH "inih" libinih-dev)
 
 # libnuma ships no .pc file on Debian 12.
 find_path(NUMA_INCLUDE_DIR numa.h)

@@ -7,8 +7,8 @@
 # script fails only when a package needed to build is missing.
 set -eu
 
-build="cmake make gcc libc6-dev pkg-config libhwloc-dev libnuma-dev libjansson-dev libcmocka-dev"
-tests="jq qemu-system-x86 busybox-static cpio bzip2 util-linux"
+build="cmake make gcc libc6-dev pkg-config libhwloc-dev libnuma-dev libjansson-dev libcmocka-dev libgsl-dev libinih-dev"
+tests="jq qemu-system-x86 busybox-static cpio bzip2 util-linux gnuplot-nox"
 ci="clang"
 want=$build
 with_tests=0

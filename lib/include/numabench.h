@@ -11,5 +11,6 @@
 #include <numabench/audit.h>
 #include <numabench/gen.h>
 #include <numabench/run.h>
+#include <numabench/stats.h>
 
 #endif

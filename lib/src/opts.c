@@ -8,6 +8,9 @@
 #include "nb-internal.h"
 #include "report.h"
 
+#include <ini.h>
+#include <stdio.h>
+
 #define NB_OFF(field) offsetof(struct nb_config, field)
 
 #define TP (NB_CMD_TOPO | NB_CMD_PLAN)
@@ -61,6 +64,15 @@ static const struct nb_option options[] = {
   {"fail-at", 0, NB_OPT_STRING, NB_OFF(fail_at), NULL, NB_CMD_RUN, "STAGE:BATCH",
    "inject a failure in worker, feeder or device at a batch, or corrupt a batch in staging, to test error handling "
    "and --verify (e.g. worker:3, corrupt:5)", 0, 0},
+  {"repeat", 'r', NB_OPT_INT, NB_OFF(repeat), "1", NB_CMD_RUN, "R",
+   "run each mode R times, interleaved (none, bind, ..., none, bind, ...), for statistics", 1, 100000},
+  {"output", 'o', NB_OPT_STRING, NB_OFF(output), "results", NB_CMD_RUN, "DIR",
+   "directory for result files (<time>-<host>-<config>.json and .csv)", 0, 0},
+  {"no-save", 0, NB_OPT_BOOL, NB_OFF(no_save), NULL, NB_CMD_RUN, NULL, "write no result files", 0, 0},
+  {"sweep", 0, NB_OPT_STRING, NB_OFF(sweep), NULL, NB_CMD_RUN, "OPTION=V1,V2,...",
+   "run everything once per value of an option (e.g. gpu-work=0,2000,10000), one result file each", 0, 0},
+  {"config", 'C', NB_OPT_STRING, NB_OFF(config), NULL, TPR, "FILE",
+   "read options from an INI preset first (keys are option names; the command line overrides)", 0, 0},
   {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR, NULL,
    "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/run-schema.md)", 0, 0},
 };
@@ -182,4 +194,76 @@ json_t *nb__config_set_json(const struct nb_config *cfg)
     if (nb_config_is_set(cfg, &options[i]))
       json_array_append_new(a, json_string(options[i].name));
   return a;
+}
+
+int nb_config_copy(struct nb_config *dst, const struct nb_config *src)
+{
+  *dst = *src;
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+    if (options[i].type != NB_OPT_STRING)
+      continue;
+    char **p = (char **)((char *)dst + options[i].offset);
+    if (*p && !(*p = strdup(*p))) {
+      for (size_t j = 0; j < i; j++)
+        if (options[j].type == NB_OPT_STRING)
+          free(*(char **)((char *)dst + options[j].offset));
+      return NB_ENOMEM;
+    }
+  }
+  return 0;
+}
+
+struct ini_ctx {
+  struct nb_config *cfg;
+  unsigned command;
+  const char *path;
+  nb_error_t *err;
+  int rc;
+};
+
+/* inih reports the line of the first entry the handler refuses, so the
+ * handler keeps the reason and the caller adds "FILE:LINE". */
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+  struct ini_ctx *c = user;
+  if (c->rc < 0)
+    return 1; /* keep the first error's line */
+  if (*section && strcmp(section, "numabench")) {
+    c->rc = nb__err(c->err, NB_EINVAL, "unknown section [%s] (use [numabench] or none)", section);
+    return 0;
+  }
+  const struct nb_option *opt = nb_option_find(name);
+  if (!opt || !strcmp(name, "config")) {
+    c->rc = nb__err(c->err, NB_EINVAL, "unknown option '%s' (keys are long option names, e.g. batch)", name);
+    return 0;
+  }
+  if (!(opt->commands & c->command)) {
+    c->rc = nb__err(c->err, NB_EINVAL, "option '%s' does not apply to this command", name);
+    return 0;
+  }
+  nb_error_t e = {0};
+  if (nb_config_set(c->cfg, opt, value, &e) < 0) {
+    c->rc = nb__err(c->err, e.code, "%s", e.msg);
+    return 0;
+  }
+  return 1;
+}
+
+int nb_config_load_file(struct nb_config *cfg, const char *path, unsigned command, nb_error_t *err)
+{
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return nb__err_sys(err, NB_ENOENT, errno, "--config %s: cannot open", path);
+  struct ini_ctx c = {cfg, command, path, err, 0};
+  nb_error_t first = {0};
+  c.err = &first;
+  int bad = ini_parse_file(f, on_entry, &c);
+  fclose(f);
+  if (c.rc < 0)
+    return nb__err(err, c.rc, "%s:%d: %s", path, bad, first.msg);
+  if (bad > 0)
+    return nb__err(err, NB_EINVAL, "%s:%d: not a 'name = value' line", path, bad);
+  if (bad < 0)
+    return nb__err(err, NB_EIO, "%s: cannot read", path);
+  return 0;
 }

@@ -24,6 +24,10 @@ struct nb_config;
 json_t *nb__config_json(const struct nb_config *cfg);
 json_t *nb__config_set_json(const struct nb_config *cfg);
 
+/* A run report as the result document (docs/results-schema.md). */
+struct nb_report;
+json_t *nb__report_json(const struct nb_report *r);
+
 /* Write a JSON document and a newline to out. Returns 0 or NB_EIO/NB_ENOMEM. */
 int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err);
 

@@ -1,8 +1,15 @@
-/* numabench: run results as text tables and as one JSON document. */
+/* numabench: run results as text tables, as one JSON document, and as
+ * result files (JSON and CSV) written atomically. */
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <numabench/gen.h>
 #include <numabench/run.h>
@@ -13,21 +20,66 @@
 #include "pipeline.h"
 #include "report.h"
 
+/* ---- summary ---- */
+
+struct nb_mode_summary *nb_report_summary(const struct nb_report *r, int *n)
+{
+  struct nb_mode_summary *s = calloc((size_t)NB_NMODES, sizeof *s);
+  double *rate = calloc((size_t)r->nentries + 1, sizeof *rate), *gb = calloc((size_t)r->nentries + 1, sizeof *gb);
+  *n = 0;
+  if (!s || !rate || !gb) {
+    free(s);
+    s = NULL;
+    goto out;
+  }
+  for (int e = 0; e < r->nentries; e++) {
+    int k = 0;
+    while (k < *n && s[k].mode != r->modes[e])
+      k++;
+    if (k < *n)
+      continue;
+    struct nb_mode_summary *m = &s[(*n)++];
+    m->mode = r->modes[e];
+    m->placement_achieved = true;
+    m->skipped = true;
+    int cnt = 0;
+    for (int j = e; j < r->nentries; j++) {
+      if (r->modes[j] != m->mode || !r->runs[j])
+        continue;
+      nb_run_t run = r->runs[j];
+      rate[cnt] = nb_run_steps_per_s(run);
+      double g = 1e300;
+      for (int d = 0; d < nb_run_ngpus(run); d++)
+        g = nb_run_gpu(run, d)->gbps < g ? nb_run_gpu(run, d)->gbps : g;
+      gb[cnt++] = g;
+      m->placement_achieved &= nb_run_placement_achieved(run);
+      m->skipped = false;
+    }
+    m->runs = cnt;
+    m->speedup = m->speedup_lo = m->speedup_hi = NAN;
+    if (cnt) {
+      nb_stats_compute(rate, cnt, &m->steps_per_s);
+      nb_stats_compute(gb, cnt, &m->gbps);
+    }
+  }
+  /* Against none, when it ran. */
+  for (int k = 0; k < *n; k++)
+    if (s[k].mode == NB_MODE_NONE && !s[k].skipped)
+      for (int j = 0; j < *n; j++)
+        if (j != k && !s[j].skipped)
+          nb_ratio_ci(&s[j].steps_per_s, &s[k].steps_per_s, &s[j].speedup, &s[j].speedup_lo, &s[j].speedup_hi);
+out:
+  free(rate);
+  free(gb);
+  return s;
+}
+
+/* ---- text ---- */
+
 static const char *hz(char *buf, size_t len, double v)
 {
   snprintf(buf, len, v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v);
   return buf;
-}
-
-static bool placement_planned(enum nb_mode m) { return m != NB_MODE_NONE; }
-
-/* steps/s of a mode's run, -1 when it did not run. */
-static double mode_rate(const struct nb_report *r, enum nb_mode m)
-{
-  for (int i = 0; i < r->nmodes; i++)
-    if (r->modes[i] == m && r->runs[i])
-      return nb_run_steps_per_s(r->runs[i]);
-  return -1;
 }
 
 int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
@@ -35,26 +87,32 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
   const struct nb_run_config *c = r->run;
   double mib = (double)c->channels * c->height * c->width * 4.0 * c->batch / (1024.0 * 1024);
   int workers = 0, ndev = 0;
-  for (int i = 0; i < r->nmodes; i++)
+  for (int i = 0; i < r->nentries; i++)
     if (r->runs[i]) {
       workers = nb_plan_workers(nb_run_plan(r->runs[i]));
       ndev = nb_run_ngpus(r->runs[i]);
     }
+  if (r->sweep_option)
+    fprintf(out, "sweep: %s = %s\n", r->sweep_option, r->sweep_value);
   fprintf(out, "numabench run: backend %s, %d device%s (%s), %d worker%s each, batch %d x %dx%dx%d (%.*f MiB%s), "
-               "pipeline %s, %d warmup + %d timed steps, device work %d us%s\n",
+               "pipeline %s, %d warmup + %d timed steps, device work %d us%s%s\n",
           nb_backend_name(c->backend), ndev, ndev == 1 ? "" : "s", r->devices_text, workers, workers == 1 ? "" : "s",
           c->batch, c->channels, c->height, c->width, mib < 10 ? 2 : 0, mib, r->batch_auto ? ", chosen to fit free memory" : "",
-          nb_pipeline_name(c->pipeline), c->warmup, c->steps, c->gpu_work_us, c->verify ? ", verified" : "");
-  for (int i = 0; i < r->nmodes; i++) {
+          nb_pipeline_name(c->pipeline), c->warmup, c->steps, c->gpu_work_us, c->verify ? ", verified" : "",
+          r->repeats > 1 ? ", modes repeated in turn" : "");
+  for (int i = 0; i < r->nentries; i++) {
     nb_run_t run = r->runs[i];
+    char rep[32] = "";
+    if (r->repeats > 1)
+      snprintf(rep, sizeof rep, ", repeat %d/%d", r->repeat[i] + 1, r->repeats);
     if (!run) {
       fprintf(out, "\nmode %s: skipped: %s\n", nb_mode_name(r->modes[i]), r->skip_reasons[i]);
       continue;
     }
-    const char *verdict = !placement_planned(r->modes[i]) ? "nothing bound; the audit records where things ran"
+    const char *verdict = r->modes[i] == NB_MODE_NONE     ? "nothing bound; the audit records where things ran"
                           : nb_run_placement_achieved(run) ? "placement achieved"
                                                             : "PLACEMENT NOT ACHIEVED (see --json placement)";
-    fprintf(out, "\nmode %s: %s%s\n", nb_mode_name(r->modes[i]), verdict,
+    fprintf(out, "\nmode %s%s: %s%s\n", nb_mode_name(r->modes[i]), rep, verdict,
             nb_run_interrupted(run) ? " [interrupted]" : "");
     fprintf(out, "  %-4s %4s %8s %10s %7s  %9s %8s %8s %9s %9s %8s\n", "GPU", "node", "steps/s", "samples/s", "GB/s",
             "generate", "collate", "staging", "dev copy", "dev work", "starved");
@@ -76,16 +134,34 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
     fprintf(out, "  aggregate (the slowest GPU, as a synchronous job sees it): %s steps/s\n",
             hz(a, sizeof a, nb_run_steps_per_s(run)));
   }
-  double base = mode_rate(r, NB_MODE_NONE);
-  int header = 0;
-  for (int i = 0; i < r->nmodes; i++) {
-    double v = r->runs[i] && r->modes[i] != NB_MODE_NONE ? nb_run_steps_per_s(r->runs[i]) : -1;
-    if (base > 0 && v > 0) {
-      if (!header++)
-        fputc('\n', out);
-      fprintf(out, "%s vs none: %.2fx\n", nb_mode_name(r->modes[i]), v / base);
+  int n;
+  struct nb_mode_summary *s = nb_report_summary(r, &n);
+  if (!s)
+    return nb__err(err, NB_ENOMEM, "run: out of memory");
+  if (r->repeats > 1) {
+    fprintf(out, "\nsteps/s over %d repeats (mean, 95%% interval, median, cv, min-max):\n", r->repeats);
+    for (int k = 0; k < n; k++) {
+      const struct nb_stats *st = &s[k].steps_per_s;
+      if (s[k].skipped)
+        continue;
+      fprintf(out, "  %-11s %9.3f [%.3f, %.3f]  median %.3f  cv %.1f%%  %.3f-%.3f%s\n", nb_mode_name(s[k].mode),
+              st->mean, st->ci_lo, st->ci_hi, st->median, 100 * st->cv, st->min, st->max,
+              s[k].mode == NB_MODE_NONE || s[k].placement_achieved ? "" : "  (placement not achieved)");
     }
   }
+  int header = 0;
+  for (int k = 0; k < n; k++) {
+    if (s[k].mode == NB_MODE_NONE || isnan(s[k].speedup))
+      continue;
+    if (!header++)
+      fputc('\n', out);
+    if (isnan(s[k].speedup_lo))
+      fprintf(out, "%s vs none: %.2fx\n", nb_mode_name(s[k].mode), s[k].speedup);
+    else
+      fprintf(out, "%s vs none: %.2fx (95%% interval %.2f-%.2fx)\n", nb_mode_name(s[k].mode), s[k].speedup,
+              s[k].speedup_lo, s[k].speedup_hi);
+  }
+  free(s);
   if (r->interrupted)
     fprintf(out, "\nINTERRUPTED: the results above cover the steps completed before the signal.\n");
   if (fflush(out) == EOF || ferror(out))
@@ -94,6 +170,8 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
 }
 
 /* ---- JSON ---- */
+
+static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static json_t *gpu_json(const struct nb_gpu_result *g)
 {
@@ -104,11 +182,16 @@ static json_t *gpu_json(const struct nb_gpu_result *g)
     json_array_append_new(steps, json_real(g->step_ms[k]));
   char digest[24];
   snprintf(digest, sizeof digest, "%016llx", (unsigned long long)g->digest);
-  return json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:f, s:f, s:b, s:o, s:o}", "gpu", g->gpu, "node",
-                   g->node >= 0 ? json_integer(g->node) : json_null(), "steps_done", g->steps_done, "timed_steps",
-                   g->timed_steps, "seconds", g->seconds, "steps_per_s", g->steps_per_s, "samples_per_s",
-                   g->samples_per_s, "gbps", g->gbps, "stages_ms", stages, "starved_pct", g->starved_pct, "alloc_s",
-                   g->alloc_s, "short_intervals", g->short_intervals, "step_ms", steps, "verify",
+  json_t *stepstats = g->timed_steps ? json_pack("{s:o, s:o, s:o, s:o}", "mean", num(g->step_stats.mean), "sd",
+                                                 num(g->timed_steps > 1 ? nb_welford_sd(&g->step_stats) : NAN), "min",
+                                                 num(g->step_stats.min), "max", num(g->step_stats.max))
+                                     : json_null();
+  return json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:f, s:f, s:b, s:o, s:o, s:o}", "gpu", g->gpu,
+                   "node", g->node >= 0 ? json_integer(g->node) : json_null(), "steps_done", g->steps_done,
+                   "timed_steps", g->timed_steps, "seconds", g->seconds, "steps_per_s", g->steps_per_s,
+                   "samples_per_s", g->samples_per_s, "gbps", g->gbps, "stages_ms", stages, "starved_pct",
+                   g->starved_pct, "alloc_s", g->alloc_s, "short_intervals", g->short_intervals, "step_ms", steps,
+                   "step_ms_stats", stepstats, "verify",
                    g->verified ? json_pack("{s:I, s:I, s:s}", "batches", (json_int_t)g->verified, "mismatches",
                                            (json_int_t)g->mismatches, "data_digest", digest)
                                : json_null());
@@ -124,7 +207,7 @@ static json_t *placement_json(nb_run_t run)
     for (int k = 0; k < gp->gp->nworkers + 2; k++)
       json_array_append_new(threads, nb__taudit_json(&gp->taudit[k], r->topo));
     for (int k = 0; k < NB__NBUFKINDS; k++)
-      if (gp->baudit[k].pages.total)
+      if (gp->baudit[k].pages.total || gp->baudit[k].unverifiable)
         json_array_append_new(bufs, nb__baudit_json(&gp->baudit[k], r->topo));
     json_array_append_new(gpus, json_pack("{s:i, s:o, s:o}", "gpu", gp->gp->gpu, "threads", threads, "buffers", bufs));
   }
@@ -132,52 +215,230 @@ static json_t *placement_json(nb_run_t run)
                    "numastat", nb__numastat_json(&r->before, &r->after));
 }
 
-int nb_report_write_json(const struct nb_report *r, FILE *out, nb_error_t *err)
+static json_t *stats_json(const struct nb_stats *s)
+{
+  return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:[o, o]}", "n", s->n, "mean", num(s->mean), "median",
+                   num(s->median), "sd", num(s->sd), "cv", num(s->cv), "min", num(s->min), "max", num(s->max),
+                   "ci95", num(s->ci_lo), num(s->ci_hi));
+}
+
+/* What machine and software produced the results. */
+static json_t *host_json(nb_topo_t topo)
+{
+  char host[256] = "", model[256] = "";
+  struct utsname u;
+  gethostname(host, sizeof host - 1);
+  int have_uname = uname(&u) == 0;
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  char line[512];
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+      snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+      model[strcspn(model, "\n")] = '\0';
+      break;
+    }
+  if (f)
+    fclose(f);
+  const int *allowed;
+  int ncpu = topo ? nb_topo_allowed_cpus(topo, &allowed) : 0;
+  return json_pack("{s:o, s:o, s:o, s:o, s:i}", "hostname", nb__json_text(host), "kernel",
+                   have_uname ? nb__json_text(u.release) : json_null(), "kernel_version",
+                   have_uname ? nb__json_text(u.version) : json_null(), "cpu_model",
+                   *model ? nb__json_text(model) : json_null(), "allowed_cpus", ncpu);
+}
+
+static json_t *cuda_json(nb_topo_t topo)
+{
+  json_t *names = json_array();
+  for (int i = 0; topo && names && i < nb_topo_ngpus(topo); i++)
+    json_array_append_new(names, nb__json_text(nb_topo_gpu(topo, i)->name));
+  return json_pack("{s:b, s:o, s:o}", "built", nb_have_cuda(), "status",
+                   topo ? nb__json_text(nb_topo_cuda_status(topo)) : json_null(), "gpus", names);
+}
+
+/* UTC now: ISO 8601 ("2026-11-28T02:10:00Z"), or compact for file names. */
+static void iso_time(char *buf, size_t len, int compact)
+{
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  if (compact)
+    strftime(buf, len, "%Y%m%dT%H%M%SZ", &tm);
+  else
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+json_t *nb__report_json(const struct nb_report *r)
 {
   const struct nb_run_config *c = r->run;
-  json_t *runs = json_array(), *cmp = json_array();
-  for (int i = 0; runs && i < r->nmodes; i++) {
+  json_t *runs = json_array(), *cmp = json_array(), *summary = json_array();
+  for (int i = 0; runs && i < r->nentries; i++) {
     nb_run_t run = r->runs[i];
     if (!run) {
-      json_array_append_new(runs, json_pack("{s:s, s:b, s:o}", "mode", nb_mode_name(r->modes[i]), "skipped", 1,
-                                            "reason", nb__json_text(r->skip_reasons[i])));
+      json_array_append_new(runs, json_pack("{s:s, s:i, s:b, s:o}", "mode", nb_mode_name(r->modes[i]), "repeat",
+                                            r->repeat[i], "skipped", 1, "reason", nb__json_text(r->skip_reasons[i])));
       continue;
     }
     json_t *gpus = json_array();
-    double samples = 0, gbps = 0, rate = nb_run_steps_per_s(run);
+    double rate = nb_run_steps_per_s(run);
     for (int g = 0; gpus && g < nb_run_ngpus(run); g++)
       json_array_append_new(gpus, gpu_json(nb_run_gpu(run, g)));
-    samples = rate * c->batch;
-    gbps = rate * (double)c->batch * c->channels * c->height * c->width * 4.0 / 1e9;
-    json_array_append_new(runs, json_pack("{s:s, s:b, s:b, s:f, s:f, s:f, s:o, s:o, s:o}", "mode",
-                                          nb_mode_name(r->modes[i]), "skipped", 0, "interrupted",
-                                          nb_run_interrupted(run), "steps_per_s", rate, "samples_per_s", samples,
-                                          "gbps", gbps, "gpus", gpus, "plan", nb__plan_json(nb_run_plan(run)),
-                                          "placement", placement_json(run)));
+    double gbps = rate * (double)c->batch * c->channels * c->height * c->width * 4.0 / 1e9;
+    json_array_append_new(runs, json_pack("{s:s, s:i, s:b, s:b, s:f, s:f, s:f, s:o, s:o, s:o}", "mode",
+                                          nb_mode_name(r->modes[i]), "repeat", r->repeat[i], "skipped", 0,
+                                          "interrupted", nb_run_interrupted(run), "steps_per_s", rate, "samples_per_s",
+                                          rate * c->batch, "gbps", gbps, "gpus", gpus, "plan",
+                                          nb__plan_json(nb_run_plan(run)), "placement", placement_json(run)));
   }
-  double base = mode_rate(r, NB_MODE_NONE);
-  for (int i = 0; cmp && i < r->nmodes; i++) {
-    double v = r->runs[i] && r->modes[i] != NB_MODE_NONE ? nb_run_steps_per_s(r->runs[i]) : -1;
-    if (base > 0 && v > 0)
-      json_array_append_new(cmp, json_pack("{s:s, s:s, s:f}", "mode", nb_mode_name(r->modes[i]), "baseline", "none",
-                                           "speedup", v / base));
+  int n = 0;
+  struct nb_mode_summary *s = nb_report_summary(r, &n);
+  for (int k = 0; s && k < n; k++) {
+    json_t *sp = isnan(s[k].speedup) || s[k].mode == NB_MODE_NONE
+                   ? json_null()
+                   : json_pack("{s:o, s:[o, o]}", "ratio", num(s[k].speedup), "ci95", num(s[k].speedup_lo),
+                               num(s[k].speedup_hi));
+    json_array_append_new(summary, s[k].skipped ? json_pack("{s:s, s:b}", "mode", nb_mode_name(s[k].mode), "skipped", 1)
+                                                : json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:b}", "mode",
+                                                            nb_mode_name(s[k].mode), "skipped", 0, "runs", s[k].runs,
+                                                            "steps_per_s", stats_json(&s[k].steps_per_s), "gbps",
+                                                            stats_json(&s[k].gbps), "speedup_vs_none", sp,
+                                                            "placement_achieved", s[k].placement_achieved));
+    if (!s[k].skipped && s[k].mode != NB_MODE_NONE && !isnan(s[k].speedup))
+      json_array_append_new(cmp, json_pack("{s:s, s:s, s:f}", "mode", nb_mode_name(s[k].mode), "baseline", "none",
+                                           "speedup", s[k].speedup));
   }
-  json_t *sample = json_pack("[i, i, i]", c->channels, c->height, c->width);
+  free(s);
+  int workers = 0;
+  for (int i = 0; i < r->nentries; i++)
+    if (r->runs[i])
+      workers = nb_plan_workers(nb_run_plan(r->runs[i]));
   json_t *resolved = json_pack(
-    "{s:o, s:I, s:I, s:i, s:b, s:i, s:i, s:i, s:I, s:s, s:s, s:i, s:b, s:o, s:s}", "sample", sample, "sample_bytes",
-    (json_int_t)((uint64_t)c->channels * c->height * c->width * 4), "batch_bytes",
-    (json_int_t)((uint64_t)c->channels * c->height * c->width * 4 * c->batch), "batch", c->batch, "batch_auto",
-    r->batch_auto, "workers_per_gpu",
-    r->nmodes && r->runs[0] ? nb_plan_workers(nb_run_plan(r->runs[0])) : 0, "warmup", c->warmup, "steps", c->steps,
-    "seed", (json_int_t)c->seed, "pipeline", nb_pipeline_name(c->pipeline), "backend", nb_backend_name(c->backend),
+    "{s:[i, i, i], s:I, s:I, s:i, s:b, s:i, s:i, s:i, s:I, s:s, s:s, s:i, s:b, s:o, s:s, s:i, s:o}", "sample",
+    c->channels, c->height, c->width, "sample_bytes", (json_int_t)((uint64_t)c->channels * c->height * c->width * 4),
+    "batch_bytes", (json_int_t)((uint64_t)c->channels * c->height * c->width * 4 * c->batch), "batch", c->batch,
+    "batch_auto", r->batch_auto, "workers_per_gpu", workers, "warmup", c->warmup, "steps", c->steps, "seed",
+    (json_int_t)c->seed, "pipeline", nb_pipeline_name(c->pipeline), "backend", nb_backend_name(c->backend),
     "gpu_work_us", c->gpu_work_us, "verify", c->verify, "devices", nb__json_text(r->devices_text), "generator",
-    nb_gen_isa());
-  json_t *doc = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:o}", "schema_version", 1, "tool",
-                          "numabench", "version", nb_version(), "command", "run", "config",
-                          r->options ? nb__config_json(r->options) : json_null(), "user_set",
-                          r->options ? nb__config_set_json(r->options) : json_array(), "resolved", resolved,
-                          "interrupted", r->interrupted, "runs", runs, "comparison", cmp);
+    nb_gen_isa(), "repeat", r->repeats, "sweep",
+    r->sweep_option ? json_pack("{s:s, s:o}", "option", r->sweep_option, "value", nb__json_text(r->sweep_value))
+                    : json_null());
+  char ts[32];
+  iso_time(ts, sizeof ts, 0);
+  return json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}", "schema_version", 1,
+                   "tool", "numabench", "version", nb_version(), "command", "run", "timestamp", ts, "host",
+                   host_json(r->topo), "cuda", cuda_json(r->topo), "topology",
+                   r->topo ? nb__topo_json(r->topo) : json_null(), "config",
+                   r->options ? nb__config_json(r->options) : json_null(), "user_set",
+                   r->options ? nb__config_set_json(r->options) : json_array(), "resolved", resolved, "interrupted",
+                   r->interrupted, "runs", runs, "summary", summary, "comparison", cmp);
+}
+
+int nb_report_write_json(const struct nb_report *r, FILE *out, nb_error_t *err)
+{
+  json_t *doc = nb__report_json(r);
   int rc = nb__json_write(doc, out, "run", err);
   json_decref(doc);
+  return rc;
+}
+
+/* ---- result files ---- */
+
+static int write_csv(const struct nb_report *r, FILE *f)
+{
+  fprintf(f, "format,mode,repeat,gpu,node,steps_per_s,samples_per_s,gbps,generate_ms,collate_ms,staging_copy_ms,"
+             "device_copy_ms,device_work_ms,starved_pct,alloc_s,timed_steps,placement_achieved,interrupted\n");
+  for (int i = 0; i < r->nentries; i++) {
+    nb_run_t run = r->runs[i];
+    for (int g = 0; run && g < nb_run_ngpus(run); g++) {
+      const struct nb_gpu_result *x = nb_run_gpu(run, g);
+      fprintf(f, "1,%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%d,%s,%s\n", nb_mode_name(r->modes[i]),
+              r->repeat[i], x->gpu, x->node, x->steps_per_s, x->samples_per_s, x->gbps,
+              x->stage_ms[NB_STAGE_GENERATE], x->stage_ms[NB_STAGE_COLLATE], x->stage_ms[NB_STAGE_STAGING_COPY],
+              x->stage_ms[NB_STAGE_DEVICE_COPY], x->stage_ms[NB_STAGE_DEVICE_WORK], x->starved_pct, x->alloc_s,
+              x->timed_steps, nb_run_placement_achieved(run) ? "true" : "false",
+              nb_run_interrupted(run) ? "true" : "false");
+    }
+  }
+  return ferror(f) ? -1 : 0;
+}
+
+/* Write through a temporary file and link it to the first free name among
+ * base.ext, base-2.ext, ...: complete or absent, never overwriting. */
+static int publish(const char *dir, const char *base, const char *ext, const struct nb_report *r,
+                   int (*fill)(const struct nb_report *, FILE *), char *path, size_t len, nb_error_t *err)
+{
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s/.%s.%s.XXXXXX", dir, base, ext);
+  int fd = mkstemp(tmp);
+  if (fd < 0)
+    return nb__err_sys(err, NB_EIO, errno, "results: cannot create a file in %s", dir);
+  FILE *f = fdopen(fd, "w");
+  int rc = f ? fill(r, f) : -1;
+  if (f && (fflush(f) == EOF || fsync(fileno(f)) < 0))
+    rc = -1;
+  int e = errno;
+  if (f)
+    fclose(f);
+  else
+    close(fd);
+  if (rc < 0) {
+    unlink(tmp);
+    return nb__err_sys(err, NB_EIO, e, "results: writing in %s", dir);
+  }
+  for (int k = 1; k < 1000; k++) {
+    if (k == 1)
+      snprintf(path, len, "%s/%s.%s", dir, base, ext);
+    else
+      snprintf(path, len, "%s/%s-%d.%s", dir, base, k, ext);
+    if (link(tmp, path) == 0) {
+      unlink(tmp);
+      return 0;
+    }
+    if (errno != EEXIST) {
+      e = errno;
+      unlink(tmp);
+      return nb__err_sys(err, NB_EIO, e, "results: %s", path);
+    }
+  }
+  unlink(tmp);
+  return nb__err(err, NB_EIO, "results: too many files named %s in %s", base, dir);
+}
+
+static int fill_json(const struct nb_report *r, FILE *f)
+{
+  json_t *doc = nb__report_json(r);
+  int rc = doc && json_dumpf(doc, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER) == 0 && fputc('\n', f) != EOF ? 0 : -1;
+  json_decref(doc);
+  return rc;
+}
+
+int nb_report_save(const struct nb_report *r, const char *dir, char *path, size_t len, nb_error_t *err)
+{
+  if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+    return nb__err_sys(err, NB_EIO, errno, "results: cannot create directory %s (give another with --output)", dir);
+  char host[64] = "host", ts[32], modes[64] = "", base[256], csvpath[4096];
+  gethostname(host, sizeof host - 1);
+  for (char *p = host; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-'))
+      *p = '_';
+  host[strcspn(host, ".")] = '\0';
+  iso_time(ts, sizeof ts, 1);
+  int seen[NB_NMODES] = {0};
+  for (int i = 0; i < r->nentries; i++)
+    if (!seen[r->modes[i]]++)
+      snprintf(modes + strlen(modes), sizeof modes - strlen(modes), "%s%s", *modes ? "+" : "",
+               nb_mode_name(r->modes[i]));
+  const struct nb_run_config *c = r->run;
+  char sweep[64] = "";
+  if (r->sweep_option)
+    snprintf(sweep, sizeof sweep, "-%s%s", r->sweep_option, r->sweep_value);
+  snprintf(base, sizeof base, "%s-%s-%s-%s-b%d-%dx%dx%d%s", ts, host, modes, nb_pipeline_name(c->pipeline), c->batch,
+           c->channels, c->height, c->width, sweep);
+  for (char *p = base; *p; p++)
+    if (*p == '/' || *p == ' ')
+      *p = '_';
+  int rc = publish(dir, base, "json", r, fill_json, path, len, err);
+  if (rc == 0)
+    rc = publish(dir, base, "csv", r, write_csv, csvpath, sizeof csvpath, err);
   return rc;
 }

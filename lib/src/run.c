@@ -165,9 +165,11 @@ static int gather(struct nb_run *r, int i, nb_error_t *err)
     if (!(res->step_ms = malloc((size_t)res->timed_steps * sizeof *res->step_ms)))
       return nb__err(err, NB_ENOMEM, "run: out of memory");
     double prev = start, tick = clock_tick();
+    nb_welford_init(&res->step_stats);
     for (int k = 0; k < res->timed_steps; k++) {
       double t = gp->done_t[c->warmup + k];
       res->step_ms[k] = (t - prev) * 1e3;
+      nb_welford_add(&res->step_stats, res->step_ms[k]);
       if (t - prev < 20 * tick)
         res->short_intervals = true;
       prev = t;

@@ -55,6 +55,11 @@ struct nb_config {
   bool verify;    /* --verify: check every delivered batch */
   bool quiet;     /* --quiet: no progress line */
   char *fail_at;  /* --fail-at: inject a failure (tests) */
+  int repeat;     /* --repeat: runs of each mode, interleaved */
+  char *output;   /* --output: directory of result files */
+  bool no_save;   /* --no-save: write no result files */
+  char *config;   /* --config: preset file read before the command line */
+  char *sweep;    /* --sweep: OPTION=V1,V2,...: one run per value */
   uint64_t set;   /* bit i: option i of the table was given by the user */
 };
 
@@ -83,6 +88,16 @@ int nb_config_init(struct nb_config *cfg);
  *  - NB_EINVAL: bad value, message names the option.
  *  - NB_ENOMEM: out of memory. */
 int nb_config_set(struct nb_config *cfg, const struct nb_option *opt, const char *value, nb_error_t *err);
+
+/** Load options from an INI preset ("name = value" lines, option names of
+ *  the table, optional [numabench] section); they count as set by the user.
+ *  - NB_ENOENT: the file cannot be opened.
+ *  - NB_EINVAL: "FILE:LINE: reason" for an unknown key, a bad value, an
+ *    option the command does not take, or a malformed line. */
+int nb_config_load_file(struct nb_config *cfg, const char *path, unsigned command, nb_error_t *err);
+
+/** Deep copy (strings duplicated). Returns 0 or NB_ENOMEM. */
+int nb_config_copy(struct nb_config *dst, const struct nb_config *src);
 
 /** Whether the user gave the option (vs. its default). */
 bool nb_config_is_set(const struct nb_config *cfg, const struct nb_option *opt);

@@ -18,6 +18,7 @@
 #include <numabench/error.h>
 #include <numabench/opts.h>
 #include <numabench/plan.h>
+#include <numabench/stats.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,6 +71,7 @@ struct nb_gpu_result {
   double starved_pct;            /* share of the timed interval the device waited for data */
   double alloc_s;                /* allocating and first-touching (and pinning) all buffers */
   double *step_ms;               /* timed_steps durations, raw */
+  struct nb_welford step_stats;  /* of step_ms */
   long verified, mismatches;     /* --verify: batches checked, wrong */
   uint64_t digest;               /* of the checksums of all delivered batches, in order */
   bool short_intervals;          /* timed steps shorter than 20 clock ticks */
@@ -120,23 +122,52 @@ const char *nb_backend_name(enum nb_backend b);
 
 /* ---- reports ---- */
 
-/** A set of runs (one per mode) with the configuration, for the reporters. */
+/** The runs of one invocation (every mode, every repeat, in the order they
+ *  ran) with the configuration, for the reporters and the result files. */
 struct nb_report {
-  const struct nb_config *options;     /* the option table's values, with which the user set */
-  const struct nb_run_config *run;     /* resolved */
-  int batch_auto;                      /* batch chosen by numabench */
-  const char *devices_text;            /* what the devices are ("simulated: one per node with CPUs", ...) */
-  nb_run_t *runs;                      /* one per run mode; NULL entries for skipped modes */
-  enum nb_mode *modes;
-  const char *const *skip_reasons;     /* per mode, NULL when it ran */
-  int nmodes;
+  const struct nb_config *options; /* the option table's values, with which the user set */
+  const struct nb_run_config *run; /* resolved */
+  nb_topo_t topo;                  /* the machine (summary in result files) */
+  int batch_auto;                  /* batch chosen by numabench */
+  const char *devices_text;        /* what the devices are ("simulated: one per node with CPUs", ...) */
+  int repeats;                     /* --repeat */
+  const char *sweep_option;        /* --sweep: the option varied, NULL without a sweep */
+  const char *sweep_value;         /* its value for these runs */
+  int nentries;
+  nb_run_t *runs;                  /* per entry; NULL for a skipped mode */
+  enum nb_mode *modes;             /* per entry */
+  int *repeat;                     /* per entry: 0 .. repeats-1 */
+  const char *const *skip_reasons; /* per entry, NULL when it ran */
   bool interrupted;
 };
 
-/** One table per mode, and each mode's steps/s against none. - NB_EIO. */
+/** Per-mode statistics over the repeats: steps/s and GB/s summaries, and
+ *  the speedup against none with its 95% interval (NaN when not defined). */
+struct nb_mode_summary {
+  enum nb_mode mode;
+  int runs;
+  struct nb_stats steps_per_s, gbps;
+  double speedup, speedup_lo, speedup_hi;
+  bool placement_achieved; /* in every repeat */
+  bool skipped;
+};
+
+/** Summarise per mode (in order of first appearance); *n receives the count.
+ *  Returns an array to free(), NULL on OOM. */
+struct nb_mode_summary *nb_report_summary(const struct nb_report *r, int *n);
+
+/** One table per run, then the summary per mode with the speedups. - NB_EIO. */
 int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err);
-/** One JSON document (docs/run-schema.md). - NB_EIO, NB_ENOMEM. */
+/** One JSON document (docs/results-schema.md). - NB_EIO, NB_ENOMEM. */
 int nb_report_write_json(const struct nb_report *r, FILE *out, nb_error_t *err);
+
+/** Save the result file <dir>/<timestamp>-<host>-<short-config>.json and the
+ *  same data as .csv (one row per mode x repeat x GPU). Each is written to
+ *  a temporary name and linked into place, so a file is complete or absent;
+ *  an existing file is never overwritten (a -2, -3... suffix is added).
+ *  path receives the JSON file's path.
+ *  - NB_EIO: the directory cannot be created or written. */
+int nb_report_save(const struct nb_report *r, const char *dir, char *path, size_t len, nb_error_t *err);
 
 #ifdef __cplusplus
 }
