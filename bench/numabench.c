@@ -22,22 +22,32 @@ struct command {
   const char *summary;
   int (*run)(const struct nb_config *cfg, int argc, char **argv);
   const char *args; /* what may follow --, NULL when nothing may */
+  const char *operands; /* file operands (report, compare), NULL when none */
+  int min_operands, max_operands;
 };
 
 static int cmd_topo(const struct nb_config *cfg, int argc, char **argv);
 static int cmd_plan(const struct nb_config *cfg, int argc, char **argv);
 static int cmd_run(const struct nb_config *cfg, int argc, char **argv);
+static int cmd_report(const struct nb_config *cfg, int argc, char **argv);
+static int cmd_compare(const struct nb_config *cfg, int argc, char **argv);
 
 static const struct command commands[] = {
-  {"topo", NB_CMD_TOPO, "show NUMA nodes, distances and GPUs with their nodes and local CPUs", cmd_topo, NULL},
+  {"topo", NB_CMD_TOPO, "show NUMA nodes, distances and GPUs with their nodes and local CPUs", cmd_topo, NULL, NULL,
+   0, 0},
   {"plan", NB_CMD_PLAN,
    "plan where every GPU's feeder, workers and buffers go; print it, emit numactl launch lines, or apply and "
    "audit it here (--check)",
-   cmd_plan, "CMD [ARGS...]"},
+   cmd_plan, "CMD [ARGS...]", NULL, 0, 0},
   {"run", NB_CMD_RUN,
    "run the input pipeline for every GPU at once in each placement mode and report throughput, stage times and "
    "the placement audit (the default command)",
-   cmd_run, NULL},
+   cmd_run, NULL, NULL, 0, 0},
+  {"report", NB_CMD_REPORT, "tabulate result files: steps/s with 95% intervals, GB/s, speedup vs none, placement",
+   cmd_report, NULL, "FILE...", 1, 1 << 20},
+  {"compare", NB_CMD_COMPARE,
+   "compare a new result file with a baseline: exit 0 no regression, 1 regression, 2 not comparable", cmd_compare,
+   NULL, "BASELINE NEW", 2, 2},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
@@ -73,8 +83,9 @@ static void command_help(const struct command *c)
 {
   int n;
   const struct nb_option *opts = nb_options(&n);
-  printf("usage: numabench %s [options]%s%s\n\n%s.\n\nOptions:\n", c->name, c->args ? " [-- " : "",
-         c->args ? c->args : "", c->summary);
+  printf("usage: numabench %s [options]%s%s%s%s%s\n\n%s.\n\nOptions:\n", c->name, c->operands ? " " : "",
+         c->operands ? c->operands : "", c->args ? " [-- " : "", c->args ? c->args : "", c->args ? "]" : "",
+         c->summary);
   for (int i = 0; i < n; i++) {
     if (!(opts[i].commands & c->bit))
       continue;
@@ -109,6 +120,10 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
    * silently moved into the command after --. */
   char shorts[2 * 64 + 4] = "+:h";
   size_t sl = 3;
+  if (c->operands) { /* options may follow the file operands */
+    memmove(shorts, shorts + 1, strlen(shorts));
+    sl = 2;
+  }
   if (!lo) {
     fprintf(stderr, "numabench: out of memory\n");
     return EXIT_FAILURE;
@@ -166,7 +181,12 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
       rc = opt ? fail(&err) : EXIT_FAILURE;
   }
   *rest = optind;
-  if (rc == 0 && optind < argc && !(c->args && optind > 1 && !strcmp(argv[optind - 1], "--"))) {
+  int operands = argc - optind;
+  if (rc == 0 && c->operands && (operands < c->min_operands || operands > c->max_operands)) {
+    fprintf(stderr, "numabench %s: expected %s (see numabench %s --help)\n", c->name, c->operands, c->name);
+    rc = EXIT_USAGE;
+  }
+  if (rc == 0 && !c->operands && optind < argc && !(c->args && optind > 1 && !strcmp(argv[optind - 1], "--"))) {
     fprintf(stderr, "numabench %s: unexpected argument '%s' (see numabench %s --help)\n", c->name, argv[optind],
             c->name);
     rc = EXIT_USAGE;
@@ -535,6 +555,61 @@ static int run_point(const struct nb_config *cfg, const char *sweep_opt, const c
     return EXIT_MISPLACED;
   }
   return rc;
+}
+
+/* ---- report, compare ---- */
+
+static int load_all(int argc, char **argv, nb_results_t *files)
+{
+  for (int i = 0; i < argc; i++) {
+    nb_error_t err = {0};
+    if (nb_results_load(&files[i], argv[i], &err) < 0) {
+      for (int k = 0; k < i; k++)
+        nb_results_free(files[k]);
+      return fail(&err);
+    }
+  }
+  return 0;
+}
+
+static int cmd_report(const struct nb_config *cfg, int argc, char **argv)
+{
+  enum nb_table_format fmt;
+  if (!strcmp(cfg->format, "text"))
+    fmt = NB_TABLE_TEXT;
+  else if (!strcmp(cfg->format, "md"))
+    fmt = NB_TABLE_MD;
+  else if (!strcmp(cfg->format, "csv"))
+    fmt = NB_TABLE_CSV;
+  else {
+    fprintf(stderr, "numabench report: --format '%s': expected text, md or csv\n", cfg->format);
+    return EXIT_USAGE;
+  }
+  nb_results_t *files = calloc((size_t)argc, sizeof *files);
+  if (!files)
+    return EXIT_FAILURE;
+  int rc = load_all(argc, argv, files);
+  nb_error_t err = {0};
+  if (rc == 0 && nb_results_write_table(files, argc, fmt, stdout, &err) < 0)
+    rc = fail(&err);
+  for (int i = 0; rc == 0 && i < argc; i++)
+    nb_results_free(files[i]);
+  free(files);
+  return rc;
+}
+
+static int cmd_compare(const struct nb_config *cfg, int argc, char **argv)
+{
+  nb_results_t files[2];
+  int rc = load_all(argc, argv, files), regressed = 0;
+  if (rc)
+    return rc;
+  nb_error_t err = {0};
+  if (nb_results_compare(files[0], files[1], cfg->threshold, stdout, &regressed, &err) < 0)
+    rc = err.code == NB_EINVAL ? (fprintf(stderr, "numabench: %s\n", err.msg), EXIT_USAGE) : fail(&err);
+  nb_results_free(files[0]);
+  nb_results_free(files[1]);
+  return rc ? rc : regressed ? EXIT_FAILURE : 0;
 }
 
 /* Options a sweep may vary: those that change a run, not how it is reported. */

@@ -12,5 +12,6 @@
 #include <numabench/gen.h>
 #include <numabench/run.h>
 #include <numabench/stats.h>
+#include <numabench/results.h>
 
 #endif

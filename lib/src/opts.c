@@ -73,6 +73,9 @@ static const struct nb_option options[] = {
    "run everything once per value of an option (e.g. gpu-work=0,2000,10000), one result file each", 0, 0},
   {"config", 'C', NB_OPT_STRING, NB_OFF(config), NULL, TPR, "FILE",
    "read options from an INI preset first (keys are option names; the command line overrides)", 0, 0},
+  {"format", 'f', NB_OPT_STRING, NB_OFF(format), "text", NB_CMD_REPORT, "text|md|csv", "table format", 0, 0},
+  {"threshold", 0, NB_OPT_INT, NB_OFF(threshold), "5", NB_CMD_COMPARE, "PCT",
+   "a drop larger than PCT percent, and beyond the 95% intervals, is a regression", 0, 100},
   {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR, NULL,
    "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/run-schema.md)", 0, 0},
 };

@@ -372,6 +372,10 @@ static int publish(const char *dir, const char *base, const char *ext, const str
   int fd = mkstemp(tmp);
   if (fd < 0)
     return nb__err_sys(err, NB_EIO, errno, "results: cannot create a file in %s", dir);
+  /* mkstemp makes it private; results are for sharing, as the umask allows. */
+  mode_t mask = umask(022);
+  umask(mask);
+  fchmod(fd, 0666 & ~mask);
   FILE *f = fdopen(fd, "w");
   int rc = f ? fill(r, f) : -1;
   if (f && (fflush(f) == EOF || fsync(fileno(f)) < 0))

@@ -22,6 +22,8 @@ enum nb_command {
   NB_CMD_TOPO = 1u << 0,
   NB_CMD_PLAN = 1u << 1,
   NB_CMD_RUN = 1u << 2,
+  NB_CMD_REPORT = 1u << 3,
+  NB_CMD_COMPARE = 1u << 4,
 };
 
 enum nb_opt_type {
@@ -60,6 +62,8 @@ struct nb_config {
   bool no_save;   /* --no-save: write no result files */
   char *config;   /* --config: preset file read before the command line */
   char *sweep;    /* --sweep: OPTION=V1,V2,...: one run per value */
+  char *format;   /* --format: report table format (text, md, csv) */
+  int threshold;  /* --threshold: compare's regression threshold, percent */
   uint64_t set;   /* bit i: option i of the table was given by the user */
 };
 

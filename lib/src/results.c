@@ -1,0 +1,308 @@
+/* numabench: result files read back, for tables and the regression gate. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <numabench/results.h>
+
+#include "nb-internal.h"
+
+struct nb_results {
+  char *path;
+  json_t *doc;
+};
+
+/* One mode's summary as read back. */
+struct msum {
+  const char *mode;
+  int runs;
+  double mean, lo, hi, gbps, gbps_lo, gbps_hi, speedup, sp_lo, sp_hi;
+  int placement;
+};
+
+static double num_or_nan(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
+
+/* "a.b.c" lookup. */
+static json_t *at(json_t *o, const char *dotted)
+{
+  char key[64];
+  while (o && *dotted) {
+    size_t n = strcspn(dotted, ".");
+    snprintf(key, sizeof key, "%.*s", (int)n, dotted);
+    o = json_object_get(o, key);
+    dotted += n + (dotted[n] == '.');
+  }
+  return o;
+}
+
+static int require(const char *path, json_t *doc, const char *field, int (*is)(const json_t *), const char *type,
+                   nb_error_t *err)
+{
+  json_t *v = at(doc, field);
+  if (!v || !is(v))
+    return nb__err(err, NB_EFORMAT, "%s: not a numabench result file: %s %s (see docs/results-schema.md)", path,
+                   field, v ? "has the wrong type" : "is missing");
+  (void)type;
+  return 0;
+}
+
+static int is_obj(const json_t *v) { return json_is_object(v); }
+static int is_arr(const json_t *v) { return json_is_array(v); }
+static int is_int(const json_t *v) { return json_is_integer(v); }
+static int is_str(const json_t *v) { return json_is_string(v); }
+
+int nb_results_load(nb_results_t *resp, const char *path, nb_error_t *err)
+{
+  *resp = NULL;
+  json_error_t je;
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return nb__err_sys(err, NB_ENOENT, errno, "%s: cannot open", path);
+  json_t *doc = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+  fclose(f);
+  if (!doc)
+    return nb__err(err, NB_EFORMAT, "%s: not JSON (line %d: %s)", path, je.line, je.text);
+  static const struct {
+    const char *field;
+    int (*is)(const json_t *);
+  } need[] = {{"schema_version", is_int}, {"tool", is_str},      {"command", is_str},  {"timestamp", is_str},
+              {"host", is_obj},           {"resolved", is_obj},  {"runs", is_arr},     {"summary", is_arr},
+              {"host.hostname", is_str},  {"resolved.batch", is_int}, {"resolved.pipeline", is_str}};
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < sizeof need / sizeof need[0]; i++)
+    rc = require(path, doc, need[i].field, need[i].is, "", err);
+  if (rc == 0 && (json_integer_value(json_object_get(doc, "schema_version")) != 1 ||
+                  strcmp(json_string_value(json_object_get(doc, "tool")), "numabench")))
+    rc = nb__err(err, NB_EFORMAT, "%s: schema_version %lld of tool %s; this numabench reads version 1", path,
+                 (long long)json_integer_value(json_object_get(doc, "schema_version")),
+                 json_string_value(json_object_get(doc, "tool")));
+  size_t i;
+  json_t *s;
+  json_array_foreach(json_object_get(doc, "summary"), i, s)
+  {
+    if (rc == 0 && !json_is_string(json_object_get(s, "mode")))
+      rc = nb__err(err, NB_EFORMAT, "%s: summary[%zu].mode is missing", path, i);
+    if (rc == 0 && !json_is_true(json_object_get(s, "skipped")) &&
+        !json_is_number(at(s, "steps_per_s.mean")))
+      rc = nb__err(err, NB_EFORMAT, "%s: summary[%zu].steps_per_s.mean is missing", path, i);
+  }
+  if (rc < 0) {
+    json_decref(doc);
+    return rc;
+  }
+  struct nb_results *r = calloc(1, sizeof *r);
+  if (!r || !(r->path = strdup(path))) {
+    free(r);
+    json_decref(doc);
+    return nb__err(err, NB_ENOMEM, "%s: out of memory", path);
+  }
+  r->doc = doc;
+  *resp = r;
+  return 0;
+}
+
+void nb_results_free(nb_results_t r)
+{
+  if (!r)
+    return;
+  json_decref(r->doc);
+  free(r->path);
+  free(r);
+}
+
+static int summaries(nb_results_t r, struct msum *out, int max)
+{
+  int n = 0;
+  size_t i;
+  json_t *s;
+  json_array_foreach(json_object_get(r->doc, "summary"), i, s)
+  {
+    if (n >= max || json_is_true(json_object_get(s, "skipped")))
+      continue;
+    struct msum *m = &out[n++];
+    m->mode = json_string_value(json_object_get(s, "mode"));
+    m->runs = (int)json_integer_value(json_object_get(s, "runs"));
+    m->mean = num_or_nan(at(s, "steps_per_s.mean"));
+    m->lo = num_or_nan(json_array_get(at(s, "steps_per_s.ci95"), 0));
+    m->hi = num_or_nan(json_array_get(at(s, "steps_per_s.ci95"), 1));
+    m->gbps = num_or_nan(at(s, "gbps.mean"));
+    m->gbps_lo = num_or_nan(json_array_get(at(s, "gbps.ci95"), 0));
+    m->gbps_hi = num_or_nan(json_array_get(at(s, "gbps.ci95"), 1));
+    m->speedup = num_or_nan(at(s, "speedup_vs_none.ratio"));
+    m->sp_lo = num_or_nan(json_array_get(at(s, "speedup_vs_none.ci95"), 0));
+    m->sp_hi = num_or_nan(json_array_get(at(s, "speedup_vs_none.ci95"), 1));
+    m->placement = json_is_true(json_object_get(s, "placement_achieved"));
+  }
+  return n;
+}
+
+/* A rate for tables: no exponents, about 4 significant digits. */
+static const char *fmtnum(char *buf, size_t len, double v)
+{
+  if (isnan(v))
+    snprintf(buf, len, "-");
+  else
+    snprintf(buf, len, fabs(v) >= 1000 ? "%.0f" : fabs(v) >= 100 ? "%.1f" : fabs(v) >= 10 ? "%.2f" : "%.3f", v);
+  return buf;
+}
+
+/* A number for CSV: empty when unknown. */
+static const char *csvnum(char *buf, size_t len, double v)
+{
+  if (isnan(v))
+    buf[0] = '\0';
+  else
+    snprintf(buf, len, "%.6g", v);
+  return buf;
+}
+
+/* "lo-hi", as ratios ("1.02x-1.10x") or plain numbers; "-" when unknown. */
+static void range(char *buf, size_t len, double lo, double hi, int ratio)
+{
+  if (isnan(lo) || isnan(hi))
+    snprintf(buf, len, "-");
+  else if (ratio)
+    snprintf(buf, len, "%.2fx-%.2fx", lo, hi);
+  else {
+    char a[32], b[32];
+    snprintf(buf, len, "%s-%s", fmtnum(a, sizeof a, lo), fmtnum(b, sizeof b, hi));
+  }
+}
+
+int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_format fmt, FILE *out, nb_error_t *err)
+{
+  static const char *const cols[] = {"host",      "time",    "mode",    "runs",     "steps/s", "steps/s 95% CI",
+                                     "GB/s",      "speedup", "speedup 95% CI", "placement"};
+  enum { NCOLS = sizeof cols / sizeof cols[0] };
+  if (fmt == NB_TABLE_CSV)
+    fprintf(out, "file,host,timestamp,mode,runs,steps_per_s,steps_per_s_ci_lo,steps_per_s_ci_hi,gbps,speedup_vs_none,"
+                 "speedup_ci_lo,speedup_ci_hi,placement_achieved\n");
+  else if (fmt == NB_TABLE_MD) {
+    for (int c = 0; c < NCOLS; c++)
+      fprintf(out, "| %s ", cols[c]);
+    fprintf(out, "|\n");
+    for (int c = 0; c < NCOLS; c++)
+      fprintf(out, "|---");
+    fprintf(out, "|\n");
+  } else {
+    fprintf(out, "%-12s %-20s %-11s %4s %10s %21s %7s %8s %13s %s\n", cols[0], cols[1], cols[2], cols[3], cols[4],
+            cols[5], cols[6], cols[7], cols[8], cols[9]);
+  }
+  for (int f = 0; f < n; f++) {
+    json_t *doc = files[f]->doc;
+    const char *host = json_string_value(at(doc, "host.hostname"));
+    const char *ts = json_string_value(json_object_get(doc, "timestamp"));
+    struct msum m[16];
+    int k = summaries(files[f], m, 16);
+    if (fmt == NB_TABLE_TEXT && n > 1)
+      fprintf(out, "%s%s: batch %lld, %s, %lld workers/GPU\n", f ? "\n" : "", files[f]->path,
+              (long long)json_integer_value(at(doc, "resolved.batch")), json_string_value(at(doc, "resolved.pipeline")),
+              (long long)json_integer_value(at(doc, "resolved.workers_per_gpu")));
+    for (int i = 0; i < k; i++) {
+      char ci[64], sci[64], sp[32], place[16];
+      range(ci, sizeof ci, m[i].lo, m[i].hi, 0);
+      range(sci, sizeof sci, m[i].sp_lo, m[i].sp_hi, 1);
+      if (isnan(m[i].speedup))
+        snprintf(sp, sizeof sp, "-");
+      else
+        snprintf(sp, sizeof sp, "%.2fx", m[i].speedup);
+      snprintf(place, sizeof place, "%s", !strcmp(m[i].mode, "none") ? "-" : m[i].placement ? "achieved" : "NOT");
+      char v[7][32];
+      switch (fmt) {
+      case NB_TABLE_CSV:
+        fprintf(out, "%s,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s\n", files[f]->path, host, ts, m[i].mode, m[i].runs,
+                csvnum(v[0], 32, m[i].mean), csvnum(v[1], 32, m[i].lo), csvnum(v[2], 32, m[i].hi),
+                csvnum(v[3], 32, m[i].gbps), csvnum(v[4], 32, m[i].speedup), csvnum(v[5], 32, m[i].sp_lo),
+                csvnum(v[6], 32, m[i].sp_hi), !strcmp(m[i].mode, "none") ? "" : m[i].placement ? "true" : "false");
+        break;
+      case NB_TABLE_MD:
+        fprintf(out, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", host, ts, m[i].mode, m[i].runs,
+                fmtnum(v[0], 32, m[i].mean), ci, fmtnum(v[1], 32, m[i].gbps), sp, sci, place);
+        break;
+      case NB_TABLE_TEXT:
+        fprintf(out, "%-12s %-20s %-11s %4d %10s %21s %7s %8s %13s %s\n", host, ts, m[i].mode, m[i].runs,
+                fmtnum(v[0], 32, m[i].mean), ci, fmtnum(v[1], 32, m[i].gbps), sp, sci, place);
+        break;
+      }
+    }
+  }
+  if (fflush(out) == EOF || ferror(out))
+    return nb__err_sys(err, NB_EIO, errno, "report: writing");
+  return 0;
+}
+
+/* The settings that make two results comparable. */
+static const char *const same_fields[] = {"resolved.sample",   "resolved.batch",       "resolved.workers_per_gpu",
+                                          "resolved.pipeline", "resolved.backend",     "resolved.gpu_work_us",
+                                          "resolved.steps",    "resolved.warmup",      "resolved.devices"};
+
+int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pct, FILE *out, int *regressed,
+                       nb_error_t *err)
+{
+  *regressed = 0;
+  char diff[512] = "";
+  for (size_t i = 0; i < sizeof same_fields / sizeof same_fields[0]; i++) {
+    json_t *a = at(base->doc, same_fields[i]), *b = at(cand->doc, same_fields[i]);
+    if (!json_equal(a, b)) {
+      char *ta = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL,
+           *tb = b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+      size_t used = strlen(diff);
+      snprintf(diff + used, sizeof diff - used, "%s%s (%s vs %s)", used ? ", " : "", same_fields[i] + 9,
+               ta ? ta : "missing", tb ? tb : "missing");
+      free(ta);
+      free(tb);
+    }
+  }
+  /* The GPU count: the first run's devices. */
+  size_t ga = json_array_size(at(json_array_get(json_object_get(base->doc, "runs"), 0), "gpus")),
+         gb = json_array_size(at(json_array_get(json_object_get(cand->doc, "runs"), 0), "gpus"));
+  if (ga != gb) {
+    size_t used = strlen(diff);
+    snprintf(diff + used, sizeof diff - used, "%sdevices (%zu vs %zu)", used ? ", " : "", ga, gb);
+  }
+  if (*diff)
+    return nb__err(err, NB_EINVAL, "compare: %s and %s were run with different settings: %s", base->path, cand->path,
+                   diff);
+
+  struct msum a[16], b[16];
+  int na = summaries(base, a, 16), nb = summaries(cand, b, 16), compared = 0;
+  fprintf(out, "%-11s %-8s %12s %12s %8s  %s\n", "mode", "metric", "baseline", "new", "change", "verdict");
+  for (int i = 0; i < na; i++)
+    for (int j = 0; j < nb; j++) {
+      if (strcmp(a[i].mode, b[j].mode))
+        continue;
+      compared++;
+      struct {
+        const char *name;
+        double x, xlo, xhi, y, ylo, yhi;
+      } metrics[2] = {{"steps/s", a[i].mean, a[i].lo, a[i].hi, b[j].mean, b[j].lo, b[j].hi},
+                      {"GB/s", a[i].gbps, a[i].gbps_lo, a[i].gbps_hi, b[j].gbps, b[j].gbps_lo, b[j].gbps_hi}};
+      for (int k = 0; k < 2; k++) {
+        double change = 100.0 * (metrics[k].y - metrics[k].x) / metrics[k].x;
+        int noise_known = !isnan(metrics[k].xlo) && !isnan(metrics[k].yhi);
+        int beyond_noise = noise_known ? metrics[k].yhi < metrics[k].xlo : 1;
+        const char *verdict = "ok";
+        if (change < -threshold_pct && beyond_noise) {
+          verdict = noise_known ? "REGRESSION" : "REGRESSION (single runs: threshold only)";
+          *regressed = 1;
+        } else if (change < -threshold_pct) {
+          verdict = "slower, within the noise";
+        } else if (change > threshold_pct && (!noise_known || metrics[k].ylo > metrics[k].xhi)) {
+          verdict = "faster";
+        }
+        char vx[32], vy[32];
+        fprintf(out, "%-11s %-8s %12s %12s %+7.1f%%  %s\n", a[i].mode, metrics[k].name,
+                fmtnum(vx, sizeof vx, metrics[k].x), fmtnum(vy, sizeof vy, metrics[k].y), change, verdict);
+      }
+    }
+  if (!compared)
+    return nb__err(err, NB_EINVAL, "compare: %s and %s have no mode in common", base->path, cand->path);
+  fprintf(out, "%s (threshold %.1f%%)\n", *regressed ? "REGRESSION" : "no regression", threshold_pct);
+  if (fflush(out) == EOF || ferror(out))
+    return nb__err_sys(err, NB_EIO, errno, "compare: writing");
+  return 0;
+}
