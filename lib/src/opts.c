@@ -77,7 +77,7 @@ static const struct nb_option options[] = {
   {"threshold", 0, NB_OPT_INT, NB_OFF(threshold), "5", NB_CMD_COMPARE, "PCT",
    "a drop larger than PCT percent, and beyond the 95% intervals, is a regression", 0, 100},
   {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR, NULL,
-   "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/run-schema.md)", 0, 0},
+   "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/results-schema.md)", 0, 0},
 };
 
 _Static_assert(sizeof options / sizeof options[0] <= 64, "struct nb_config.set has 64 bits");

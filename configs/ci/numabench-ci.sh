@@ -1,0 +1,26 @@
+#!/bin/sh
+# Example CI job: run a preset, compare it with a stored baseline result, and
+# fail the job on a regression (exit 1). Without a baseline, this run becomes
+# the baseline. Run it on the same machine type every time: results of
+# different machines are not comparable.
+#
+#   configs/ci/numabench-ci.sh [PRESET [BASELINE]]
+#   env: NUMABENCH (binary, default build/bench/numabench), NB_THRESHOLD
+#        (percent, default 10), NB_RESULTS (where new results go, default
+#        a temporary directory)
+set -u
+preset=${1:-configs/ci-smoke.ini}
+baseline=${2:-ci-baseline.json}
+numabench=${NUMABENCH:-build/bench/numabench}
+out=${NB_RESULTS:-$(mktemp -d)}
+
+"$numabench" --config "$preset" --output "$out" --quiet >/dev/null || exit $?
+new=$(ls -t "$out"/*.json | head -1)
+if [ ! -f "$baseline" ]; then
+  cp "$new" "$baseline"
+  echo "numabench-ci: no baseline yet: $baseline recorded from this run"
+  exit 0
+fi
+"$numabench" report "$baseline" "$new"
+echo
+exec "$numabench" compare "$baseline" "$new" --threshold "${NB_THRESHOLD:-10}"
