@@ -172,14 +172,7 @@ int nb__taudit_init(struct nb__taudit *a, nb_topo_t topo, const struct nb_thread
 void nb__taudit_sample(struct nb__taudit *a, nb_topo_t topo)
 {
   int cpu = sched_getcpu();
-  struct nb_hist *h = &a->cpus;
-  int node = cpu >= 0 ? nb_topo_cpu_node(topo, cpu) : -1;
-  int i = node >= 0 ? nb_topo_node_index(topo, node) : -1;
-  if (i >= 0 && i < h->nnodes)
-    h->count[i]++;
-  else
-    h->other++;
-  h->total++;
+  hist_add(&a->cpus, topo, cpu >= 0 ? nb_topo_cpu_node(topo, cpu) : -1);
   for (int k = 0; k < a->nseen; k++)
     if (a->seen[k] == cpu)
       return;

@@ -33,6 +33,16 @@ int nb__err(nb_error_t *err, int code, const char *fmt, ...) NB__PRINTF(3, 4);
 /* Same, appending ": strerror(errnum)" and keeping errnum. */
 int nb__err_sys(nb_error_t *err, int code, int errnum, const char *fmt, ...) NB__PRINTF(4, 5);
 
+/* Allocations kept until their owner is freed: arrays and strings handed out
+ * through const pointers of a topology or a plan. */
+struct nb__arena {
+  void **p;
+  int n;
+};
+/* Keep ptr; returns it, or NULL when ptr is NULL or on OOM (ptr is freed). */
+void *nb__arena_keep(struct nb__arena *a, void *ptr);
+void nb__arena_free(struct nb__arena *a);
+
 /* A growable list of owned strings (warnings). */
 struct nb__strv {
   int n;

@@ -22,10 +22,7 @@ struct nb_plan {
   struct nb__strv *notes;             /* per GPU */
   int ninterleave;
   int *interleave;
-  int **owned; /* CPU arrays handed out through const pointers */
-  int nowned;
-  char **owned_str;
-  int nowned_str;
+  struct nb__arena arena; /* CPU arrays and names handed out through const pointers */
 };
 
 static const char *const mode_names[NB_NMODES] = {"none", "bind", "adversarial", "remote", "interleave"};
@@ -58,32 +55,9 @@ const char *nb_mem_policy_name(enum nb_mem_policy p)
 
 static int oom(nb_error_t *err) { return nb__err(err, NB_ENOMEM, "plan: out of memory"); }
 
-static int *own(struct nb_plan *p, int *arr)
-{
-  if (!arr)
-    return NULL;
-  int **v = realloc(p->owned, (size_t)(p->nowned + 1) * sizeof *v);
-  if (!v) {
-    free(arr);
-    return NULL;
-  }
-  p->owned = v;
-  v[p->nowned++] = arr;
-  return arr;
-}
+static int *own(struct nb_plan *p, int *arr) { return nb__arena_keep(&p->arena, arr); }
 
-static const char *own_str(struct nb_plan *p, const char *s)
-{
-  char *c = strdup(s ? s : "");
-  char **v = c ? realloc(p->owned_str, (size_t)(p->nowned_str + 1) * sizeof *v) : NULL;
-  if (!v) {
-    free(c);
-    return NULL;
-  }
-  p->owned_str = v;
-  v[p->nowned_str++] = c;
-  return c;
-}
+static const char *own_str(struct nb_plan *p, const char *s) { return nb__arena_keep(&p->arena, strdup(s ? s : "")); }
 
 /* ---- the devices to plan for ---- */
 
@@ -721,12 +695,7 @@ void nb_plan_free(nb_plan_t p)
     if (p->notes)
       nb__strv_free(&p->notes[i]);
   }
-  for (int i = 0; i < p->nowned; i++)
-    free(p->owned[i]);
-  for (int i = 0; i < p->nowned_str; i++)
-    free(p->owned_str[i]);
-  free(p->owned);
-  free(p->owned_str);
+  nb__arena_free(&p->arena);
   free(p->workers_of);
   free(p->notes);
   free(p->gpus);

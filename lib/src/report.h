@@ -15,6 +15,9 @@ json_t *nb__topo_json(nb_topo_t topo);
 struct nb_plan;
 json_t *nb__plan_json(struct nb_plan *plan);
 
+/* A JSON array of ints; NULL on OOM. */
+json_t *nb__json_ints(const int *v, int n);
+
 /* A JSON string of text that came from outside (paths, names from files):
  * bytes that are not UTF-8 become '?', so the document stays valid. */
 json_t *nb__json_text(const char *text);

@@ -11,22 +11,11 @@
 
 /* ---- JSON ---- */
 
-static json_t *ints(const int *v, int n)
-{
-  json_t *a = json_array();
-  for (int i = 0; a && i < n; i++)
-    if (json_array_append_new(a, json_integer(v[i])) < 0) {
-      json_decref(a);
-      return NULL;
-    }
-  return a;
-}
-
 static json_t *node_or_null(int n) { return n >= 0 ? json_integer(n) : json_null(); }
 
 static json_t *thread_json(const struct nb_thread_plan *t)
 {
-  return json_pack("{s:o, s:o, s:o, s:s}", "cpus", ints(t->cpus, t->ncpus), "cpu_node", node_or_null(t->cpu_node),
+  return json_pack("{s:o, s:o, s:o, s:s}", "cpus", nb__json_ints(t->cpus, t->ncpus), "cpu_node", node_or_null(t->cpu_node),
                    "mem_node", node_or_null(t->mem_node), "mem_policy", nb_mem_policy_name(t->mem_policy));
 }
 
@@ -50,7 +39,7 @@ json_t *nb__plan_json(nb_plan_t plan)
                           "feeder", thread_json(&g->feeder), "workers", workers, "device_thread", thread_json(&g->device), "staging_node",
                           node_or_null(g->staging.node), "staging_policy", nb_mem_policy_name(g->staging.policy),
                           "device_buffer_node", node_or_null(g->device_buf.node), "device_buffer_policy",
-                          nb_mem_policy_name(g->device_buf.policy), "share_cpus", ints(g->share, g->nshare),
+                          nb_mem_policy_name(g->device_buf.policy), "share_cpus", nb__json_ints(g->share, g->nshare),
                           "oversubscribed", g->oversubscribed, "notes", notes);
     if (!o || json_array_append_new(gpus, o) < 0) {
       json_decref(gpus);
@@ -65,7 +54,7 @@ json_t *nb__plan_json(nb_plan_t plan)
                    "topology_path", nb_topo_is_this_system(topo) ? json_null() : nb__json_text(nb_topo_source(topo)),
                    "this_system", nb_topo_is_this_system(topo), "workers_per_gpu", nb_plan_workers(plan),
                    "workers_auto", nb_plan_workers_auto(plan), "simulated_devices", nb_plan_simulated(plan),
-                   "interleave_nodes", ints(il, nil), "gpus", gpus);
+                   "interleave_nodes", nb__json_ints(il, nil), "gpus", gpus);
 }
 
 int nb_plan_write_json(nb_plan_t plan, FILE *out, nb_error_t *err)

@@ -49,7 +49,7 @@ json_t *nb__json_text(const char *text)
   return s;
 }
 
-static json_t *int_array(const int *v, int n)
+json_t *nb__json_ints(const int *v, int n)
 {
   json_t *a = json_array();
   for (int i = 0; a && i < n; i++)
@@ -86,8 +86,8 @@ static json_t *nodes_json(nb_topo_t topo)
   for (int i = 0; a && i < topo->nnodes; i++) {
     const struct nb_node *n = &topo->nodes[i];
     json_t *o = json_pack("{s:i, s:o, s:o, s:i, s:I, s:o, s:b, s:b, s:o}", "os_index", n->os_index, "cpus",
-                          int_array(n->cpus, n->ncpus), "cpus_not_allowed",
-                          int_array(n->cpus_not_allowed, n->ncpus_not_allowed), "cores", n->ncores,
+                          nb__json_ints(n->cpus, n->ncpus), "cpus_not_allowed",
+                          nb__json_ints(n->cpus_not_allowed, n->ncpus_not_allowed), "cores", n->ncores,
                           "memory_bytes", (json_int_t)n->memory_bytes, "free_bytes",
                           n->free_bytes >= 0 ? json_integer(n->free_bytes) : json_null(), "has_cpus",
                           n->has_cpus, "allowed", n->allowed, "package", int_or_null(n->package));
@@ -103,7 +103,7 @@ static json_t *distances_json(nb_topo_t topo)
 {
   json_t *a = json_array();
   for (int i = 0; a && i < topo->nnodes; i++)
-    if (json_array_append_new(a, int_array(&topo->dist[i * topo->nnodes], topo->nnodes)) < 0) {
+    if (json_array_append_new(a, nb__json_ints(&topo->dist[i * topo->nnodes], topo->nnodes)) < 0) {
       json_decref(a);
       return NULL;
     }
@@ -118,7 +118,7 @@ static json_t *gpus_json(nb_topo_t topo)
     json_t *o = json_pack("{s:i, s:o, s:s, s:o, s:s, s:o, s:o, s:o}", "index", g->index, "cuda_ordinal",
                           int_or_null(g->cuda_ordinal), "pci_bus_id", g->bus_id, "numa_node",
                           int_or_null(g->numa_node), "numa_node_source", nb_node_origin_name(g->node_origin),
-                          "cpus", int_array(g->cpus, g->ncpus), "name", nb__json_text(g->name), "warnings",
+                          "cpus", nb__json_ints(g->cpus, g->ncpus), "name", nb__json_text(g->name), "warnings",
                           str_array(g->warnings, g->nwarnings));
     if (!o || json_array_append_new(a, o) < 0) {
       json_decref(a);
@@ -152,7 +152,7 @@ json_t *nb__topo_json(nb_topo_t topo)
                    topo->kind == NB_TOPO_LIVE ? json_null() : nb__json_text(topo->source), "this_system",
                    topo->kind == NB_TOPO_LIVE, "hwloc_version",
                    *topo->hwloc_version ? nb__json_text(topo->hwloc_version) : json_null(), "allowed_cpus",
-                   int_array(topo->allowed, topo->nallowed), "nodes", nodes_json(topo), "distances",
+                   nb__json_ints(topo->allowed, topo->nallowed), "nodes", nodes_json(topo), "distances",
                    distances_json(topo), "distances_source",
                    topo->dist_origin == NB_DIST_FIRMWARE ? "firmware" : "default", "gpu_source",
                    nb_gpu_origin_name(topo->gpu_origin), "cuda", nb__json_text(nb_topo_cuda_status(topo)), "gpus",

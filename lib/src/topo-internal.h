@@ -39,11 +39,7 @@ struct nb_topo {
   struct nb__strv warnings;
   struct nb__strv *gpu_warnings; /* one list per GPU */
 
-  /* Storage for the const arrays handed out through the public structs. */
-  int **owned;
-  int nowned;
-  char **owned_str;
-  int nowned_str;
+  struct nb__arena arena; /* the arrays and strings handed out through the public structs */
 };
 
 /* Load hwloc's topology for cfg->source into *hw; fills topo->kind, source,

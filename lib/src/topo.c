@@ -12,33 +12,9 @@
 
 /* ---- ownership of the arrays handed out through const pointers ---- */
 
-int *nb__topo_own(struct nb_topo *topo, int *arr)
-{
-  if (!arr)
-    return NULL;
-  int **v = realloc(topo->owned, (size_t)(topo->nowned + 1) * sizeof *v);
-  if (!v) {
-    free(arr);
-    return NULL;
-  }
-  topo->owned = v;
-  v[topo->nowned++] = arr;
-  return arr;
-}
+int *nb__topo_own(struct nb_topo *topo, int *arr) { return nb__arena_keep(&topo->arena, arr); }
 
-const char *nb__topo_own_str(struct nb_topo *topo, char *s)
-{
-  if (!s)
-    return NULL;
-  char **v = realloc(topo->owned_str, (size_t)(topo->nowned_str + 1) * sizeof *v);
-  if (!v) {
-    free(s);
-    return NULL;
-  }
-  topo->owned_str = v;
-  v[topo->nowned_str++] = s;
-  return s;
-}
+const char *nb__topo_own_str(struct nb_topo *topo, char *s) { return nb__arena_keep(&topo->arena, s); }
 
 const char *nb__topo_strdup(struct nb_topo *topo, const char *s)
 {
@@ -533,17 +509,12 @@ void nb_topo_free(nb_topo_t topo)
     return;
   if (topo->hw)
     hwloc_topology_destroy(topo->hw);
-  for (int i = 0; i < topo->nowned; i++)
-    free(topo->owned[i]);
-  for (int i = 0; i < topo->nowned_str; i++)
-    free(topo->owned_str[i]);
+  nb__arena_free(&topo->arena);
   if (topo->gpu_warnings)
     for (int i = 0; i < topo->ngpus; i++)
       nb__strv_free(&topo->gpu_warnings[i]);
   free(topo->gpu_warnings);
   nb__strv_free(&topo->warnings);
-  free(topo->owned);
-  free(topo->owned_str);
   free(topo->nodes);
   free(topo->dist);
   free(topo->cpu_node);

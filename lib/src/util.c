@@ -39,6 +39,29 @@ int nb__strv_addf(struct nb__strv *sv, const char *fmt, ...)
   return 0;
 }
 
+void *nb__arena_keep(struct nb__arena *a, void *ptr)
+{
+  if (!ptr)
+    return NULL;
+  void **v = realloc(a->p, (size_t)(a->n + 1) * sizeof *v);
+  if (!v) {
+    free(ptr);
+    return NULL;
+  }
+  a->p = v;
+  v[a->n++] = ptr;
+  return ptr;
+}
+
+void nb__arena_free(struct nb__arena *a)
+{
+  for (int i = 0; i < a->n; i++)
+    free(a->p[i]);
+  free(a->p);
+  a->p = NULL;
+  a->n = 0;
+}
+
 void nb__strv_free(struct nb__strv *sv)
 {
   for (int i = 0; i < sv->n; i++)

@@ -19,11 +19,11 @@ LD_PRELOAD="$NB_REFUSE_PRELOAD" "$NUMABENCH" plan --check --mode bind --json >"$
 check "threads: level none, affinity refused with EPERM" 'all(.audit.gpus[].threads[]; .bind_level == "none" and .cpu_error == "Operation not permitted" and .ok == false)' "$tmp/check.json"
 check "buffers: mbind refused, pages unverifiable" 'all(.audit.gpus[].buffers[]; .policy == "default" and .policy_error == "Operation not permitted" and .page_query_error == "Operation not permitted" and .ok == false)' "$tmp/check.json"
 
-LD_PRELOAD="$NB_REFUSE_PRELOAD" "$NUMABENCH" run --sample 3x16x16 --batch 2 --steps 5 --mode bind --quiet --json >"$tmp/run.json" 2>"$tmp/err"
+LD_PRELOAD="$NB_REFUSE_PRELOAD" "$NUMABENCH" run --sample 3x16x16 --batch 2 --steps 5 --mode bind --quiet --no-save --json >"$tmp/run.json" 2>"$tmp/err"
 rc=$?
 [ "$rc" -eq 3 ] && ok "run with binding refused: exit 3" || bad "run refused: exit $rc: $(cat "$tmp/err")"
 check "run: measured anyway, placement not achieved" '.runs[0].steps_per_s > 0 and .runs[0].placement.achieved == false' "$tmp/run.json"
-LD_PRELOAD="$NB_REFUSE_PRELOAD" "$NUMABENCH" run --sample 3x16x16 --batch 2 --steps 5 --mode bind --quiet --allow-misplacement >/dev/null 2>&1
+LD_PRELOAD="$NB_REFUSE_PRELOAD" "$NUMABENCH" run --sample 3x16x16 --batch 2 --steps 5 --mode bind --quiet --no-save --allow-misplacement >/dev/null 2>&1
 rc=$?
 [ "$rc" -eq 0 ] && ok "--allow-misplacement: exit 0" || bad "--allow-misplacement: exit $rc"
 finish

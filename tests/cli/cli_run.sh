@@ -5,7 +5,7 @@
 # guard, and a bare `numabench` with options running the benchmark.
 . "$(dirname "$0")/lib.sh"
 need jq
-small="--sample 3x16x16 --batch 4 --warmup 2 --steps 20 --quiet"
+small="--sample 3x16x16 --batch 4 --warmup 2 --steps 20 --quiet --no-save"
 
 schema='
   .schema_version == 1 and .tool == "numabench" and (.version | type == "string") and .command == "run"
@@ -75,7 +75,7 @@ expect 2 "unknown option --topology" run --topology x.xml
 
 # Signals: stop after the current step, report what was measured.
 for sig in INT TERM; do
-  "$NUMABENCH" run --sample 3x16x16 --batch 4 --gpu-work 2000 --steps 100000 --mode none,bind --json --quiet >"$tmp/sig.json" 2>"$tmp/err" &
+  "$NUMABENCH" run --sample 3x16x16 --batch 4 --gpu-work 2000 --steps 100000 --mode none,bind --json --quiet --no-save >"$tmp/sig.json" 2>"$tmp/err" &
   pid=$!
   sleep 1
   kill -$sig $pid
