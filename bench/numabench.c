@@ -31,6 +31,7 @@ static int cmd_plan(const struct nb_config *cfg, int argc, char **argv);
 static int cmd_run(const struct nb_config *cfg, int argc, char **argv);
 static int cmd_report(const struct nb_config *cfg, int argc, char **argv);
 static int cmd_compare(const struct nb_config *cfg, int argc, char **argv);
+static int cmd_bw(const struct nb_config *cfg, int argc, char **argv);
 
 static const struct command commands[] = {
   {"topo", NB_CMD_TOPO, "show NUMA nodes, distances and GPUs with their nodes and local CPUs", cmd_topo, NULL, NULL,
@@ -45,6 +46,10 @@ static const struct command commands[] = {
    cmd_run, NULL, NULL, 0, 0},
   {"report", NB_CMD_REPORT, "tabulate result files: steps/s with 95% intervals, GB/s, speedup vs none, placement",
    cmd_report, NULL, "FILE...", 1, 1 << 20},
+  {"bw", NB_CMD_BW,
+   "measure the raw copy bandwidth the pipeline is compared against: host backend, a NUMA node x node "
+   "memory-copy matrix, each pair alone and all rows at once",
+   cmd_bw, NULL, NULL, 0, 0},
   {"compare", NB_CMD_COMPARE,
    "compare a new result file with a baseline: exit 0 no regression, 1 regression, 2 not comparable", cmd_compare,
    NULL, "BASELINE NEW", 2, 2},
@@ -610,6 +615,38 @@ static int cmd_compare(const struct nb_config *cfg, int argc, char **argv)
   nb_results_free(files[0]);
   nb_results_free(files[1]);
   return rc ? rc : regressed ? EXIT_FAILURE : 0;
+}
+
+static int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
+{
+  (void)argc;
+  (void)argv;
+  struct nb_bw_config bc = {.repeat = nb_config_is_set(cfg, nb_option_find("repeat")) ? cfg->repeat : 5};
+  if (nb_parse_size(cfg->size, &bc.bytes) < 0) {
+    fprintf(stderr, "numabench: --size '%s': expected a size of at least 4K, e.g. 64M or 1G\n", cfg->size);
+    return EXIT_USAGE;
+  }
+  if (strcmp(cfg->backend, "auto") && strcmp(cfg->backend, "host")) {
+    fprintf(stderr, "numabench: --backend %s: bw measures the host backend in this version; use --backend host\n",
+            cfg->backend);
+    return EXIT_USAGE;
+  }
+  nb_error_t err = {0};
+  nb_topo_t topo;
+  struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = cfg->no_cuda};
+  if (nb_topo_load(&topo, &tc, &err) < 0)
+    return fail(&err);
+  nb_bw_t bw;
+  int rc = 0;
+  if (nb_bw_host(topo, &bc, &bw, &err) < 0) {
+    rc = fail(&err);
+  } else {
+    if ((cfg->json ? nb_bw_write_json(bw, stdout, &err) : nb_bw_write_text(bw, stdout, &err)) < 0)
+      rc = fail(&err);
+    nb_bw_free(bw);
+  }
+  nb_topo_free(topo);
+  return rc;
 }
 
 /* Options a sweep may vary: those that change a run, not how it is reported. */

@@ -13,5 +13,6 @@
 #include <numabench/run.h>
 #include <numabench/stats.h>
 #include <numabench/results.h>
+#include <numabench/bw.h>
 
 #endif

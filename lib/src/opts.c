@@ -14,7 +14,7 @@
 #define NB_OFF(field) offsetof(struct nb_config, field)
 
 #define TP (NB_CMD_TOPO | NB_CMD_PLAN)
-#define TPR (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_RUN)
+#define TPR (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_RUN | NB_CMD_BW)
 #define PR (NB_CMD_PLAN | NB_CMD_RUN)
 
 static const struct nb_option options[] = {
@@ -53,7 +53,7 @@ static const struct nb_option options[] = {
   {"pipeline", 'p', NB_OPT_STRING, NB_OFF(pipeline), "torch", NB_CMD_RUN, "torch|direct",
    "torch: workers build batches in their memory, the feeder copies each to pinned staging (PyTorch's "
    "DataLoader); direct: workers write into staging", 0, 0},
-  {"backend", 0, NB_OPT_STRING, NB_OFF(backend), "auto", NB_CMD_RUN, "auto|host|cuda",
+  {"backend", 0, NB_OPT_STRING, NB_OFF(backend), "auto", NB_CMD_RUN | NB_CMD_BW, "auto|host|cuda",
    "copy backend: cuda when GPUs are usable, host otherwise (a buffer and a copy thread on the device's node)", 0,
    0},
   {"gpu-work", 0, NB_OPT_INT, NB_OFF(gpu_work), "0", NB_CMD_RUN, "USEC",
@@ -64,8 +64,11 @@ static const struct nb_option options[] = {
   {"fail-at", 0, NB_OPT_STRING, NB_OFF(fail_at), NULL, NB_CMD_RUN, "STAGE:BATCH",
    "inject a failure in worker, feeder or device at a batch, or corrupt a batch in staging, to test error handling "
    "and --verify (e.g. worker:3, corrupt:5)", 0, 0},
-  {"repeat", 'r', NB_OPT_INT, NB_OFF(repeat), "1", NB_CMD_RUN, "R",
-   "run each mode R times, interleaved (none, bind, ..., none, bind, ...), for statistics", 1, 100000},
+  {"repeat", 'r', NB_OPT_INT, NB_OFF(repeat), "1", NB_CMD_RUN | NB_CMD_BW, "R",
+   "run: each mode R times, interleaved (none, bind, ..., none, bind, ...), for statistics; bw: timed copies per "
+   "cell (bw uses at least 5)", 1, 100000},
+  {"size", 0, NB_OPT_STRING, NB_OFF(size), "64M", NB_CMD_BW, "BYTES", "bytes per copy (K, M, G: powers of 1024)", 0,
+   0},
   {"output", 'o', NB_OPT_STRING, NB_OFF(output), "results", NB_CMD_RUN, "DIR",
    "directory for result files (<time>-<host>-<config>.json and .csv)", 0, 0},
   {"no-save", 0, NB_OPT_BOOL, NB_OFF(no_save), NULL, NB_CMD_RUN, NULL, "write no result files", 0, 0},

@@ -24,6 +24,7 @@ enum nb_command {
   NB_CMD_RUN = 1u << 2,
   NB_CMD_REPORT = 1u << 3,
   NB_CMD_COMPARE = 1u << 4,
+  NB_CMD_BW = 1u << 5,
 };
 
 enum nb_opt_type {
@@ -64,6 +65,7 @@ struct nb_config {
   char *sweep;    /* --sweep: OPTION=V1,V2,...: one run per value */
   char *format;   /* --format: report table format (text, md, csv) */
   int threshold;  /* --threshold: compare's regression threshold, percent */
+  char *size;     /* --size: bytes per copy for bw (K, M, G suffixes) */
   uint64_t set;   /* bit i: option i of the table was given by the user */
 };
 

@@ -1,0 +1,63 @@
+/* numabench: `numabench bw`, the raw copy ceiling the pipeline is compared
+ * against.
+ *
+ * Host backend: a node x node memory-copy matrix. Row i: the copying thread
+ * is bound to node i and writes into memory of node i; column j: it reads a
+ * buffer bound to node j. Each pair alone, then every row at once from the
+ * same column (the link shared). Repeats give median and spread.
+ */
+#ifndef NUMABENCH_BW_H
+#define NUMABENCH_BW_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <numabench/error.h>
+#include <numabench/stats.h>
+#include <numabench/topo.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct nb_bw_config {
+  size_t bytes; /* per copy */
+  int repeat;   /* timed copies per cell (one untimed copy first) */
+};
+
+/** One cell: GB/s over the repeats (median, spread), and whether the kernel
+ *  confirmed the placement (thread's CPUs, both buffers' pages). */
+struct nb_bw_cell {
+  struct nb_stats gbps;
+  double *samples; /* repeat values, GB/s */
+  bool placed;
+};
+
+typedef struct nb_bw *nb_bw_t;
+
+/** Measure the host matrix on this machine.
+ *  - NB_EINVAL: not this machine, size 0, repeat < 1.
+ *  - NB_ENOMEM, NB_EINTERNAL (threads). */
+int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err);
+void nb_bw_free(nb_bw_t bw);
+
+int nb_bw_nrows(nb_bw_t bw); /* CPU nodes */
+int nb_bw_ncols(nb_bw_t bw); /* memory nodes */
+int nb_bw_row_node(nb_bw_t bw, int i);
+int nb_bw_col_node(nb_bw_t bw, int j);
+/** all = 0: the pair alone; 1: every row at once from column j. */
+const struct nb_bw_cell *nb_bw_cell(nb_bw_t bw, int i, int j, int all);
+
+/** - NB_EIO. */
+int nb_bw_write_text(nb_bw_t bw, FILE *out, nb_error_t *err);
+/** One JSON object (docs/bw-schema.md). - NB_EIO, NB_ENOMEM. */
+int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err);
+
+/** Parse a size: a number of bytes with an optional K, M or G (powers of
+ *  1024). - NB_EINVAL. */
+int nb_parse_size(const char *text, size_t *bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
