@@ -115,8 +115,10 @@ static void version(void)
 }
 
 /* Parse argv[1..] for command c into cfg; *rest is the index of the first
- * argument after "--". Returns 0, -1 for --help shown, or an exit code > 0. */
-static int parse(const struct command *c, int argc, char **argv, struct nb_config *cfg, int *rest)
+ * argument after "--". Returns 0, -1 for --help shown, or an exit code > 0.
+ * With quiet, only collects what it can (the --config pre-pass): nothing is
+ * printed and errors are left to the real pass. */
+static int parse(const struct command *c, int argc, char **argv, struct nb_config *cfg, int *rest, int quiet)
 {
   int n;
   const struct nb_option *opts = nb_options(&n);
@@ -137,8 +139,8 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
   for (int i = 0; i < n; i++) {
     if (!(opts[i].commands & c->bit))
       continue;
-    int has_arg = opts[i].type == NB_OPT_BOOL ? no_argument : required_argument;
-    /* Options with values may start with '-' (--check-move-staging -1). */
+    /* Flags take an optional =false, so that a preset's true can be undone. */
+    int has_arg = opts[i].type == NB_OPT_BOOL ? optional_argument : required_argument;
     lo[k++] = (struct option){opts[i].name, has_arg, NULL, 256 + i};
     if (opts[i].short_name) {
       shorts[sl++] = (char)opts[i].short_name;
@@ -154,6 +156,8 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
   optind = 1;
   while (rc == 0 && (ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
     const struct nb_option *opt = NULL;
+    if (quiet && (ch == 'h' || ch == '?' || ch == ':'))
+      continue;
     if (ch == 'h') {
       command_help(c);
       rc = -1;
@@ -182,10 +186,17 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
         if (opts[i].short_name == ch && (opts[i].commands & c->bit))
           opt = &opts[i];
     nb_error_t err = {0};
-    if (!opt || nb_config_set(cfg, opt, opt->type == NB_OPT_BOOL ? NULL : optarg, &err) < 0)
+    if (!opt || nb_config_set(cfg, opt, optarg, &err) < 0) {
+      if (quiet)
+        continue;
       rc = opt ? fail(&err) : EXIT_FAILURE;
+    }
   }
   *rest = optind;
+  if (quiet) {
+    free(lo);
+    return 0;
+  }
   int operands = argc - optind;
   if (rc == 0 && c->operands && (operands < c->min_operands || operands > c->max_operands)) {
     fprintf(stderr, "numabench %s: expected %s (see numabench %s --help)\n", c->name, c->operands, c->name);
@@ -339,7 +350,8 @@ static struct {
   pthread_mutex_t mu;
   nb_run_t run;
   int signo;
-} current = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
+  int done; /* set before cmd_run wakes the signal thread to end it */
+} current = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
 
 /* SIGINT and SIGTERM are blocked in every thread and taken here, in a normal
  * thread, which may lock and ask the run to stop after its current step. */
@@ -350,9 +362,14 @@ static void *signal_thread(void *arg)
     int sig;
     if (sigwait(set, &sig) != 0)
       continue;
-    if (sig == SIGUSR2) /* from cmd_run: the runs are over */
-      return NULL;
     pthread_mutex_lock(&current.mu);
+    if (sig == SIGUSR2) { /* ours only when cmd_run says the runs are over */
+      int done = current.done;
+      pthread_mutex_unlock(&current.mu);
+      if (done)
+        return NULL;
+      continue;
+    }
     if (!current.signo)
       current.signo = sig;
     if (current.run)
@@ -397,21 +414,19 @@ static int parse_sample(const char *text, int *c, int *h, int *w)
   return 0;
 }
 
-/* One point of the benchmark: every mode, --repeat times interleaved, on
- * one configuration; then the report and the result files. */
-static int run_point(const struct nb_config *cfg, const char *sweep_opt, const char *sweep_val, int *interrupted)
+/* The run's settings from the options; 0 or an exit code (message printed). */
+static int resolve_run(const struct nb_config *cfg, struct nb_run_config *rc_cfg, enum nb_mode *modes, int *nmodes)
 {
-  enum nb_mode modes[NB_NMODES];
-  int nmodes, rc;
-  struct nb_run_config rc_cfg = {.warmup = cfg->warmup, .steps = cfg->steps, .seed = (uint64_t)cfg->seed,
-                                 .gpu_work_us = cfg->gpu_work, .verify = cfg->verify, .fail_at = cfg->fail_at};
-  if ((rc = parse_modes(cfg->mode ? cfg->mode : "none,bind,adversarial", modes, &nmodes)) != 0 ||
-      (rc = parse_sample(cfg->sample, &rc_cfg.channels, &rc_cfg.height, &rc_cfg.width)) != 0)
+  int rc;
+  *rc_cfg = (struct nb_run_config){.warmup = cfg->warmup, .steps = cfg->steps, .seed = (uint64_t)cfg->seed,
+                                   .gpu_work_us = cfg->gpu_work, .verify = cfg->verify, .fail_at = cfg->fail_at};
+  if ((rc = parse_modes(cfg->mode ? cfg->mode : "none,bind,adversarial", modes, nmodes)) != 0 ||
+      (rc = parse_sample(cfg->sample, &rc_cfg->channels, &rc_cfg->height, &rc_cfg->width)) != 0)
     return rc;
   if (!strcmp(cfg->pipeline, "torch"))
-    rc_cfg.pipeline = NB_PIPE_TORCH;
+    rc_cfg->pipeline = NB_PIPE_TORCH;
   else if (!strcmp(cfg->pipeline, "direct"))
-    rc_cfg.pipeline = NB_PIPE_DIRECT;
+    rc_cfg->pipeline = NB_PIPE_DIRECT;
   else {
     fprintf(stderr, "numabench: --pipeline '%s': expected torch or direct\n", cfg->pipeline);
     return EXIT_USAGE;
@@ -425,7 +440,19 @@ static int run_point(const struct nb_config *cfg, const char *sweep_opt, const c
                     "host\n");
     return EXIT_USAGE;
   }
-  rc_cfg.backend = NB_BACKEND_HOST;
+  rc_cfg->backend = NB_BACKEND_HOST;
+  return 0;
+}
+
+/* One point of the benchmark: every mode, --repeat times interleaved, on
+ * one configuration; then the report and the result files. */
+static int run_point(const struct nb_config *cfg, const char *sweep_opt, const char *sweep_val, int *interrupted)
+{
+  enum nb_mode modes[NB_NMODES];
+  int nmodes, rc;
+  struct nb_run_config rc_cfg;
+  if ((rc = resolve_run(cfg, &rc_cfg, modes, &nmodes)) != 0)
+    return rc;
 
   nb_error_t err = {0};
   nb_topo_t topo;
@@ -498,6 +525,11 @@ static int run_point(const struct nb_config *cfg, const char *sweep_opt, const c
         }
         continue;
       }
+      pthread_mutex_lock(&current.mu);
+      *interrupted = current.signo != 0;
+      pthread_mutex_unlock(&current.mu);
+      if (*interrupted)
+        break;
       prog.mode = nb_mode_name(modes[i]);
       prog.last = 0;
       rc_cfg.progress = prog.tty ? show_progress : NULL;
@@ -597,8 +629,9 @@ static int cmd_report(const struct nb_config *cfg, int argc, char **argv)
   nb_error_t err = {0};
   if (rc == 0 && nb_results_write_table(files, argc, fmt, stdout, &err) < 0)
     rc = fail(&err);
-  for (int i = 0; rc == 0 && i < argc; i++)
-    nb_results_free(files[i]);
+  if (files[argc - 1] || rc == 0)
+    for (int i = 0; i < argc; i++)
+      nb_results_free(files[i]);
   free(files);
   return rc;
 }
@@ -673,6 +706,26 @@ static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
     }
     opt = nb_option_find(name);
     values = eq + 1;
+    /* Every value is checked before the first point runs. */
+    for (const char *v = values;;) {
+      char value[128];
+      size_t len = strcspn(v, ",");
+      snprintf(value, sizeof value, "%.*s", (int)(len < sizeof value ? len : sizeof value - 1), v);
+      struct nb_config point;
+      struct nb_run_config rcfg;
+      enum nb_mode modes[NB_NMODES];
+      int nmodes, bad;
+      nb_error_t err = {0};
+      if (nb_config_copy(&point, cfg) < 0)
+        return EXIT_FAILURE;
+      bad = nb_config_set(&point, opt, value, &err) < 0 ? fail(&err) : resolve_run(&point, &rcfg, modes, &nmodes);
+      nb_config_free(&point);
+      if (bad)
+        return bad;
+      if (!v[len])
+        break;
+      v += len + 1;
+    }
   }
 
   /* Signals: taken by one thread so that a run stops after its step. */
@@ -713,6 +766,9 @@ static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
     }
   }
   if (sig_thread) {
+    pthread_mutex_lock(&current.mu);
+    current.done = 1;
+    pthread_mutex_unlock(&current.mu);
     pthread_kill(sigt, SIGUSR2);
     pthread_join(sigt, NULL);
   }
@@ -768,25 +824,26 @@ int main(int argc, char **argv)
     fprintf(stderr, "numabench: out of memory\n");
     return EXIT_FAILURE;
   }
-  /* A preset first, so that the command line overrides it. */
-  for (int i = shift; i < argc; i++) {
-    const char *a = argv[i], *file = NULL;
-    if (!strcmp(a, "--"))
-      break;
-    if ((!strcmp(a, "--config") || !strcmp(a, "-C")) && i + 1 < argc)
-      file = argv[i + 1];
-    else if (!strncmp(a, "--config=", 9))
-      file = a + 9;
-    if (file) {
-      nb_error_t err = {0};
-      if (nb_config_load_file(&cfg, file, c->bit, &err) < 0) {
-        nb_config_free(&cfg);
-        return fail(&err);
-      }
+  /* A preset first, so that the command line overrides it: a quiet pass
+   * finds --config however it was written (-Cfile, -qC file, --config=...). */
+  struct nb_config pre;
+  int rest = 0;
+  if (nb_config_init(&pre) < 0) {
+    nb_config_free(&cfg);
+    fprintf(stderr, "numabench: out of memory\n");
+    return EXIT_FAILURE;
+  }
+  parse(c, argc - shift, argv + shift, &pre, &rest, 1);
+  if (pre.config) {
+    nb_error_t err = {0};
+    if (nb_config_load_file(&cfg, pre.config, c->bit, &err) < 0) {
+      nb_config_free(&pre);
+      nb_config_free(&cfg);
+      return fail(&err);
     }
   }
-  int rest = 0;
-  int rc = parse(c, argc - shift, argv + shift, &cfg, &rest);
+  nb_config_free(&pre);
+  int rc = parse(c, argc - shift, argv + shift, &cfg, &rest, 0);
   if (rc == 0)
     rc = c->run(&cfg, argc - shift - rest, argv + shift + rest);
   else if (rc < 0)

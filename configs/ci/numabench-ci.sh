@@ -2,7 +2,9 @@
 # Example CI job: run a preset, compare it with a stored baseline result, and
 # fail the job on a regression (exit 1). Without a baseline, this run becomes
 # the baseline. Run it on the same machine type every time: results of
-# different machines are not comparable.
+# different machines are not comparable. Use a preset without --sweep (one
+# result file per run). Where the kernel refuses binding (some containers),
+# the run exits 3 and so does this job: placement is part of what it checks.
 #
 #   configs/ci/numabench-ci.sh [PRESET [BASELINE]]
 #   env: NUMABENCH (binary, default build/bench/numabench), NB_THRESHOLD
@@ -12,7 +14,11 @@ set -u
 preset=${1:-configs/ci-smoke.ini}
 baseline=${2:-ci-baseline.json}
 numabench=${NUMABENCH:-build/bench/numabench}
-out=${NB_RESULTS:-$(mktemp -d)}
+out=${NB_RESULTS:-}
+if [ -z "$out" ]; then
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
 
 "$numabench" --config "$preset" --output "$out" --quiet >/dev/null || exit $?
 new=$(ls -t "$out"/*.json | head -1)
@@ -23,4 +29,4 @@ if [ ! -f "$baseline" ]; then
 fi
 "$numabench" report "$baseline" "$new"
 echo
-exec "$numabench" compare "$baseline" "$new" --threshold "${NB_THRESHOLD:-10}"
+"$numabench" compare "$baseline" "$new" --threshold "${NB_THRESHOLD:-10}"

@@ -31,10 +31,14 @@ static double now_s(void)
 
 int nb_parse_size(const char *text, size_t *bytes)
 {
+  /* Decimal digits and a point only: no signs, hex, exponents, inf or nan. */
+  size_t digits = strspn(text, "0123456789.");
+  if (digits == 0 || (text[0] == '.' && digits == 1))
+    return NB_EINVAL;
   char *end;
   errno = 0;
   double v = strtod(text, &end);
-  if (end == text || errno || v <= 0)
+  if (end != text + digits || errno || !isfinite(v) || v <= 0)
     return NB_EINVAL;
   double mult = 1;
   if (*end == 'K' || *end == 'k')
@@ -150,9 +154,10 @@ int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
   }
   bw->cell = calloc((size_t)(2 * bw->nrows * bw->ncols), sizeof *bw->cell);
   if (!bw->cell || !bw->nrows) {
+    int rc0 = bw->cell ? nb__err(err, NB_EINVAL, "bw: no allowed node with CPUs and memory")
+                       : nb__err(err, NB_ENOMEM, "bw: out of memory");
     nb_bw_free(bw);
-    return bw->cell ? nb__err(err, NB_EINVAL, "bw: no allowed node with CPUs and memory")
-                    : nb__err(err, NB_ENOMEM, "bw: out of memory");
+    return rc0;
   }
   struct job *jobs = calloc((size_t)bw->nrows, sizeof *jobs);
   pthread_t *tids = calloc((size_t)bw->nrows, sizeof *tids);

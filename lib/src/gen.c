@@ -80,7 +80,9 @@ NB_INLINE void gen_block(float *out, uint32_t k1, uint32_t k2, uint64_t block)
 {
   static const v8u lane = {0, 2, 4, 6, 8, 10, 12, 14};
   v8u c = (uint32_t)(block * 16u) + lane;
-  v8u h1 = fmix32(c * 0x9e3779b9u + k1) ^ k2, h2 = fmix32((c + 1u) * 0x9e3779b9u + k1) ^ k2;
+  /* k2 scrambles the counter before the Weyl step, so that two streams never
+   * run through the same hash inputs shifted (k1 alone would allow it). */
+  v8u h1 = fmix32((c ^ k2) * 0x9e3779b9u + k1), h2 = fmix32(((c + 1u) ^ k2) * 0x9e3779b9u + k1);
   /* Uniforms in (0, 1): 24 bits and a half step, never 0. */
   v8f u1 = (__builtin_convertvector(h1 >> 8, v8f) + 0.5f) * 5.96046448e-8f;
   v8f u2 = (__builtin_convertvector(h2 >> 8, v8f) + 0.5f) * 5.96046448e-8f;

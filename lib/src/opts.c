@@ -66,7 +66,7 @@ static const struct nb_option options[] = {
    "and --verify (e.g. worker:3, corrupt:5)", 0, 0},
   {"repeat", 'r', NB_OPT_INT, NB_OFF(repeat), "1", NB_CMD_RUN | NB_CMD_BW, "R",
    "run: each mode R times, interleaved (none, bind, ..., none, bind, ...), for statistics; bw: timed copies per "
-   "cell (bw uses at least 5)", 1, 100000},
+   "cell (bw's default is 5)", 1, 100000},
   {"size", 0, NB_OPT_STRING, NB_OFF(size), "64M", NB_CMD_BW, "BYTES", "bytes per copy (K, M, G: powers of 1024)", 0,
    0},
   {"output", 'o', NB_OPT_STRING, NB_OFF(output), "results", NB_CMD_RUN, "DIR",
@@ -225,15 +225,28 @@ struct ini_ctx {
   const char *path;
   nb_error_t *err;
   int rc;
+  FILE *f;
+  int line;     /* lines read so far: the handler's entry is on this one */
+  int err_line; /* the line of the first refused entry */
 };
 
-/* inih reports the line of the first entry the handler refuses, so the
- * handler keeps the reason and the caller adds "FILE:LINE". */
+/* fgets for inih, counting lines so that errors name their own line. */
+static char *read_line(char *str, int num, void *stream)
+{
+  struct ini_ctx *c = stream;
+  char *s = fgets(str, num, c->f);
+  if (s)
+    c->line++;
+  return s;
+}
+
+/* The handler keeps the first refusal's reason and line. */
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
   struct ini_ctx *c = user;
   if (c->rc < 0)
-    return 1; /* keep the first error's line */
+    return 1;
+  c->err_line = c->line;
   if (*section && strcmp(section, "numabench")) {
     c->rc = nb__err(c->err, NB_EINVAL, "unknown section [%s] (use [numabench] or none)", section);
     return 0;
@@ -260,15 +273,16 @@ int nb_config_load_file(struct nb_config *cfg, const char *path, unsigned comman
   FILE *f = fopen(path, "r");
   if (!f)
     return nb__err_sys(err, NB_ENOENT, errno, "--config %s: cannot open", path);
-  struct ini_ctx c = {cfg, command, path, err, 0};
   nb_error_t first = {0};
-  c.err = &first;
-  int bad = ini_parse_file(f, on_entry, &c);
+  struct ini_ctx c = {cfg, command, path, &first, 0, f, 0, 0};
+  int bad = ini_parse_stream(read_line, &c, on_entry, &c);
   fclose(f);
-  if (c.rc < 0)
-    return nb__err(err, c.rc, "%s:%d: %s", path, bad, first.msg);
-  if (bad > 0)
+  /* inih returns the first bad line, syntax or refused entry, whichever
+   * came first. */
+  if (bad > 0 && (c.rc == 0 || bad < c.err_line))
     return nb__err(err, NB_EINVAL, "%s:%d: not a 'name = value' line", path, bad);
+  if (c.rc < 0)
+    return nb__err(err, c.rc, "%s:%d: %s", path, c.err_line, first.msg);
   if (bad < 0)
     return nb__err(err, NB_EIO, "%s: cannot read", path);
   return 0;

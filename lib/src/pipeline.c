@@ -35,11 +35,18 @@ double nb__now(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void sleep_until(double t)
+static int stopping(struct nb_run *r);
+
+/* Wait until monotonic time t, or until the run stops (a long --gpu-work
+ * must not delay a stop). The condition variable uses CLOCK_MONOTONIC. */
+static void wait_until(struct gpu_pipe *gp, double t)
 {
   struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-    ;
+  pthread_mutex_lock(&gp->mu);
+  while (nb__now() < t && !stopping(gp->run))
+    if (pthread_cond_timedwait(&gp->cv, &gp->mu, &ts) == ETIMEDOUT)
+      break;
+  pthread_mutex_unlock(&gp->mu);
 }
 
 /* Record the first error and stop everything. */
@@ -154,6 +161,9 @@ static void *worker_main(void *arg)
       break;
     unsigned char *dst = torch ? gp->wslot[s].addr : gp->stage[s].addr;
     float *scratch = torch ? gp->scratch[w].addr : NULL;
+    /* Warm-up batches never enter the statistics. */
+    int timed = b >= r->cfg.warmup;
+    double gen0 = gen, col0 = col;
     for (int i = 0; i < r->cfg.batch; i++) {
       uint64_t stream = ((uint64_t)gp->gp->gpu << 40) | ((uint64_t)b * (uint64_t)r->cfg.batch + (uint64_t)i);
       double t0 = nb__now();
@@ -177,7 +187,10 @@ static void *worker_main(void *arg)
     (torch ? gp->wbatch : gp->sbatch)[s] = b;
     pthread_cond_broadcast(&gp->cv);
     pthread_mutex_unlock(&gp->mu);
-    batches++;
+    if (timed)
+      batches++;
+    else
+      gen = gen0, col = col0;
   }
   pthread_mutex_lock(&gp->mu);
   gp->stage_s[NB_STAGE_GENERATE] += gen;
@@ -218,7 +231,8 @@ static void *feeder_main(void *arg)
         /* pin_memory: the worker's batch into pinned staging. */
         double t0 = nb__now();
         memcpy(gp->stage[t].addr, gp->wslot[s].addr, r->batch_bytes);
-        copy += nb__now() - t0;
+        if (b >= r->cfg.warmup)
+          copy += nb__now() - t0;
         pthread_mutex_lock(&gp->mu);
         gp->wstate[s] = SLOT_FREE;
         gp->sbatch[t] = b;
@@ -275,11 +289,12 @@ static void *device_main(void *arg)
       break;
     /* The slot is free once the work of the step that last used it is done. */
     if (end2[d] > nb__now())
-      sleep_until(end2[d]);
+      wait_until(gp, end2[d]);
     double t0 = nb__now();
     memcpy(gp->dev[d].addr, gp->stage[t].addr, r->batch_bytes);
     double t1 = nb__now();
-    copy += t1 - t0;
+    if (b >= r->cfg.warmup)
+      copy += t1 - t0;
     pthread_mutex_lock(&gp->mu);
     gp->sstate[t] = SLOT_FREE; /* its copy is complete: the slot may be refilled */
     pthread_cond_broadcast(&gp->cv);
@@ -307,7 +322,7 @@ static void *device_main(void *arg)
       r->cfg.progress(r->cfg.progress_arg, (int)b + 1, (int)r->total);
   }
   if (prev_end > nb__now())
-    sleep_until(prev_end);
+    wait_until(gp, prev_end);
   pthread_mutex_lock(&gp->mu);
   gp->stage_s[NB_STAGE_DEVICE_COPY] += copy;
   gp->idle_s = idle;
@@ -447,7 +462,11 @@ int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg
         !gp->expected || !gp->done_t || !gp->taudit)
       goto oom;
     pthread_mutex_init(&gp->mu, NULL);
-    pthread_cond_init(&gp->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&gp->cv, &ca);
+    pthread_condattr_destroy(&ca);
     gp->sync_init = 1;
     if (nb__taudit_init(&gp->taudit[0], topo, &g->feeder) < 0 || nb__taudit_init(&gp->taudit[1], topo, &g->device) < 0)
       goto oom;

@@ -47,26 +47,37 @@ struct nb_mode_summary *nb_report_summary(const struct nb_report *r, int *n)
       if (r->modes[j] != m->mode || !r->runs[j])
         continue;
       nb_run_t run = r->runs[j];
+      m->skipped = false;
+      /* A run cut short (a signal, or stopped before its timed steps) has no
+       * complete measurement: it is reported, never averaged. */
+      int complete = !nb_run_interrupted(run);
+      for (int d = 0; d < nb_run_ngpus(run); d++)
+        complete &= nb_run_gpu(run, d)->timed_steps == r->run->steps;
+      if (!complete)
+        continue;
       rate[cnt] = nb_run_steps_per_s(run);
       double g = 1e300;
       for (int d = 0; d < nb_run_ngpus(run); d++)
         g = nb_run_gpu(run, d)->gbps < g ? nb_run_gpu(run, d)->gbps : g;
       gb[cnt++] = g;
       m->placement_achieved &= nb_run_placement_achieved(run);
-      m->skipped = false;
     }
     m->runs = cnt;
     m->speedup = m->speedup_lo = m->speedup_hi = NAN;
     if (cnt) {
       nb_stats_compute(rate, cnt, &m->steps_per_s);
       nb_stats_compute(gb, cnt, &m->gbps);
+    } else {
+      /* Ran but never completed: nothing to summarise. */
+      struct nb_stats none = {0, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+      m->steps_per_s = m->gbps = none;
     }
   }
   /* Against none, when it ran. */
   for (int k = 0; k < *n; k++)
     if (s[k].mode == NB_MODE_NONE && !s[k].skipped)
       for (int j = 0; j < *n; j++)
-        if (j != k && !s[j].skipped)
+        if (j != k && !s[j].skipped && s[j].runs && s[k].runs)
           nb_ratio_ci(&s[j].steps_per_s, &s[k].steps_per_s, &s[j].speedup, &s[j].speedup_lo, &s[j].speedup_hi);
 out:
   free(rate);
@@ -142,7 +153,7 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
     fprintf(out, "\nsteps/s over %d repeats (mean, 95%% interval, median, cv, min-max):\n", r->repeats);
     for (int k = 0; k < n; k++) {
       const struct nb_stats *st = &s[k].steps_per_s;
-      if (s[k].skipped)
+      if (s[k].skipped || !s[k].runs)
         continue;
       fprintf(out, "  %-11s %9.3f [%.3f, %.3f]  median %.3f  cv %.1f%%  %.3f-%.3f%s\n", nb_mode_name(s[k].mode),
               st->mean, st->ci_lo, st->ci_hi, st->median, 100 * st->cv, st->min, st->max,
@@ -284,10 +295,15 @@ json_t *nb__report_json(const struct nb_report *r)
     for (int g = 0; gpus && g < nb_run_ngpus(run); g++)
       json_array_append_new(gpus, gpu_json(nb_run_gpu(run, g)));
     double gbps = rate * (double)c->batch * c->channels * c->height * c->width * 4.0 / 1e9;
-    json_array_append_new(runs, json_pack("{s:s, s:i, s:b, s:b, s:f, s:f, s:f, s:o, s:o, s:o}", "mode",
+    int complete = !nb_run_interrupted(run);
+    for (int g = 0; g < nb_run_ngpus(run); g++)
+      complete &= nb_run_gpu(run, g)->timed_steps == c->steps;
+    json_array_append_new(runs, json_pack("{s:s, s:i, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "mode",
                                           nb_mode_name(r->modes[i]), "repeat", r->repeat[i], "skipped", 0,
-                                          "interrupted", nb_run_interrupted(run), "steps_per_s", rate, "samples_per_s",
-                                          rate * c->batch, "gbps", gbps, "gpus", gpus, "plan",
+                                          "interrupted", nb_run_interrupted(run), "complete", complete,
+                                          "steps_per_s", rate > 0 ? json_real(rate) : json_null(), "samples_per_s",
+                                          rate > 0 ? json_real(rate * c->batch) : json_null(), "gbps",
+                                          rate > 0 ? json_real(gbps) : json_null(), "gpus", gpus, "plan",
                                           nb__plan_json(nb_run_plan(run)), "placement", placement_json(run)));
   }
   int n = 0;
@@ -297,12 +313,13 @@ json_t *nb__report_json(const struct nb_report *r)
                    ? json_null()
                    : json_pack("{s:o, s:[o, o]}", "ratio", num(s[k].speedup), "ci95", num(s[k].speedup_lo),
                                num(s[k].speedup_hi));
-    json_array_append_new(summary, s[k].skipped ? json_pack("{s:s, s:b}", "mode", nb_mode_name(s[k].mode), "skipped", 1)
-                                                : json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:b}", "mode",
-                                                            nb_mode_name(s[k].mode), "skipped", 0, "runs", s[k].runs,
-                                                            "steps_per_s", stats_json(&s[k].steps_per_s), "gbps",
-                                                            stats_json(&s[k].gbps), "speedup_vs_none", sp,
-                                                            "placement_achieved", s[k].placement_achieved));
+    json_array_append_new(summary,
+                          s[k].skipped ? json_pack("{s:s, s:b}", "mode", nb_mode_name(s[k].mode), "skipped", 1)
+                                       : json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:b}", "mode",
+                                                   nb_mode_name(s[k].mode), "skipped", 0, "runs", s[k].runs,
+                                                   "steps_per_s", s[k].runs ? stats_json(&s[k].steps_per_s) : json_null(),
+                                                   "gbps", s[k].runs ? stats_json(&s[k].gbps) : json_null(),
+                                                   "speedup_vs_none", sp, "placement_achieved", s[k].placement_achieved));
     if (!s[k].skipped && s[k].mode != NB_MODE_NONE && !isnan(s[k].speedup))
       json_array_append_new(cmp, json_pack("{s:s, s:s, s:f}", "mode", nb_mode_name(s[k].mode), "baseline", "none",
                                            "speedup", s[k].speedup));
@@ -362,13 +379,11 @@ static int write_csv(const struct nb_report *r, FILE *f)
   return ferror(f) ? -1 : 0;
 }
 
-/* Write through a temporary file and link it to the first free name among
- * base.ext, base-2.ext, ...: complete or absent, never overwriting. */
-static int publish(const char *dir, const char *base, const char *ext, const struct nb_report *r,
-                   int (*fill)(const struct nb_report *, FILE *), char *path, size_t len, nb_error_t *err)
+/* Write one file's content to a temporary file in dir (fsynced). */
+static int stage_file(const char *dir, const char *base, const char *ext, const struct nb_report *r,
+                      int (*fill)(const struct nb_report *, FILE *), char *tmp, size_t len, nb_error_t *err)
 {
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s/.%s.%s.XXXXXX", dir, base, ext);
+  snprintf(tmp, len, "%s/.%s.%s.XXXXXX", dir, base, ext);
   int fd = mkstemp(tmp);
   if (fd < 0)
     return nb__err_sys(err, NB_EIO, errno, "results: cannot create a file in %s", dir);
@@ -389,22 +404,34 @@ static int publish(const char *dir, const char *base, const char *ext, const str
     unlink(tmp);
     return nb__err_sys(err, NB_EIO, e, "results: writing in %s", dir);
   }
+  return 0;
+}
+
+/* Link both temporary files to the first suffix free for both (base.json and
+ * base.csv, else base-2.*, ...): complete or absent, never overwriting, and
+ * always a pair. */
+static int publish(const char *dir, const char *base, const char *tj, const char *tc, char *path, size_t len,
+                   nb_error_t *err)
+{
+  char csv[4096];
   for (int k = 1; k < 1000; k++) {
-    if (k == 1)
-      snprintf(path, len, "%s/%s.%s", dir, base, ext);
-    else
-      snprintf(path, len, "%s/%s-%d.%s", dir, base, k, ext);
-    if (link(tmp, path) == 0) {
-      unlink(tmp);
+    char suffix[16] = "";
+    if (k > 1)
+      snprintf(suffix, sizeof suffix, "-%d", k);
+    snprintf(path, len, "%s/%s%s.json", dir, base, suffix);
+    snprintf(csv, sizeof csv, "%s/%s%s.csv", dir, base, suffix);
+    if (link(tj, path) < 0) {
+      if (errno == EEXIST)
+        continue;
+      return nb__err_sys(err, NB_EIO, errno, "results: %s", path);
+    }
+    if (link(tc, csv) == 0)
       return 0;
-    }
-    if (errno != EEXIST) {
-      e = errno;
-      unlink(tmp);
-      return nb__err_sys(err, NB_EIO, e, "results: %s", path);
-    }
+    int e = errno;
+    unlink(path);
+    if (e != EEXIST)
+      return nb__err_sys(err, NB_EIO, e, "results: %s", csv);
   }
-  unlink(tmp);
   return nb__err(err, NB_EIO, "results: too many files named %s in %s", base, dir);
 }
 
@@ -420,12 +447,12 @@ int nb_report_save(const struct nb_report *r, const char *dir, char *path, size_
 {
   if (mkdir(dir, 0777) < 0 && errno != EEXIST)
     return nb__err_sys(err, NB_EIO, errno, "results: cannot create directory %s (give another with --output)", dir);
-  char host[64] = "host", ts[32], modes[64] = "", base[256], csvpath[4096];
+  char host[64] = "host", ts[32], modes[64] = "", base[256];
   gethostname(host, sizeof host - 1);
+  host[strcspn(host, ".")] = '\0'; /* the short name */
   for (char *p = host; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-'))
       *p = '_';
-  host[strcspn(host, ".")] = '\0';
   iso_time(ts, sizeof ts, 1);
   int seen[NB_NMODES] = {0};
   for (int i = 0; i < r->nentries; i++)
@@ -441,8 +468,15 @@ int nb_report_save(const struct nb_report *r, const char *dir, char *path, size_
   for (char *p = base; *p; p++)
     if (*p == '/' || *p == ' ')
       *p = '_';
-  int rc = publish(dir, base, "json", r, fill_json, path, len, err);
-  if (rc == 0)
-    rc = publish(dir, base, "csv", r, write_csv, csvpath, sizeof csvpath, err);
+  char tj[4096], tc[4096];
+  int rc = stage_file(dir, base, "json", r, fill_json, tj, sizeof tj, err);
+  if (rc < 0)
+    return rc;
+  rc = stage_file(dir, base, "csv", r, write_csv, tc, sizeof tc, err);
+  if (rc == 0) {
+    rc = publish(dir, base, tj, tc, path, len, err);
+    unlink(tc);
+  }
+  unlink(tj);
   return rc;
 }

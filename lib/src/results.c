@@ -267,9 +267,25 @@ int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pc
   if (*diff)
     return nb__err(err, NB_EINVAL, "compare: %s and %s were run with different settings: %s", base->path, cand->path,
                    diff);
+  const struct nb_results *both[2] = {base, cand};
+  for (int f = 0; f < 2; f++)
+    if (json_is_true(json_object_get(both[f]->doc, "interrupted")))
+      return nb__err(err, NB_EINVAL, "compare: %s is an interrupted run: its numbers are incomplete", both[f]->path);
 
   struct msum a[16], b[16];
   int na = summaries(base, a, 16), nb = summaries(cand, b, 16), compared = 0;
+  /* Every mode of the baseline must be measured in the new file: a mode that
+   * vanished or no longer completes is not "no regression". */
+  for (int i = 0; i < na; i++) {
+    int found = 0;
+    for (int j = 0; j < nb; j++)
+      found |= !strcmp(a[i].mode, b[j].mode) && isfinite(b[j].mean) && b[j].mean > 0;
+    if (!isfinite(a[i].mean) || a[i].mean <= 0)
+      return nb__err(err, NB_EINVAL, "compare: %s has no complete measurement of mode %s", base->path, a[i].mode);
+    if (!found)
+      return nb__err(err, NB_EINVAL, "compare: mode %s of %s is missing, skipped or incomplete in %s", a[i].mode,
+                     base->path, cand->path);
+  }
   fprintf(out, "%-11s %-8s %12s %12s %8s  %s\n", "mode", "metric", "baseline", "new", "change", "verdict");
   for (int i = 0; i < na; i++)
     for (int j = 0; j < nb; j++) {

@@ -48,7 +48,7 @@ expect_usage "unexpected argument 'extra'" topo extra
 expect_usage "unknown command 'frobnicate'" frobnicate
 expect_usage "unknown option --bogus" --bogus
 expect_usage "unknown command 'nope'" help nope
-expect_usage "option --json takes no value" topo --json=1
+expect_usage "'maybe' is not a boolean" topo --json=maybe
 expect_usage "option --help takes no value" topo --help=x
 expect_usage "empty input" topo --topology /dev/null
 nl="$tmp/new

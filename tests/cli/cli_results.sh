@@ -33,10 +33,25 @@ want=$(jq '[.runs[] | select(.skipped | not) | .gpus[]] | length' "$json")
 [ "$rows" -eq "$want" ] && ok "CSV: one row per mode x repeat x GPU ($rows)" || bad "CSV rows $rows, want $want"
 awk -F, 'NR > 1 && $1 != "1" { bad = 1 } END { exit bad }' "$csv" && ok "CSV format version 1 on every row" || bad "CSV format column"
 
-# Never overwritten: a second run in the same second gets another name.
-"$NUMABENCH" --config "$NB_SOURCE_DIR/configs/ci-smoke.ini" --output "$out" --steps 5 --repeat 1 >/dev/null 2>&1
-[ "$(ls "$out"/*.json | wc -l)" -eq 2 ] && ok "second run: a second file, the first untouched" || bad "files: $(ls "$out")"
-cmp -s "$json" "$(ls "$out"/*.json | head -1)" || cmp -s "$json" "$(ls "$out"/*.json | tail -1)" && ok "first file unchanged" || bad "first file changed"
+# Never overwritten: names the next runs would take already exist (the next
+# seconds' names), so a run must pick a -2 name and leave them alone.
+cp "$json" "$tmp/first.json"
+rest=$(basename "$json" | sed 's/^[0-9]*T[0-9]*Z//')
+now=$(date -u +%s)
+placed=0
+for k in 0 1 2 3 4 5 6 7 8 9 10; do
+  name=$(date -u -d "@$((now + k))" +%Y%m%dT%H%M%SZ)$rest
+  [ -e "$out/$name" ] && continue # the first run's own file
+  echo "placeholder" >"$out/$name"
+  echo "placeholder" >"$out/${name%.json}.csv"
+  placed=$((placed + 1))
+done
+"$NUMABENCH" --config "$NB_SOURCE_DIR/configs/ci-smoke.ini" --output "$out" >/dev/null 2>"$tmp/err"
+new=$(ls "$out"/*-2.json 2>/dev/null | head -1)
+[ -n "$new" ] && [ -s "${new%.json}.csv" ] && ok "same name taken: written as $(basename "$new") with its .csv" || bad "no -2 file: $(ls "$out") $(cat "$tmp/err")"
+cmp -s "$json" "$tmp/first.json" && ok "the first file is untouched" || bad "the first file changed"
+[ "$(grep -l '^placeholder$' "$out"/*.json | wc -l)" -eq "$placed" ] && ok "existing files with the names were not overwritten" || bad "placeholders overwritten"
+rm -f $(grep -l '^placeholder$' "$out"/*.json "$out"/*.csv) "$new" "${new%.json}.csv"
 
 # report: the table, in three formats, from one and from several files.
 "$NUMABENCH" report "$json" >"$tmp/report.txt" || bad "report exit $?"
@@ -45,7 +60,7 @@ grep -q '^[^ ]* *[^ ]* *bind *3 ' "$tmp/report.txt" && ok "report: bind row" || 
 "$NUMABENCH" report --format csv "$json" >"$tmp/report.csv"
 got=$(awk -F, '$4 == "bind" { print $6 }' "$tmp/report.csv")
 awk -v a="$got" -v b="$mean" 'BEGIN { exit !((a - b) ^ 2 < (1e-5 * b) ^ 2) }' && ok "report csv round-trips the mean ($got)" || bad "report csv $got vs $mean"
-"$NUMABENCH" report --format md "$json" "$(ls "$out"/*.json | tail -1)" >"$tmp/report.md"
+"$NUMABENCH" report --format md "$json" "$json" >"$tmp/report.md"
 [ "$(grep -c '^| ' "$tmp/report.md")" -ge 4 ] && grep -q '^|---' "$tmp/report.md" && ok "report md, two files" || bad "report md: $(cat "$tmp/report.md")"
 printf '{"schema_version": 7}' >"$tmp/bogus.json"
 "$NUMABENCH" report "$tmp/bogus.json" >/dev/null 2>"$tmp/err"
@@ -69,12 +84,19 @@ jq '.resolved.batch = 16 | .resolved.pipeline = "direct"' "$json" >"$tmp/other.j
 "$NUMABENCH" compare "$json" "$tmp/other.json" >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] && grep -q 'batch (8 vs 16)' "$tmp/err" && grep -q 'pipeline ("torch" vs "direct")' "$tmp/err" && ok "compare different settings: exit 2: $(cat "$tmp/err")" || bad "compare other: $(cat "$tmp/err")"
 
+jq '.summary |= map(select(.mode != "bind"))' "$json" >"$tmp/nobind.json"
+"$NUMABENCH" compare "$json" "$tmp/nobind.json" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q 'mode bind of .* is missing' "$tmp/err" && ok "compare: a vanished mode is not comparable (exit 2)" || bad "compare missing mode: $(cat "$tmp/err")"
+jq '.interrupted = true' "$json" >"$tmp/int.json"
+"$NUMABENCH" compare "$json" "$tmp/int.json" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q 'interrupted run' "$tmp/err" && ok "compare: an interrupted run is not comparable (exit 2)" || bad "compare interrupted: $(cat "$tmp/err")"
+
 # The example CI job: records a baseline, then compares (no threshold decides this test).
 NUMABENCH="$NUMABENCH" NB_RESULTS="$tmp/ci" sh "$NB_SOURCE_DIR/configs/ci/numabench-ci.sh" "$NB_SOURCE_DIR/configs/ci-smoke.ini" "$tmp/base.json" >"$tmp/ci1.txt" 2>&1
 [ $? -eq 0 ] && [ -s "$tmp/base.json" ] && ok "CI job: baseline recorded" || bad "CI job 1: $(cat "$tmp/ci1.txt")"
 NUMABENCH="$NUMABENCH" NB_RESULTS="$tmp/ci2" sh "$NB_SOURCE_DIR/configs/ci/numabench-ci.sh" "$NB_SOURCE_DIR/configs/ci-smoke.ini" "$tmp/base.json" >"$tmp/ci2.txt" 2>&1
 rc=$?
-{ [ $rc -eq 0 ] || [ $rc -eq 1 ]; } && grep -q 'regression' "$tmp/ci2.txt" && ok "CI job: compared (exit $rc)" || bad "CI job 2: exit $rc: $(cat "$tmp/ci2.txt")"
+{ [ $rc -eq 0 ] || [ $rc -eq 1 ]; } && grep -qi 'regression' "$tmp/ci2.txt" && ok "CI job: compared (exit $rc)" || bad "CI job 2: exit $rc: $(cat "$tmp/ci2.txt")"
 
 # Bad presets: file, line and reason; exit 2.
 printf '[numabench]\nbatch = 8\nfrobnicate = 1\n' >"$tmp/bad.ini"
@@ -96,7 +118,7 @@ pid=$!
 sleep 1
 kill -INT $pid
 wait $pid
-check "interrupted run: complete file, marked" '.interrupted == true and .runs[0].interrupted == true' "$(ls "$tmp"/int/*.json)"
+check "interrupted run: complete file, marked, not averaged" '.interrupted == true and .runs[0].interrupted == true and .runs[0].complete == false and .summary[0].runs == 0 and .summary[0].steps_per_s == null' "$(ls "$tmp"/int/*.json)"
 
 # A sweep: one file per value; the plot draws it.
 "$NUMABENCH" --sample 3x16x16 --batch 2 --steps 10 --warmup 1 --repeat 2 --mode none,bind --sweep gpu-work=0,500 --quiet --output "$tmp/sweep" >/dev/null 2>"$tmp/err"
@@ -105,7 +127,10 @@ check "sweep: the point is recorded" '.resolved.sweep.option == "gpu-work"' "$(l
 "$NUMABENCH" --sweep nothing=1 --no-save >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] && ok "bad sweep: exit 2" || bad "bad sweep: $(cat "$tmp/err")"
 
+"$NUMABENCH" --sample 3x16x16 --batch 2 --steps 5 --warmup 1 --mode bind --sweep pipeline=torch,direct --quiet --output "$tmp/psweep" >/dev/null 2>&1
 if command -v gnuplot >/dev/null 2>&1; then
+  "$NB_SOURCE_DIR/plot/numabench-plot" -o "$tmp/pplots" "$tmp"/psweep/*.json 2>"$tmp/err" && [ -s "$tmp/pplots/sweep.png" ] \
+    && ok "plot: a non-numeric sweep (pipeline) draws" || bad "plot pipeline sweep: $(cat "$tmp/err")"
   "$NB_SOURCE_DIR/plot/numabench-plot" -o "$tmp/plots" "$json" "$tmp"/sweep/*.json 2>"$tmp/err" || bad "plot exit $?: $(cat "$tmp/err")"
   for f in steps per-gpu speedup sweep; do
     for ext in png svg; do
