@@ -11,21 +11,6 @@
 #define NB__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define NB__PRINTF(f, a)
-/* A start line for threads that cannot all be trusted to start: threads
- * arrive and wait; the starter opens it once the threads that did start have
- * arrived (a barrier would wait for ever for a thread that failed to start). */
-#include <pthread.h>
-struct nb__gate {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int arrived;
-  int open;
-};
-void nb__gate_init(struct nb__gate *g);
-void nb__gate_destroy(struct nb__gate *g);
-void nb__gate_arrive(struct nb__gate *g);
-void nb__gate_open(struct nb__gate *g, int expected);
-
 #endif
 
 /* Record an error (err may be NULL) and return code. */
