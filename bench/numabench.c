@@ -21,7 +21,7 @@ struct command {
   unsigned bit;
   const char *summary;
   int (*run)(const struct nb_config *cfg, int argc, char **argv);
-  const char *args; /* what may follow --, NULL when nothing may */
+  const char *args;     /* what may follow --, NULL when nothing may */
   const char *operands; /* file operands (report, compare), NULL when none */
   int min_operands, max_operands;
 };
@@ -34,25 +34,28 @@ static int cmd_compare(const struct nb_config *cfg, int argc, char **argv);
 static int cmd_bw(const struct nb_config *cfg, int argc, char **argv);
 
 static const struct command commands[] = {
-  {"topo", NB_CMD_TOPO, "show NUMA nodes, distances and GPUs with their nodes and local CPUs", cmd_topo, NULL, NULL,
-   0, 0},
-  {"plan", NB_CMD_PLAN,
-   "plan where every GPU's feeder, workers and buffers go; print it, emit numactl launch lines, or apply and "
-   "audit it here (--check)",
-   cmd_plan, "CMD [ARGS...]", NULL, 0, 0},
-  {"run", NB_CMD_RUN,
-   "run the input pipeline for every GPU at once in each placement mode and report throughput, stage times and "
-   "the placement audit (the default command)",
-   cmd_run, NULL, NULL, 0, 0},
-  {"report", NB_CMD_REPORT, "tabulate result files: steps/s with 95% intervals, GB/s, speedup vs none, placement",
-   cmd_report, NULL, "FILE...", 1, 1 << 20},
-  {"bw", NB_CMD_BW,
-   "measure the raw copy bandwidth the pipeline is compared against: host backend, a NUMA node x node "
-   "memory-copy matrix, each pair alone and all rows at once",
-   cmd_bw, NULL, NULL, 0, 0},
-  {"compare", NB_CMD_COMPARE,
-   "compare a new result file with a baseline: exit 0 no regression, 1 regression, 2 not comparable", cmd_compare,
-   NULL, "BASELINE NEW", 2, 2},
+    {"topo", NB_CMD_TOPO, "show NUMA nodes, distances and GPUs with their nodes and local CPUs", cmd_topo,
+     NULL, NULL, 0, 0},
+    {"plan", NB_CMD_PLAN,
+     "plan where every GPU's feeder, workers and buffers go; print it, emit numactl launch lines, or apply "
+     "and "
+     "audit it here (--check)",
+     cmd_plan, "CMD [ARGS...]", NULL, 0, 0},
+    {"run", NB_CMD_RUN,
+     "run the input pipeline for every GPU at once in each placement mode and report throughput, stage times "
+     "and "
+     "the placement audit (the default command)",
+     cmd_run, NULL, NULL, 0, 0},
+    {"report", NB_CMD_REPORT,
+     "tabulate result files: steps/s with 95% intervals, GB/s, speedup vs none, placement", cmd_report, NULL,
+     "FILE...", 1, 1 << 20},
+    {"bw", NB_CMD_BW,
+     "measure the raw copy bandwidth the pipeline is compared against: host backend, a NUMA node x node "
+     "memory-copy matrix, each pair alone and all rows at once",
+     cmd_bw, NULL, NULL, 0, 0},
+    {"compare", NB_CMD_COMPARE,
+     "compare a new result file with a baseline: exit 0 no regression, 1 regression, 2 not comparable",
+     cmd_compare, NULL, "BASELINE NEW", 2, 2},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
@@ -202,9 +205,10 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
     fprintf(stderr, "numabench %s: expected %s (see numabench %s --help)\n", c->name, c->operands, c->name);
     rc = EXIT_USAGE;
   }
-  if (rc == 0 && !c->operands && optind < argc && !(c->args && optind > 1 && !strcmp(argv[optind - 1], "--"))) {
-    fprintf(stderr, "numabench %s: unexpected argument '%s' (see numabench %s --help)\n", c->name, argv[optind],
-            c->name);
+  if (rc == 0 && !c->operands && optind < argc &&
+      !(c->args && optind > 1 && !strcmp(argv[optind - 1], "--"))) {
+    fprintf(stderr, "numabench %s: unexpected argument '%s' (see numabench %s --help)\n", c->name,
+            argv[optind], c->name);
     rc = EXIT_USAGE;
   }
   free(lo);
@@ -235,8 +239,10 @@ static int parse_modes(const char *list, enum nb_mode *modes, int *n)
     snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
     int m = nb_mode_parse(name);
     if (m < 0) {
-      fprintf(stderr, "numabench: --mode '%s': unknown mode '%s' (modes: none, bind, adversarial, remote, "
-                      "interleave)\n", list, name);
+      fprintf(stderr,
+              "numabench: --mode '%s': unknown mode '%s' (modes: none, bind, adversarial, remote, "
+              "interleave)\n",
+              list, name);
       return EXIT_USAGE;
     }
     for (int i = 0; i < *n; i++)
@@ -284,8 +290,10 @@ static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
   if (nb_topo_load(&topo, &tc, &err) < 0)
     return fail(&err);
   if (cfg->check && !nb_topo_is_this_system(topo)) {
-    fprintf(stderr, "numabench plan: --check applies plans to this machine only; topology %s is not this machine "
-                    "(drop --topology)\n", nb_topo_source(topo));
+    fprintf(stderr,
+            "numabench plan: --check applies plans to this machine only; topology %s is not this machine "
+            "(drop --topology)\n",
+            nb_topo_source(topo));
     nb_topo_free(topo);
     return EXIT_USAGE;
   }
@@ -293,8 +301,8 @@ static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
   rc = 0;
   int misplaced = 0;
   for (int i = 0; i < nmodes && rc == 0; i++) {
-    struct nb_plan_config pc = {.mode = modes[i], .gpus = cfg->gpus, .workers = cfg->workers,
-                                .gpu_node = cfg->gpu_node};
+    struct nb_plan_config pc = {
+        .mode = modes[i], .gpus = cfg->gpus, .workers = cfg->workers, .gpu_node = cfg->gpu_node};
     nb_plan_t plan;
     if (nb_plan_make(&plan, topo, &pc, &err) < 0) {
       if (err.code == NB_ENOTSUP && nmodes > 1) {
@@ -314,8 +322,8 @@ static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
       if (nb_check_run(plan, &cc, &chk, &err) < 0) {
         rc = fail(&err);
       } else {
-        if ((cfg->json ? nb_check_write_json(chk, stdout, &err) : (i ? fputc('\n', stdout) : 0,
-                                                                     nb_check_write_text(chk, stdout, &err))) < 0)
+        if ((cfg->json ? nb_check_write_json(chk, stdout, &err)
+                       : (i ? fputc('\n', stdout) : 0, nb_check_write_text(chk, stdout, &err))) < 0)
           rc = fail(&err);
         else if (!nb_check_achieved(chk) && !cfg->allow_misplacement)
           misplaced = 1;
@@ -337,7 +345,8 @@ static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
   }
   nb_topo_free(topo);
   if (rc == 0 && misplaced) {
-    fprintf(stderr, "numabench: placement not achieved (see the rows marked NO); --allow-misplacement exits 0\n");
+    fprintf(stderr,
+            "numabench: placement not achieved (see the rows marked NO); --allow-misplacement exits 0\n");
     rc = EXIT_MISPLACED;
   }
   return rc;
@@ -407,19 +416,26 @@ static int parse_sample(const char *text, int *c, int *h, int *w)
   char tail;
   if (sscanf(text, "%dx%dx%d%c", c, h, w, &tail) != 3 || *c <= 0 || *h <= 0 || *w <= 0 ||
       (double)*c * *h * *w > (double)(1 << 28)) {
-    fprintf(stderr, "numabench: --sample '%s': expected CxHxW with positive sizes and at most 2^28 values, e.g. "
-                    "3x224x224\n", text);
+    fprintf(stderr,
+            "numabench: --sample '%s': expected CxHxW with positive sizes and at most 2^28 values, e.g. "
+            "3x224x224\n",
+            text);
     return EXIT_USAGE;
   }
   return 0;
 }
 
 /* The run's settings from the options; 0 or an exit code (message printed). */
-static int resolve_run(const struct nb_config *cfg, struct nb_run_config *rc_cfg, enum nb_mode *modes, int *nmodes)
+static int resolve_run(const struct nb_config *cfg, struct nb_run_config *rc_cfg, enum nb_mode *modes,
+                       int *nmodes)
 {
   int rc;
-  *rc_cfg = (struct nb_run_config){.warmup = cfg->warmup, .steps = cfg->steps, .seed = (uint64_t)cfg->seed,
-                                   .gpu_work_us = cfg->gpu_work, .verify = cfg->verify, .fail_at = cfg->fail_at};
+  *rc_cfg = (struct nb_run_config){.warmup = cfg->warmup,
+                                   .steps = cfg->steps,
+                                   .seed = (uint64_t)cfg->seed,
+                                   .gpu_work_us = cfg->gpu_work,
+                                   .verify = cfg->verify,
+                                   .fail_at = cfg->fail_at};
   if ((rc = parse_modes(cfg->mode ? cfg->mode : "none,bind,adversarial", modes, nmodes)) != 0 ||
       (rc = parse_sample(cfg->sample, &rc_cfg->channels, &rc_cfg->height, &rc_cfg->width)) != 0)
     return rc;
@@ -436,8 +452,9 @@ static int resolve_run(const struct nb_config *cfg, struct nb_run_config *rc_cfg
     return EXIT_USAGE;
   }
   if (!strcmp(cfg->backend, "cuda")) {
-    fprintf(stderr, "numabench: --backend cuda: the CUDA copy backend is not in this version yet; use --backend "
-                    "host\n");
+    fprintf(stderr,
+            "numabench: --backend cuda: the CUDA copy backend is not in this version yet; use --backend "
+            "host\n");
     return EXIT_USAGE;
   }
   rc_cfg->backend = NB_BACKEND_HOST;
@@ -446,7 +463,8 @@ static int resolve_run(const struct nb_config *cfg, struct nb_run_config *rc_cfg
 
 /* One point of the benchmark: every mode, --repeat times interleaved, on
  * one configuration; then the report and the result files. */
-static int run_point(const struct nb_config *cfg, const char *sweep_opt, const char *sweep_val, int *interrupted)
+static int run_point(const struct nb_config *cfg, const char *sweep_opt, const char *sweep_val,
+                     int *interrupted)
 {
   enum nb_mode modes[NB_NMODES];
   int nmodes, rc;
@@ -467,8 +485,8 @@ static int run_point(const struct nb_config *cfg, const char *sweep_opt, const c
   int nran = 0;
   for (int i = 0; i < nmodes && rc == 0; i++) {
     skip_text[i][0] = '\0';
-    struct nb_plan_config pc = {.mode = modes[i], .gpus = cfg->gpus, .workers = cfg->workers,
-                                .gpu_node = cfg->gpu_node};
+    struct nb_plan_config pc = {
+        .mode = modes[i], .gpus = cfg->gpus, .workers = cfg->workers, .gpu_node = cfg->gpu_node};
     if (nb_plan_make(&plans[i], topo, &pc, &err) < 0) {
       if (err.code == NB_ENOTSUP && nmodes > 1) {
         snprintf(skip_text[i], sizeof skip_text[i], "%s", err.msg);
@@ -487,8 +505,9 @@ static int run_point(const struct nb_config *cfg, const char *sweep_opt, const c
   if (rc == 0) {
     rc_cfg.batch = cfg->batch;
     if (batch_auto && !(rc_cfg.batch = nb_run_pick_batch(ran, nran, &rc_cfg, 128, 0.5))) {
-      fprintf(stderr, "numabench: not even a batch of 1 fits in half the free memory; use a smaller --sample or "
-                      "fewer --workers\n");
+      fprintf(stderr,
+              "numabench: not even a batch of 1 fits in half the free memory; use a smaller --sample or "
+              "fewer --workers\n");
       rc = EXIT_USAGE;
     }
     for (int i = 0; rc == 0 && i < nran; i++)
@@ -563,10 +582,20 @@ static int run_point(const struct nb_config *cfg, const char *sweep_opt, const c
     }
 
   if (rc == 0) {
-    struct nb_report rep = {.options = cfg, .run = &rc_cfg, .topo = topo, .batch_auto = batch_auto,
-                            .devices_text = devices, .repeats = cfg->repeat, .sweep_option = sweep_opt,
-                            .sweep_value = sweep_val, .nentries = n, .runs = runs, .modes = emodes, .repeat = erep,
-                            .skip_reasons = reasons, .interrupted = *interrupted};
+    struct nb_report rep = {.options = cfg,
+                            .run = &rc_cfg,
+                            .topo = topo,
+                            .batch_auto = batch_auto,
+                            .devices_text = devices,
+                            .repeats = cfg->repeat,
+                            .sweep_option = sweep_opt,
+                            .sweep_value = sweep_val,
+                            .nentries = n,
+                            .runs = runs,
+                            .modes = emodes,
+                            .repeat = erep,
+                            .skip_reasons = reasons,
+                            .interrupted = *interrupted};
     if ((cfg->json ? nb_report_write_json(&rep, stdout, &err) : nb_report_write_text(&rep, stdout, &err)) < 0)
       rc = fail(&err);
     char path[4096];
@@ -587,8 +616,9 @@ static int run_point(const struct nb_config *cfg, const char *sweep_opt, const c
   free(reasons);
   nb_topo_free(topo);
   if (rc == 0 && misplaced && !*interrupted) {
-    fprintf(stderr, "numabench: placement not achieved in at least one mode (see the report); --allow-misplacement "
-                    "exits 0\n");
+    fprintf(stderr,
+            "numabench: placement not achieved in at least one mode (see the report); --allow-misplacement "
+            "exits 0\n");
     return EXIT_MISPLACED;
   }
   return rc;
@@ -660,7 +690,8 @@ static int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
     return EXIT_USAGE;
   }
   if (strcmp(cfg->backend, "auto") && strcmp(cfg->backend, "host")) {
-    fprintf(stderr, "numabench: --backend %s: bw measures the host backend in this version; use --backend host\n",
+    fprintf(stderr,
+            "numabench: --backend %s: bw measures the host backend in this version; use --backend host\n",
             cfg->backend);
     return EXIT_USAGE;
   }
@@ -683,7 +714,8 @@ static int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
 }
 
 /* Options a sweep may vary: those that change a run, not how it is reported. */
-static const char *const sweepable[] = {"gpu-work", "workers", "batch", "sample", "pipeline", "steps", "gpus", NULL};
+static const char *const sweepable[] = {"gpu-work", "workers", "batch", "sample",
+                                        "pipeline", "steps",   "gpus",  NULL};
 
 static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
 {
@@ -700,8 +732,10 @@ static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
     for (int i = 0; sweepable[i]; i++)
       ok |= !strcmp(sweepable[i], name);
     if (!eq || !ok || !eq[1]) {
-      fprintf(stderr, "numabench: --sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, "
-                      "batch, sample, pipeline, steps, gpus\n", cfg->sweep);
+      fprintf(stderr,
+              "numabench: --sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, "
+              "batch, sample, pipeline, steps, gpus\n",
+              cfg->sweep);
       return EXIT_USAGE;
     }
     opt = nb_option_find(name);
@@ -718,7 +752,8 @@ static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
       nb_error_t err = {0};
       if (nb_config_copy(&point, cfg) < 0)
         return EXIT_FAILURE;
-      bad = nb_config_set(&point, opt, value, &err) < 0 ? fail(&err) : resolve_run(&point, &rcfg, modes, &nmodes);
+      bad = nb_config_set(&point, opt, value, &err) < 0 ? fail(&err)
+                                                        : resolve_run(&point, &rcfg, modes, &nmodes);
       nb_config_free(&point);
       if (bad)
         return bad;

@@ -29,16 +29,16 @@ struct nb__taudit {
  * the same plan, e.g. all staging slots of a GPU). */
 struct nb__baudit {
   const char *name;
-  int worker;              /* -1 unless the buffers are one worker's */
+  int worker; /* -1 unless the buffers are one worker's */
   struct nb_buf_plan plan;
   enum nb_mem_seen policy; /* what mbind achieved (the first buffer's) */
   int mbind_errno;
-  double alloc_s;          /* summed */
+  double alloc_s; /* summed */
   struct nb_hist pages;
-  int unverifiable;        /* errno of a refused page query, 0 if none */
+  int unverifiable; /* errno of a refused page query, 0 if none */
   double share;
   bool ok;
-  const char *why;         /* when not ok: what failed */
+  const char *why; /* when not ok: what failed */
 };
 
 int nb__taudit_init(struct nb__taudit *a, nb_topo_t topo, const struct nb_thread_plan *tp);

@@ -195,7 +195,8 @@ void nb__taudit_judge(struct nb__taudit *a, nb_topo_t topo)
   int on_node = b->nmem_nodes_seen == 1 && b->mem_nodes_seen[0] == tp->mem_node;
   if (b->cpu_asked && !b->cpu_bound)
     a->why = "CPU affinity refused";
-  else if (tp->mem_policy == NB_MEM_BIND && !((b->mem_seen == NB_SEEN_BIND || b->mem_seen == NB_SEEN_PREFERRED) && on_node))
+  else if (tp->mem_policy == NB_MEM_BIND &&
+           !((b->mem_seen == NB_SEEN_BIND || b->mem_seen == NB_SEEN_PREFERRED) && on_node))
     a->why = "memory policy refused";
   else if (tp->mem_policy == NB_MEM_INTERLEAVE && b->mem_seen != NB_SEEN_INTERLEAVE)
     a->why = "interleave policy refused";
@@ -207,7 +208,10 @@ void nb__taudit_judge(struct nb__taudit *a, nb_topo_t topo)
   a->ok = a->why == NULL;
 }
 
-void nb__taudit_free(struct nb__taudit *a) { nb_hist_free(&a->cpus); }
+void nb__taudit_free(struct nb__taudit *a)
+{
+  nb_hist_free(&a->cpus);
+}
 
 static json_t *hist_json(const struct nb_hist *h, nb_topo_t topo)
 {
@@ -216,10 +220,14 @@ static json_t *hist_json(const struct nb_hist *h, nb_topo_t topo)
     if (h->count[i])
       json_array_append_new(a, json_pack("{s:i, s:I}", "node", nb_topo_node(topo, i)->os_index, "count",
                                          (json_int_t)h->count[i]));
-  return json_pack("{s:o, s:I, s:I}", "nodes", a, "other", (json_int_t)h->other, "total", (json_int_t)h->total);
+  return json_pack("{s:o, s:I, s:I}", "nodes", a, "other", (json_int_t)h->other, "total",
+                   (json_int_t)h->total);
 }
 
-static json_t *errno_json(int e) { return e ? json_string(strerror(e)) : json_null(); }
+static json_t *errno_json(int e)
+{
+  return e ? json_string(strerror(e)) : json_null();
+}
 
 static const char *role_name(enum nb_role r)
 {
@@ -233,14 +241,15 @@ json_t *nb__taudit_json(const struct nb__taudit *a, nb_topo_t topo)
     json_array_append_new(nodes, json_integer(a->bind.mem_nodes_seen[n]));
   for (int n = 0; seen && n < a->nseen; n++)
     json_array_append_new(seen, json_integer(a->seen[n]));
-  return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:o}", "role", role_name(a->tp->role),
-                   "worker", a->tp->worker >= 0 ? json_integer(a->tp->worker) : json_null(), "planned_cpu_node",
+  return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:o}", "role",
+                   role_name(a->tp->role), "worker",
+                   a->tp->worker >= 0 ? json_integer(a->tp->worker) : json_null(), "planned_cpu_node",
                    a->tp->cpu_node >= 0 ? json_integer(a->tp->cpu_node) : json_null(), "bind_level",
-                   a->bind.level ? a->bind.level : "none", "cpu_error", errno_json(a->bind.cpu_errno), "mem_error",
-                   errno_json(a->bind.mem_errno), "cpu_samples", hist_json(&a->cpus, topo), "cpus_seen", seen,
-                   "mem_policy_seen", nb_mem_seen_name(a->bind.mem_seen), "mem_nodes_seen", nodes,
-                   "share_on_planned_node", a->tp->cpu_node >= 0 ? json_real(a->share) : json_null(), "ok", a->ok,
-                   "why", a->why ? json_string(a->why) : json_null());
+                   a->bind.level ? a->bind.level : "none", "cpu_error", errno_json(a->bind.cpu_errno),
+                   "mem_error", errno_json(a->bind.mem_errno), "cpu_samples", hist_json(&a->cpus, topo),
+                   "cpus_seen", seen, "mem_policy_seen", nb_mem_seen_name(a->bind.mem_seen), "mem_nodes_seen",
+                   nodes, "share_on_planned_node", a->tp->cpu_node >= 0 ? json_real(a->share) : json_null(),
+                   "ok", a->ok, "why", a->why ? json_string(a->why) : json_null());
 }
 
 int nb__baudit_init(struct nb__baudit *a, nb_topo_t topo, const char *name, int worker)
@@ -269,7 +278,8 @@ int nb__baudit_add(struct nb__baudit *a, nb_topo_t topo, const struct nb_buf *b,
   int rc = nb_audit_pages(topo, b->addr, b->len, NB__PAGE_SAMPLES, &a->pages, &e);
   /* Containers may forbid the page query (seccomp): then placement cannot
    * be verified, which is a finding, not a failure of the run. */
-  if (rc == NB_EPERM || (rc < 0 && (e.sys_errno == ENOSYS || e.sys_errno == EPERM || e.sys_errno == EACCES))) {
+  if (rc == NB_EPERM ||
+      (rc < 0 && (e.sys_errno == ENOSYS || e.sys_errno == EPERM || e.sys_errno == EACCES))) {
     a->unverifiable = e.sys_errno ? e.sys_errno : EPERM;
     return 0;
   }
@@ -315,18 +325,22 @@ void nb__baudit_judge(struct nb__baudit *a, nb_topo_t topo, const int *il, int n
   a->ok = a->why == NULL;
 }
 
-void nb__baudit_free(struct nb__baudit *a) { nb_hist_free(&a->pages); }
+void nb__baudit_free(struct nb__baudit *a)
+{
+  nb_hist_free(&a->pages);
+}
 
 json_t *nb__baudit_json(const struct nb__baudit *a, nb_topo_t topo)
 {
   return json_pack("{s:s, s:o, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:f, s:b, s:o}", "name", a->name, "worker",
                    a->worker >= 0 ? json_integer(a->worker) : json_null(), "planned_policy",
                    nb_mem_policy_name(a->plan.policy), "planned_node",
-                   a->plan.node >= 0 ? json_integer(a->plan.node) : json_null(), "policy", nb_mem_seen_name(a->policy),
-                   "policy_error", errno_json(a->mbind_errno), "pages", hist_json(&a->pages, topo), "page_query_error",
-                   errno_json(a->unverifiable),
-                   "share_on_planned_node", a->plan.policy != NB_MEM_DEFAULT ? json_real(a->share) : json_null(),
-                   "alloc_s", a->alloc_s, "ok", a->ok, "why", a->why ? json_string(a->why) : json_null());
+                   a->plan.node >= 0 ? json_integer(a->plan.node) : json_null(), "policy",
+                   nb_mem_seen_name(a->policy), "policy_error", errno_json(a->mbind_errno), "pages",
+                   hist_json(&a->pages, topo), "page_query_error", errno_json(a->unverifiable),
+                   "share_on_planned_node",
+                   a->plan.policy != NB_MEM_DEFAULT ? json_real(a->share) : json_null(), "alloc_s",
+                   a->alloc_s, "ok", a->ok, "why", a->why ? json_string(a->why) : json_null());
 }
 
 json_t *nb__numastat_json(const struct nb_numastat *b, const struct nb_numastat *a)
@@ -352,7 +366,8 @@ const char *nb__hist_text(char *buf, size_t len, const struct nb_hist *h, nb_top
                              nb_topo_node(topo, i)->os_index, 100.0 * (double)h->count[i] / (double)h->total);
   }
   if (h->other && used < len)
-    snprintf(buf + used, len - used, "%sno node %.0f%%", used ? ", " : "", 100.0 * (double)h->other / (double)h->total);
+    snprintf(buf + used, len - used, "%sno node %.0f%%", used ? ", " : "",
+             100.0 * (double)h->other / (double)h->total);
   if (!h->total)
     snprintf(buf, len, "no samples");
   return buf;

@@ -222,7 +222,10 @@ int nb_buf_move(struct nb_buf *b, int node, nb_error_t *err)
       usleep(10000);
     if (move_pages(0, left, pages, nodes, status, MPOL_MF_MOVE) < 0) {
       int e = errno;
-      rc = nb__err_sys(err, e == EPERM || e == EACCES ? NB_EPERM : e == ENODEV || e == EINVAL ? NB_EINVAL : NB_EIO,
+      rc = nb__err_sys(err,
+                       e == EPERM || e == EACCES    ? NB_EPERM
+                       : e == ENODEV || e == EINVAL ? NB_EINVAL
+                                                    : NB_EIO,
                        e, "moving a buffer to node %d (move_pages)", node);
       goto out;
     }
@@ -238,8 +241,8 @@ int nb_buf_move(struct nb_buf *b, int node, nb_error_t *err)
       }
     left = k;
     if (permanent) {
-      rc = nb__err_sys(err, NB_EIO, permanent, "moving a buffer to node %d: %zu of %zu pages could not be moved",
-                       node, left, n);
+      rc = nb__err_sys(err, NB_EIO, permanent,
+                       "moving a buffer to node %d: %zu of %zu pages could not be moved", node, left, n);
       goto out;
     }
   }

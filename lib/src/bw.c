@@ -236,10 +236,22 @@ void nb_bw_free(nb_bw_t bw)
   free(bw);
 }
 
-int nb_bw_nrows(nb_bw_t bw) { return bw->nrows; }
-int nb_bw_ncols(nb_bw_t bw) { return bw->ncols; }
-int nb_bw_row_node(nb_bw_t bw, int i) { return bw->rows[i]; }
-int nb_bw_col_node(nb_bw_t bw, int j) { return bw->cols[j]; }
+int nb_bw_nrows(nb_bw_t bw)
+{
+  return bw->nrows;
+}
+int nb_bw_ncols(nb_bw_t bw)
+{
+  return bw->ncols;
+}
+int nb_bw_row_node(nb_bw_t bw, int i)
+{
+  return bw->rows[i];
+}
+int nb_bw_col_node(nb_bw_t bw, int j)
+{
+  return bw->cols[j];
+}
 
 const struct nb_bw_cell *nb_bw_cell(nb_bw_t bw, int i, int j, int all)
 {
@@ -254,7 +266,8 @@ int nb_bw_write_text(nb_bw_t bw, FILE *out, nb_error_t *err)
           (double)bw->cfg.bytes / (1 << 20), bw->cfg.repeat);
   static const char *const titles[2] = {"each pair alone", "every row at once from the same memory node"};
   for (int all = 0; all < 2; all++) {
-    fprintf(out, "\ncopying thread on node (rows) <- memory on node (columns), %s:\n  %-6s", titles[all], "node");
+    fprintf(out, "\ncopying thread on node (rows) <- memory on node (columns), %s:\n  %-6s", titles[all],
+            "node");
     for (int j = 0; j < bw->ncols; j++)
       fprintf(out, " %22d", bw->cols[j]);
     fputc('\n', out);
@@ -280,7 +293,10 @@ int nb_bw_write_text(nb_bw_t bw, FILE *out, nb_error_t *err)
   return 0;
 }
 
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+static json_t *num(double v)
+{
+  return isfinite(v) ? json_real(v) : json_null();
+}
 
 int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
 {
@@ -294,18 +310,19 @@ int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
         json_t *s = json_array();
         for (int k = 0; s && k < bw->cfg.repeat; k++)
           json_array_append_new(s, json_real(c->samples[k]));
-        json_array_append_new(row, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "median", num(c->gbps.median),
-                                             "mean", num(c->gbps.mean), "min", num(c->gbps.min), "max",
-                                             num(c->gbps.max), "cv", num(c->gbps.cv), "samples", s, "placed",
-                                             c->placed));
+        json_array_append_new(row, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "median",
+                                             num(c->gbps.median), "mean", num(c->gbps.mean), "min",
+                                             num(c->gbps.min), "max", num(c->gbps.max), "cv", num(c->gbps.cv),
+                                             "samples", s, "placed", c->placed));
       }
       json_array_append_new(m[all], row);
     }
   }
-  json_t *doc = json_pack("{s:i, s:s, s:s, s:I, s:i, s:o, s:o, s:s, s:o, s:o}", "schema_version", 1, "command", "bw",
-                          "backend", "host", "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat,
-                          "rows_cpu_nodes", nb__json_ints(bw->rows, bw->nrows), "cols_memory_nodes",
-                          nb__json_ints(bw->cols, bw->ncols), "unit", "GB/s", "alone", m[0], "all_at_once", m[1]);
+  json_t *doc =
+      json_pack("{s:i, s:s, s:s, s:I, s:i, s:o, s:o, s:s, s:o, s:o}", "schema_version", 1, "command", "bw",
+                "backend", "host", "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat,
+                "rows_cpu_nodes", nb__json_ints(bw->rows, bw->nrows), "cols_memory_nodes",
+                nb__json_ints(bw->cols, bw->ncols), "unit", "GB/s", "alone", m[0], "all_at_once", m[1]);
   int rc = nb__json_write(doc, out, "bw", err);
   json_decref(doc);
   return rc;

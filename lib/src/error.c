@@ -10,8 +10,8 @@ const char *nb_strerror(int code)
   switch (code) {
   case NB_OK:
     return "success";
-#define NB__ERR_TEXT(name, value, text) \
-  case NB_##name:                       \
+#define NB__ERR_TEXT(name, value, text)                                                                      \
+  case NB_##name:                                                                                            \
     return text;
     NB_ERRNO_MAP(NB__ERR_TEXT)
 #undef NB__ERR_TEXT
@@ -24,8 +24,8 @@ const char *nb_err_name(int code)
   switch (code) {
   case NB_OK:
     return "NB_OK";
-#define NB__ERR_NAME(name, value, text) \
-  case NB_##name:                       \
+#define NB__ERR_NAME(name, value, text)                                                                      \
+  case NB_##name:                                                                                            \
     return "NB_" #name;
     NB_ERRNO_MAP(NB__ERR_NAME)
 #undef NB__ERR_NAME

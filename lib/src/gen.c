@@ -53,14 +53,15 @@ NB_INLINE v8f vlog(v8f x)
   m = vsel(big, m * 0.5f, m);
   e -= big; /* a true lane is -1 */
   v8f t = m - 1.0f, z = t * t, fe = __builtin_convertvector(e, v8f);
-  v8f y = t * z *
-          (7.0376836292e-2f +
-           t * (-1.1514610310e-1f +
-                t * (1.1676998740e-1f +
-                     t * (-1.2420140846e-1f +
-                          t * (1.4249322787e-1f +
-                               t * (-1.6668057665e-1f + t * (2.0000714765e-1f + t * (-2.4999993993e-1f +
-                                                                                     t * 3.3333331174e-1f))))))));
+  v8f y =
+      t * z *
+      (7.0376836292e-2f +
+       t * (-1.1514610310e-1f +
+            t * (1.1676998740e-1f +
+                 t * (-1.2420140846e-1f +
+                      t * (1.4249322787e-1f +
+                           t * (-1.6668057665e-1f +
+                                t * (2.0000714765e-1f + t * (-2.4999993993e-1f + t * 3.3333331174e-1f))))))));
   y += -2.12194440e-4f * fe - 0.5f * z;
   return t + y + 0.693359375f * fe;
 }
@@ -69,10 +70,13 @@ NB_INLINE v8f vlog(v8f x)
 NB_INLINE void vsincos(v8f x, v8f *s, v8f *c)
 {
   v8f x2 = x * x;
-  *s = x * (1.0f + x2 * (-1.66666667e-1f + x2 * (8.33333333e-3f + x2 * (-1.98412698e-4f +
-                                                                   x2 * (2.75573192e-6f + x2 * -2.50521084e-8f)))));
-  *c = 1.0f + x2 * (-0.5f + x2 * (4.16666667e-2f + x2 * (-1.38888889e-3f + x2 * (2.48015873e-5f +
-                                                                          x2 * (-2.75573192e-7f + x2 * 2.08767570e-9f)))));
+  *s = x * (1.0f + x2 * (-1.66666667e-1f +
+                         x2 * (8.33333333e-3f +
+                               x2 * (-1.98412698e-4f + x2 * (2.75573192e-6f + x2 * -2.50521084e-8f)))));
+  *c = 1.0f +
+       x2 * (-0.5f + x2 * (4.16666667e-2f +
+                           x2 * (-1.38888889e-3f +
+                                 x2 * (2.48015873e-5f + x2 * (-2.75573192e-7f + x2 * 2.08767570e-9f)))));
 }
 
 /* One block of 16 values for counters 16*block .. 16*block+15. */
@@ -124,7 +128,10 @@ __attribute__((target("avx2,fma"))) static void gen_avx2(float *out, size_t n, u
   gen_range(out, n, k1, k2);
 }
 
-static void gen_base(float *out, size_t n, uint32_t k1, uint32_t k2) { gen_range(out, n, k1, k2); }
+static void gen_base(float *out, size_t n, uint32_t k1, uint32_t k2)
+{
+  gen_range(out, n, k1, k2);
+}
 
 static int have_avx2(void)
 {
@@ -141,7 +148,10 @@ void nb_gen_normal(float *out, size_t n, uint64_t seed, uint64_t stream)
     gen_base(out, n, (uint32_t)key, (uint32_t)(key >> 32));
 }
 
-const char *nb_gen_isa(void) { return have_avx2() ? "avx2+fma" : "sse2"; }
+const char *nb_gen_isa(void)
+{
+  return have_avx2() ? "avx2+fma" : "sse2";
+}
 
 uint64_t nb_checksum(const void *buf, size_t len, uint64_t state)
 {

@@ -16,7 +16,10 @@ struct nb__nodemask {
   unsigned long w[NB_MASK_WORDS];
 };
 
-static inline void nb__mask_zero(struct nb__nodemask *m) { memset(m, 0, sizeof *m); }
+static inline void nb__mask_zero(struct nb__nodemask *m)
+{
+  memset(m, 0, sizeof *m);
+}
 
 static inline void nb__mask_set(struct nb__nodemask *m, int node)
 {

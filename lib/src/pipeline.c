@@ -69,20 +69,23 @@ void nb_run_stop(nb_run_t r)
   }
 }
 
-static int stopping(struct nb_run *r) { return atomic_load(&r->stop); }
+static int stopping(struct nb_run *r)
+{
+  return atomic_load(&r->stop);
+}
 
 /* Wait (mutex held) until cond or stop; returns 0, or -1 when stopping. */
-#define WAIT_UNTIL(gp, cond)                                                                                           \
-  ({                                                                                                                   \
-    int _rc = 0;                                                                                                       \
-    while (!(cond)) {                                                                                                  \
-      if (stopping((gp)->run)) {                                                                                      \
-        _rc = -1;                                                                                                      \
-        break;                                                                                                         \
-      }                                                                                                                \
-      pthread_cond_wait(&(gp)->cv, &(gp)->mu);                                                                        \
-    }                                                                                                                  \
-    _rc;                                                                                                               \
+#define WAIT_UNTIL(gp, cond)                                                                                 \
+  ({                                                                                                         \
+    int _rc = 0;                                                                                             \
+    while (!(cond)) {                                                                                        \
+      if (stopping((gp)->run)) {                                                                             \
+        _rc = -1;                                                                                            \
+        break;                                                                                               \
+      }                                                                                                      \
+      pthread_cond_wait(&(gp)->cv, &(gp)->mu);                                                               \
+    }                                                                                                        \
+    _rc;                                                                                                     \
   })
 
 static int injected(struct gpu_pipe *gp, enum nb__fault where, long batch, const char *who)
@@ -106,8 +109,8 @@ static int setup_thread(struct gpu_pipe *gp, struct nb__taudit *a, nb_error_t *e
   return nb_bind_self(r->topo, a->tp, il, nil, &a->bind, e);
 }
 
-static int alloc_bufs(struct gpu_pipe *gp, struct nb_buf *bufs, int n, size_t len, const struct nb_buf_plan *plan,
-                      nb_error_t *e)
+static int alloc_bufs(struct gpu_pipe *gp, struct nb_buf *bufs, int n, size_t len,
+                      const struct nb_buf_plan *plan, nb_error_t *e)
 {
   const int *il;
   int nil = nb_plan_interleave_nodes(gp->run->plan, &il);
@@ -222,7 +225,8 @@ static void *feeder_main(void *arg)
     int waited;
     if (torch) {
       int s = 2 * (int)(b % W) + (int)((b / W) % 2);
-      waited = WAIT_UNTIL(gp, gp->wstate[s] == SLOT_READY && gp->wbatch[s] == b && gp->sstate[t] == SLOT_FREE);
+      waited =
+          WAIT_UNTIL(gp, gp->wstate[s] == SLOT_READY && gp->wbatch[s] == b && gp->sstate[t] == SLOT_FREE);
       if (waited == 0) {
         gp->sstate[t] = SLOT_FILLING;
         pthread_mutex_unlock(&gp->mu);
@@ -279,7 +283,8 @@ static void *device_main(void *arg)
 
   double work = r->cfg.gpu_work_us * 1e-6, copy = 0, idle = 0;
   gp->t_start = nb__now();
-  double prev_end = gp->t_start, end2[2] = {gp->t_start, gp->t_start}; /* work end of the steps that used each slot */
+  double prev_end = gp->t_start,
+         end2[2] = {gp->t_start, gp->t_start}; /* work end of the steps that used each slot */
   for (long b = 0; !stopping(r) && b < r->total; b++) {
     int t = (int)(b % gp->nstage), d = (int)(b % 2);
     pthread_mutex_lock(&gp->mu);
@@ -411,7 +416,8 @@ int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg
   *runp = NULL;
   nb_topo_t topo = nb_plan_topo(plan);
   if (!nb_topo_is_this_system(topo))
-    return nb__err(err, NB_EINVAL, "topology %s is not this machine: its plans are never run", nb_topo_source(topo));
+    return nb__err(err, NB_EINVAL, "topology %s is not this machine: its plans are never run",
+                   nb_topo_source(topo));
   if (cfg->channels <= 0 || cfg->height <= 0 || cfg->width <= 0 || cfg->batch <= 0 || cfg->steps <= 0 ||
       cfg->warmup < 0 || cfg->gpu_work_us < 0)
     return nb__err(err, NB_EINVAL, "run: sample shape, batch and steps must be positive");
@@ -458,8 +464,8 @@ int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg
     gp->expected = calloc((size_t)r->total, sizeof *gp->expected);
     gp->done_t = calloc((size_t)r->total, sizeof *gp->done_t);
     gp->taudit = calloc((size_t)W + 2, sizeof *gp->taudit);
-    if (!gp->wslot || !gp->scratch || !gp->wstate || !gp->wbatch || !gp->stage || !gp->sstate || !gp->sbatch ||
-        !gp->expected || !gp->done_t || !gp->taudit)
+    if (!gp->wslot || !gp->scratch || !gp->wstate || !gp->wbatch || !gp->stage || !gp->sstate ||
+        !gp->sbatch || !gp->expected || !gp->done_t || !gp->taudit)
       goto oom;
     pthread_mutex_init(&gp->mu, NULL);
     pthread_condattr_t ca;
@@ -468,7 +474,8 @@ int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg
     pthread_cond_init(&gp->cv, &ca);
     pthread_condattr_destroy(&ca);
     gp->sync_init = 1;
-    if (nb__taudit_init(&gp->taudit[0], topo, &g->feeder) < 0 || nb__taudit_init(&gp->taudit[1], topo, &g->device) < 0)
+    if (nb__taudit_init(&gp->taudit[0], topo, &g->feeder) < 0 ||
+        nb__taudit_init(&gp->taudit[1], topo, &g->device) < 0)
       goto oom;
     for (int w = 0; w < W; w++)
       if (nb__taudit_init(&gp->taudit[2 + w], topo, &g->workers[w]) < 0)

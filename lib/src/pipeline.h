@@ -18,30 +18,30 @@ enum { NB__BUF_WORKER, NB__BUF_SCRATCH, NB__BUF_STAGING, NB__BUF_DEVICE, NB__NBU
 
 struct gpu_pipe {
   struct nb_run *run;
-  int index;                     /* in the plan */
+  int index; /* in the plan */
   const struct nb_gpu_plan *gp;
-  pthread_mutex_t mu;            /* guards every state below that threads share */
+  pthread_mutex_t mu; /* guards every state below that threads share */
   pthread_cond_t cv;
   int sync_init;
-  int nstage;                    /* staging slots */
-  struct nb_buf *wslot;          /* torch: 2 batch slots per worker, in the worker's memory */
-  int *wstate;                   /* enum slot_state per worker slot */
-  long *wbatch;                  /* batch in each worker slot */
-  struct nb_buf *scratch;        /* torch: one sample per worker (__getitem__'s output) */
-  struct nb_buf *stage;          /* staging slots (pinned by the CUDA backend) */
+  int nstage;             /* staging slots */
+  struct nb_buf *wslot;   /* torch: 2 batch slots per worker, in the worker's memory */
+  int *wstate;            /* enum slot_state per worker slot */
+  long *wbatch;           /* batch in each worker slot */
+  struct nb_buf *scratch; /* torch: one sample per worker (__getitem__'s output) */
+  struct nb_buf *stage;   /* staging slots (pinned by the CUDA backend) */
   int *sstate;
   long *sbatch;
-  long submitted;                /* batches handed to the copy engine */
-  struct nb_buf dev[2];          /* device memory slots */
-  uint64_t *expected;            /* --verify: each batch's checksum, by its worker */
-  double *done_t;                /* completion time of each step */
-  double t_start;                /* the device's start */
+  long submitted;       /* batches handed to the copy engine */
+  struct nb_buf dev[2]; /* device memory slots */
+  uint64_t *expected;   /* --verify: each batch's checksum, by its worker */
+  double *done_t;       /* completion time of each step */
+  double t_start;       /* the device's start */
   long steps_done;
-  double stage_s[NB_NSTAGES];    /* summed seconds per stage */
-  long gen_batches;              /* batches the workers built */
-  double idle_s;                 /* device starved, timed steps */
+  double stage_s[NB_NSTAGES]; /* summed seconds per stage */
+  long gen_batches;           /* batches the workers built */
+  double idle_s;              /* device starved, timed steps */
   long verified, mismatches;
-  struct nb__taudit *taudit;     /* feeder, device, workers */
+  struct nb__taudit *taudit; /* feeder, device, workers */
   struct nb__baudit baudit[NB__NBUFKINDS];
 };
 

@@ -53,11 +53,20 @@ const char *nb_mem_policy_name(enum nb_mem_policy p)
   return "?";
 }
 
-static int oom(nb_error_t *err) { return nb__err(err, NB_ENOMEM, "plan: out of memory"); }
+static int oom(nb_error_t *err)
+{
+  return nb__err(err, NB_ENOMEM, "plan: out of memory");
+}
 
-static int *own(struct nb_plan *p, int *arr) { return nb__arena_keep(&p->arena, arr); }
+static int *own(struct nb_plan *p, int *arr)
+{
+  return nb__arena_keep(&p->arena, arr);
+}
 
-static const char *own_str(struct nb_plan *p, const char *s) { return nb__arena_keep(&p->arena, strdup(s ? s : "")); }
+static const char *own_str(struct nb_plan *p, const char *s)
+{
+  return nb__arena_keep(&p->arena, strdup(s ? s : ""));
+}
 
 /* ---- the devices to plan for ---- */
 
@@ -117,7 +126,8 @@ static int select_devices(const char *spec, const struct dev *all, int nall, str
         if (all[i].index == g)
           found = i;
       if (found < 0)
-        return nb__err(err, NB_EINVAL, "--gpus '%s': there is no GPU %ld (this topology has %d)", spec, g, nall);
+        return nb__err(err, NB_EINVAL, "--gpus '%s': there is no GPU %ld (this topology has %d)", spec, g,
+                       nall);
       for (int i = 0; i < *nout; i++)
         if (out[i].index == g)
           return nb__err(err, NB_EINVAL, "--gpus '%s': GPU %ld is listed twice", spec, g);
@@ -223,7 +233,10 @@ static struct unit *flatten(const struct unit *u, int n, int *nout)
   return f;
 }
 
-static int cmp_int(const void *a, const void *b) { return nb__cmp_int(a, b); }
+static int cmp_int(const void *a, const void *b)
+{
+  return nb__cmp_int(a, b);
+}
 
 /* The CPUs of units [first, first + count), sorted, owned by the plan. */
 static int gather(struct nb_plan *p, const struct unit *u, int first, int count, const int **out, int *nout)
@@ -246,8 +259,8 @@ static int gather(struct nb_plan *p, const struct unit *u, int first, int count,
 
 /* Give each of t threads its CPUs from a group's units: whole cores when
  * there are enough, else single CPUs, else shared CPUs (oversubscribed). */
-static int place_threads(struct nb_plan *p, const struct unit *u, int n, struct nb_thread_plan **threads, int t,
-                         bool *oversub)
+static int place_threads(struct nb_plan *p, const struct unit *u, int n, struct nb_thread_plan **threads,
+                         int t, bool *oversub)
 {
   int rc = 0, nf = 0;
   struct unit *flat = NULL;
@@ -484,7 +497,8 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
   }
 
   if (cfg->workers < 0) {
-    rc = nb__err(err, NB_EINVAL, "--workers %d: give a count of 1 or more (0 chooses one per core)", cfg->workers);
+    rc = nb__err(err, NB_EINVAL, "--workers %d: give a count of 1 or more (0 chooses one per core)",
+                 cfg->workers);
     goto fail;
   }
   p->workers_auto = cfg->workers == 0;
@@ -497,25 +511,27 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
   if ((p->mode == NB_MODE_ADVERSARIAL || p->mode == NB_MODE_REMOTE) && usable < 2) {
     char cpus[256];
     node_cpus_text(topo, cpus, sizeof cpus);
-    rc = nb__err(err, NB_ENOTSUP, "mode %s needs two NUMA nodes with CPUs this process may use; %s has %d (CPUs %s)",
-                 nb_mode_name(p->mode), nb_topo_is_this_system(topo) ? "this machine" : "this topology", usable,
-                 cpus);
+    rc = nb__err(
+        err, NB_ENOTSUP, "mode %s needs two NUMA nodes with CPUs this process may use; %s has %d (CPUs %s)",
+        nb_mode_name(p->mode), nb_topo_is_this_system(topo) ? "this machine" : "this topology", usable, cpus);
     goto fail;
   }
   if (p->mode == NB_MODE_BIND || p->mode == NB_MODE_ADVERSARIAL || p->mode == NB_MODE_REMOTE) {
     for (int i = 0; i < nsel; i++) {
       if (sel[i].node < 0) {
-        rc = nb__err(err, NB_EINVAL, "GPU %d (%s): NUMA node unknown, mode %s needs it; give it with --gpu-node %d=NODE",
+        rc = nb__err(err, NB_EINVAL,
+                     "GPU %d (%s): NUMA node unknown, mode %s needs it; give it with --gpu-node %d=NODE",
                      sel[i].index, sel[i].bus_id, nb_mode_name(p->mode), sel[i].index);
         goto fail;
       }
       if (p->mode != NB_MODE_REMOTE && !usable_node(topo, sel[i].node)) {
         char cpus[256];
         node_cpus_text(topo, cpus, sizeof cpus);
-        rc = nb__err(err, NB_EINVAL,
-                     "GPU %d (%s): its node %d has no CPUs this process may use (allowed CPUs %s), so mode %s "
-                     "cannot put threads there; run where node %d is allowed",
-                     sel[i].index, sel[i].bus_id, sel[i].node, cpus, nb_mode_name(p->mode), sel[i].node);
+        rc =
+            nb__err(err, NB_EINVAL,
+                    "GPU %d (%s): its node %d has no CPUs this process may use (allowed CPUs %s), so mode %s "
+                    "cannot put threads there; run where node %d is allowed",
+                    sel[i].index, sel[i].bus_id, sel[i].node, cpus, nb_mode_name(p->mode), sel[i].node);
         goto fail;
       }
     }
@@ -564,17 +580,18 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
       pol = NB_MEM_INTERLEAVE;
       break;
     }
-    g->feeder = (struct nb_thread_plan){NB_ROLE_FEEDER, -1, 0, NULL, -1, pol, pol == NB_MEM_BIND ? feed_node : -1};
+    g->feeder =
+        (struct nb_thread_plan){NB_ROLE_FEEDER, -1, 0, NULL, -1, pol, pol == NB_MEM_BIND ? feed_node : -1};
     for (int w = 0; w < p->workers; w++)
       p->workers_of[i][w] =
-        (struct nb_thread_plan){NB_ROLE_WORKER, w, 0, NULL, -1, pol, pol == NB_MEM_BIND ? work_node : -1};
+          (struct nb_thread_plan){NB_ROLE_WORKER, w, 0, NULL, -1, pol, pol == NB_MEM_BIND ? work_node : -1};
     g->staging = (struct nb_buf_plan){pol, pol == NB_MEM_BIND ? stage_node : -1};
     /* The device side: the GPU's node's CPUs and memory, whatever the mode. */
     g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1, 0, NULL, -1, NB_MEM_DEFAULT, -1};
     if (g->gpu_node >= 0 && usable_node(topo, g->gpu_node)) {
       const struct nb_node *nd = nb_topo_node(topo, nb_topo_node_index(topo, g->gpu_node));
-      g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1, nd->ncpus, nd->cpus, g->gpu_node, NB_MEM_BIND,
-                                          g->gpu_node};
+      g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1,          nd->ncpus,  nd->cpus,
+                                          g->gpu_node,    NB_MEM_BIND, g->gpu_node};
     }
     /* The device's memory sits on the GPU's side of the link whatever the
      * mode: that is what makes remote placement cost a crossing. */
@@ -587,8 +604,10 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
     if (g->gpu_node_overridden)
       nb__strv_addf(&p->notes[i], "GPU node %d given with --gpu-node", g->gpu_node);
     if (ties && (p->mode == NB_MODE_ADVERSARIAL || p->mode == NB_MODE_REMOTE))
-      nb__strv_addf(&p->notes[i], "%d other node%s as far as node %d; the lowest index was taken, so remote threads "
-                                  "of several GPUs may share it", ties, ties == 1 ? " is" : "s are", far);
+      nb__strv_addf(&p->notes[i],
+                    "%d other node%s as far as node %d; the lowest index was taken, so remote threads "
+                    "of several GPUs may share it",
+                    ties, ties == 1 ? " is" : "s are", far);
   }
 
   /* CPUs, node by node: every group of threads placed on a node shares that
@@ -654,7 +673,8 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
     g->share = share;
     g->nshare = u;
     if (g->oversubscribed)
-      nb__strv_addf(&p->notes[i], "oversubscribed: %d threads on %d CPUs, threads share CPUs", g->nworkers + 1, u);
+      nb__strv_addf(&p->notes[i], "oversubscribed: %d threads on %d CPUs, threads share CPUs",
+                    g->nworkers + 1, u);
   }
 
   if (p->mode == NB_MODE_INTERLEAVE) {
@@ -703,13 +723,34 @@ void nb_plan_free(nb_plan_t p)
   free(p);
 }
 
-enum nb_mode nb_plan_mode(nb_plan_t p) { return p->mode; }
-int nb_plan_ngpus(nb_plan_t p) { return p->ngpus; }
-const struct nb_gpu_plan *nb_plan_gpu(nb_plan_t p, int i) { return i >= 0 && i < p->ngpus ? &p->gpus[i] : NULL; }
-int nb_plan_workers(nb_plan_t p) { return p->workers; }
-bool nb_plan_workers_auto(nb_plan_t p) { return p->workers_auto; }
-bool nb_plan_simulated(nb_plan_t p) { return p->simulated; }
-nb_topo_t nb_plan_topo(nb_plan_t p) { return p->topo; }
+enum nb_mode nb_plan_mode(nb_plan_t p)
+{
+  return p->mode;
+}
+int nb_plan_ngpus(nb_plan_t p)
+{
+  return p->ngpus;
+}
+const struct nb_gpu_plan *nb_plan_gpu(nb_plan_t p, int i)
+{
+  return i >= 0 && i < p->ngpus ? &p->gpus[i] : NULL;
+}
+int nb_plan_workers(nb_plan_t p)
+{
+  return p->workers;
+}
+bool nb_plan_workers_auto(nb_plan_t p)
+{
+  return p->workers_auto;
+}
+bool nb_plan_simulated(nb_plan_t p)
+{
+  return p->simulated;
+}
+nb_topo_t nb_plan_topo(nb_plan_t p)
+{
+  return p->topo;
+}
 
 int nb_plan_interleave_nodes(nb_plan_t p, const int **nodes)
 {

@@ -11,12 +11,16 @@
 
 /* ---- JSON ---- */
 
-static json_t *node_or_null(int n) { return n >= 0 ? json_integer(n) : json_null(); }
+static json_t *node_or_null(int n)
+{
+  return n >= 0 ? json_integer(n) : json_null();
+}
 
 static json_t *thread_json(const struct nb_thread_plan *t)
 {
-  return json_pack("{s:o, s:o, s:o, s:s}", "cpus", nb__json_ints(t->cpus, t->ncpus), "cpu_node", node_or_null(t->cpu_node),
-                   "mem_node", node_or_null(t->mem_node), "mem_policy", nb_mem_policy_name(t->mem_policy));
+  return json_pack("{s:o, s:o, s:o, s:s}", "cpus", nb__json_ints(t->cpus, t->ncpus), "cpu_node",
+                   node_or_null(t->cpu_node), "mem_node", node_or_null(t->mem_node), "mem_policy",
+                   nb_mem_policy_name(t->mem_policy));
 }
 
 json_t *nb__plan_json(nb_plan_t plan)
@@ -33,14 +37,15 @@ json_t *nb__plan_json(nb_plan_t plan)
     json_t *notes = json_array();
     for (int k = 0; notes && k < g->nnotes; k++)
       json_array_append_new(notes, nb__json_text(g->notes[k]));
-    json_t *o = json_pack("{s:i, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:o, s:s, s:o, s:b, s:o}", "gpu", g->gpu,
-                          "pci_bus_id", *g->bus_id ? json_string(g->bus_id) : json_null(), "name", nb__json_text(g->name),
-                          "gpu_node", node_or_null(g->gpu_node), "gpu_node_overridden", g->gpu_node_overridden,
-                          "feeder", thread_json(&g->feeder), "workers", workers, "device_thread", thread_json(&g->device), "staging_node",
-                          node_or_null(g->staging.node), "staging_policy", nb_mem_policy_name(g->staging.policy),
-                          "device_buffer_node", node_or_null(g->device_buf.node), "device_buffer_policy",
-                          nb_mem_policy_name(g->device_buf.policy), "share_cpus", nb__json_ints(g->share, g->nshare),
-                          "oversubscribed", g->oversubscribed, "notes", notes);
+    json_t *o = json_pack(
+        "{s:i, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:o, s:s, s:o, s:b, s:o}", "gpu", g->gpu,
+        "pci_bus_id", *g->bus_id ? json_string(g->bus_id) : json_null(), "name", nb__json_text(g->name),
+        "gpu_node", node_or_null(g->gpu_node), "gpu_node_overridden", g->gpu_node_overridden, "feeder",
+        thread_json(&g->feeder), "workers", workers, "device_thread", thread_json(&g->device), "staging_node",
+        node_or_null(g->staging.node), "staging_policy", nb_mem_policy_name(g->staging.policy),
+        "device_buffer_node", node_or_null(g->device_buf.node), "device_buffer_policy",
+        nb_mem_policy_name(g->device_buf.policy), "share_cpus", nb__json_ints(g->share, g->nshare),
+        "oversubscribed", g->oversubscribed, "notes", notes);
     if (!o || json_array_append_new(gpus, o) < 0) {
       json_decref(gpus);
       gpus = NULL;
@@ -51,7 +56,8 @@ json_t *nb__plan_json(nb_plan_t plan)
   nb_topo_t topo = nb_plan_topo(plan);
   return json_pack("{s:i, s:s, s:s, s:o, s:b, s:i, s:b, s:b, s:o, s:o}", "schema_version", 1, "mode",
                    nb_mode_name(nb_plan_mode(plan)), "topology", nb_topo_kind_name(nb_topo_kind(topo)),
-                   "topology_path", nb_topo_is_this_system(topo) ? json_null() : nb__json_text(nb_topo_source(topo)),
+                   "topology_path",
+                   nb_topo_is_this_system(topo) ? json_null() : nb__json_text(nb_topo_source(topo)),
                    "this_system", nb_topo_is_this_system(topo), "workers_per_gpu", nb_plan_workers(plan),
                    "workers_auto", nb_plan_workers_auto(plan), "simulated_devices", nb_plan_simulated(plan),
                    "interleave_nodes", nb__json_ints(il, nil), "gpus", gpus);
@@ -67,8 +73,8 @@ int nb_plan_write_json(nb_plan_t plan, FILE *out, nb_error_t *err)
 
 int nb_plan_write_skip_json(enum nb_mode mode, const char *reason, FILE *out, nb_error_t *err)
 {
-  json_t *doc = json_pack("{s:i, s:s, s:b, s:o}", "schema_version", 1, "mode", nb_mode_name(mode), "skipped", 1,
-                          "reason", nb__json_text(reason));
+  json_t *doc = json_pack("{s:i, s:s, s:b, s:o}", "schema_version", 1, "mode", nb_mode_name(mode), "skipped",
+                          1, "reason", nb__json_text(reason));
   int rc = nb__json_write(doc, out, "plan", err);
   json_decref(doc);
   return rc;
@@ -113,16 +119,18 @@ int nb_plan_write_text(nb_plan_t plan, FILE *out, nb_error_t *err)
 {
   char b[64], c[64];
   nb_topo_t topo = nb_plan_topo(plan);
-  fprintf(out, "Plan: mode %s, %d %s, %d worker%s each%s\n", nb_mode_name(nb_plan_mode(plan)), nb_plan_ngpus(plan),
+  fprintf(out, "Plan: mode %s, %d %s, %d worker%s each%s\n", nb_mode_name(nb_plan_mode(plan)),
+          nb_plan_ngpus(plan),
           nb_plan_simulated(plan) ? "simulated devices (no GPU found: one per node with CPUs)" : "GPU(s)",
           nb_plan_workers(plan), nb_plan_workers(plan) == 1 ? "" : "s",
           nb_plan_workers_auto(plan) ? " (one thread per core of each GPU's share)" : "");
   if (!nb_topo_is_this_system(topo))
-    fprintf(out, "Topology %s is not this machine: this plan is shown, never applied.\n", nb_topo_source(topo));
+    fprintf(out, "Topology %s is not this machine: this plan is shown, never applied.\n",
+            nb_topo_source(topo));
   for (int i = 0; i < nb_plan_ngpus(plan); i++) {
     const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
-    fprintf(out, "\nGPU %d%s%s  %s  (%s)\n", g->gpu, *g->bus_id ? "  " : "", g->bus_id, node_text(b, sizeof b, g->gpu_node),
-            g->name);
+    fprintf(out, "\nGPU %d%s%s  %s  (%s)\n", g->gpu, *g->bus_id ? "  " : "", g->bus_id,
+            node_text(b, sizeof b, g->gpu_node), g->name);
     fprintf(out, "  feeder      ");
     put_cpus(out, g->feeder.cpus, g->feeder.ncpus);
     fprintf(out, " memory %s\n", mem_text(c, sizeof c, g->feeder.mem_policy, g->feeder.mem_node));
@@ -148,11 +156,11 @@ int nb_shell_quote(char *buf, size_t len, const char *word)
   static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%";
   size_t need = 0;
   int plain = *word && strspn(word, safe) == strlen(word);
-#define PUT(ch)                                                                                                    \
-  do {                                                                                                             \
-    if (need + 1 < len)                                                                                            \
-      buf[need] = (ch);                                                                                            \
-    need++;                                                                                                        \
+#define PUT(ch)                                                                                              \
+  do {                                                                                                       \
+    if (need + 1 < len)                                                                                      \
+      buf[need] = (ch);                                                                                      \
+    need++;                                                                                                  \
   } while (0)
   if (plain) {
     for (const char *p = word; *p; p++)
@@ -195,12 +203,14 @@ int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FIL
   enum nb_mode mode = nb_plan_mode(plan);
   nb_topo_t topo = nb_plan_topo(plan);
   if (mode == NB_MODE_ADVERSARIAL)
-    return nb__err(err, NB_ENOTSUP,
-                   "--emit numactl: mode adversarial puts a rank's feeder and its workers on different nodes, which "
-                   "one numactl line cannot express (workers inherit the launcher's binding); use bind, remote, "
-                   "interleave or none");
+    return nb__err(
+        err, NB_ENOTSUP,
+        "--emit numactl: mode adversarial puts a rank's feeder and its workers on different nodes, which "
+        "one numactl line cannot express (workers inherit the launcher's binding); use bind, remote, "
+        "interleave or none");
   if (argc < 1)
-    return nb__err(err, NB_EINVAL, "--emit numactl: give the command to launch after --, e.g. -- python train.py");
+    return nb__err(err, NB_EINVAL,
+                   "--emit numactl: give the command to launch after --, e.g. -- python train.py");
   int n = nb_plan_ngpus(plan);
   /* CUDA numbers devices by its own order; name them as the topology knows
    * them so that LOCAL_RANK i drives the planned GPU. On this machine, an
@@ -210,8 +220,8 @@ int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FIL
   int cuda = nb_topo_ngpus(topo) > 0 && nb_topo_gpu_origin(topo) != NB_GPUS_DEVICES;
   int pci_order = cuda && nb_topo_gpu_origin(topo) == NB_GPUS_PCI;
   const char *inherited = nb_topo_is_this_system(topo) && nb_topo_gpu_origin(topo) == NB_GPUS_CUDA
-                            ? getenv("CUDA_VISIBLE_DEVICES")
-                            : NULL;
+                              ? getenv("CUDA_VISIBLE_DEVICES")
+                              : NULL;
   for (int i = 0; cuda && i < n; i++) {
     int idx = nb_plan_gpu(plan, i)->gpu;
     for (int k = 0; k < nb_topo_ngpus(topo); k++)
@@ -222,7 +232,8 @@ int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FIL
     for (int k = 0; entry && k < idx; k++)
       entry = (entry = strchr(entry, ',')) ? entry + 1 : NULL;
     if (entry && *entry)
-      snprintf(visible + used, sizeof visible - used, "%s%.*s", i ? "," : "", (int)strcspn(entry, ","), entry);
+      snprintf(visible + used, sizeof visible - used, "%s%.*s", i ? "," : "", (int)strcspn(entry, ","),
+               entry);
     else
       snprintf(visible + used, sizeof visible - used, "%s%d", i ? "," : "", idx);
   }

@@ -25,7 +25,8 @@
 struct nb_mode_summary *nb_report_summary(const struct nb_report *r, int *n)
 {
   struct nb_mode_summary *s = calloc((size_t)NB_NMODES, sizeof *s);
-  double *rate = calloc((size_t)r->nentries + 1, sizeof *rate), *gb = calloc((size_t)r->nentries + 1, sizeof *gb);
+  double *rate = calloc((size_t)r->nentries + 1, sizeof *rate),
+         *gb = calloc((size_t)r->nentries + 1, sizeof *gb);
   *n = 0;
   if (!s || !rate || !gb) {
     free(s);
@@ -78,7 +79,8 @@ struct nb_mode_summary *nb_report_summary(const struct nb_report *r, int *n)
     if (s[k].mode == NB_MODE_NONE && !s[k].skipped)
       for (int j = 0; j < *n; j++)
         if (j != k && !s[j].skipped && s[j].runs && s[k].runs)
-          nb_ratio_ci(&s[j].steps_per_s, &s[k].steps_per_s, &s[j].speedup, &s[j].speedup_lo, &s[j].speedup_hi);
+          nb_ratio_ci(&s[j].steps_per_s, &s[k].steps_per_s, &s[j].speedup, &s[j].speedup_lo,
+                      &s[j].speedup_hi);
 out:
   free(rate);
   free(gb);
@@ -105,11 +107,13 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
     }
   if (r->sweep_option)
     fprintf(out, "sweep: %s = %s\n", r->sweep_option, r->sweep_value);
-  fprintf(out, "numabench run: backend %s, %d device%s (%s), %d worker%s each, batch %d x %dx%dx%d (%.*f MiB%s), "
-               "pipeline %s, %d warmup + %d timed steps, device work %d us%s%s\n",
-          nb_backend_name(c->backend), ndev, ndev == 1 ? "" : "s", r->devices_text, workers, workers == 1 ? "" : "s",
-          c->batch, c->channels, c->height, c->width, mib < 10 ? 2 : 0, mib, r->batch_auto ? ", chosen to fit free memory" : "",
-          nb_pipeline_name(c->pipeline), c->warmup, c->steps, c->gpu_work_us, c->verify ? ", verified" : "",
+  fprintf(out,
+          "numabench run: backend %s, %d device%s (%s), %d worker%s each, batch %d x %dx%dx%d (%.*f MiB%s), "
+          "pipeline %s, %d warmup + %d timed steps, device work %d us%s%s\n",
+          nb_backend_name(c->backend), ndev, ndev == 1 ? "" : "s", r->devices_text, workers,
+          workers == 1 ? "" : "s", c->batch, c->channels, c->height, c->width, mib < 10 ? 2 : 0, mib,
+          r->batch_auto ? ", chosen to fit free memory" : "", nb_pipeline_name(c->pipeline), c->warmup,
+          c->steps, c->gpu_work_us, c->verify ? ", verified" : "",
           r->repeats > 1 ? ", modes repeated in turn" : "");
   for (int i = 0; i < r->nentries; i++) {
     nb_run_t run = r->runs[i];
@@ -120,13 +124,13 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
       fprintf(out, "\nmode %s: skipped: %s\n", nb_mode_name(r->modes[i]), r->skip_reasons[i]);
       continue;
     }
-    const char *verdict = r->modes[i] == NB_MODE_NONE     ? "nothing bound; the audit records where things ran"
+    const char *verdict = r->modes[i] == NB_MODE_NONE ? "nothing bound; the audit records where things ran"
                           : nb_run_placement_achieved(run) ? "placement achieved"
-                                                            : "PLACEMENT NOT ACHIEVED (see --json placement)";
+                                                           : "PLACEMENT NOT ACHIEVED (see --json placement)";
     fprintf(out, "\nmode %s%s: %s%s\n", nb_mode_name(r->modes[i]), rep, verdict,
             nb_run_interrupted(run) ? " [interrupted]" : "");
-    fprintf(out, "  %-4s %4s %8s %10s %7s  %9s %8s %8s %9s %9s %8s\n", "GPU", "node", "steps/s", "samples/s", "GB/s",
-            "generate", "collate", "staging", "dev copy", "dev work", "starved");
+    fprintf(out, "  %-4s %4s %8s %10s %7s  %9s %8s %8s %9s %9s %8s\n", "GPU", "node", "steps/s", "samples/s",
+            "GB/s", "generate", "collate", "staging", "dev copy", "dev work", "starved");
     for (int g = 0; g < nb_run_ngpus(run); g++) {
       const struct nb_gpu_result *res = nb_run_gpu(run, g);
       char a[32], b[32], d[32];
@@ -155,8 +159,9 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
       const struct nb_stats *st = &s[k].steps_per_s;
       if (s[k].skipped || !s[k].runs)
         continue;
-      fprintf(out, "  %-11s %9.3f [%.3f, %.3f]  median %.3f  cv %.1f%%  %.3f-%.3f%s\n", nb_mode_name(s[k].mode),
-              st->mean, st->ci_lo, st->ci_hi, st->median, 100 * st->cv, st->min, st->max,
+      fprintf(out, "  %-11s %9.3f [%.3f, %.3f]  median %.3f  cv %.1f%%  %.3f-%.3f%s\n",
+              nb_mode_name(s[k].mode), st->mean, st->ci_lo, st->ci_hi, st->median, 100 * st->cv, st->min,
+              st->max,
               s[k].mode == NB_MODE_NONE || s[k].placement_achieved ? "" : "  (placement not achieved)");
     }
   }
@@ -182,7 +187,10 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
 
 /* ---- JSON ---- */
 
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+static json_t *num(double v)
+{
+  return isfinite(v) ? json_real(v) : json_null();
+}
 
 static json_t *gpu_json(const struct nb_gpu_result *g)
 {
@@ -193,18 +201,19 @@ static json_t *gpu_json(const struct nb_gpu_result *g)
     json_array_append_new(steps, json_real(g->step_ms[k]));
   char digest[24];
   snprintf(digest, sizeof digest, "%016llx", (unsigned long long)g->digest);
-  json_t *stepstats = g->timed_steps ? json_pack("{s:o, s:o, s:o, s:o}", "mean", num(g->step_stats.mean), "sd",
-                                                 num(g->timed_steps > 1 ? nb_welford_sd(&g->step_stats) : NAN), "min",
-                                                 num(g->step_stats.min), "max", num(g->step_stats.max))
-                                     : json_null();
-  return json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:f, s:f, s:b, s:o, s:o, s:o}", "gpu", g->gpu,
-                   "node", g->node >= 0 ? json_integer(g->node) : json_null(), "steps_done", g->steps_done,
-                   "timed_steps", g->timed_steps, "seconds", g->seconds, "steps_per_s", g->steps_per_s,
-                   "samples_per_s", g->samples_per_s, "gbps", g->gbps, "stages_ms", stages, "starved_pct",
-                   g->starved_pct, "alloc_s", g->alloc_s, "short_intervals", g->short_intervals, "step_ms", steps,
-                   "step_ms_stats", stepstats, "verify",
-                   g->verified ? json_pack("{s:I, s:I, s:s}", "batches", (json_int_t)g->verified, "mismatches",
-                                           (json_int_t)g->mismatches, "data_digest", digest)
+  json_t *stepstats = g->timed_steps
+                          ? json_pack("{s:o, s:o, s:o, s:o}", "mean", num(g->step_stats.mean), "sd",
+                                      num(g->timed_steps > 1 ? nb_welford_sd(&g->step_stats) : NAN), "min",
+                                      num(g->step_stats.min), "max", num(g->step_stats.max))
+                          : json_null();
+  return json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:f, s:f, s:b, s:o, s:o, s:o}", "gpu",
+                   g->gpu, "node", g->node >= 0 ? json_integer(g->node) : json_null(), "steps_done",
+                   g->steps_done, "timed_steps", g->timed_steps, "seconds", g->seconds, "steps_per_s",
+                   g->steps_per_s, "samples_per_s", g->samples_per_s, "gbps", g->gbps, "stages_ms", stages,
+                   "starved_pct", g->starved_pct, "alloc_s", g->alloc_s, "short_intervals",
+                   g->short_intervals, "step_ms", steps, "step_ms_stats", stepstats, "verify",
+                   g->verified ? json_pack("{s:I, s:I, s:s}", "batches", (json_int_t)g->verified,
+                                           "mismatches", (json_int_t)g->mismatches, "data_digest", digest)
                                : json_null());
 }
 
@@ -220,10 +229,11 @@ static json_t *placement_json(nb_run_t run)
     for (int k = 0; k < NB__NBUFKINDS; k++)
       if (gp->baudit[k].pages.total || gp->baudit[k].unverifiable)
         json_array_append_new(bufs, nb__baudit_json(&gp->baudit[k], r->topo));
-    json_array_append_new(gpus, json_pack("{s:i, s:o, s:o}", "gpu", gp->gp->gpu, "threads", threads, "buffers", bufs));
+    json_array_append_new(
+        gpus, json_pack("{s:i, s:o, s:o}", "gpu", gp->gp->gpu, "threads", threads, "buffers", bufs));
   }
-  return json_pack("{s:b, s:f, s:o, s:o}", "achieved", r->achieved, "threshold", NB_PLACEMENT_THRESHOLD, "gpus", gpus,
-                   "numastat", nb__numastat_json(&r->before, &r->after));
+  return json_pack("{s:b, s:f, s:o, s:o}", "achieved", r->achieved, "threshold", NB_PLACEMENT_THRESHOLD,
+                   "gpus", gpus, "numastat", nb__numastat_json(&r->before, &r->after));
 }
 
 static json_t *stats_json(const struct nb_stats *s)
@@ -286,8 +296,9 @@ json_t *nb__report_json(const struct nb_report *r)
   for (int i = 0; runs && i < r->nentries; i++) {
     nb_run_t run = r->runs[i];
     if (!run) {
-      json_array_append_new(runs, json_pack("{s:s, s:i, s:b, s:o}", "mode", nb_mode_name(r->modes[i]), "repeat",
-                                            r->repeat[i], "skipped", 1, "reason", nb__json_text(r->skip_reasons[i])));
+      json_array_append_new(runs, json_pack("{s:s, s:i, s:b, s:o}", "mode", nb_mode_name(r->modes[i]),
+                                            "repeat", r->repeat[i], "skipped", 1, "reason",
+                                            nb__json_text(r->skip_reasons[i])));
       continue;
     }
     json_t *gpus = json_array();
@@ -298,31 +309,33 @@ json_t *nb__report_json(const struct nb_report *r)
     int complete = !nb_run_interrupted(run);
     for (int g = 0; g < nb_run_ngpus(run); g++)
       complete &= nb_run_gpu(run, g)->timed_steps == c->steps;
-    json_array_append_new(runs, json_pack("{s:s, s:i, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "mode",
-                                          nb_mode_name(r->modes[i]), "repeat", r->repeat[i], "skipped", 0,
-                                          "interrupted", nb_run_interrupted(run), "complete", complete,
-                                          "steps_per_s", rate > 0 ? json_real(rate) : json_null(), "samples_per_s",
-                                          rate > 0 ? json_real(rate * c->batch) : json_null(), "gbps",
-                                          rate > 0 ? json_real(gbps) : json_null(), "gpus", gpus, "plan",
-                                          nb__plan_json(nb_run_plan(run)), "placement", placement_json(run)));
+    json_array_append_new(runs,
+                          json_pack("{s:s, s:i, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "mode",
+                                    nb_mode_name(r->modes[i]), "repeat", r->repeat[i], "skipped", 0,
+                                    "interrupted", nb_run_interrupted(run), "complete", complete,
+                                    "steps_per_s", rate > 0 ? json_real(rate) : json_null(), "samples_per_s",
+                                    rate > 0 ? json_real(rate * c->batch) : json_null(), "gbps",
+                                    rate > 0 ? json_real(gbps) : json_null(), "gpus", gpus, "plan",
+                                    nb__plan_json(nb_run_plan(run)), "placement", placement_json(run)));
   }
   int n = 0;
   struct nb_mode_summary *s = nb_report_summary(r, &n);
   for (int k = 0; s && k < n; k++) {
     json_t *sp = isnan(s[k].speedup) || s[k].mode == NB_MODE_NONE
-                   ? json_null()
-                   : json_pack("{s:o, s:[o, o]}", "ratio", num(s[k].speedup), "ci95", num(s[k].speedup_lo),
-                               num(s[k].speedup_hi));
-    json_array_append_new(summary,
-                          s[k].skipped ? json_pack("{s:s, s:b}", "mode", nb_mode_name(s[k].mode), "skipped", 1)
-                                       : json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:b}", "mode",
-                                                   nb_mode_name(s[k].mode), "skipped", 0, "runs", s[k].runs,
-                                                   "steps_per_s", s[k].runs ? stats_json(&s[k].steps_per_s) : json_null(),
-                                                   "gbps", s[k].runs ? stats_json(&s[k].gbps) : json_null(),
-                                                   "speedup_vs_none", sp, "placement_achieved", s[k].placement_achieved));
+                     ? json_null()
+                     : json_pack("{s:o, s:[o, o]}", "ratio", num(s[k].speedup), "ci95", num(s[k].speedup_lo),
+                                 num(s[k].speedup_hi));
+    json_array_append_new(
+        summary, s[k].skipped
+                     ? json_pack("{s:s, s:b}", "mode", nb_mode_name(s[k].mode), "skipped", 1)
+                     : json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:b}", "mode", nb_mode_name(s[k].mode),
+                                 "skipped", 0, "runs", s[k].runs, "steps_per_s",
+                                 s[k].runs ? stats_json(&s[k].steps_per_s) : json_null(), "gbps",
+                                 s[k].runs ? stats_json(&s[k].gbps) : json_null(), "speedup_vs_none", sp,
+                                 "placement_achieved", s[k].placement_achieved));
     if (!s[k].skipped && s[k].mode != NB_MODE_NONE && !isnan(s[k].speedup))
-      json_array_append_new(cmp, json_pack("{s:s, s:s, s:f}", "mode", nb_mode_name(s[k].mode), "baseline", "none",
-                                           "speedup", s[k].speedup));
+      json_array_append_new(cmp, json_pack("{s:s, s:s, s:f}", "mode", nb_mode_name(s[k].mode), "baseline",
+                                           "none", "speedup", s[k].speedup));
   }
   free(s);
   int workers = 0;
@@ -330,24 +343,26 @@ json_t *nb__report_json(const struct nb_report *r)
     if (r->runs[i])
       workers = nb_plan_workers(nb_run_plan(r->runs[i]));
   json_t *resolved = json_pack(
-    "{s:[i, i, i], s:I, s:I, s:i, s:b, s:i, s:i, s:i, s:I, s:s, s:s, s:i, s:b, s:o, s:s, s:i, s:o}", "sample",
-    c->channels, c->height, c->width, "sample_bytes", (json_int_t)((uint64_t)c->channels * c->height * c->width * 4),
-    "batch_bytes", (json_int_t)((uint64_t)c->channels * c->height * c->width * 4 * c->batch), "batch", c->batch,
-    "batch_auto", r->batch_auto, "workers_per_gpu", workers, "warmup", c->warmup, "steps", c->steps, "seed",
-    (json_int_t)c->seed, "pipeline", nb_pipeline_name(c->pipeline), "backend", nb_backend_name(c->backend),
-    "gpu_work_us", c->gpu_work_us, "verify", c->verify, "devices", nb__json_text(r->devices_text), "generator",
-    nb_gen_isa(), "repeat", r->repeats, "sweep",
-    r->sweep_option ? json_pack("{s:s, s:o}", "option", r->sweep_option, "value", nb__json_text(r->sweep_value))
-                    : json_null());
+      "{s:[i, i, i], s:I, s:I, s:i, s:b, s:i, s:i, s:i, s:I, s:s, s:s, s:i, s:b, s:o, s:s, s:i, s:o}",
+      "sample", c->channels, c->height, c->width, "sample_bytes",
+      (json_int_t)((uint64_t)c->channels * c->height * c->width * 4), "batch_bytes",
+      (json_int_t)((uint64_t)c->channels * c->height * c->width * 4 * c->batch), "batch", c->batch,
+      "batch_auto", r->batch_auto, "workers_per_gpu", workers, "warmup", c->warmup, "steps", c->steps, "seed",
+      (json_int_t)c->seed, "pipeline", nb_pipeline_name(c->pipeline), "backend", nb_backend_name(c->backend),
+      "gpu_work_us", c->gpu_work_us, "verify", c->verify, "devices", nb__json_text(r->devices_text),
+      "generator", nb_gen_isa(), "repeat", r->repeats, "sweep",
+      r->sweep_option
+          ? json_pack("{s:s, s:o}", "option", r->sweep_option, "value", nb__json_text(r->sweep_value))
+          : json_null());
   char ts[32];
   iso_time(ts, sizeof ts, 0);
-  return json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}", "schema_version", 1,
-                   "tool", "numabench", "version", nb_version(), "command", "run", "timestamp", ts, "host",
-                   host_json(r->topo), "cuda", cuda_json(r->topo), "topology",
+  return json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
+                   "schema_version", 1, "tool", "numabench", "version", nb_version(), "command", "run",
+                   "timestamp", ts, "host", host_json(r->topo), "cuda", cuda_json(r->topo), "topology",
                    r->topo ? nb__topo_json(r->topo) : json_null(), "config",
                    r->options ? nb__config_json(r->options) : json_null(), "user_set",
-                   r->options ? nb__config_set_json(r->options) : json_array(), "resolved", resolved, "interrupted",
-                   r->interrupted, "runs", runs, "summary", summary, "comparison", cmp);
+                   r->options ? nb__config_set_json(r->options) : json_array(), "resolved", resolved,
+                   "interrupted", r->interrupted, "runs", runs, "summary", summary, "comparison", cmp);
 }
 
 int nb_report_write_json(const struct nb_report *r, FILE *out, nb_error_t *err)
@@ -362,18 +377,19 @@ int nb_report_write_json(const struct nb_report *r, FILE *out, nb_error_t *err)
 
 static int write_csv(const struct nb_report *r, FILE *f)
 {
-  fprintf(f, "format,mode,repeat,gpu,node,steps_per_s,samples_per_s,gbps,generate_ms,collate_ms,staging_copy_ms,"
-             "device_copy_ms,device_work_ms,starved_pct,alloc_s,timed_steps,placement_achieved,interrupted\n");
+  fprintf(f,
+          "format,mode,repeat,gpu,node,steps_per_s,samples_per_s,gbps,generate_ms,collate_ms,staging_copy_ms,"
+          "device_copy_ms,device_work_ms,starved_pct,alloc_s,timed_steps,placement_achieved,interrupted\n");
   for (int i = 0; i < r->nentries; i++) {
     nb_run_t run = r->runs[i];
     for (int g = 0; run && g < nb_run_ngpus(run); g++) {
       const struct nb_gpu_result *x = nb_run_gpu(run, g);
-      fprintf(f, "1,%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%d,%s,%s\n", nb_mode_name(r->modes[i]),
-              r->repeat[i], x->gpu, x->node, x->steps_per_s, x->samples_per_s, x->gbps,
-              x->stage_ms[NB_STAGE_GENERATE], x->stage_ms[NB_STAGE_COLLATE], x->stage_ms[NB_STAGE_STAGING_COPY],
-              x->stage_ms[NB_STAGE_DEVICE_COPY], x->stage_ms[NB_STAGE_DEVICE_WORK], x->starved_pct, x->alloc_s,
-              x->timed_steps, nb_run_placement_achieved(run) ? "true" : "false",
-              nb_run_interrupted(run) ? "true" : "false");
+      fprintf(f, "1,%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%d,%s,%s\n",
+              nb_mode_name(r->modes[i]), r->repeat[i], x->gpu, x->node, x->steps_per_s, x->samples_per_s,
+              x->gbps, x->stage_ms[NB_STAGE_GENERATE], x->stage_ms[NB_STAGE_COLLATE],
+              x->stage_ms[NB_STAGE_STAGING_COPY], x->stage_ms[NB_STAGE_DEVICE_COPY],
+              x->stage_ms[NB_STAGE_DEVICE_WORK], x->starved_pct, x->alloc_s, x->timed_steps,
+              nb_run_placement_achieved(run) ? "true" : "false", nb_run_interrupted(run) ? "true" : "false");
     }
   }
   return ferror(f) ? -1 : 0;
@@ -438,7 +454,8 @@ static int publish(const char *dir, const char *base, const char *tj, const char
 static int fill_json(const struct nb_report *r, FILE *f)
 {
   json_t *doc = nb__report_json(r);
-  int rc = doc && json_dumpf(doc, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER) == 0 && fputc('\n', f) != EOF ? 0 : -1;
+  int rc =
+      doc && json_dumpf(doc, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER) == 0 && fputc('\n', f) != EOF ? 0 : -1;
   json_decref(doc);
   return rc;
 }
@@ -446,7 +463,8 @@ static int fill_json(const struct nb_report *r, FILE *f)
 int nb_report_save(const struct nb_report *r, const char *dir, char *path, size_t len, nb_error_t *err)
 {
   if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-    return nb__err_sys(err, NB_EIO, errno, "results: cannot create directory %s (give another with --output)", dir);
+    return nb__err_sys(err, NB_EIO, errno, "results: cannot create directory %s (give another with --output)",
+                       dir);
   char host[64] = "host", ts[32], modes[64] = "", base[256];
   gethostname(host, sizeof host - 1);
   host[strcspn(host, ".")] = '\0'; /* the short name */
@@ -463,8 +481,8 @@ int nb_report_save(const struct nb_report *r, const char *dir, char *path, size_
   char sweep[64] = "";
   if (r->sweep_option)
     snprintf(sweep, sizeof sweep, "-%s%s", r->sweep_option, r->sweep_value);
-  snprintf(base, sizeof base, "%s-%s-%s-%s-b%d-%dx%dx%d%s", ts, host, modes, nb_pipeline_name(c->pipeline), c->batch,
-           c->channels, c->height, c->width, sweep);
+  snprintf(base, sizeof base, "%s-%s-%s-%s-b%d-%dx%dx%d%s", ts, host, modes, nb_pipeline_name(c->pipeline),
+           c->batch, c->channels, c->height, c->width, sweep);
   for (char *p = base; *p; p++)
     if (*p == '/' || *p == ' ')
       *p = '_';

@@ -60,7 +60,10 @@ json_t *nb__json_ints(const int *v, int n)
   return a;
 }
 
-static json_t *int_or_null(int v) { return v >= 0 ? json_integer(v) : json_null(); }
+static json_t *int_or_null(int v)
+{
+  return v >= 0 ? json_integer(v) : json_null();
+}
 
 static json_t *str_array(const char *const *v, int n)
 {
@@ -118,8 +121,8 @@ static json_t *gpus_json(nb_topo_t topo)
     json_t *o = json_pack("{s:i, s:o, s:s, s:o, s:s, s:o, s:o, s:o}", "index", g->index, "cuda_ordinal",
                           int_or_null(g->cuda_ordinal), "pci_bus_id", g->bus_id, "numa_node",
                           int_or_null(g->numa_node), "numa_node_source", nb_node_origin_name(g->node_origin),
-                          "cpus", nb__json_ints(g->cpus, g->ncpus), "name", nb__json_text(g->name), "warnings",
-                          str_array(g->warnings, g->nwarnings));
+                          "cpus", nb__json_ints(g->cpus, g->ncpus), "name", nb__json_text(g->name),
+                          "warnings", str_array(g->warnings, g->nwarnings));
     if (!o || json_array_append_new(a, o) < 0) {
       json_decref(a);
       return NULL;
@@ -147,16 +150,16 @@ static json_t *pci_json(nb_topo_t topo)
 
 json_t *nb__topo_json(nb_topo_t topo)
 {
-  return json_pack("{s:i, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "schema_version", 1,
-                   "source", nb_topo_kind_name(topo->kind), "source_path",
+  return json_pack("{s:i, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "schema_version",
+                   1, "source", nb_topo_kind_name(topo->kind), "source_path",
                    topo->kind == NB_TOPO_LIVE ? json_null() : nb__json_text(topo->source), "this_system",
                    topo->kind == NB_TOPO_LIVE, "hwloc_version",
                    *topo->hwloc_version ? nb__json_text(topo->hwloc_version) : json_null(), "allowed_cpus",
                    nb__json_ints(topo->allowed, topo->nallowed), "nodes", nodes_json(topo), "distances",
                    distances_json(topo), "distances_source",
                    topo->dist_origin == NB_DIST_FIRMWARE ? "firmware" : "default", "gpu_source",
-                   nb_gpu_origin_name(topo->gpu_origin), "cuda", nb__json_text(nb_topo_cuda_status(topo)), "gpus",
-                   gpus_json(topo), "pci_devices", pci_json(topo), "warnings",
+                   nb_gpu_origin_name(topo->gpu_origin), "cuda", nb__json_text(nb_topo_cuda_status(topo)),
+                   "gpus", gpus_json(topo), "pci_devices", pci_json(topo), "warnings",
                    str_array((const char *const *)topo->warnings.v, topo->warnings.n));
 }
 
@@ -211,7 +214,8 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
 {
   char mem[32], fr[32];
   int nallowed_nodes = 0, rc = 0;
-  char **ncpus = calloc((size_t)topo->nnodes, sizeof *ncpus), **gcpus = calloc((size_t)topo->ngpus + 1, sizeof *gcpus);
+  char **ncpus = calloc((size_t)topo->nnodes, sizeof *ncpus),
+       **gcpus = calloc((size_t)topo->ngpus + 1, sizeof *gcpus);
   char *allowed = nb__cpulist_dup(topo->allowed, topo->nallowed);
   if (!ncpus || !gcpus || !allowed) {
     rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
@@ -225,7 +229,8 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
     }
   }
   for (int i = 0; i < topo->ngpus; i++)
-    if (!(gcpus[i] = topo->gpus[i].ncpus ? nb__cpulist_dup(topo->gpus[i].cpus, topo->gpus[i].ncpus) : strdup("-"))) {
+    if (!(gcpus[i] =
+              topo->gpus[i].ncpus ? nb__cpulist_dup(topo->gpus[i].cpus, topo->gpus[i].ncpus) : strdup("-"))) {
       rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
       goto out;
     }
@@ -246,8 +251,8 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
   for (int i = 0; i < topo->nnodes; i++) {
     const struct nb_node *n = &topo->nodes[i];
     fprintf(out, "  %-4d  %-*s  %5d  %10s  %10s  %s\n", n->os_index, w, ncpus[i], n->ncores,
-            human_bytes(mem, sizeof mem, (double)n->memory_bytes), human_bytes(fr, sizeof fr, (double)n->free_bytes),
-            n->allowed ? "yes" : "no");
+            human_bytes(mem, sizeof mem, (double)n->memory_bytes),
+            human_bytes(fr, sizeof fr, (double)n->free_bytes), n->allowed ? "yes" : "no");
   }
 
   fprintf(out, "\nDistances (%s):\n  %4s",
@@ -266,10 +271,10 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
   }
 
   static const char *const origin_text[] = {
-    [NB_GPUS_NONE] = "none found",
-    [NB_GPUS_CUDA] = "from the CUDA runtime; GPU = CUDA ordinal",
-    [NB_GPUS_PCI] = "from PCI devices",
-    [NB_GPUS_DEVICES] = "the PCI devices given with --devices",
+      [NB_GPUS_NONE] = "none found",
+      [NB_GPUS_CUDA] = "from the CUDA runtime; GPU = CUDA ordinal",
+      [NB_GPUS_PCI] = "from PCI devices",
+      [NB_GPUS_DEVICES] = "the PCI devices given with --devices",
   };
   fprintf(out, "\nGPUs: %d, %s (CUDA: %s)\n", topo->ngpus, origin_text[topo->gpu_origin],
           nb_topo_cuda_status(topo));

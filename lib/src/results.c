@@ -24,7 +24,10 @@ struct msum {
   int placement;
 };
 
-static double num_or_nan(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
+static double num_or_nan(json_t *v)
+{
+  return json_is_number(v) ? json_number_value(v) : NAN;
+}
 
 /* "a.b.c" lookup. */
 static json_t *at(json_t *o, const char *dotted)
@@ -39,21 +42,33 @@ static json_t *at(json_t *o, const char *dotted)
   return o;
 }
 
-static int require(const char *path, json_t *doc, const char *field, int (*is)(const json_t *), const char *type,
-                   nb_error_t *err)
+static int require(const char *path, json_t *doc, const char *field, int (*is)(const json_t *),
+                   const char *type, nb_error_t *err)
 {
   json_t *v = at(doc, field);
   if (!v || !is(v))
-    return nb__err(err, NB_EFORMAT, "%s: not a numabench result file: %s %s (see docs/results-schema.md)", path,
-                   field, v ? "has the wrong type" : "is missing");
+    return nb__err(err, NB_EFORMAT, "%s: not a numabench result file: %s %s (see docs/results-schema.md)",
+                   path, field, v ? "has the wrong type" : "is missing");
   (void)type;
   return 0;
 }
 
-static int is_obj(const json_t *v) { return json_is_object(v); }
-static int is_arr(const json_t *v) { return json_is_array(v); }
-static int is_int(const json_t *v) { return json_is_integer(v); }
-static int is_str(const json_t *v) { return json_is_string(v); }
+static int is_obj(const json_t *v)
+{
+  return json_is_object(v);
+}
+static int is_arr(const json_t *v)
+{
+  return json_is_array(v);
+}
+static int is_int(const json_t *v)
+{
+  return json_is_integer(v);
+}
+static int is_str(const json_t *v)
+{
+  return json_is_string(v);
+}
 
 int nb_results_load(nb_results_t *resp, const char *path, nb_error_t *err)
 {
@@ -69,9 +84,17 @@ int nb_results_load(nb_results_t *resp, const char *path, nb_error_t *err)
   static const struct {
     const char *field;
     int (*is)(const json_t *);
-  } need[] = {{"schema_version", is_int}, {"tool", is_str},      {"command", is_str},  {"timestamp", is_str},
-              {"host", is_obj},           {"resolved", is_obj},  {"runs", is_arr},     {"summary", is_arr},
-              {"host.hostname", is_str},  {"resolved.batch", is_int}, {"resolved.pipeline", is_str}};
+  } need[] = {{"schema_version", is_int},
+              {"tool", is_str},
+              {"command", is_str},
+              {"timestamp", is_str},
+              {"host", is_obj},
+              {"resolved", is_obj},
+              {"runs", is_arr},
+              {"summary", is_arr},
+              {"host.hostname", is_str},
+              {"resolved.batch", is_int},
+              {"resolved.pipeline", is_str}};
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < sizeof need / sizeof need[0]; i++)
     rc = require(path, doc, need[i].field, need[i].is, "", err);
@@ -86,8 +109,7 @@ int nb_results_load(nb_results_t *resp, const char *path, nb_error_t *err)
   {
     if (rc == 0 && !json_is_string(json_object_get(s, "mode")))
       rc = nb__err(err, NB_EFORMAT, "%s: summary[%zu].mode is missing", path, i);
-    if (rc == 0 && !json_is_true(json_object_get(s, "skipped")) &&
-        !json_is_number(at(s, "steps_per_s.mean")))
+    if (rc == 0 && !json_is_true(json_object_get(s, "skipped")) && !json_is_number(at(s, "steps_per_s.mean")))
       rc = nb__err(err, NB_EFORMAT, "%s: summary[%zu].steps_per_s.mean is missing", path, i);
   }
   if (rc < 0) {
@@ -146,7 +168,12 @@ static const char *fmtnum(char *buf, size_t len, double v)
   if (isnan(v))
     snprintf(buf, len, "-");
   else
-    snprintf(buf, len, fabs(v) >= 1000 ? "%.0f" : fabs(v) >= 100 ? "%.1f" : fabs(v) >= 10 ? "%.2f" : "%.3f", v);
+    snprintf(buf, len,
+             fabs(v) >= 1000  ? "%.0f"
+             : fabs(v) >= 100 ? "%.1f"
+             : fabs(v) >= 10  ? "%.2f"
+                              : "%.3f",
+             v);
   return buf;
 }
 
@@ -173,14 +200,17 @@ static void range(char *buf, size_t len, double lo, double hi, int ratio)
   }
 }
 
-int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_format fmt, FILE *out, nb_error_t *err)
+int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_format fmt, FILE *out,
+                           nb_error_t *err)
 {
-  static const char *const cols[] = {"host",      "time",    "mode",    "runs",     "steps/s", "steps/s 95% CI",
-                                     "GB/s",      "speedup", "speedup 95% CI", "placement"};
+  static const char *const cols[] = {"host",           "time", "mode",    "runs",           "steps/s",
+                                     "steps/s 95% CI", "GB/s", "speedup", "speedup 95% CI", "placement"};
   enum { NCOLS = sizeof cols / sizeof cols[0] };
   if (fmt == NB_TABLE_CSV)
-    fprintf(out, "file,host,timestamp,mode,runs,steps_per_s,steps_per_s_ci_lo,steps_per_s_ci_hi,gbps,speedup_vs_none,"
-                 "speedup_ci_lo,speedup_ci_hi,placement_achieved\n");
+    fprintf(
+        out,
+        "file,host,timestamp,mode,runs,steps_per_s,steps_per_s_ci_lo,steps_per_s_ci_hi,gbps,speedup_vs_none,"
+        "speedup_ci_lo,speedup_ci_hi,placement_achieved\n");
   else if (fmt == NB_TABLE_MD) {
     for (int c = 0; c < NCOLS; c++)
       fprintf(out, "| %s ", cols[c]);
@@ -189,8 +219,8 @@ int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_forma
       fprintf(out, "|---");
     fprintf(out, "|\n");
   } else {
-    fprintf(out, "%-12s %-20s %-11s %4s %10s %21s %7s %8s %13s %s\n", cols[0], cols[1], cols[2], cols[3], cols[4],
-            cols[5], cols[6], cols[7], cols[8], cols[9]);
+    fprintf(out, "%-12s %-20s %-11s %4s %10s %21s %7s %8s %13s %s\n", cols[0], cols[1], cols[2], cols[3],
+            cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]);
   }
   for (int f = 0; f < n; f++) {
     json_t *doc = files[f]->doc;
@@ -200,7 +230,8 @@ int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_forma
     int k = summaries(files[f], m, 16);
     if (fmt == NB_TABLE_TEXT && n > 1)
       fprintf(out, "%s%s: batch %lld, %s, %lld workers/GPU\n", f ? "\n" : "", files[f]->path,
-              (long long)json_integer_value(at(doc, "resolved.batch")), json_string_value(at(doc, "resolved.pipeline")),
+              (long long)json_integer_value(at(doc, "resolved.batch")),
+              json_string_value(at(doc, "resolved.pipeline")),
               (long long)json_integer_value(at(doc, "resolved.workers_per_gpu")));
     for (int i = 0; i < k; i++) {
       char ci[64], sci[64], sp[32], place[16];
@@ -210,14 +241,20 @@ int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_forma
         snprintf(sp, sizeof sp, "-");
       else
         snprintf(sp, sizeof sp, "%.2fx", m[i].speedup);
-      snprintf(place, sizeof place, "%s", !strcmp(m[i].mode, "none") ? "-" : m[i].placement ? "achieved" : "NOT");
+      snprintf(place, sizeof place, "%s",
+               !strcmp(m[i].mode, "none") ? "-"
+               : m[i].placement           ? "achieved"
+                                          : "NOT");
       char v[7][32];
       switch (fmt) {
       case NB_TABLE_CSV:
-        fprintf(out, "%s,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s\n", files[f]->path, host, ts, m[i].mode, m[i].runs,
-                csvnum(v[0], 32, m[i].mean), csvnum(v[1], 32, m[i].lo), csvnum(v[2], 32, m[i].hi),
+        fprintf(out, "%s,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s\n", files[f]->path, host, ts, m[i].mode,
+                m[i].runs, csvnum(v[0], 32, m[i].mean), csvnum(v[1], 32, m[i].lo), csvnum(v[2], 32, m[i].hi),
                 csvnum(v[3], 32, m[i].gbps), csvnum(v[4], 32, m[i].speedup), csvnum(v[5], 32, m[i].sp_lo),
-                csvnum(v[6], 32, m[i].sp_hi), !strcmp(m[i].mode, "none") ? "" : m[i].placement ? "true" : "false");
+                csvnum(v[6], 32, m[i].sp_hi),
+                !strcmp(m[i].mode, "none") ? ""
+                : m[i].placement           ? "true"
+                                           : "false");
         break;
       case NB_TABLE_MD:
         fprintf(out, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", host, ts, m[i].mode, m[i].runs,
@@ -236,9 +273,9 @@ int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_forma
 }
 
 /* The settings that make two results comparable. */
-static const char *const same_fields[] = {"resolved.sample",   "resolved.batch",       "resolved.workers_per_gpu",
-                                          "resolved.pipeline", "resolved.backend",     "resolved.gpu_work_us",
-                                          "resolved.steps",    "resolved.warmup",      "resolved.devices"};
+static const char *const same_fields[] = {"resolved.sample",   "resolved.batch",   "resolved.workers_per_gpu",
+                                          "resolved.pipeline", "resolved.backend", "resolved.gpu_work_us",
+                                          "resolved.steps",    "resolved.warmup",  "resolved.devices"};
 
 int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pct, FILE *out, int *regressed,
                        nb_error_t *err)
@@ -265,12 +302,13 @@ int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pc
     snprintf(diff + used, sizeof diff - used, "%sdevices (%zu vs %zu)", used ? ", " : "", ga, gb);
   }
   if (*diff)
-    return nb__err(err, NB_EINVAL, "compare: %s and %s were run with different settings: %s", base->path, cand->path,
-                   diff);
+    return nb__err(err, NB_EINVAL, "compare: %s and %s were run with different settings: %s", base->path,
+                   cand->path, diff);
   const struct nb_results *both[2] = {base, cand};
   for (int f = 0; f < 2; f++)
     if (json_is_true(json_object_get(both[f]->doc, "interrupted")))
-      return nb__err(err, NB_EINVAL, "compare: %s is an interrupted run: its numbers are incomplete", both[f]->path);
+      return nb__err(err, NB_EINVAL, "compare: %s is an interrupted run: its numbers are incomplete",
+                     both[f]->path);
 
   struct msum a[16], b[16];
   int na = summaries(base, a, 16), nb = summaries(cand, b, 16), compared = 0;
@@ -281,10 +319,11 @@ int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pc
     for (int j = 0; j < nb; j++)
       found |= !strcmp(a[i].mode, b[j].mode) && isfinite(b[j].mean) && b[j].mean > 0;
     if (!isfinite(a[i].mean) || a[i].mean <= 0)
-      return nb__err(err, NB_EINVAL, "compare: %s has no complete measurement of mode %s", base->path, a[i].mode);
+      return nb__err(err, NB_EINVAL, "compare: %s has no complete measurement of mode %s", base->path,
+                     a[i].mode);
     if (!found)
-      return nb__err(err, NB_EINVAL, "compare: mode %s of %s is missing, skipped or incomplete in %s", a[i].mode,
-                     base->path, cand->path);
+      return nb__err(err, NB_EINVAL, "compare: mode %s of %s is missing, skipped or incomplete in %s",
+                     a[i].mode, base->path, cand->path);
   }
   fprintf(out, "%-11s %-8s %12s %12s %8s  %s\n", "mode", "metric", "baseline", "new", "change", "verdict");
   for (int i = 0; i < na; i++)

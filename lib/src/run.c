@@ -13,11 +13,15 @@
 
 const char *nb_stage_name(enum nb_stage s)
 {
-  static const char *const names[NB_NSTAGES] = {"generate", "collate", "staging_copy", "device_copy", "device_work"};
+  static const char *const names[NB_NSTAGES] = {"generate", "collate", "staging_copy", "device_copy",
+                                                "device_work"};
   return (unsigned)s < NB_NSTAGES ? names[s] : "?";
 }
 
-const char *nb_pipeline_name(enum nb_pipeline p) { return p == NB_PIPE_DIRECT ? "direct" : "torch"; }
+const char *nb_pipeline_name(enum nb_pipeline p)
+{
+  return p == NB_PIPE_DIRECT ? "direct" : "torch";
+}
 
 const char *nb_backend_name(enum nb_backend b)
 {
@@ -26,8 +30,8 @@ const char *nb_backend_name(enum nb_backend b)
 
 /* ---- memory ---- */
 
-static void charge(nb_topo_t topo, nb_plan_t plan, enum nb_mem_policy pol, int node, uint64_t bytes, uint64_t *need,
-                   uint64_t *floating)
+static void charge(nb_topo_t topo, nb_plan_t plan, enum nb_mem_policy pol, int node, uint64_t bytes,
+                   uint64_t *need, uint64_t *floating)
 {
   int i = pol == NB_MEM_BIND ? nb_topo_node_index(topo, node) : -1;
   if (i >= 0) {
@@ -58,7 +62,8 @@ void nb_run_memory(nb_plan_t plan, const struct nb_run_config *cfg, uint64_t *ne
     const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
     int torch = cfg->pipeline == NB_PIPE_TORCH;
     for (int w = 0; torch && w < g->nworkers; w++)
-      charge(topo, plan, g->workers[w].mem_policy, g->workers[w].mem_node, 2 * batch + sample, need, floating);
+      charge(topo, plan, g->workers[w].mem_policy, g->workers[w].mem_node, 2 * batch + sample, need,
+             floating);
     uint64_t nstage = torch ? 2 : 2 * (uint64_t)g->nworkers;
     charge(topo, plan, g->staging.policy, g->staging.node, nstage * batch, need, floating);
     charge(topo, plan, g->device_buf.policy, g->device_buf.node, 2 * batch, need, floating);
@@ -67,7 +72,8 @@ void nb_run_memory(nb_plan_t plan, const struct nb_run_config *cfg, uint64_t *ne
 
 /* 0 when it fits in fraction of free memory; else the first node (index)
  * that does not, or nnodes for floating memory. */
-static int fits(nb_plan_t plan, const struct nb_run_config *cfg, double fraction, uint64_t *need, uint64_t *floating)
+static int fits(nb_plan_t plan, const struct nb_run_config *cfg, double fraction, uint64_t *need,
+                uint64_t *floating)
 {
   nb_topo_t topo = nb_plan_topo(plan);
   int n = nb_topo_nnodes(topo);
@@ -130,11 +136,12 @@ int nb_run_check_memory(nb_plan_t plan, const struct nb_run_config *cfg, nb_erro
                    gib(b, sizeof b, nd->free_bytes > 0 ? (double)nd->free_bytes : 0), cfg->batch,
                    nb_plan_workers(plan));
     } else {
-      rc = nb__err(err, NB_EINVAL,
-                   "mode %s: needs %s more than the allowed nodes have free; lower --batch (now %d) or --workers "
-                   "(now %d), or use a smaller --sample",
-                   nb_mode_name(nb_plan_mode(plan)), gib(a, sizeof a, (double)floating), cfg->batch,
-                   nb_plan_workers(plan));
+      rc = nb__err(
+          err, NB_EINVAL,
+          "mode %s: needs %s more than the allowed nodes have free; lower --batch (now %d) or --workers "
+          "(now %d), or use a smaller --sample",
+          nb_mode_name(nb_plan_mode(plan)), gib(a, sizeof a, (double)floating), cfg->batch,
+          nb_plan_workers(plan));
     }
   }
   free(need);
@@ -191,7 +198,8 @@ static int gather(struct nb_run *r, int i, nb_error_t *err)
     }
   }
   /* Per batch over the timed batches only; warm-up was not accumulated. */
-  double fed = res->timed_steps > 0 ? (double)res->timed_steps : 1, built = gp->gen_batches > 0 ? (double)gp->gen_batches : 1;
+  double fed = res->timed_steps > 0 ? (double)res->timed_steps : 1,
+         built = gp->gen_batches > 0 ? (double)gp->gen_batches : 1;
   res->stage_ms[NB_STAGE_GENERATE] = 1e3 * gp->stage_s[NB_STAGE_GENERATE] / built;
   res->stage_ms[NB_STAGE_COLLATE] = 1e3 * gp->stage_s[NB_STAGE_COLLATE] / built;
   res->stage_ms[NB_STAGE_STAGING_COPY] = 1e3 * gp->stage_s[NB_STAGE_STAGING_COPY] / fed;
@@ -262,9 +270,27 @@ int nb_run_wait(nb_run_t r, nb_error_t *err)
   return rc;
 }
 
-bool nb_run_interrupted(nb_run_t r) { return r->interrupted; }
-int nb_run_ngpus(nb_run_t r) { return r->ngpus; }
-const struct nb_gpu_result *nb_run_gpu(nb_run_t r, int i) { return i >= 0 && i < r->ngpus ? &r->res[i] : NULL; }
-double nb_run_steps_per_s(nb_run_t r) { return r->steps_per_s > 0 ? r->steps_per_s : 0; }
-nb_plan_t nb_run_plan(nb_run_t r) { return r->plan; }
-bool nb_run_placement_achieved(nb_run_t r) { return r->achieved; }
+bool nb_run_interrupted(nb_run_t r)
+{
+  return r->interrupted;
+}
+int nb_run_ngpus(nb_run_t r)
+{
+  return r->ngpus;
+}
+const struct nb_gpu_result *nb_run_gpu(nb_run_t r, int i)
+{
+  return i >= 0 && i < r->ngpus ? &r->res[i] : NULL;
+}
+double nb_run_steps_per_s(nb_run_t r)
+{
+  return r->steps_per_s > 0 ? r->steps_per_s : 0;
+}
+nb_plan_t nb_run_plan(nb_run_t r)
+{
+  return r->plan;
+}
+bool nb_run_placement_achieved(nb_run_t r)
+{
+  return r->achieved;
+}

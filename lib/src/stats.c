@@ -48,7 +48,10 @@ double nb_welford_sd(const struct nb_welford *w)
   return w->n > 1 ? sqrt(w->m2 / (double)(w->n - 1)) : 0.0;
 }
 
-double nb_t_quantile(double p, double df) { return gsl_cdf_tdist_Pinv(p, df); }
+double nb_t_quantile(double p, double df)
+{
+  return gsl_cdf_tdist_Pinv(p, df);
+}
 
 int nb_stats_compute(const double *x, int n, struct nb_stats *s)
 {

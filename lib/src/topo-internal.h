@@ -22,8 +22,8 @@ struct nb_topo {
 
   int nallowed;
   int *allowed;
-  int ncpu_node;  /* entries in cpu_node */
-  int *cpu_node;  /* CPU OS index -> node OS index, -1 for none */
+  int ncpu_node; /* entries in cpu_node */
+  int *cpu_node; /* CPU OS index -> node OS index, -1 for none */
 
   int ncores;
   struct nb_core *cores;
@@ -51,12 +51,12 @@ struct nb__cuda_info;
 /* Find the GPUs (devices list, CUDA or PCI) once nodes and PCI are known.
  * cuda: what the CUDA runtime enumerated, or NULL to ask it (live machine,
  * CUDA built, cfg->no_cuda unset). Tests pass a recorded enumeration. */
-int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg, const struct nb__cuda_info *cuda,
-                       nb_error_t *err);
+int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg,
+                       const struct nb__cuda_info *cuda, nb_error_t *err);
 
 /* nb_topo_load with a given CUDA enumeration instead of the runtime's (tests). */
-int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg, const struct nb__cuda_info *cuda,
-                            nb_error_t *err);
+int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg,
+                            const struct nb__cuda_info *cuda, nb_error_t *err);
 
 /* Keep an array or string alive until nb_topo_free; returns it, NULL on OOM
  * (and frees it). */
@@ -69,6 +69,5 @@ int nb__topo_cpus_of_set(hwloc_const_bitmap_t set, int **out);
 
 /* Locate a PCI device by canonical bus id, NULL when absent. */
 const struct nb_pci_dev *nb__topo_find_pci(const struct nb_topo *topo, const char *bus_id);
-
 
 #endif

@@ -12,9 +12,15 @@
 
 /* ---- ownership of the arrays handed out through const pointers ---- */
 
-int *nb__topo_own(struct nb_topo *topo, int *arr) { return nb__arena_keep(&topo->arena, arr); }
+int *nb__topo_own(struct nb_topo *topo, int *arr)
+{
+  return nb__arena_keep(&topo->arena, arr);
+}
 
-const char *nb__topo_own_str(struct nb_topo *topo, char *s) { return nb__arena_keep(&topo->arena, s); }
+const char *nb__topo_own_str(struct nb_topo *topo, char *s)
+{
+  return nb__arena_keep(&topo->arena, s);
+}
 
 const char *nb__topo_strdup(struct nb_topo *topo, const char *s)
 {
@@ -90,8 +96,9 @@ static int node_cpus_from_sysfs(struct nb_topo *topo, hwloc_obj_t *nodes, int n,
   for (int i = 0; i < n; i++) {
     snprintf(path, sizeof path, "/sys/devices/system/node/node%u/cpulist", nodes[i]->os_index);
     int *v = NULL;
-    int k = nb__read_sysfile(topo->sysroot, path, buf, sizeof buf) < 0 ? -1
-                                                                        : nb__parse_cpulist(buf, NB_MAX_CPU_INDEX, &v);
+    int k = nb__read_sysfile(topo->sysroot, path, buf, sizeof buf) < 0
+                ? -1
+                : nb__parse_cpulist(buf, NB_MAX_CPU_INDEX, &v);
     if (k < 0) {
       for (int j = 0; j < n; j++)
         hwloc_bitmap_zero(sets[j]);
@@ -212,7 +219,8 @@ static int build_nodes(struct nb_topo *topo, hwloc_bitmap_t allowed_cpus, hwloc_
   /* CPU -> node lookup for the audit's samples. */
   int last = hwloc_bitmap_last(hwloc_topology_get_complete_cpuset(topo->hw));
   topo->ncpu_node = last + 1;
-  if (!(topo->cpu_node = malloc((size_t)(topo->ncpu_node > 0 ? topo->ncpu_node : 1) * sizeof *topo->cpu_node))) {
+  if (!(topo->cpu_node =
+            malloc((size_t)(topo->ncpu_node > 0 ? topo->ncpu_node : 1) * sizeof *topo->cpu_node))) {
     rc = NB_ENOMEM;
     goto out;
   }
@@ -220,7 +228,8 @@ static int build_nodes(struct nb_topo *topo, hwloc_bitmap_t allowed_cpus, hwloc_
     topo->cpu_node[c] = -1;
   for (int i = 0; i < n; i++) {
     unsigned id;
-    hwloc_bitmap_foreach_begin(id, sets[i]) if ((int)id < topo->ncpu_node) topo->cpu_node[id] = (int)objs[i]->os_index;
+    hwloc_bitmap_foreach_begin(id, sets[i]) if ((int)id < topo->ncpu_node) topo->cpu_node[id] =
+        (int)objs[i]->os_index;
     hwloc_bitmap_foreach_end();
   }
   *node_cpusp = sets;
@@ -322,11 +331,11 @@ static int build_distances(struct nb_topo *topo, nb_error_t *err)
   unsigned nr = 0;
   struct hwloc_distances_s **all = NULL;
   int *best = NULL, best_os = 0;
-  if (hwloc_distances_get_by_type(topo->hw, HWLOC_OBJ_NUMANODE, &nr, NULL, HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) ==
-        0 &&
+  if (hwloc_distances_get_by_type(topo->hw, HWLOC_OBJ_NUMANODE, &nr, NULL, HWLOC_DISTANCES_KIND_MEANS_LATENCY,
+                                  0) == 0 &&
       nr > 0 && (all = calloc(nr, sizeof *all)) &&
-      hwloc_distances_get_by_type(topo->hw, HWLOC_OBJ_NUMANODE, &nr, all, HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) ==
-        0) {
+      hwloc_distances_get_by_type(topo->hw, HWLOC_OBJ_NUMANODE, &nr, all, HWLOC_DISTANCES_KIND_MEANS_LATENCY,
+                                  0) == 0) {
     for (unsigned k = 0; k < nr; k++) {
       int *m = malloc((size_t)n * (size_t)n * sizeof *m), complete = m != NULL;
       for (int i = 0; complete && i < n; i++)
@@ -446,8 +455,8 @@ int nb_topo_load(nb_topo_t *topop, const struct nb_topo_config *cfg, nb_error_t 
   return nb__topo_load_with_cuda(topop, cfg, NULL, err);
 }
 
-int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg, const struct nb__cuda_info *cuda,
-                            nb_error_t *err)
+int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg,
+                            const struct nb__cuda_info *cuda, nb_error_t *err)
 {
   static const struct nb_topo_config defaults;
   if (!cfg)
@@ -529,11 +538,26 @@ void nb_topo_free(nb_topo_t topo)
 
 /* ---- accessors ---- */
 
-enum nb_topo_kind nb_topo_kind(nb_topo_t topo) { return topo->kind; }
-const char *nb_topo_source(nb_topo_t topo) { return topo->source; }
-bool nb_topo_is_this_system(nb_topo_t topo) { return topo->kind == NB_TOPO_LIVE; }
-const char *nb_topo_hwloc_version(nb_topo_t topo) { return topo->hwloc_version; }
-int nb_topo_nnodes(nb_topo_t topo) { return topo->nnodes; }
+enum nb_topo_kind nb_topo_kind(nb_topo_t topo)
+{
+  return topo->kind;
+}
+const char *nb_topo_source(nb_topo_t topo)
+{
+  return topo->source;
+}
+bool nb_topo_is_this_system(nb_topo_t topo)
+{
+  return topo->kind == NB_TOPO_LIVE;
+}
+const char *nb_topo_hwloc_version(nb_topo_t topo)
+{
+  return topo->hwloc_version;
+}
+int nb_topo_nnodes(nb_topo_t topo)
+{
+  return topo->nnodes;
+}
 
 const struct nb_node *nb_topo_node(nb_topo_t topo, int i)
 {
@@ -555,7 +579,10 @@ int nb_topo_distance(nb_topo_t topo, int i, int j)
   return topo->dist[i * topo->nnodes + j];
 }
 
-enum nb_dist_origin nb_topo_distance_origin(nb_topo_t topo) { return topo->dist_origin; }
+enum nb_dist_origin nb_topo_distance_origin(nb_topo_t topo)
+{
+  return topo->dist_origin;
+}
 
 int nb_topo_cpu_node(nb_topo_t topo, int cpu)
 {
@@ -568,30 +595,48 @@ int nb_topo_allowed_cpus(nb_topo_t topo, const int **cpus)
   return topo->nallowed;
 }
 
-int nb_topo_ncores(nb_topo_t topo) { return topo->ncores; }
+int nb_topo_ncores(nb_topo_t topo)
+{
+  return topo->ncores;
+}
 
 const struct nb_core *nb_topo_core(nb_topo_t topo, int i)
 {
   return i >= 0 && i < topo->ncores ? &topo->cores[i] : NULL;
 }
 
-int nb_topo_npci(nb_topo_t topo) { return topo->npci; }
+int nb_topo_npci(nb_topo_t topo)
+{
+  return topo->npci;
+}
 
 const struct nb_pci_dev *nb_topo_pci(nb_topo_t topo, int i)
 {
   return i >= 0 && i < topo->npci ? &topo->pci[i] : NULL;
 }
 
-int nb_topo_ngpus(nb_topo_t topo) { return topo->ngpus; }
+int nb_topo_ngpus(nb_topo_t topo)
+{
+  return topo->ngpus;
+}
 
 const struct nb_gpu *nb_topo_gpu(nb_topo_t topo, int i)
 {
   return i >= 0 && i < topo->ngpus ? &topo->gpus[i] : NULL;
 }
 
-enum nb_gpu_origin nb_topo_gpu_origin(nb_topo_t topo) { return topo->gpu_origin; }
-const char *nb_topo_cuda_status(nb_topo_t topo) { return topo->cuda_status ? topo->cuda_status : ""; }
-int nb_topo_nwarnings(nb_topo_t topo) { return topo->warnings.n; }
+enum nb_gpu_origin nb_topo_gpu_origin(nb_topo_t topo)
+{
+  return topo->gpu_origin;
+}
+const char *nb_topo_cuda_status(nb_topo_t topo)
+{
+  return topo->cuda_status ? topo->cuda_status : "";
+}
+int nb_topo_nwarnings(nb_topo_t topo)
+{
+  return topo->warnings.n;
+}
 
 const char *nb_topo_warning(nb_topo_t topo, int i)
 {

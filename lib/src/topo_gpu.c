@@ -18,11 +18,14 @@ struct gpu_seed {
   int index;
   int cuda_ordinal;
   char bus_id[NB_BUSID_LEN];
-  const char *name;  /* NULL: derive from PCI */
-  int cuda_numa;     /* CUDA's host NUMA id, -1 when none */
+  const char *name; /* NULL: derive from PCI */
+  int cuda_numa;    /* CUDA's host NUMA id, -1 when none */
 };
 
-static int oom(nb_error_t *err) { return nb__err(err, NB_ENOMEM, "topology: out of memory"); }
+static int oom(nb_error_t *err)
+{
+  return nb__err(err, NB_ENOMEM, "topology: out of memory");
+}
 
 static int sysfs_numa_node(struct nb_topo *topo, const char *bus_id, int *node)
 {
@@ -160,9 +163,9 @@ static int gpus_from_devices(struct nb_topo *topo, const char *list, nb_error_t 
     snprintf(tok, sizeof tok, "%.*s", (int)(len < sizeof tok ? len : sizeof tok - 1), item);
     struct gpu_seed s = {.index = topo->ngpus, .cuda_ordinal = -1, .cuda_numa = -1};
     if (len >= sizeof tok || nb_parse_bus_id(tok, s.bus_id) < 0)
-      return nb__err(err, NB_EINVAL,
-                     "--devices: '%s' is not a PCI bus id (expected dddd:bb:dd.f or bb:dd.f, e.g. 0000:3b:00.0)",
-                     tok);
+      return nb__err(
+          err, NB_EINVAL,
+          "--devices: '%s' is not a PCI bus id (expected dddd:bb:dd.f or bb:dd.f, e.g. 0000:3b:00.0)", tok);
     for (int j = 0; j < topo->ngpus; j++)
       if (!strcmp(topo->gpus[j].bus_id, s.bus_id))
         return nb__err(err, NB_EINVAL, "--devices: %s is listed twice; give each device once", s.bus_id);
@@ -285,10 +288,11 @@ static int gpus_from_cuda(struct nb_topo *topo, const struct nb__cuda_info *info
   if (alloc_gpus(topo, info->count) < 0)
     return oom(err);
   for (int i = 0; i < info->count; i++) {
-    struct gpu_seed s = {.index = i, .cuda_ordinal = i, .name = info->devs[i].name,
-                         .cuda_numa = info->devs[i].host_numa_id};
+    struct gpu_seed s = {
+        .index = i, .cuda_ordinal = i, .name = info->devs[i].name, .cuda_numa = info->devs[i].host_numa_id};
     if (nb_parse_bus_id(info->devs[i].bus_id, s.bus_id) < 0)
-      return nb__err(err, NB_EINTERNAL, "CUDA device %d: unexpected PCI bus id '%s'", i, info->devs[i].bus_id);
+      return nb__err(err, NB_EINTERNAL, "CUDA device %d: unexpected PCI bus id '%s'", i,
+                     info->devs[i].bus_id);
     int rc = add_gpu(topo, &s, err);
     if (rc < 0)
       return rc;
@@ -306,8 +310,8 @@ static int gpus_from_cuda(struct nb_topo *topo, const struct nb__cuda_info *info
   return 1;
 }
 
-int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg, const struct nb__cuda_info *cuda,
-                       nb_error_t *err)
+int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg,
+                       const struct nb__cuda_info *cuda, nb_error_t *err)
 {
   int rc;
   if (cfg->devices) {
@@ -346,8 +350,10 @@ int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg, c
   if ((rc = gpus_from_pci(topo, err)) < 0)
     return rc;
   if (ask_cuda && topo->ngpus > 0)
-    nb__strv_addf(&topo->warnings, "GPUs listed from PCI because CUDA is unusable (%s): CUDA ordinals may differ "
-                                   "from these indexes", topo->cuda_status);
+    nb__strv_addf(&topo->warnings,
+                  "GPUs listed from PCI because CUDA is unusable (%s): CUDA ordinals may differ "
+                  "from these indexes",
+                  topo->cuda_status);
   publish_warnings(topo);
   return 0;
 }

@@ -17,7 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 #include "topo-internal.h"
 
 /* Seconds the child may take to parse a topology before it is abandoned. */
@@ -33,9 +32,11 @@ static const char *check_indexes(hwloc_topology_t hw)
   hwloc_obj_t obj = NULL;
   while ((obj = hwloc_get_next_obj_by_type(hw, HWLOC_OBJ_PU, obj))) {
     if (obj->os_index > NB_MAX_CPU_INDEX)
-      return obj->os_index == HWLOC_UNKNOWN_INDEX ? "a PU has no os_index" : "a PU has an impossible os_index";
+      return obj->os_index == HWLOC_UNKNOWN_INDEX ? "a PU has no os_index"
+                                                  : "a PU has an impossible os_index";
     /* A PU is the CPU its index names. */
-    if (!obj->cpuset || hwloc_bitmap_weight(obj->cpuset) != 1 || !hwloc_bitmap_isset(obj->cpuset, obj->os_index))
+    if (!obj->cpuset || hwloc_bitmap_weight(obj->cpuset) != 1 ||
+        !hwloc_bitmap_isset(obj->cpuset, obj->os_index))
       return "a PU's cpuset does not match its os_index";
   }
   unsigned char seen[NB_MAX_NODE_INDEX + 1] = {0};
@@ -45,15 +46,18 @@ static const char *check_indexes(hwloc_topology_t hw)
                                                   : "a NUMA node has an impossible os_index";
     if (seen[obj->os_index]++)
       return "two NUMA nodes have the same os_index";
-    if (!obj->nodeset || hwloc_bitmap_weight(obj->nodeset) != 1 || !hwloc_bitmap_isset(obj->nodeset, obj->os_index))
+    if (!obj->nodeset || hwloc_bitmap_weight(obj->nodeset) != 1 ||
+        !hwloc_bitmap_isset(obj->nodeset, obj->os_index))
       return "a NUMA node's nodeset does not match its os_index";
   }
-  hwloc_const_bitmap_t sets[] = {hwloc_topology_get_complete_cpuset(hw), hwloc_topology_get_allowed_cpuset(hw),
+  hwloc_const_bitmap_t sets[] = {hwloc_topology_get_complete_cpuset(hw),
+                                 hwloc_topology_get_allowed_cpuset(hw),
                                  hwloc_topology_get_complete_nodeset(hw)};
   for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
     int last = sets[i] ? hwloc_bitmap_last(sets[i]) : -1;
     if (last < 0 || last > NB_MAX_CPU_INDEX)
-      return i == 1 ? "its allowed CPU set is empty or impossible" : "its CPU or node sets are empty or impossible";
+      return i == 1 ? "its allowed CPU set is empty or impossible"
+                    : "its CPU or node sets are empty or impossible";
   }
   return NULL;
 }
@@ -94,7 +98,8 @@ static void child_parse(const char *path, int is_dir, const char *text, size_t t
     /* hwloc's Linux backend reads the tree under HWLOC_FSROOT; it then
      * knows the topology is not this system and binds nothing. */
     setenv("HWLOC_FSROOT", path, 1);
-  } else if ((text ? hwloc_topology_set_xmlbuffer(hw, text, (int)textlen) : hwloc_topology_set_xml(hw, path)) < 0) {
+  } else if ((text ? hwloc_topology_set_xmlbuffer(hw, text, (int)textlen)
+                   : hwloc_topology_set_xml(hw, path)) < 0) {
     fprintf(stderr, "hwloc cannot read it as XML: %s\n", strerror(errno));
     _exit(4);
   }
@@ -255,8 +260,8 @@ static int parse_in_child(const char *path, int is_dir, const char *text, size_t
   } else if (io_err) {
     rc = nb__err_sys(err, NB_EINTERNAL, io_err, "topology %s: reading hwloc's output", path);
   } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
-    rc = nb__err(err, NB_EFORMAT, "%s %s: hwloc did not finish parsing it in %d s; check the input",
-                 what, path, NB_TOPO_CHILD_TIMEOUT);
+    rc = nb__err(err, NB_EFORMAT, "%s %s: hwloc did not finish parsing it in %d s; check the input", what,
+                 path, NB_TOPO_CHILD_TIMEOUT);
   } else if (WIFSIGNALED(status)) {
     rc = nb__err(err, NB_EFORMAT,
                  "%s %s: malformed (hwloc crashed parsing it: %s); regenerate it with `lstopo --of xml` "
@@ -296,9 +301,12 @@ static int check_source(const char *path, int *is_dir, char **text, size_t *text
   struct stat st;
   *text = NULL;
   if (stat(path, &st) < 0)
-    return nb__err_sys(err, errno == EIO ? NB_EIO : errno == EACCES || errno == EPERM ? NB_EINVAL : NB_ENOENT,
-                       errno, "topology %s: cannot open (give 'live', an hwloc XML file or a recorded /sys tree)",
-                       path);
+    return nb__err_sys(
+        err,
+        errno == EIO                        ? NB_EIO
+        : errno == EACCES || errno == EPERM ? NB_EINVAL
+                                            : NB_ENOENT,
+        errno, "topology %s: cannot open (give 'live', an hwloc XML file or a recorded /sys tree)", path);
   if (S_ISDIR(st.st_mode)) {
     char probe[4096];
     snprintf(probe, sizeof probe, "%s/sys/devices/system/cpu", path);
@@ -326,9 +334,11 @@ static int check_source(const char *path, int *is_dir, char **text, size_t *text
     while (i < got && strchr(" \t\r\n", head[i]))
       i++;
     if (got == 0 || (i == got && got < (ssize_t)sizeof head))
-      return nb__err(err, NB_EFORMAT, "topology %s: empty file (expected hwloc XML from `lstopo --of xml`)", path);
+      return nb__err(err, NB_EFORMAT, "topology %s: empty file (expected hwloc XML from `lstopo --of xml`)",
+                     path);
     if (i < got && head[i] != '<')
-      return nb__err(err, NB_EFORMAT, "topology %s: not XML (expected hwloc XML from `lstopo --of xml`)", path);
+      return nb__err(err, NB_EFORMAT, "topology %s: not XML (expected hwloc XML from `lstopo --of xml`)",
+                     path);
     return 0;
   }
   char *buf = NULL;
@@ -349,7 +359,8 @@ static int check_source(const char *path, int *is_dir, char **text, size_t *text
   size_t skip = buf ? strspn(buf, " \t\r\n") : 0;
   if (!buf || skip == len) {
     free(buf);
-    return nb__err(err, NB_EFORMAT, "topology %s: empty input (expected hwloc XML from `lstopo --of xml`)", path);
+    return nb__err(err, NB_EFORMAT, "topology %s: empty input (expected hwloc XML from `lstopo --of xml`)",
+                   path);
   }
   if (buf[skip] != '<') {
     free(buf);

@@ -9,7 +9,10 @@
 
 #include "nb-version.h"
 
-const char *nb_version(void) { return NB_GIT_DESCRIBE; }
+const char *nb_version(void)
+{
+  return NB_GIT_DESCRIBE;
+}
 
 int nb_have_cuda(void)
 {
@@ -33,7 +36,7 @@ char *nb_build_info(char *buf, size_t len)
 #else
            "not built (install nvcc and rebuild with -DNB_WITH_CUDA=ON)",
 #endif
-           HWLOC_VERSION, HWLOC_API_VERSION >> 16, (HWLOC_API_VERSION >> 8) & 0xff, HWLOC_API_VERSION & 0xff, api >> 16,
-           (api >> 8) & 0xff, api & 0xff, LIBNUMA_API_VERSION, JANSSON_VERSION);
+           HWLOC_VERSION, HWLOC_API_VERSION >> 16, (HWLOC_API_VERSION >> 8) & 0xff, HWLOC_API_VERSION & 0xff,
+           api >> 16, (api >> 8) & 0xff, api & 0xff, LIBNUMA_API_VERSION, JANSSON_VERSION);
   return buf;
 }

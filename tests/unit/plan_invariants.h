@@ -9,7 +9,6 @@
 
 #include "nbtest.h"
 
-
 static void check_invariants(nb_topo_t topo, nb_plan_t plan)
 {
   const int *allowed;
@@ -43,8 +42,8 @@ static void check_invariants(nb_topo_t topo, nb_plan_t plan)
         if (owner[cpu] >= 0 && thread_of[cpu] != tid) {
           const struct nb_gpu_plan *other = nb_plan_gpu(plan, owner[cpu]);
           if (!g->oversubscribed || !other->oversubscribed)
-            fail_msg("CPU %d is used by two threads (GPUs %d and %d) without oversubscription", cpu, other->gpu,
-                     g->gpu);
+            fail_msg("CPU %d is used by two threads (GPUs %d and %d) without oversubscription", cpu,
+                     other->gpu, g->gpu);
         }
         owner[cpu] = i;
         thread_of[cpu] = tid;

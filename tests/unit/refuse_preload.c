@@ -26,7 +26,8 @@ long set_mempolicy(int mode, const unsigned long *nmask, unsigned long maxnode)
   return -1;
 }
 
-long mbind(void *start, unsigned long len, int mode, const unsigned long *nmask, unsigned long maxnode, unsigned flags)
+long mbind(void *start, unsigned long len, int mode, const unsigned long *nmask, unsigned long maxnode,
+           unsigned flags)
 {
   (void)start, (void)len, (void)mode, (void)nmask, (void)maxnode, (void)flags;
   errno = EPERM;

@@ -78,7 +78,8 @@ static void test_degrade_memory(void **state)
 {
   (void)state;
   int cpu = first_allowed(), node = nb_topo_cpu_node(topo, cpu), missing = 4000;
-  struct job j = {.tp = {NB_ROLE_WORKER, 0, 1, &cpu, node, NB_MEM_BIND, missing}, .bp = {NB_MEM_BIND, missing}};
+  struct job j = {.tp = {NB_ROLE_WORKER, 0, 1, &cpu, node, NB_MEM_BIND, missing},
+                  .bp = {NB_MEM_BIND, missing}};
   run(&j);
   assert_int_equal(j.rc, 0);
   assert_true(j.st.cpu_bound);
@@ -186,9 +187,10 @@ int main(void)
     return 1;
   }
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_bind_achieved), cmocka_unit_test(test_degrade_memory),
-    cmocka_unit_test(test_degrade_cpu),   cmocka_unit_test(test_unbound_resets),
-    cmocka_unit_test(test_foreign_refused), cmocka_unit_test(test_numastat), cmocka_unit_test(test_interleave),
+      cmocka_unit_test(test_bind_achieved),   cmocka_unit_test(test_degrade_memory),
+      cmocka_unit_test(test_degrade_cpu),     cmocka_unit_test(test_unbound_resets),
+      cmocka_unit_test(test_foreign_refused), cmocka_unit_test(test_numastat),
+      cmocka_unit_test(test_interleave),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   nb_topo_free(topo);

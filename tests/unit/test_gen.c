@@ -14,7 +14,7 @@ static void test_reproducible(void **state)
   nb_gen_normal(a, N, 42, 7);
   nb_gen_normal(b, N, 42, 7);
   assert_memory_equal(a, b, sizeof a);
-  nb_gen_normal(c, N, 42, 8); /* another stream */
+  nb_gen_normal(c, N, 42, 8);      /* another stream */
   nb_gen_normal(d, N + 37, 43, 7); /* another seed */
   int same_c = 0, same_d = 0;
   for (int i = 0; i < N; i++) {
@@ -99,9 +99,9 @@ static void test_checksum(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_reproducible),
-    cmocka_unit_test(test_distribution),
-    cmocka_unit_test(test_checksum),
+      cmocka_unit_test(test_reproducible),
+      cmocka_unit_test(test_distribution),
+      cmocka_unit_test(test_checksum),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

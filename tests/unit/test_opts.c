@@ -64,8 +64,8 @@ static void test_defaults_and_set(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_table_well_formed),
-    cmocka_unit_test(test_defaults_and_set),
+      cmocka_unit_test(test_table_well_formed),
+      cmocka_unit_test(test_defaults_and_set),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

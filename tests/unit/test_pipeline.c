@@ -15,8 +15,16 @@ static int ndevices;
 
 static struct nb_run_config small(enum nb_pipeline p)
 {
-  return (struct nb_run_config){.channels = 3, .height = 16, .width = 20, .batch = 3, .warmup = 2, .steps = 25,
-                                .seed = 9, .pipeline = p, .backend = NB_BACKEND_HOST, .verify = true};
+  return (struct nb_run_config){.channels = 3,
+                                .height = 16,
+                                .width = 20,
+                                .batch = 3,
+                                .warmup = 2,
+                                .steps = 25,
+                                .seed = 9,
+                                .pipeline = p,
+                                .backend = NB_BACKEND_HOST,
+                                .verify = true};
 }
 
 static nb_plan_t plan_for(nb_topo_t topo, enum nb_mode mode, int workers)
@@ -213,8 +221,11 @@ int main(void)
   if (ndevices < 2 || nb_topo_load(&topon, &many, &err) < 0)
     topon = NULL;
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_exactly_once_in_order), cmocka_unit_test(test_failures), cmocka_unit_test(test_stop),
-    cmocka_unit_test(test_bad_config),            cmocka_unit_test(test_memory_guard),
+      cmocka_unit_test(test_exactly_once_in_order),
+      cmocka_unit_test(test_failures),
+      cmocka_unit_test(test_stop),
+      cmocka_unit_test(test_bad_config),
+      cmocka_unit_test(test_memory_guard),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   nb_topo_free(topo1);

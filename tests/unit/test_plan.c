@@ -17,7 +17,8 @@ static char *fx(const char *file)
   return path[k];
 }
 
-static nb_plan_t plan_or_fail(nb_topo_t topo, enum nb_mode mode, const char *gpus, int workers, const char *gpu_node)
+static nb_plan_t plan_or_fail(nb_topo_t topo, enum nb_mode mode, const char *gpus, int workers,
+                              const char *gpu_node)
 {
   nb_plan_t plan = NULL;
   nb_error_t err = {0};
@@ -27,8 +28,8 @@ static nb_plan_t plan_or_fail(nb_topo_t topo, enum nb_mode mode, const char *gpu
   return plan;
 }
 
-static void expect_plan_error(nb_topo_t topo, enum nb_mode mode, const char *gpus, int workers, const char *gpu_node,
-                              int code, const char *text)
+static void expect_plan_error(nb_topo_t topo, enum nb_mode mode, const char *gpus, int workers,
+                              const char *gpu_node, int code, const char *text)
 {
   nb_plan_t plan = NULL;
   nb_error_t err = {0};
@@ -56,7 +57,8 @@ static const char *cpus(const int *v, int n)
 static void test_invariants_everywhere(void **state)
 {
   (void)state;
-  static const char *const files[] = {"2s-8gpu-smt.xml", "nps4-4gpu.xml", "memonly-cxl.xml", "nodes-above-packages.xml"};
+  static const char *const files[] = {"2s-8gpu-smt.xml", "nps4-4gpu.xml", "memonly-cxl.xml",
+                                      "nodes-above-packages.xml"};
   static const int workers[] = {0, 1, 5, 12, 40};
   int plans = 0;
   for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
@@ -85,8 +87,8 @@ static void test_bind_2s(void **state)
   assert_int_equal(nb_plan_workers(plan), 5);
   assert_true(nb_plan_workers_auto(plan));
   assert_false(nb_plan_simulated(plan));
-  static const char *const shares[] = {"0-5,48-53",     "6-11,54-59",   "12-17,60-65", "18-23,66-71",
-                                       "24-29,72-77",   "30-35,78-83",  "36-41,84-89", "42-47,90-95"};
+  static const char *const shares[] = {"0-5,48-53",   "6-11,54-59",  "12-17,60-65", "18-23,66-71",
+                                       "24-29,72-77", "30-35,78-83", "36-41,84-89", "42-47,90-95"};
   for (int i = 0; i < 8; i++) {
     const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
     int node = i < 4 ? 0 : 1;
@@ -199,7 +201,8 @@ static void test_farthest_nps4(void **state)
     assert_int_equal(g->workers[0].cpu_node, gpu_node[i]);
   }
   /* Two feeders share node 4's 8 cores (16 CPUs): 4 cores each, disjoint. */
-  assert_string_equal(cpus(nb_plan_gpu(plan, 0)->feeder.cpus, nb_plan_gpu(plan, 0)->feeder.ncpus), "32-35,96-99");
+  assert_string_equal(cpus(nb_plan_gpu(plan, 0)->feeder.cpus, nb_plan_gpu(plan, 0)->feeder.ncpus),
+                      "32-35,96-99");
   assert_string_equal(cpus(nb_plan_gpu(plan, 1)->feeder.cpus, nb_plan_gpu(plan, 1)->feeder.ncpus),
                       "36-39,100-103");
   nb_plan_free(plan);
@@ -272,7 +275,8 @@ static void test_errors_and_overrides(void **state)
   /* A container allowing node 0 only: bind of GPU 1 (node 1) is refused, a
    * mode needing two nodes cannot exist, GPU 0 alone works. */
   topo = nbt_load(fx("container.xml"), NULL);
-  expect_plan_error(topo, NB_MODE_BIND, NULL, 1, NULL, NB_EINVAL, "its node 1 has no CPUs this process may use");
+  expect_plan_error(topo, NB_MODE_BIND, NULL, 1, NULL, NB_EINVAL,
+                    "its node 1 has no CPUs this process may use");
   expect_plan_error(topo, NB_MODE_ADVERSARIAL, NULL, 1, NULL, NB_ENOTSUP, "needs two NUMA nodes with CPUs");
   expect_plan_error(topo, NB_MODE_REMOTE, NULL, 1, NULL, NB_ENOTSUP, "needs two NUMA nodes with CPUs");
   plan = plan_or_fail(topo, NB_MODE_BIND, "0-0", 0, NULL);
@@ -289,7 +293,8 @@ static void test_gpu_selection(void **state)
   static const struct {
     const char *spec;
     const char *want; /* GPU indexes in plan order */
-  } ok[] = {{"2", "0,1"}, {"8", "0,1,2,3,4,5,6,7"}, {"0,2,5", "0,2,5"}, {"4-7", "4,5,6,7"}, {"5-5", "5"}, {"6,1", "6,1"}};
+  } ok[] = {{"2", "0,1"},  {"8", "0,1,2,3,4,5,6,7"}, {"0,2,5", "0,2,5"}, {"4-7", "4,5,6,7"}, {"5-5", "5"},
+            {"6,1", "6,1"}};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     nb_plan_t plan = plan_or_fail(topo, NB_MODE_BIND, ok[i].spec, 1, NULL);
     int n = nb_plan_ngpus(plan);
@@ -356,11 +361,11 @@ static void test_numactl(void **state)
   int rc;
   char *text = emit(plan, 6, argv, &rc);
   assert_int_equal(rc, 0);
-  assert_string_equal(text,
-                      "numactl --physcpubind=0-23,48-71 --membind=0 env CUDA_VISIBLE_DEVICES=0,4 LOCAL_RANK=0 RANK=0 "
-                      "WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python train.py --lr 0.1 --name 'it'\\''s a $HOME run'\n"
-                      "numactl --physcpubind=24-47,72-95 --membind=1 env CUDA_VISIBLE_DEVICES=0,4 LOCAL_RANK=1 RANK=1 "
-                      "WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python train.py --lr 0.1 --name 'it'\\''s a $HOME run'\n");
+  assert_string_equal(
+      text, "numactl --physcpubind=0-23,48-71 --membind=0 env CUDA_VISIBLE_DEVICES=0,4 LOCAL_RANK=0 RANK=0 "
+            "WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python train.py --lr 0.1 --name 'it'\\''s a $HOME run'\n"
+            "numactl --physcpubind=24-47,72-95 --membind=1 env CUDA_VISIBLE_DEVICES=0,4 LOCAL_RANK=1 RANK=1 "
+            "WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python train.py --lr 0.1 --name 'it'\\''s a $HOME run'\n");
   free(text);
   nb_plan_free(plan);
 
@@ -372,22 +377,25 @@ static void test_numactl(void **state)
 
   plan = plan_or_fail(topo, NB_MODE_REMOTE, "1", 1, NULL);
   text = emit(plan, 1, argv, &rc);
-  assert_string_equal(text, "numactl --physcpubind=24-47,72-95 --membind=1 env CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=0 "
-                            "RANK=0 WORLD_SIZE=1 LOCAL_WORLD_SIZE=1 python\n");
+  assert_string_equal(text,
+                      "numactl --physcpubind=24-47,72-95 --membind=1 env CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=0 "
+                      "RANK=0 WORLD_SIZE=1 LOCAL_WORLD_SIZE=1 python\n");
   free(text);
   nb_plan_free(plan);
 
   plan = plan_or_fail(topo, NB_MODE_NONE, "2", 1, NULL);
   text = emit(plan, 1, argv, &rc);
-  assert_string_equal(text, "env CUDA_VISIBLE_DEVICES=0,1 LOCAL_RANK=0 RANK=0 WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python\n"
-                            "env CUDA_VISIBLE_DEVICES=0,1 LOCAL_RANK=1 RANK=1 WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python\n");
+  assert_string_equal(
+      text, "env CUDA_VISIBLE_DEVICES=0,1 LOCAL_RANK=0 RANK=0 WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python\n"
+            "env CUDA_VISIBLE_DEVICES=0,1 LOCAL_RANK=1 RANK=1 WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 python\n");
   free(text);
   nb_plan_free(plan);
 
   plan = plan_or_fail(topo, NB_MODE_INTERLEAVE, "1", 1, NULL);
   text = emit(plan, 1, argv, &rc);
-  assert_string_equal(text, "numactl --interleave=all env CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=0 RANK=0 WORLD_SIZE=1 "
-                            "LOCAL_WORLD_SIZE=1 python\n");
+  assert_string_equal(text,
+                      "numactl --interleave=all env CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=0 RANK=0 WORLD_SIZE=1 "
+                      "LOCAL_WORLD_SIZE=1 python\n");
   free(text);
   nb_plan_free(plan);
   nb_topo_free(topo);
@@ -396,8 +404,9 @@ static void test_numactl(void **state)
   topo = nbt_load(fx("nps4-4gpu.xml"), NULL);
   plan = plan_or_fail(topo, NB_MODE_BIND, "2-2", 1, NULL);
   text = emit(plan, 1, argv, &rc);
-  assert_string_equal(text, "numactl --physcpubind=40-47,104-111 --membind=5 env CUDA_DEVICE_ORDER=PCI_BUS_ID "
-                            "CUDA_VISIBLE_DEVICES=2 LOCAL_RANK=0 RANK=0 WORLD_SIZE=1 LOCAL_WORLD_SIZE=1 python\n");
+  assert_string_equal(text,
+                      "numactl --physcpubind=40-47,104-111 --membind=5 env CUDA_DEVICE_ORDER=PCI_BUS_ID "
+                      "CUDA_VISIBLE_DEVICES=2 LOCAL_RANK=0 RANK=0 WORLD_SIZE=1 LOCAL_WORLD_SIZE=1 python\n");
   free(text);
   nb_plan_free(plan);
   nb_topo_free(topo);
@@ -408,8 +417,9 @@ static void test_shell_quote(void **state)
   (void)state;
   static const struct {
     const char *in, *out;
-  } cases[] = {{"plain", "plain"}, {"a b", "'a b'"}, {"", "''"}, {"it's", "'it'\\''s'"},
-               {"$x", "'$x'"},     {"a=b,c:d/e.f", "a=b,c:d/e.f"}, {"*", "'*'"}, {"\n", "'\n'"}};
+  } cases[] = {{"plain", "plain"},     {"a b", "'a b'"}, {"", "''"},
+               {"it's", "'it'\\''s'"}, {"$x", "'$x'"},   {"a=b,c:d/e.f", "a=b,c:d/e.f"},
+               {"*", "'*'"},           {"\n", "'\n'"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char buf[64];
     int n = nb_shell_quote(buf, sizeof buf, cases[i].in);
@@ -421,12 +431,12 @@ static void test_shell_quote(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_invariants_everywhere), cmocka_unit_test(test_bind_2s),
-    cmocka_unit_test(test_adversarial_remote_2s), cmocka_unit_test(test_farthest_nps4),
-    cmocka_unit_test(test_memonly_never_chosen),  cmocka_unit_test(test_none_interleave),
-    cmocka_unit_test(test_errors_and_overrides),  cmocka_unit_test(test_gpu_selection),
-    cmocka_unit_test(test_simulated_devices),     cmocka_unit_test(test_numactl),
-    cmocka_unit_test(test_shell_quote),
+      cmocka_unit_test(test_invariants_everywhere), cmocka_unit_test(test_bind_2s),
+      cmocka_unit_test(test_adversarial_remote_2s), cmocka_unit_test(test_farthest_nps4),
+      cmocka_unit_test(test_memonly_never_chosen),  cmocka_unit_test(test_none_interleave),
+      cmocka_unit_test(test_errors_and_overrides),  cmocka_unit_test(test_gpu_selection),
+      cmocka_unit_test(test_simulated_devices),     cmocka_unit_test(test_numactl),
+      cmocka_unit_test(test_shell_quote),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,10 +95,10 @@ static void test_ratio(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_t_quantiles),
-    cmocka_unit_test(test_summary),
-    cmocka_unit_test(test_welford),
-    cmocka_unit_test(test_ratio),
+      cmocka_unit_test(test_t_quantiles),
+      cmocka_unit_test(test_summary),
+      cmocka_unit_test(test_welford),
+      cmocka_unit_test(test_ratio),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,8 @@ static int has_warning(nb_topo_t topo, const char *text)
 static void test_cuda_order(void **state)
 {
   (void)state;
-  static const char *const ids[] = {"00000000:A0:1D.0", "00000000:10:1C.0", "00000000:90:1C.0", "00000000:20:1D.0"};
+  static const char *const ids[] = {"00000000:A0:1D.0", "00000000:10:1C.0", "00000000:90:1C.0",
+                                    "00000000:20:1D.0"};
   static const char *const want_bus[] = {"0000:a0:1d.0", "0000:10:1c.0", "0000:90:1c.0", "0000:20:1d.0"};
   static const int want_node[] = {1, 0, 1, 0};
   struct nb__cuda_dev devs[4];
@@ -71,9 +72,9 @@ static void test_cuda_disagreement(void **state)
 {
   (void)state;
   struct nb__cuda_dev devs[3] = {
-    {"00000000:10:1C.0", "A", 1}, /* hwloc: node 0 */
-    {"00000000:77:00.0", "B", 1}, /* not in the topology's PCI tree */
-    {"00000000:78:00.0", "C", 7}, /* not in the tree, and no node 7 */
+      {"00000000:10:1C.0", "A", 1}, /* hwloc: node 0 */
+      {"00000000:77:00.0", "B", 1}, /* not in the topology's PCI tree */
+      {"00000000:78:00.0", "C", 7}, /* not in the tree, and no node 7 */
   };
   struct nb__cuda_info info = {.runtime_version = 13000, .driver_version = 13000, .count = 3, .devs = devs};
   nb_topo_t topo = load_with(&info);
@@ -110,9 +111,9 @@ static void test_cuda_unusable(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_cuda_order),
-    cmocka_unit_test(test_cuda_disagreement),
-    cmocka_unit_test(test_cuda_unusable),
+      cmocka_unit_test(test_cuda_order),
+      cmocka_unit_test(test_cuda_disagreement),
+      cmocka_unit_test(test_cuda_unusable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

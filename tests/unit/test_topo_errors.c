@@ -85,7 +85,10 @@ static void test_bad_sources(void **state)
   write_file("blank.xml", "  \n\n", 4);
   expect_error(path_in_tmp("blank.xml"), NULL, NB_EFORMAT, "empty file");
 
-  write_file("garbage.xml", "\x7f" "ELF\x01\x02", 6);
+  write_file("garbage.xml",
+             "\x7f"
+             "ELF\x01\x02",
+             6);
   expect_error(path_in_tmp("garbage.xml"), NULL, NB_EFORMAT, "not XML");
 
   static const char html[] = "<html><body>not a topology</body></html>\n";
@@ -126,9 +129,9 @@ static void test_bad_devices(void **state)
 static void test_damaged_variants(void **state)
 {
   (void)state;
-  static const char *const attrs[] = {"cpuset", "complete_cpuset", "nodeset", "complete_nodeset", "os_index",
-                                      "local_memory", "pci_busid", "pci_type", "bridge_pci", "type",
-                                      "allowed_cpuset", "name"};
+  static const char *const attrs[] = {
+      "cpuset",   "complete_cpuset", "nodeset", "complete_nodeset", "os_index", "local_memory", "pci_busid",
+      "pci_type", "bridge_pci",      "type",    "allowed_cpuset",   "name"};
   int variants = 0, loaded = 0;
   for (size_t a = 0; a < sizeof attrs / sizeof attrs[0]; a++) {
     for (int all = 0; all < 2; all++) {
@@ -190,9 +193,10 @@ static void test_inconsistent_indexes(void **state)
 static void test_two_distance_matrices(void **state)
 {
   (void)state;
-  static const char user[] = "  <distances2 type=\"NUMANode\" nbobjs=\"2\" kind=\"6\" name=\"mine\" indexing=\"os\">\n"
-                             "    <indexes length=\"3\">0 1</indexes>\n"
-                             "    <u64values length=\"11\">10 99 99 10</u64values>\n  </distances2>\n";
+  static const char user[] =
+      "  <distances2 type=\"NUMANode\" nbobjs=\"2\" kind=\"6\" name=\"mine\" indexing=\"os\">\n"
+      "    <indexes length=\"3\">0 1</indexes>\n"
+      "    <u64values length=\"11\">10 99 99 10</u64values>\n  </distances2>\n";
   char *s = malloc(good_len + sizeof user), *end = strstr(good_xml, "</topology>");
   assert_non_null(end);
   size_t head = (size_t)(end - good_xml);
@@ -220,12 +224,9 @@ static void test_live_env_override(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_bad_sources),
-    cmocka_unit_test(test_bad_devices),
-    cmocka_unit_test(test_damaged_variants),
-    cmocka_unit_test(test_inconsistent_indexes),
-    cmocka_unit_test(test_two_distance_matrices),
-    cmocka_unit_test(test_live_env_override),
+      cmocka_unit_test(test_bad_sources),           cmocka_unit_test(test_bad_devices),
+      cmocka_unit_test(test_damaged_variants),      cmocka_unit_test(test_inconsistent_indexes),
+      cmocka_unit_test(test_two_distance_matrices), cmocka_unit_test(test_live_env_override),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

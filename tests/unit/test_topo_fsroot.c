@@ -109,9 +109,9 @@ static void test_fsroot_hostile(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_fsroot_nodes),
-    cmocka_unit_test(test_fsroot_devices),
-    cmocka_unit_test(test_fsroot_hostile),
+      cmocka_unit_test(test_fsroot_nodes),
+      cmocka_unit_test(test_fsroot_devices),
+      cmocka_unit_test(test_fsroot_hostile),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,8 +142,8 @@ static void test_live_restricted_affinity(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_live_matches_kernel),
-    cmocka_unit_test(test_live_restricted_affinity),
+      cmocka_unit_test(test_live_matches_kernel),
+      cmocka_unit_test(test_live_restricted_affinity),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,15 +20,21 @@ struct recorded {
 };
 
 static const struct recorded machines[] = {
-  /* 16 V100 found by class and nvmlN names, 8 per socket. */
-  {"nvidia-dgx2.xml", 2, 21, 16, {8, 8}, "0000:34:00.0", "Tesla V100-SXM3-32GB-H", "0-1"},
-  /* cudaN names, GPUs in PCI domains 0002, 0003, 000a, 000b. */
-  {"power8-4gpu.xml", 2, 40, 4, {2, 2}, "0002:01:00.0", "Tesla P100-SXM2-16GB", "0-1,8-9,16-17,24-25"},
-  /* NUMA nodes above packages, a VGA card that is not NVIDIA: no GPU. */
-  {"4node-8pkg-pci.xml", 4, 26, 0, {0, 0, 0, 0}, NULL, NULL, "0-23"},
-  /* Three NVIDIA 3D devices without OS devices, one on node 0, two on 1. */
-  {"2node-3d-pci.xml", 2, 20, 3, {1, 2}, "0000:06:00.0", "NVIDIA 10de:06d2 3D controller",
-   "0,2,4,6,8,10,12,14,16,18,20,22"},
+    /* 16 V100 found by class and nvmlN names, 8 per socket. */
+    {"nvidia-dgx2.xml", 2, 21, 16, {8, 8}, "0000:34:00.0", "Tesla V100-SXM3-32GB-H", "0-1"},
+    /* cudaN names, GPUs in PCI domains 0002, 0003, 000a, 000b. */
+    {"power8-4gpu.xml", 2, 40, 4, {2, 2}, "0002:01:00.0", "Tesla P100-SXM2-16GB", "0-1,8-9,16-17,24-25"},
+    /* NUMA nodes above packages, a VGA card that is not NVIDIA: no GPU. */
+    {"4node-8pkg-pci.xml", 4, 26, 0, {0, 0, 0, 0}, NULL, NULL, "0-23"},
+    /* Three NVIDIA 3D devices without OS devices, one on node 0, two on 1. */
+    {"2node-3d-pci.xml",
+     2,
+     20,
+     3,
+     {1, 2},
+     "0000:06:00.0",
+     "NVIDIA 10de:06d2 3D controller",
+     "0,2,4,6,8,10,12,14,16,18,20,22"},
 };
 
 static void test_recorded(void **state)

@@ -13,13 +13,13 @@ static void test_cpulist_format(void **state)
     int n;
     const char *want;
   } cases[] = {
-    {{0}, 0, ""},
-    {{5}, 1, "5"},
-    {{0, 1, 2, 3}, 4, "0-3"},
-    {{0, 2, 4}, 3, "0,2,4"},
-    {{0, 1, 2, 3, 8, 9, 10, 11}, 8, "0-3,8-11"},
-    {{0, 1, 48, 49, 50}, 5, "0-1,48-50"},
-    {{7, 9, 10}, 3, "7,9-10"},
+      {{0}, 0, ""},
+      {{5}, 1, "5"},
+      {{0, 1, 2, 3}, 4, "0-3"},
+      {{0, 2, 4}, 3, "0,2,4"},
+      {{0, 1, 2, 3, 8, 9, 10, 11}, 8, "0-3,8-11"},
+      {{0, 1, 48, 49, 50}, 5, "0-1,48-50"},
+      {{7, 9, 10}, 3, "7,9-10"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char buf[128];
@@ -43,10 +43,20 @@ static void test_cpulist_parse(void **state)
     int n; /* expected count, or a negative error */
     const char *back;
   } cases[] = {
-    {"", 0, ""},         {"0", 1, "0"},           {"0-3", 4, "0-3"},        {"0-23,48-71", 48, "0-23,48-71"},
-    {"8,0-1", 3, "0-1,8"}, {"3-1", NB_EFORMAT, NULL}, {"a", NB_EFORMAT, NULL}, {"1,,2", NB_EFORMAT, NULL},
-    {"-1", NB_EFORMAT, NULL}, {"1-", NB_EFORMAT, NULL}, {"65536", NB_EFORMAT, NULL},
-    {"0-65535", 65536, "0-65535"}, {"0-65535,0", NB_EFORMAT, NULL}, {"2147483647", NB_EFORMAT, NULL},
+      {"", 0, ""},
+      {"0", 1, "0"},
+      {"0-3", 4, "0-3"},
+      {"0-23,48-71", 48, "0-23,48-71"},
+      {"8,0-1", 3, "0-1,8"},
+      {"3-1", NB_EFORMAT, NULL},
+      {"a", NB_EFORMAT, NULL},
+      {"1,,2", NB_EFORMAT, NULL},
+      {"-1", NB_EFORMAT, NULL},
+      {"1-", NB_EFORMAT, NULL},
+      {"65536", NB_EFORMAT, NULL},
+      {"0-65535", 65536, "0-65535"},
+      {"0-65535,0", NB_EFORMAT, NULL},
+      {"2147483647", NB_EFORMAT, NULL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     int *v = NULL;
@@ -67,22 +77,22 @@ static void test_bus_id(void **state)
     const char *text;
     const char *want; /* NULL: must be refused */
   } cases[] = {
-    {"0000:3b:00.0", "0000:3b:00.0"},
-    {"3B:00.0", "0000:3b:00.0"},
-    {"00000000:3B:00.0", "0000:3b:00.0"}, /* CUDA's and nvidia-smi's form */
-    {"0001:c1:1f.7", "0001:c1:1f.7"},
-    {"a:1:2.3", "000a:01:02.3"},
-    {"", NULL},
-    {"3b:00", NULL},
-    {"0000:3b:00", NULL},
-    {"g0:00.0", NULL},
-    {"0000:3b:20.0", NULL}, /* device > 0x1f */
-    {"0000:3b:00.8", NULL}, /* function > 7 */
-    {"10000:00:00.0", NULL},
-    {"0000:3b:00.0x", NULL},
-    {":3b:00.0", NULL},
-    {"0000:123:00.0", NULL},
-    {"0000:3b:00.0,", NULL},
+      {"0000:3b:00.0", "0000:3b:00.0"},
+      {"3B:00.0", "0000:3b:00.0"},
+      {"00000000:3B:00.0", "0000:3b:00.0"}, /* CUDA's and nvidia-smi's form */
+      {"0001:c1:1f.7", "0001:c1:1f.7"},
+      {"a:1:2.3", "000a:01:02.3"},
+      {"", NULL},
+      {"3b:00", NULL},
+      {"0000:3b:00", NULL},
+      {"g0:00.0", NULL},
+      {"0000:3b:20.0", NULL}, /* device > 0x1f */
+      {"0000:3b:00.8", NULL}, /* function > 7 */
+      {"10000:00:00.0", NULL},
+      {"0000:3b:00.0x", NULL},
+      {":3b:00.0", NULL},
+      {"0000:123:00.0", NULL},
+      {"0000:3b:00.0,", NULL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char out[NB_BUSID_LEN] = "";
@@ -100,8 +110,8 @@ static void test_bus_id(void **state)
 static void test_errors(void **state)
 {
   (void)state;
-  static const int codes[] = {NB_EINVAL, NB_ENOENT, NB_EFORMAT, NB_EIO, NB_ENOMEM,
-                              NB_ENOTSUP, NB_EPERM, NB_ECUDA, NB_EINTERNAL};
+  static const int codes[] = {NB_EINVAL,  NB_ENOENT, NB_EFORMAT, NB_EIO,      NB_ENOMEM,
+                              NB_ENOTSUP, NB_EPERM,  NB_ECUDA,   NB_EINTERNAL};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
     assert_string_not_equal(nb_strerror(codes[i]), "unknown error");
     assert_string_not_equal(nb_err_name(codes[i]), "NB_E?");
@@ -123,10 +133,10 @@ static void test_errors(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_cpulist_format),
-    cmocka_unit_test(test_cpulist_parse),
-    cmocka_unit_test(test_bus_id),
-    cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_cpulist_format),
+      cmocka_unit_test(test_cpulist_parse),
+      cmocka_unit_test(test_bus_id),
+      cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

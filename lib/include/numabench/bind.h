@@ -34,16 +34,16 @@ enum nb_mem_seen {
 
 /** What binding a thread achieved, as the kernel confirms it. */
 struct nb_bind_status {
-  bool cpu_asked;            /* the plan names CPUs */
-  bool cpu_bound;            /* sched_getaffinity now equals the planned CPUs */
-  int cpu_errno;             /* why sched_setaffinity failed, 0 if it did not */
+  bool cpu_asked; /* the plan names CPUs */
+  bool cpu_bound; /* sched_getaffinity now equals the planned CPUs */
+  int cpu_errno;  /* why sched_setaffinity failed, 0 if it did not */
   enum nb_mem_policy mem_asked;
   enum nb_mem_seen mem_seen; /* get_mempolicy after binding */
   int mem_nodes_seen[8];     /* the policy's nodes (first 8) */
   int nmem_nodes_seen;
-  int mem_errno;             /* why the asked policy was refused, 0 if it was not */
-  const char *level;         /* "membind", "preferred", "interleave", "cpu-only", "mem-only" (policy set, affinity
-                                refused), "none" or "unbound" (nothing asked) */
+  int mem_errno;     /* why the asked policy was refused, 0 if it was not */
+  const char *level; /* "membind", "preferred", "interleave", "cpu-only", "mem-only" (policy set, affinity
+                        refused), "none" or "unbound" (nothing asked) */
 };
 
 /** Bind the calling thread as tp says: CPUs, then memory policy (MPOL_BIND to

@@ -13,15 +13,15 @@ extern "C" {
 #endif
 
 /* X(name, value, text): one list generates the enum and nb_strerror(). */
-#define NB_ERRNO_MAP(X)                                                          \
-  X(EINVAL, -1, "invalid argument")                                            \
-  X(ENOENT, -2, "not found")                                                   \
-  X(EFORMAT, -3, "malformed input")                                            \
-  X(EIO, -4, "input/output error")                                             \
-  X(ENOMEM, -5, "out of memory")                                               \
-  X(ENOTSUP, -6, "not supported by this build or machine")                     \
-  X(EPERM, -7, "operation not permitted")                                      \
-  X(ECUDA, -8, "CUDA error")                                                   \
+#define NB_ERRNO_MAP(X)                                                                                      \
+  X(EINVAL, -1, "invalid argument")                                                                          \
+  X(ENOENT, -2, "not found")                                                                                 \
+  X(EFORMAT, -3, "malformed input")                                                                          \
+  X(EIO, -4, "input/output error")                                                                           \
+  X(ENOMEM, -5, "out of memory")                                                                             \
+  X(ENOTSUP, -6, "not supported by this build or machine")                                                   \
+  X(EPERM, -7, "operation not permitted")                                                                    \
+  X(ECUDA, -8, "CUDA error")                                                                                 \
   X(EINTERNAL, -9, "internal error")
 
 typedef enum {

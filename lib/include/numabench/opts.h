@@ -35,50 +35,51 @@ enum nb_opt_type {
 
 /** The resolved configuration. Strings are owned (nb_config_free). */
 struct nb_config {
-  char *topology; /* --topology: live, an hwloc XML file or a recorded /sys tree */
-  char *devices;  /* --devices: PCI bus ids to treat as GPUs */
-  bool json;      /* --json: machine-readable output */
-  bool no_cuda;   /* --no-cuda: do not ask the CUDA runtime */
-  char *gpus;     /* --gpus: a count (first N) or a list of GPU indexes */
-  int workers;    /* --workers: worker threads per GPU, 0 = one per core of the GPU's share */
-  char *mode;     /* --mode: placement mode(s), comma-separated */
-  char *gpu_node; /* --gpu-node: GPU=NODE overrides */
-  char *emit;     /* --emit: launch lines to print ("numactl") */
-  bool check;     /* --check: apply the plan here and audit it */
+  char *topology;          /* --topology: live, an hwloc XML file or a recorded /sys tree */
+  char *devices;           /* --devices: PCI bus ids to treat as GPUs */
+  bool json;               /* --json: machine-readable output */
+  bool no_cuda;            /* --no-cuda: do not ask the CUDA runtime */
+  char *gpus;              /* --gpus: a count (first N) or a list of GPU indexes */
+  int workers;             /* --workers: worker threads per GPU, 0 = one per core of the GPU's share */
+  char *mode;              /* --mode: placement mode(s), comma-separated */
+  char *gpu_node;          /* --gpu-node: GPU=NODE overrides */
+  char *emit;              /* --emit: launch lines to print ("numactl") */
+  bool check;              /* --check: apply the plan here and audit it */
   bool allow_misplacement; /* --allow-misplacement: exit 0 even when placement was not achieved */
-  int check_move_staging;  /* --check-move-staging: move GPU 0's staging pages to this node (audit self-test), -1 off */
-  char *sample;   /* --sample: CxHxW */
-  int batch;      /* --batch: samples per batch, 0 = the largest that fits (at most 128) */
-  int warmup;     /* --warmup: untimed steps */
-  int steps;      /* --steps: timed steps */
-  int seed;       /* --seed: data seed */
-  char *pipeline; /* --pipeline: torch or direct */
-  char *backend;  /* --backend: auto, host or cuda */
-  int gpu_work;   /* --gpu-work: device work per step, microseconds */
-  bool verify;    /* --verify: check every delivered batch */
-  bool quiet;     /* --quiet: no progress line */
-  char *fail_at;  /* --fail-at: inject a failure (tests) */
-  int repeat;     /* --repeat: runs of each mode, interleaved */
-  char *output;   /* --output: directory of result files */
-  bool no_save;   /* --no-save: write no result files */
-  char *config;   /* --config: preset file read before the command line */
-  char *sweep;    /* --sweep: OPTION=V1,V2,...: one run per value */
-  char *format;   /* --format: report table format (text, md, csv) */
-  int threshold;  /* --threshold: compare's regression threshold, percent */
-  char *size;     /* --size: bytes per copy for bw (K, M, G suffixes) */
-  uint64_t set;   /* bit i: option i of the table was given by the user */
+  int check_move_staging;  /* --check-move-staging: move GPU 0's staging pages to this node (audit self-test),
+                              -1 off */
+  char *sample;            /* --sample: CxHxW */
+  int batch;               /* --batch: samples per batch, 0 = the largest that fits (at most 128) */
+  int warmup;              /* --warmup: untimed steps */
+  int steps;               /* --steps: timed steps */
+  int seed;                /* --seed: data seed */
+  char *pipeline;          /* --pipeline: torch or direct */
+  char *backend;           /* --backend: auto, host or cuda */
+  int gpu_work;            /* --gpu-work: device work per step, microseconds */
+  bool verify;             /* --verify: check every delivered batch */
+  bool quiet;              /* --quiet: no progress line */
+  char *fail_at;           /* --fail-at: inject a failure (tests) */
+  int repeat;              /* --repeat: runs of each mode, interleaved */
+  char *output;            /* --output: directory of result files */
+  bool no_save;            /* --no-save: write no result files */
+  char *config;            /* --config: preset file read before the command line */
+  char *sweep;             /* --sweep: OPTION=V1,V2,...: one run per value */
+  char *format;            /* --format: report table format (text, md, csv) */
+  int threshold;           /* --threshold: compare's regression threshold, percent */
+  char *size;              /* --size: bytes per copy for bw (K, M, G suffixes) */
+  uint64_t set;            /* bit i: option i of the table was given by the user */
 };
 
 struct nb_option {
-  const char *name;     /* long name, also the config-file key */
-  int short_name;       /* single-letter form, 0 when none */
+  const char *name; /* long name, also the config-file key */
+  int short_name;   /* single-letter form, 0 when none */
   enum nb_opt_type type;
-  size_t offset;        /* of the field in struct nb_config */
-  const char *def;      /* default as text; NULL when unset by default */
-  unsigned commands;    /* enum nb_command bits */
-  const char *metavar;  /* the value's name in --help */
-  const char *help;     /* one line */
-  long min, max;        /* NB_OPT_INT: allowed range */
+  size_t offset;       /* of the field in struct nb_config */
+  const char *def;     /* default as text; NULL when unset by default */
+  unsigned commands;   /* enum nb_command bits */
+  const char *metavar; /* the value's name in --help */
+  const char *help;    /* one line */
+  long min, max;       /* NB_OPT_INT: allowed range */
 };
 
 /** The table; *n receives its length. */

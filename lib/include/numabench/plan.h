@@ -55,12 +55,12 @@ struct nb_buf_plan {
 };
 
 struct nb_gpu_plan {
-  int gpu;                       /* GPU index in the topology, or the simulated device's number */
-  const char *bus_id;            /* "" for a simulated device */
+  int gpu;            /* GPU index in the topology, or the simulated device's number */
+  const char *bus_id; /* "" for a simulated device */
   const char *name;
-  int gpu_node;                  /* -1 when unknown (allowed only for none and interleave) */
-  bool gpu_node_overridden;      /* from --gpu-node */
-  struct nb_thread_plan feeder;  /* receives batches, copies them to the device */
+  int gpu_node;                 /* -1 when unknown (allowed only for none and interleave) */
+  bool gpu_node_overridden;     /* from --gpu-node */
+  struct nb_thread_plan feeder; /* receives batches, copies them to the device */
   int nworkers;
   const struct nb_thread_plan *workers;
   struct nb_thread_plan device;  /* host backend: the thread playing the device's copy engine, on the
@@ -69,7 +69,7 @@ struct nb_gpu_plan {
   struct nb_buf_plan device_buf; /* the device's memory (host backend: a buffer on the GPU's node) */
   int nshare;                    /* the CPUs set aside for this GPU (union of its threads') */
   const int *share;
-  bool oversubscribed;           /* more threads than CPUs: threads share CPUs */
+  bool oversubscribed; /* more threads than CPUs: threads share CPUs */
   int nnotes;
   const char *const *notes;
 };

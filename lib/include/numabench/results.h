@@ -23,7 +23,8 @@ void nb_results_free(nb_results_t res);
 
 /** Per file and mode: steps/s (mean and 95% interval), GB/s, speedup vs
  *  none (with interval), placement achieved. - NB_EIO. */
-int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_format fmt, FILE *out, nb_error_t *err);
+int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_format fmt, FILE *out,
+                           nb_error_t *err);
 
 /** Compare a new result with a baseline, per mode and metric (steps/s, GB/s).
  *  A regression is a drop beyond threshold_pct that is also beyond the noise

@@ -44,17 +44,17 @@ enum nb_stage {
 
 /** What to run (resolved; zero-initialise then set). */
 struct nb_run_config {
-  int channels, height, width;  /* sample shape */
-  int batch;                    /* samples per batch */
-  int warmup;                   /* steps before timing */
-  int steps;                    /* timed steps */
-  uint64_t seed;                /* data seed */
+  int channels, height, width; /* sample shape */
+  int batch;                   /* samples per batch */
+  int warmup;                  /* steps before timing */
+  int steps;                   /* timed steps */
+  uint64_t seed;               /* data seed */
   enum nb_pipeline pipeline;
-  enum nb_backend backend;      /* resolved: HOST or CUDA */
-  int gpu_work_us;              /* device work per step */
-  bool verify;                  /* check every delivered batch's checksum */
-  const char *fail_at;          /* "worker:N", "feeder:N", "device:N": inject a failure; "corrupt:N": flip a
-                                   bit of batch N in staging (tests) */
+  enum nb_backend backend; /* resolved: HOST or CUDA */
+  int gpu_work_us;         /* device work per step */
+  bool verify;             /* check every delivered batch's checksum */
+  const char *fail_at;     /* "worker:N", "feeder:N", "device:N": inject a failure; "corrupt:N": flip a
+                              bit of batch N in staging (tests) */
   /* Progress: called from GPU 0's device side after each step; may be NULL. */
   void (*progress)(void *arg, int step, int total);
   void *progress_arg;
@@ -62,19 +62,19 @@ struct nb_run_config {
 
 struct nb_gpu_result {
   int gpu;
-  int node;                      /* the device's node, -1 unknown */
-  int steps_done;                /* steps completed, warmup included */
-  int timed_steps;               /* of which timed */
-  double seconds;                /* timed interval */
+  int node;        /* the device's node, -1 unknown */
+  int steps_done;  /* steps completed, warmup included */
+  int timed_steps; /* of which timed */
+  double seconds;  /* timed interval */
   double steps_per_s, samples_per_s, gbps;
-  double stage_ms[NB_NSTAGES];   /* mean per batch over all batches */
-  double starved_pct;            /* share of the timed interval the device waited for data */
-  double alloc_s;                /* allocating and first-touching (and pinning) all buffers */
-  double *step_ms;               /* timed_steps durations, raw */
-  struct nb_welford step_stats;  /* of step_ms */
-  long verified, mismatches;     /* --verify: batches checked, wrong */
-  uint64_t digest;               /* of the checksums of all delivered batches, in order */
-  bool short_intervals;          /* timed steps shorter than 20 clock ticks */
+  double stage_ms[NB_NSTAGES];  /* mean per batch over all batches */
+  double starved_pct;           /* share of the timed interval the device waited for data */
+  double alloc_s;               /* allocating and first-touching (and pinning) all buffers */
+  double *step_ms;              /* timed_steps durations, raw */
+  struct nb_welford step_stats; /* of step_ms */
+  long verified, mismatches;    /* --verify: batches checked, wrong */
+  uint64_t digest;              /* of the checksums of all delivered batches, in order */
+  bool short_intervals;         /* timed steps shorter than 20 clock ticks */
 };
 
 typedef struct nb_run *nb_run_t;
@@ -86,7 +86,8 @@ void nb_run_memory(nb_plan_t plan, const struct nb_run_config *cfg, uint64_t *ne
 
 /** Largest batch (at most max) whose memory fits within fraction of each
  *  node's free memory for all these plans; 0 when not even 1 fits. */
-int nb_run_pick_batch(nb_plan_t *plans, int nplans, const struct nb_run_config *cfg, int max, double fraction);
+int nb_run_pick_batch(nb_plan_t *plans, int nplans, const struct nb_run_config *cfg, int max,
+                      double fraction);
 
 /** Refuse a configuration that needs more memory than a node has free.
  *  - NB_EINVAL: the numbers, and what to lower. */

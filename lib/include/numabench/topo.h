@@ -32,26 +32,26 @@ typedef struct nb_topo *nb_topo_t;
 
 /** Where the topology came from. */
 enum nb_topo_kind {
-  NB_TOPO_LIVE,   /* this machine, discovered now */
-  NB_TOPO_XML,    /* an hwloc XML file (lstopo --of xml) */
-  NB_TOPO_FSROOT  /* a recorded /sys tree (hwloc-gather-topology, HWLOC_FSROOT) */
+  NB_TOPO_LIVE,  /* this machine, discovered now */
+  NB_TOPO_XML,   /* an hwloc XML file (lstopo --of xml) */
+  NB_TOPO_FSROOT /* a recorded /sys tree (hwloc-gather-topology, HWLOC_FSROOT) */
 };
 
 /** How the GPU list was found. */
 enum nb_gpu_origin {
-  NB_GPUS_NONE,    /* no GPU found */
-  NB_GPUS_CUDA,    /* the CUDA runtime on the live machine */
-  NB_GPUS_PCI,     /* NVIDIA display-class PCI devices or cudaN/nvmlN OS devices */
-  NB_GPUS_DEVICES  /* the user's --devices list of PCI bus ids */
+  NB_GPUS_NONE,   /* no GPU found */
+  NB_GPUS_CUDA,   /* the CUDA runtime on the live machine */
+  NB_GPUS_PCI,    /* NVIDIA display-class PCI devices or cudaN/nvmlN OS devices */
+  NB_GPUS_DEVICES /* the user's --devices list of PCI bus ids */
 };
 
 /** How a device's NUMA node was determined. */
 enum nb_node_origin {
-  NB_NODE_UNKNOWN,   /* no locality known: numa_node is -1 */
-  NB_NODE_HWLOC,     /* hwloc's PCI locality (sysfs local_cpus/numa_node, or the XML) */
-  NB_NODE_SYSFS,     /* sysfs numa_node, where hwloc's locality was ambiguous */
-  NB_NODE_CUDA,      /* the CUDA runtime's host NUMA id, where nothing else knew */
-  NB_NODE_ONLY_NODE  /* the machine has a single NUMA node */
+  NB_NODE_UNKNOWN,  /* no locality known: numa_node is -1 */
+  NB_NODE_HWLOC,    /* hwloc's PCI locality (sysfs local_cpus/numa_node, or the XML) */
+  NB_NODE_SYSFS,    /* sysfs numa_node, where hwloc's locality was ambiguous */
+  NB_NODE_CUDA,     /* the CUDA runtime's host NUMA id, where nothing else knew */
+  NB_NODE_ONLY_NODE /* the machine has a single NUMA node */
 };
 
 /** How the distance matrix was obtained. */
@@ -90,25 +90,25 @@ struct nb_core {
 };
 
 struct nb_pci_dev {
-  char bus_id[NB_BUSID_LEN];  /* dddd:bb:dd.f, lower case */
+  char bus_id[NB_BUSID_LEN]; /* dddd:bb:dd.f, lower case */
   uint16_t vendor_id;
   uint16_t device_id;
-  uint16_t class_id;          /* base class and subclass, e.g. 0x0302 (3D controller) */
-  int numa_node;              /* -1 when unknown */
+  uint16_t class_id; /* base class and subclass, e.g. 0x0302 (3D controller) */
+  int numa_node;     /* -1 when unknown */
   enum nb_node_origin node_origin;
-  const char *name;           /* device name when known, else "" */
+  const char *name; /* device name when known, else "" */
 };
 
 struct nb_gpu {
-  int index;                  /* numabench's GPU index (see nb_topo_gpu_origin) */
-  int cuda_ordinal;           /* the CUDA runtime's ordinal, -1 when not from CUDA */
-  char bus_id[NB_BUSID_LEN];  /* dddd:bb:dd.f, lower case */
-  int numa_node;              /* OS index of the GPU's node, -1 when unknown */
+  int index;                 /* numabench's GPU index (see nb_topo_gpu_origin) */
+  int cuda_ordinal;          /* the CUDA runtime's ordinal, -1 when not from CUDA */
+  char bus_id[NB_BUSID_LEN]; /* dddd:bb:dd.f, lower case */
+  int numa_node;             /* OS index of the GPU's node, -1 when unknown */
   enum nb_node_origin node_origin;
-  int ncpus;                  /* allowed CPUs local to the GPU (its node's); 0 when unknown */
-  const int *cpus;            /* their OS indexes, ascending */
-  const char *name;           /* model name, never NULL */
-  int nwarnings;              /* things about this GPU the user should know */
+  int ncpus;        /* allowed CPUs local to the GPU (its node's); 0 when unknown */
+  const int *cpus;  /* their OS indexes, ascending */
+  const char *name; /* model name, never NULL */
+  int nwarnings;    /* things about this GPU the user should know */
   const char *const *warnings;
 };
 
