@@ -120,11 +120,11 @@ int nb_check_run(nb_plan_t plan, const struct nb_check_config *cfg, nb_check_t *
       struct chk_thread *t = &c->threads[k];
       t->chk = c;
       t->gpu = i;
-      static const char *const names[2][2] = {{"worker", NULL}, {"staging", "device"}};
+      /* A worker has one buffer (its batch); the feeder two (staging, device). */
       int feeder = w < 0;
       if (nb__taudit_init(&t->audit, topo, feeder ? &g->feeder : &g->workers[w]) < 0 ||
-          nb__baudit_init(&t->baudit[0], topo, names[feeder][0], w) < 0 ||
-          nb__baudit_init(&t->baudit[1], topo, feeder ? names[1][1] : "unused", w) < 0) {
+          nb__baudit_init(&t->baudit[0], topo, feeder ? "staging" : "worker", w) < 0 ||
+          nb__baudit_init(&t->baudit[1], topo, "device", w) < 0) {
         nb_check_free(c);
         return nb__err(err, NB_ENOMEM, "check: out of memory");
       }

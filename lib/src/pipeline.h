@@ -71,7 +71,7 @@ struct nb_run {
   struct nb_numastat before, after;
   struct nb_gpu_result *res;
   double steps_per_s;
-  bool interrupted, achieved, waited;
+  bool interrupted, achieved;
 };
 
 double nb__now(void);

@@ -215,7 +215,6 @@ int nb_run_wait(nb_run_t r, nb_error_t *err)
 {
   for (int k = 0; k < r->nstarted; k++)
     pthread_join(r->tids[k], NULL);
-  r->waited = true;
   r->interrupted = atomic_load(&r->stop) && !r->err.code;
   int rc = 0;
   /* Audit: every thread's samples, every buffer's pages, while they exist. */
