@@ -50,8 +50,8 @@ static const struct command commands[] = {
      "tabulate result files: steps/s with 95% intervals, GB/s, speedup vs none, placement", cmd_report, NULL,
      "FILE...", 1, 1 << 20},
     {"bw", NB_CMD_BW,
-     "measure the raw copy bandwidth the pipeline is compared against: host backend, a NUMA node x node "
-     "memory-copy matrix, each pair alone and all rows at once",
+     "measure the raw copy bandwidth the pipeline is compared against: CUDA, pinned H2D and D2H per NUMA node x "
+     "GPU; host, a node x node memory-copy matrix; each alone and all at once",
      cmd_bw, NULL, NULL, 0, 0},
     {"compare", NB_CMD_COMPARE,
      "compare a new result file with a baseline: exit 0 no regression, 1 regression, 2 not comparable",
@@ -425,6 +425,44 @@ static int parse_sample(const char *text, int *c, int *h, int *w)
   return 0;
 }
 
+/* --backend and --pin as asked; the backend is resolved against the machine
+ * later (nb_backend_resolve). */
+static int parse_backend(const struct nb_config *cfg, enum nb_backend *backend, enum nb_pin *pin)
+{
+  if (!strcmp(cfg->backend, "auto"))
+    *backend = NB_BACKEND_AUTO;
+  else if (!strcmp(cfg->backend, "host"))
+    *backend = NB_BACKEND_HOST;
+  else if (!strcmp(cfg->backend, "cuda"))
+    *backend = NB_BACKEND_CUDA;
+  else {
+    fprintf(stderr, "numabench: --backend '%s': expected auto, host or cuda\n", cfg->backend);
+    return EXIT_USAGE;
+  }
+  if (!strcmp(cfg->pin, "register"))
+    *pin = NB_PIN_REGISTER;
+  else if (!strcmp(cfg->pin, "hostalloc"))
+    *pin = NB_PIN_HOSTALLOC;
+  else {
+    fprintf(stderr, "numabench: --pin '%s': expected register or hostalloc\n", cfg->pin);
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+/* The backend for this machine: --backend cuda without a usable GPU is a
+ * usage error (exit 2) naming the CUDA error; auto falls back to host and
+ * says why in why. */
+static int resolve_backend(nb_topo_t topo, enum nb_backend *backend, char *why, size_t len)
+{
+  nb_error_t err = {0};
+  if (nb_backend_resolve(topo, *backend, backend, why, len, &err) < 0) {
+    fprintf(stderr, "numabench: %s\n", err.msg);
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
 /* The run's settings from the options; 0 or an exit code (message printed). */
 static int resolve_run(const struct nb_config *cfg, struct nb_run_config *rc_cfg, enum nb_mode *modes,
                        int *nmodes)
@@ -447,17 +485,8 @@ static int resolve_run(const struct nb_config *cfg, struct nb_run_config *rc_cfg
     fprintf(stderr, "numabench: --pipeline '%s': expected torch or direct\n", cfg->pipeline);
     return EXIT_USAGE;
   }
-  if (strcmp(cfg->backend, "auto") && strcmp(cfg->backend, "host") && strcmp(cfg->backend, "cuda")) {
-    fprintf(stderr, "numabench: --backend '%s': expected auto, host or cuda\n", cfg->backend);
-    return EXIT_USAGE;
-  }
-  if (!strcmp(cfg->backend, "cuda")) {
-    fprintf(stderr,
-            "numabench: --backend cuda: the CUDA copy backend is not in this version yet; use --backend "
-            "host\n");
-    return EXIT_USAGE;
-  }
-  rc_cfg->backend = NB_BACKEND_HOST;
+  if ((rc = parse_backend(cfg, &rc_cfg->backend, &rc_cfg->pin)) != 0)
+    return rc;
   return 0;
 }
 
@@ -477,6 +506,12 @@ static int run_point(const struct nb_config *cfg, const char *sweep_opt, const c
   struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = cfg->no_cuda};
   if (nb_topo_load(&topo, &tc, &err) < 0)
     return fail(&err);
+  enum nb_backend asked = rc_cfg.backend;
+  char why[640];
+  if ((rc = resolve_backend(topo, &rc_cfg.backend, why, sizeof why)) != 0) {
+    nb_topo_free(topo);
+    return rc;
+  }
 
   /* Plans first, for every mode: memory and batch size are decided over all. */
   nb_plan_t plans[NB_NMODES] = {0};
@@ -520,9 +555,13 @@ static int run_point(const struct nb_config *cfg, const char *sweep_opt, const c
     snprintf(devices, sizeof devices, "the PCI devices given with --devices");
   else if (nran && nb_plan_simulated(ran[0]))
     snprintf(devices, sizeof devices, "simulated: one per NUMA node with CPUs");
+  else if (rc_cfg.backend == NB_BACKEND_CUDA)
+    snprintf(devices, sizeof devices, "CUDA GPUs; staging pinned with %s",
+             rc_cfg.pin == NB_PIN_HOSTALLOC ? "cudaHostAlloc" : "cudaHostRegister");
   else
-    snprintf(devices, sizeof devices, "the GPUs' nodes; the host backend copies in their place%s",
-             !strcmp(cfg->backend, "auto") ? " (auto: the CUDA backend is not in this version)" : "");
+    snprintf(devices, sizeof devices, "the GPUs' nodes; the host backend copies in their place%s%.240s%s",
+             asked == NB_BACKEND_AUTO && why[0] ? " (auto: " : "", asked == NB_BACKEND_AUTO ? why : "",
+             asked == NB_BACKEND_AUTO && why[0] ? ")" : "");
 
   /* Modes interleaved, repeat after repeat, so that drift favours none. */
   int cap = nmodes * cfg->repeat, n = 0, misplaced = 0;
@@ -689,20 +728,24 @@ static int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
     fprintf(stderr, "numabench: --size '%s': expected a size of at least 4K, e.g. 64M or 1G\n", cfg->size);
     return EXIT_USAGE;
   }
-  if (strcmp(cfg->backend, "auto") && strcmp(cfg->backend, "host")) {
-    fprintf(stderr,
-            "numabench: --backend %s: bw measures the host backend in this version; use --backend host\n",
-            cfg->backend);
-    return EXIT_USAGE;
-  }
+  enum nb_backend backend;
+  int rc = parse_backend(cfg, &backend, &bc.pin);
+  if (rc)
+    return rc;
   nb_error_t err = {0};
   nb_topo_t topo;
   struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = cfg->no_cuda};
   if (nb_topo_load(&topo, &tc, &err) < 0)
     return fail(&err);
+  char why[640];
+  if ((rc = resolve_backend(topo, &backend, why, sizeof why)) != 0) {
+    nb_topo_free(topo);
+    return rc;
+  }
+  if (why[0] && !cfg->json)
+    fprintf(stderr, "numabench: bw: host backend (auto: %s)\n", why);
   nb_bw_t bw;
-  int rc = 0;
-  if (nb_bw_host(topo, &bc, &bw, &err) < 0) {
+  if ((backend == NB_BACKEND_CUDA ? nb_bw_cuda(topo, &bc, &bw, &err) : nb_bw_host(topo, &bc, &bw, &err)) < 0) {
     rc = fail(&err);
   } else {
     if ((cfg->json ? nb_bw_write_json(bw, stdout, &err) : nb_bw_write_text(bw, stdout, &err)) < 0)

@@ -1,5 +1,6 @@
 /* numabench: the only code that changes CPU affinity or memory policy. */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <numabench/audit.h>
 #include <numabench/bind.h>
 
+#include "cuda_engine.h"
 #include "nb-internal.h"
 #include "nodemask.h"
 
@@ -144,6 +146,59 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* First touch in parallel: a large buffer is split among helper threads
+ * created by the caller. Linux threads inherit their creator's CPU affinity
+ * and memory policy, so the helpers are bound as the caller is; the pages'
+ * node follows the mapping's policy or, without one, the toucher's. */
+struct touch_part {
+  char *p;
+  size_t len;
+};
+
+static void *touch_main(void *arg)
+{
+  struct touch_part *t = arg;
+  memset(t->p, 0, t->len);
+  return NULL;
+}
+
+#define TOUCH_MAX_THREADS 8
+#define TOUCH_MIN_PART ((size_t)64 << 20)
+
+static void touch(void *addr, size_t len)
+{
+  cpu_set_t set;
+  int ncpu = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  int n = (int)(len / TOUCH_MIN_PART);
+  if (n > ncpu)
+    n = ncpu;
+  if (n > TOUCH_MAX_THREADS)
+    n = TOUCH_MAX_THREADS;
+  if (n < 2) {
+    memset(addr, 0, len);
+    return;
+  }
+  struct touch_part parts[TOUCH_MAX_THREADS];
+  pthread_t tids[TOUCH_MAX_THREADS];
+  size_t part = (len / (size_t)n + page - 1) / page * page, off = 0;
+  int started[TOUCH_MAX_THREADS] = {0};
+  for (int i = 0; i < n; i++) {
+    parts[i].p = (char *)addr + off;
+    parts[i].len = off >= len ? 0 : len - off < part ? len - off : part;
+    off += parts[i].len;
+    /* Part 0 is the caller's; a helper that cannot start is done here. */
+    if (i > 0 && parts[i].len)
+      started[i] = pthread_create(&tids[i], NULL, touch_main, &parts[i]) == 0;
+  }
+  for (int i = 0; i < n; i++)
+    if (i == 0 || !started[i])
+      memset(parts[i].p, 0, parts[i].len);
+  for (int i = 1; i < n; i++)
+    if (started[i])
+      pthread_join(tids[i], NULL);
+}
+
 int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
                  const int *interleave, int ninterleave, nb_error_t *err)
 {
@@ -184,19 +239,115 @@ int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_b
     else
       b->mbind_errno = errno;
   }
-  /* First touch from this (bound) thread places the pages. */
-  memset(addr, 0, len);
+  /* First touch from this (bound) thread and its helpers places the pages. */
+  touch(addr, len);
   b->alloc_s = now_s() - t0;
+  return 0;
+}
+
+const char *nb_pin_name(enum nb_pin p)
+{
+  return p == NB_PIN_REGISTER ? "register" : p == NB_PIN_HOSTALLOC ? "hostalloc" : "none";
+}
+
+/* Set the thread's policy to the buffer plan's; old receives the previous
+ * one. Returns 0, or the errno of the refusal. */
+struct saved_policy {
+  int mode;
+  struct nb__nodemask mask;
+};
+
+static int set_buf_policy(const struct nb_buf_plan *plan, const int *il, int nil, struct saved_policy *old)
+{
+  nb__mask_zero(&old->mask);
+  if (get_mempolicy(&old->mode, old->mask.w, NB_MASK_MAXNODE, NULL, 0) < 0)
+    return errno;
+  struct nb__nodemask m;
+  nb__mask_zero(&m);
+  int rc = 0;
+  if (plan->policy == NB_MEM_BIND) {
+    nb__mask_set(&m, plan->node);
+    if (set_mempolicy(MPOL_BIND, m.w, NB_MASK_MAXNODE) < 0) {
+      rc = errno;
+      set_mempolicy(MPOL_PREFERRED, m.w, NB_MASK_MAXNODE);
+    }
+  } else if (plan->policy == NB_MEM_INTERLEAVE) {
+    for (int i = 0; i < nil; i++)
+      nb__mask_set(&m, il[i]);
+    if (set_mempolicy(MPOL_INTERLEAVE, m.w, NB_MASK_MAXNODE) < 0)
+      rc = errno;
+  }
+  return rc;
+}
+
+static void restore_policy(struct saved_policy *old)
+{
+  if (set_mempolicy(old->mode, old->mode == MPOL_DEFAULT ? NULL : old->mask.w,
+                    old->mode == MPOL_DEFAULT ? 0 : NB_MASK_MAXNODE) < 0)
+    set_mempolicy(MPOL_DEFAULT, NULL, 0);
+}
+
+int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
+                        const int *interleave, int ninterleave, enum nb_pin how, nb_error_t *err)
+{
+  if (how == NB_PIN_NONE)
+    return nb_buf_alloc(topo, b, len, plan, interleave, ninterleave, err);
+  if (how == NB_PIN_REGISTER) {
+    int rc = nb_buf_alloc(topo, b, len, plan, interleave, ninterleave, err);
+    if (rc < 0)
+      return rc;
+    if ((rc = nb__cuda_register(b->addr, b->len, &b->pin_s, err)) < 0) {
+      nb_buf_free(b);
+      return rc;
+    }
+    b->pinned = NB_PIN_REGISTER;
+    return 0;
+  }
+  int rc = refuse_foreign(topo, err);
+  memset(b, 0, sizeof *b);
+  if (rc < 0)
+    return rc;
+  if (!len)
+    return nb__err(err, NB_EINVAL, "buffer: size 0");
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  len = (len + page - 1) / page * page;
+  struct saved_policy old;
+  b->plan = *plan;
+  b->mbind_errno = set_buf_policy(plan, interleave, ninterleave, &old);
+  /* What the pages are allocated under, as the kernel says. */
+  int nodes[8], nnodes = 0;
+  nb_audit_mempolicy(&b->policy, nodes, 8, &nnodes);
+  void *addr = NULL;
+  double t0 = now_s();
+  rc = nb__cuda_host_alloc(&addr, len, &b->pin_s, err);
+  if (rc == 0)
+    touch(addr, len);
+  double t = now_s() - t0;
+  restore_policy(&old);
+  if (rc < 0)
+    return rc;
+  b->addr = addr;
+  b->len = len;
+  b->pinned = NB_PIN_HOSTALLOC;
+  b->alloc_s = t - b->pin_s;
   return 0;
 }
 
 void nb_buf_free(struct nb_buf *b)
 {
-  if (b && b->addr)
-    munmap(b->addr, b->len);
+  if (b && b->addr) {
+    if (b->pinned == NB_PIN_HOSTALLOC) {
+      nb__cuda_free_host(b->addr);
+    } else {
+      if (b->pinned == NB_PIN_REGISTER)
+        nb__cuda_unregister(b->addr);
+      munmap(b->addr, b->len);
+    }
+  }
   if (b) {
     b->addr = NULL;
     b->len = 0;
+    b->pinned = NB_PIN_NONE;
   }
 }
 

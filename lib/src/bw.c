@@ -1,4 +1,5 @@
-/* numabench: the host memory-copy bandwidth matrix (`numabench bw`). */
+/* numabench: the copy bandwidth matrices of `numabench bw`: host memory
+ * copies (node x node) and pinned CUDA copies (node x GPU, both ways). */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -11,15 +12,19 @@
 #include <numabench/audit.h>
 #include <numabench/bind.h>
 
+#include "cuda_engine.h"
 #include "nb-internal.h"
 #include "report.h"
 
 struct nb_bw {
   nb_topo_t topo;
   struct nb_bw_config cfg;
+  int cuda;  /* the CUDA matrices */
+  int ndirs; /* 1 host, 2 CUDA */
   int nrows, ncols;
-  int *rows, *cols;        /* node OS indexes */
-  struct nb_bw_cell *cell; /* [2][nrows][ncols] */
+  int *rows, *cols;        /* node OS indexes (CUDA columns: GPU indexes) */
+  int *col_nodes;          /* CUDA: each column GPU's node */
+  struct nb_bw_cell *cell; /* [ndirs][2][nrows][ncols] */
 };
 
 static double now_s(void)
@@ -111,14 +116,14 @@ static void *copy_job(void *arg)
   return NULL;
 }
 
-static struct nb_bw_cell *cell_at(struct nb_bw *bw, int i, int j, int all)
+static struct nb_bw_cell *cell_at(struct nb_bw *bw, int dir, int i, int j, int all)
 {
-  return &bw->cell[(all * bw->nrows + i) * bw->ncols + j];
+  return &bw->cell[((dir * 2 + all) * bw->nrows + i) * bw->ncols + j];
 }
 
-static int finish_cell(struct nb_bw *bw, struct job *jb, int all)
+static int finish_cell(struct nb_bw *bw, struct job *jb, int dir, int all)
 {
-  struct nb_bw_cell *c = cell_at(bw, jb->row, jb->col, all);
+  struct nb_bw_cell *c = cell_at(bw, dir, jb->row, jb->col, all);
   c->samples = jb->samples;
   jb->samples = NULL;
   c->placed = jb->placed;
@@ -138,6 +143,7 @@ int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
     return nb__err(err, NB_ENOMEM, "bw: out of memory");
   bw->topo = topo;
   bw->cfg = *cfg;
+  bw->ndirs = 1;
   bw->rows = calloc((size_t)n, sizeof *bw->rows);
   bw->cols = calloc((size_t)n, sizeof *bw->cols);
   if (!bw->rows || !bw->cols) {
@@ -177,7 +183,7 @@ int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
         if ((rc = jb.rc) < 0 && err)
           *err = jb.err;
         else
-          rc = finish_cell(bw, &jb, 0);
+          rc = finish_cell(bw, &jb, 0, 0);
       }
       free(jb.samples);
     }
@@ -210,8 +216,184 @@ int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
           *err = jobs[i].err;
       }
       if (rc == 0)
-        rc = finish_cell(bw, &jobs[i], 1);
+        rc = finish_cell(bw, &jobs[i], 0, 1);
       free(jobs[i].samples);
+    }
+  }
+  free(jobs);
+  free(tids);
+  if (rc < 0) {
+    nb_bw_free(bw);
+    return rc;
+  }
+  *bwp = bw;
+  return 0;
+}
+
+/* ---- CUDA: pinned copies, node x GPU ---- */
+
+/* One GPU's copies from (to) a pinned buffer on one node, driven by a thread
+ * bound to that node. */
+struct cuda_job {
+  struct nb_bw *bw;
+  int row, col, dir;
+  struct nb__gate *gate; /* all at once: the copies start together */
+  double *samples;
+  bool placed;
+  int rc;
+  nb_error_t err;
+};
+
+static void arrive(void *gate)
+{
+  nb__gate_arrive(gate);
+}
+
+static void *cuda_job_main(void *arg)
+{
+  struct cuda_job *j = arg;
+  struct nb_bw *bw = j->bw;
+  nb_topo_t topo = bw->topo;
+  int rnode = bw->rows[j->row], gpu = bw->cols[j->col];
+  const struct nb_node *nd = nb_topo_node(topo, nb_topo_node_index(topo, rnode));
+  const struct nb_gpu *g = nb_topo_gpu(topo, gpu);
+  struct nb_thread_plan tp = {NB_ROLE_FEEDER, -1, nd->ncpus, nd->cpus, rnode, NB_MEM_BIND, rnode};
+  struct nb_bind_status st;
+  struct nb_buf host = {0};
+  struct nb_buf_plan hp = {NB_MEM_BIND, rnode};
+  int arrived = 0;
+  j->rc = nb_bind_self(topo, &tp, NULL, 0, &st, &j->err);
+  if (j->rc == 0)
+    j->rc = nb_buf_alloc_pinned(topo, &host, bw->cfg.bytes, &hp, NULL, 0, bw->cfg.pin, &j->err);
+  if (j->rc == 0) {
+    j->rc = nb__cuda_bw_copy(g->cuda_ordinal, gpu, host.addr, bw->cfg.bytes, j->dir == NB_BW_H2D,
+                             bw->cfg.repeat, j->samples, j->gate ? arrive : NULL, j->gate, &j->err);
+    arrived = 1; /* nb__cuda_bw_copy arrives at the gate in every case */
+  }
+  if (j->gate && !arrived)
+    nb__gate_arrive(j->gate);
+  if (j->rc == 0) {
+    struct nb_hist h;
+    j->placed = st.cpu_bound && nb_hist_init(&h, topo) == 0 &&
+                nb_audit_pages(topo, host.addr, host.len, 256, &h, NULL) == 0 &&
+                nb_hist_share(&h, topo, rnode) >= NB_PLACEMENT_THRESHOLD;
+    nb_hist_free(&h);
+  }
+  nb_buf_free(&host);
+  return NULL;
+}
+
+static int cuda_finish(struct nb_bw *bw, struct cuda_job *jb, int all)
+{
+  struct nb_bw_cell *c = cell_at(bw, jb->dir, jb->row, jb->col, all);
+  c->samples = jb->samples;
+  jb->samples = NULL;
+  c->placed = jb->placed;
+  return nb_stats_compute(c->samples, bw->cfg.repeat, &c->gbps);
+}
+
+int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err)
+{
+  *bwp = NULL;
+  if (!nb_topo_is_this_system(topo))
+    return nb__err(err, NB_EINVAL, "bw: topology %s is not this machine", nb_topo_source(topo));
+  if (cfg->bytes == 0 || cfg->repeat < 1)
+    return nb__err(err, NB_EINVAL, "bw: size and repeat must be positive");
+  if (cfg->pin != NB_PIN_REGISTER && cfg->pin != NB_PIN_HOSTALLOC)
+    return nb__err(err, NB_EINVAL, "bw: the CUDA backend needs --pin register or hostalloc");
+  int ngpus = nb_topo_ngpus(topo), n = nb_topo_nnodes(topo), rc = 0;
+  if (nb_topo_gpu_origin(topo) != NB_GPUS_CUDA || ngpus == 0)
+    return nb__err(err, NB_EINVAL,
+                   "bw: --backend cuda needs the GPUs from the CUDA runtime (%s); drop --devices and --no-cuda, or "
+                   "use --backend host",
+                   nb_topo_cuda_status(topo));
+  struct nb_bw *bw = calloc(1, sizeof *bw);
+  if (!bw)
+    return nb__err(err, NB_ENOMEM, "bw: out of memory");
+  bw->topo = topo;
+  bw->cfg = *cfg;
+  bw->cuda = 1;
+  bw->ndirs = 2;
+  bw->rows = calloc((size_t)n, sizeof *bw->rows);
+  bw->cols = calloc((size_t)ngpus, sizeof *bw->cols);
+  bw->col_nodes = calloc((size_t)ngpus, sizeof *bw->col_nodes);
+  if (!bw->rows || !bw->cols || !bw->col_nodes) {
+    nb_bw_free(bw);
+    return nb__err(err, NB_ENOMEM, "bw: out of memory");
+  }
+  for (int i = 0; i < n; i++) {
+    const struct nb_node *nd = nb_topo_node(topo, i);
+    if (nd->allowed && nd->memory_bytes && nd->ncpus)
+      bw->rows[bw->nrows++] = nd->os_index;
+  }
+  for (int j = 0; j < ngpus; j++) {
+    const struct nb_gpu *g = nb_topo_gpu(topo, j);
+    bw->cols[bw->ncols] = g->index;
+    bw->col_nodes[bw->ncols++] = g->numa_node;
+  }
+  bw->cell = calloc((size_t)(4 * bw->nrows * bw->ncols), sizeof *bw->cell);
+  if (!bw->cell || !bw->nrows) {
+    int rc0 = bw->cell ? nb__err(err, NB_EINVAL, "bw: no allowed node with CPUs and memory")
+                       : nb__err(err, NB_ENOMEM, "bw: out of memory");
+    nb_bw_free(bw);
+    return rc0;
+  }
+  struct cuda_job *jobs = calloc((size_t)bw->ncols, sizeof *jobs);
+  pthread_t *tids = calloc((size_t)bw->ncols, sizeof *tids);
+  if (!jobs || !tids)
+    rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
+  for (int dir = 0; rc == 0 && dir < 2; dir++) {
+    /* Each node and GPU alone. */
+    for (int i = 0; rc == 0 && i < bw->nrows; i++)
+      for (int j = 0; rc == 0 && j < bw->ncols; j++) {
+        struct cuda_job jb = {bw, i, j, dir, NULL, malloc((size_t)cfg->repeat * sizeof(double)), false, 0, {0}};
+        pthread_t t;
+        if (!jb.samples)
+          rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
+        else if ((rc = pthread_create(&t, NULL, cuda_job_main, &jb)) != 0)
+          rc = nb__err_sys(err, NB_EINTERNAL, rc, "bw: creating a thread");
+        else {
+          pthread_join(t, NULL);
+          if ((rc = jb.rc) < 0 && err)
+            *err = jb.err;
+          else
+            rc = cuda_finish(bw, &jb, 0);
+        }
+        free(jb.samples);
+      }
+    /* Every GPU at once from the same node: the node's memory and links shared. */
+    for (int i = 0; rc == 0 && i < bw->nrows; i++) {
+      struct nb__gate gate;
+      nb__gate_init(&gate);
+      int started = 0;
+      for (int j = 0; j < bw->ncols; j++) {
+        jobs[j] = (struct cuda_job){bw, i, j, dir, &gate, malloc((size_t)cfg->repeat * sizeof(double)), false, 0, {0}};
+        if (!jobs[j].samples) {
+          rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
+          break;
+        }
+        int e = pthread_create(&tids[j], NULL, cuda_job_main, &jobs[j]);
+        if (e) {
+          free(jobs[j].samples);
+          rc = nb__err_sys(err, NB_EINTERNAL, e, "bw: creating a thread");
+          break;
+        }
+        started++;
+      }
+      nb__gate_open(&gate, started);
+      for (int j = 0; j < started; j++)
+        pthread_join(tids[j], NULL);
+      nb__gate_destroy(&gate);
+      for (int j = 0; j < started; j++) {
+        if (rc == 0 && jobs[j].rc < 0) {
+          rc = jobs[j].rc;
+          if (err)
+            *err = jobs[j].err;
+        }
+        if (rc == 0)
+          rc = cuda_finish(bw, &jobs[j], 1);
+        free(jobs[j].samples);
+      }
     }
   }
   free(jobs);
@@ -228,14 +410,19 @@ void nb_bw_free(nb_bw_t bw)
 {
   if (!bw)
     return;
-  for (int k = 0; bw->cell && k < 2 * bw->nrows * bw->ncols; k++)
+  for (int k = 0; bw->cell && k < 2 * bw->ndirs * bw->nrows * bw->ncols; k++)
     free(bw->cell[k].samples);
   free(bw->cell);
   free(bw->rows);
   free(bw->cols);
+  free(bw->col_nodes);
   free(bw);
 }
 
+int nb_bw_ndirs(nb_bw_t bw)
+{
+  return bw->ndirs;
+}
 int nb_bw_nrows(nb_bw_t bw)
 {
   return bw->nrows;
@@ -250,41 +437,77 @@ int nb_bw_row_node(nb_bw_t bw, int i)
 }
 int nb_bw_col_node(nb_bw_t bw, int j)
 {
-  return bw->cols[j];
+  return bw->cuda ? bw->col_nodes[j] : bw->cols[j];
+}
+int nb_bw_col_gpu(nb_bw_t bw, int j)
+{
+  return bw->cuda ? bw->cols[j] : -1;
 }
 
-const struct nb_bw_cell *nb_bw_cell(nb_bw_t bw, int i, int j, int all)
+const struct nb_bw_cell *nb_bw_cell(nb_bw_t bw, int dir, int i, int j, int all)
 {
-  if (i < 0 || j < 0 || i >= bw->nrows || j >= bw->ncols || (all != 0 && all != 1))
+  if (dir < 0 || dir >= bw->ndirs || i < 0 || j < 0 || i >= bw->nrows || j >= bw->ncols ||
+      (all != 0 && all != 1))
     return NULL;
-  return cell_at(bw, i, j, all);
+  return cell_at(bw, dir, i, j, all);
+}
+
+static void write_matrix(nb_bw_t bw, FILE *out, int dir, int all)
+{
+  for (int j = 0; j < bw->ncols; j++) {
+    char head[32];
+    if (bw->cuda)
+      snprintf(head, sizeof head, "GPU %d", bw->cols[j]);
+    else
+      snprintf(head, sizeof head, "%d", bw->cols[j]);
+    fprintf(out, " %22s", head);
+  }
+  fputc('\n', out);
+  for (int i = 0; i < bw->nrows; i++) {
+    fprintf(out, "  %-6d", bw->rows[i]);
+    for (int j = 0; j < bw->ncols; j++) {
+      const struct nb_bw_cell *c = cell_at(bw, dir, i, j, all);
+      char text[64];
+      snprintf(text, sizeof text, "%.2f (%.2f-%.2f)%s", c->gbps.median, c->gbps.min, c->gbps.max,
+               c->placed ? "" : "!");
+      fprintf(out, " %22s", text);
+    }
+    fputc('\n', out);
+  }
 }
 
 int nb_bw_write_text(nb_bw_t bw, FILE *out, nb_error_t *err)
 {
-  fprintf(out, "numabench bw: host backend, %.0f MiB per copy, GB/s as median (min-max) of %d copies\n",
-          (double)bw->cfg.bytes / (1 << 20), bw->cfg.repeat);
-  static const char *const titles[2] = {"each pair alone", "every row at once from the same memory node"};
-  for (int all = 0; all < 2; all++) {
-    fprintf(out, "\ncopying thread on node (rows) <- memory on node (columns), %s:\n  %-6s", titles[all],
-            "node");
-    for (int j = 0; j < bw->ncols; j++)
-      fprintf(out, " %22d", bw->cols[j]);
-    fputc('\n', out);
-    for (int i = 0; i < bw->nrows; i++) {
-      fprintf(out, "  %-6d", bw->rows[i]);
-      for (int j = 0; j < bw->ncols; j++) {
-        const struct nb_bw_cell *c = cell_at(bw, i, j, all);
-        char text[64];
-        snprintf(text, sizeof text, "%.2f (%.2f-%.2f)%s", c->gbps.median, c->gbps.min, c->gbps.max,
-                 c->placed ? "" : "!");
-        fprintf(out, " %22s", text);
-      }
-      fputc('\n', out);
+  if (!bw->cuda) {
+    fprintf(out, "numabench bw: host backend, %.0f MiB per copy, GB/s as median (min-max) of %d copies\n",
+            (double)bw->cfg.bytes / (1 << 20), bw->cfg.repeat);
+    static const char *const titles[2] = {"each pair alone", "every row at once from the same memory node"};
+    for (int all = 0; all < 2; all++) {
+      fprintf(out, "\ncopying thread on node (rows) <- memory on node (columns), %s:\n  %-6s", titles[all],
+              "node");
+      write_matrix(bw, out, 0, all);
     }
+  } else {
+    fprintf(out,
+            "numabench bw: CUDA backend, %.0f MiB per copy, pinned (%s), GB/s as median (min-max) of %d "
+            "copies timed with CUDA events\n",
+            (double)bw->cfg.bytes / (1 << 20), nb_pin_name(bw->cfg.pin), bw->cfg.repeat);
+    fprintf(out, "GPU nodes:");
+    for (int j = 0; j < bw->ncols; j++)
+      fprintf(out, " GPU %d on %s%d", bw->cols[j], bw->col_nodes[j] >= 0 ? "node " : "node ?",
+              bw->col_nodes[j] >= 0 ? bw->col_nodes[j] : 0);
+    fputc('\n', out);
+    static const char *const dirs[2] = {"host to device (H2D)", "device to host (D2H)"};
+    static const char *const titles[2] = {"each GPU alone", "every GPU at once from the same node"};
+    for (int d = 0; d < 2; d++)
+      for (int all = 0; all < 2; all++) {
+        fprintf(out, "\n%s, pinned buffer on node (rows), GPU (columns), %s:\n  %-6s", dirs[d], titles[all],
+                "node");
+        write_matrix(bw, out, d, all);
+      }
   }
   int misplaced = 0;
-  for (int k = 0; k < 2 * bw->nrows * bw->ncols; k++)
+  for (int k = 0; k < 2 * bw->ndirs * bw->nrows * bw->ncols; k++)
     misplaced |= !bw->cell[k].placed;
   if (misplaced)
     fprintf(out, "\n! the kernel did not confirm this cell's placement (thread or pages elsewhere)\n");
@@ -298,31 +521,43 @@ static json_t *num(double v)
   return isfinite(v) ? json_real(v) : json_null();
 }
 
+static json_t *matrix_json(nb_bw_t bw, int dir, int all)
+{
+  json_t *m = json_array();
+  for (int i = 0; m && i < bw->nrows; i++) {
+    json_t *row = json_array();
+    for (int j = 0; row && j < bw->ncols; j++) {
+      const struct nb_bw_cell *c = cell_at(bw, dir, i, j, all);
+      json_t *s = json_array();
+      for (int k = 0; s && k < bw->cfg.repeat; k++)
+        json_array_append_new(s, json_real(c->samples[k]));
+      json_array_append_new(row, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "median", num(c->gbps.median),
+                                           "mean", num(c->gbps.mean), "min", num(c->gbps.min), "max",
+                                           num(c->gbps.max), "cv", num(c->gbps.cv), "samples", s, "placed",
+                                           c->placed));
+    }
+    json_array_append_new(m, row);
+  }
+  return m;
+}
+
 int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
 {
-  json_t *m[2];
-  for (int all = 0; all < 2; all++) {
-    m[all] = json_array();
-    for (int i = 0; m[all] && i < bw->nrows; i++) {
-      json_t *row = json_array();
-      for (int j = 0; row && j < bw->ncols; j++) {
-        const struct nb_bw_cell *c = cell_at(bw, i, j, all);
-        json_t *s = json_array();
-        for (int k = 0; s && k < bw->cfg.repeat; k++)
-          json_array_append_new(s, json_real(c->samples[k]));
-        json_array_append_new(row, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "median",
-                                             num(c->gbps.median), "mean", num(c->gbps.mean), "min",
-                                             num(c->gbps.min), "max", num(c->gbps.max), "cv", num(c->gbps.cv),
-                                             "samples", s, "placed", c->placed));
-      }
-      json_array_append_new(m[all], row);
-    }
-  }
-  json_t *doc =
-      json_pack("{s:i, s:s, s:s, s:I, s:i, s:o, s:o, s:s, s:o, s:o}", "schema_version", 1, "command", "bw",
-                "backend", "host", "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat,
-                "rows_cpu_nodes", nb__json_ints(bw->rows, bw->nrows), "cols_memory_nodes",
-                nb__json_ints(bw->cols, bw->ncols), "unit", "GB/s", "alone", m[0], "all_at_once", m[1]);
+  json_t *doc;
+  if (!bw->cuda)
+    doc = json_pack("{s:i, s:s, s:s, s:I, s:i, s:o, s:o, s:s, s:o, s:o}", "schema_version", 1, "command", "bw",
+                    "backend", "host", "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat,
+                    "rows_cpu_nodes", nb__json_ints(bw->rows, bw->nrows), "cols_memory_nodes",
+                    nb__json_ints(bw->cols, bw->ncols), "unit", "GB/s", "alone", matrix_json(bw, 0, 0),
+                    "all_at_once", matrix_json(bw, 0, 1));
+  else
+    doc = json_pack("{s:i, s:s, s:s, s:s, s:I, s:i, s:o, s:o, s:o, s:s, s:{s:o, s:o}, s:{s:o, s:o}}",
+                    "schema_version", 1, "command", "bw", "backend", "cuda", "pin", nb_pin_name(bw->cfg.pin),
+                    "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat, "rows_cpu_nodes",
+                    nb__json_ints(bw->rows, bw->nrows), "cols_gpus", nb__json_ints(bw->cols, bw->ncols),
+                    "gpu_nodes", nb__json_ints(bw->col_nodes, bw->ncols), "unit", "GB/s", "h2d", "alone",
+                    matrix_json(bw, NB_BW_H2D, 0), "all_at_once", matrix_json(bw, NB_BW_H2D, 1), "d2h", "alone",
+                    matrix_json(bw, NB_BW_D2H, 0), "all_at_once", matrix_json(bw, NB_BW_D2H, 1));
   int rc = nb__json_write(doc, out, "bw", err);
   json_decref(doc);
   return rc;

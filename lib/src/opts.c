@@ -68,10 +68,18 @@ static const struct nb_option options[] = {
      "copy backend: cuda when GPUs are usable, host otherwise (a buffer and a copy thread on the device's "
      "node)",
      0, 0},
+    {"pin", 0, NB_OPT_STRING, NB_OFF(pin), "register", NB_CMD_RUN | NB_CMD_BW, "register|hostalloc",
+     "CUDA backend: page-lock node-local buffers with cudaHostRegister, or allocate them with cudaHostAlloc "
+     "under the node's memory policy",
+     0, 0},
     {"gpu-work", 0, NB_OPT_INT, NB_OFF(gpu_work), "0", NB_CMD_RUN, "USEC",
-     "device work per step in microseconds (moves the run from input-bound to compute-bound)", 0, 60000000},
+     "device work per step in microseconds (moves the run from input-bound to compute-bound; CUDA: a "
+     "calibrated spin kernel after the resize to 224x224)",
+     0, 60000000},
     {"verify", 0, NB_OPT_BOOL, NB_OFF(verify), NULL, NB_CMD_RUN, NULL,
-     "check every delivered batch against the checksum of what its worker generated", 0, 0},
+     "check delivered batches against the checksum of what their worker generated (host: every batch; CUDA: "
+     "every 4th, copied back from the GPU)",
+     0, 0},
     {"quiet", 'q', NB_OPT_BOOL, NB_OFF(quiet), NULL, NB_CMD_RUN, NULL, "no progress line on stderr", 0, 0},
     {"fail-at", 0, NB_OPT_STRING, NB_OFF(fail_at), NULL, NB_CMD_RUN, "STAGE:BATCH",
      "inject a failure in worker, feeder or device at a batch, or corrupt a batch in staging, to test error "

@@ -1,12 +1,18 @@
-/* numabench: the input pipeline, with the host backend.
+/* numabench: the input pipeline, with the host and the CUDA backends.
  *
  * Per device, all devices at once: W workers build batches, the feeder hands
- * them in order to the staging slots, the device thread (the host backend's
- * copy engine, bound to the device's node) copies each slot into device
- * memory and models the device's compute as a timeline: step k's work
- * starts when its data is in and step k-1's work is done, and lasts
- * --gpu-work. Two device slots let the copy of k+1 overlap the work of k, as
- * on a GPU with one copy and one compute engine.
+ * them in order to the staging slots.
+ *
+ * Host backend: the device thread (the copy engine, bound to the device's
+ * node) copies each slot into device memory and models the device's compute
+ * as a timeline: step k's work starts when its data is in and step k-1's
+ * work is done, and lasts --gpu-work. Two device slots let the copy of k+1
+ * overlap the work of k, as on a GPU with one copy and one compute engine.
+ *
+ * CUDA backend: staging is page-locked; the feeder queues each slot's
+ * cudaMemcpyAsync and the step's kernels (cuda_engine.cu), and the device
+ * thread is the completion thread: it frees a staging slot once its copy is
+ * complete and takes each step's times from CUDA events.
  *
  * Hand-offs are slot states under one mutex and condition variable per
  * device; batches move in order, each exactly once. */
@@ -212,11 +218,39 @@ static void *feeder_main(void *arg)
   struct nb__taudit *a = &gp->taudit[0];
   int W = gp->gp->nworkers, torch = r->cfg.pipeline == NB_PIPE_TORCH;
   nb_error_t e = {0};
+  int cuda = r->cfg.backend == NB_BACKEND_CUDA;
   int rc = setup_thread(gp, a, &e);
-  /* The staging slots are the feeder's: on the plan's staging node. */
-  if (rc == 0)
-    rc = alloc_bufs(gp, gp->stage, gp->nstage, r->batch_bytes, &gp->gp->staging, &e);
+  /* The staging slots are the feeder's: on the plan's staging node, pinned
+   * for the CUDA backend. */
+  const int *il;
+  int nil = nb_plan_interleave_nodes(r->plan, &il);
+  for (int k = 0; rc == 0 && k < gp->nstage; k++) {
+    rc = nb_buf_alloc_pinned(r->topo, &gp->stage[k], r->batch_bytes, &gp->gp->staging, il, nil,
+                             cuda ? r->cfg.pin : NB_PIN_NONE, &e);
+    gp->pin_s += gp->stage[k].pin_s;
+  }
+  if (rc == 0 && cuda) {
+    const struct nb_gpu *dev = nb_topo_gpu(r->topo, gp->gp->gpu);
+    struct nb__cuda_gpu_config cc = {.ordinal = dev ? dev->cuda_ordinal : -1,
+                                     .gpu = gp->gp->gpu,
+                                     .batch_bytes = r->batch_bytes,
+                                     .batch = r->cfg.batch,
+                                     .channels = r->cfg.channels,
+                                     .height = r->cfg.height,
+                                     .width = r->cfg.width,
+                                     .out_size = NB_CUDA_RESIZE,
+                                     .work_us = r->cfg.gpu_work_us,
+                                     .ring = gp->nstage + 2,
+                                     .verify = r->cfg.verify};
+    if (cc.ordinal < 0)
+      rc = nb__err(&e, NB_EINVAL, "GPU %d (%s) is not a CUDA device: use --backend host", gp->gp->gpu,
+                   gp->gp->bus_id);
+    else
+      rc = nb__cuda_gpu_open(&gp->cuda, &cc, &e);
+  }
   after_setup(r, rc, &e);
+  if (rc == 0 && cuda && (rc = nb__cuda_gpu_start(gp->cuda, &e)) < 0)
+    nb__run_fail(r, &e);
 
   double copy = 0;
   for (long b = 0; !stopping(r) && b < r->total; b++) {
@@ -250,6 +284,24 @@ static void *feeder_main(void *arg)
     }
     if (waited == 0 && r->fault == NB__FAULT_CORRUPT && r->fault_batch == b)
       ((unsigned char *)gp->stage[t].addr)[r->batch_bytes / 2] ^= 0x40; /* --verify must notice */
+    if (waited == 0 && cuda) {
+      /* Queue the copy and the step's work, once the events of step
+       * b - ring are read and the copy-back buffer is free. */
+      int check = r->cfg.verify && b % NB_CUDA_VERIFY_EVERY == 0;
+      long ring = gp->nstage + 2;
+      waited = WAIT_UNTIL(gp, gp->steps_done > b - ring && !(check && gp->verify_busy));
+      if (waited == 0) {
+        gp->verify_busy |= check;
+        pthread_mutex_unlock(&gp->mu);
+        rc = nb__cuda_gpu_submit(gp->cuda, b, gp->stage[t].addr, check, &e);
+        pthread_mutex_lock(&gp->mu);
+        if (rc < 0) {
+          pthread_mutex_unlock(&gp->mu);
+          nb__run_fail(r, &e);
+          break;
+        }
+      }
+    }
     if (waited == 0) {
       /* Hand the slot to the copy engine, in order. */
       gp->sstate[t] = SLOT_SUBMITTED;
@@ -263,6 +315,110 @@ static void *feeder_main(void *arg)
   }
   pthread_mutex_lock(&gp->mu);
   gp->stage_s[NB_STAGE_STAGING_COPY] += copy;
+  pthread_mutex_unlock(&gp->mu);
+  return NULL;
+}
+
+/* ---- the CUDA backend's completion thread ---- */
+
+/* Steps complete in order. Two cursors: copies (their staging slots are
+ * freed as soon as each copy is complete) and steps (their times read from
+ * the events). Events are polled; a batch copy takes milliseconds, so a
+ * 20 us nap between polls costs nothing measurable, and the times are the
+ * GPU's own. */
+static void *cuda_complete_main(void *arg)
+{
+  struct gpu_pipe *gp = arg;
+  struct nb_run *r = gp->run;
+  struct nb__taudit *a = &gp->taudit[1];
+  nb_error_t e = {0};
+  int rc = setup_thread(gp, a, &e);
+  after_setup(r, rc, &e);
+
+  double copy = 0, work = 0, idle = 0, prev_end = 0;
+  long c = 0, s = 0;
+  gp->t_start = 0; /* times are seconds since the GPU's start event */
+  while (rc == 0 && s < r->total && !stopping(r)) {
+    pthread_mutex_lock(&gp->mu);
+    long submitted = gp->submitted;
+    int waited = 0;
+    if (s == c && submitted <= c) {
+      waited = WAIT_UNTIL(gp, gp->submitted > c);
+      submitted = gp->submitted;
+    }
+    pthread_mutex_unlock(&gp->mu);
+    if (waited < 0)
+      break;
+    int progress = 0;
+    if (c < submitted) {
+      int done = nb__cuda_gpu_poll_copy(gp->cuda, c, &e);
+      if (done < 0) {
+        rc = done;
+        break;
+      }
+      if (done) {
+        pthread_mutex_lock(&gp->mu);
+        gp->sstate[c % gp->nstage] = SLOT_FREE; /* its copy is complete: the slot may be refilled */
+        pthread_cond_broadcast(&gp->cv);
+        pthread_mutex_unlock(&gp->mu);
+        c++;
+        progress = 1;
+      }
+    }
+    if (s < c) {
+      struct nb__cuda_step t;
+      int done = nb__cuda_gpu_poll_step(gp->cuda, s, &t, &e);
+      if (done < 0) {
+        rc = done;
+        break;
+      }
+      if (done) {
+        if (injected(gp, NB__FAULT_DEVICE, s, "device"))
+          break;
+        int check = r->cfg.verify && s % NB_CUDA_VERIFY_EVERY == 0;
+        if (check) {
+          gp->verified++;
+          if (nb_checksum(nb__cuda_gpu_verify_buf(gp->cuda), r->batch_bytes, 0) != gp->expected[s]) {
+            gp->mismatches++;
+            nb__err(&e, NB_EIO,
+                    "GPU %d: --verify: batch %ld came back from the GPU with the wrong data (checksum mismatch)",
+                    gp->gp->gpu, s);
+            nb__run_fail(r, &e);
+            break;
+          }
+        }
+        if (s >= r->cfg.warmup) {
+          copy += t.copy_end - t.copy_start;
+          work += t.work_end - t.work_start;
+          if (t.work_start > prev_end)
+            idle += t.work_start - prev_end;
+        }
+        prev_end = t.work_end;
+        pthread_mutex_lock(&gp->mu);
+        gp->done_t[s] = t.work_end;
+        gp->steps_done = s + 1;
+        if (check)
+          gp->verify_busy = 0;
+        pthread_cond_broadcast(&gp->cv);
+        pthread_mutex_unlock(&gp->mu);
+        nb__taudit_sample(a, r->topo);
+        if (gp->index == 0 && r->cfg.progress)
+          r->cfg.progress(r->cfg.progress_arg, (int)s + 1, (int)r->total);
+        s++;
+        progress = 1;
+      }
+    }
+    if (!progress) {
+      struct timespec nap = {0, 20000};
+      nanosleep(&nap, NULL);
+    }
+  }
+  if (rc < 0)
+    nb__run_fail(r, &e);
+  pthread_mutex_lock(&gp->mu);
+  gp->stage_s[NB_STAGE_DEVICE_COPY] += copy;
+  gp->stage_s[NB_STAGE_DEVICE_WORK] += work;
+  gp->idle_s = idle;
   pthread_mutex_unlock(&gp->mu);
   return NULL;
 }
@@ -375,6 +531,9 @@ void nb_run_free(nb_run_t r)
       nb_buf_free(&gp->wslot[k]);
     for (int k = 0; gp->scratch && k < W; k++)
       nb_buf_free(&gp->scratch[k]);
+    /* The GPU may still read staging: its queues end first. */
+    nb__cuda_gpu_close(gp->cuda);
+    gp->cuda = NULL;
     for (int k = 0; gp->stage && k < gp->nstage; k++)
       nb_buf_free(&gp->stage[k]);
     for (int k = 0; k < 2; k++)
@@ -421,8 +580,10 @@ int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg
   if (cfg->channels <= 0 || cfg->height <= 0 || cfg->width <= 0 || cfg->batch <= 0 || cfg->steps <= 0 ||
       cfg->warmup < 0 || cfg->gpu_work_us < 0)
     return nb__err(err, NB_EINVAL, "run: sample shape, batch and steps must be positive");
-  if (cfg->backend != NB_BACKEND_HOST)
-    return nb__err(err, NB_ENOTSUP, "run: only the host backend runs the pipeline in this build");
+  if (cfg->backend != NB_BACKEND_HOST && cfg->backend != NB_BACKEND_CUDA)
+    return nb__err(err, NB_EINVAL, "run: the backend must be resolved to host or cuda");
+  if (cfg->backend == NB_BACKEND_CUDA && (cfg->pin != NB_PIN_REGISTER && cfg->pin != NB_PIN_HOSTALLOC))
+    return nb__err(err, NB_EINVAL, "run: the CUDA backend needs --pin register or hostalloc");
   struct nb_run *r = calloc(1, sizeof *r);
   if (!r)
     return nb__err(err, NB_ENOMEM, "run: out of memory");
@@ -501,7 +662,7 @@ int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg
     struct {
       void *(*fn)(void *);
       void *arg;
-    } jobs[2] = {{feeder_main, gp}, {device_main, gp}};
+    } jobs[2] = {{feeder_main, gp}, {cfg->backend == NB_BACKEND_CUDA ? cuda_complete_main : device_main, gp}};
     for (int j = 0; j < 2 + gp->gp->nworkers && rc == 0; j++) {
       void *(*fn)(void *) = j < 2 ? jobs[j].fn : worker_main;
       void *arg = j < 2 ? jobs[j].arg : &r->wargs[wi];

@@ -28,6 +28,29 @@ const char *nb_backend_name(enum nb_backend b)
   return b == NB_BACKEND_CUDA ? "cuda" : b == NB_BACKEND_HOST ? "host" : "auto";
 }
 
+int nb_backend_resolve(nb_topo_t topo, enum nb_backend asked, enum nb_backend *out, char *why, size_t len,
+                       nb_error_t *err)
+{
+  if (why && len)
+    why[0] = '\0';
+  *out = NB_BACKEND_HOST;
+  if (asked == NB_BACKEND_HOST)
+    return 0;
+  nb_error_t e = {0};
+  int n = 0, rc = nb__cuda_usable(&n, &e);
+  if (rc == 0 && nb_topo_gpu_origin(topo) != NB_GPUS_CUDA)
+    rc = nb__err(&e, NB_EINVAL, "the GPUs were not enumerated by the CUDA runtime (--devices or --no-cuda)");
+  if (rc == 0) {
+    *out = NB_BACKEND_CUDA;
+    return 0;
+  }
+  if (asked == NB_BACKEND_CUDA)
+    return nb__err(err, e.code, "--backend cuda: %s; use --backend host", e.msg);
+  if (why && len)
+    snprintf(why, len, "%s", e.msg);
+  return 0;
+}
+
 /* ---- memory ---- */
 
 static void charge(nb_topo_t topo, nb_plan_t plan, enum nb_mem_policy pol, int node, uint64_t bytes,
@@ -66,7 +89,9 @@ void nb_run_memory(nb_plan_t plan, const struct nb_run_config *cfg, uint64_t *ne
              floating);
     uint64_t nstage = torch ? 2 : 2 * (uint64_t)g->nworkers;
     charge(topo, plan, g->staging.policy, g->staging.node, nstage * batch, need, floating);
-    charge(topo, plan, g->device_buf.policy, g->device_buf.node, 2 * batch, need, floating);
+    /* The CUDA backend's device slots are in GPU memory. */
+    if (cfg->backend != NB_BACKEND_CUDA)
+      charge(topo, plan, g->device_buf.policy, g->device_buf.node, 2 * batch, need, floating);
   }
 }
 
@@ -204,7 +229,12 @@ static int gather(struct nb_run *r, int i, nb_error_t *err)
   res->stage_ms[NB_STAGE_COLLATE] = 1e3 * gp->stage_s[NB_STAGE_COLLATE] / built;
   res->stage_ms[NB_STAGE_STAGING_COPY] = 1e3 * gp->stage_s[NB_STAGE_STAGING_COPY] / fed;
   res->stage_ms[NB_STAGE_DEVICE_COPY] = 1e3 * gp->stage_s[NB_STAGE_DEVICE_COPY] / fed;
-  res->stage_ms[NB_STAGE_DEVICE_WORK] = c->gpu_work_us / 1e3;
+  res->stage_ms[NB_STAGE_DEVICE_WORK] = c->backend == NB_BACKEND_CUDA
+                                            ? 1e3 * gp->stage_s[NB_STAGE_DEVICE_WORK] / fed
+                                            : c->gpu_work_us / 1e3;
+  if (res->stage_ms[NB_STAGE_DEVICE_COPY] > 0)
+    res->copy_gbps = (double)r->batch_bytes / (res->stage_ms[NB_STAGE_DEVICE_COPY] * 1e-3) / 1e9;
+  res->pin_s = gp->pin_s;
   res->verified = gp->verified;
   res->mismatches = gp->mismatches;
   res->digest = c->verify ? nb_checksum(gp->expected, (size_t)gp->steps_done * sizeof *gp->expected, 0) : 0;
@@ -256,6 +286,9 @@ int nb_run_wait(nb_run_t r, nb_error_t *err)
       nb_buf_free(&gp->wslot[k]);
     for (int k = 0; k < gp->gp->nworkers; k++)
       nb_buf_free(&gp->scratch[k]);
+    /* The GPU may still read staging: its queues end first. */
+    nb__cuda_gpu_close(gp->cuda);
+    gp->cuda = NULL;
     for (int k = 0; k < gp->nstage; k++)
       nb_buf_free(&gp->stage[k]);
     nb_buf_free(&gp->dev[0]);

@@ -54,6 +54,13 @@ struct nb_bind_status {
 int nb_bind_self(nb_topo_t topo, const struct nb_thread_plan *tp, const int *interleave, int ninterleave,
                  struct nb_bind_status *st, nb_error_t *err);
 
+/** How a buffer is page-locked for the GPU's DMA (CUDA backend). */
+enum nb_pin {
+  NB_PIN_NONE,
+  NB_PIN_REGISTER,  /* node-local pages first-touched by bound threads, then cudaHostRegister */
+  NB_PIN_HOSTALLOC, /* cudaHostAlloc under the buffer's policy set on the allocating thread */
+};
+
 /** A node-local buffer. */
 struct nb_buf {
   void *addr;
@@ -62,6 +69,8 @@ struct nb_buf {
   enum nb_mem_seen policy; /* what mbind achieved (NB_SEEN_BIND, _PREFERRED, _INTERLEAVE, _DEFAULT) */
   int mbind_errno;         /* why the asked policy was refused, 0 if it was not */
   double alloc_s;          /* seconds to map, bind and first-touch */
+  enum nb_pin pinned;      /* how it is page-locked */
+  double pin_s;            /* seconds to page-lock it */
 };
 
 /** Map len bytes, apply the buffer's policy with mbind (degrading BIND to
@@ -73,7 +82,19 @@ struct nb_buf {
 int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
                  const int *interleave, int ninterleave, nb_error_t *err);
 
-/** Unmap; a zeroed or already freed buffer is accepted. */
+/** The same, then page-locked as how says (NB_PIN_NONE: nb_buf_alloc).
+ *  NB_PIN_REGISTER: nb_buf_alloc, then cudaHostRegister. NB_PIN_HOSTALLOC:
+ *  the plan's policy is set on the calling thread (and restored after), then
+ *  cudaHostAlloc and a touch of every page; policy records the thread's
+ *  policy the pages were allocated under.
+ *  - NB_ENOTSUP: built without CUDA. - NB_ECUDA: the CUDA call failed. */
+int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
+                        const int *interleave, int ninterleave, enum nb_pin how, nb_error_t *err);
+
+const char *nb_pin_name(enum nb_pin p);
+
+/** Unpin and unmap (or free the driver's memory); a zeroed or already freed
+ *  buffer is accepted. */
 void nb_buf_free(struct nb_buf *b);
 
 /** Move all pages of the buffer to node (move_pages). Used to test that the

@@ -55,6 +55,7 @@ struct nb_config {
   int seed;                /* --seed: data seed */
   char *pipeline;          /* --pipeline: torch or direct */
   char *backend;           /* --backend: auto, host or cuda */
+  char *pin;               /* --pin: register or hostalloc */
   int gpu_work;            /* --gpu-work: device work per step, microseconds */
   bool verify;             /* --verify: check every delivered batch */
   bool quiet;              /* --quiet: no progress line */

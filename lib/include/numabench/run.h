@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include <numabench/audit.h>
+#include <numabench/bind.h>
 #include <numabench/error.h>
 #include <numabench/opts.h>
 #include <numabench/plan.h>
@@ -32,13 +33,21 @@ enum nb_pipeline {
 
 enum nb_backend { NB_BACKEND_AUTO, NB_BACKEND_HOST, NB_BACKEND_CUDA };
 
+/** The CUDA backend copies back and checks every this-many-th batch with
+ *  --verify (batches 0, N, 2N...); the host backend checks all. */
+#define NB_CUDA_VERIFY_EVERY 4
+
+/** The side of the square the CUDA backend resizes samples to (torchvision's
+ *  Resize(224)). */
+#define NB_CUDA_RESIZE 224
+
 /** Pipeline stages timed per step (milliseconds per batch in reports). */
 enum nb_stage {
   NB_STAGE_GENERATE,     /* workers: N(0,1) samples */
   NB_STAGE_COLLATE,      /* workers: samples into the batch (torch) */
   NB_STAGE_STAGING_COPY, /* feeder: batch into the pinned staging slot (torch) */
   NB_STAGE_DEVICE_COPY,  /* backend: staging slot to the device */
-  NB_STAGE_DEVICE_WORK,  /* device: the step's work */
+  NB_STAGE_DEVICE_WORK,  /* device: the step's work (host: --gpu-work; CUDA: measured resize + spin) */
 };
 #define NB_NSTAGES 5
 
@@ -51,8 +60,10 @@ struct nb_run_config {
   uint64_t seed;               /* data seed */
   enum nb_pipeline pipeline;
   enum nb_backend backend; /* resolved: HOST or CUDA */
-  int gpu_work_us;         /* device work per step */
-  bool verify;             /* check every delivered batch's checksum */
+  enum nb_pin pin;         /* CUDA: how staging is page-locked (REGISTER or HOSTALLOC); ignored by host */
+  int gpu_work_us;         /* device work per step (CUDA: a calibrated spin kernel after the resize) */
+  bool verify;             /* check delivered batches' checksums: host every batch, CUDA every
+                              NB_CUDA_VERIFY_EVERY-th (copied back from the GPU) */
   const char *fail_at;     /* "worker:N", "feeder:N", "device:N": inject a failure; "corrupt:N": flip a
                               bit of batch N in staging (tests) */
   /* Progress: called from GPU 0's device side after each step; may be NULL. */
@@ -69,7 +80,9 @@ struct nb_gpu_result {
   double steps_per_s, samples_per_s, gbps;
   double stage_ms[NB_NSTAGES];  /* mean per batch over all batches */
   double starved_pct;           /* share of the timed interval the device waited for data */
-  double alloc_s;               /* allocating and first-touching (and pinning) all buffers */
+  double alloc_s;               /* allocating and first-touching all buffers */
+  double pin_s;                 /* page-locking them (CUDA backend) */
+  double copy_gbps;             /* batch bytes / mean time of one device copy (the copy engine's rate) */
   double *step_ms;              /* timed_steps durations, raw */
   struct nb_welford step_stats; /* of step_ms */
   long verified, mismatches;    /* --verify: batches checked, wrong */
@@ -116,6 +129,14 @@ nb_plan_t nb_run_plan(nb_run_t run);
 /** The placement audit of this run (threads' CPUs and policies, buffers' pages). */
 bool nb_run_placement_achieved(nb_run_t run);
 void nb_run_free(nb_run_t run);
+
+/** Resolve --backend for this machine. HOST stays host. CUDA needs a usable
+ *  CUDA runtime with devices and the topology's GPUs enumerated by it;
+ *  otherwise NB_ECUDA / NB_ENOTSUP / NB_EINVAL with one line naming the CUDA
+ *  error (or the reason) and the hint `--backend host`. AUTO becomes CUDA
+ *  when that holds, else HOST with the reason in why (one line). */
+int nb_backend_resolve(nb_topo_t topo, enum nb_backend asked, enum nb_backend *out, char *why, size_t len,
+                       nb_error_t *err);
 
 const char *nb_stage_name(enum nb_stage s);
 const char *nb_pipeline_name(enum nb_pipeline p);

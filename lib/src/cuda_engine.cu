@@ -1,0 +1,448 @@
+/* numabench: the CUDA backend's engine (see cuda_engine.h).
+ *
+ * One GPU of the pipeline has two streams: the copy stream carries each
+ * batch's H2D copy, the compute stream the step's work (bilinear resize to
+ * out_size x out_size, then the spin kernel) and, with --verify, the copy
+ * back. Events order them:
+ *
+ *   copy:    wait slot_free[k-2] -> copy_start[k] -> H2D into slot k%2 -> copy_end[k]
+ *   compute: wait copy_end[k] -> work_start[k] -> resize, spin -> work_end[k]
+ *            -> (D2H of slot k%2 into the verify buffer) -> slot_free[k]
+ *
+ * so the copy of k+1 overlaps the work of k, and a device slot is rewritten
+ * only after the step that used it is done. Events live in a ring of
+ * cfg->ring steps; the caller keeps that many in flight at most. */
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include <cuda_runtime_api.h>
+
+#include "cuda_engine.h"
+
+static double now_s()
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Record which call failed on which GPU, and how. */
+static int cuda_fail(nb_error_t *err, int gpu, const char *call, cudaError_t rc)
+{
+  if (err) {
+    err->code = NB_ECUDA;
+    err->sys_errno = 0;
+    if (gpu >= 0)
+      snprintf(err->msg, sizeof err->msg, "GPU %d: %s: %s (%s)", gpu, call, cudaGetErrorName(rc),
+               cudaGetErrorString(rc));
+    else
+      snprintf(err->msg, sizeof err->msg, "%s: %s (%s)", call, cudaGetErrorName(rc), cudaGetErrorString(rc));
+  }
+  return NB_ECUDA;
+}
+
+#define CK(gpu, call)                                                                                        \
+  do {                                                                                                       \
+    cudaError_t rc_ = (call);                                                                                \
+    if (rc_ != cudaSuccess)                                                                                  \
+      return cuda_fail(err, (gpu), #call, rc_);                                                              \
+  } while (0)
+
+extern "C" int nb__cuda_usable(int *count, nb_error_t *err)
+{
+  *count = 0;
+  int n = 0;
+  cudaError_t rc = cudaGetDeviceCount(&n);
+  if (rc != cudaSuccess)
+    return cuda_fail(err, -1, "cudaGetDeviceCount", rc);
+  if (n == 0) {
+    if (err) {
+      err->code = NB_ECUDA;
+      snprintf(err->msg, sizeof err->msg, "cudaGetDeviceCount: no CUDA device");
+    }
+    return NB_ECUDA;
+  }
+  *count = n;
+  return 0;
+}
+
+extern "C" int nb__cuda_register(void *addr, size_t len, double *seconds, nb_error_t *err)
+{
+  double t0 = now_s();
+  CK(-1, cudaHostRegister(addr, len, cudaHostRegisterPortable));
+  *seconds = now_s() - t0;
+  return 0;
+}
+
+extern "C" void nb__cuda_unregister(void *addr)
+{
+  cudaHostUnregister(addr);
+}
+
+extern "C" int nb__cuda_host_alloc(void **addr, size_t len, double *seconds, nb_error_t *err)
+{
+  double t0 = now_s();
+  *addr = NULL;
+  CK(-1, cudaHostAlloc(addr, len, cudaHostAllocPortable));
+  *seconds = now_s() - t0;
+  return 0;
+}
+
+extern "C" void nb__cuda_free_host(void *addr)
+{
+  cudaFreeHost(addr);
+}
+
+/* ---- kernels ---- */
+
+/* Bilinear resize of planes of ih x iw floats to oh x ow (half-pixel
+ * centres, as torchvision's Resize without antialiasing). */
+__global__ void nb_resize_bilinear(const float *in, float *out, size_t planes, int ih, int iw, int oh, int ow)
+{
+  size_t n = planes * (size_t)oh * (size_t)ow;
+  float sy = (float)ih / (float)oh, sx = (float)iw / (float)ow;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    int x = (int)(i % (size_t)ow), y = (int)((i / (size_t)ow) % (size_t)oh);
+    size_t p = i / ((size_t)ow * (size_t)oh);
+    float fy = fmaxf(((float)y + 0.5f) * sy - 0.5f, 0.0f), fx = fmaxf(((float)x + 0.5f) * sx - 0.5f, 0.0f);
+    int y0 = min((int)fy, ih - 1), x0 = min((int)fx, iw - 1);
+    int y1 = min(y0 + 1, ih - 1), x1 = min(x0 + 1, iw - 1);
+    float wy = fy - (float)y0, wx = fx - (float)x0;
+    const float *pl = in + p * (size_t)ih * (size_t)iw;
+    float top = (1.0f - wx) * pl[(size_t)y0 * iw + x0] + wx * pl[(size_t)y0 * iw + x1];
+    float bot = (1.0f - wx) * pl[(size_t)y1 * iw + x0] + wx * pl[(size_t)y1 * iw + x1];
+    out[i] = (1.0f - wy) * top + wy * bot;
+  }
+}
+
+/* Busy for `cycles` clock cycles of the SM it runs on. */
+__global__ void nb_spin(long long cycles)
+{
+  long long t0 = clock64();
+  while (clock64() - t0 < cycles) {
+  }
+}
+
+/* Cycles per microsecond: the least time of three spins of 2^22 cycles. */
+static int calibrate(int gpu, cudaStream_t s, double *per_us, nb_error_t *err)
+{
+  cudaEvent_t a, b;
+  CK(gpu, cudaEventCreate(&a));
+  cudaError_t rc = cudaEventCreate(&b);
+  if (rc != cudaSuccess) {
+    cudaEventDestroy(a);
+    return cuda_fail(err, gpu, "cudaEventCreate", rc);
+  }
+  const long long cycles = 1LL << 22;
+  float best = 0;
+  const char *call = "cudaEventRecord";
+  for (int k = 0; k < 4 && rc == cudaSuccess; k++) {
+    rc = cudaEventRecord(a, s);
+    if (rc == cudaSuccess) {
+      nb_spin<<<1, 1, 0, s>>>(cycles);
+      call = "nb_spin<<<>>>";
+      rc = cudaGetLastError();
+    }
+    if (rc == cudaSuccess)
+      call = "cudaEventRecord", rc = cudaEventRecord(b, s);
+    if (rc == cudaSuccess)
+      call = "cudaEventSynchronize", rc = cudaEventSynchronize(b);
+    float ms = 0;
+    if (rc == cudaSuccess)
+      call = "cudaEventElapsedTime", rc = cudaEventElapsedTime(&ms, a, b);
+    if (rc == cudaSuccess && k > 0 && (best == 0 || ms < best)) /* the first warms up */
+      best = ms;
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  if (rc != cudaSuccess)
+    return cuda_fail(err, gpu, call, rc);
+  *per_us = best > 0 ? (double)cycles / ((double)best * 1e3) : 1e3;
+  return 0;
+}
+
+/* ---- one GPU of the pipeline ---- */
+
+enum { EV_COPY_START, EV_COPY_END, EV_WORK_START, EV_WORK_END, EV_SLOT_FREE, EV_N };
+
+struct nb__cuda_gpu {
+  struct nb__cuda_gpu_config cfg;
+  cudaStream_t copy, compute;
+  int have_copy, have_compute;
+  void *slot[2];     /* device batch slots */
+  float *out;        /* the resize's output */
+  void *verify;      /* pinned copy-back buffer */
+  cudaEvent_t base;  /* the time base */
+  cudaEvent_t *ev;   /* ring * EV_N; NULL entries not created */
+  int nev;
+  int have_base;
+  double cycles_per_us;
+  int blocks; /* resize grid */
+};
+
+static cudaEvent_t ev_at(struct nb__cuda_gpu *g, long step, int kind)
+{
+  return g->ev[(size_t)(step % g->cfg.ring) * EV_N + (size_t)kind];
+}
+
+extern "C" void nb__cuda_gpu_close(struct nb__cuda_gpu *g)
+{
+  if (!g)
+    return;
+  cudaSetDevice(g->cfg.ordinal);
+  if (g->have_copy)
+    cudaStreamSynchronize(g->copy);
+  if (g->have_compute)
+    cudaStreamSynchronize(g->compute);
+  for (int i = 0; g->ev && i < g->nev; i++)
+    if (g->ev[i])
+      cudaEventDestroy(g->ev[i]);
+  free(g->ev);
+  if (g->have_base)
+    cudaEventDestroy(g->base);
+  if (g->have_copy)
+    cudaStreamDestroy(g->copy);
+  if (g->have_compute)
+    cudaStreamDestroy(g->compute);
+  for (int k = 0; k < 2; k++)
+    if (g->slot[k])
+      cudaFree(g->slot[k]);
+  if (g->out)
+    cudaFree(g->out);
+  if (g->verify)
+    cudaFreeHost(g->verify);
+  free(g);
+}
+
+static int gpu_open(struct nb__cuda_gpu *g, nb_error_t *err)
+{
+  const struct nb__cuda_gpu_config *c = &g->cfg;
+  int gpu = c->gpu;
+  CK(gpu, cudaSetDevice(c->ordinal));
+  CK(gpu, cudaStreamCreateWithFlags(&g->copy, cudaStreamNonBlocking));
+  g->have_copy = 1;
+  CK(gpu, cudaStreamCreateWithFlags(&g->compute, cudaStreamNonBlocking));
+  g->have_compute = 1;
+  for (int k = 0; k < 2; k++)
+    CK(gpu, cudaMalloc(&g->slot[k], c->batch_bytes));
+  size_t out_bytes = (size_t)c->batch * (size_t)c->channels * (size_t)c->out_size * (size_t)c->out_size *
+                     sizeof(float);
+  CK(gpu, cudaMalloc(reinterpret_cast<void **>(&g->out), out_bytes));
+  if (c->verify)
+    CK(gpu, cudaHostAlloc(&g->verify, c->batch_bytes, cudaHostAllocPortable));
+  CK(gpu, cudaEventCreate(&g->base));
+  g->have_base = 1;
+  g->nev = c->ring * EV_N;
+  g->ev = static_cast<cudaEvent_t *>(calloc((size_t)g->nev, sizeof *g->ev));
+  if (!g->ev) {
+    if (err) {
+      err->code = NB_ENOMEM;
+      snprintf(err->msg, sizeof err->msg, "GPU %d: out of memory", gpu);
+    }
+    return NB_ENOMEM;
+  }
+  for (int i = 0; i < g->nev; i++)
+    CK(gpu, cudaEventCreate(&g->ev[i]));
+  int sms = 0;
+  CK(gpu, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c->ordinal));
+  g->blocks = sms > 0 ? 8 * sms : 256;
+  return calibrate(gpu, g->compute, &g->cycles_per_us, err);
+}
+
+extern "C" int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config *cfg,
+                                 nb_error_t *err)
+{
+  *gp = NULL;
+  struct nb__cuda_gpu *g = static_cast<struct nb__cuda_gpu *>(calloc(1, sizeof *g));
+  if (!g) {
+    if (err) {
+      err->code = NB_ENOMEM;
+      snprintf(err->msg, sizeof err->msg, "GPU %d: out of memory", cfg->gpu);
+    }
+    return NB_ENOMEM;
+  }
+  g->cfg = *cfg;
+  if (g->cfg.ring < 3)
+    g->cfg.ring = 3; /* slot_free[k-2] must still be in the ring at k */
+  int rc = gpu_open(g, err);
+  if (rc < 0) {
+    nb__cuda_gpu_close(g);
+    return rc;
+  }
+  *gp = g;
+  return 0;
+}
+
+extern "C" double nb__cuda_gpu_cycles_per_us(const struct nb__cuda_gpu *g)
+{
+  return g->cycles_per_us;
+}
+
+extern "C" int nb__cuda_gpu_start(struct nb__cuda_gpu *g, nb_error_t *err)
+{
+  int gpu = g->cfg.gpu;
+  CK(gpu, cudaSetDevice(g->cfg.ordinal));
+  CK(gpu, cudaEventRecord(g->base, g->copy));
+  return 0;
+}
+
+extern "C" int nb__cuda_gpu_submit(struct nb__cuda_gpu *g, long step, const void *src, int verify,
+                                   nb_error_t *err)
+{
+  const struct nb__cuda_gpu_config *c = &g->cfg;
+  int gpu = c->gpu, d = (int)(step % 2);
+  CK(gpu, cudaSetDevice(c->ordinal));
+  if (step >= 2)
+    CK(gpu, cudaStreamWaitEvent(g->copy, ev_at(g, step - 2, EV_SLOT_FREE), 0));
+  CK(gpu, cudaEventRecord(ev_at(g, step, EV_COPY_START), g->copy));
+  CK(gpu, cudaMemcpyAsync(g->slot[d], src, c->batch_bytes, cudaMemcpyHostToDevice, g->copy));
+  CK(gpu, cudaEventRecord(ev_at(g, step, EV_COPY_END), g->copy));
+
+  CK(gpu, cudaStreamWaitEvent(g->compute, ev_at(g, step, EV_COPY_END), 0));
+  CK(gpu, cudaEventRecord(ev_at(g, step, EV_WORK_START), g->compute));
+  nb_resize_bilinear<<<g->blocks, 256, 0, g->compute>>>(static_cast<const float *>(g->slot[d]), g->out,
+                                                        (size_t)c->batch * (size_t)c->channels, c->height,
+                                                        c->width, c->out_size, c->out_size);
+  CK(gpu, cudaGetLastError());
+  if (c->work_us > 0) {
+    nb_spin<<<1, 1, 0, g->compute>>>((long long)((double)c->work_us * g->cycles_per_us));
+    CK(gpu, cudaGetLastError());
+  }
+  CK(gpu, cudaEventRecord(ev_at(g, step, EV_WORK_END), g->compute));
+  if (verify && g->verify)
+    CK(gpu, cudaMemcpyAsync(g->verify, g->slot[d], c->batch_bytes, cudaMemcpyDeviceToHost, g->compute));
+  CK(gpu, cudaEventRecord(ev_at(g, step, EV_SLOT_FREE), g->compute));
+  return 0;
+}
+
+/* 1 done, 0 not yet, < 0 failed. */
+static int query(struct nb__cuda_gpu *g, cudaEvent_t e, nb_error_t *err)
+{
+  cudaError_t rc = cudaEventQuery(e);
+  if (rc == cudaSuccess)
+    return 1;
+  if (rc == cudaErrorNotReady)
+    return 0;
+  return cuda_fail(err, g->cfg.gpu, "cudaEventQuery", rc);
+}
+
+extern "C" int nb__cuda_gpu_poll_copy(struct nb__cuda_gpu *g, long step, nb_error_t *err)
+{
+  return query(g, ev_at(g, step, EV_COPY_END), err);
+}
+
+static int since_base(struct nb__cuda_gpu *g, cudaEvent_t e, double *s, nb_error_t *err)
+{
+  float ms = 0;
+  CK(g->cfg.gpu, cudaEventElapsedTime(&ms, g->base, e));
+  *s = (double)ms * 1e-3;
+  return 0;
+}
+
+extern "C" int nb__cuda_gpu_poll_step(struct nb__cuda_gpu *g, long step, struct nb__cuda_step *t,
+                                      nb_error_t *err)
+{
+  int rc = query(g, ev_at(g, step, EV_SLOT_FREE), err);
+  if (rc <= 0)
+    return rc;
+  if ((rc = since_base(g, ev_at(g, step, EV_COPY_START), &t->copy_start, err)) < 0 ||
+      (rc = since_base(g, ev_at(g, step, EV_COPY_END), &t->copy_end, err)) < 0 ||
+      (rc = since_base(g, ev_at(g, step, EV_WORK_START), &t->work_start, err)) < 0 ||
+      (rc = since_base(g, ev_at(g, step, EV_WORK_END), &t->work_end, err)) < 0)
+    return rc;
+  return 1;
+}
+
+extern "C" const void *nb__cuda_gpu_verify_buf(const struct nb__cuda_gpu *g)
+{
+  return g->verify;
+}
+
+/* ---- bw ---- */
+
+struct bw_res {
+  void *dev;
+  cudaStream_t s;
+  cudaEvent_t *ev; /* repeat + 2 */
+  int nev, have_s;
+};
+
+static void bw_free(struct bw_res *r)
+{
+  if (r->have_s)
+    cudaStreamSynchronize(r->s);
+  for (int i = 0; r->ev && i < r->nev; i++)
+    if (r->ev[i])
+      cudaEventDestroy(r->ev[i]);
+  free(r->ev);
+  if (r->have_s)
+    cudaStreamDestroy(r->s);
+  if (r->dev)
+    cudaFree(r->dev);
+}
+
+static int bw_run(struct bw_res *r, int ordinal, int gpu, void *host, size_t len, int h2d, int repeat,
+                  double *samples, void (*start)(void *), void *start_arg, int *started, nb_error_t *err)
+{
+  CK(gpu, cudaSetDevice(ordinal));
+  CK(gpu, cudaMalloc(&r->dev, len));
+  CK(gpu, cudaStreamCreateWithFlags(&r->s, cudaStreamNonBlocking));
+  r->have_s = 1;
+  r->nev = repeat + 2;
+  r->ev = static_cast<cudaEvent_t *>(calloc((size_t)r->nev, sizeof *r->ev));
+  if (!r->ev) {
+    if (err) {
+      err->code = NB_ENOMEM;
+      snprintf(err->msg, sizeof err->msg, "GPU %d: out of memory", gpu);
+    }
+    return NB_ENOMEM;
+  }
+  for (int i = 0; i < r->nev; i++)
+    CK(gpu, cudaEventCreate(&r->ev[i]));
+  double per_us = 0;
+  int rc = calibrate(gpu, r->s, &per_us, err);
+  if (rc < 0)
+    return rc;
+  void *dst = h2d ? r->dev : host;
+  const void *src = h2d ? host : r->dev;
+  cudaMemcpyKind kind = h2d ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
+  /* One untimed copy, then line up with the other GPUs. */
+  CK(gpu, cudaMemcpyAsync(dst, src, len, kind, r->s));
+  CK(gpu, cudaStreamSynchronize(r->s));
+  if (start)
+    start(start_arg);
+  *started = 1;
+  /* The spin kernel holds the stream while the copies are queued: 20 ms
+   * covers queueing thousands of copies. */
+  nb_spin<<<1, 1, 0, r->s>>>((long long)(20000.0 * per_us));
+  CK(gpu, cudaGetLastError());
+  CK(gpu, cudaEventRecord(r->ev[0], r->s));
+  for (int k = 0; k < repeat; k++) {
+    CK(gpu, cudaMemcpyAsync(dst, src, len, kind, r->s));
+    CK(gpu, cudaEventRecord(r->ev[k + 1], r->s));
+  }
+  CK(gpu, cudaStreamSynchronize(r->s));
+  for (int k = 0; k < repeat; k++) {
+    float ms = 0;
+    CK(gpu, cudaEventElapsedTime(&ms, r->ev[k], r->ev[k + 1]));
+    samples[k] = ms > 0 ? (double)len / ((double)ms * 1e-3) / 1e9 : 0;
+  }
+  return 0;
+}
+
+extern "C" int nb__cuda_bw_copy(int ordinal, int gpu, void *host, size_t len, int h2d, int repeat,
+                                double *samples, void (*start)(void *arg), void *start_arg, nb_error_t *err)
+{
+  struct bw_res r;
+  memset(&r, 0, sizeof r);
+  int started = 0;
+  int rc = bw_run(&r, ordinal, gpu, host, len, h2d, repeat, samples, start, start_arg, &started, err);
+  /* Whoever waits at the start line must not wait for ever. */
+  if (!started && start)
+    start(start_arg);
+  bw_free(&r);
+  return rc;
+}
