@@ -35,11 +35,14 @@ static int cuda_fail(nb_error_t *err, int gpu, const char *call, cudaError_t rc)
   if (err) {
     err->code = NB_ECUDA;
     err->sys_errno = 0;
+    /* The function's name, not its arguments: "cudaMemcpyAsync". */
+    int n = (int)strcspn(call, "(<");
     if (gpu >= 0)
-      snprintf(err->msg, sizeof err->msg, "GPU %d: %s: %s (%s)", gpu, call, cudaGetErrorName(rc),
+      snprintf(err->msg, sizeof err->msg, "GPU %d: %.*s: %s (%s)", gpu, n, call, cudaGetErrorName(rc),
                cudaGetErrorString(rc));
     else
-      snprintf(err->msg, sizeof err->msg, "%s: %s (%s)", call, cudaGetErrorName(rc), cudaGetErrorString(rc));
+      snprintf(err->msg, sizeof err->msg, "%.*s: %s (%s)", n, call, cudaGetErrorName(rc),
+               cudaGetErrorString(rc));
   }
   return NB_ECUDA;
 }
@@ -143,7 +146,7 @@ static int calibrate(int gpu, cudaStream_t s, double *per_us, nb_error_t *err)
     rc = cudaEventRecord(a, s);
     if (rc == cudaSuccess) {
       nb_spin<<<1, 1, 0, s>>>(cycles);
-      call = "nb_spin<<<>>>";
+      call = "nb_spin (kernel launch)";
       rc = cudaGetLastError();
     }
     if (rc == cudaSuccess)

@@ -140,7 +140,12 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
               res->stage_ms[NB_STAGE_STAGING_COPY], res->stage_ms[NB_STAGE_DEVICE_COPY],
               res->stage_ms[NB_STAGE_DEVICE_WORK], res->starved_pct,
               res->short_intervals ? "  (steps under 20 clock ticks)" : "");
-      fprintf(out, "       buffers allocated and first-touched in %.2f s (not timed)", res->alloc_s);
+      fprintf(out, "       buffers allocated and first-touched in %.2f s", res->alloc_s);
+      if (c->backend == NB_BACKEND_CUDA)
+        fprintf(out, ", pinned in %.2f s", res->pin_s);
+      fprintf(out, " (not timed)");
+      if (c->backend == NB_BACKEND_CUDA && res->copy_gbps > 0)
+        fprintf(out, "; H2D copies ran at %.2f GB/s", res->copy_gbps);
       if (res->verified)
         fprintf(out, "; verified %ld batches, %ld wrong", res->verified, res->mismatches);
       fputc('\n', out);
@@ -206,11 +211,12 @@ static json_t *gpu_json(const struct nb_gpu_result *g)
                                       num(g->timed_steps > 1 ? nb_welford_sd(&g->step_stats) : NAN), "min",
                                       num(g->step_stats.min), "max", num(g->step_stats.max))
                           : json_null();
-  return json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:f, s:f, s:b, s:o, s:o, s:o}", "gpu",
-                   g->gpu, "node", g->node >= 0 ? json_integer(g->node) : json_null(), "steps_done",
+  return json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:o, s:f, s:f, s:f, s:b, s:o, s:o, s:o}",
+                   "gpu", g->gpu, "node", g->node >= 0 ? json_integer(g->node) : json_null(), "steps_done",
                    g->steps_done, "timed_steps", g->timed_steps, "seconds", g->seconds, "steps_per_s",
-                   g->steps_per_s, "samples_per_s", g->samples_per_s, "gbps", g->gbps, "stages_ms", stages,
-                   "starved_pct", g->starved_pct, "alloc_s", g->alloc_s, "short_intervals",
+                   g->steps_per_s, "samples_per_s", g->samples_per_s, "gbps", g->gbps, "copy_gbps",
+                   g->copy_gbps > 0 ? json_real(g->copy_gbps) : json_null(), "stages_ms", stages,
+                   "starved_pct", g->starved_pct, "alloc_s", g->alloc_s, "pin_s", g->pin_s, "short_intervals",
                    g->short_intervals, "step_ms", steps, "step_ms_stats", stepstats, "verify",
                    g->verified ? json_pack("{s:I, s:I, s:s}", "batches", (json_int_t)g->verified,
                                            "mismatches", (json_int_t)g->mismatches, "data_digest", digest)
@@ -343,13 +349,14 @@ json_t *nb__report_json(const struct nb_report *r)
     if (r->runs[i])
       workers = nb_plan_workers(nb_run_plan(r->runs[i]));
   json_t *resolved = json_pack(
-      "{s:[i, i, i], s:I, s:I, s:i, s:b, s:i, s:i, s:i, s:I, s:s, s:s, s:i, s:b, s:o, s:s, s:i, s:o}",
+      "{s:[i, i, i], s:I, s:I, s:i, s:b, s:i, s:i, s:i, s:I, s:s, s:s, s:i, s:b, s:o, s:o, s:s, s:i, s:o}",
       "sample", c->channels, c->height, c->width, "sample_bytes",
       (json_int_t)((uint64_t)c->channels * c->height * c->width * 4), "batch_bytes",
       (json_int_t)((uint64_t)c->channels * c->height * c->width * 4 * c->batch), "batch", c->batch,
       "batch_auto", r->batch_auto, "workers_per_gpu", workers, "warmup", c->warmup, "steps", c->steps, "seed",
       (json_int_t)c->seed, "pipeline", nb_pipeline_name(c->pipeline), "backend", nb_backend_name(c->backend),
-      "gpu_work_us", c->gpu_work_us, "verify", c->verify, "devices", nb__json_text(r->devices_text),
+      "gpu_work_us", c->gpu_work_us, "verify", c->verify, "pin",
+      c->backend == NB_BACKEND_CUDA ? json_string(nb_pin_name(c->pin)) : json_null(), "devices", nb__json_text(r->devices_text),
       "generator", nb_gen_isa(), "repeat", r->repeats, "sweep",
       r->sweep_option
           ? json_pack("{s:s, s:o}", "option", r->sweep_option, "value", nb__json_text(r->sweep_value))
@@ -379,17 +386,19 @@ static int write_csv(const struct nb_report *r, FILE *f)
 {
   fprintf(f,
           "format,mode,repeat,gpu,node,steps_per_s,samples_per_s,gbps,generate_ms,collate_ms,staging_copy_ms,"
-          "device_copy_ms,device_work_ms,starved_pct,alloc_s,timed_steps,placement_achieved,interrupted\n");
+          "device_copy_ms,device_work_ms,starved_pct,alloc_s,timed_steps,placement_achieved,interrupted,pin_s,"
+          "copy_gbps\n");
   for (int i = 0; i < r->nentries; i++) {
     nb_run_t run = r->runs[i];
     for (int g = 0; run && g < nb_run_ngpus(run); g++) {
       const struct nb_gpu_result *x = nb_run_gpu(run, g);
-      fprintf(f, "1,%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%d,%s,%s\n",
+      fprintf(f, "1,%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%d,%s,%s,%.4g,%.6g\n",
               nb_mode_name(r->modes[i]), r->repeat[i], x->gpu, x->node, x->steps_per_s, x->samples_per_s,
               x->gbps, x->stage_ms[NB_STAGE_GENERATE], x->stage_ms[NB_STAGE_COLLATE],
               x->stage_ms[NB_STAGE_STAGING_COPY], x->stage_ms[NB_STAGE_DEVICE_COPY],
               x->stage_ms[NB_STAGE_DEVICE_WORK], x->starved_pct, x->alloc_s, x->timed_steps,
-              nb_run_placement_achieved(run) ? "true" : "false", nb_run_interrupted(run) ? "true" : "false");
+              nb_run_placement_achieved(run) ? "true" : "false", nb_run_interrupted(run) ? "true" : "false",
+              x->pin_s, x->copy_gbps);
     }
   }
   return ferror(f) ? -1 : 0;

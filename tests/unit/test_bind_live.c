@@ -178,6 +178,58 @@ static void test_numastat(void **state)
   nb_numastat_free(&s);
 }
 
+/* A buffer large enough to be first-touched by helper threads: every page
+ * is there, zeroed, on the bound node, whatever thread touched it. */
+static void test_parallel_first_touch(void **state)
+{
+  (void)state;
+  const struct nb_node *nd = nb_topo_node(topo, 0);
+  struct nb_buf b;
+  struct nb_buf_plan bp = {NB_MEM_BIND, nd->os_index};
+  nb_error_t err = {0};
+  size_t len = (size_t)256 << 20;
+  if (nb_buf_alloc(topo, &b, len, &bp, NULL, 0, &err) < 0)
+    fail_msg("%s", err.msg);
+  struct nb_hist h;
+  assert_int_equal(nb_hist_init(&h, topo), 0);
+  assert_int_equal(nb_audit_pages(topo, b.addr, b.len, 4096, &h, &err), 0);
+  /* Every sampled page present and on the node (absent pages count as other). */
+  assert_true(h.total > 0);
+  assert_int_equal(h.other, 0);
+  assert_int_equal(h.count[0], h.total);
+  const unsigned char *p = b.addr;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  for (size_t off = 0; off < b.len; off += page)
+    if (p[off] | p[off + page - 1])
+      fail_msg("byte at %zu not zero", off);
+  nb_hist_free(&h);
+  nb_buf_free(&b);
+}
+
+/* Pinning needs a GPU: without one it fails with the CUDA error (or says the
+ * build has no CUDA), leaving nothing allocated; with one it pins. */
+static void test_pinned_needs_cuda(void **state)
+{
+  (void)state;
+  static const enum nb_pin how[] = {NB_PIN_REGISTER, NB_PIN_HOSTALLOC};
+  for (int k = 0; k < 2; k++) {
+    struct nb_buf b;
+    struct nb_buf_plan bp = {NB_MEM_BIND, nb_topo_node(topo, 0)->os_index};
+    nb_error_t err = {0};
+    int rc = nb_buf_alloc_pinned(topo, &b, 1 << 20, &bp, NULL, 0, how[k], &err);
+    print_message("--pin %s: %s\n", nb_pin_name(how[k]), rc == 0 ? "pinned" : err.msg);
+    if (rc == 0) {
+      assert_int_equal(b.pinned, how[k]);
+      nb_buf_free(&b);
+      continue;
+    }
+    assert_true(rc == NB_ECUDA || rc == NB_ENOTSUP);
+    assert_true(strstr(err.msg, "cuda") || strstr(err.msg, "CUDA"));
+    assert_null(b.addr);
+    assert_int_equal(b.pinned, NB_PIN_NONE);
+  }
+}
+
 int main(void)
 {
   nb_error_t err = {0};
@@ -190,7 +242,8 @@ int main(void)
       cmocka_unit_test(test_bind_achieved),   cmocka_unit_test(test_degrade_memory),
       cmocka_unit_test(test_degrade_cpu),     cmocka_unit_test(test_unbound_resets),
       cmocka_unit_test(test_foreign_refused), cmocka_unit_test(test_numastat),
-      cmocka_unit_test(test_interleave),
+      cmocka_unit_test(test_interleave),      cmocka_unit_test(test_parallel_first_touch),
+      cmocka_unit_test(test_pinned_needs_cuda),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   nb_topo_free(topo);
