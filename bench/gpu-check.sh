@@ -57,7 +57,7 @@ step torch "$nb" run --backend cuda --pipeline torch --sample 3x1024x1024 --mode
 
 {
   echo "numabench gpu-check, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -n)"
-  jq -r '.gpus[] | "GPU \(.index): \(.name) \(.bus_id) on node \(.numa_node)"' "$out/topo.json"
+  jq -r '.gpus[] | "GPU \(.index): \(.name) \(.pci_bus_id) on node \(.numa_node)"' "$out/topo.json"
   if [ -s "$out/bw.out" ]; then
     echo "H2D peak per GPU (best node, alone, median GB/s):"
     jq -r '. as $b | range(0; .cols_gpus | length) as $j |
