@@ -255,13 +255,16 @@ const char *nb_pin_name(enum nb_pin p)
 struct saved_policy {
   int mode;
   struct nb__nodemask mask;
+  int valid; /* read back; else nothing was changed and nothing is restored */
 };
 
 static int set_buf_policy(const struct nb_buf_plan *plan, const int *il, int nil, struct saved_policy *old)
 {
   nb__mask_zero(&old->mask);
+  old->valid = 0;
   if (get_mempolicy(&old->mode, old->mask.w, NB_MASK_MAXNODE, NULL, 0) < 0)
     return errno;
+  old->valid = 1;
   struct nb__nodemask m;
   nb__mask_zero(&m);
   int rc = 0;
@@ -282,6 +285,8 @@ static int set_buf_policy(const struct nb_buf_plan *plan, const int *il, int nil
 
 static void restore_policy(struct saved_policy *old)
 {
+  if (!old->valid)
+    return;
   if (set_mempolicy(old->mode, old->mode == MPOL_DEFAULT ? NULL : old->mask.w,
                     old->mode == MPOL_DEFAULT ? 0 : NB_MASK_MAXNODE) < 0)
     set_mempolicy(MPOL_DEFAULT, NULL, 0);

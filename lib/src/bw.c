@@ -180,10 +180,12 @@ int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
         rc = nb__err_sys(err, NB_EINTERNAL, rc, "bw: creating a thread");
       else {
         pthread_join(t, NULL);
-        if ((rc = jb.rc) < 0 && err)
-          *err = jb.err;
-        else
+        if ((rc = jb.rc) < 0) {
+          if (err)
+            *err = jb.err;
+        } else {
           rc = finish_cell(bw, &jb, 0, 0);
+        }
       }
       free(jb.samples);
     }
@@ -354,10 +356,12 @@ int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
           rc = nb__err_sys(err, NB_EINTERNAL, rc, "bw: creating a thread");
         else {
           pthread_join(t, NULL);
-          if ((rc = jb.rc) < 0 && err)
-            *err = jb.err;
-          else
+          if ((rc = jb.rc) < 0) {
+            if (err)
+              *err = jb.err;
+          } else {
             rc = cuda_finish(bw, &jb, 0);
+          }
         }
         free(jb.samples);
       }

@@ -11,7 +11,8 @@
  *
  * so the copy of k+1 overlaps the work of k, and a device slot is rewritten
  * only after the step that used it is done. Events live in a ring of
- * cfg->ring steps; the caller keeps that many in flight at most. */
+ * cfg->ring steps; the caller keeps ring - 1 in flight at most, so that the
+ * previous step's events are still there when a step's times are read. */
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -121,16 +122,35 @@ __global__ void nb_resize_bilinear(const float *in, float *out, size_t planes, i
   }
 }
 
-/* Busy for `cycles` clock cycles of the SM it runs on. */
-__global__ void nb_spin(long long cycles)
+/* The GPU's nanosecond clock. */
+__device__ static unsigned long long globaltimer()
 {
-  long long t0 = clock64();
-  while (clock64() - t0 < cycles) {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+/* Busy for ns nanoseconds of the GPU's clock, or until *stop (host memory
+ * mapped into the GPU, read every 100 us so the reads cost no bandwidth). */
+__global__ void nb_spin(long long ns, const volatile int *stop)
+{
+  unsigned long long t0 = globaltimer(), next = t0 + 100000;
+  for (;;) {
+    unsigned long long t = globaltimer();
+    if ((long long)(t - t0) >= ns)
+      break;
+    if (stop && t >= next) {
+      if (*stop)
+        break;
+      next = t + 100000;
+    }
   }
 }
 
-/* Cycles per microsecond: the least time of three spins of 2^22 cycles. */
-static int calibrate(int gpu, cudaStream_t s, double *per_us, nb_error_t *err)
+/* How long a spin asked for 2 ms really lasts by CUDA events (the least of
+ * three, after one to warm up): *scale = asked / measured, so that --gpu-work
+ * is the events' time on any GPU, whatever its timer's granularity. */
+static int calibrate(int gpu, cudaStream_t s, double *scale, nb_error_t *err)
 {
   cudaEvent_t a, b;
   CK(gpu, cudaEventCreate(&a));
@@ -139,13 +159,13 @@ static int calibrate(int gpu, cudaStream_t s, double *per_us, nb_error_t *err)
     cudaEventDestroy(a);
     return cuda_fail(err, gpu, "cudaEventCreate", rc);
   }
-  const long long cycles = 1LL << 22;
+  const long long ns = 2000000;
   float best = 0;
   const char *call = "cudaEventRecord";
   for (int k = 0; k < 4 && rc == cudaSuccess; k++) {
     rc = cudaEventRecord(a, s);
     if (rc == cudaSuccess) {
-      nb_spin<<<1, 1, 0, s>>>(cycles);
+      nb_spin<<<1, 1, 0, s>>>(ns, NULL);
       call = "nb_spin (kernel launch)";
       rc = cudaGetLastError();
     }
@@ -163,7 +183,17 @@ static int calibrate(int gpu, cudaStream_t s, double *per_us, nb_error_t *err)
   cudaEventDestroy(b);
   if (rc != cudaSuccess)
     return cuda_fail(err, gpu, call, rc);
-  *per_us = best > 0 ? (double)cycles / ((double)best * 1e3) : 1e3;
+  *scale = best > 0 ? 2.0 / (double)best : 1.0;
+  if (*scale < 0.5 || *scale > 2.0) {
+    if (err) {
+      err->code = NB_ECUDA;
+      snprintf(err->msg, sizeof err->msg,
+               "GPU %d: the spin kernel asked for 2 ms ran %.3f ms by CUDA events: the GPU's timer is unusable "
+               "for --gpu-work",
+               gpu, (double)best);
+    }
+    return NB_ECUDA;
+  }
   return 0;
 }
 
@@ -178,11 +208,13 @@ struct nb__cuda_gpu {
   void *slot[2];     /* device batch slots */
   float *out;        /* the resize's output */
   void *verify;      /* pinned copy-back buffer */
+  int *stop_host;    /* mapped flag: queued spin kernels end early when set */
+  int *stop_dev;
   cudaEvent_t base;  /* the time base */
   cudaEvent_t *ev;   /* ring * EV_N; NULL entries not created */
   int nev;
   int have_base;
-  double cycles_per_us;
+  double scale; /* spin: asked / measured */
   int blocks; /* resize grid */
 };
 
@@ -196,6 +228,9 @@ extern "C" void nb__cuda_gpu_close(struct nb__cuda_gpu *g)
   if (!g)
     return;
   cudaSetDevice(g->cfg.ordinal);
+  /* Queued spin kernels end at once: a stop never waits for them. */
+  if (g->stop_host)
+    *(volatile int *)g->stop_host = 1;
   if (g->have_copy)
     cudaStreamSynchronize(g->copy);
   if (g->have_compute)
@@ -217,6 +252,8 @@ extern "C" void nb__cuda_gpu_close(struct nb__cuda_gpu *g)
     cudaFree(g->out);
   if (g->verify)
     cudaFreeHost(g->verify);
+  if (g->stop_host)
+    cudaFreeHost(g->stop_host);
   free(g);
 }
 
@@ -236,6 +273,10 @@ static int gpu_open(struct nb__cuda_gpu *g, nb_error_t *err)
   CK(gpu, cudaMalloc(reinterpret_cast<void **>(&g->out), out_bytes));
   if (c->verify)
     CK(gpu, cudaHostAlloc(&g->verify, c->batch_bytes, cudaHostAllocPortable));
+  CK(gpu, cudaHostAlloc(reinterpret_cast<void **>(&g->stop_host), sizeof(int),
+                        cudaHostAllocMapped | cudaHostAllocPortable));
+  *g->stop_host = 0;
+  CK(gpu, cudaHostGetDevicePointer(reinterpret_cast<void **>(&g->stop_dev), g->stop_host, 0));
   CK(gpu, cudaEventCreate(&g->base));
   g->have_base = 1;
   g->nev = c->ring * EV_N;
@@ -252,7 +293,14 @@ static int gpu_open(struct nb__cuda_gpu *g, nb_error_t *err)
   int sms = 0;
   CK(gpu, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c->ordinal));
   g->blocks = sms > 0 ? 8 * sms : 256;
-  return calibrate(gpu, g->compute, &g->cycles_per_us, err);
+  /* Load the resize kernel now (CUDA loads modules lazily), not in step 0. */
+  nb_resize_bilinear<<<1, 32, 0, g->compute>>>(static_cast<const float *>(g->slot[0]), g->out, 0, c->height,
+                                               c->width, c->out_size, c->out_size);
+  cudaError_t rc = cudaGetLastError();
+  if (rc != cudaSuccess)
+    return cuda_fail(err, gpu, "nb_resize_bilinear (kernel launch)", rc);
+  CK(gpu, cudaStreamSynchronize(g->compute));
+  return calibrate(gpu, g->compute, &g->scale, err);
 }
 
 extern "C" int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config *cfg,
@@ -268,8 +316,8 @@ extern "C" int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda
     return NB_ENOMEM;
   }
   g->cfg = *cfg;
-  if (g->cfg.ring < 3)
-    g->cfg.ring = 3; /* slot_free[k-2] must still be in the ring at k */
+  if (g->cfg.ring < 4)
+    g->cfg.ring = 4; /* slot_free[k-2] must still be in the ring at k */
   int rc = gpu_open(g, err);
   if (rc < 0) {
     nb__cuda_gpu_close(g);
@@ -279,9 +327,15 @@ extern "C" int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda
   return 0;
 }
 
-extern "C" double nb__cuda_gpu_cycles_per_us(const struct nb__cuda_gpu *g)
+extern "C" double nb__cuda_gpu_spin_scale(const struct nb__cuda_gpu *g)
 {
-  return g->cycles_per_us;
+  return g->scale;
+}
+
+extern "C" int nb__cuda_gpu_use(struct nb__cuda_gpu *g, nb_error_t *err)
+{
+  CK(g->cfg.gpu, cudaSetDevice(g->cfg.ordinal));
+  return 0;
 }
 
 extern "C" int nb__cuda_gpu_start(struct nb__cuda_gpu *g, nb_error_t *err)
@@ -309,10 +363,13 @@ extern "C" int nb__cuda_gpu_submit(struct nb__cuda_gpu *g, long step, const void
   nb_resize_bilinear<<<g->blocks, 256, 0, g->compute>>>(static_cast<const float *>(g->slot[d]), g->out,
                                                         (size_t)c->batch * (size_t)c->channels, c->height,
                                                         c->width, c->out_size, c->out_size);
-  CK(gpu, cudaGetLastError());
+  cudaError_t rc = cudaGetLastError();
+  if (rc != cudaSuccess)
+    return cuda_fail(err, gpu, "nb_resize_bilinear (kernel launch)", rc);
   if (c->work_us > 0) {
-    nb_spin<<<1, 1, 0, g->compute>>>((long long)((double)c->work_us * g->cycles_per_us));
-    CK(gpu, cudaGetLastError());
+    nb_spin<<<1, 1, 0, g->compute>>>((long long)((double)c->work_us * 1e3 * g->scale), g->stop_dev);
+    if ((rc = cudaGetLastError()) != cudaSuccess)
+      return cuda_fail(err, gpu, "nb_spin (kernel launch)", rc);
   }
   CK(gpu, cudaEventRecord(ev_at(g, step, EV_WORK_END), g->compute));
   if (verify && g->verify)
@@ -337,10 +394,13 @@ extern "C" int nb__cuda_gpu_poll_copy(struct nb__cuda_gpu *g, long step, nb_erro
   return query(g, ev_at(g, step, EV_COPY_END), err);
 }
 
-static int since_base(struct nb__cuda_gpu *g, cudaEvent_t e, double *s, nb_error_t *err)
+/* Seconds from event a to event b (both complete). Only nearby events are
+ * subtracted, so float milliseconds keep microsecond precision however long
+ * the run. */
+static int between(struct nb__cuda_gpu *g, cudaEvent_t a, cudaEvent_t b, double *s, nb_error_t *err)
 {
   float ms = 0;
-  CK(g->cfg.gpu, cudaEventElapsedTime(&ms, g->base, e));
+  CK(g->cfg.gpu, cudaEventElapsedTime(&ms, a, b));
   *s = (double)ms * 1e-3;
   return 0;
 }
@@ -348,14 +408,20 @@ static int since_base(struct nb__cuda_gpu *g, cudaEvent_t e, double *s, nb_error
 extern "C" int nb__cuda_gpu_poll_step(struct nb__cuda_gpu *g, long step, struct nb__cuda_step *t,
                                       nb_error_t *err)
 {
-  int rc = query(g, ev_at(g, step, EV_SLOT_FREE), err);
+  cudaEvent_t end = ev_at(g, step, EV_SLOT_FREE);
+  int rc = query(g, end, err);
   if (rc <= 0)
     return rc;
-  if ((rc = since_base(g, ev_at(g, step, EV_COPY_START), &t->copy_start, err)) < 0 ||
-      (rc = since_base(g, ev_at(g, step, EV_COPY_END), &t->copy_end, err)) < 0 ||
-      (rc = since_base(g, ev_at(g, step, EV_WORK_START), &t->work_start, err)) < 0 ||
-      (rc = since_base(g, ev_at(g, step, EV_WORK_END), &t->work_end, err)) < 0)
+  /* The previous step ends at its slot_free (after any copy-back), which
+   * the caller has not let the ring reuse yet. */
+  cudaEvent_t prev = step > 0 ? ev_at(g, step - 1, EV_SLOT_FREE) : g->base;
+  if ((rc = between(g, ev_at(g, step, EV_COPY_START), ev_at(g, step, EV_COPY_END), &t->copy_s, err)) < 0 ||
+      (rc = between(g, ev_at(g, step, EV_WORK_START), ev_at(g, step, EV_WORK_END), &t->work_s, err)) < 0 ||
+      (rc = between(g, prev, ev_at(g, step, EV_WORK_START), &t->idle_s, err)) < 0 ||
+      (rc = between(g, prev, end, &t->step_s, err)) < 0)
     return rc;
+  if (t->idle_s < 0)
+    t->idle_s = 0;
   return 1;
 }
 
@@ -394,7 +460,7 @@ static int bw_run(struct bw_res *r, int ordinal, int gpu, void *host, size_t len
   CK(gpu, cudaMalloc(&r->dev, len));
   CK(gpu, cudaStreamCreateWithFlags(&r->s, cudaStreamNonBlocking));
   r->have_s = 1;
-  r->nev = repeat + 2;
+  r->nev = repeat + 1;
   r->ev = static_cast<cudaEvent_t *>(calloc((size_t)r->nev, sizeof *r->ev));
   if (!r->ev) {
     if (err) {
@@ -405,8 +471,8 @@ static int bw_run(struct bw_res *r, int ordinal, int gpu, void *host, size_t len
   }
   for (int i = 0; i < r->nev; i++)
     CK(gpu, cudaEventCreate(&r->ev[i]));
-  double per_us = 0;
-  int rc = calibrate(gpu, r->s, &per_us, err);
+  double scale = 1;
+  int rc = calibrate(gpu, r->s, &scale, err);
   if (rc < 0)
     return rc;
   void *dst = h2d ? r->dev : host;
@@ -420,8 +486,10 @@ static int bw_run(struct bw_res *r, int ordinal, int gpu, void *host, size_t len
   *started = 1;
   /* The spin kernel holds the stream while the copies are queued: 20 ms
    * covers queueing thousands of copies. */
-  nb_spin<<<1, 1, 0, r->s>>>((long long)(20000.0 * per_us));
-  CK(gpu, cudaGetLastError());
+  nb_spin<<<1, 1, 0, r->s>>>((long long)(20e6 * scale), NULL);
+  cudaError_t lrc = cudaGetLastError();
+  if (lrc != cudaSuccess)
+    return cuda_fail(err, gpu, "nb_spin (kernel launch)", lrc);
   CK(gpu, cudaEventRecord(r->ev[0], r->s));
   for (int k = 0; k < repeat; k++) {
     CK(gpu, cudaMemcpyAsync(dst, src, len, kind, r->s));

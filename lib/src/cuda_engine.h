@@ -40,29 +40,35 @@ struct nb__cuda_gpu_config {
   int batch, channels, height, width;
   int out_size;  /* the resize's output side (224) */
   int work_us;   /* spin kernel per step, microseconds */
-  int ring;      /* steps in flight at most (events are reused after that) */
+  int ring;      /* event ring (steps); ring - 1 in flight at most; >= 4 */
   int verify;    /* allocate the pinned copy-back buffer */
 };
 
-/* Times of one step, seconds from the GPU's start (nb__cuda_gpu_start). */
+/* Times of one step, seconds, by CUDA events. The previous step ends at its
+ * slot_free event (the start event for step 0). */
 struct nb__cuda_step {
-  double copy_start, copy_end; /* H2D of the batch */
-  double work_start, work_end; /* resize + spin kernel */
+  double copy_s; /* the H2D copy of the batch */
+  double work_s; /* resize + spin kernel */
+  double idle_s; /* compute stream waiting for the data: previous end to work start */
+  double step_s; /* previous end to this step's end */
 };
 
 /* Device buffers (2 batch slots and the resize output), streams, events, the
  * spin kernel's calibration. Call from a thread bound as the feeder. */
 int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config *cfg, nb_error_t *err);
-/* Clock cycles per microsecond the spin kernel measured at open. */
-double nb__cuda_gpu_cycles_per_us(const struct nb__cuda_gpu *g);
+/* The spin kernel's correction (asked / measured by events) found at open. */
+double nb__cuda_gpu_spin_scale(const struct nb__cuda_gpu *g);
+/* Make g's GPU the calling thread's current device. */
+int nb__cuda_gpu_use(struct nb__cuda_gpu *g, nb_error_t *err);
 /* The time base: an event on the copy stream; call once, before step 0. */
 int nb__cuda_gpu_start(struct nb__cuda_gpu *g, nb_error_t *err);
 /* Queue step `step` (0, 1, 2... in order): its copy from the pinned host
  * batch src into device slot step % 2 once the step that used that slot
  * last is done (and copied back), then the resize and the spin kernel on
  * the compute stream after the copy. verify: copy the slot back into the
- * verify buffer after the work. The caller keeps at most cfg->ring steps
- * between the oldest not yet completed (nb__cuda_gpu_poll_step) and this. */
+ * verify buffer after the work. The caller keeps at most cfg->ring - 1
+ * steps between the oldest not yet completed (nb__cuda_gpu_poll_step) and
+ * this one: step may be queued once step - ring + 1 was polled done. */
 int nb__cuda_gpu_submit(struct nb__cuda_gpu *g, long step, const void *src, int verify, nb_error_t *err);
 /* 1 when step's H2D copy is complete (its host batch may be refilled), 0
  * when not yet, or a negative code. */
@@ -73,7 +79,8 @@ int nb__cuda_gpu_poll_step(struct nb__cuda_gpu *g, long step, struct nb__cuda_st
 /* The pinned copy-back buffer (verify), valid once poll_step said 1 for a
  * step submitted with verify, until the next such submit. */
 const void *nb__cuda_gpu_verify_buf(const struct nb__cuda_gpu *g);
-/* Wait for everything queued, free all. NULL is accepted. */
+/* End queued spin kernels early, wait for everything queued, free all.
+ * NULL is accepted. */
 void nb__cuda_gpu_close(struct nb__cuda_gpu *g);
 
 /* ---- bw: one timed copy series ---- */

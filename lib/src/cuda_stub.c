@@ -46,10 +46,16 @@ int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config
   return no_cuda(err);
 }
 
-double nb__cuda_gpu_cycles_per_us(const struct nb__cuda_gpu *g)
+double nb__cuda_gpu_spin_scale(const struct nb__cuda_gpu *g)
 {
   (void)g;
   return 0;
+}
+
+int nb__cuda_gpu_use(struct nb__cuda_gpu *g, nb_error_t *err)
+{
+  (void)g;
+  return no_cuda(err);
 }
 
 int nb__cuda_gpu_start(struct nb__cuda_gpu *g, nb_error_t *err)

@@ -42,6 +42,7 @@ double nb__now(void)
 }
 
 static int stopping(struct nb_run *r);
+static int cuda_checks(struct nb_run *r, long b);
 
 /* Wait until monotonic time t, or until the run stops (a long --gpu-work
  * must not delay a stop). The condition variable uses CLOCK_MONOTONIC. */
@@ -220,15 +221,8 @@ static void *feeder_main(void *arg)
   nb_error_t e = {0};
   int cuda = r->cfg.backend == NB_BACKEND_CUDA;
   int rc = setup_thread(gp, a, &e);
-  /* The staging slots are the feeder's: on the plan's staging node, pinned
-   * for the CUDA backend. */
-  const int *il;
-  int nil = nb_plan_interleave_nodes(r->plan, &il);
-  for (int k = 0; rc == 0 && k < gp->nstage; k++) {
-    rc = nb_buf_alloc_pinned(r->topo, &gp->stage[k], r->batch_bytes, &gp->gp->staging, il, nil,
-                             cuda ? r->cfg.pin : NB_PIN_NONE, &e);
-    gp->pin_s += gp->stage[k].pin_s;
-  }
+  /* CUDA: the GPU first (its context is made here, not in the pinning's
+   * time), then the staging slots. */
   if (rc == 0 && cuda) {
     const struct nb_gpu *dev = nb_topo_gpu(r->topo, gp->gp->gpu);
     struct nb__cuda_gpu_config cc = {.ordinal = dev ? dev->cuda_ordinal : -1,
@@ -240,13 +234,26 @@ static void *feeder_main(void *arg)
                                      .width = r->cfg.width,
                                      .out_size = NB_CUDA_RESIZE,
                                      .work_us = r->cfg.gpu_work_us,
-                                     .ring = gp->nstage + 2,
+                                     .ring = gp->nstage + 3,
                                      .verify = r->cfg.verify};
     if (cc.ordinal < 0)
       rc = nb__err(&e, NB_EINVAL, "GPU %d (%s) is not a CUDA device: use --backend host", gp->gp->gpu,
                    gp->gp->bus_id);
     else
       rc = nb__cuda_gpu_open(&gp->cuda, &cc, &e);
+  }
+  /* The staging slots are the feeder's: on the plan's staging node, pinned
+   * for the CUDA backend. */
+  const int *il;
+  int nil = nb_plan_interleave_nodes(r->plan, &il);
+  for (int k = 0; rc == 0 && k < gp->nstage; k++) {
+    nb_error_t pe = {0};
+    rc = nb_buf_alloc_pinned(r->topo, &gp->stage[k], r->batch_bytes, &gp->gp->staging, il, nil,
+                             cuda ? r->cfg.pin : NB_PIN_NONE, &pe);
+    if (rc < 0)
+      nb__err(&e, rc, "GPU %d: staging slot %d of %d (%zu bytes, --pin %s): %s", gp->gp->gpu, k + 1, gp->nstage,
+              r->batch_bytes, nb_pin_name(cuda ? r->cfg.pin : NB_PIN_NONE), pe.msg);
+    gp->pin_s += gp->stage[k].pin_s;
   }
   after_setup(r, rc, &e);
   if (rc == 0 && cuda && (rc = nb__cuda_gpu_start(gp->cuda, &e)) < 0)
@@ -273,6 +280,7 @@ static void *feeder_main(void *arg)
           copy += nb__now() - t0;
         pthread_mutex_lock(&gp->mu);
         gp->wstate[s] = SLOT_FREE;
+        pthread_cond_broadcast(&gp->cv); /* its worker may build the next batch now */
         gp->sbatch[t] = b;
       }
     } else {
@@ -287,9 +295,9 @@ static void *feeder_main(void *arg)
     if (waited == 0 && cuda) {
       /* Queue the copy and the step's work, once the events of step
        * b - ring are read and the copy-back buffer is free. */
-      int check = r->cfg.verify && b % NB_CUDA_VERIFY_EVERY == 0;
-      long ring = gp->nstage + 2;
-      waited = WAIT_UNTIL(gp, gp->steps_done > b - ring && !(check && gp->verify_busy));
+      int check = cuda_checks(r, b);
+      long ring = gp->nstage + 3;
+      waited = WAIT_UNTIL(gp, gp->steps_done > b - ring + 1 && !(check && gp->verify_busy));
       if (waited == 0) {
         gp->verify_busy |= check;
         pthread_mutex_unlock(&gp->mu);
@@ -321,6 +329,13 @@ static void *feeder_main(void *arg)
 
 /* ---- the CUDA backend's completion thread ---- */
 
+/* --verify with CUDA copies back every NB_CUDA_VERIFY_EVERY-th batch, and
+ * the one --fail-at corrupt:N spoiled. */
+static int cuda_checks(struct nb_run *r, long b)
+{
+  return r->cfg.verify && (b % NB_CUDA_VERIFY_EVERY == 0 || (r->fault == NB__FAULT_CORRUPT && r->fault_batch == b));
+}
+
 /* Steps complete in order. Two cursors: copies (their staging slots are
  * freed as soon as each copy is complete) and steps (their times read from
  * the events). Events are polled; a batch copy takes milliseconds, so a
@@ -334,10 +349,12 @@ static void *cuda_complete_main(void *arg)
   nb_error_t e = {0};
   int rc = setup_thread(gp, a, &e);
   after_setup(r, rc, &e);
+  if (rc == 0 && !stopping(r))
+    rc = nb__cuda_gpu_use(gp->cuda, &e);
 
-  double copy = 0, work = 0, idle = 0, prev_end = 0;
-  long c = 0, s = 0;
-  gp->t_start = 0; /* times are seconds since the GPU's start event */
+  double copy = 0, work = 0, idle = 0, end = 0;
+  long c = 0, s = 0, nap_ns = 10000;
+  gp->t_start = 0; /* times are seconds since the GPU's start event, summed step by step */
   while (rc == 0 && s < r->total && !stopping(r)) {
     pthread_mutex_lock(&gp->mu);
     long submitted = gp->submitted;
@@ -353,7 +370,8 @@ static void *cuda_complete_main(void *arg)
     if (c < submitted) {
       int done = nb__cuda_gpu_poll_copy(gp->cuda, c, &e);
       if (done < 0) {
-        rc = done;
+        nb_error_t pe = e;
+        rc = nb__err(&e, done, "%s (waiting for the copy of batch %ld)", pe.msg, c);
         break;
       }
       if (done) {
@@ -369,13 +387,14 @@ static void *cuda_complete_main(void *arg)
       struct nb__cuda_step t;
       int done = nb__cuda_gpu_poll_step(gp->cuda, s, &t, &e);
       if (done < 0) {
-        rc = done;
+        nb_error_t pe = e;
+        rc = nb__err(&e, done, "%s (waiting for step %ld)", pe.msg, s);
         break;
       }
       if (done) {
         if (injected(gp, NB__FAULT_DEVICE, s, "device"))
           break;
-        int check = r->cfg.verify && s % NB_CUDA_VERIFY_EVERY == 0;
+        int check = cuda_checks(r, s);
         if (check) {
           gp->verified++;
           if (nb_checksum(nb__cuda_gpu_verify_buf(gp->cuda), r->batch_bytes, 0) != gp->expected[s]) {
@@ -388,14 +407,13 @@ static void *cuda_complete_main(void *arg)
           }
         }
         if (s >= r->cfg.warmup) {
-          copy += t.copy_end - t.copy_start;
-          work += t.work_end - t.work_start;
-          if (t.work_start > prev_end)
-            idle += t.work_start - prev_end;
+          copy += t.copy_s;
+          work += t.work_s;
+          idle += t.idle_s;
         }
-        prev_end = t.work_end;
+        end += t.step_s;
         pthread_mutex_lock(&gp->mu);
-        gp->done_t[s] = t.work_end;
+        gp->done_t[s] = end;
         gp->steps_done = s + 1;
         if (check)
           gp->verify_busy = 0;
@@ -408,9 +426,14 @@ static void *cuda_complete_main(void *arg)
         progress = 1;
       }
     }
-    if (!progress) {
-      struct timespec nap = {0, 20000};
+    /* Nothing yet: nap, longer each time (10 us to 0.5 ms), so that polling
+     * takes no CPU from the workers; the times come from events anyway. */
+    if (progress) {
+      nap_ns = 10000;
+    } else {
+      struct timespec nap = {0, nap_ns};
       nanosleep(&nap, NULL);
+      nap_ns = nap_ns * 2 > 500000 ? 500000 : nap_ns * 2;
     }
   }
   if (rc < 0)

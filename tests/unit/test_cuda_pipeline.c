@@ -151,14 +151,15 @@ static void test_gpu_work_calibrated(void **state)
   nb_plan_free(plan);
 }
 
-/* A batch corrupted in staging is caught after its trip through the GPU; an
+/* A batch corrupted in staging (5: not one of the sampled batches; --verify
+ * always checks the one it spoiled) is caught after its trip through the GPU; an
  * injected device failure stops every GPU with the reason. */
 static void test_failures_stop_cleanly(void **state)
 {
   (void)state;
   nb_plan_t plan = plan_for(NB_MODE_BIND);
   assert_non_null(plan);
-  static const char *const faults[] = {"corrupt:4", "device:3", "feeder:5", "worker:6"};
+  static const char *const faults[] = {"corrupt:5", "device:3", "feeder:5", "worker:6"};
   static const char *const says[] = {"checksum mismatch", "injected failure", "injected failure",
                                      "injected failure"};
   for (int k = 0; k < 4; k++) {

@@ -34,7 +34,8 @@ enum nb_pipeline {
 enum nb_backend { NB_BACKEND_AUTO, NB_BACKEND_HOST, NB_BACKEND_CUDA };
 
 /** The CUDA backend copies back and checks every this-many-th batch with
- *  --verify (batches 0, N, 2N...); the host backend checks all. */
+ *  --verify (batches 0, N, 2N..., and the one --fail-at corrupt:N spoiled);
+ *  the host backend checks all. */
 #define NB_CUDA_VERIFY_EVERY 4
 
 /** The side of the square the CUDA backend resizes samples to (torchvision's
