@@ -22,6 +22,7 @@
 #include <cuda_runtime_api.h>
 
 #include "cuda_engine.h"
+#include "resize.h"
 
 static double now_s()
 {
@@ -102,23 +103,14 @@ extern "C" void nb__cuda_free_host(void *addr)
 
 /* ---- kernels ---- */
 
-/* Bilinear resize of planes of ih x iw floats to oh x ow (half-pixel
- * centres, as torchvision's Resize without antialiasing). */
+/* Bilinear resize of planes of ih x iw floats to oh x ow (resize.h). */
 __global__ void nb_resize_bilinear(const float *in, float *out, size_t planes, int ih, int iw, int oh, int ow)
 {
   size_t n = planes * (size_t)oh * (size_t)ow;
-  float sy = (float)ih / (float)oh, sx = (float)iw / (float)ow;
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
     int x = (int)(i % (size_t)ow), y = (int)((i / (size_t)ow) % (size_t)oh);
     size_t p = i / ((size_t)ow * (size_t)oh);
-    float fy = fmaxf(((float)y + 0.5f) * sy - 0.5f, 0.0f), fx = fmaxf(((float)x + 0.5f) * sx - 0.5f, 0.0f);
-    int y0 = min((int)fy, ih - 1), x0 = min((int)fx, iw - 1);
-    int y1 = min(y0 + 1, ih - 1), x1 = min(x0 + 1, iw - 1);
-    float wy = fy - (float)y0, wx = fx - (float)x0;
-    const float *pl = in + p * (size_t)ih * (size_t)iw;
-    float top = (1.0f - wx) * pl[(size_t)y0 * iw + x0] + wx * pl[(size_t)y0 * iw + x1];
-    float bot = (1.0f - wx) * pl[(size_t)y1 * iw + x0] + wx * pl[(size_t)y1 * iw + x1];
-    out[i] = (1.0f - wy) * top + wy * bot;
+    out[i] = nb__resize_pixel(in + p * (size_t)ih * (size_t)iw, ih, iw, oh, ow, y, x);
   }
 }
 
