@@ -50,7 +50,8 @@ static const struct command commands[] = {
      "tabulate result files: steps/s with 95% intervals, GB/s, speedup vs none, placement", cmd_report, NULL,
      "FILE...", 1, 1 << 20},
     {"bw", NB_CMD_BW,
-     "measure the raw copy bandwidth the pipeline is compared against: CUDA, pinned H2D and D2H per NUMA node x "
+     "measure the raw copy bandwidth the pipeline is compared against: CUDA, pinned H2D and D2H per NUMA "
+     "node x "
      "GPU; host, a node x node memory-copy matrix; each alone and all at once",
      cmd_bw, NULL, NULL, 0, 0},
     {"compare", NB_CMD_COMPARE,
@@ -745,7 +746,8 @@ static int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
   if (why[0] && !cfg->json)
     fprintf(stderr, "numabench: bw: host backend (auto: %s)\n", why);
   nb_bw_t bw;
-  if ((backend == NB_BACKEND_CUDA ? nb_bw_cuda(topo, &bc, &bw, &err) : nb_bw_host(topo, &bc, &bw, &err)) < 0) {
+  if ((backend == NB_BACKEND_CUDA ? nb_bw_cuda(topo, &bc, &bw, &err) : nb_bw_host(topo, &bc, &bw, &err)) <
+      0) {
     rc = fail(&err);
   } else {
     if ((cfg->json ? nb_bw_write_json(bw, stdout, &err) : nb_bw_write_text(bw, stdout, &err)) < 0)

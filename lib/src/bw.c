@@ -305,10 +305,11 @@ int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
     return nb__err(err, NB_EINVAL, "bw: the CUDA backend needs --pin register or hostalloc");
   int ngpus = nb_topo_ngpus(topo), n = nb_topo_nnodes(topo), rc = 0;
   if (nb_topo_gpu_origin(topo) != NB_GPUS_CUDA || ngpus == 0)
-    return nb__err(err, NB_EINVAL,
-                   "bw: --backend cuda needs the GPUs from the CUDA runtime (%s); drop --devices and --no-cuda, or "
-                   "use --backend host",
-                   nb_topo_cuda_status(topo));
+    return nb__err(
+        err, NB_EINVAL,
+        "bw: --backend cuda needs the GPUs from the CUDA runtime (%s); drop --devices and --no-cuda, or "
+        "use --backend host",
+        nb_topo_cuda_status(topo));
   struct nb_bw *bw = calloc(1, sizeof *bw);
   if (!bw)
     return nb__err(err, NB_ENOMEM, "bw: out of memory");
@@ -348,7 +349,8 @@ int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
     /* Each node and GPU alone. */
     for (int i = 0; rc == 0 && i < bw->nrows; i++)
       for (int j = 0; rc == 0 && j < bw->ncols; j++) {
-        struct cuda_job jb = {bw, i, j, dir, NULL, malloc((size_t)cfg->repeat * sizeof(double)), false, 0, {0}};
+        struct cuda_job jb = {bw,    i, j,  dir, NULL, malloc((size_t)cfg->repeat * sizeof(double)),
+                              false, 0, {0}};
         pthread_t t;
         if (!jb.samples)
           rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
@@ -371,7 +373,8 @@ int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
       nb__gate_init(&gate);
       int started = 0;
       for (int j = 0; j < bw->ncols; j++) {
-        jobs[j] = (struct cuda_job){bw, i, j, dir, &gate, malloc((size_t)cfg->repeat * sizeof(double)), false, 0, {0}};
+        jobs[j] = (struct cuda_job){bw,    i, j,  dir, &gate, malloc((size_t)cfg->repeat * sizeof(double)),
+                                    false, 0, {0}};
         if (!jobs[j].samples) {
           rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
           break;
@@ -535,10 +538,10 @@ static json_t *matrix_json(nb_bw_t bw, int dir, int all)
       json_t *s = json_array();
       for (int k = 0; s && k < bw->cfg.repeat; k++)
         json_array_append_new(s, json_real(c->samples[k]));
-      json_array_append_new(row, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "median", num(c->gbps.median),
-                                           "mean", num(c->gbps.mean), "min", num(c->gbps.min), "max",
-                                           num(c->gbps.max), "cv", num(c->gbps.cv), "samples", s, "placed",
-                                           c->placed));
+      json_array_append_new(row, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "median",
+                                           num(c->gbps.median), "mean", num(c->gbps.mean), "min",
+                                           num(c->gbps.min), "max", num(c->gbps.max), "cv", num(c->gbps.cv),
+                                           "samples", s, "placed", c->placed));
     }
     json_array_append_new(m, row);
   }
@@ -549,8 +552,8 @@ int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
 {
   json_t *doc;
   if (!bw->cuda)
-    doc = json_pack("{s:i, s:s, s:s, s:I, s:i, s:o, s:o, s:s, s:o, s:o}", "schema_version", 1, "command", "bw",
-                    "backend", "host", "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat,
+    doc = json_pack("{s:i, s:s, s:s, s:I, s:i, s:o, s:o, s:s, s:o, s:o}", "schema_version", 1, "command",
+                    "bw", "backend", "host", "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat,
                     "rows_cpu_nodes", nb__json_ints(bw->rows, bw->nrows), "cols_memory_nodes",
                     nb__json_ints(bw->cols, bw->ncols), "unit", "GB/s", "alone", matrix_json(bw, 0, 0),
                     "all_at_once", matrix_json(bw, 0, 1));
@@ -560,8 +563,8 @@ int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
                     "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat, "rows_cpu_nodes",
                     nb__json_ints(bw->rows, bw->nrows), "cols_gpus", nb__json_ints(bw->cols, bw->ncols),
                     "gpu_nodes", nb__json_ints(bw->col_nodes, bw->ncols), "unit", "GB/s", "h2d", "alone",
-                    matrix_json(bw, NB_BW_H2D, 0), "all_at_once", matrix_json(bw, NB_BW_H2D, 1), "d2h", "alone",
-                    matrix_json(bw, NB_BW_D2H, 0), "all_at_once", matrix_json(bw, NB_BW_D2H, 1));
+                    matrix_json(bw, NB_BW_H2D, 0), "all_at_once", matrix_json(bw, NB_BW_H2D, 1), "d2h",
+                    "alone", matrix_json(bw, NB_BW_D2H, 0), "all_at_once", matrix_json(bw, NB_BW_D2H, 1));
   int rc = nb__json_write(doc, out, "bw", err);
   json_decref(doc);
   return rc;

@@ -179,10 +179,11 @@ static int calibrate(int gpu, cudaStream_t s, double *scale, nb_error_t *err)
   if (*scale < 0.5 || *scale > 2.0) {
     if (err) {
       err->code = NB_ECUDA;
-      snprintf(err->msg, sizeof err->msg,
-               "GPU %d: the spin kernel asked for 2 ms ran %.3f ms by CUDA events: the GPU's timer is unusable "
-               "for --gpu-work",
-               gpu, (double)best);
+      snprintf(
+          err->msg, sizeof err->msg,
+          "GPU %d: the spin kernel asked for 2 ms ran %.3f ms by CUDA events: the GPU's timer is unusable "
+          "for --gpu-work",
+          gpu, (double)best);
     }
     return NB_ECUDA;
   }
@@ -197,17 +198,17 @@ struct nb__cuda_gpu {
   struct nb__cuda_gpu_config cfg;
   cudaStream_t copy, compute;
   int have_copy, have_compute;
-  void *slot[2];     /* device batch slots */
-  float *out;        /* the resize's output */
-  void *verify;      /* pinned copy-back buffer */
-  int *stop_host;    /* mapped flag: queued spin kernels end early when set */
+  void *slot[2];  /* device batch slots */
+  float *out;     /* the resize's output */
+  void *verify;   /* pinned copy-back buffer */
+  int *stop_host; /* mapped flag: queued spin kernels end early when set */
   int *stop_dev;
-  cudaEvent_t base;  /* the time base */
-  cudaEvent_t *ev;   /* ring * EV_N; NULL entries not created */
+  cudaEvent_t base; /* the time base */
+  cudaEvent_t *ev;  /* ring * EV_N; NULL entries not created */
   int nev;
   int have_base;
   double scale; /* spin: asked / measured */
-  int blocks; /* resize grid */
+  int blocks;   /* resize grid */
 };
 
 static cudaEvent_t ev_at(struct nb__cuda_gpu *g, long step, int kind)
@@ -260,8 +261,8 @@ static int gpu_open(struct nb__cuda_gpu *g, nb_error_t *err)
   g->have_compute = 1;
   for (int k = 0; k < 2; k++)
     CK(gpu, cudaMalloc(&g->slot[k], c->batch_bytes));
-  size_t out_bytes = (size_t)c->batch * (size_t)c->channels * (size_t)c->out_size * (size_t)c->out_size *
-                     sizeof(float);
+  size_t out_bytes =
+      (size_t)c->batch * (size_t)c->channels * (size_t)c->out_size * (size_t)c->out_size * sizeof(float);
   CK(gpu, cudaMalloc(reinterpret_cast<void **>(&g->out), out_bytes));
   if (c->verify)
     CK(gpu, cudaHostAlloc(&g->verify, c->batch_bytes, cudaHostAllocPortable));

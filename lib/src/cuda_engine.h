@@ -38,10 +38,10 @@ struct nb__cuda_gpu_config {
   int gpu;            /* numabench's GPU index, for messages */
   size_t batch_bytes; /* one batch */
   int batch, channels, height, width;
-  int out_size;  /* the resize's output side (224) */
-  int work_us;   /* spin kernel per step, microseconds */
-  int ring;      /* event ring (steps); ring - 1 in flight at most; >= 4 */
-  int verify;    /* allocate the pinned copy-back buffer */
+  int out_size; /* the resize's output side (224) */
+  int work_us;  /* spin kernel per step, microseconds */
+  int ring;     /* event ring (steps); ring - 1 in flight at most; >= 4 */
+  int verify;   /* allocate the pinned copy-back buffer */
 };
 
 /* Times of one step, seconds, by CUDA events. The previous step ends at its

@@ -251,8 +251,8 @@ static void *feeder_main(void *arg)
     rc = nb_buf_alloc_pinned(r->topo, &gp->stage[k], r->batch_bytes, &gp->gp->staging, il, nil,
                              cuda ? r->cfg.pin : NB_PIN_NONE, &pe);
     if (rc < 0)
-      nb__err(&e, rc, "GPU %d: staging slot %d of %d (%zu bytes, --pin %s): %s", gp->gp->gpu, k + 1, gp->nstage,
-              r->batch_bytes, nb_pin_name(cuda ? r->cfg.pin : NB_PIN_NONE), pe.msg);
+      nb__err(&e, rc, "GPU %d: staging slot %d of %d (%zu bytes, --pin %s): %s", gp->gp->gpu, k + 1,
+              gp->nstage, r->batch_bytes, nb_pin_name(cuda ? r->cfg.pin : NB_PIN_NONE), pe.msg);
     gp->pin_s += gp->stage[k].pin_s;
   }
   after_setup(r, rc, &e);
@@ -285,8 +285,10 @@ static void *feeder_main(void *arg)
       }
     } else {
       waited = WAIT_UNTIL(gp, gp->sstate[t] == SLOT_READY && gp->sbatch[t] == b);
-      if (waited == 0 && injected(gp, NB__FAULT_FEEDER, b, "feeder")) {
+      /* injected() stops the run, which takes this mutex: let it go first. */
+      if (waited == 0 && r->fault == NB__FAULT_FEEDER && r->fault_batch == b) {
         pthread_mutex_unlock(&gp->mu);
+        injected(gp, NB__FAULT_FEEDER, b, "feeder");
         break;
       }
     }
@@ -333,7 +335,8 @@ static void *feeder_main(void *arg)
  * the one --fail-at corrupt:N spoiled. */
 static int cuda_checks(struct nb_run *r, long b)
 {
-  return r->cfg.verify && (b % NB_CUDA_VERIFY_EVERY == 0 || (r->fault == NB__FAULT_CORRUPT && r->fault_batch == b));
+  return r->cfg.verify &&
+         (b % NB_CUDA_VERIFY_EVERY == 0 || (r->fault == NB__FAULT_CORRUPT && r->fault_batch == b));
 }
 
 /* Steps complete in order. Two cursors: copies (their staging slots are
@@ -399,9 +402,10 @@ static void *cuda_complete_main(void *arg)
           gp->verified++;
           if (nb_checksum(nb__cuda_gpu_verify_buf(gp->cuda), r->batch_bytes, 0) != gp->expected[s]) {
             gp->mismatches++;
-            nb__err(&e, NB_EIO,
-                    "GPU %d: --verify: batch %ld came back from the GPU with the wrong data (checksum mismatch)",
-                    gp->gp->gpu, s);
+            nb__err(
+                &e, NB_EIO,
+                "GPU %d: --verify: batch %ld came back from the GPU with the wrong data (checksum mismatch)",
+                gp->gp->gpu, s);
             nb__run_fail(r, &e);
             break;
           }

@@ -38,9 +38,9 @@ struct gpu_pipe {
   double *done_t;       /* completion time of each step */
   double t_start;       /* the device's start */
   long steps_done;
-  struct nb__cuda_gpu *cuda; /* CUDA backend: this GPU's engine (opened by the feeder) */
-  int verify_busy;           /* CUDA --verify: the copy-back buffer holds a batch not yet checked */
-  double pin_s;              /* CUDA: page-locking the staging slots */
+  struct nb__cuda_gpu *cuda;  /* CUDA backend: this GPU's engine (opened by the feeder) */
+  int verify_busy;            /* CUDA --verify: the copy-back buffer holds a batch not yet checked */
+  double pin_s;               /* CUDA: page-locking the staging slots */
   double stage_s[NB_NSTAGES]; /* summed seconds per stage */
   long gen_batches;           /* batches the workers built */
   double idle_s;              /* device starved, timed steps */

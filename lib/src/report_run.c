@@ -356,8 +356,8 @@ json_t *nb__report_json(const struct nb_report *r)
       "batch_auto", r->batch_auto, "workers_per_gpu", workers, "warmup", c->warmup, "steps", c->steps, "seed",
       (json_int_t)c->seed, "pipeline", nb_pipeline_name(c->pipeline), "backend", nb_backend_name(c->backend),
       "gpu_work_us", c->gpu_work_us, "verify", c->verify, "pin",
-      c->backend == NB_BACKEND_CUDA ? json_string(nb_pin_name(c->pin)) : json_null(), "devices", nb__json_text(r->devices_text),
-      "generator", nb_gen_isa(), "repeat", r->repeats, "sweep",
+      c->backend == NB_BACKEND_CUDA ? json_string(nb_pin_name(c->pin)) : json_null(), "devices",
+      nb__json_text(r->devices_text), "generator", nb_gen_isa(), "repeat", r->repeats, "sweep",
       r->sweep_option
           ? json_pack("{s:s, s:o}", "option", r->sweep_option, "value", nb__json_text(r->sweep_value))
           : json_null());
@@ -384,10 +384,10 @@ int nb_report_write_json(const struct nb_report *r, FILE *out, nb_error_t *err)
 
 static int write_csv(const struct nb_report *r, FILE *f)
 {
-  fprintf(f,
-          "format,mode,repeat,gpu,node,steps_per_s,samples_per_s,gbps,generate_ms,collate_ms,staging_copy_ms,"
-          "device_copy_ms,device_work_ms,starved_pct,alloc_s,timed_steps,placement_achieved,interrupted,pin_s,"
-          "copy_gbps\n");
+  fprintf(
+      f, "format,mode,repeat,gpu,node,steps_per_s,samples_per_s,gbps,generate_ms,collate_ms,staging_copy_ms,"
+         "device_copy_ms,device_work_ms,starved_pct,alloc_s,timed_steps,placement_achieved,interrupted,pin_s,"
+         "copy_gbps\n");
   for (int i = 0; i < r->nentries; i++) {
     nb_run_t run = r->runs[i];
     for (int g = 0; run && g < nb_run_ngpus(run); g++) {

@@ -25,8 +25,10 @@ NB__HD static inline float nb__resize_pixel(const float *pl, int ih, int iw, int
   float wy = fy - (float)y0, wx = fx - (float)x0;
   wy = wy < 1.0f ? wy : 1.0f;
   wx = wx < 1.0f ? wx : 1.0f;
-  float top = (1.0f - wx) * pl[(size_t)y0 * (size_t)iw + (size_t)x0] + wx * pl[(size_t)y0 * (size_t)iw + (size_t)x1];
-  float bot = (1.0f - wx) * pl[(size_t)y1 * (size_t)iw + (size_t)x0] + wx * pl[(size_t)y1 * (size_t)iw + (size_t)x1];
+  float top =
+      (1.0f - wx) * pl[(size_t)y0 * (size_t)iw + (size_t)x0] + wx * pl[(size_t)y0 * (size_t)iw + (size_t)x1];
+  float bot =
+      (1.0f - wx) * pl[(size_t)y1 * (size_t)iw + (size_t)x0] + wx * pl[(size_t)y1 * (size_t)iw + (size_t)x1];
   return (1.0f - wy) * top + wy * bot;
 }
 

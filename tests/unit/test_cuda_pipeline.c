@@ -217,8 +217,8 @@ int main(void)
     return NB_TEST_SKIP;
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_pinned_on_node),        cmocka_unit_test(test_every_mode_verified),
-      cmocka_unit_test(test_gpu_work_calibrated),   cmocka_unit_test(test_failures_stop_cleanly),
+      cmocka_unit_test(test_pinned_on_node),      cmocka_unit_test(test_every_mode_verified),
+      cmocka_unit_test(test_gpu_work_calibrated), cmocka_unit_test(test_failures_stop_cleanly),
       cmocka_unit_test(test_bw_matrix),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,309 @@
+/* numabench tests: a stand-in for the CUDA engine (cuda_engine.h) that runs
+ * on the host, so that the pipeline's CUDA path (feeder, completion thread,
+ * ring and copy-back back-pressure, staging reuse, stops and failures) and
+ * bw's CUDA path run where no GPU is. Linked only into test binaries
+ * (numabench_fakecuda).
+ *
+ * One "GPU" thread per engine takes the submitted steps in order: it copies
+ * the staging batch in two halves with a pause between (a staging slot
+ * refilled before its copy completed shows up as wrong data under
+ * --verify), sleeps --gpu-work, copies back when asked, and marks each step
+ * done. The fake also checks the engine's contract and counts violations:
+ * steps submitted in order, at most ring - 1 in flight, only submitted
+ * steps polled, steps polled done in order, one copy-back in flight. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cuda_engine.h"
+#include "cuda_fake.h"
+#include "nb-internal.h"
+
+static atomic_int violations;
+static char first_violation[256];
+static pthread_mutex_t violation_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void violate(const char *what, long step)
+{
+  pthread_mutex_lock(&violation_mu);
+  if (atomic_fetch_add(&violations, 1) == 0)
+    snprintf(first_violation, sizeof first_violation, "%s (step %ld)", what, step);
+  pthread_mutex_unlock(&violation_mu);
+}
+
+int nb__fake_cuda_violations(const char **first)
+{
+  *first = first_violation;
+  return atomic_load(&violations);
+}
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void nap(double s)
+{
+  if (s <= 0)
+    return;
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  nanosleep(&ts, NULL);
+}
+
+int nb__cuda_usable(int *count, nb_error_t *err)
+{
+  (void)err;
+  *count = 1;
+  return 0;
+}
+
+int nb__cuda_register(void *addr, size_t len, double *seconds, nb_error_t *err)
+{
+  (void)addr, (void)len, (void)err;
+  *seconds = 1e-6;
+  return 0;
+}
+
+void nb__cuda_unregister(void *addr)
+{
+  (void)addr;
+}
+
+int nb__cuda_host_alloc(void **addr, size_t len, double *seconds, nb_error_t *err)
+{
+  if (posix_memalign(addr, (size_t)sysconf(_SC_PAGESIZE), len))
+    return nb__err(err, NB_ENOMEM, "fake cudaHostAlloc: out of memory");
+  *seconds = 1e-6;
+  return 0;
+}
+
+void nb__cuda_free_host(void *addr)
+{
+  free(addr);
+}
+
+/* ---- one GPU ---- */
+
+struct entry {
+  long step; /* -1: unused */
+  const void *src;
+  int verify;
+  atomic_int copied, done;
+  struct nb__cuda_step t;
+};
+
+struct nb__cuda_gpu {
+  struct nb__cuda_gpu_config cfg;
+  void *slot[2], *verify;
+  struct entry *ring;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  long submitted, polled; /* steps submitted; steps polled done */
+  long verify_pending;    /* step whose copy-back is not polled yet, -1 none */
+  atomic_int stop;
+  int have_thread;
+  pthread_t gpu;
+  double prev_end, base;
+};
+
+static void *gpu_main(void *arg)
+{
+  struct nb__cuda_gpu *g = arg;
+  size_t half = g->cfg.batch_bytes / 2;
+  for (long k = 0;; k++) {
+    pthread_mutex_lock(&g->mu);
+    while (g->submitted <= k && !atomic_load(&g->stop))
+      pthread_cond_wait(&g->cv, &g->mu);
+    int stop = atomic_load(&g->stop) && g->submitted <= k;
+    struct entry *e = &g->ring[k % g->cfg.ring];
+    pthread_mutex_unlock(&g->mu);
+    if (stop)
+      break;
+    void *slot = g->slot[k % 2];
+    double t0 = now_s();
+    memcpy(slot, e->src, half);
+    nap(200e-6);
+    memcpy((char *)slot + half, (const char *)e->src + half, g->cfg.batch_bytes - half);
+    double t1 = now_s();
+    atomic_store(&e->copied, 1);
+    double idle = t1 - g->prev_end;
+    nap(atomic_load(&g->stop) ? 0 : g->cfg.work_us * 1e-6);
+    double t2 = now_s();
+    if (e->verify)
+      memcpy(g->verify, slot, g->cfg.batch_bytes);
+    double t3 = now_s();
+    e->t = (struct nb__cuda_step){t1 - t0, t2 - t1, idle > 0 ? idle : 0, t3 - g->prev_end};
+    g->prev_end = t3;
+    atomic_store(&e->done, 1);
+  }
+  return NULL;
+}
+
+void nb__cuda_gpu_close(struct nb__cuda_gpu *g)
+{
+  if (!g)
+    return;
+  if (g->have_thread) {
+    pthread_mutex_lock(&g->mu);
+    atomic_store(&g->stop, 1);
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->gpu, NULL);
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+  }
+  free(g->slot[0]);
+  free(g->slot[1]);
+  free(g->verify);
+  free(g->ring);
+  free(g);
+}
+
+int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config *cfg, nb_error_t *err)
+{
+  *gp = NULL;
+  struct nb__cuda_gpu *g = calloc(1, sizeof *g);
+  if (!g)
+    return nb__err(err, NB_ENOMEM, "fake GPU: out of memory");
+  g->cfg = *cfg;
+  if (g->cfg.ring < 4)
+    g->cfg.ring = 4;
+  g->slot[0] = malloc(cfg->batch_bytes);
+  g->slot[1] = malloc(cfg->batch_bytes);
+  g->verify = cfg->verify ? malloc(cfg->batch_bytes) : NULL;
+  g->ring = calloc((size_t)g->cfg.ring, sizeof *g->ring);
+  if (!g->slot[0] || !g->slot[1] || (cfg->verify && !g->verify) || !g->ring) {
+    nb__cuda_gpu_close(g);
+    return nb__err(err, NB_ENOMEM, "fake GPU: out of memory");
+  }
+  for (int i = 0; i < g->cfg.ring; i++)
+    g->ring[i].step = -1;
+  g->verify_pending = -1;
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->cv, NULL);
+  if (pthread_create(&g->gpu, NULL, gpu_main, g)) {
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    nb__cuda_gpu_close(g);
+    return nb__err(err, NB_EINTERNAL, "fake GPU: thread");
+  }
+  g->have_thread = 1;
+  *gp = g;
+  return 0;
+}
+
+double nb__cuda_gpu_spin_scale(const struct nb__cuda_gpu *g)
+{
+  (void)g;
+  return 1.0;
+}
+
+int nb__cuda_gpu_use(struct nb__cuda_gpu *g, nb_error_t *err)
+{
+  (void)g, (void)err;
+  return 0;
+}
+
+int nb__cuda_gpu_start(struct nb__cuda_gpu *g, nb_error_t *err)
+{
+  (void)err;
+  g->base = g->prev_end = now_s();
+  return 0;
+}
+
+int nb__cuda_gpu_submit(struct nb__cuda_gpu *g, long step, const void *src, int verify, nb_error_t *err)
+{
+  (void)err;
+  pthread_mutex_lock(&g->mu);
+  if (step != g->submitted)
+    violate("submitted out of order", step);
+  if (step - g->cfg.ring + 1 >= g->polled)
+    violate("more than ring - 1 steps in flight", step);
+  if (verify && g->verify_pending >= 0)
+    violate("a copy-back submitted while the previous one is not polled", step);
+  struct entry *e = &g->ring[step % g->cfg.ring];
+  e->step = step;
+  e->src = src;
+  e->verify = verify && g->verify;
+  atomic_store(&e->copied, 0);
+  atomic_store(&e->done, 0);
+  if (e->verify)
+    g->verify_pending = step;
+  g->submitted = step + 1;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+  return 0;
+}
+
+static struct entry *polled_entry(struct nb__cuda_gpu *g, long step)
+{
+  pthread_mutex_lock(&g->mu);
+  long submitted = g->submitted;
+  pthread_mutex_unlock(&g->mu);
+  struct entry *e = &g->ring[step % g->cfg.ring];
+  if (step >= submitted || e->step != step) {
+    violate("polled a step not submitted (or already reused)", step);
+    return NULL;
+  }
+  return e;
+}
+
+int nb__cuda_gpu_poll_copy(struct nb__cuda_gpu *g, long step, nb_error_t *err)
+{
+  struct entry *e = polled_entry(g, step);
+  if (!e)
+    return nb__err(err, NB_EINTERNAL, "fake GPU: contract violated");
+  return atomic_load(&e->copied);
+}
+
+int nb__cuda_gpu_poll_step(struct nb__cuda_gpu *g, long step, struct nb__cuda_step *t, nb_error_t *err)
+{
+  struct entry *e = polled_entry(g, step);
+  if (!e)
+    return nb__err(err, NB_EINTERNAL, "fake GPU: contract violated");
+  if (!atomic_load(&e->done))
+    return 0;
+  *t = e->t;
+  pthread_mutex_lock(&g->mu);
+  if (step != g->polled)
+    violate("steps polled done out of order", step);
+  g->polled = step + 1;
+  if (g->verify_pending == step)
+    g->verify_pending = -1;
+  pthread_mutex_unlock(&g->mu);
+  return 1;
+}
+
+const void *nb__cuda_gpu_verify_buf(const struct nb__cuda_gpu *g)
+{
+  return g->verify;
+}
+
+int nb__cuda_bw_copy(int ordinal, int gpu, void *host, size_t len, int h2d, int repeat, double *samples,
+                     void (*start)(void *arg), void *start_arg, nb_error_t *err)
+{
+  (void)ordinal;
+  void *dev = malloc(len);
+  if (!dev) {
+    if (start)
+      start(start_arg);
+    return nb__err(err, NB_ENOMEM, "fake GPU %d: out of memory", gpu);
+  }
+  memset(dev, 1, len);
+  if (start)
+    start(start_arg);
+  for (int k = 0; k < repeat; k++) {
+    double t0 = now_s();
+    memcpy(h2d ? dev : host, h2d ? host : dev, len);
+    double t = now_s() - t0;
+    samples[k] = (double)len / (t > 0 ? t : 1e-9) / 1e9;
+  }
+  free(dev);
+  return 0;
+}

@@ -1,0 +1,253 @@
+/* Unit tests (live, pipeline): the pipeline's CUDA path without a GPU,
+ * against the host stand-in for the CUDA engine (cuda_fake.c). The topology
+ * is this machine's, with two of its PCI devices presented as CUDA devices
+ * 0 and 1. Checked: every step of every GPU delivered, the sampled batches
+ * back from the "GPU" equal to what the workers built (a staging slot
+ * refilled before its copy completed would show), the same data as the host
+ * backend, the engine's contract kept (order, ring, copy-back), pinned
+ * staging audited on the planned node, failures and stops ending cleanly,
+ * and bw's CUDA matrices complete. The real engine is tested on a GPU by
+ * test_cuda_pipeline. */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cuda_devices.h"
+#include "cuda_fake.h"
+#include "nbtest.h"
+#include "topo-internal.h"
+
+static nb_topo_t topo;
+
+static struct nb_run_config cfg_for(enum nb_pipeline p, enum nb_pin pin)
+{
+  return (struct nb_run_config){.channels = 3,
+                                .height = 32,
+                                .width = 32,
+                                .batch = 4,
+                                .warmup = 3,
+                                .steps = 30,
+                                .seed = 5,
+                                .pipeline = p,
+                                .backend = NB_BACKEND_CUDA,
+                                .pin = pin,
+                                .gpu_work_us = 300,
+                                .verify = true};
+}
+
+static nb_plan_t plan_for(enum nb_mode mode, int workers)
+{
+  nb_plan_t plan;
+  nb_error_t err = {0};
+  struct nb_plan_config pc = {.mode = mode, .workers = workers};
+  if (nb_plan_make(&plan, topo, &pc, &err) < 0)
+    fail_msg("plan: %s", err.msg);
+  return plan;
+}
+
+static int run_once(nb_plan_t plan, const struct nb_run_config *cfg, nb_run_t *out, nb_error_t *err)
+{
+  nb_run_t run = NULL;
+  int rc = nb_run_start(&run, plan, cfg, err);
+  if (run) {
+    int w = nb_run_wait(run, err);
+    rc = rc < 0 ? rc : w;
+  }
+  *out = run;
+  return rc;
+}
+
+static void no_violation(void)
+{
+  const char *first;
+  int n = nb__fake_cuda_violations(&first);
+  if (n)
+    fail_msg("the pipeline broke the CUDA engine's contract %d times; first: %s", n, first);
+}
+
+static void test_delivered_and_verified(void **state)
+{
+  (void)state;
+  static const int workers[] = {1, 3};
+  for (int w = 0; w < 2; w++)
+    for (int p = 0; p < 2; p++) {
+      nb_plan_t plan = plan_for(NB_MODE_BIND, workers[w]);
+      struct nb_run_config cfg = cfg_for((enum nb_pipeline)p, p ? NB_PIN_HOSTALLOC : NB_PIN_REGISTER);
+      nb_run_t run, host;
+      nb_error_t err = {0};
+      if (run_once(plan, &cfg, &run, &err) < 0)
+        fail_msg("%s, %d workers: %s", nb_pipeline_name(cfg.pipeline), workers[w], err.msg);
+      struct nb_run_config hc = cfg;
+      hc.backend = NB_BACKEND_HOST;
+      if (run_once(plan, &hc, &host, &err) < 0)
+        fail_msg("host: %s", err.msg);
+      assert_int_equal(nb_run_ngpus(run), 2);
+      for (int g = 0; g < 2; g++) {
+        const struct nb_gpu_result *res = nb_run_gpu(run, g);
+        assert_int_equal(res->steps_done, 33);
+        assert_int_equal(res->timed_steps, 30);
+        assert_int_equal(res->verified, 9); /* 0, 4, ..., 32 */
+        assert_int_equal(res->mismatches, 0);
+        assert_true(res->digest == nb_run_gpu(host, g)->digest);
+        assert_true(res->steps_per_s > 0 && res->copy_gbps > 0);
+        /* Each step does its 0.3 ms of work: no faster than that. */
+        assert_true(res->stage_ms[NB_STAGE_DEVICE_WORK] >= 0.29);
+        assert_true(res->steps_per_s < 1000 / 0.29);
+        assert_true(res->starved_pct >= 0 && res->starved_pct <= 100);
+        assert_true(res->pin_s > 0);
+        double sum = 0;
+        for (int k = 0; k < res->timed_steps; k++)
+          sum += res->step_ms[k];
+        assert_true(sum > 0 && sum <= res->seconds * 1e3 * 1.0001);
+      }
+      assert_true(nb_run_placement_achieved(run));
+      no_violation();
+      nb_run_free(run);
+      nb_run_free(host);
+      nb_plan_free(plan);
+    }
+}
+
+static void test_failures(void **state)
+{
+  (void)state;
+  nb_plan_t plan = plan_for(NB_MODE_BIND, 2);
+  static const char *const faults[] = {"corrupt:5", "corrupt:8", "device:3", "feeder:5", "worker:6"};
+  static const char *const says[] = {"checksum mismatch", "checksum mismatch", "injected failure",
+                                     "injected failure", "injected failure"};
+  for (int k = 0; k < 5; k++)
+    for (int p = 0; p < 2; p++) {
+      struct nb_run_config cfg = cfg_for((enum nb_pipeline)p, NB_PIN_REGISTER);
+      cfg.fail_at = faults[k];
+      nb_run_t run;
+      nb_error_t err = {0};
+      int rc = run_once(plan, &cfg, &run, &err);
+      if (rc != NB_EIO || !strstr(err.msg, says[k]))
+        fail_msg("--fail-at %s, %s: rc %d: %s", faults[k], nb_pipeline_name(cfg.pipeline), rc, err.msg);
+      nb_run_free(run);
+    }
+  no_violation();
+  nb_plan_free(plan);
+}
+
+struct stopper {
+  nb_run_t run;
+};
+
+static void *stop_soon(void *arg)
+{
+  struct stopper *s = arg;
+  usleep(30000);
+  nb_run_stop(s->run);
+  return NULL;
+}
+
+/* A stop part-way: no hang, the run marked interrupted, steps counted. */
+static void test_stop(void **state)
+{
+  (void)state;
+  nb_plan_t plan = plan_for(NB_MODE_BIND, 2);
+  struct nb_run_config cfg = cfg_for(NB_PIPE_TORCH, NB_PIN_REGISTER);
+  cfg.steps = 100000;
+  cfg.gpu_work_us = 2000;
+  nb_run_t run = NULL;
+  nb_error_t err = {0};
+  assert_int_equal(nb_run_start(&run, plan, &cfg, &err), 0);
+  struct stopper s = {run};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, stop_soon, &s), 0);
+  assert_int_equal(nb_run_wait(run, &err), 0);
+  pthread_join(t, NULL);
+  assert_true(nb_run_interrupted(run));
+  for (int g = 0; g < 2; g++) {
+    const struct nb_gpu_result *res = nb_run_gpu(run, g);
+    assert_true(res->steps_done < 1000);
+    assert_int_equal(res->mismatches, 0);
+  }
+  no_violation();
+  nb_run_free(run);
+  nb_plan_free(plan);
+}
+
+static void test_bw(void **state)
+{
+  (void)state;
+  struct nb_bw_config bc = {.bytes = 1 << 20, .repeat = 3, .pin = NB_PIN_REGISTER};
+  nb_bw_t bw;
+  nb_error_t err = {0};
+  if (nb_bw_cuda(topo, &bc, &bw, &err) < 0)
+    fail_msg("%s", err.msg);
+  assert_int_equal(nb_bw_ndirs(bw), 2);
+  assert_int_equal(nb_bw_ncols(bw), 2);
+  for (int d = 0; d < 2; d++)
+    for (int all = 0; all < 2; all++)
+      for (int i = 0; i < nb_bw_nrows(bw); i++)
+        for (int j = 0; j < 2; j++) {
+          const struct nb_bw_cell *c = nb_bw_cell(bw, d, i, j, all);
+          assert_non_null(c);
+          assert_true(c->gbps.median > 0 && c->placed);
+        }
+  assert_null(nb_bw_cell(bw, 2, 0, 0, 0));
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_int_equal(nb_bw_write_json(bw, f, &err), 0);
+  fclose(f);
+  json_t *doc = json_loads(text, 0, NULL);
+  assert_non_null(doc);
+  assert_string_equal(json_string_value(json_object_get(doc, "backend")), "cuda");
+  assert_int_equal(json_array_size(json_object_get(doc, "cols_gpus")), 2);
+  json_t *row = json_array_get(json_object_get(json_object_get(doc, "d2h"), "all_at_once"), 0);
+  assert_int_equal(json_array_size(row), 2);
+  json_decref(doc);
+  free(text);
+  nb_bw_free(bw);
+}
+
+/* Two PCI devices of this machine, presented as CUDA devices 0 and 1. */
+static int fake_gpus(struct nb__cuda_dev devs[2])
+{
+  DIR *d = opendir("/sys/bus/pci/devices");
+  int n = 0;
+  struct dirent *e;
+  while (d && n < 2 && (e = readdir(d)))
+    if (e->d_name[0] != '.' && strlen(e->d_name) == 12) {
+      memset(&devs[n], 0, sizeof devs[n]);
+      snprintf(devs[n].bus_id, sizeof devs[n].bus_id, "0000%s", e->d_name);
+      snprintf(devs[n].name, sizeof devs[n].name, "fake GPU %d", n);
+      devs[n++].host_numa_id = -1;
+    }
+  if (d)
+    closedir(d);
+  return n;
+}
+
+int main(void)
+{
+  struct nb__cuda_dev devs[2];
+  if (fake_gpus(devs) < 2) {
+    printf("SKIP: this machine has fewer than 2 PCI devices to present as GPUs\n");
+    return NB_TEST_SKIP;
+  }
+  struct nb__cuda_info info = {.runtime_version = 13000, .driver_version = 13000, .count = 2, .devs = devs};
+  struct nb_topo_config tc = {0};
+  nb_error_t err = {0};
+  if (nb__topo_load_with_cuda(&topo, &tc, &info, &err) < 0) {
+    printf("live topology with fake CUDA devices: %s\n", err.msg);
+    return 1;
+  }
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_delivered_and_verified),
+      cmocka_unit_test(test_failures),
+      cmocka_unit_test(test_stop),
+      cmocka_unit_test(test_bw),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  nb_topo_free(topo);
+  return rc;
+}
