@@ -459,8 +459,18 @@ const struct nb_bw_cell *nb_bw_cell(nb_bw_t bw, int dir, int i, int j, int all)
   return cell_at(bw, dir, i, j, all);
 }
 
+/* CUDA, every GPU at once from row i: the sum of the GPUs' medians. */
+static double row_total(nb_bw_t bw, int dir, int i)
+{
+  double sum = 0;
+  for (int j = 0; j < bw->ncols; j++)
+    sum += cell_at(bw, dir, i, j, 1)->gbps.median;
+  return sum;
+}
+
 static void write_matrix(nb_bw_t bw, FILE *out, int dir, int all)
 {
+  int total = bw->cuda && all && bw->ncols > 1;
   for (int j = 0; j < bw->ncols; j++) {
     char head[32];
     if (bw->cuda)
@@ -469,6 +479,8 @@ static void write_matrix(nb_bw_t bw, FILE *out, int dir, int all)
       snprintf(head, sizeof head, "%d", bw->cols[j]);
     fprintf(out, " %22s", head);
   }
+  if (total)
+    fprintf(out, " %10s", "total");
   fputc('\n', out);
   for (int i = 0; i < bw->nrows; i++) {
     fprintf(out, "  %-6d", bw->rows[i]);
@@ -479,6 +491,8 @@ static void write_matrix(nb_bw_t bw, FILE *out, int dir, int all)
                c->placed ? "" : "!");
       fprintf(out, " %22s", text);
     }
+    if (total)
+      fprintf(out, " %10.2f", row_total(bw, dir, i));
     fputc('\n', out);
   }
 }
@@ -500,9 +514,12 @@ int nb_bw_write_text(nb_bw_t bw, FILE *out, nb_error_t *err)
             "copies timed with CUDA events\n",
             (double)bw->cfg.bytes / (1 << 20), nb_pin_name(bw->cfg.pin), bw->cfg.repeat);
     fprintf(out, "GPU nodes:");
-    for (int j = 0; j < bw->ncols; j++)
-      fprintf(out, " GPU %d on %s%d", bw->cols[j], bw->col_nodes[j] >= 0 ? "node " : "node ?",
-              bw->col_nodes[j] >= 0 ? bw->col_nodes[j] : 0);
+    for (int j = 0; j < bw->ncols; j++) {
+      if (bw->col_nodes[j] >= 0)
+        fprintf(out, "%s GPU %d on node %d", j ? "," : "", bw->cols[j], bw->col_nodes[j]);
+      else
+        fprintf(out, "%s GPU %d on an unknown node", j ? "," : "", bw->cols[j]);
+    }
     fputc('\n', out);
     static const char *const dirs[2] = {"host to device (H2D)", "device to host (D2H)"};
     static const char *const titles[2] = {"each GPU alone", "every GPU at once from the same node"};
@@ -526,6 +543,14 @@ int nb_bw_write_text(nb_bw_t bw, FILE *out, nb_error_t *err)
 static json_t *num(double v)
 {
   return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *totals_json(nb_bw_t bw, int dir)
+{
+  json_t *a = json_array();
+  for (int i = 0; a && i < bw->nrows; i++)
+    json_array_append_new(a, json_real(row_total(bw, dir, i)));
+  return a;
 }
 
 static json_t *matrix_json(nb_bw_t bw, int dir, int all)
@@ -558,13 +583,15 @@ int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
                     nb__json_ints(bw->cols, bw->ncols), "unit", "GB/s", "alone", matrix_json(bw, 0, 0),
                     "all_at_once", matrix_json(bw, 0, 1));
   else
-    doc = json_pack("{s:i, s:s, s:s, s:s, s:I, s:i, s:o, s:o, s:o, s:s, s:{s:o, s:o}, s:{s:o, s:o}}",
-                    "schema_version", 1, "command", "bw", "backend", "cuda", "pin", nb_pin_name(bw->cfg.pin),
-                    "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat, "rows_cpu_nodes",
-                    nb__json_ints(bw->rows, bw->nrows), "cols_gpus", nb__json_ints(bw->cols, bw->ncols),
-                    "gpu_nodes", nb__json_ints(bw->col_nodes, bw->ncols), "unit", "GB/s", "h2d", "alone",
-                    matrix_json(bw, NB_BW_H2D, 0), "all_at_once", matrix_json(bw, NB_BW_H2D, 1), "d2h",
-                    "alone", matrix_json(bw, NB_BW_D2H, 0), "all_at_once", matrix_json(bw, NB_BW_D2H, 1));
+    doc = json_pack(
+        "{s:i, s:s, s:s, s:s, s:I, s:i, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}}",
+        "schema_version", 1, "command", "bw", "backend", "cuda", "pin", nb_pin_name(bw->cfg.pin), "bytes",
+        (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat, "rows_cpu_nodes",
+        nb__json_ints(bw->rows, bw->nrows), "cols_gpus", nb__json_ints(bw->cols, bw->ncols), "gpu_nodes",
+        nb__json_ints(bw->col_nodes, bw->ncols), "unit", "GB/s", "h2d", "alone",
+        matrix_json(bw, NB_BW_H2D, 0), "all_at_once", matrix_json(bw, NB_BW_H2D, 1), "all_at_once_total",
+        totals_json(bw, NB_BW_H2D), "d2h", "alone", matrix_json(bw, NB_BW_D2H, 0), "all_at_once",
+        matrix_json(bw, NB_BW_D2H, 1), "all_at_once_total", totals_json(bw, NB_BW_D2H));
   int rc = nb__json_write(doc, out, "bw", err);
   json_decref(doc);
   return rc;

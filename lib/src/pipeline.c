@@ -295,8 +295,9 @@ static void *feeder_main(void *arg)
     if (waited == 0 && r->fault == NB__FAULT_CORRUPT && r->fault_batch == b)
       ((unsigned char *)gp->stage[t].addr)[r->batch_bytes / 2] ^= 0x40; /* --verify must notice */
     if (waited == 0 && cuda) {
-      /* Queue the copy and the step's work, once the events of step
-       * b - ring are read and the copy-back buffer is free. */
+      /* Queue the copy and the step's work, once step b - ring + 1 was
+       * polled done (its events are free again, and the previous step's
+       * stay) and the copy-back buffer is free. */
       int check = cuda_checks(r, b);
       long ring = gp->nstage + 3;
       waited = WAIT_UNTIL(gp, gp->steps_done > b - ring + 1 && !(check && gp->verify_busy));

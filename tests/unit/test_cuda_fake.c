@@ -9,6 +9,7 @@
  * and bw's CUDA matrices complete. The real engine is tested on a GPU by
  * test_cuda_pipeline. */
 #include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,7 +205,20 @@ static void test_bw(void **state)
   assert_int_equal(json_array_size(json_object_get(doc, "cols_gpus")), 2);
   json_t *row = json_array_get(json_object_get(json_object_get(doc, "d2h"), "all_at_once"), 0);
   assert_int_equal(json_array_size(row), 2);
+  json_t *tot = json_object_get(json_object_get(doc, "d2h"), "all_at_once_total");
+  assert_int_equal(json_array_size(tot), (size_t)nb_bw_nrows(bw));
+  double sum = json_real_value(json_object_get(json_array_get(row, 0), "median")) +
+               json_real_value(json_object_get(json_array_get(row, 1), "median"));
+  assert_true(fabs(json_real_value(json_array_get(tot, 0)) - sum) < 1e-9 * sum);
   json_decref(doc);
+  free(text);
+  f = open_memstream(&text, &len);
+  assert_int_equal(nb_bw_write_text(bw, f, &err), 0);
+  fclose(f);
+  print_message("%s", text);
+  assert_non_null(strstr(text, "host to device (H2D)"));
+  assert_non_null(strstr(text, "device to host (D2H)"));
+  assert_non_null(strstr(text, "total"));
   free(text);
   nb_bw_free(bw);
 }
