@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cuda_devices.h"
 #include "cuda_engine.h"
 #include "cuda_fake.h"
 #include "nb-internal.h"
@@ -54,6 +55,36 @@ static void nap(double s)
     return;
   struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
   nanosleep(&ts, NULL);
+}
+
+/* The devices: NB_FAKE_CUDA_DEVICES, a comma-separated list of PCI bus ids
+ * of this machine (the test-only CLI numabench-fakecuda in the QEMU guests);
+ * unset, no device. */
+int nb__cuda_enumerate(struct nb__cuda_info *info)
+{
+  memset(info, 0, sizeof *info);
+  info->runtime_version = info->driver_version = 13000;
+  const char *list = getenv("NB_FAKE_CUDA_DEVICES");
+  if (!list || !*list) {
+    snprintf(info->error, sizeof info->error, "cudaGetDeviceCount: cudaErrorNoDevice (stand-in engine: "
+                                              "NB_FAKE_CUDA_DEVICES is not set)");
+    return 0;
+  }
+  int n = 1;
+  for (const char *c = list; *c; c++)
+    n += *c == ',';
+  if (!(info->devs = calloc((size_t)n, sizeof *info->devs)))
+    return NB_ENOMEM;
+  for (const char *c = list; *c && info->count < n;) {
+    size_t len = strcspn(c, ",");
+    struct nb__cuda_dev *d = &info->devs[info->count];
+    snprintf(d->bus_id, sizeof d->bus_id, "%.*s", (int)(len < sizeof d->bus_id ? len : sizeof d->bus_id - 1), c);
+    snprintf(d->name, sizeof d->name, "stand-in GPU %d", info->count);
+    d->host_numa_id = -1;
+    info->count++;
+    c += len + (c[len] == ',');
+  }
+  return 0;
 }
 
 int nb__cuda_usable(int *count, nb_error_t *err)

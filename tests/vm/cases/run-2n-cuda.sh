@@ -1,0 +1,42 @@
+# The pipeline's CUDA path on two real NUMA nodes, with the CUDA stand-in
+# engine (numabench-fakecuda: the host plays the GPUs; no GPU is needed).
+# Devices 41:00.0 (node 0) and 81:00.0 (node 1) are presented as CUDA
+# devices 0 and 1. Checked from the kernel's answers: with --pin register
+# and --pin hostalloc (pages allocated under the staging node's policy set on
+# the feeder), bind keeps staging on the GPU's node and adversarial puts it
+# on the other; the completion thread runs on the GPU's node; the data come
+# back verified; bw's CUDA matrices cover both nodes and both GPUs, placed.
+LAYOUT=2n
+PCI=1
+
+guest() {
+  cat <<'GUEST'
+export NB_FAKE_CUDA_DEVICES=0000:41:00.0,0000:81:00.0
+A="--backend cuda --mode none,bind,adversarial --sample 3x64x64 --batch 4 --warmup 2 --steps 20 --gpu-work 200 --verify --json --quiet"
+run register.json numabench-fakecuda run $A --pin register
+run hostalloc.json numabench-fakecuda run $A --pin hostalloc --pipeline direct
+run bw.json numabench-fakecuda bw --backend cuda --size 1M --repeat 3 --json
+run hostbw.json numabench-fakecuda bw --backend host --size 1M --repeat 1 --json
+GUEST
+}
+
+check() {
+  local out=$1 f
+  for f in register hostalloc; do
+    local j=$out/$f.json
+    vm_ran "$out" $f.json
+    vm_check "$f: CUDA backend, GPUs on nodes 0 and 1" '.resolved.backend == "cuda" and [.runs[1].gpus[].node] == [0,1]' "$j"
+    vm_check "$f: every step of every GPU, sampled batches verified after the round trip" 'all(.runs[].gpus[]; .steps_done == 22 and .verify.batches == 6 and .verify.mismatches == 0)' "$j"
+    vm_check "$f: bind and adversarial placement achieved (kernel audit)" '.runs[1].placement.achieved and .runs[2].placement.achieved' "$j"
+    vm_check "$f: bind: staging pages on the GPU's node" '[range(0;2) as $g | .runs[1].placement.gpus[$g].buffers[] | select(.name == "staging") | .pages.nodes == [{"node": $g, "count": .pages.total}]] | length == 2 and all' "$j"
+    vm_check "$f: adversarial: staging pages on the other node" '[range(0;2) as $g | .runs[2].placement.gpus[$g].buffers[] | select(.name == "staging") | .pages.nodes == [{"node": (1 - $g), "count": .pages.total}]] | length == 2 and all' "$j"
+    vm_check "$f: no device buffer in host memory (the GPU's own)" 'all(.runs[1,2].placement.gpus[].buffers[]; .name != "device")' "$j"
+    vm_check "$f: completion thread on the GPU's node in bind and adversarial" '[range(1;3) as $r | range(0;2) as $g | .runs[$r].placement.gpus[$g].threads[] | select(.role == "device") | .cpu_samples.nodes == [{"node": $g, "count": .cpu_samples.total}]] | length == 4 and all' "$j"
+  done
+  vm_check "hostalloc: the pinning is recorded" '.resolved.pin == "hostalloc"' "$out/hostalloc.json"
+  vm_ran "$out" bw.json
+  vm_check "bw cuda: rows nodes 0,1; columns GPUs 0,1 on nodes 0,1" '.backend == "cuda" and .rows_cpu_nodes == [0,1] and .cols_gpus == [0,1] and .gpu_nodes == [0,1]' "$out/bw.json"
+  vm_check "bw cuda: every cell measured and placed, both ways" '[.h2d, .d2h | .alone, .all_at_once | .[][] | .median > 0 and .placed] | length == 16 and all' "$out/bw.json"
+  vm_ran "$out" hostbw.json
+  vm_check "bw host still the node x node matrix" '.backend == "host" and .rows_cpu_nodes == [0,1]' "$out/hostbw.json"
+}
