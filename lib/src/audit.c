@@ -37,6 +37,7 @@ static void hist_add(struct nb_hist *h, nb_topo_t topo, int os_node)
     h->count[i]++;
   else
     h->other++;
+  h->efault += os_node == -EFAULT;
   h->total++;
 }
 
@@ -275,7 +276,14 @@ int nb__baudit_add(struct nb__baudit *a, nb_topo_t topo, const struct nb_buf *b,
   if (a->unverifiable)
     return 0;
   nb_error_t e = {0};
+  long total0 = a->pages.total, efault0 = a->pages.efault;
   int rc = nb_audit_pages(topo, b->addr, b->len, NB__PAGE_SAMPLES, &a->pages, &e);
+  /* Pages the kernel cannot query at all (cudaHostAlloc's, when the driver
+   * maps them as a special mapping): placement unverifiable, not wrong. */
+  if (rc == 0 && a->pages.total > total0 && a->pages.efault - efault0 == a->pages.total - total0) {
+    a->unverifiable = EFAULT;
+    return 0;
+  }
   /* Containers may forbid the page query (seccomp): then placement cannot
    * be verified, which is a finding, not a failure of the run. */
   if (rc == NB_EPERM ||

@@ -26,8 +26,9 @@ extern "C" {
 struct nb_hist {
   int nnodes;
   long *count; /* nnodes entries */
-  long other;
+  long other;  /* on no node of the topology: not present, or not a page the kernel can query */
   long total;
+  long efault; /* of other: pages move_pages cannot query (-EFAULT: a driver's special mapping) */
 };
 
 /** Per-node numastat counters (/sys/devices/system/node/nodeN/numastat). */
