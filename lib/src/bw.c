@@ -264,14 +264,22 @@ static void *cuda_job_main(void *arg)
   struct nb_buf host = {0};
   struct nb_buf_plan hp = {NB_MEM_BIND, rnode};
   int arrived = 0;
-  j->rc = nb_bind_self(topo, &tp, NULL, 0, &st, &j->err);
+  nb_error_t e = {0};
+  j->rc = nb_bind_self(topo, &tp, NULL, 0, &st, &e);
+  /* The GPU first: pinning then happens in its context, and a GPU that
+   * cannot be used is named. */
   if (j->rc == 0)
-    j->rc = nb_buf_alloc_pinned(topo, &host, bw->cfg.bytes, &hp, NULL, 0, bw->cfg.pin, &j->err);
+    j->rc = nb__cuda_select(g->cuda_ordinal, gpu, &e);
+  if (j->rc == 0)
+    j->rc = nb_buf_alloc_pinned(topo, &host, bw->cfg.bytes, &hp, NULL, 0, bw->cfg.pin, &e);
   if (j->rc == 0) {
     j->rc = nb__cuda_bw_copy(g->cuda_ordinal, gpu, host.addr, bw->cfg.bytes, j->dir == NB_BW_H2D,
-                             bw->cfg.repeat, j->samples, j->gate ? arrive : NULL, j->gate, &j->err);
+                             bw->cfg.repeat, j->samples, j->gate ? arrive : NULL, j->gate, &e);
     arrived = 1; /* nb__cuda_bw_copy arrives at the gate in every case */
   }
+  if (j->rc < 0)
+    nb__err(&j->err, j->rc, "bw: node %d -> GPU %d (%s): %s", rnode, gpu, j->dir == NB_BW_H2D ? "H2D" : "D2H",
+            e.msg);
   if (j->gate && !arrived)
     nb__gate_arrive(j->gate);
   if (j->rc == 0) {

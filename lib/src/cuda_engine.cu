@@ -39,6 +39,8 @@ static int cuda_fail(nb_error_t *err, int gpu, const char *call, cudaError_t rc)
     err->sys_errno = 0;
     /* The function's name, not its arguments: "cudaMemcpyAsync". */
     int n = (int)strcspn(call, "(<");
+    if (n > 0 && call[n - 1] == ' ')
+      n = (int)strlen(call); /* a name with a note: "nb_spin (kernel launch)" */
     if (gpu >= 0)
       snprintf(err->msg, sizeof err->msg, "GPU %d: %.*s: %s (%s)", gpu, n, call, cudaGetErrorName(rc),
                cudaGetErrorString(rc));
@@ -71,6 +73,13 @@ extern "C" int nb__cuda_usable(int *count, nb_error_t *err)
     return NB_ECUDA;
   }
   *count = n;
+  return 0;
+}
+
+extern "C" int nb__cuda_select(int ordinal, int gpu, nb_error_t *err)
+{
+  CK(gpu, cudaSetDevice(ordinal));
+  CK(gpu, cudaFree(0)); /* the device's context now, not inside a timed call */
   return 0;
 }
 
@@ -123,13 +132,19 @@ __device__ static unsigned long long globaltimer()
 }
 
 /* Busy for ns nanoseconds of the GPU's clock, or until *stop (host memory
- * mapped into the GPU, read every 100 us so the reads cost no bandwidth). */
+ * mapped into the GPU, read every 100 us so the reads cost no bandwidth;
+ * NULL: no stop). */
 __global__ void nb_spin(long long ns, const volatile int *stop)
 {
   unsigned long long t0 = globaltimer(), next = t0 + 100000;
+  long long c0 = clock64();
   for (;;) {
     unsigned long long t = globaltimer();
     if ((long long)(t - t0) >= ns)
+      break;
+    /* A timer that stalls must not hold the GPU for ever: 8 cycles per ns
+     * asked is 4x the time at 2 GHz, 8x at 1 GHz. */
+    if (clock64() - c0 > 8 * ns + 1000000)
       break;
     if (stop && t >= next) {
       if (*stop)
@@ -142,7 +157,7 @@ __global__ void nb_spin(long long ns, const volatile int *stop)
 /* How long a spin asked for 2 ms really lasts by CUDA events (the least of
  * three, after one to warm up): *scale = asked / measured, so that --gpu-work
  * is the events' time on any GPU, whatever its timer's granularity. */
-static int calibrate(int gpu, cudaStream_t s, double *scale, nb_error_t *err)
+static int calibrate(int gpu, cudaStream_t s, const int *stop, double *scale, nb_error_t *err)
 {
   cudaEvent_t a, b;
   CK(gpu, cudaEventCreate(&a));
@@ -155,9 +170,10 @@ static int calibrate(int gpu, cudaStream_t s, double *scale, nb_error_t *err)
   float best = 0;
   const char *call = "cudaEventRecord";
   for (int k = 0; k < 4 && rc == cudaSuccess; k++) {
-    rc = cudaEventRecord(a, s);
+    call = "cudaEventRecord", rc = cudaEventRecord(a, s);
     if (rc == cudaSuccess) {
-      nb_spin<<<1, 1, 0, s>>>(ns, NULL);
+      (void)cudaGetLastError(); /* a launch error must be this launch's */
+      nb_spin<<<1, 1, 0, s>>>(ns, stop);
       call = "nb_spin (kernel launch)";
       rc = cudaGetLastError();
     }
@@ -266,10 +282,17 @@ static int gpu_open(struct nb__cuda_gpu *g, nb_error_t *err)
   CK(gpu, cudaMalloc(reinterpret_cast<void **>(&g->out), out_bytes));
   if (c->verify)
     CK(gpu, cudaHostAlloc(&g->verify, c->batch_bytes, cudaHostAllocPortable));
-  CK(gpu, cudaHostAlloc(reinterpret_cast<void **>(&g->stop_host), sizeof(int),
-                        cudaHostAllocMapped | cudaHostAllocPortable));
-  *g->stop_host = 0;
-  CK(gpu, cudaHostGetDevicePointer(reinterpret_cast<void **>(&g->stop_dev), g->stop_host, 0));
+  /* The stop flag only ends queued spins early: without mapped memory,
+   * stops wait for them instead. */
+  if (cudaHostAlloc(reinterpret_cast<void **>(&g->stop_host), sizeof(int),
+                    cudaHostAllocMapped | cudaHostAllocPortable) == cudaSuccess) {
+    *g->stop_host = 0;
+    if (cudaHostGetDevicePointer(reinterpret_cast<void **>(&g->stop_dev), g->stop_host, 0) != cudaSuccess)
+      g->stop_dev = NULL;
+  } else {
+    g->stop_host = NULL;
+  }
+  (void)cudaGetLastError(); /* neither failure is the run's */
   CK(gpu, cudaEventCreate(&g->base));
   g->have_base = 1;
   g->nev = c->ring * EV_N;
@@ -287,13 +310,14 @@ static int gpu_open(struct nb__cuda_gpu *g, nb_error_t *err)
   CK(gpu, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c->ordinal));
   g->blocks = sms > 0 ? 8 * sms : 256;
   /* Load the resize kernel now (CUDA loads modules lazily), not in step 0. */
+  (void)cudaGetLastError();
   nb_resize_bilinear<<<1, 32, 0, g->compute>>>(static_cast<const float *>(g->slot[0]), g->out, 0, c->height,
                                                c->width, c->out_size, c->out_size);
   cudaError_t rc = cudaGetLastError();
   if (rc != cudaSuccess)
     return cuda_fail(err, gpu, "nb_resize_bilinear (kernel launch)", rc);
   CK(gpu, cudaStreamSynchronize(g->compute));
-  return calibrate(gpu, g->compute, &g->scale, err);
+  return calibrate(gpu, g->compute, g->stop_dev, &g->scale, err);
 }
 
 extern "C" int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config *cfg,
@@ -353,6 +377,7 @@ extern "C" int nb__cuda_gpu_submit(struct nb__cuda_gpu *g, long step, const void
 
   CK(gpu, cudaStreamWaitEvent(g->compute, ev_at(g, step, EV_COPY_END), 0));
   CK(gpu, cudaEventRecord(ev_at(g, step, EV_WORK_START), g->compute));
+  (void)cudaGetLastError();
   nb_resize_bilinear<<<g->blocks, 256, 0, g->compute>>>(static_cast<const float *>(g->slot[d]), g->out,
                                                         (size_t)c->batch * (size_t)c->channels, c->height,
                                                         c->width, c->out_size, c->out_size);
@@ -428,7 +453,7 @@ extern "C" const void *nb__cuda_gpu_verify_buf(const struct nb__cuda_gpu *g)
 struct bw_res {
   void *dev;
   cudaStream_t s;
-  cudaEvent_t *ev; /* repeat + 2 */
+  cudaEvent_t *ev; /* repeat + 1 */
   int nev, have_s;
 };
 
@@ -465,7 +490,7 @@ static int bw_run(struct bw_res *r, int ordinal, int gpu, void *host, size_t len
   for (int i = 0; i < r->nev; i++)
     CK(gpu, cudaEventCreate(&r->ev[i]));
   double scale = 1;
-  int rc = calibrate(gpu, r->s, &scale, err);
+  int rc = calibrate(gpu, r->s, NULL, &scale, err);
   if (rc < 0)
     return rc;
   void *dst = h2d ? r->dev : host;
@@ -479,7 +504,10 @@ static int bw_run(struct bw_res *r, int ordinal, int gpu, void *host, size_t len
   *started = 1;
   /* The spin kernel holds the stream while the copies are queued: 20 ms
    * covers queueing thousands of copies. */
-  nb_spin<<<1, 1, 0, r->s>>>((long long)(20e6 * scale), NULL);
+  /* Long enough to queue every copy (about 20 us each at most). */
+  double spin_ns = 20e6 > (double)repeat * 20e3 ? 20e6 : (double)repeat * 20e3;
+  (void)cudaGetLastError();
+  nb_spin<<<1, 1, 0, r->s>>>((long long)(spin_ns * scale), NULL);
   cudaError_t lrc = cudaGetLastError();
   if (lrc != cudaSuccess)
     return cuda_fail(err, gpu, "nb_spin (kernel launch)", lrc);

@@ -20,6 +20,9 @@ extern "C" {
  * `--backend host`. */
 int nb__cuda_usable(int *count, nb_error_t *err);
 
+/* Make GPU ordinal the calling thread's device and create its context. */
+int nb__cuda_select(int ordinal, int gpu, nb_error_t *err);
+
 /* Page-lock [addr, addr+len) for every device (cudaHostRegister, portable).
  * *seconds receives the time it took. */
 int nb__cuda_register(void *addr, size_t len, double *seconds, nb_error_t *err);

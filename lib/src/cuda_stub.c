@@ -16,6 +16,12 @@ int nb__cuda_usable(int *count, nb_error_t *err)
   return nb__err(err, NB_ENOTSUP, "this numabench was built without CUDA (no nvcc at build time)");
 }
 
+int nb__cuda_select(int ordinal, int gpu, nb_error_t *err)
+{
+  (void)ordinal, (void)gpu;
+  return no_cuda(err);
+}
+
 int nb__cuda_register(void *addr, size_t len, double *seconds, nb_error_t *err)
 {
   (void)addr, (void)len, (void)seconds;

@@ -358,18 +358,24 @@ static void *cuda_complete_main(void *arg)
 
   double copy = 0, work = 0, idle = 0, end = 0;
   long c = 0, s = 0, nap_ns = 10000;
+  /* A GPU that stops making progress without an error must not hang the
+   * run: a minute (plus 100 steps of --gpu-work) without any is a failure. */
+  double last = nb__now(), patience = 60.0 + 100 * r->cfg.gpu_work_us * 1e-6;
   gp->t_start = 0; /* times are seconds since the GPU's start event, summed step by step */
   while (rc == 0 && s < r->total && !stopping(r)) {
     pthread_mutex_lock(&gp->mu);
     long submitted = gp->submitted;
-    int waited = 0;
+    int waited = 0, waited_for_feeder = 0;
     if (s == c && submitted <= c) {
       waited = WAIT_UNTIL(gp, gp->submitted > c);
       submitted = gp->submitted;
+      waited_for_feeder = 1;
     }
     pthread_mutex_unlock(&gp->mu);
     if (waited < 0)
       break;
+    if (waited_for_feeder)
+      last = nb__now(); /* the host, not the GPU, was slow */
     int progress = 0;
     if (c < submitted) {
       int done = nb__cuda_gpu_poll_copy(gp->cuda, c, &e);
@@ -435,6 +441,13 @@ static void *cuda_complete_main(void *arg)
      * takes no CPU from the workers; the times come from events anyway. */
     if (progress) {
       nap_ns = 10000;
+      last = nb__now();
+    } else if (nb__now() - last > patience) {
+      rc = nb__err(&e, NB_ECUDA,
+                   "GPU %d: no step or copy completed for %.0f s (step %ld, copy %ld outstanding): the GPU "
+                   "stopped making progress",
+                   gp->gp->gpu, patience, s, c);
+      break;
     } else {
       struct timespec nap = {0, nap_ns};
       nanosleep(&nap, NULL);

@@ -66,8 +66,9 @@ int nb__cuda_enumerate(struct nb__cuda_info *info)
   info->runtime_version = info->driver_version = 13000;
   const char *list = getenv("NB_FAKE_CUDA_DEVICES");
   if (!list || !*list) {
-    snprintf(info->error, sizeof info->error, "cudaGetDeviceCount: cudaErrorNoDevice (stand-in engine: "
-                                              "NB_FAKE_CUDA_DEVICES is not set)");
+    snprintf(info->error, sizeof info->error,
+             "cudaGetDeviceCount: cudaErrorNoDevice (stand-in engine: "
+             "NB_FAKE_CUDA_DEVICES is not set)");
     return 0;
   }
   int n = 1;
@@ -78,7 +79,8 @@ int nb__cuda_enumerate(struct nb__cuda_info *info)
   for (const char *c = list; *c && info->count < n;) {
     size_t len = strcspn(c, ",");
     struct nb__cuda_dev *d = &info->devs[info->count];
-    snprintf(d->bus_id, sizeof d->bus_id, "%.*s", (int)(len < sizeof d->bus_id ? len : sizeof d->bus_id - 1), c);
+    snprintf(d->bus_id, sizeof d->bus_id, "%.*s", (int)(len < sizeof d->bus_id ? len : sizeof d->bus_id - 1),
+             c);
     snprintf(d->name, sizeof d->name, "stand-in GPU %d", info->count);
     d->host_numa_id = -1;
     info->count++;
@@ -92,6 +94,12 @@ int nb__cuda_usable(int *count, nb_error_t *err)
   (void)err;
   *count = 1;
   return 0;
+}
+
+int nb__cuda_select(int ordinal, int gpu, nb_error_t *err)
+{
+  (void)ordinal, (void)gpu;
+  return (void)err, 0;
 }
 
 int nb__cuda_register(void *addr, size_t len, double *seconds, nb_error_t *err)
