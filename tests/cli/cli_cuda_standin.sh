@@ -1,0 +1,59 @@
+#!/bin/sh
+# The CLI's CUDA path end to end without a GPU: numabench-fakecuda (test-only,
+# the CUDA stand-in engine) with this machine's first PCI devices presented
+# as CUDA GPUs. The JSON report (backend, pin, copy rate, pin time, verified
+# batches, no host "device" buffer), the text report, the CSV columns, a
+# --fail-at failure naming the GPU and batch, SIGINT mid-run (exit 130, an
+# interrupted report), and bw's CUDA JSON.
+. "$(dirname "$0")/lib.sh"
+need jq
+: "${NB_FAKECUDA_CLI:?NB_FAKECUDA_CLI must name numabench-fakecuda}"
+NB_FAKE_CUDA_DEVICES=$(ls /sys/bus/pci/devices 2>/dev/null | head -n 2 | tr '\n' ',' | sed 's/,$//')
+[ -n "$NB_FAKE_CUDA_DEVICES" ] || skip "no PCI device to present as a GPU"
+export NB_FAKE_CUDA_DEVICES
+fake=$NB_FAKECUDA_CLI
+small="--sample 3x32x32 --batch 4 --warmup 2 --steps 20 --gpu-work 200 --quiet"
+
+"$fake" run $small --mode none,bind --verify --json --output "$tmp/res" >"$tmp/run.json" 2>"$tmp/err" ||
+  bad "run exit $?: $(cat "$tmp/err")"
+check "resolved: cuda backend, register pinning" '.resolved.backend == "cuda" and .resolved.pin == "register"' "$tmp/run.json"
+check "every GPU: all steps, copy rate and pin time, 6 batches verified" \
+  'all(.runs[].gpus[]; .steps_done == 22 and .copy_gbps > 0 and .pin_s >= 0 and .verify.batches == 6 and .verify.mismatches == 0)' "$tmp/run.json"
+check "no host buffer stands for device memory" 'all(.runs[].placement.gpus[].buffers[]; .name != "device")' "$tmp/run.json"
+check "bind achieved" '.runs[1].placement.achieved == true' "$tmp/run.json"
+csv=$(ls "$tmp"/res/*.csv 2>/dev/null | head -n 1)
+if [ -n "$csv" ] && head -n 1 "$csv" | grep -q ',pin_s,copy_gbps$' && [ "$(wc -l <"$csv")" -ge 3 ]; then
+  ok "CSV: pin_s and copy_gbps columns, a row per GPU"
+else
+  bad "CSV: $(head -n 2 "$csv" 2>/dev/null)"
+fi
+
+"$fake" run $small --mode bind --pin hostalloc --no-save >"$tmp/run.txt" 2>"$tmp/err" || bad "text exit $?: $(cat "$tmp/err")"
+if grep -q 'backend cuda' "$tmp/run.txt" && grep -q 'pinned in' "$tmp/run.txt" && grep -q 'cudaHostAlloc' "$tmp/run.txt"; then
+  ok "text: backend, pinning and its time shown"
+else
+  bad "text: $(cat "$tmp/run.txt")"
+fi
+
+"$fake" run $small --mode bind --verify --fail-at corrupt:5 --no-save >/dev/null 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -Eq 'GPU [01]: --verify: batch 5 came back from the GPU with the wrong data' "$tmp/err"; then
+  ok "corrupt:5: exit 1, GPU and batch named"
+else
+  bad "corrupt:5: exit $rc: $(cat "$tmp/err")"
+fi
+
+"$fake" run --sample 3x32x32 --batch 4 --gpu-work 2000 --steps 100000 --mode bind --json --quiet --no-save \
+  >"$tmp/sig.json" 2>"$tmp/err" &
+pid=$!
+sleep 1
+kill -INT $pid
+wait $pid
+rc=$?
+[ "$rc" -eq 130 ] && ok "SIGINT: exit 130" || bad "SIGINT: exit $rc: $(cat "$tmp/err")"
+check "SIGINT: report interrupted, steps counted" '.interrupted == true and all(.runs[0].gpus[]; .steps_done > 0)' "$tmp/sig.json"
+
+"$fake" bw --backend cuda --size 1M --repeat 2 --json >"$tmp/bw.json" 2>"$tmp/err" || bad "bw exit $?: $(cat "$tmp/err")"
+check "bw: CUDA matrices for both GPUs, both ways, with totals" \
+  '.backend == "cuda" and (.cols_gpus | length) == 2 and ([.h2d, .d2h | .alone, .all_at_once | .[][] | .median > 0] | all) and (.h2d.all_at_once_total | length) == (.rows_cpu_nodes | length)' "$tmp/bw.json"
+finish
