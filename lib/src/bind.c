@@ -199,17 +199,27 @@ static void touch(void *addr, size_t len)
       pthread_join(tids[i], NULL);
 }
 
-int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
-                 const int *interleave, int ninterleave, nb_error_t *err)
+/* Every allocation's start: a zeroed record, this machine only, a size
+ * rounded up to whole pages. */
+static int buf_begin(nb_topo_t topo, struct nb_buf *b, size_t *len, nb_error_t *err)
 {
   int rc = refuse_foreign(topo, err);
   memset(b, 0, sizeof *b);
   if (rc < 0)
     return rc;
-  if (!len)
+  if (!*len)
     return nb__err(err, NB_EINVAL, "buffer: size 0");
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  len = (len + page - 1) / page * page;
+  *len = (*len + page - 1) / page * page;
+  return 0;
+}
+
+int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
+                 const int *interleave, int ninterleave, nb_error_t *err)
+{
+  int rc = buf_begin(topo, b, &len, err);
+  if (rc < 0)
+    return rc;
   double t0 = now_s();
   void *addr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (addr == MAP_FAILED)
@@ -308,14 +318,9 @@ int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const stru
     b->pinned = NB_PIN_REGISTER;
     return 0;
   }
-  int rc = refuse_foreign(topo, err);
-  memset(b, 0, sizeof *b);
+  int rc = buf_begin(topo, b, &len, err);
   if (rc < 0)
     return rc;
-  if (!len)
-    return nb__err(err, NB_EINVAL, "buffer: size 0");
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  len = (len + page - 1) / page * page;
   struct saved_policy old;
   b->plan = *plan;
   b->mbind_errno = set_buf_policy(plan, interleave, ninterleave, &old);

@@ -25,6 +25,20 @@ static inline nb_topo_t nbt_load(const char *source, const char *devices)
   return topo;
 }
 
+/* Start a run and wait for it; *out receives the run (NULL when it could
+ * not start) for the caller to inspect and free. Returns the first error. */
+static inline int nbt_run_once(nb_plan_t plan, const struct nb_run_config *cfg, nb_run_t *out, nb_error_t *err)
+{
+  nb_run_t run = NULL;
+  int rc = nb_run_start(&run, plan, cfg, err);
+  if (run) {
+    int w = nb_run_wait(run, err);
+    rc = rc < 0 ? rc : w;
+  }
+  *out = run;
+  return rc;
+}
+
 /* CPU list of an int array, for comparisons that print both sides. */
 static inline const char *nbt_cpus(char *buf, size_t len, const int *cpus, int n)
 {

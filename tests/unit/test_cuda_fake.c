@@ -51,18 +51,6 @@ static nb_plan_t plan_for(enum nb_mode mode, int workers)
   return plan;
 }
 
-static int run_once(nb_plan_t plan, const struct nb_run_config *cfg, nb_run_t *out, nb_error_t *err)
-{
-  nb_run_t run = NULL;
-  int rc = nb_run_start(&run, plan, cfg, err);
-  if (run) {
-    int w = nb_run_wait(run, err);
-    rc = rc < 0 ? rc : w;
-  }
-  *out = run;
-  return rc;
-}
-
 static void no_violation(void)
 {
   const char *first;
@@ -81,11 +69,11 @@ static void test_delivered_and_verified(void **state)
       struct nb_run_config cfg = cfg_for((enum nb_pipeline)p, p ? NB_PIN_HOSTALLOC : NB_PIN_REGISTER);
       nb_run_t run, host;
       nb_error_t err = {0};
-      if (run_once(plan, &cfg, &run, &err) < 0)
+      if (nbt_run_once(plan, &cfg, &run, &err) < 0)
         fail_msg("%s, %d workers: %s", nb_pipeline_name(cfg.pipeline), workers[w], err.msg);
       struct nb_run_config hc = cfg;
       hc.backend = NB_BACKEND_HOST;
-      if (run_once(plan, &hc, &host, &err) < 0)
+      if (nbt_run_once(plan, &hc, &host, &err) < 0)
         fail_msg("host: %s", err.msg);
       assert_int_equal(nb_run_ngpus(run), 2);
       for (int g = 0; g < 2; g++) {
@@ -127,7 +115,7 @@ static void test_failures(void **state)
       cfg.fail_at = faults[k];
       nb_run_t run;
       nb_error_t err = {0};
-      int rc = run_once(plan, &cfg, &run, &err);
+      int rc = nbt_run_once(plan, &cfg, &run, &err);
       if (rc != NB_EIO || !strstr(err.msg, says[k]))
         fail_msg("--fail-at %s, %s: rc %d: %s", faults[k], nb_pipeline_name(cfg.pipeline), rc, err.msg);
       nb_run_free(run);

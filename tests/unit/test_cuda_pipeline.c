@@ -38,18 +38,6 @@ static nb_plan_t plan_for(enum nb_mode mode)
   return plan;
 }
 
-static int run_once(nb_plan_t plan, const struct nb_run_config *cfg, nb_run_t *out, nb_error_t *err)
-{
-  nb_run_t run = NULL;
-  int rc = nb_run_start(&run, plan, cfg, err);
-  if (run) {
-    int w = nb_run_wait(run, err);
-    rc = rc < 0 ? rc : w;
-  }
-  *out = run;
-  return rc;
-}
-
 /* Pinned buffers on GPU 0's node, both ways, confirmed by the page query. */
 static void test_pinned_on_node(void **state)
 {
@@ -94,11 +82,11 @@ static void test_every_mode_verified(void **state)
       struct nb_run_config cfg = small((enum nb_pipeline)p, p ? NB_PIN_HOSTALLOC : NB_PIN_REGISTER);
       nb_run_t run, host;
       nb_error_t err = {0};
-      if (run_once(plan, &cfg, &run, &err) < 0)
+      if (nbt_run_once(plan, &cfg, &run, &err) < 0)
         fail_msg("mode %s, %s: %s", nb_mode_name((enum nb_mode)m), nb_pipeline_name(cfg.pipeline), err.msg);
       struct nb_run_config hc = cfg;
       hc.backend = NB_BACKEND_HOST;
-      if (run_once(plan, &hc, &host, &err) < 0)
+      if (nbt_run_once(plan, &hc, &host, &err) < 0)
         fail_msg("host backend: %s", err.msg);
       assert_int_equal(nb_run_ngpus(run), nb_topo_ngpus(topo));
       for (int g = 0; g < nb_run_ngpus(run); g++) {
@@ -136,7 +124,7 @@ static void test_gpu_work_calibrated(void **state)
   cfg.verify = false;
   nb_run_t run;
   nb_error_t err = {0};
-  if (run_once(plan, &cfg, &run, &err) < 0)
+  if (nbt_run_once(plan, &cfg, &run, &err) < 0)
     fail_msg("%s", err.msg);
   for (int g = 0; g < nb_run_ngpus(run); g++) {
     const struct nb_gpu_result *res = nb_run_gpu(run, g);
@@ -167,7 +155,7 @@ static void test_failures_stop_cleanly(void **state)
     cfg.fail_at = faults[k];
     nb_run_t run;
     nb_error_t err = {0};
-    int rc = run_once(plan, &cfg, &run, &err);
+    int rc = nbt_run_once(plan, &cfg, &run, &err);
     print_message("--fail-at %s: %s\n", faults[k], err.msg);
     assert_int_equal(rc, NB_EIO);
     assert_non_null(strstr(err.msg, says[k]));

@@ -37,18 +37,6 @@ static nb_plan_t plan_for(nb_topo_t topo, enum nb_mode mode, int workers)
   return plan;
 }
 
-static int run_once(nb_plan_t plan, const struct nb_run_config *cfg, nb_run_t *out, nb_error_t *err)
-{
-  nb_run_t run = NULL;
-  int rc = nb_run_start(&run, plan, cfg, err);
-  if (run) {
-    int w = nb_run_wait(run, err);
-    rc = rc < 0 ? rc : w;
-  }
-  *out = run;
-  return rc;
-}
-
 static void test_exactly_once_in_order(void **state)
 {
   (void)state;
@@ -64,7 +52,7 @@ static void test_exactly_once_in_order(void **state)
         struct nb_run_config cfg = small((enum nb_pipeline)p);
         nb_run_t run;
         nb_error_t err = {0};
-        if (run_once(plan, &cfg, &run, &err) < 0)
+        if (nbt_run_once(plan, &cfg, &run, &err) < 0)
           fail_msg("%s, %d workers: %s", nb_pipeline_name((enum nb_pipeline)p), workers[w], err.msg);
         assert_false(nb_run_interrupted(run));
         for (int g = 0; g < nb_run_ngpus(run); g++) {
@@ -103,7 +91,7 @@ static void expect_failure(const char *fail_at, const char *text)
     cfg.steps = 200;
     nb_run_t run;
     nb_error_t err = {0};
-    int rc = run_once(plan, &cfg, &run, &err);
+    int rc = nbt_run_once(plan, &cfg, &run, &err);
     assert_int_equal(rc, NB_EIO);
     if (!strstr(err.msg, text))
       fail_msg("'%s' lacks '%s'", err.msg, text);
