@@ -27,7 +27,8 @@ static inline nb_topo_t nbt_load(const char *source, const char *devices)
 
 /* Start a run and wait for it; *out receives the run (NULL when it could
  * not start) for the caller to inspect and free. Returns the first error. */
-static inline int nbt_run_once(nb_plan_t plan, const struct nb_run_config *cfg, nb_run_t *out, nb_error_t *err)
+static inline int nbt_run_once(nb_plan_t plan, const struct nb_run_config *cfg, nb_run_t *out,
+                               nb_error_t *err)
 {
   nb_run_t run = NULL;
   int rc = nb_run_start(&run, plan, cfg, err);
