@@ -63,18 +63,20 @@ int nb_parse_size(const char *text, size_t *bytes)
   return 0;
 }
 
-/* One copying thread: bound to its row node, its destination there, its
- * source on the column node; copies repeat + 1 times (the first untimed). */
+/* One cell's copies, in a thread of its own: host (copy_job) or CUDA
+ * (cuda_job_main). */
 struct job {
   struct nb_bw *bw;
-  int row, col;
-  struct nb__gate *gate; /* all-at-once: start together */
-  double *samples;
+  int dir, row, col;
+  struct nb__gate *gate; /* all at once: the copies start together */
+  double *samples;       /* repeat values, GB/s */
   bool placed;
   int rc;
   nb_error_t err;
 };
 
+/* Host: bound to its row node, its destination there, its source on the
+ * column node; copies repeat + 1 times (the first untimed). */
 static void *copy_job(void *arg)
 {
   struct job *j = arg;
@@ -116,144 +118,16 @@ static void *copy_job(void *arg)
   return NULL;
 }
 
-static struct nb_bw_cell *cell_at(struct nb_bw *bw, int dir, int i, int j, int all)
-{
-  return &bw->cell[((dir * 2 + all) * bw->nrows + i) * bw->ncols + j];
-}
-
-static int finish_cell(struct nb_bw *bw, struct job *jb, int dir, int all)
-{
-  struct nb_bw_cell *c = cell_at(bw, dir, jb->row, jb->col, all);
-  c->samples = jb->samples;
-  jb->samples = NULL;
-  c->placed = jb->placed;
-  return nb_stats_compute(c->samples, bw->cfg.repeat, &c->gbps);
-}
-
-int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err)
-{
-  *bwp = NULL;
-  if (!nb_topo_is_this_system(topo))
-    return nb__err(err, NB_EINVAL, "bw: topology %s is not this machine", nb_topo_source(topo));
-  if (cfg->bytes == 0 || cfg->repeat < 1)
-    return nb__err(err, NB_EINVAL, "bw: size and repeat must be positive");
-  struct nb_bw *bw = calloc(1, sizeof *bw);
-  int n = nb_topo_nnodes(topo), rc = 0;
-  if (!bw)
-    return nb__err(err, NB_ENOMEM, "bw: out of memory");
-  bw->topo = topo;
-  bw->cfg = *cfg;
-  bw->ndirs = 1;
-  bw->rows = calloc((size_t)n, sizeof *bw->rows);
-  bw->cols = calloc((size_t)n, sizeof *bw->cols);
-  if (!bw->rows || !bw->cols) {
-    nb_bw_free(bw);
-    return nb__err(err, NB_ENOMEM, "bw: out of memory");
-  }
-  for (int i = 0; i < n; i++) {
-    const struct nb_node *nd = nb_topo_node(topo, i);
-    if (!nd->allowed || !nd->memory_bytes)
-      continue;
-    bw->cols[bw->ncols++] = nd->os_index;
-    if (nd->ncpus)
-      bw->rows[bw->nrows++] = nd->os_index;
-  }
-  bw->cell = calloc((size_t)(2 * bw->nrows * bw->ncols), sizeof *bw->cell);
-  if (!bw->cell || !bw->nrows) {
-    int rc0 = bw->cell ? nb__err(err, NB_EINVAL, "bw: no allowed node with CPUs and memory")
-                       : nb__err(err, NB_ENOMEM, "bw: out of memory");
-    nb_bw_free(bw);
-    return rc0;
-  }
-  struct job *jobs = calloc((size_t)bw->nrows, sizeof *jobs);
-  pthread_t *tids = calloc((size_t)bw->nrows, sizeof *tids);
-  if (!jobs || !tids)
-    rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
-  /* Each pair alone, one thread at a time. */
-  for (int i = 0; rc == 0 && i < bw->nrows; i++)
-    for (int j = 0; rc == 0 && j < bw->ncols; j++) {
-      struct job jb = {bw, i, j, NULL, malloc((size_t)cfg->repeat * sizeof(double)), false, 0, {0}};
-      pthread_t t;
-      if (!jb.samples)
-        rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
-      else if ((rc = pthread_create(&t, NULL, copy_job, &jb)) != 0)
-        rc = nb__err_sys(err, NB_EINTERNAL, rc, "bw: creating a thread");
-      else {
-        pthread_join(t, NULL);
-        if ((rc = jb.rc) < 0) {
-          if (err)
-            *err = jb.err;
-        } else {
-          rc = finish_cell(bw, &jb, 0, 0);
-        }
-      }
-      free(jb.samples);
-    }
-  /* Every row at once from the same column: the memory and the link shared. */
-  for (int j = 0; rc == 0 && j < bw->ncols; j++) {
-    struct nb__gate gate;
-    nb__gate_init(&gate);
-    int started = 0;
-    for (int i = 0; i < bw->nrows; i++) {
-      jobs[i] = (struct job){bw, i, j, &gate, malloc((size_t)cfg->repeat * sizeof(double)), false, 0, {0}};
-      if (!jobs[i].samples) {
-        rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
-        break;
-      }
-      int e = pthread_create(&tids[i], NULL, copy_job, &jobs[i]);
-      if (e) {
-        rc = nb__err_sys(err, NB_EINTERNAL, e, "bw: creating a thread");
-        break;
-      }
-      started++;
-    }
-    nb__gate_open(&gate, started);
-    for (int i = 0; i < started; i++)
-      pthread_join(tids[i], NULL);
-    nb__gate_destroy(&gate);
-    for (int i = 0; i < started; i++) {
-      if (rc == 0 && jobs[i].rc < 0) {
-        rc = jobs[i].rc;
-        if (err)
-          *err = jobs[i].err;
-      }
-      if (rc == 0)
-        rc = finish_cell(bw, &jobs[i], 0, 1);
-      free(jobs[i].samples);
-    }
-  }
-  free(jobs);
-  free(tids);
-  if (rc < 0) {
-    nb_bw_free(bw);
-    return rc;
-  }
-  *bwp = bw;
-  return 0;
-}
-
-/* ---- CUDA: pinned copies, node x GPU ---- */
-
-/* One GPU's copies from (to) a pinned buffer on one node, driven by a thread
- * bound to that node. */
-struct cuda_job {
-  struct nb_bw *bw;
-  int row, col, dir;
-  struct nb__gate *gate; /* all at once: the copies start together */
-  double *samples;
-  bool placed;
-  int rc;
-  nb_error_t err;
-};
-
 static void arrive(void *gate)
 {
   nb__gate_arrive(gate);
 }
 
+/* CUDA: one GPU's copies from (to) a pinned buffer on the row node, driven
+ * by a thread bound to that node. */
 static void *cuda_job_main(void *arg)
 {
-  struct cuda_job *j = arg;
+  struct job *j = arg;
   struct nb_bw *bw = j->bw;
   nb_topo_t topo = bw->topo;
   int rnode = bw->rows[j->row], gpu = bw->cols[j->col];
@@ -293,126 +167,187 @@ static void *cuda_job_main(void *arg)
   return NULL;
 }
 
-static int cuda_finish(struct nb_bw *bw, struct cuda_job *jb, int all)
+static struct nb_bw_cell *cell_at(struct nb_bw *bw, int dir, int i, int j, int all)
 {
-  struct nb_bw_cell *c = cell_at(bw, jb->dir, jb->row, jb->col, all);
-  c->samples = jb->samples;
-  jb->samples = NULL;
-  c->placed = jb->placed;
-  return nb_stats_compute(c->samples, bw->cfg.repeat, &c->gbps);
+  return &bw->cell[((dir * 2 + all) * bw->nrows + i) * bw->ncols + j];
 }
 
-int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err)
+/* A finished job's samples into its cell; the first failure into rc/err. */
+static int finish(struct nb_bw *bw, struct job *jb, int all, int rc, nb_error_t *err)
+{
+  if (rc == 0 && jb->rc < 0) {
+    rc = jb->rc;
+    if (err)
+      *err = jb->err;
+  }
+  if (rc == 0) {
+    struct nb_bw_cell *c = cell_at(bw, jb->dir, jb->row, jb->col, all);
+    c->samples = jb->samples;
+    jb->samples = NULL;
+    c->placed = jb->placed;
+    rc = nb_stats_compute(c->samples, bw->cfg.repeat, &c->gbps);
+  }
+  free(jb->samples);
+  jb->samples = NULL;
+  return rc;
+}
+
+/* Run fn for n cells at the same time behind a start line (n = 1: alone).
+ * Cell k is (row, col) with whichever of them is -1 replaced by k. */
+static int run_cells(struct nb_bw *bw, void *(*fn)(void *), int dir, int row, int col, int n, int all,
+                     nb_error_t *err)
+{
+  struct job *jobs = calloc((size_t)n, sizeof *jobs);
+  pthread_t *tids = calloc((size_t)n, sizeof *tids);
+  struct nb__gate gate;
+  int rc = 0, started = 0;
+  if (!jobs || !tids) {
+    free(jobs);
+    free(tids);
+    return nb__err(err, NB_ENOMEM, "bw: out of memory");
+  }
+  nb__gate_init(&gate);
+  for (int k = 0; k < n; k++) {
+    jobs[k] = (struct job){bw,
+                           dir,
+                           row < 0 ? k : row,
+                           col < 0 ? k : col,
+                           all ? &gate : NULL,
+                           malloc((size_t)bw->cfg.repeat * sizeof(double)),
+                           false,
+                           0,
+                           {0}};
+    if (!jobs[k].samples) {
+      rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
+      break;
+    }
+    int e = pthread_create(&tids[k], NULL, fn, &jobs[k]);
+    if (e) {
+      free(jobs[k].samples);
+      rc = nb__err_sys(err, NB_EINTERNAL, e, "bw: creating a thread");
+      break;
+    }
+    started++;
+  }
+  if (all)
+    nb__gate_open(&gate, started);
+  for (int k = 0; k < started; k++)
+    pthread_join(tids[k], NULL);
+  nb__gate_destroy(&gate);
+  for (int k = 0; k < started; k++)
+    rc = finish(bw, &jobs[k], all, rc, err);
+  free(jobs);
+  free(tids);
+  return rc;
+}
+
+/* The checks and the record both matrices start with. */
+static int bw_new(nb_topo_t topo, const struct nb_bw_config *cfg, int ndirs, struct nb_bw **bwp,
+                  nb_error_t *err)
 {
   *bwp = NULL;
   if (!nb_topo_is_this_system(topo))
     return nb__err(err, NB_EINVAL, "bw: topology %s is not this machine", nb_topo_source(topo));
   if (cfg->bytes == 0 || cfg->repeat < 1)
     return nb__err(err, NB_EINVAL, "bw: size and repeat must be positive");
+  struct nb_bw *bw = calloc(1, sizeof *bw);
+  int n = nb_topo_nnodes(topo), ngpus = nb_topo_ngpus(topo);
+  if (!bw)
+    return nb__err(err, NB_ENOMEM, "bw: out of memory");
+  bw->topo = topo;
+  bw->cfg = *cfg;
+  bw->ndirs = ndirs;
+  bw->cuda = ndirs == 2;
+  bw->rows = calloc((size_t)n, sizeof *bw->rows);
+  bw->cols = calloc((size_t)(n > ngpus ? n : ngpus), sizeof *bw->cols);
+  bw->col_nodes = calloc((size_t)(ngpus ? ngpus : 1), sizeof *bw->col_nodes);
+  if (!bw->rows || !bw->cols || !bw->col_nodes) {
+    nb_bw_free(bw);
+    return nb__err(err, NB_ENOMEM, "bw: out of memory");
+  }
+  *bwp = bw;
+  return 0;
+}
+
+/* Cells, once rows and columns are known. */
+static int bw_cells(struct nb_bw *bw, nb_error_t *err)
+{
+  bw->cell = calloc((size_t)(2 * bw->ndirs * bw->nrows * bw->ncols), sizeof *bw->cell);
+  if (!bw->cell)
+    return nb__err(err, NB_ENOMEM, "bw: out of memory");
+  if (!bw->nrows)
+    return nb__err(err, NB_EINVAL, "bw: no allowed node with CPUs and memory");
+  return 0;
+}
+
+int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err)
+{
+  struct nb_bw *bw;
+  int rc = bw_new(topo, cfg, 1, &bw, err);
+  *bwp = NULL;
+  if (rc < 0)
+    return rc;
+  for (int i = 0; i < nb_topo_nnodes(topo); i++) {
+    const struct nb_node *nd = nb_topo_node(topo, i);
+    if (!nd->allowed || !nd->memory_bytes)
+      continue;
+    bw->cols[bw->ncols++] = nd->os_index;
+    if (nd->ncpus)
+      bw->rows[bw->nrows++] = nd->os_index;
+  }
+  rc = bw_cells(bw, err);
+  /* Each pair alone, one thread at a time. */
+  for (int i = 0; rc == 0 && i < bw->nrows; i++)
+    for (int j = 0; rc == 0 && j < bw->ncols; j++)
+      rc = run_cells(bw, copy_job, 0, i, j, 1, 0, err);
+  /* Every row at once from the same column: the memory and the link shared. */
+  for (int j = 0; rc == 0 && j < bw->ncols; j++)
+    rc = run_cells(bw, copy_job, 0, -1, j, bw->nrows, 1, err);
+  if (rc < 0) {
+    nb_bw_free(bw);
+    return rc;
+  }
+  *bwp = bw;
+  return 0;
+}
+
+/* ---- CUDA: pinned copies, node x GPU ---- */
+
+int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err)
+{
+  *bwp = NULL;
   if (cfg->pin != NB_PIN_REGISTER && cfg->pin != NB_PIN_HOSTALLOC)
     return nb__err(err, NB_EINVAL, "bw: the CUDA backend needs --pin register or hostalloc");
-  int ngpus = nb_topo_ngpus(topo), n = nb_topo_nnodes(topo), rc = 0;
-  if (nb_topo_gpu_origin(topo) != NB_GPUS_CUDA || ngpus == 0)
+  if (nb_topo_gpu_origin(topo) != NB_GPUS_CUDA || nb_topo_ngpus(topo) == 0)
     return nb__err(
         err, NB_EINVAL,
         "bw: --backend cuda needs the GPUs from the CUDA runtime (%s); drop --devices and --no-cuda, or "
         "use --backend host",
         nb_topo_cuda_status(topo));
-  struct nb_bw *bw = calloc(1, sizeof *bw);
-  if (!bw)
-    return nb__err(err, NB_ENOMEM, "bw: out of memory");
-  bw->topo = topo;
-  bw->cfg = *cfg;
-  bw->cuda = 1;
-  bw->ndirs = 2;
-  bw->rows = calloc((size_t)n, sizeof *bw->rows);
-  bw->cols = calloc((size_t)ngpus, sizeof *bw->cols);
-  bw->col_nodes = calloc((size_t)ngpus, sizeof *bw->col_nodes);
-  if (!bw->rows || !bw->cols || !bw->col_nodes) {
-    nb_bw_free(bw);
-    return nb__err(err, NB_ENOMEM, "bw: out of memory");
-  }
-  for (int i = 0; i < n; i++) {
+  struct nb_bw *bw;
+  int rc = bw_new(topo, cfg, 2, &bw, err);
+  if (rc < 0)
+    return rc;
+  for (int i = 0; i < nb_topo_nnodes(topo); i++) {
     const struct nb_node *nd = nb_topo_node(topo, i);
     if (nd->allowed && nd->memory_bytes && nd->ncpus)
       bw->rows[bw->nrows++] = nd->os_index;
   }
-  for (int j = 0; j < ngpus; j++) {
+  for (int j = 0; j < nb_topo_ngpus(topo); j++) {
     const struct nb_gpu *g = nb_topo_gpu(topo, j);
     bw->cols[bw->ncols] = g->index;
     bw->col_nodes[bw->ncols++] = g->numa_node;
   }
-  bw->cell = calloc((size_t)(4 * bw->nrows * bw->ncols), sizeof *bw->cell);
-  if (!bw->cell || !bw->nrows) {
-    int rc0 = bw->cell ? nb__err(err, NB_EINVAL, "bw: no allowed node with CPUs and memory")
-                       : nb__err(err, NB_ENOMEM, "bw: out of memory");
-    nb_bw_free(bw);
-    return rc0;
-  }
-  struct cuda_job *jobs = calloc((size_t)bw->ncols, sizeof *jobs);
-  pthread_t *tids = calloc((size_t)bw->ncols, sizeof *tids);
-  if (!jobs || !tids)
-    rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
+  rc = bw_cells(bw, err);
   for (int dir = 0; rc == 0 && dir < 2; dir++) {
     /* Each node and GPU alone. */
     for (int i = 0; rc == 0 && i < bw->nrows; i++)
-      for (int j = 0; rc == 0 && j < bw->ncols; j++) {
-        struct cuda_job jb = {bw,    i, j,  dir, NULL, malloc((size_t)cfg->repeat * sizeof(double)),
-                              false, 0, {0}};
-        pthread_t t;
-        if (!jb.samples)
-          rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
-        else if ((rc = pthread_create(&t, NULL, cuda_job_main, &jb)) != 0)
-          rc = nb__err_sys(err, NB_EINTERNAL, rc, "bw: creating a thread");
-        else {
-          pthread_join(t, NULL);
-          if ((rc = jb.rc) < 0) {
-            if (err)
-              *err = jb.err;
-          } else {
-            rc = cuda_finish(bw, &jb, 0);
-          }
-        }
-        free(jb.samples);
-      }
+      for (int j = 0; rc == 0 && j < bw->ncols; j++)
+        rc = run_cells(bw, cuda_job_main, dir, i, j, 1, 0, err);
     /* Every GPU at once from the same node: the node's memory and links shared. */
-    for (int i = 0; rc == 0 && i < bw->nrows; i++) {
-      struct nb__gate gate;
-      nb__gate_init(&gate);
-      int started = 0;
-      for (int j = 0; j < bw->ncols; j++) {
-        jobs[j] = (struct cuda_job){bw,    i, j,  dir, &gate, malloc((size_t)cfg->repeat * sizeof(double)),
-                                    false, 0, {0}};
-        if (!jobs[j].samples) {
-          rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
-          break;
-        }
-        int e = pthread_create(&tids[j], NULL, cuda_job_main, &jobs[j]);
-        if (e) {
-          free(jobs[j].samples);
-          rc = nb__err_sys(err, NB_EINTERNAL, e, "bw: creating a thread");
-          break;
-        }
-        started++;
-      }
-      nb__gate_open(&gate, started);
-      for (int j = 0; j < started; j++)
-        pthread_join(tids[j], NULL);
-      nb__gate_destroy(&gate);
-      for (int j = 0; j < started; j++) {
-        if (rc == 0 && jobs[j].rc < 0) {
-          rc = jobs[j].rc;
-          if (err)
-            *err = jobs[j].err;
-        }
-        if (rc == 0)
-          rc = cuda_finish(bw, &jobs[j], 1);
-        free(jobs[j].samples);
-      }
-    }
+    for (int i = 0; rc == 0 && i < bw->nrows; i++)
+      rc = run_cells(bw, cuda_job_main, dir, i, -1, bw->ncols, 1, err);
   }
-  free(jobs);
-  free(tids);
   if (rc < 0) {
     nb_bw_free(bw);
     return rc;
