@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include <numabench.h>
@@ -38,6 +41,29 @@ static inline int nbt_run_once(nb_plan_t plan, const struct nb_run_config *cfg, 
   }
   *out = run;
   return rc;
+}
+
+/* Stop a run from another thread after a while (nbt_stop_after, then
+ * pthread_join(s.thread) once the run has ended). */
+struct nbt_stopper {
+  nb_run_t run;
+  unsigned usec;
+  pthread_t thread;
+};
+
+static inline void *nbt_stopper_main(void *arg)
+{
+  struct nbt_stopper *s = (struct nbt_stopper *)arg;
+  usleep(s->usec);
+  nb_run_stop(s->run);
+  return NULL;
+}
+
+static inline int nbt_stop_after(struct nbt_stopper *s, nb_run_t run, unsigned usec)
+{
+  s->run = run;
+  s->usec = usec;
+  return pthread_create(&s->thread, NULL, nbt_stopper_main, s);
 }
 
 /* CPU list of an int array, for comparisons that print both sides. */

@@ -124,18 +124,6 @@ static void test_failures(void **state)
   nb_plan_free(plan);
 }
 
-struct stopper {
-  nb_run_t run;
-};
-
-static void *stop_soon(void *arg)
-{
-  struct stopper *s = arg;
-  usleep(30000);
-  nb_run_stop(s->run);
-  return NULL;
-}
-
 /* A stop part-way: no hang, the run marked interrupted, steps counted. */
 static void test_stop(void **state)
 {
@@ -147,11 +135,10 @@ static void test_stop(void **state)
   nb_run_t run = NULL;
   nb_error_t err = {0};
   assert_int_equal(nb_run_start(&run, plan, &cfg, &err), 0);
-  struct stopper s = {run};
-  pthread_t t;
-  assert_int_equal(pthread_create(&t, NULL, stop_soon, &s), 0);
+  struct nbt_stopper s;
+  assert_int_equal(nbt_stop_after(&s, run, 30000), 0);
   assert_int_equal(nb_run_wait(run, &err), 0);
-  pthread_join(t, NULL);
+  pthread_join(s.thread, NULL);
   assert_true(nb_run_interrupted(run));
   for (int g = 0; g < 2; g++) {
     const struct nb_gpu_result *res = nb_run_gpu(run, g);

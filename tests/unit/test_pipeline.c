@@ -111,18 +111,6 @@ static void test_failures(void **state)
   expect_failure("corrupt:5", "batch 5 arrived with the wrong data");
 }
 
-struct stopper {
-  nb_run_t run;
-};
-
-static void *stop_soon(void *arg)
-{
-  struct stopper *s = arg;
-  usleep(100000);
-  nb_run_stop(s->run);
-  return NULL;
-}
-
 static void test_stop(void **state)
 {
   (void)state;
@@ -133,11 +121,10 @@ static void test_stop(void **state)
   nb_run_t run;
   nb_error_t err = {0};
   assert_int_equal(nb_run_start(&run, plan, &cfg, &err), 0);
-  struct stopper s = {run};
-  pthread_t t;
-  pthread_create(&t, NULL, stop_soon, &s);
+  struct nbt_stopper s;
+  assert_int_equal(nbt_stop_after(&s, run, 100000), 0);
   assert_int_equal(nb_run_wait(run, &err), 0);
-  pthread_join(t, NULL);
+  pthread_join(s.thread, NULL);
   assert_true(nb_run_interrupted(run));
   const struct nb_gpu_result *res = nb_run_gpu(run, 0);
   assert_true(res->steps_done > 2 && res->steps_done < (1 << 22));
