@@ -230,40 +230,13 @@ static int cmd_topo(const struct nb_config *cfg, int argc, char **argv)
   return rc < 0 ? fail(&err) : 0;
 }
 
-/* Split "a,b,c" into modes; 0 or an exit code with the message printed. */
-static int parse_modes(const char *list, enum nb_mode *modes, int *n)
-{
-  *n = 0;
-  for (const char *p = list;;) {
-    size_t len = strcspn(p, ",");
-    char name[32];
-    snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
-    int m = nb_mode_parse(name);
-    if (m < 0) {
-      fprintf(stderr,
-              "numabench: --mode '%s': unknown mode '%s' (modes: none, bind, adversarial, remote, "
-              "interleave)\n",
-              list, name);
-      return EXIT_USAGE;
-    }
-    for (int i = 0; i < *n; i++)
-      if (modes[i] == (enum nb_mode)m) {
-        fprintf(stderr, "numabench: --mode '%s': %s is listed twice\n", list, name);
-        return EXIT_USAGE;
-      }
-    modes[(*n)++] = (enum nb_mode)m;
-    if (!p[len])
-      return 0;
-    p += len + 1;
-  }
-}
-
 static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
 {
   enum nb_mode modes[NB_NMODES];
   int nmodes, rc;
-  if ((rc = parse_modes(cfg->mode ? cfg->mode : "bind", modes, &nmodes)) != 0)
-    return rc;
+  nb_error_t err = {0};
+  if (nb_options_modes(cfg, "bind", modes, &nmodes, &err) < 0)
+    return fail(&err);
   if (cfg->emit && strcmp(cfg->emit, "numactl")) {
     fprintf(stderr, "numabench plan: --emit '%s': the only launcher is numactl\n", cfg->emit);
     return EXIT_USAGE;
@@ -285,7 +258,6 @@ static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
     return EXIT_USAGE;
   }
 
-  nb_error_t err = {0};
   nb_topo_t topo;
   struct nb_topo_config tc = {.source = cfg->topology, .devices = cfg->devices, .no_cuda = cfg->no_cuda};
   if (nb_topo_load(&topo, &tc, &err) < 0)
@@ -355,10 +327,10 @@ static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
 
 /* ---- run ---- */
 
-/* The run being measured, for the signal thread. */
+/* The experiment being run, for the signal thread. */
 static struct {
   pthread_mutex_t mu;
-  nb_run_t run;
+  nb_experiment_t x;
   int signo;
   int done; /* set before cmd_run wakes the signal thread to end it */
 } current = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
@@ -382,16 +354,15 @@ static void *signal_thread(void *arg)
     }
     if (!current.signo)
       current.signo = sig;
-    if (current.run)
-      nb_run_stop(current.run);
+    if (current.x)
+      nb_experiment_stop(current.x);
     pthread_mutex_unlock(&current.mu);
   }
   return NULL;
 }
 
 struct progress {
-  int tty;
-  const char *mode;
+  int run; /* the run the line is about */
   double last;
 };
 
@@ -402,265 +373,122 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void show_progress(void *arg, int step, int total)
+/* The progress line: at most 5 updates a second, the last step always; a
+ * failed run ends the line so that the error starts on its own. */
+static void show_progress(void *arg, const struct nb_progress *p)
 {
-  struct progress *p = arg;
-  double t = now_s();
-  if (step < total && t - p->last < 0.2)
+  struct progress *pr = arg;
+  if (p->failed) {
+    fputc('\n', stderr);
     return;
-  p->last = t;
-  fprintf(stderr, "\r  mode %-11s step %d/%d%s", p->mode, step, total, step == total ? "\n" : "");
+  }
+  double t = now_s();
+  if (p->run != pr->run) {
+    pr->run = p->run;
+    pr->last = 0;
+  }
+  if (p->step < p->total && t - pr->last < 0.2)
+    return;
+  pr->last = t;
+  fprintf(stderr, "\r  mode %-11s step %d/%d%s", nb_mode_name(p->mode), p->step, p->total,
+          p->step == p->total ? "\n" : "");
 }
 
-static int parse_sample(const char *text, int *c, int *h, int *w)
+/* A library error of the run: what cannot run on this machine is, like bad
+ * input, exit 2. */
+static int run_fail(const nb_error_t *err)
 {
-  char tail;
-  if (sscanf(text, "%dx%dx%d%c", c, h, w, &tail) != 3 || *c <= 0 || *h <= 0 || *w <= 0 ||
-      (double)*c * *h * *w > (double)(1 << 28)) {
-    fprintf(stderr,
-            "numabench: --sample '%s': expected CxHxW with positive sizes and at most 2^28 values, e.g. "
-            "3x224x224\n",
-            text);
-    return EXIT_USAGE;
-  }
-  return 0;
+  fprintf(stderr, "numabench: %s\n", err->msg);
+  return nb_err_is_usage(err->code) || err->code == NB_ENOTSUP ? EXIT_USAGE : EXIT_FAILURE;
 }
 
-/* --backend and --pin as asked; the backend is resolved against the machine
- * later (nb_backend_resolve). */
-static int parse_backend(const struct nb_config *cfg, enum nb_backend *backend, enum nb_pin *pin)
+/* One point's report on stdout, its result files, and the placement verdict. */
+static int report_point(const struct nb_report *rep)
 {
-  if (!strcmp(cfg->backend, "auto"))
-    *backend = NB_BACKEND_AUTO;
-  else if (!strcmp(cfg->backend, "host"))
-    *backend = NB_BACKEND_HOST;
-  else if (!strcmp(cfg->backend, "cuda"))
-    *backend = NB_BACKEND_CUDA;
-  else {
-    fprintf(stderr, "numabench: --backend '%s': expected auto, host or cuda\n", cfg->backend);
-    return EXIT_USAGE;
-  }
-  if (!strcmp(cfg->pin, "register"))
-    *pin = NB_PIN_REGISTER;
-  else if (!strcmp(cfg->pin, "hostalloc"))
-    *pin = NB_PIN_HOSTALLOC;
-  else {
-    fprintf(stderr, "numabench: --pin '%s': expected register or hostalloc\n", cfg->pin);
-    return EXIT_USAGE;
-  }
-  return 0;
-}
-
-/* The backend for this machine: --backend cuda without a usable GPU is a
- * usage error (exit 2) naming the CUDA error; auto falls back to host and
- * says why in why. */
-static int resolve_backend(nb_topo_t topo, enum nb_backend *backend, char *why, size_t len)
-{
+  const struct nb_config *cfg = rep->options;
   nb_error_t err = {0};
-  if (nb_backend_resolve(topo, *backend, backend, why, len, &err) < 0) {
-    fprintf(stderr, "numabench: %s\n", err.msg);
-    return EXIT_USAGE;
-  }
-  return 0;
-}
-
-/* The run's settings from the options; 0 or an exit code (message printed). */
-static int resolve_run(const struct nb_config *cfg, struct nb_run_config *rc_cfg, enum nb_mode *modes,
-                       int *nmodes)
-{
-  int rc;
-  *rc_cfg = (struct nb_run_config){.warmup = cfg->warmup,
-                                   .steps = cfg->steps,
-                                   .seed = (uint64_t)cfg->seed,
-                                   .gpu_work_us = cfg->gpu_work,
-                                   .verify = cfg->verify,
-                                   .fail_at = cfg->fail_at};
-  if ((rc = parse_modes(cfg->mode ? cfg->mode : "none,bind,adversarial", modes, nmodes)) != 0 ||
-      (rc = parse_sample(cfg->sample, &rc_cfg->channels, &rc_cfg->height, &rc_cfg->width)) != 0)
-    return rc;
-  if (!strcmp(cfg->pipeline, "torch"))
-    rc_cfg->pipeline = NB_PIPE_TORCH;
-  else if (!strcmp(cfg->pipeline, "direct"))
-    rc_cfg->pipeline = NB_PIPE_DIRECT;
-  else {
-    fprintf(stderr, "numabench: --pipeline '%s': expected torch or direct\n", cfg->pipeline);
-    return EXIT_USAGE;
-  }
-  if ((rc = parse_backend(cfg, &rc_cfg->backend, &rc_cfg->pin)) != 0)
-    return rc;
-  return 0;
-}
-
-/* One point of the benchmark: every mode, --repeat times interleaved, on
- * one configuration; then the report and the result files. */
-static int run_point(const struct nb_config *cfg, const char *sweep_opt, const char *sweep_val,
-                     int *interrupted)
-{
-  enum nb_mode modes[NB_NMODES];
-  int nmodes, rc;
-  struct nb_run_config rc_cfg;
-  if ((rc = resolve_run(cfg, &rc_cfg, modes, &nmodes)) != 0)
-    return rc;
-
-  nb_error_t err = {0};
-  nb_topo_t topo;
-  struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = cfg->no_cuda};
-  if (nb_topo_load(&topo, &tc, &err) < 0)
+  if ((cfg->json ? nb_report_write_json(rep, stdout, &err) : nb_report_write_text(rep, stdout, &err)) < 0)
     return fail(&err);
-  enum nb_backend asked = rc_cfg.backend;
-  char why[640];
-  if ((rc = resolve_backend(topo, &rc_cfg.backend, why, sizeof why)) != 0) {
-    nb_topo_free(topo);
-    return rc;
+  char path[4096];
+  if (!cfg->no_save) {
+    if (nb_report_save(rep, cfg->output, path, sizeof path, &err) < 0)
+      return fail(&err);
+    fprintf(stderr, "numabench: results saved in %s (and .csv)\n", path);
   }
-
-  /* Plans first, for every mode: memory and batch size are decided over all. */
-  nb_plan_t plans[NB_NMODES] = {0};
-  char skip_text[NB_NMODES][640];
-  nb_plan_t ran[NB_NMODES];
-  int nran = 0;
-  for (int i = 0; i < nmodes && rc == 0; i++) {
-    skip_text[i][0] = '\0';
-    struct nb_plan_config pc = {
-        .mode = modes[i], .gpus = cfg->gpus, .workers = cfg->workers, .gpu_node = cfg->gpu_node};
-    if (nb_plan_make(&plans[i], topo, &pc, &err) < 0) {
-      if (err.code == NB_ENOTSUP && nmodes > 1) {
-        snprintf(skip_text[i], sizeof skip_text[i], "%s", err.msg);
-        continue;
-      }
-      rc = err.code == NB_ENOTSUP ? (fprintf(stderr, "numabench: %s\n", err.msg), EXIT_USAGE) : fail(&err);
-      break;
-    }
-    ran[nran++] = plans[i];
-  }
-  int batch_auto = cfg->batch == 0;
-  if (rc == 0 && nran == 0) {
-    fprintf(stderr, "numabench: no mode can run on this machine\n");
-    rc = EXIT_USAGE;
-  }
-  if (rc == 0) {
-    rc_cfg.batch = cfg->batch;
-    if (batch_auto && !(rc_cfg.batch = nb_run_pick_batch(ran, nran, &rc_cfg, 128, 0.5))) {
-      fprintf(stderr,
-              "numabench: not even a batch of 1 fits in half the free memory; use a smaller --sample or "
-              "fewer --workers\n");
-      rc = EXIT_USAGE;
-    }
-    for (int i = 0; rc == 0 && i < nran; i++)
-      if (nb_run_check_memory(ran[i], &rc_cfg, &err) < 0)
-        rc = fail(&err);
-  }
-
-  char devices[320];
-  if (cfg->devices)
-    snprintf(devices, sizeof devices, "the PCI devices given with --devices");
-  else if (nran && nb_plan_simulated(ran[0]))
-    snprintf(devices, sizeof devices, "simulated: one per NUMA node with CPUs");
-  else if (rc_cfg.backend == NB_BACKEND_CUDA)
-    snprintf(devices, sizeof devices, "CUDA GPUs; staging pinned with %s",
-             rc_cfg.pin == NB_PIN_HOSTALLOC ? "cudaHostAlloc" : "cudaHostRegister");
-  else
-    snprintf(devices, sizeof devices, "the GPUs' nodes; the host backend copies in their place%s%.240s%s",
-             asked == NB_BACKEND_AUTO && why[0] ? " (auto: " : "", asked == NB_BACKEND_AUTO ? why : "",
-             asked == NB_BACKEND_AUTO && why[0] ? ")" : "");
-
-  /* Modes interleaved, repeat after repeat, so that drift favours none. */
-  int cap = nmodes * cfg->repeat, n = 0, misplaced = 0;
-  nb_run_t *runs = calloc((size_t)cap, sizeof *runs);
-  enum nb_mode *emodes = calloc((size_t)cap, sizeof *emodes);
-  int *erep = calloc((size_t)cap, sizeof *erep);
-  const char **reasons = calloc((size_t)cap, sizeof *reasons);
-  if (rc == 0 && (!runs || !emodes || !erep || !reasons)) {
-    fprintf(stderr, "numabench: out of memory\n");
-    rc = EXIT_FAILURE;
-  }
-  struct progress prog = {.tty = isatty(STDERR_FILENO) && !cfg->quiet};
-  for (int rep = 0; rc == 0 && rep < cfg->repeat && !*interrupted; rep++)
-    for (int i = 0; rc == 0 && i < nmodes && !*interrupted; i++) {
-      if (!plans[i]) {
-        if (rep == 0) { /* a skipped mode is recorded once */
-          emodes[n] = modes[i];
-          reasons[n++] = skip_text[i];
-        }
-        continue;
-      }
-      pthread_mutex_lock(&current.mu);
-      *interrupted = current.signo != 0;
-      pthread_mutex_unlock(&current.mu);
-      if (*interrupted)
-        break;
-      prog.mode = nb_mode_name(modes[i]);
-      prog.last = 0;
-      rc_cfg.progress = prog.tty ? show_progress : NULL;
-      rc_cfg.progress_arg = &prog;
-      nb_run_t run;
-      if (nb_run_start(&run, plans[i], &rc_cfg, &err) < 0 && !run) {
-        rc = fail(&err);
-        break;
-      }
-      pthread_mutex_lock(&current.mu);
-      current.run = run;
-      if (current.signo)
-        nb_run_stop(run);
-      pthread_mutex_unlock(&current.mu);
-      int wrc = nb_run_wait(run, &err);
-      pthread_mutex_lock(&current.mu);
-      current.run = NULL;
-      *interrupted = current.signo != 0;
-      pthread_mutex_unlock(&current.mu);
-      emodes[n] = modes[i];
-      erep[n] = rep;
-      runs[n++] = run;
-      if (wrc < 0) {
-        if (prog.tty)
-          fputc('\n', stderr);
-        rc = fail(&err);
-        break;
-      }
-      if (modes[i] != NB_MODE_NONE && !nb_run_placement_achieved(run) && !cfg->allow_misplacement)
-        misplaced = 1;
-    }
-
-  if (rc == 0) {
-    struct nb_report rep = {.options = cfg,
-                            .run = &rc_cfg,
-                            .topo = topo,
-                            .batch_auto = batch_auto,
-                            .devices_text = devices,
-                            .repeats = cfg->repeat,
-                            .sweep_option = sweep_opt,
-                            .sweep_value = sweep_val,
-                            .nentries = n,
-                            .runs = runs,
-                            .modes = emodes,
-                            .repeat = erep,
-                            .skip_reasons = reasons,
-                            .interrupted = *interrupted};
-    if ((cfg->json ? nb_report_write_json(&rep, stdout, &err) : nb_report_write_text(&rep, stdout, &err)) < 0)
-      rc = fail(&err);
-    char path[4096];
-    if (rc == 0 && !cfg->no_save) {
-      if (nb_report_save(&rep, cfg->output, path, sizeof path, &err) < 0)
-        rc = fail(&err);
-      else
-        fprintf(stderr, "numabench: results saved in %s (and .csv)\n", path);
-    }
-  }
-  for (int i = 0; runs && i < n; i++)
-    nb_run_free(runs[i]);
-  for (int i = 0; i < nmodes; i++)
-    nb_plan_free(plans[i]);
-  free(runs);
-  free(emodes);
-  free(erep);
-  free(reasons);
-  nb_topo_free(topo);
-  if (rc == 0 && misplaced && !*interrupted) {
+  if (!rep->placement_achieved && !cfg->allow_misplacement && !rep->interrupted) {
     fprintf(stderr,
             "numabench: placement not achieved in at least one mode (see the report); --allow-misplacement "
             "exits 0\n");
     return EXIT_MISPLACED;
   }
+  return 0;
+}
+
+/* Every point of the experiment, each reported as soon as it is done, with a
+ * blank line between points; a failure, a misplaced point or a signal ends
+ * the experiment after the point. */
+static int run_points(nb_experiment_t x, const struct nb_config *cfg, int *interrupted)
+{
+  int rc = 0, n = nb_experiment_npoints(x);
+  for (int i = 0; i < n; i++) {
+    const struct nb_report *rep;
+    nb_error_t err = {0};
+    if (nb_experiment_run_point(x, i, &rep, &err) < 0)
+      return run_fail(&err);
+    *interrupted = rep->interrupted;
+    rc = report_point(rep);
+    if (i == n - 1)
+      break;
+    if (rc == 0 && !cfg->json)
+      fputc('\n', stdout);
+    if (rc != 0 || *interrupted)
+      break;
+  }
+  return rc;
+}
+
+static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
+{
+  (void)argc;
+  (void)argv;
+  struct progress prog = {.run = -1};
+  struct nb_experiment_config xc = {.options = cfg, .progress_arg = &prog};
+  if (isatty(STDERR_FILENO) && !cfg->quiet)
+    xc.progress = show_progress;
+  nb_experiment_t x;
+  nb_error_t err = {0};
+  if (nb_experiment_new(&x, &xc, &err) < 0)
+    return fail(&err);
+
+  /* Signals: taken by one thread so that a run stops after its step. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR2);
+  pthread_t sigt;
+  int sig_thread = 0, interrupted = 0;
+  if (pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 && pthread_create(&sigt, NULL, signal_thread, &set) == 0)
+    sig_thread = 1;
+  pthread_mutex_lock(&current.mu);
+  current.x = x;
+  if (current.signo)
+    nb_experiment_stop(x);
+  pthread_mutex_unlock(&current.mu);
+
+  int rc = run_points(x, cfg, &interrupted);
+
+  pthread_mutex_lock(&current.mu);
+  current.x = NULL;
+  current.done = 1;
+  pthread_mutex_unlock(&current.mu);
+  if (sig_thread) {
+    pthread_kill(sigt, SIGUSR2);
+    pthread_join(sigt, NULL);
+  }
+  nb_experiment_free(x);
+  if (rc == 0 && interrupted)
+    return 128 + current.signo;
   return rc;
 }
 
@@ -720,6 +548,19 @@ static int cmd_compare(const struct nb_config *cfg, int argc, char **argv)
   return rc ? rc : regressed ? EXIT_FAILURE : 0;
 }
 
+/* The backend for this machine: --backend cuda without a usable GPU is a
+ * usage error (exit 2) naming the CUDA error; auto falls back to host and
+ * says why in why. */
+static int resolve_backend(nb_topo_t topo, enum nb_backend *backend, char *why, size_t len)
+{
+  nb_error_t err = {0};
+  if (nb_backend_resolve(topo, *backend, backend, why, len, &err) < 0) {
+    fprintf(stderr, "numabench: %s\n", err.msg);
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
 static int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
 {
   (void)argc;
@@ -730,10 +571,10 @@ static int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
     return EXIT_USAGE;
   }
   enum nb_backend backend;
-  int rc = parse_backend(cfg, &backend, &bc.pin);
-  if (rc)
-    return rc;
   nb_error_t err = {0};
+  if (nb_options_backend(cfg, &backend, &bc.pin, &err) < 0)
+    return fail(&err);
+  int rc;
   nb_topo_t topo;
   struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = cfg->no_cuda};
   if (nb_topo_load(&topo, &tc, &err) < 0)
@@ -755,105 +596,6 @@ static int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
     nb_bw_free(bw);
   }
   nb_topo_free(topo);
-  return rc;
-}
-
-/* Options a sweep may vary: those that change a run, not how it is reported. */
-static const char *const sweepable[] = {"gpu-work", "workers", "batch", "sample",
-                                        "pipeline", "steps",   "gpus",  NULL};
-
-static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
-{
-  (void)argc;
-  (void)argv;
-  const struct nb_option *opt = NULL;
-  char name[64] = "";
-  const char *values = NULL;
-  if (cfg->sweep) {
-    const char *eq = strchr(cfg->sweep, '=');
-    if (eq && eq - cfg->sweep < (long)sizeof name)
-      snprintf(name, sizeof name, "%.*s", (int)(eq - cfg->sweep), cfg->sweep);
-    int ok = 0;
-    for (int i = 0; sweepable[i]; i++)
-      ok |= !strcmp(sweepable[i], name);
-    if (!eq || !ok || !eq[1]) {
-      fprintf(stderr,
-              "numabench: --sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, "
-              "batch, sample, pipeline, steps, gpus\n",
-              cfg->sweep);
-      return EXIT_USAGE;
-    }
-    opt = nb_option_find(name);
-    values = eq + 1;
-    /* Every value is checked before the first point runs. */
-    for (const char *v = values;;) {
-      char value[128];
-      size_t len = strcspn(v, ",");
-      snprintf(value, sizeof value, "%.*s", (int)(len < sizeof value ? len : sizeof value - 1), v);
-      struct nb_config point;
-      struct nb_run_config rcfg;
-      enum nb_mode modes[NB_NMODES];
-      int nmodes, bad;
-      nb_error_t err = {0};
-      if (nb_config_copy(&point, cfg) < 0)
-        return EXIT_FAILURE;
-      bad = nb_config_set(&point, opt, value, &err) < 0 ? fail(&err)
-                                                        : resolve_run(&point, &rcfg, modes, &nmodes);
-      nb_config_free(&point);
-      if (bad)
-        return bad;
-      if (!v[len])
-        break;
-      v += len + 1;
-    }
-  }
-
-  /* Signals: taken by one thread so that a run stops after its step. */
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR2);
-  pthread_t sigt;
-  int sig_thread = 0, rc = 0, interrupted = 0;
-  if (pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 && pthread_create(&sigt, NULL, signal_thread, &set) == 0)
-    sig_thread = 1;
-
-  if (!opt) {
-    rc = run_point(cfg, NULL, NULL, &interrupted);
-  } else {
-    for (const char *v = values; rc == 0 && !interrupted;) {
-      char value[128];
-      size_t len = strcspn(v, ",");
-      snprintf(value, sizeof value, "%.*s", (int)(len < sizeof value ? len : sizeof value - 1), v);
-      struct nb_config point;
-      nb_error_t err = {0};
-      if (nb_config_copy(&point, cfg) < 0) {
-        fprintf(stderr, "numabench: out of memory\n");
-        rc = EXIT_FAILURE;
-        break;
-      }
-      if (nb_config_set(&point, opt, value, &err) < 0)
-        rc = fail(&err);
-      else
-        rc = run_point(&point, name, value, &interrupted);
-      nb_config_free(&point);
-      if (!v[len])
-        break;
-      v += len + 1;
-      if (rc == 0 && !cfg->json)
-        fputc('\n', stdout);
-    }
-  }
-  if (sig_thread) {
-    pthread_mutex_lock(&current.mu);
-    current.done = 1;
-    pthread_mutex_unlock(&current.mu);
-    pthread_kill(sigt, SIGUSR2);
-    pthread_join(sigt, NULL);
-  }
-  if (rc == 0 && interrupted)
-    return 128 + current.signo;
   return rc;
 }
 

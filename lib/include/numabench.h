@@ -11,6 +11,7 @@
 #include <numabench/audit.h>
 #include <numabench/gen.h>
 #include <numabench/run.h>
+#include <numabench/experiment.h>
 #include <numabench/stats.h>
 #include <numabench/results.h>
 #include <numabench/bw.h>

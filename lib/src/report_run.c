@@ -17,7 +17,6 @@
 
 #include "audit-internal.h"
 #include "nb-internal.h"
-#include "pipeline.h"
 #include "report.h"
 
 /* ---- summary ---- */
@@ -35,19 +34,19 @@ struct nb_mode_summary *nb_report_summary(const struct nb_report *r, int *n)
   }
   for (int e = 0; e < r->nentries; e++) {
     int k = 0;
-    while (k < *n && s[k].mode != r->modes[e])
+    while (k < *n && s[k].mode != r->entries[e].mode)
       k++;
     if (k < *n)
       continue;
     struct nb_mode_summary *m = &s[(*n)++];
-    m->mode = r->modes[e];
+    m->mode = r->entries[e].mode;
     m->placement_achieved = true;
     m->skipped = true;
     int cnt = 0;
     for (int j = e; j < r->nentries; j++) {
-      if (r->modes[j] != m->mode || !r->runs[j])
+      if (r->entries[j].mode != m->mode || !r->entries[j].run)
         continue;
-      nb_run_t run = r->runs[j];
+      nb_run_t run = r->entries[j].run;
       m->skipped = false;
       /* A run cut short (a signal, or stopped before its timed steps) has no
        * complete measurement: it is reported, never averaged. */
@@ -101,9 +100,9 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
   double mib = (double)c->channels * c->height * c->width * 4.0 * c->batch / (1024.0 * 1024);
   int workers = 0, ndev = 0;
   for (int i = 0; i < r->nentries; i++)
-    if (r->runs[i]) {
-      workers = nb_plan_workers(nb_run_plan(r->runs[i]));
-      ndev = nb_run_ngpus(r->runs[i]);
+    if (r->entries[i].run) {
+      workers = nb_plan_workers(nb_run_plan(r->entries[i].run));
+      ndev = nb_run_ngpus(r->entries[i].run);
     }
   if (r->sweep_option)
     fprintf(out, "sweep: %s = %s\n", r->sweep_option, r->sweep_value);
@@ -116,18 +115,19 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
           c->steps, c->gpu_work_us, c->verify ? ", verified" : "",
           r->repeats > 1 ? ", modes repeated in turn" : "");
   for (int i = 0; i < r->nentries; i++) {
-    nb_run_t run = r->runs[i];
+    const struct nb_report_entry *e = &r->entries[i];
+    nb_run_t run = e->run;
     char rep[32] = "";
     if (r->repeats > 1)
-      snprintf(rep, sizeof rep, ", repeat %d/%d", r->repeat[i] + 1, r->repeats);
+      snprintf(rep, sizeof rep, ", repeat %d/%d", e->repeat + 1, r->repeats);
     if (!run) {
-      fprintf(out, "\nmode %s: skipped: %s\n", nb_mode_name(r->modes[i]), r->skip_reasons[i]);
+      fprintf(out, "\nmode %s: skipped: %s\n", nb_mode_name(e->mode), e->skip_reason);
       continue;
     }
-    const char *verdict = r->modes[i] == NB_MODE_NONE ? "nothing bound; the audit records where things ran"
+    const char *verdict = e->mode == NB_MODE_NONE ? "nothing bound; the audit records where things ran"
                           : nb_run_placement_achieved(run) ? "placement achieved"
                                                            : "PLACEMENT NOT ACHIEVED (see --json placement)";
-    fprintf(out, "\nmode %s%s: %s%s\n", nb_mode_name(r->modes[i]), rep, verdict,
+    fprintf(out, "\nmode %s%s: %s%s\n", nb_mode_name(e->mode), rep, verdict,
             nb_run_interrupted(run) ? " [interrupted]" : "");
     fprintf(out, "  %-4s %4s %8s %10s %7s  %9s %8s %8s %9s %9s %8s\n", "GPU", "node", "steps/s", "samples/s",
             "GB/s", "generate", "collate", "staging", "dev copy", "dev work", "starved");
@@ -225,21 +225,22 @@ static json_t *gpu_json(const struct nb_gpu_result *g)
 
 static json_t *placement_json(nb_run_t run)
 {
-  struct nb_run *r = run;
+  nb_topo_t topo = nb_plan_topo(nb_run_plan(run));
   json_t *gpus = json_array();
-  for (int i = 0; gpus && i < r->ngpus; i++) {
-    struct gpu_pipe *gp = &r->g[i];
+  for (int i = 0; gpus && i < nb_run_ngpus(run); i++) {
     json_t *threads = json_array(), *bufs = json_array();
-    for (int k = 0; k < gp->gp->nworkers + 2; k++)
-      json_array_append_new(threads, nb__taudit_json(&gp->taudit[k], r->topo));
-    for (int k = 0; k < NB__NBUFKINDS; k++)
-      if (gp->baudit[k].pages.total || gp->baudit[k].unverifiable)
-        json_array_append_new(bufs, nb__baudit_json(&gp->baudit[k], r->topo));
-    json_array_append_new(
-        gpus, json_pack("{s:i, s:o, s:o}", "gpu", gp->gp->gpu, "threads", threads, "buffers", bufs));
+    for (int k = 0; k < nb_run_audit_nthreads(run, i); k++)
+      json_array_append_new(threads, nb__taudit_json(nb_run_thread_audit(run, i, k), topo));
+    for (int k = 0; k < NB_RUN_NBUFKINDS; k++)
+      if (nb_run_buf_audit(run, i, k))
+        json_array_append_new(bufs, nb__baudit_json(nb_run_buf_audit(run, i, k), topo));
+    json_array_append_new(gpus, json_pack("{s:i, s:o, s:o}", "gpu", nb_run_gpu(run, i)->gpu, "threads",
+                                          threads, "buffers", bufs));
   }
-  return json_pack("{s:b, s:f, s:o, s:o}", "achieved", r->achieved, "threshold", NB_PLACEMENT_THRESHOLD,
-                   "gpus", gpus, "numastat", nb__numastat_json(&r->before, &r->after));
+  const struct nb_numastat *before, *after;
+  nb_run_numastat(run, &before, &after);
+  return json_pack("{s:b, s:f, s:o, s:o}", "achieved", nb_run_placement_achieved(run), "threshold",
+                   NB_PLACEMENT_THRESHOLD, "gpus", gpus, "numastat", nb__numastat_json(before, after));
 }
 
 static json_t *stats_json(const struct nb_stats *s)
@@ -300,11 +301,12 @@ json_t *nb__report_json(const struct nb_report *r)
   const struct nb_run_config *c = r->run;
   json_t *runs = json_array(), *cmp = json_array(), *summary = json_array();
   for (int i = 0; runs && i < r->nentries; i++) {
-    nb_run_t run = r->runs[i];
+    const struct nb_report_entry *e = &r->entries[i];
+    nb_run_t run = e->run;
     if (!run) {
-      json_array_append_new(runs, json_pack("{s:s, s:i, s:b, s:o}", "mode", nb_mode_name(r->modes[i]),
-                                            "repeat", r->repeat[i], "skipped", 1, "reason",
-                                            nb__json_text(r->skip_reasons[i])));
+      json_array_append_new(runs,
+                            json_pack("{s:s, s:i, s:b, s:o}", "mode", nb_mode_name(e->mode), "repeat",
+                                      e->repeat, "skipped", 1, "reason", nb__json_text(e->skip_reason)));
       continue;
     }
     json_t *gpus = json_array();
@@ -317,9 +319,9 @@ json_t *nb__report_json(const struct nb_report *r)
       complete &= nb_run_gpu(run, g)->timed_steps == c->steps;
     json_array_append_new(runs,
                           json_pack("{s:s, s:i, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "mode",
-                                    nb_mode_name(r->modes[i]), "repeat", r->repeat[i], "skipped", 0,
-                                    "interrupted", nb_run_interrupted(run), "complete", complete,
-                                    "steps_per_s", rate > 0 ? json_real(rate) : json_null(), "samples_per_s",
+                                    nb_mode_name(e->mode), "repeat", e->repeat, "skipped", 0, "interrupted",
+                                    nb_run_interrupted(run), "complete", complete, "steps_per_s",
+                                    rate > 0 ? json_real(rate) : json_null(), "samples_per_s",
                                     rate > 0 ? json_real(rate * c->batch) : json_null(), "gbps",
                                     rate > 0 ? json_real(gbps) : json_null(), "gpus", gpus, "plan",
                                     nb__plan_json(nb_run_plan(run)), "placement", placement_json(run)));
@@ -346,8 +348,8 @@ json_t *nb__report_json(const struct nb_report *r)
   free(s);
   int workers = 0;
   for (int i = 0; i < r->nentries; i++)
-    if (r->runs[i])
-      workers = nb_plan_workers(nb_run_plan(r->runs[i]));
+    if (r->entries[i].run)
+      workers = nb_plan_workers(nb_run_plan(r->entries[i].run));
   json_t *resolved = json_pack(
       "{s:[i, i, i], s:I, s:I, s:i, s:b, s:i, s:i, s:i, s:I, s:s, s:s, s:i, s:b, s:o, s:o, s:s, s:i, s:o}",
       "sample", c->channels, c->height, c->width, "sample_bytes",
@@ -389,12 +391,12 @@ static int write_csv(const struct nb_report *r, FILE *f)
          "device_copy_ms,device_work_ms,starved_pct,alloc_s,timed_steps,placement_achieved,interrupted,pin_s,"
          "copy_gbps\n");
   for (int i = 0; i < r->nentries; i++) {
-    nb_run_t run = r->runs[i];
+    nb_run_t run = r->entries[i].run;
     for (int g = 0; run && g < nb_run_ngpus(run); g++) {
       const struct nb_gpu_result *x = nb_run_gpu(run, g);
       fprintf(f, "1,%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%d,%s,%s,%.4g,%.6g\n",
-              nb_mode_name(r->modes[i]), r->repeat[i], x->gpu, x->node, x->steps_per_s, x->samples_per_s,
-              x->gbps, x->stage_ms[NB_STAGE_GENERATE], x->stage_ms[NB_STAGE_COLLATE],
+              nb_mode_name(r->entries[i].mode), r->entries[i].repeat, x->gpu, x->node, x->steps_per_s,
+              x->samples_per_s, x->gbps, x->stage_ms[NB_STAGE_GENERATE], x->stage_ms[NB_STAGE_COLLATE],
               x->stage_ms[NB_STAGE_STAGING_COPY], x->stage_ms[NB_STAGE_DEVICE_COPY],
               x->stage_ms[NB_STAGE_DEVICE_WORK], x->starved_pct, x->alloc_s, x->timed_steps,
               nb_run_placement_achieved(run) ? "true" : "false", nb_run_interrupted(run) ? "true" : "false",
@@ -483,9 +485,9 @@ int nb_report_save(const struct nb_report *r, const char *dir, char *path, size_
   iso_time(ts, sizeof ts, 1);
   int seen[NB_NMODES] = {0};
   for (int i = 0; i < r->nentries; i++)
-    if (!seen[r->modes[i]]++)
+    if (!seen[r->entries[i].mode]++)
       snprintf(modes + strlen(modes), sizeof modes - strlen(modes), "%s%s", *modes ? "+" : "",
-               nb_mode_name(r->modes[i]));
+               nb_mode_name(r->entries[i].mode));
   const struct nb_run_config *c = r->run;
   char sweep[64] = "";
   if (r->sweep_option)

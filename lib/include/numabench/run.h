@@ -143,9 +143,40 @@ const char *nb_stage_name(enum nb_stage s);
 const char *nb_pipeline_name(enum nb_pipeline p);
 const char *nb_backend_name(enum nb_backend b);
 
+/* ---- the placement audit of a run, for the reporters ---- */
+
+/** What the kernel said about one thread of a run, and about one kind of
+ *  buffer of one GPU (all its worker slots, its staging slots...). The
+ *  records are opaque: the library's reporters read them. */
+typedef struct nb__taudit nb_thread_audit_t;
+typedef struct nb__baudit nb_buf_audit_t;
+
+/** Kinds of buffers audited per GPU: worker slots, scratch samples, staging
+ *  slots, device slots. */
+#define NB_RUN_NBUFKINDS 4
+
+/** Threads audited for GPU i of the run (feeder, device, then the workers). */
+int nb_run_audit_nthreads(nb_run_t run, int i);
+/** Thread k of GPU i (0 <= k < nb_run_audit_nthreads). */
+const nb_thread_audit_t *nb_run_thread_audit(nb_run_t run, int i, int k);
+/** Buffers of kind k (0 <= k < NB_RUN_NBUFKINDS) of GPU i; NULL when the run
+ *  has none of that kind to audit. */
+const nb_buf_audit_t *nb_run_buf_audit(nb_run_t run, int i, int k);
+/** The numastat counters read before and after the run. */
+void nb_run_numastat(nb_run_t run, const struct nb_numastat **before, const struct nb_numastat **after);
+
 /* ---- reports ---- */
 
-/** The runs of one invocation (every mode, every repeat, in the order they
+/** One run of a point: a mode in one repeat, or a mode skipped (recorded
+ *  once, with repeat 0). */
+struct nb_report_entry {
+  enum nb_mode mode;
+  int repeat;              /* 0 .. repeats-1 */
+  nb_run_t run;            /* NULL for a skipped mode */
+  const char *skip_reason; /* NULL when it ran */
+};
+
+/** The runs of one sweep point (every mode, every repeat, in the order they
  *  ran) with the configuration, for the reporters and the result files. */
 struct nb_report {
   const struct nb_config *options; /* the option table's values, with which the user set */
@@ -157,11 +188,9 @@ struct nb_report {
   const char *sweep_option;        /* --sweep: the option varied, NULL without a sweep */
   const char *sweep_value;         /* its value for these runs */
   int nentries;
-  nb_run_t *runs;                  /* per entry; NULL for a skipped mode */
-  enum nb_mode *modes;             /* per entry */
-  int *repeat;                     /* per entry: 0 .. repeats-1 */
-  const char *const *skip_reasons; /* per entry, NULL when it ran */
-  bool interrupted;
+  const struct nb_report_entry *entries;
+  bool interrupted;        /* stopped (nb_experiment_stop) before every run was done */
+  bool placement_achieved; /* in every run of a mode other than none */
 };
 
 /** Per-mode statistics over the repeats: steps/s and GB/s summaries, and

@@ -1,0 +1,435 @@
+/* numabench: the experiment: every sweep point x repeat x mode, interleaved,
+ * with the plans, the batch and the memory check decided per point over all
+ * its modes. The CLI reports each point as it finishes. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <numabench/experiment.h>
+#include <numabench/topo.h>
+
+#include "nb-internal.h"
+
+/* Options a sweep may vary: those that change a run, not how it is reported. */
+static const char *const sweepable[] = {"gpu-work", "workers", "batch", "sample",
+                                        "pipeline", "steps",   "gpus",  NULL};
+
+/* One sweep point: its options and what they resolve to before the machine
+ * is asked anything. */
+struct point {
+  struct nb_config options; /* the experiment's, with the swept option set */
+  char value[128];          /* the swept value, as given */
+  struct nb_run_config run; /* resolved, except backend (per machine) and batch */
+  enum nb_mode modes[NB_NMODES];
+  int nmodes;
+};
+
+/* What one point's runs need while it is reported; freed by the next point. */
+struct point_state {
+  nb_topo_t topo;
+  nb_plan_t plans[NB_NMODES]; /* per mode of the point; NULL when skipped */
+  char skip_text[NB_NMODES][640];
+  struct nb_run_config run;
+  char devices[320];
+  struct nb_report_entry *entries;
+  struct nb_report report;
+};
+
+struct nb_experiment {
+  struct point *points;
+  int npoints;
+  char sweep_option[64]; /* empty without --sweep */
+  void (*progress)(void *arg, const struct nb_progress *p);
+  void *progress_arg;
+  struct nb_progress prog; /* the run in progress, for the progress callback */
+  pthread_mutex_t mu;      /* guards stop and current */
+  bool stop;
+  nb_run_t current;
+  struct point_state st;
+};
+
+int nb_options_modes(const struct nb_config *cfg, const char *def, enum nb_mode *modes, int *n,
+                     nb_error_t *err)
+{
+  const char *list = cfg->mode ? cfg->mode : def;
+  *n = 0;
+  for (const char *p = list;;) {
+    size_t len = strcspn(p, ",");
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+    int m = nb_mode_parse(name);
+    if (m < 0)
+      return nb__err(err, NB_EINVAL,
+                     "--mode '%s': unknown mode '%s' (modes: none, bind, adversarial, remote, interleave)",
+                     list, name);
+    for (int i = 0; i < *n; i++)
+      if (modes[i] == (enum nb_mode)m)
+        return nb__err(err, NB_EINVAL, "--mode '%s': %s is listed twice", list, name);
+    modes[(*n)++] = (enum nb_mode)m;
+    if (!p[len])
+      return 0;
+    p += len + 1;
+  }
+}
+
+int nb_options_backend(const struct nb_config *cfg, enum nb_backend *backend, enum nb_pin *pin,
+                       nb_error_t *err)
+{
+  if (!strcmp(cfg->backend, "auto"))
+    *backend = NB_BACKEND_AUTO;
+  else if (!strcmp(cfg->backend, "host"))
+    *backend = NB_BACKEND_HOST;
+  else if (!strcmp(cfg->backend, "cuda"))
+    *backend = NB_BACKEND_CUDA;
+  else
+    return nb__err(err, NB_EINVAL, "--backend '%s': expected auto, host or cuda", cfg->backend);
+  if (!strcmp(cfg->pin, "register"))
+    *pin = NB_PIN_REGISTER;
+  else if (!strcmp(cfg->pin, "hostalloc"))
+    *pin = NB_PIN_HOSTALLOC;
+  else
+    return nb__err(err, NB_EINVAL, "--pin '%s': expected register or hostalloc", cfg->pin);
+  return 0;
+}
+
+/* The run's settings from the options, in the order the CLI always checked
+ * them: modes, sample, pipeline, backend and pin. */
+static int resolve_point(struct point *pt, nb_error_t *err)
+{
+  const struct nb_config *cfg = &pt->options;
+  struct nb_run_config *rc = &pt->run;
+  *rc = (struct nb_run_config){.warmup = cfg->warmup,
+                               .steps = cfg->steps,
+                               .seed = (uint64_t)cfg->seed,
+                               .gpu_work_us = cfg->gpu_work,
+                               .verify = cfg->verify,
+                               .fail_at = cfg->fail_at};
+  int r = nb_options_modes(cfg, "none,bind,adversarial", pt->modes, &pt->nmodes, err);
+  if (r < 0)
+    return r;
+  char tail;
+  if (sscanf(cfg->sample, "%dx%dx%d%c", &rc->channels, &rc->height, &rc->width, &tail) != 3 ||
+      rc->channels <= 0 || rc->height <= 0 || rc->width <= 0 ||
+      (double)rc->channels * rc->height * rc->width > (double)(1 << 28))
+    return nb__err(
+        err, NB_EINVAL,
+        "--sample '%s': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224",
+        cfg->sample);
+  if (!strcmp(cfg->pipeline, "torch"))
+    rc->pipeline = NB_PIPE_TORCH;
+  else if (!strcmp(cfg->pipeline, "direct"))
+    rc->pipeline = NB_PIPE_DIRECT;
+  else
+    return nb__err(err, NB_EINVAL, "--pipeline '%s': expected torch or direct", cfg->pipeline);
+  return nb_options_backend(cfg, &rc->backend, &rc->pin, err);
+}
+
+/* A new point with the experiment's options and, with a sweep, one value. */
+static int add_point(nb_experiment_t x, const struct nb_config *options, const struct nb_option *opt,
+                     const char *value, nb_error_t *err)
+{
+  struct point *pt = &x->points[x->npoints];
+  memset(pt, 0, sizeof *pt);
+  if (nb_config_copy(&pt->options, options) < 0)
+    return nb__err(err, NB_ENOMEM, "run: out of memory");
+  x->npoints++;
+  if (opt) {
+    snprintf(pt->value, sizeof pt->value, "%s", value);
+    int rc = nb_config_set(&pt->options, opt, value, err);
+    if (rc < 0)
+      return rc;
+  }
+  return resolve_point(pt, err);
+}
+
+/* --sweep OPTION=V1,V2,...: one point per value, each checked now. */
+static int add_sweep(nb_experiment_t x, const struct nb_config *options, nb_error_t *err)
+{
+  const char *sweep = options->sweep, *eq = strchr(sweep, '=');
+  char name[64] = "";
+  if (eq && eq - sweep < (long)sizeof name)
+    snprintf(name, sizeof name, "%.*s", (int)(eq - sweep), sweep);
+  int ok = 0;
+  for (int i = 0; sweepable[i]; i++)
+    ok |= !strcmp(sweepable[i], name);
+  if (!eq || !ok || !eq[1])
+    return nb__err(err, NB_EINVAL,
+                   "--sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, batch, "
+                   "sample, pipeline, steps, gpus",
+                   sweep);
+  snprintf(x->sweep_option, sizeof x->sweep_option, "%s", name);
+  const struct nb_option *opt = nb_option_find(name);
+  int n = 1;
+  for (const char *v = eq + 1; *v; v++)
+    n += *v == ',';
+  if (!(x->points = calloc((size_t)n, sizeof *x->points)))
+    return nb__err(err, NB_ENOMEM, "run: out of memory");
+  for (const char *v = eq + 1;;) {
+    char value[128];
+    size_t len = strcspn(v, ",");
+    snprintf(value, sizeof value, "%.*s", (int)(len < sizeof value ? len : sizeof value - 1), v);
+    int rc = add_point(x, options, opt, value, err);
+    if (rc < 0)
+      return rc;
+    if (!v[len])
+      return 0;
+    v += len + 1;
+  }
+}
+
+int nb_experiment_new(nb_experiment_t *xp, const struct nb_experiment_config *cfg, nb_error_t *err)
+{
+  *xp = NULL;
+  struct nb_experiment *x = calloc(1, sizeof *x);
+  if (!x)
+    return nb__err(err, NB_ENOMEM, "run: out of memory");
+  pthread_mutex_init(&x->mu, NULL);
+  x->progress = cfg->progress;
+  x->progress_arg = cfg->progress_arg;
+  int rc;
+  if (cfg->options->sweep) {
+    rc = add_sweep(x, cfg->options, err);
+  } else if (!(x->points = calloc(1, sizeof *x->points))) {
+    rc = nb__err(err, NB_ENOMEM, "run: out of memory");
+  } else {
+    rc = add_point(x, cfg->options, NULL, NULL, err);
+  }
+  if (rc < 0) {
+    nb_experiment_free(x);
+    return rc;
+  }
+  *xp = x;
+  return 0;
+}
+
+int nb_experiment_npoints(nb_experiment_t x)
+{
+  return x->npoints;
+}
+
+void nb_experiment_stop(nb_experiment_t x)
+{
+  pthread_mutex_lock(&x->mu);
+  x->stop = true;
+  if (x->current)
+    nb_run_stop(x->current);
+  pthread_mutex_unlock(&x->mu);
+}
+
+static void state_free(struct point_state *st)
+{
+  for (int i = 0; i < st->report.nentries; i++)
+    nb_run_free(st->entries[i].run);
+  for (int i = 0; i < NB_NMODES; i++)
+    nb_plan_free(st->plans[i]);
+  free(st->entries);
+  nb_topo_free(st->topo);
+  memset(st, 0, sizeof *st);
+}
+
+void nb_experiment_free(nb_experiment_t x)
+{
+  if (!x)
+    return;
+  state_free(&x->st);
+  for (int i = 0; i < x->npoints; i++)
+    nb_config_free(&x->points[i].options);
+  free(x->points);
+  pthread_mutex_destroy(&x->mu);
+  free(x);
+}
+
+/* Plans first, for every mode: memory and batch size are decided over all.
+ * Inside a list, a mode this machine cannot have is a recorded skip. */
+static int plan_modes(const struct point *pt, struct point_state *st, nb_plan_t *ran, int *nran,
+                      nb_error_t *err)
+{
+  *nran = 0;
+  for (int i = 0; i < pt->nmodes; i++) {
+    st->skip_text[i][0] = '\0';
+    struct nb_plan_config pc = {.mode = pt->modes[i],
+                                .gpus = pt->options.gpus,
+                                .workers = pt->options.workers,
+                                .gpu_node = pt->options.gpu_node};
+    int rc = nb_plan_make(&st->plans[i], st->topo, &pc, err);
+    if (rc < 0) {
+      if (rc == NB_ENOTSUP && pt->nmodes > 1) {
+        snprintf(st->skip_text[i], sizeof st->skip_text[i], "%s", err->msg);
+        continue;
+      }
+      return rc;
+    }
+    ran[(*nran)++] = st->plans[i];
+  }
+  if (*nran == 0)
+    return nb__err(err, NB_ENOTSUP, "no mode can run on this machine");
+  return 0;
+}
+
+/* The batch (--batch, or the largest that fits), then the memory guard. */
+static int choose_batch(const struct point *pt, struct point_state *st, nb_plan_t *ran, int nran,
+                        nb_error_t *err)
+{
+  st->report.batch_auto = pt->options.batch == 0;
+  st->run.batch = pt->options.batch;
+  if (st->report.batch_auto && !(st->run.batch = nb_run_pick_batch(ran, nran, &st->run, 128, 0.5)))
+    return nb__err(err, NB_EINVAL,
+                   "not even a batch of 1 fits in half the free memory; use a smaller --sample or fewer "
+                   "--workers");
+  for (int i = 0; i < nran; i++) {
+    int rc = nb_run_check_memory(ran[i], &st->run, err);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* What the devices are, for the report's header line. */
+static void describe_devices(const struct point *pt, struct point_state *st, nb_plan_t first,
+                             enum nb_backend asked, const char *why)
+{
+  const struct nb_run_config *rc = &st->run;
+  if (pt->options.devices)
+    snprintf(st->devices, sizeof st->devices, "the PCI devices given with --devices");
+  else if (nb_plan_simulated(first))
+    snprintf(st->devices, sizeof st->devices, "simulated: one per NUMA node with CPUs");
+  else if (rc->backend == NB_BACKEND_CUDA)
+    snprintf(st->devices, sizeof st->devices, "CUDA GPUs; staging pinned with %s",
+             rc->pin == NB_PIN_HOSTALLOC ? "cudaHostAlloc" : "cudaHostRegister");
+  else
+    snprintf(st->devices, sizeof st->devices,
+             "the GPUs' nodes; the host backend copies in their place%s%.240s%s",
+             asked == NB_BACKEND_AUTO && why[0] ? " (auto: " : "", asked == NB_BACKEND_AUTO ? why : "",
+             asked == NB_BACKEND_AUTO && why[0] ? ")" : "");
+}
+
+static void on_step(void *arg, int step, int total)
+{
+  nb_experiment_t x = arg;
+  x->prog.step = step;
+  x->prog.total = total;
+  x->progress(x->progress_arg, &x->prog);
+}
+
+/* Whether a stop was asked; the run, when given, becomes the one a stop
+ * reaches (NULL: none any more). */
+static bool stopped(nb_experiment_t x, bool set_current, nb_run_t run)
+{
+  pthread_mutex_lock(&x->mu);
+  if (set_current) {
+    x->current = run;
+    if (run && x->stop)
+      nb_run_stop(run);
+  }
+  bool stop = x->stop;
+  pthread_mutex_unlock(&x->mu);
+  return stop;
+}
+
+/* One run of mode i in repeat rep, recorded as the next entry. */
+static int run_one(nb_experiment_t x, const struct point *pt, int i, int rep, nb_error_t *err)
+{
+  struct point_state *st = &x->st;
+  st->run.progress = x->progress ? on_step : NULL;
+  st->run.progress_arg = x;
+  x->prog = (struct nb_progress){.mode = pt->modes[i], .repeat = rep, .run = st->report.nentries};
+  nb_run_t run;
+  int rc = nb_run_start(&run, st->plans[i], &st->run, err);
+  if (rc < 0 && !run)
+    return rc;
+  stopped(x, true, run);
+  nb_error_t werr = {0};
+  int wrc = nb_run_wait(run, &werr);
+  st->report.interrupted = stopped(x, true, NULL);
+  st->entries[st->report.nentries++] =
+      (struct nb_report_entry){.mode = pt->modes[i], .repeat = rep, .run = run};
+  if (wrc < 0) {
+    if (x->progress) {
+      x->prog.failed = true;
+      x->progress(x->progress_arg, &x->prog);
+    }
+    *err = werr;
+    return wrc;
+  }
+  if (pt->modes[i] != NB_MODE_NONE && !nb_run_placement_achieved(run))
+    st->report.placement_achieved = false;
+  return 0;
+}
+
+/* Modes interleaved, repeat after repeat, so that drift favours none. A
+ * skipped mode is recorded once, in the first repeat. */
+static int run_modes(nb_experiment_t x, const struct point *pt, nb_error_t *err)
+{
+  struct point_state *st = &x->st;
+  int repeats = pt->options.repeat;
+  if (!(st->entries = calloc((size_t)(pt->nmodes * repeats), sizeof *st->entries)))
+    return nb__err(err, NB_ENOMEM, "run: out of memory");
+  for (int rep = 0; rep < repeats && !st->report.interrupted; rep++)
+    for (int i = 0; i < pt->nmodes && !st->report.interrupted; i++) {
+      if (!st->plans[i]) {
+        if (rep == 0)
+          st->entries[st->report.nentries++] =
+              (struct nb_report_entry){.mode = pt->modes[i], .skip_reason = st->skip_text[i]};
+        continue;
+      }
+      if ((st->report.interrupted = stopped(x, false, NULL)))
+        break;
+      int rc = run_one(x, pt, i, rep, err);
+      if (rc < 0)
+        return rc;
+    }
+  return 0;
+}
+
+/* Point i with err never NULL: skips keep the planner's message. */
+static int run_point(nb_experiment_t x, int i, const struct nb_report **repp, nb_error_t *err)
+{
+  const struct point *pt = &x->points[i];
+  struct point_state *st = &x->st;
+  state_free(st);
+  st->run = pt->run;
+  st->report.placement_achieved = true;
+  struct nb_topo_config tc = {.devices = pt->options.devices, .no_cuda = pt->options.no_cuda};
+  int rc = nb_topo_load(&st->topo, &tc, err);
+  if (rc < 0)
+    return rc;
+  /* --backend cuda without a usable GPU is a refusal of what was asked,
+   * whatever the CUDA error behind it. */
+  enum nb_backend asked = st->run.backend;
+  char why[640];
+  if (nb_backend_resolve(st->topo, asked, &st->run.backend, why, sizeof why, err) < 0) {
+    if (!nb_err_is_usage(err->code))
+      err->code = NB_ENOTSUP;
+    return err->code;
+  }
+  nb_plan_t ran[NB_NMODES];
+  int nran;
+  if ((rc = plan_modes(pt, st, ran, &nran, err)) < 0 || (rc = choose_batch(pt, st, ran, nran, err)) < 0)
+    return rc;
+  describe_devices(pt, st, ran[0], asked, why);
+  if ((rc = run_modes(x, pt, err)) < 0)
+    return rc;
+  st->report.options = &pt->options;
+  st->report.run = &st->run;
+  st->report.topo = st->topo;
+  st->report.devices_text = st->devices;
+  st->report.repeats = pt->options.repeat;
+  st->report.sweep_option = x->sweep_option[0] ? x->sweep_option : NULL;
+  st->report.sweep_value = x->sweep_option[0] ? pt->value : NULL;
+  st->report.entries = st->entries;
+  *repp = &st->report;
+  return 0;
+}
+
+int nb_experiment_run_point(nb_experiment_t x, int i, const struct nb_report **repp, nb_error_t *err)
+{
+  *repp = NULL;
+  if (i < 0 || i >= x->npoints)
+    return nb__err(err, NB_EINVAL, "run: no sweep point %d (there are %d)", i, x->npoints);
+  nb_error_t e = {0};
+  int rc = run_point(x, i, repp, &e);
+  if (rc < 0 && err)
+    *err = e;
+  return rc;
+}
