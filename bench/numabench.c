@@ -1,37 +1,13 @@
-/* numabench: the command line. Parse, call the library, map errors to
- * messages and exit codes: 0 success, 1 failure while working, 2 bad input
- * (options, files). Every error is one line on stderr. */
-#include <ctype.h>
-#include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
+/* numabench: the command line. Dispatch to one file per command
+ * (cmd_*.c), --help and --version, and the one mapping from outcomes to exit
+ * statuses: 0 success, 1 failure while working, 2 bad input (options,
+ * files), 3 placement not achieved, 128 + S for a run stopped by signal S.
+ * Every error is one line on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <numabench.h>
-
-#define EXIT_USAGE 2
-#define EXIT_MISPLACED 3 /* the audit found placement not achieved */
-
-struct command {
-  const char *name;
-  unsigned bit;
-  const char *summary;
-  int (*run)(const struct nb_config *cfg, int argc, char **argv);
-  const char *args;     /* what may follow --, NULL when nothing may */
-  const char *operands; /* file operands (report, compare), NULL when none */
-  int min_operands, max_operands;
-};
-
-static int cmd_topo(const struct nb_config *cfg, int argc, char **argv);
-static int cmd_plan(const struct nb_config *cfg, int argc, char **argv);
-static int cmd_run(const struct nb_config *cfg, int argc, char **argv);
-static int cmd_report(const struct nb_config *cfg, int argc, char **argv);
-static int cmd_compare(const struct nb_config *cfg, int argc, char **argv);
-static int cmd_bw(const struct nb_config *cfg, int argc, char **argv);
+#include "cli.h"
 
 static const struct command commands[] = {
     {"topo", NB_CMD_TOPO, "show NUMA nodes, distances and GPUs with their nodes and local CPUs", cmd_topo,
@@ -60,10 +36,16 @@ static const struct command commands[] = {
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
-static int fail(const nb_error_t *err)
+int cli_fail(const nb_error_t *err)
 {
   fprintf(stderr, "numabench: %s\n", err->msg);
-  return nb_err_is_usage(err->code) ? EXIT_USAGE : EXIT_FAILURE;
+  return nb_err_is_usage(err->code) ? CLI_EXIT_USAGE : EXIT_FAILURE;
+}
+
+int cli_refuse(const nb_error_t *err)
+{
+  fprintf(stderr, "numabench: %s\n", err->msg);
+  return CLI_EXIT_USAGE;
 }
 
 /* stdout must have reached its destination: a full disk is a failure. */
@@ -88,7 +70,7 @@ static void usage(FILE *out)
   fprintf(out, "\nRun `numabench <command> --help` for the command's options.\n");
 }
 
-static void command_help(const struct command *c)
+void cli_command_help(const struct command *c)
 {
   int n;
   const struct nb_option *opts = nb_options(&n);
@@ -118,487 +100,6 @@ static void version(void)
   printf("numabench %s\n%s", nb_version(), nb_build_info(info, sizeof info));
 }
 
-/* Parse argv[1..] for command c into cfg; *rest is the index of the first
- * argument after "--". Returns 0, -1 for --help shown, or an exit code > 0.
- * With quiet, only collects what it can (the --config pre-pass): nothing is
- * printed and errors are left to the real pass. */
-static int parse(const struct command *c, int argc, char **argv, struct nb_config *cfg, int *rest, int quiet)
-{
-  int n;
-  const struct nb_option *opts = nb_options(&n);
-  struct option *lo = calloc((size_t)n + 2, sizeof *lo);
-  /* "+": stop at the first operand, so that a stray word is an error, not
-   * silently moved into the command after --. */
-  char shorts[2 * 64 + 4] = "+:h";
-  size_t sl = 3;
-  if (c->operands) { /* options may follow the file operands */
-    memmove(shorts, shorts + 1, strlen(shorts));
-    sl = 2;
-  }
-  if (!lo) {
-    fprintf(stderr, "numabench: out of memory\n");
-    return EXIT_FAILURE;
-  }
-  int k = 0;
-  for (int i = 0; i < n; i++) {
-    if (!(opts[i].commands & c->bit))
-      continue;
-    /* Flags take an optional =false, so that a preset's true can be undone. */
-    int has_arg = opts[i].type == NB_OPT_BOOL ? optional_argument : required_argument;
-    lo[k++] = (struct option){opts[i].name, has_arg, NULL, 256 + i};
-    if (opts[i].short_name) {
-      shorts[sl++] = (char)opts[i].short_name;
-      if (has_arg == required_argument)
-        shorts[sl++] = ':';
-    }
-  }
-  lo[k++] = (struct option){"help", no_argument, NULL, 'h'};
-  shorts[sl] = '\0';
-
-  int rc = 0, ch;
-  opterr = 0;
-  optind = 1;
-  while (rc == 0 && (ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
-    const struct nb_option *opt = NULL;
-    if (quiet && (ch == 'h' || ch == '?' || ch == ':'))
-      continue;
-    if (ch == 'h') {
-      command_help(c);
-      rc = -1;
-      break;
-    }
-    if (ch == '?' || ch == ':') {
-      const char *arg = argv[optind - 1];
-      if (ch == ':')
-        fprintf(stderr, "numabench %s: option %s needs a value (see numabench %s --help)\n", c->name, arg,
-                c->name);
-      else if (optopt >= 256 || optopt == 'h')
-        fprintf(stderr, "numabench %s: option %.*s takes no value (see numabench %s --help)\n", c->name,
-                (int)strcspn(arg, "="), arg, c->name);
-      else if (optopt > 0 && optopt < 256 && isprint(optopt))
-        fprintf(stderr, "numabench %s: unknown option -%c (see numabench %s --help)\n", c->name, optopt,
-                c->name);
-      else
-        fprintf(stderr, "numabench %s: unknown option %s (see numabench %s --help)\n", c->name, arg, c->name);
-      rc = EXIT_USAGE;
-      break;
-    }
-    if (ch >= 256)
-      opt = &opts[ch - 256];
-    else
-      for (int i = 0; i < n; i++)
-        if (opts[i].short_name == ch && (opts[i].commands & c->bit))
-          opt = &opts[i];
-    nb_error_t err = {0};
-    if (!opt || nb_config_set(cfg, opt, optarg, &err) < 0) {
-      if (quiet)
-        continue;
-      rc = opt ? fail(&err) : EXIT_FAILURE;
-    }
-  }
-  *rest = optind;
-  if (quiet) {
-    free(lo);
-    return 0;
-  }
-  int operands = argc - optind;
-  if (rc == 0 && c->operands && (operands < c->min_operands || operands > c->max_operands)) {
-    fprintf(stderr, "numabench %s: expected %s (see numabench %s --help)\n", c->name, c->operands, c->name);
-    rc = EXIT_USAGE;
-  }
-  if (rc == 0 && !c->operands && optind < argc &&
-      !(c->args && optind > 1 && !strcmp(argv[optind - 1], "--"))) {
-    fprintf(stderr, "numabench %s: unexpected argument '%s' (see numabench %s --help)\n", c->name,
-            argv[optind], c->name);
-    rc = EXIT_USAGE;
-  }
-  free(lo);
-  return rc;
-}
-
-static int cmd_topo(const struct nb_config *cfg, int argc, char **argv)
-{
-  (void)argc;
-  (void)argv;
-  nb_error_t err = {0};
-  nb_topo_t topo;
-  struct nb_topo_config tc = {.source = cfg->topology, .devices = cfg->devices, .no_cuda = cfg->no_cuda};
-  if (nb_topo_load(&topo, &tc, &err) < 0)
-    return fail(&err);
-  int rc = cfg->json ? nb_topo_write_json(topo, stdout, &err) : nb_topo_write_text(topo, stdout, &err);
-  nb_topo_free(topo);
-  return rc < 0 ? fail(&err) : 0;
-}
-
-static int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
-{
-  enum nb_mode modes[NB_NMODES];
-  int nmodes, rc;
-  nb_error_t err = {0};
-  if (nb_options_modes(cfg, "bind", modes, &nmodes, &err) < 0)
-    return fail(&err);
-  if (cfg->emit && strcmp(cfg->emit, "numactl")) {
-    fprintf(stderr, "numabench plan: --emit '%s': the only launcher is numactl\n", cfg->emit);
-    return EXIT_USAGE;
-  }
-  if (cfg->emit && (cfg->json || cfg->check)) {
-    fprintf(stderr, "numabench plan: --emit cannot be combined with %s\n", cfg->json ? "--json" : "--check");
-    return EXIT_USAGE;
-  }
-  if (cfg->emit && nmodes != 1) {
-    fprintf(stderr, "numabench plan: --emit needs a single --mode, not '%s'\n", cfg->mode ? cfg->mode : "");
-    return EXIT_USAGE;
-  }
-  if (!cfg->emit && argc > 0) {
-    fprintf(stderr, "numabench plan: a command after -- is only used with --emit numactl\n");
-    return EXIT_USAGE;
-  }
-  if (cfg->check_move_staging >= 0 && !cfg->check) {
-    fprintf(stderr, "numabench plan: --check-move-staging only works with --check\n");
-    return EXIT_USAGE;
-  }
-
-  nb_topo_t topo;
-  struct nb_topo_config tc = {.source = cfg->topology, .devices = cfg->devices, .no_cuda = cfg->no_cuda};
-  if (nb_topo_load(&topo, &tc, &err) < 0)
-    return fail(&err);
-  if (cfg->check && !nb_topo_is_this_system(topo)) {
-    fprintf(stderr,
-            "numabench plan: --check applies plans to this machine only; topology %s is not this machine "
-            "(drop --topology)\n",
-            nb_topo_source(topo));
-    nb_topo_free(topo);
-    return EXIT_USAGE;
-  }
-
-  rc = 0;
-  int misplaced = 0;
-  for (int i = 0; i < nmodes && rc == 0; i++) {
-    struct nb_plan_config pc = {
-        .mode = modes[i], .gpus = cfg->gpus, .workers = cfg->workers, .gpu_node = cfg->gpu_node};
-    nb_plan_t plan;
-    if (nb_plan_make(&plan, topo, &pc, &err) < 0) {
-      if (err.code == NB_ENOTSUP && nmodes > 1) {
-        /* Inside a list, a mode this machine cannot have is a recorded skip. */
-        if (cfg->json)
-          rc = nb_plan_write_skip_json(modes[i], err.msg, stdout, &err) < 0 ? fail(&err) : 0;
-        else
-          printf("%sskipped mode %s: %s\n", i ? "\n" : "", nb_mode_name(modes[i]), err.msg);
-        continue;
-      }
-      rc = err.code == NB_ENOTSUP ? (fprintf(stderr, "numabench: %s\n", err.msg), EXIT_USAGE) : fail(&err);
-      break;
-    }
-    if (cfg->check) {
-      struct nb_check_config cc = {.move_staging_to = cfg->check_move_staging};
-      nb_check_t chk;
-      if (nb_check_run(plan, &cc, &chk, &err) < 0) {
-        rc = fail(&err);
-      } else {
-        if ((cfg->json ? nb_check_write_json(chk, stdout, &err)
-                       : (i ? fputc('\n', stdout) : 0, nb_check_write_text(chk, stdout, &err))) < 0)
-          rc = fail(&err);
-        else if (!nb_check_achieved(chk) && !cfg->allow_misplacement)
-          misplaced = 1;
-        nb_check_free(chk);
-      }
-    } else if (cfg->emit) {
-      if (nb_plan_write_numactl(plan, argc, (const char *const *)argv, stdout, &err) < 0)
-        rc = err.code == NB_ENOTSUP ? (fprintf(stderr, "numabench: %s\n", err.msg), EXIT_USAGE) : fail(&err);
-    } else if (cfg->json) {
-      if (nb_plan_write_json(plan, stdout, &err) < 0)
-        rc = fail(&err);
-    } else {
-      if (i)
-        fputc('\n', stdout);
-      if (nb_plan_write_text(plan, stdout, &err) < 0)
-        rc = fail(&err);
-    }
-    nb_plan_free(plan);
-  }
-  nb_topo_free(topo);
-  if (rc == 0 && misplaced) {
-    fprintf(stderr,
-            "numabench: placement not achieved (see the rows marked NO); --allow-misplacement exits 0\n");
-    rc = EXIT_MISPLACED;
-  }
-  return rc;
-}
-
-/* ---- run ---- */
-
-/* The experiment being run, for the signal thread. */
-static struct {
-  pthread_mutex_t mu;
-  nb_experiment_t x;
-  int signo;
-  int done; /* set before cmd_run wakes the signal thread to end it */
-} current = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
-
-/* SIGINT and SIGTERM are blocked in every thread and taken here, in a normal
- * thread, which may lock and ask the run to stop after its current step. */
-static void *signal_thread(void *arg)
-{
-  sigset_t *set = arg;
-  for (;;) {
-    int sig;
-    if (sigwait(set, &sig) != 0)
-      continue;
-    pthread_mutex_lock(&current.mu);
-    if (sig == SIGUSR2) { /* ours only when cmd_run says the runs are over */
-      int done = current.done;
-      pthread_mutex_unlock(&current.mu);
-      if (done)
-        return NULL;
-      continue;
-    }
-    if (!current.signo)
-      current.signo = sig;
-    if (current.x)
-      nb_experiment_stop(current.x);
-    pthread_mutex_unlock(&current.mu);
-  }
-  return NULL;
-}
-
-struct progress {
-  int run; /* the run the line is about */
-  double last;
-};
-
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* The progress line: at most 5 updates a second, the last step always; a
- * failed run ends the line so that the error starts on its own. */
-static void show_progress(void *arg, const struct nb_progress *p)
-{
-  struct progress *pr = arg;
-  if (p->failed) {
-    fputc('\n', stderr);
-    return;
-  }
-  double t = now_s();
-  if (p->run != pr->run) {
-    pr->run = p->run;
-    pr->last = 0;
-  }
-  if (p->step < p->total && t - pr->last < 0.2)
-    return;
-  pr->last = t;
-  fprintf(stderr, "\r  mode %-11s step %d/%d%s", nb_mode_name(p->mode), p->step, p->total,
-          p->step == p->total ? "\n" : "");
-}
-
-/* A library error of the run: what cannot run on this machine is, like bad
- * input, exit 2. */
-static int run_fail(const nb_error_t *err)
-{
-  fprintf(stderr, "numabench: %s\n", err->msg);
-  return nb_err_is_usage(err->code) || err->code == NB_ENOTSUP ? EXIT_USAGE : EXIT_FAILURE;
-}
-
-/* One point's report on stdout, its result files, and the placement verdict. */
-static int report_point(const struct nb_report *rep)
-{
-  const struct nb_config *cfg = rep->options;
-  nb_error_t err = {0};
-  if ((cfg->json ? nb_report_write_json(rep, stdout, &err) : nb_report_write_text(rep, stdout, &err)) < 0)
-    return fail(&err);
-  char path[4096];
-  if (!cfg->no_save) {
-    if (nb_report_save(rep, cfg->output, path, sizeof path, &err) < 0)
-      return fail(&err);
-    fprintf(stderr, "numabench: results saved in %s (and .csv)\n", path);
-  }
-  if (!rep->placement_achieved && !cfg->allow_misplacement && !rep->interrupted) {
-    fprintf(stderr,
-            "numabench: placement not achieved in at least one mode (see the report); --allow-misplacement "
-            "exits 0\n");
-    return EXIT_MISPLACED;
-  }
-  return 0;
-}
-
-/* Every point of the experiment, each reported as soon as it is done, with a
- * blank line between points; a failure, a misplaced point or a signal ends
- * the experiment after the point. */
-static int run_points(nb_experiment_t x, const struct nb_config *cfg, int *interrupted)
-{
-  int rc = 0, n = nb_experiment_npoints(x);
-  for (int i = 0; i < n; i++) {
-    const struct nb_report *rep;
-    nb_error_t err = {0};
-    if (nb_experiment_run_point(x, i, &rep, &err) < 0)
-      return run_fail(&err);
-    *interrupted = rep->interrupted;
-    rc = report_point(rep);
-    if (i == n - 1)
-      break;
-    if (rc == 0 && !cfg->json)
-      fputc('\n', stdout);
-    if (rc != 0 || *interrupted)
-      break;
-  }
-  return rc;
-}
-
-static int cmd_run(const struct nb_config *cfg, int argc, char **argv)
-{
-  (void)argc;
-  (void)argv;
-  struct progress prog = {.run = -1};
-  struct nb_experiment_config xc = {.options = cfg, .progress_arg = &prog};
-  if (isatty(STDERR_FILENO) && !cfg->quiet)
-    xc.progress = show_progress;
-  nb_experiment_t x;
-  nb_error_t err = {0};
-  if (nb_experiment_new(&x, &xc, &err) < 0)
-    return fail(&err);
-
-  /* Signals: taken by one thread so that a run stops after its step. */
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR2);
-  pthread_t sigt;
-  int sig_thread = 0, interrupted = 0;
-  if (pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 && pthread_create(&sigt, NULL, signal_thread, &set) == 0)
-    sig_thread = 1;
-  pthread_mutex_lock(&current.mu);
-  current.x = x;
-  if (current.signo)
-    nb_experiment_stop(x);
-  pthread_mutex_unlock(&current.mu);
-
-  int rc = run_points(x, cfg, &interrupted);
-
-  pthread_mutex_lock(&current.mu);
-  current.x = NULL;
-  current.done = 1;
-  pthread_mutex_unlock(&current.mu);
-  if (sig_thread) {
-    pthread_kill(sigt, SIGUSR2);
-    pthread_join(sigt, NULL);
-  }
-  nb_experiment_free(x);
-  if (rc == 0 && interrupted)
-    return 128 + current.signo;
-  return rc;
-}
-
-/* ---- report, compare ---- */
-
-static int load_all(int argc, char **argv, nb_results_t *files)
-{
-  for (int i = 0; i < argc; i++) {
-    nb_error_t err = {0};
-    if (nb_results_load(&files[i], argv[i], &err) < 0) {
-      for (int k = 0; k < i; k++)
-        nb_results_free(files[k]);
-      return fail(&err);
-    }
-  }
-  return 0;
-}
-
-static int cmd_report(const struct nb_config *cfg, int argc, char **argv)
-{
-  enum nb_table_format fmt;
-  if (!strcmp(cfg->format, "text"))
-    fmt = NB_TABLE_TEXT;
-  else if (!strcmp(cfg->format, "md"))
-    fmt = NB_TABLE_MD;
-  else if (!strcmp(cfg->format, "csv"))
-    fmt = NB_TABLE_CSV;
-  else {
-    fprintf(stderr, "numabench report: --format '%s': expected text, md or csv\n", cfg->format);
-    return EXIT_USAGE;
-  }
-  nb_results_t *files = calloc((size_t)argc, sizeof *files);
-  if (!files)
-    return EXIT_FAILURE;
-  int rc = load_all(argc, argv, files);
-  nb_error_t err = {0};
-  if (rc == 0 && nb_results_write_table(files, argc, fmt, stdout, &err) < 0)
-    rc = fail(&err);
-  if (files[argc - 1] || rc == 0)
-    for (int i = 0; i < argc; i++)
-      nb_results_free(files[i]);
-  free(files);
-  return rc;
-}
-
-static int cmd_compare(const struct nb_config *cfg, int argc, char **argv)
-{
-  nb_results_t files[2];
-  int rc = load_all(argc, argv, files), regressed = 0;
-  if (rc)
-    return rc;
-  nb_error_t err = {0};
-  if (nb_results_compare(files[0], files[1], cfg->threshold, stdout, &regressed, &err) < 0)
-    rc = err.code == NB_EINVAL ? (fprintf(stderr, "numabench: %s\n", err.msg), EXIT_USAGE) : fail(&err);
-  nb_results_free(files[0]);
-  nb_results_free(files[1]);
-  return rc ? rc : regressed ? EXIT_FAILURE : 0;
-}
-
-/* The backend for this machine: --backend cuda without a usable GPU is a
- * usage error (exit 2) naming the CUDA error; auto falls back to host and
- * says why in why. */
-static int resolve_backend(nb_topo_t topo, enum nb_backend *backend, char *why, size_t len)
-{
-  nb_error_t err = {0};
-  if (nb_backend_resolve(topo, *backend, backend, why, len, &err) < 0) {
-    fprintf(stderr, "numabench: %s\n", err.msg);
-    return EXIT_USAGE;
-  }
-  return 0;
-}
-
-static int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
-{
-  (void)argc;
-  (void)argv;
-  struct nb_bw_config bc = {.repeat = nb_config_is_set(cfg, nb_option_find("repeat")) ? cfg->repeat : 5};
-  if (nb_parse_size(cfg->size, &bc.bytes) < 0) {
-    fprintf(stderr, "numabench: --size '%s': expected a size of at least 4K, e.g. 64M or 1G\n", cfg->size);
-    return EXIT_USAGE;
-  }
-  enum nb_backend backend;
-  nb_error_t err = {0};
-  if (nb_options_backend(cfg, &backend, &bc.pin, &err) < 0)
-    return fail(&err);
-  int rc;
-  nb_topo_t topo;
-  struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = cfg->no_cuda};
-  if (nb_topo_load(&topo, &tc, &err) < 0)
-    return fail(&err);
-  char why[640];
-  if ((rc = resolve_backend(topo, &backend, why, sizeof why)) != 0) {
-    nb_topo_free(topo);
-    return rc;
-  }
-  if (why[0] && !cfg->json)
-    fprintf(stderr, "numabench: bw: host backend (auto: %s)\n", why);
-  nb_bw_t bw;
-  if ((backend == NB_BACKEND_CUDA ? nb_bw_cuda(topo, &bc, &bw, &err) : nb_bw_host(topo, &bc, &bw, &err)) <
-      0) {
-    rc = fail(&err);
-  } else {
-    if ((cfg->json ? nb_bw_write_json(bw, stdout, &err) : nb_bw_write_text(bw, stdout, &err)) < 0)
-      rc = fail(&err);
-    nb_bw_free(bw);
-  }
-  nb_topo_free(topo);
-  return rc;
-}
-
 int main(int argc, char **argv)
 {
   /* No command, or options first: the benchmark itself. */
@@ -612,11 +113,11 @@ int main(int argc, char **argv)
     if (!strcmp(name, "help") && argc > 2) {
       for (int i = 0; i < NCOMMANDS; i++)
         if (!strcmp(argv[2], commands[i].name)) {
-          command_help(&commands[i]);
+          cli_command_help(&commands[i]);
           return finish_stdout(0);
         }
       fprintf(stderr, "numabench: unknown command '%s' (see numabench --help)\n", argv[2]);
-      return EXIT_USAGE;
+      return CLI_EXIT_USAGE;
     }
     usage(stdout);
     return finish_stdout(0);
@@ -638,7 +139,7 @@ int main(int argc, char **argv)
   }
   if (!c) {
     fprintf(stderr, "numabench: unknown command '%s' (see numabench --help)\n", name);
-    return EXIT_USAGE;
+    return CLI_EXIT_USAGE;
   }
 
   struct nb_config cfg;
@@ -646,26 +147,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "numabench: out of memory\n");
     return EXIT_FAILURE;
   }
-  /* A preset first, so that the command line overrides it: a quiet pass
-   * finds --config however it was written (-Cfile, -qC file, --config=...). */
-  struct nb_config pre;
   int rest = 0;
-  if (nb_config_init(&pre) < 0) {
-    nb_config_free(&cfg);
-    fprintf(stderr, "numabench: out of memory\n");
-    return EXIT_FAILURE;
-  }
-  parse(c, argc - shift, argv + shift, &pre, &rest, 1);
-  if (pre.config) {
-    nb_error_t err = {0};
-    if (nb_config_load_file(&cfg, pre.config, c->bit, &err) < 0) {
-      nb_config_free(&pre);
-      nb_config_free(&cfg);
-      return fail(&err);
-    }
-  }
-  nb_config_free(&pre);
-  int rc = parse(c, argc - shift, argv + shift, &cfg, &rest, 0);
+  int rc = cli_options(c, argc - shift, argv + shift, &cfg, &rest);
   if (rc == 0)
     rc = c->run(&cfg, argc - shift - rest, argv + shift + rest);
   else if (rc < 0)
