@@ -83,7 +83,12 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
     if (!opt || nb_config_set(cfg, opt, optarg, &err) < 0) {
       if (quiet)
         continue;
-      rc = opt ? cli_fail(&err) : EXIT_FAILURE;
+      if (opt && (opt->flags & NB_OPT_CMD_ERRORS) && optarg && *optarg) {
+        fprintf(stderr, "numabench %s: %s\n", c->name, err.msg);
+        rc = CLI_EXIT_USAGE;
+      } else {
+        rc = opt ? cli_fail(&err) : EXIT_FAILURE;
+      }
     }
   }
   *rest = optind;

@@ -16,15 +16,9 @@ int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
 {
   (void)argc;
   (void)argv;
-  struct nb_bw_config bc = {.repeat = nb_config_is_set(cfg, nb_option_find("repeat")) ? cfg->repeat : 5};
-  if (nb_parse_size(cfg->size, &bc.bytes) < 0) {
-    fprintf(stderr, "numabench: --size '%s': expected a size of at least 4K, e.g. 64M or 1G\n", cfg->size);
-    return CLI_EXIT_USAGE;
-  }
-  enum nb_backend backend;
+  struct nb_bw_config bc = {.repeat = cfg->repeat, .bytes = cfg->size_bytes, .pin = nb_options_pin(cfg)};
+  enum nb_backend backend = nb_options_backend(cfg);
   nb_error_t err = {0};
-  if (nb_options_backend(cfg, &backend, &bc.pin, &err) < 0)
-    return cli_fail(&err);
   int rc;
   nb_topo_t topo;
   struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = cfg->no_cuda};

@@ -7,15 +7,9 @@
 
 int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
 {
-  enum nb_mode modes[NB_NMODES];
-  int nmodes, rc;
+  const enum nb_mode *modes = cfg->modes.mode;
+  int nmodes = cfg->modes.n, rc;
   nb_error_t err = {0};
-  if (nb_options_modes(cfg, "bind", modes, &nmodes, &err) < 0)
-    return cli_fail(&err);
-  if (cfg->emit && strcmp(cfg->emit, "numactl")) {
-    fprintf(stderr, "numabench plan: --emit '%s': the only launcher is numactl\n", cfg->emit);
-    return CLI_EXIT_USAGE;
-  }
   if (cfg->emit && (cfg->json || cfg->check)) {
     fprintf(stderr, "numabench plan: --emit cannot be combined with %s\n", cfg->json ? "--json" : "--check");
     return CLI_EXIT_USAGE;

@@ -6,6 +6,9 @@
 
 #include "cli.h"
 
+_Static_assert((int)NB_OPT_FORMAT_CSV == (int)NB_TABLE_CSV && (int)NB_OPT_FORMAT_MD == (int)NB_TABLE_MD,
+               "--format's choices follow enum nb_table_format");
+
 static int load_all(int argc, char **argv, nb_results_t *files)
 {
   for (int i = 0; i < argc; i++) {
@@ -21,17 +24,7 @@ static int load_all(int argc, char **argv, nb_results_t *files)
 
 int cmd_report(const struct nb_config *cfg, int argc, char **argv)
 {
-  enum nb_table_format fmt;
-  if (!strcmp(cfg->format, "text"))
-    fmt = NB_TABLE_TEXT;
-  else if (!strcmp(cfg->format, "md"))
-    fmt = NB_TABLE_MD;
-  else if (!strcmp(cfg->format, "csv"))
-    fmt = NB_TABLE_CSV;
-  else {
-    fprintf(stderr, "numabench report: --format '%s': expected text, md or csv\n", cfg->format);
-    return CLI_EXIT_USAGE;
-  }
+  enum nb_table_format fmt = (enum nb_table_format)cfg->format_kind;
   nb_results_t *files = calloc((size_t)argc, sizeof *files);
   if (!files)
     return EXIT_FAILURE;

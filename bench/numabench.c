@@ -84,8 +84,9 @@ void cli_command_help(const struct command *c)
     char sopt[8] = "";
     if (opts[i].short_name)
       snprintf(sopt, sizeof sopt, "-%c, ", opts[i].short_name);
-    snprintf(lhs, sizeof lhs, "%s--%s%s%s", sopt, opts[i].name, opts[i].metavar ? " " : "",
-             opts[i].metavar ? opts[i].metavar : "");
+    char mvbuf[128];
+    const char *mv = nb_option_metavar(&opts[i], mvbuf, sizeof mvbuf);
+    snprintf(lhs, sizeof lhs, "%s--%s%s%s", sopt, opts[i].name, mv ? " " : "", mv ? mv : "");
     printf("  %-30s %s", lhs, opts[i].help);
     if (opts[i].def)
       printf(" [default: %s]", opts[i].def);
@@ -149,6 +150,8 @@ int main(int argc, char **argv)
   }
   int rest = 0;
   int rc = cli_options(c, argc - shift, argv + shift, &cfg, &rest);
+  if (rc == 0)
+    nb_config_finish(&cfg, c->bit);
   if (rc == 0)
     rc = c->run(&cfg, argc - shift - rest, argv + shift + rest);
   else if (rc < 0)

@@ -34,35 +34,6 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-int nb_parse_size(const char *text, size_t *bytes)
-{
-  /* Decimal digits and a point only: no signs, hex, exponents, inf or nan. */
-  size_t digits = strspn(text, "0123456789.");
-  if (digits == 0 || (text[0] == '.' && digits == 1))
-    return NB_EINVAL;
-  char *end;
-  errno = 0;
-  double v = strtod(text, &end);
-  if (end != text + digits || errno || !isfinite(v) || v <= 0)
-    return NB_EINVAL;
-  double mult = 1;
-  if (*end == 'K' || *end == 'k')
-    mult = 1024.0;
-  else if (*end == 'M' || *end == 'm')
-    mult = 1024.0 * 1024;
-  else if (*end == 'G' || *end == 'g')
-    mult = 1024.0 * 1024 * 1024;
-  else if (*end)
-    return NB_EINVAL;
-  if (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B"))
-    return NB_EINVAL;
-  v *= mult;
-  if (v < 4096 || v > 1e15)
-    return NB_EINVAL;
-  *bytes = (size_t)v;
-  return 0;
-}
-
 /* One cell's copies, in a thread of its own: host (copy_job) or CUDA
  * (cuda_job_main). */
 struct job {

@@ -11,10 +11,6 @@
 
 #include "nb-internal.h"
 
-/* Options a sweep may vary: those that change a run, not how it is reported. */
-static const char *const sweepable[] = {"gpu-work", "workers", "batch", "sample",
-                                        "pipeline", "steps",   "gpus",  NULL};
-
 /* One sweep point: its options and what they resolve to before the machine
  * is asked anything. */
 struct point {
@@ -49,80 +45,39 @@ struct nb_experiment {
   struct point_state st;
 };
 
-int nb_options_modes(const struct nb_config *cfg, const char *def, enum nb_mode *modes, int *n,
-                     nb_error_t *err)
+/* The option table's choices are in the order of the enums they stand for. */
+_Static_assert((int)NB_OPT_PIPE_DIRECT == (int)NB_PIPE_DIRECT, "pipeline choices follow enum nb_pipeline");
+_Static_assert((int)NB_OPT_BACKEND_CUDA == (int)NB_BACKEND_CUDA, "backend choices follow enum nb_backend");
+_Static_assert((int)NB_OPT_BACKEND_HOST == (int)NB_BACKEND_HOST, "backend choices follow enum nb_backend");
+
+enum nb_backend nb_options_backend(const struct nb_config *cfg)
 {
-  const char *list = cfg->mode ? cfg->mode : def;
-  *n = 0;
-  for (const char *p = list;;) {
-    size_t len = strcspn(p, ",");
-    char name[32];
-    snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
-    int m = nb_mode_parse(name);
-    if (m < 0)
-      return nb__err(err, NB_EINVAL,
-                     "--mode '%s': unknown mode '%s' (modes: none, bind, adversarial, remote, interleave)",
-                     list, name);
-    for (int i = 0; i < *n; i++)
-      if (modes[i] == (enum nb_mode)m)
-        return nb__err(err, NB_EINVAL, "--mode '%s': %s is listed twice", list, name);
-    modes[(*n)++] = (enum nb_mode)m;
-    if (!p[len])
-      return 0;
-    p += len + 1;
-  }
+  return (enum nb_backend)cfg->backend_kind;
 }
 
-int nb_options_backend(const struct nb_config *cfg, enum nb_backend *backend, enum nb_pin *pin,
-                       nb_error_t *err)
+enum nb_pin nb_options_pin(const struct nb_config *cfg)
 {
-  if (!strcmp(cfg->backend, "auto"))
-    *backend = NB_BACKEND_AUTO;
-  else if (!strcmp(cfg->backend, "host"))
-    *backend = NB_BACKEND_HOST;
-  else if (!strcmp(cfg->backend, "cuda"))
-    *backend = NB_BACKEND_CUDA;
-  else
-    return nb__err(err, NB_EINVAL, "--backend '%s': expected auto, host or cuda", cfg->backend);
-  if (!strcmp(cfg->pin, "register"))
-    *pin = NB_PIN_REGISTER;
-  else if (!strcmp(cfg->pin, "hostalloc"))
-    *pin = NB_PIN_HOSTALLOC;
-  else
-    return nb__err(err, NB_EINVAL, "--pin '%s': expected register or hostalloc", cfg->pin);
-  return 0;
+  return cfg->pin_kind == NB_OPT_PIN_HOSTALLOC ? NB_PIN_HOSTALLOC : NB_PIN_REGISTER;
 }
 
-/* The run's settings from the options, in the order the CLI always checked
- * them: modes, sample, pipeline, backend and pin. */
-static int resolve_point(struct point *pt, nb_error_t *err)
+/* The run's settings from the options, parsed when they were set. */
+static void resolve_point(struct point *pt)
 {
   const struct nb_config *cfg = &pt->options;
-  struct nb_run_config *rc = &pt->run;
-  *rc = (struct nb_run_config){.warmup = cfg->warmup,
-                               .steps = cfg->steps,
-                               .seed = (uint64_t)cfg->seed,
-                               .gpu_work_us = cfg->gpu_work,
-                               .verify = cfg->verify,
-                               .fail_at = cfg->fail_at};
-  int r = nb_options_modes(cfg, "none,bind,adversarial", pt->modes, &pt->nmodes, err);
-  if (r < 0)
-    return r;
-  char tail;
-  if (sscanf(cfg->sample, "%dx%dx%d%c", &rc->channels, &rc->height, &rc->width, &tail) != 3 ||
-      rc->channels <= 0 || rc->height <= 0 || rc->width <= 0 ||
-      (double)rc->channels * rc->height * rc->width > (double)(1 << 28))
-    return nb__err(
-        err, NB_EINVAL,
-        "--sample '%s': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224",
-        cfg->sample);
-  if (!strcmp(cfg->pipeline, "torch"))
-    rc->pipeline = NB_PIPE_TORCH;
-  else if (!strcmp(cfg->pipeline, "direct"))
-    rc->pipeline = NB_PIPE_DIRECT;
-  else
-    return nb__err(err, NB_EINVAL, "--pipeline '%s': expected torch or direct", cfg->pipeline);
-  return nb_options_backend(cfg, &rc->backend, &rc->pin, err);
+  pt->run = (struct nb_run_config){.channels = cfg->shape.c,
+                                   .height = cfg->shape.h,
+                                   .width = cfg->shape.w,
+                                   .warmup = cfg->warmup,
+                                   .steps = cfg->steps,
+                                   .seed = (uint64_t)cfg->seed,
+                                   .pipeline = (enum nb_pipeline)cfg->pipeline_kind,
+                                   .backend = nb_options_backend(cfg),
+                                   .pin = nb_options_pin(cfg),
+                                   .gpu_work_us = cfg->gpu_work,
+                                   .verify = cfg->verify,
+                                   .fail_at = cfg->fail_at};
+  pt->nmodes = cfg->modes.n;
+  memcpy(pt->modes, cfg->modes.mode, sizeof pt->modes);
 }
 
 /* A new point with the experiment's options and, with a sweep, one value. */
@@ -140,7 +95,9 @@ static int add_point(nb_experiment_t x, const struct nb_config *options, const s
     if (rc < 0)
       return rc;
   }
-  return resolve_point(pt, err);
+  nb_config_finish(&pt->options, NB_CMD_RUN);
+  resolve_point(pt);
+  return 0;
 }
 
 /* --sweep OPTION=V1,V2,...: one point per value, each checked now. */
@@ -150,16 +107,15 @@ static int add_sweep(nb_experiment_t x, const struct nb_config *options, nb_erro
   char name[64] = "";
   if (eq && eq - sweep < (long)sizeof name)
     snprintf(name, sizeof name, "%.*s", (int)(eq - sweep), sweep);
-  int ok = 0;
-  for (int i = 0; sweepable[i]; i++)
-    ok |= !strcmp(sweepable[i], name);
-  if (!eq || !ok || !eq[1])
+  /* Which options a sweep may vary is in the table (NB_OPT_SWEEPABLE); the
+   * message lists them in the order it always has. */
+  const struct nb_option *opt = nb_option_find(name);
+  if (!eq || !opt || !(opt->flags & NB_OPT_SWEEPABLE) || !eq[1])
     return nb__err(err, NB_EINVAL,
                    "--sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, batch, "
                    "sample, pipeline, steps, gpus",
                    sweep);
   snprintf(x->sweep_option, sizeof x->sweep_option, "%s", name);
-  const struct nb_option *opt = nb_option_find(name);
   int n = 1;
   for (const char *v = eq + 1; *v; v++)
     n += *v == ',';

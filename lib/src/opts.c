@@ -1,11 +1,13 @@
 /* numabench: the option table and setting options from text. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <numabench/opts.h>
 
 #include "nb-internal.h"
+#include "parse.h"
 #include "report.h"
 
 #include <ini.h>
@@ -16,97 +18,114 @@
 #define TP (NB_CMD_TOPO | NB_CMD_PLAN)
 #define TPR (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_RUN | NB_CMD_BW)
 #define PR (NB_CMD_PLAN | NB_CMD_RUN)
+#define NB_VAL(field) .value_offset = offsetof(struct nb_config, field)
+
+static const char *const pipelines[] = {"torch", "direct", NULL};
+static const char *const backends[] = {"auto", "host", "cuda", NULL};
+static const char *const pins[] = {"register", "hostalloc", NULL};
+static const char *const formats[] = {"text", "md", "csv", NULL};
+static const char *const emits[] = {"numactl", NULL};
+static const struct nb_opt_default mode_defaults[] = {
+    {NB_CMD_PLAN, "bind"}, {NB_CMD_RUN, "none,bind,adversarial"}, {0, NULL}};
+static const struct nb_opt_default repeat_defaults[] = {{NB_CMD_BW, "5"}, {0, NULL}};
 
 static const struct nb_option options[] = {
     {"topology", 't', NB_OPT_STRING, NB_OFF(topology), "live", TP, "SRC",
      "topology to read: 'live' (this machine), an hwloc XML file (lstopo --of xml) or a recorded /sys tree "
      "(hwloc-gather-topology)",
-     0, 0},
+     0, 0, .flags = 0},
     {"devices", 'd', NB_OPT_STRING, NB_OFF(devices), NULL, TPR, "BUSID[,BUSID...]",
      "treat these PCI devices as the GPUs, in this order (any device class; e.g. 0000:41:00.0,0000:81:00.0)",
-     0, 0},
+     0, 0, .flags = 0},
     {"no-cuda", 0, NB_OPT_BOOL, NB_OFF(no_cuda), NULL, TPR, NULL,
-     "do not ask the CUDA runtime; find GPUs from PCI devices", 0, 0},
+     "do not ask the CUDA runtime; find GPUs from PCI devices", 0, 0, .flags = 0},
     {"gpus", 'g', NB_OPT_STRING, NB_OFF(gpus), NULL, PR, "N|LIST",
      "GPUs to use: a count (the first N by index) or indexes and ranges (0,2,5 or 4-7; one GPU: 5-5); "
      "default all",
-     0, 0},
+     0, 0, .flags = NB_OPT_SWEEPABLE},
     {"workers", 'w', NB_OPT_INT, NB_OFF(workers), "0", PR, "W",
-     "worker threads per GPU; 0 = one thread per core of each GPU's share of its node", 0, 4096},
-    {"mode", 'm', NB_OPT_STRING, NB_OFF(mode), NULL, PR, "MODE[,MODE...]",
+     "worker threads per GPU; 0 = one thread per core of each GPU's share of its node", 0, 4096,
+     .flags = NB_OPT_SWEEPABLE},
+    {"mode", 'm', NB_OPT_MODES, NB_OFF(mode), NULL, PR, "MODE[,MODE...]",
      "placement: none, bind, adversarial, remote, interleave; a list runs each in turn [default: plan bind, "
      "run none,bind,adversarial]",
-     0, 0},
+     0, 0, NB_VAL(modes), .cdefs = mode_defaults, .flags = 0},
     {"gpu-node", 0, NB_OPT_STRING, NB_OFF(gpu_node), NULL, PR, "GPU=NODE[,...]",
-     "take this NUMA node for a GPU (firmware that gives none, or to experiment)", 0, 0},
-    {"emit", 0, NB_OPT_STRING, NB_OFF(emit), NULL, NB_CMD_PLAN, "numactl",
+     "take this NUMA node for a GPU (firmware that gives none, or to experiment)", 0, 0, .flags = 0},
+    {"emit", 0, NB_OPT_ENUM, NB_OFF(emit), NULL, NB_CMD_PLAN, NULL,
      "print one launch line per GPU rank for the command after --, e.g. --emit numactl -- python train.py", 0,
-     0},
+     0, NB_VAL(emit_kind), emits, "the only launcher is numactl", .flags = NB_OPT_CMD_ERRORS},
     {"check", 'c', NB_OPT_BOOL, NB_OFF(check), NULL, NB_CMD_PLAN, NULL,
      "apply the plan on this machine to real threads and small buffers, ask the kernel where they are, "
      "exit 0 only if the placement was achieved",
-     0, 0},
+     0, 0, .flags = 0},
     {"allow-misplacement", 0, NB_OPT_BOOL, NB_OFF(allow_misplacement), NULL, PR, NULL,
-     "exit 0 even when the audit finds placement not achieved (it is still reported)", 0, 0},
+     "exit 0 even when the audit finds placement not achieved (it is still reported)", 0, 0, .flags = 0},
     {"check-move-staging", 0, NB_OPT_INT, NB_OFF(check_move_staging), "-1", NB_CMD_PLAN, "NODE",
-     "with --check: move GPU 0's staging pages to NODE before the audit, to see the audit catch it", -1,
-     4095},
-    {"sample", 's', NB_OPT_STRING, NB_OFF(sample), "3x1024x1024", NB_CMD_RUN, "CxHxW",
-     "sample shape, float32 values (3x1024x1024 = 12 MiB)", 0, 0},
+     "with --check: move GPU 0's staging pages to NODE before the audit, to see the audit catch it", -1, 4095,
+     .flags = 0},
+    {"sample", 's', NB_OPT_SHAPE, NB_OFF(sample), "3x1024x1024", NB_CMD_RUN, "CxHxW",
+     "sample shape, float32 values (3x1024x1024 = 12 MiB)", 0, 0, NB_VAL(shape), .flags = NB_OPT_SWEEPABLE},
     {"batch", 'b', NB_OPT_INT, NB_OFF(batch), "0", NB_CMD_RUN, "B",
-     "samples per batch; 0 = the largest (at most 128) whose buffers fit in half the free memory", 0,
-     1 << 20},
+     "samples per batch; 0 = the largest (at most 128) whose buffers fit in half the free memory", 0, 1 << 20,
+     .flags = NB_OPT_SWEEPABLE},
     {"warmup", 0, NB_OPT_INT, NB_OFF(warmup), "10", NB_CMD_RUN, "N", "untimed steps before timing", 0,
-     1 << 24},
-    {"steps", 0, NB_OPT_INT, NB_OFF(steps), "100", NB_CMD_RUN, "N", "timed steps", 1, 1 << 24},
-    {"seed", 0, NB_OPT_INT, NB_OFF(seed), "1", NB_CMD_RUN, "N", "seed of the generated data", 0, 2147483647},
-    {"pipeline", 'p', NB_OPT_STRING, NB_OFF(pipeline), "torch", NB_CMD_RUN, "torch|direct",
+     1 << 24, .flags = 0},
+    {"steps", 0, NB_OPT_INT, NB_OFF(steps), "100", NB_CMD_RUN, "N", "timed steps", 1, 1 << 24,
+     .flags = NB_OPT_SWEEPABLE},
+    {"seed", 0, NB_OPT_INT, NB_OFF(seed), "1", NB_CMD_RUN, "N", "seed of the generated data", 0, 2147483647,
+     .flags = 0},
+    {"pipeline", 'p', NB_OPT_ENUM, NB_OFF(pipeline), "torch", NB_CMD_RUN, NULL,
      "torch: workers build batches in their memory, the feeder copies each to pinned staging (PyTorch's "
      "DataLoader); direct: workers write into staging",
-     0, 0},
-    {"backend", 0, NB_OPT_STRING, NB_OFF(backend), "auto", NB_CMD_RUN | NB_CMD_BW, "auto|host|cuda",
+     0, 0, NB_VAL(pipeline_kind), pipelines, .flags = NB_OPT_SWEEPABLE},
+    {"backend", 0, NB_OPT_ENUM, NB_OFF(backend), "auto", NB_CMD_RUN | NB_CMD_BW, NULL,
      "copy backend: cuda when GPUs are usable, host otherwise (a buffer and a copy thread on the device's "
      "node)",
-     0, 0},
-    {"pin", 0, NB_OPT_STRING, NB_OFF(pin), "register", NB_CMD_RUN | NB_CMD_BW, "register|hostalloc",
+     0, 0, NB_VAL(backend_kind), backends, .flags = 0},
+    {"pin", 0, NB_OPT_ENUM, NB_OFF(pin), "register", NB_CMD_RUN | NB_CMD_BW, NULL,
      "CUDA backend: page-lock node-local buffers with cudaHostRegister, or allocate them with cudaHostAlloc "
      "under the node's memory policy",
-     0, 0},
+     0, 0, NB_VAL(pin_kind), pins, .flags = 0},
     {"gpu-work", 0, NB_OPT_INT, NB_OFF(gpu_work), "0", NB_CMD_RUN, "USEC",
      "device work per step in microseconds (moves the run from input-bound to compute-bound; CUDA: a "
      "calibrated spin kernel after the resize to 224x224)",
-     0, 60000000},
+     0, 60000000, .flags = NB_OPT_SWEEPABLE},
     {"verify", 0, NB_OPT_BOOL, NB_OFF(verify), NULL, NB_CMD_RUN, NULL,
      "check delivered batches against the checksum of what their worker generated (host: every batch; CUDA: "
      "every 4th, copied back from the GPU)",
-     0, 0},
-    {"quiet", 'q', NB_OPT_BOOL, NB_OFF(quiet), NULL, NB_CMD_RUN, NULL, "no progress line on stderr", 0, 0},
+     0, 0, .flags = 0},
+    {"quiet", 'q', NB_OPT_BOOL, NB_OFF(quiet), NULL, NB_CMD_RUN, NULL, "no progress line on stderr", 0, 0,
+     .flags = 0},
     {"fail-at", 0, NB_OPT_STRING, NB_OFF(fail_at), NULL, NB_CMD_RUN, "STAGE:BATCH",
      "inject a failure in worker, feeder or device at a batch, or corrupt a batch in staging, to test error "
      "handling "
      "and --verify (e.g. worker:3, corrupt:5)",
-     0, 0},
+     0, 0, .flags = 0},
     {"repeat", 'r', NB_OPT_INT, NB_OFF(repeat), "1", NB_CMD_RUN | NB_CMD_BW, "R",
      "run: each mode R times, interleaved (none, bind, ..., none, bind, ...), for statistics; bw: timed "
      "copies per "
      "cell (bw's default is 5)",
-     1, 100000},
-    {"size", 0, NB_OPT_STRING, NB_OFF(size), "64M", NB_CMD_BW, "BYTES",
-     "bytes per copy (K, M, G: powers of 1024)", 0, 0},
+     1, 100000, .cdefs = repeat_defaults, .flags = 0},
+    {"size", 0, NB_OPT_SIZE, NB_OFF(size), "64M", NB_CMD_BW, "BYTES",
+     "bytes per copy (K, M, G: powers of 1024)", 0, 0, NB_VAL(size_bytes), .flags = 0},
     {"output", 'o', NB_OPT_STRING, NB_OFF(output), "results", NB_CMD_RUN, "DIR",
-     "directory for result files (<time>-<host>-<config>.json and .csv)", 0, 0},
-    {"no-save", 0, NB_OPT_BOOL, NB_OFF(no_save), NULL, NB_CMD_RUN, NULL, "write no result files", 0, 0},
+     "directory for result files (<time>-<host>-<config>.json and .csv)", 0, 0, .flags = 0},
+    {"no-save", 0, NB_OPT_BOOL, NB_OFF(no_save), NULL, NB_CMD_RUN, NULL, "write no result files", 0, 0,
+     .flags = 0},
     {"sweep", 0, NB_OPT_STRING, NB_OFF(sweep), NULL, NB_CMD_RUN, "OPTION=V1,V2,...",
-     "run everything once per value of an option (e.g. gpu-work=0,2000,10000), one result file each", 0, 0},
+     "run everything once per value of an option (e.g. gpu-work=0,2000,10000), one result file each", 0, 0,
+     .flags = 0},
     {"config", 'C', NB_OPT_STRING, NB_OFF(config), NULL, TPR, "FILE",
-     "read options from an INI preset first (keys are option names; the command line overrides)", 0, 0},
-    {"format", 'f', NB_OPT_STRING, NB_OFF(format), "text", NB_CMD_REPORT, "text|md|csv", "table format", 0,
-     0},
+     "read options from an INI preset first (keys are option names; the command line overrides)", 0, 0,
+     .flags = 0},
+    {"format", 'f', NB_OPT_ENUM, NB_OFF(format), "text", NB_CMD_REPORT, NULL, "table format", 0, 0,
+     NB_VAL(format_kind), formats, .flags = NB_OPT_CMD_ERRORS},
     {"threshold", 0, NB_OPT_INT, NB_OFF(threshold), "5", NB_CMD_COMPARE, "PCT",
-     "a drop larger than PCT percent, and beyond the 95% intervals, is a regression", 0, 100},
+     "a drop larger than PCT percent, and beyond the 95% intervals, is a regression", 0, 100, .flags = 0},
     {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR, NULL,
-     "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/results-schema.md)", 0,
-     0},
+     "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/results-schema.md)", 0, 0,
+     .flags = 0},
 };
 
 _Static_assert(sizeof options / sizeof options[0] <= 64, "struct nb_config.set has 64 bits");
@@ -123,6 +142,67 @@ const struct nb_option *nb_option_find(const char *name)
     if (!strcmp(options[i].name, name))
       return &options[i];
   return NULL;
+}
+
+/* Whether the option keeps its value as text in its field (a char *). */
+static bool is_text(const struct nb_option *opt)
+{
+  return opt->type != NB_OPT_BOOL && opt->type != NB_OPT_INT;
+}
+
+const char *nb_option_metavar(const struct nb_option *opt, char *buf, size_t len)
+{
+  if (opt->metavar || !opt->choices)
+    return opt->metavar;
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = 0; opt->choices[i] && used < len; i++)
+    used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? "|" : "", opt->choices[i]);
+  return buf;
+}
+
+/* Bytes of a typed option's value field. */
+static size_t value_size(const struct nb_option *opt)
+{
+  switch (opt->type) {
+  case NB_OPT_ENUM:
+    return sizeof(int);
+  case NB_OPT_SIZE:
+    return sizeof(size_t);
+  case NB_OPT_SHAPE:
+    return sizeof(struct nb_shape);
+  case NB_OPT_MODES:
+    return sizeof(struct nb_modes);
+  default:
+    return 0;
+  }
+}
+
+/* Parse a typed option's text into its value field. */
+static int parse_typed(const struct nb_option *opt, const char *value, void *field, nb_error_t *err)
+{
+  nb_error_t e = {0};
+  int rc;
+  switch (opt->type) {
+  case NB_OPT_ENUM:
+    rc = nb__parse_choice(value, opt->choices, (int *)field, &e);
+    if (rc < 0 && opt->bad_choice)
+      return nb__err(err, rc, "--%s '%s': %s", opt->name, value, opt->bad_choice);
+    break;
+  case NB_OPT_SIZE:
+    if ((rc = nb_parse_size(value, (size_t *)field)) < 0)
+      nb__err(&e, rc, "expected a size of at least 4K, e.g. 64M or 1G");
+    break;
+  case NB_OPT_SHAPE:
+    rc = nb__parse_shape(value, (struct nb_shape *)field, &e);
+    break;
+  case NB_OPT_MODES:
+    rc = nb__parse_modes(value, (struct nb_modes *)field, &e);
+    break;
+  default:
+    return 0;
+  }
+  return rc < 0 ? nb__err(err, rc, "--%s '%s': %s", opt->name, value, e.msg) : 0;
 }
 
 static int store(struct nb_config *cfg, const struct nb_option *opt, const char *value, nb_error_t *err)
@@ -145,18 +225,53 @@ static int store(struct nb_config *cfg, const struct nb_option *opt, const char 
     *(int *)field = (int)v;
     return 0;
   }
-  case NB_OPT_STRING: {
+  case NB_OPT_STRING:
+  case NB_OPT_ENUM:
+  case NB_OPT_SIZE:
+  case NB_OPT_SHAPE:
+  case NB_OPT_MODES: {
+    char mv[128];
     if (!value || !*value)
-      return nb__err(err, NB_EINVAL, "--%s needs a value (%s)", opt->name, opt->metavar);
+      return nb__err(err, NB_EINVAL, "--%s needs a value (%s)", opt->name,
+                     nb_option_metavar(opt, mv, sizeof mv));
+    /* The value is parsed here, once; the text is kept for the result files. */
+    union {
+      int i;
+      size_t z;
+      struct nb_shape shape;
+      struct nb_modes modes;
+    } parsed;
+    int rc = parse_typed(opt, value, &parsed, err);
+    if (rc < 0)
+      return rc;
     char *copy = strdup(value);
     if (!copy)
       return nb__err(err, NB_ENOMEM, "--%s: out of memory", opt->name);
     free(*(char **)field);
     *(char **)field = copy;
+    if (opt->type != NB_OPT_STRING)
+      memcpy((char *)cfg + opt->value_offset, &parsed, value_size(opt));
     return 0;
   }
   }
   return nb__err(err, NB_EINTERNAL, "--%s: unknown option type", opt->name);
+}
+
+int nb_config_finish(struct nb_config *cfg, unsigned command)
+{
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+    const struct nb_option *opt = &options[i];
+    for (const struct nb_opt_default *d = opt->cdefs; d && d->commands; d++) {
+      if (!(d->commands & command) || nb_config_is_set(cfg, opt))
+        continue;
+      /* Only the value: the text stays as the user left it (unset). */
+      if (opt->type == NB_OPT_INT)
+        *(int *)((char *)cfg + opt->offset) = atoi(d->value);
+      else if (parse_typed(opt, d->value, (char *)cfg + opt->value_offset, NULL) < 0)
+        return NB_EINTERNAL;
+    }
+  }
+  return 0;
 }
 
 int nb_config_init(struct nb_config *cfg)
@@ -190,7 +305,7 @@ bool nb_config_is_set(const struct nb_config *cfg, const struct nb_option *opt)
 void nb_config_free(struct nb_config *cfg)
 {
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-    if (options[i].type == NB_OPT_STRING) {
+    if (is_text(&options[i])) {
       char **p = (char **)((char *)cfg + options[i].offset);
       free(*p);
       *p = NULL;
@@ -210,7 +325,7 @@ json_t *nb__config_json(const struct nb_config *cfg)
     case NB_OPT_INT:
       v = json_integer(*(const int *)field);
       break;
-    case NB_OPT_STRING:
+    default: /* the text as given: result files record what the user wrote */
       v = *(char *const *)field ? nb__json_text(*(char *const *)field) : json_null();
       break;
     }
@@ -232,12 +347,12 @@ int nb_config_copy(struct nb_config *dst, const struct nb_config *src)
 {
   *dst = *src;
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
-    if (options[i].type != NB_OPT_STRING)
+    if (!is_text(&options[i]))
       continue;
     char **p = (char **)((char *)dst + options[i].offset);
     if (*p && !(*p = strdup(*p))) {
       for (size_t j = 0; j < i; j++)
-        if (options[j].type == NB_OPT_STRING)
+        if (is_text(&options[j]))
           free(*(char **)((char *)dst + options[j].offset));
       return NB_ENOMEM;
     }

@@ -15,8 +15,16 @@ static void test_table_well_formed(void **state)
     assert_non_null(opts[i].help);
     assert_true(strlen(opts[i].help) > 10);
     assert_true(opts[i].commands != 0);
-    if (opts[i].type != NB_OPT_BOOL && !opts[i].metavar)
+    char mv[128];
+    if (opts[i].type != NB_OPT_BOOL && !nb_option_metavar(&opts[i], mv, sizeof mv))
       fail_msg("--%s takes a value but has no metavar for --help", opts[i].name);
+    if ((opts[i].type == NB_OPT_ENUM) != (opts[i].choices != NULL))
+      fail_msg("--%s: choices belong to enums, and every enum has them", opts[i].name);
+    /* Every default in the table is a valid value. */
+    struct nb_config cfg;
+    assert_int_equal(nb_config_init(&cfg), 0);
+    assert_int_equal(nb_config_finish(&cfg, opts[i].commands), 0);
+    nb_config_free(&cfg);
     for (const char *c = opts[i].name; *c; c++)
       assert_true(islower((unsigned char)*c) || *c == '-');
     for (int j = 0; j < i; j++) {
@@ -61,11 +69,193 @@ static void test_defaults_and_set(void **state)
   assert_null(cfg.topology);
 }
 
+/* One value of one option: accepted (err NULL) or refused with exactly this
+ * message. */
+struct value_case {
+  const char *option, *value;
+  const char *err;
+};
+
+static const struct value_case value_cases[] = {
+    /* NB_OPT_ENUM: every choice, a wrong one (the message lists the choices
+     * or says the option's own text), an empty one (the metavar). */
+    {"pipeline", "torch", NULL},
+    {"pipeline", "direct", NULL},
+    {"pipeline", "fast", "--pipeline 'fast': expected torch or direct"},
+    {"pipeline", "Torch", "--pipeline 'Torch': expected torch or direct"},
+    {"backend", "cuda", NULL},
+    {"backend", "gpu", "--backend 'gpu': expected auto, host or cuda"},
+    {"pin", "mlock", "--pin 'mlock': expected register or hostalloc"},
+    {"format", "csv", NULL},
+    {"format", "xml", "--format 'xml': expected text, md or csv"},
+    {"emit", "numactl", NULL},
+    {"emit", "srun", "--emit 'srun': the only launcher is numactl"},
+    {"emit", "", "--emit needs a value (numactl)"},
+    {"format", "", "--format needs a value (text|md|csv)"},
+    /* NB_OPT_SIZE: suffixes, the 4K floor, words, signs. */
+    {"size", "4K", NULL},
+    {"size", "4096", NULL},
+    {"size", "1.5M", NULL},
+    {"size", "2GiB", NULL},
+    {"size", "64mB", NULL},
+    {"size", "4095", "--size '4095': expected a size of at least 4K, e.g. 64M or 1G"},
+    {"size", "1K", "--size '1K': expected a size of at least 4K, e.g. 64M or 1G"},
+    {"size", "0", "--size '0': expected a size of at least 4K, e.g. 64M or 1G"},
+    {"size", "4Q", "--size '4Q': expected a size of at least 4K, e.g. 64M or 1G"},
+    {"size", "-8M", "--size '-8M': expected a size of at least 4K, e.g. 64M or 1G"},
+    {"size", "abc", "--size 'abc': expected a size of at least 4K, e.g. 64M or 1G"},
+    {"size", "8MiBx", "--size '8MiBx': expected a size of at least 4K, e.g. 64M or 1G"},
+    /* NB_OPT_SHAPE: three positive sizes, at most 2^28 values. */
+    {"sample", "3x224x224", NULL},
+    {"sample", "1x1x1", NULL},
+    {"sample", "1x16384x16384", NULL},
+    {"sample", "2x16384x16384",
+     "--sample '2x16384x16384': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sample", "3x16",
+     "--sample '3x16': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sample", "3x16x16x2",
+     "--sample '3x16x16x2': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sample", "0x16x16",
+     "--sample '0x16x16': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sample", "3x-16x16",
+     "--sample '3x-16x16': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    /* NB_OPT_MODES: names of the planner's modes, each once. */
+    {"mode", "bind", NULL},
+    {"mode", "none,bind,adversarial,remote,interleave", NULL},
+    {"mode", "fast",
+     "--mode 'fast': unknown mode 'fast' (modes: none, bind, adversarial, remote, interleave)"},
+    {"mode", "none,", "--mode 'none,': unknown mode '' (modes: none, bind, adversarial, remote, interleave)"},
+    {"mode", "bind,none,bind", "--mode 'bind,none,bind': bind is listed twice"},
+    {"mode", "", "--mode needs a value (MODE[,MODE...])"},
+    /* NB_OPT_INT: the bounds. */
+    {"threshold", "0", NULL},
+    {"threshold", "100", NULL},
+    {"threshold", "101", "--threshold 101: out of range (0 to 100)"},
+    {"threshold", "-1", "--threshold -1: out of range (0 to 100)"},
+    {"threshold", "5x", "--threshold: '5x' is not an integer"},
+    {"threshold", "99999999999999999999", "--threshold: '99999999999999999999' is not an integer"},
+    /* NB_OPT_BOOL. */
+    {"json", "true", NULL},
+    {"json", "0", NULL},
+    {"json", "yes", "--json: 'yes' is not a boolean (true, false, 1 or 0)"},
+};
+
+static void test_values(void **state)
+{
+  (void)state;
+  for (size_t i = 0; i < sizeof value_cases / sizeof value_cases[0]; i++) {
+    const struct value_case *c = &value_cases[i];
+    struct nb_config cfg;
+    nb_error_t err = {0};
+    assert_int_equal(nb_config_init(&cfg), 0);
+    const struct nb_option *opt = nb_option_find(c->option);
+    assert_non_null(opt);
+    int rc = nb_config_set(&cfg, opt, c->value, &err);
+    if (!c->err && rc != 0)
+      fail_msg("--%s '%s': refused: %s", c->option, c->value, err.msg);
+    if (c->err && (rc != NB_EINVAL || strcmp(err.msg, c->err)))
+      fail_msg("--%s '%s': got %d '%s', want NB_EINVAL '%s'", c->option, c->value, rc, err.msg, c->err);
+    /* A refused value leaves the option as it was, not set. */
+    assert_int_equal(nb_config_is_set(&cfg, opt), !c->err);
+    nb_config_free(&cfg);
+  }
+}
+
+/* The parsed values, beside the text kept for the result files. */
+static void test_typed_values(void **state)
+{
+  (void)state;
+  struct nb_config cfg;
+  nb_error_t err = {0};
+  assert_int_equal(nb_config_init(&cfg), 0);
+  assert_int_equal(cfg.shape.c * cfg.shape.h * cfg.shape.w, 3 * 1024 * 1024);
+  assert_int_equal(cfg.size_bytes, 64 << 20);
+  assert_int_equal(cfg.pipeline_kind, NB_OPT_PIPE_TORCH);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("sample"), "3x224x200", &err), 0);
+  assert_int_equal(cfg.shape.c, 3);
+  assert_int_equal(cfg.shape.h, 224);
+  assert_int_equal(cfg.shape.w, 200);
+  assert_string_equal(cfg.sample, "3x224x200");
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("size"), "1.5K", &err), NB_EINVAL);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("size"), "6K", &err), 0);
+  assert_int_equal(cfg.size_bytes, 6144);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("size"), "1G", &err), 0);
+  assert_int_equal(cfg.size_bytes, 1 << 30);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("backend"), "host", &err), 0);
+  assert_int_equal(cfg.backend_kind, NB_OPT_BACKEND_HOST);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("pin"), "hostalloc", &err), 0);
+  assert_int_equal(cfg.pin_kind, NB_OPT_PIN_HOSTALLOC);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("mode"), "remote,none", &err), 0);
+  assert_int_equal(cfg.modes.n, 2);
+  assert_int_equal(cfg.modes.mode[0], NB_MODE_REMOTE);
+  assert_int_equal(cfg.modes.mode[1], NB_MODE_NONE);
+  /* A refused value keeps the previous one, text and value. */
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("mode"), "bind,bind", &err), NB_EINVAL);
+  assert_string_equal(cfg.mode, "remote,none");
+  assert_int_equal(cfg.modes.n, 2);
+  struct nb_config copy;
+  assert_int_equal(nb_config_copy(&copy, &cfg), 0);
+  assert_int_equal(copy.modes.n, 2);
+  assert_string_equal(copy.sample, "3x224x200");
+  assert_ptr_not_equal(copy.sample, cfg.sample);
+  nb_config_free(&copy);
+  nb_config_free(&cfg);
+}
+
+/* Per-command defaults go to the value only: result files still record
+ * that the user gave no --mode. */
+static void test_command_defaults(void **state)
+{
+  (void)state;
+  static const struct {
+    unsigned command;
+    int nmodes, repeat;
+  } cases[] = {{NB_CMD_PLAN, 1, 1}, {NB_CMD_RUN, 3, 1}, {NB_CMD_BW, 0, 5}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct nb_config cfg;
+    assert_int_equal(nb_config_init(&cfg), 0);
+    assert_int_equal(nb_config_finish(&cfg, cases[i].command), 0);
+    assert_int_equal(cfg.modes.n, cases[i].nmodes);
+    assert_int_equal(cfg.repeat, cases[i].repeat);
+    assert_null(cfg.mode);
+    nb_config_free(&cfg);
+  }
+  /* What the user set stays. */
+  struct nb_config cfg;
+  nb_error_t err = {0};
+  assert_int_equal(nb_config_init(&cfg), 0);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("repeat"), "2", &err), 0);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("mode"), "interleave", &err), 0);
+  assert_int_equal(nb_config_finish(&cfg, NB_CMD_BW | NB_CMD_RUN), 0);
+  assert_int_equal(cfg.repeat, 2);
+  assert_int_equal(cfg.modes.n, 1);
+  assert_int_equal(cfg.modes.mode[0], NB_MODE_INTERLEAVE);
+  nb_config_free(&cfg);
+}
+
+/* The sweepable options are flagged in the table. */
+static void test_sweepable(void **state)
+{
+  (void)state;
+  static const char *const yes[] = {"gpu-work", "workers", "batch", "sample", "pipeline", "steps", "gpus"};
+  int n, count = 0;
+  const struct nb_option *opts = nb_options(&n);
+  for (int i = 0; i < n; i++)
+    count += (opts[i].flags & NB_OPT_SWEEPABLE) != 0;
+  assert_int_equal(count, (int)(sizeof yes / sizeof yes[0]));
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+    assert_true(nb_option_find(yes[i])->flags & NB_OPT_SWEEPABLE);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table_well_formed),
       cmocka_unit_test(test_defaults_and_set),
+      cmocka_unit_test(test_values),
+      cmocka_unit_test(test_typed_values),
+      cmocka_unit_test(test_command_defaults),
+      cmocka_unit_test(test_sweepable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,9 +73,7 @@ int nb_bw_write_text(nb_bw_t bw, FILE *out, nb_error_t *err);
 /** One JSON object (docs/bw-schema.md). - NB_EIO, NB_ENOMEM. */
 int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err);
 
-/** Parse a size: a number of bytes with an optional K, M or G (powers of
- *  1024). - NB_EINVAL. */
-int nb_parse_size(const char *text, size_t *bytes);
+/* nb_parse_size (a --size value) is declared in opts.h. */
 
 #ifdef __cplusplus
 }

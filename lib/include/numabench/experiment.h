@@ -71,16 +71,11 @@ void nb_experiment_stop(nb_experiment_t x);
 
 void nb_experiment_free(nb_experiment_t x);
 
-/** The modes of --mode, or of the list def when it was not given, in order.
- *  - NB_EINVAL: an unknown mode, or one listed twice. */
-int nb_options_modes(const struct nb_config *cfg, const char *def, enum nb_mode *modes, int *n,
-                     nb_error_t *err);
+/** --backend as asked (resolved against the machine later, nb_backend_resolve). */
+enum nb_backend nb_options_backend(const struct nb_config *cfg);
 
-/** --backend and --pin as asked (the backend is resolved against the machine
- *  later, nb_backend_resolve).
- *  - NB_EINVAL: a value that is not one of the choices. */
-int nb_options_backend(const struct nb_config *cfg, enum nb_backend *backend, enum nb_pin *pin,
-                       nb_error_t *err);
+/** --pin as the CUDA backend takes it. */
+enum nb_pin nb_options_pin(const struct nb_config *cfg);
 
 #ifdef __cplusplus
 }

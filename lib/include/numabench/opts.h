@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <numabench/error.h>
+#include <numabench/plan.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,11 +28,42 @@ enum nb_command {
   NB_CMD_BW = 1u << 5,
 };
 
+/* Every option's value is parsed once, when it is set, by its type. Typed
+ * options keep the text as given beside the value (result files record the
+ * options as the user wrote them). */
 enum nb_opt_type {
   NB_OPT_BOOL,   /* a flag: present means true */
-  NB_OPT_STRING, /* a value kept as text, validated by its consumer */
+  NB_OPT_STRING, /* text: a path, a list parsed by the library call that takes it */
   NB_OPT_INT,    /* an integer within [min, max] */
+  NB_OPT_ENUM,   /* one of choices; the value is the choice's index (an int) */
+  NB_OPT_SIZE,   /* bytes: a number with K, M or G (powers of 1024), at least 4K (a size_t) */
+  NB_OPT_SHAPE,  /* CxHxW, positive, at most 2^28 values (a struct nb_shape) */
+  NB_OPT_MODES,  /* placement modes, comma-separated, each once (a struct nb_modes) */
 };
+
+/* Option flags. */
+#define NB_OPT_SWEEPABLE 1u /* --sweep may vary it: it changes a run, not how it is reported */
+#define NB_OPT_CMD_ERRORS                                                                                    \
+  2u /* the CLI names the command in errors about its value ("numabench report: --format ..."), as it        \
+        always has for the options one command checked itself */
+
+/** A sample shape: channels x height x width. */
+struct nb_shape {
+  int c, h, w;
+};
+
+/** Placement modes in the order given. */
+struct nb_modes {
+  int n;
+  enum nb_mode mode[NB_NMODES];
+};
+
+/* Choices of the enum options, in the order of the enums they stand for. */
+enum nb_opt_pipeline { NB_OPT_PIPE_TORCH, NB_OPT_PIPE_DIRECT }; /* = enum nb_pipeline */
+enum nb_opt_backend { NB_OPT_BACKEND_AUTO, NB_OPT_BACKEND_HOST, NB_OPT_BACKEND_CUDA }; /* = enum nb_backend */
+enum nb_opt_pin { NB_OPT_PIN_REGISTER, NB_OPT_PIN_HOSTALLOC }; /* = enum nb_pin (REGISTER, HOSTALLOC) */
+enum nb_opt_format { NB_OPT_FORMAT_TEXT, NB_OPT_FORMAT_MD, NB_OPT_FORMAT_CSV }; /* = enum nb_table_format */
+enum nb_opt_emit { NB_OPT_EMIT_NUMACTL };
 
 /** The resolved configuration. Strings are owned (nb_config_free). */
 struct nb_config {
@@ -41,21 +73,27 @@ struct nb_config {
   bool no_cuda;            /* --no-cuda: do not ask the CUDA runtime */
   char *gpus;              /* --gpus: a count (first N) or a list of GPU indexes */
   int workers;             /* --workers: worker threads per GPU, 0 = one per core of the GPU's share */
-  char *mode;              /* --mode: placement mode(s), comma-separated */
+  char *mode;              /* --mode: placement mode(s), comma-separated, as given */
+  struct nb_modes modes;   /* --mode: parsed, or the command's default (nb_config_finish) */
   char *gpu_node;          /* --gpu-node: GPU=NODE overrides */
   char *emit;              /* --emit: launch lines to print ("numactl") */
+  int emit_kind;           /* --emit: enum nb_opt_emit */
   bool check;              /* --check: apply the plan here and audit it */
   bool allow_misplacement; /* --allow-misplacement: exit 0 even when placement was not achieved */
   int check_move_staging;  /* --check-move-staging: move GPU 0's staging pages to this node (audit self-test),
                               -1 off */
-  char *sample;            /* --sample: CxHxW */
+  char *sample;            /* --sample: CxHxW, as given */
+  struct nb_shape shape;   /* --sample: parsed */
   int batch;               /* --batch: samples per batch, 0 = the largest that fits (at most 128) */
   int warmup;              /* --warmup: untimed steps */
   int steps;               /* --steps: timed steps */
   int seed;                /* --seed: data seed */
   char *pipeline;          /* --pipeline: torch or direct */
+  int pipeline_kind;       /* --pipeline: enum nb_opt_pipeline */
   char *backend;           /* --backend: auto, host or cuda */
+  int backend_kind;        /* --backend: enum nb_opt_backend */
   char *pin;               /* --pin: register or hostalloc */
+  int pin_kind;            /* --pin: enum nb_opt_pin */
   int gpu_work;            /* --gpu-work: device work per step, microseconds */
   bool verify;             /* --verify: check every delivered batch */
   bool quiet;              /* --quiet: no progress line */
@@ -66,21 +104,34 @@ struct nb_config {
   char *config;            /* --config: preset file read before the command line */
   char *sweep;             /* --sweep: OPTION=V1,V2,...: one run per value */
   char *format;            /* --format: report table format (text, md, csv) */
+  int format_kind;         /* --format: enum nb_opt_format */
   int threshold;           /* --threshold: compare's regression threshold, percent */
-  char *size;              /* --size: bytes per copy for bw (K, M, G suffixes) */
+  char *size;              /* --size: bytes per copy for bw (K, M, G suffixes), as given */
+  size_t size_bytes;       /* --size: parsed */
   uint64_t set;            /* bit i: option i of the table was given by the user */
+};
+
+/** A default that only some commands take (plan --mode bind, bw --repeat 5). */
+struct nb_opt_default {
+  unsigned commands; /* enum nb_command bits; 0 ends the list */
+  const char *value;
 };
 
 struct nb_option {
   const char *name; /* long name, also the config-file key */
   int short_name;   /* single-letter form, 0 when none */
   enum nb_opt_type type;
-  size_t offset;       /* of the field in struct nb_config */
-  const char *def;     /* default as text; NULL when unset by default */
-  unsigned commands;   /* enum nb_command bits */
-  const char *metavar; /* the value's name in --help */
-  const char *help;    /* one line */
-  long min, max;       /* NB_OPT_INT: allowed range */
+  size_t offset;              /* of the field in struct nb_config: the text for typed options */
+  const char *def;            /* default as text; NULL when unset by default */
+  unsigned commands;          /* enum nb_command bits */
+  const char *metavar;        /* the value's name in --help; NULL for enums: their choices */
+  const char *help;           /* one line */
+  long min, max;              /* NB_OPT_INT: allowed range */
+  size_t value_offset;        /* typed options: of the parsed value in struct nb_config */
+  const char *const *choices; /* NB_OPT_ENUM: the names, NULL-terminated */
+  const char *bad_choice;     /* NB_OPT_ENUM: what a wrong value is told; NULL: "expected <choices>" */
+  const struct nb_opt_default *cdefs; /* per-command defaults of the parsed value, or NULL */
+  unsigned flags;                     /* NB_OPT_SWEEPABLE, NB_OPT_CMD_ERRORS */
 };
 
 /** The table; *n receives its length. */
@@ -106,6 +157,19 @@ int nb_config_load_file(struct nb_config *cfg, const char *path, unsigned comman
 
 /** Deep copy (strings duplicated). Returns 0 or NB_ENOMEM. */
 int nb_config_copy(struct nb_config *dst, const struct nb_config *src);
+
+/** Apply the defaults that depend on the command (plan --mode bind, run
+ *  --mode none,bind,adversarial, bw --repeat 5) to the options the user did
+ *  not set. The text recorded in result files stays as it was (NULL).
+ *  Returns 0 (the table's defaults are valid). */
+int nb_config_finish(struct nb_config *cfg, unsigned command);
+
+/** The value's name in --help: the metavar, or an enum's choices "a|b|c". */
+const char *nb_option_metavar(const struct nb_option *opt, char *buf, size_t len);
+
+/** Parse a size: a number of bytes with an optional K, M or G (powers of
+ *  1024, optionally followed by B or iB), at least 4K. - NB_EINVAL. */
+int nb_parse_size(const char *text, size_t *bytes);
 
 /** Whether the user gave the option (vs. its default). */
 bool nb_config_is_set(const struct nb_config *cfg, const struct nb_option *opt);
