@@ -75,7 +75,7 @@ static void resolve_point(struct point *pt)
                                    .pin = nb_options_pin(cfg),
                                    .gpu_work_us = cfg->gpu_work,
                                    .verify = cfg->verify,
-                                   .fail_at = cfg->fail_at};
+                                   .fail_at = cfg->fault};
   pt->nmodes = cfg->modes.n;
   memcpy(pt->modes, cfg->modes.mode, sizeof pt->modes);
 }

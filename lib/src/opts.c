@@ -97,11 +97,11 @@ static const struct nb_option options[] = {
      0, 0, .flags = 0},
     {"quiet", 'q', NB_OPT_BOOL, NB_OFF(quiet), NULL, NB_CMD_RUN, NULL, "no progress line on stderr", 0, 0,
      .flags = 0},
-    {"fail-at", 0, NB_OPT_STRING, NB_OFF(fail_at), NULL, NB_CMD_RUN, "STAGE:BATCH",
+    {"fail-at", 0, NB_OPT_FAULT, NB_OFF(fail_at), NULL, NB_CMD_RUN, "STAGE:BATCH",
      "inject a failure in worker, feeder or device at a batch, or corrupt a batch in staging, to test error "
      "handling "
      "and --verify (e.g. worker:3, corrupt:5)",
-     0, 0, .flags = 0},
+     0, 0, NB_VAL(fault), .flags = 0},
     {"repeat", 'r', NB_OPT_INT, NB_OFF(repeat), "1", NB_CMD_RUN | NB_CMD_BW, "R",
      "run: each mode R times, interleaved (none, bind, ..., none, bind, ...), for statistics; bw: timed "
      "copies per "
@@ -173,6 +173,8 @@ static size_t value_size(const struct nb_option *opt)
     return sizeof(struct nb_shape);
   case NB_OPT_MODES:
     return sizeof(struct nb_modes);
+  case NB_OPT_FAULT:
+    return sizeof(struct nb_fault);
   default:
     return 0;
   }
@@ -198,6 +200,9 @@ static int parse_typed(const struct nb_option *opt, const char *value, void *fie
     break;
   case NB_OPT_MODES:
     rc = nb__parse_modes(value, (struct nb_modes *)field, &e);
+    break;
+  case NB_OPT_FAULT:
+    rc = nb_parse_fault(value, (struct nb_fault *)field, &e);
     break;
   default:
     return 0;
@@ -229,7 +234,8 @@ static int store(struct nb_config *cfg, const struct nb_option *opt, const char 
   case NB_OPT_ENUM:
   case NB_OPT_SIZE:
   case NB_OPT_SHAPE:
-  case NB_OPT_MODES: {
+  case NB_OPT_MODES:
+  case NB_OPT_FAULT: {
     char mv[128];
     if (!value || !*value)
       return nb__err(err, NB_EINVAL, "--%s needs a value (%s)", opt->name,
@@ -240,6 +246,7 @@ static int store(struct nb_config *cfg, const struct nb_option *opt, const char 
       size_t z;
       struct nb_shape shape;
       struct nb_modes modes;
+      struct nb_fault fault;
     } parsed;
     int rc = parse_typed(opt, value, &parsed, err);
     if (rc < 0)

@@ -101,3 +101,26 @@ int nb__parse_modes(const char *text, struct nb_modes *modes, nb_error_t *err)
   *modes = m;
   return 0;
 }
+
+int nb_parse_fault(const char *text, struct nb_fault *fault, nb_error_t *err)
+{
+  static const struct {
+    const char *name;
+    enum nb_fault_stage stage;
+  } stages[] = {{"worker", NB_FAULT_WORKER},
+                {"feeder", NB_FAULT_FEEDER},
+                {"device", NB_FAULT_DEVICE},
+                {"corrupt", NB_FAULT_CORRUPT}};
+  for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
+    size_t n = strlen(stages[i].name);
+    char *end;
+    if (!strncmp(text, stages[i].name, n) && text[n] == ':') {
+      long b = strtol(text + n + 1, &end, 10);
+      if (end != text + n + 1 && !*end && b >= 0) {
+        *fault = (struct nb_fault){stages[i].stage, b};
+        return 0;
+      }
+    }
+  }
+  return nb__err(err, NB_EINVAL, "expected worker:N, feeder:N, device:N or corrupt:N");
+}

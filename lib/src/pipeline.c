@@ -534,31 +534,17 @@ static void *device_main(void *arg)
 
 /* ---- set-up, run, results ---- */
 
-static int parse_fault(struct nb_run *r, const char *spec, nb_error_t *err)
+/* The failure to inject, as the option parser read it (nb_parse_fault). */
+static int parse_fault(struct nb_run *r, const struct nb_fault *f, nb_error_t *err)
 {
-  r->fault = NB__FAULT_NONE;
-  if (!spec)
-    return 0;
-  static const struct {
-    const char *name;
-    enum nb__fault f;
-  } kinds[] = {{"worker", NB__FAULT_WORKER},
-               {"feeder", NB__FAULT_FEEDER},
-               {"device", NB__FAULT_DEVICE},
-               {"corrupt", NB__FAULT_CORRUPT}};
-  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-    size_t n = strlen(kinds[i].name);
-    char *end;
-    if (!strncmp(spec, kinds[i].name, n) && spec[n] == ':') {
-      long b = strtol(spec + n + 1, &end, 10);
-      if (end != spec + n + 1 && !*end && b >= 0) {
-        r->fault = kinds[i].f;
-        r->fault_batch = b;
-        return 0;
-      }
-    }
-  }
-  return nb__err(err, NB_EINVAL, "--fail-at '%s': expected worker:N, feeder:N, device:N or corrupt:N", spec);
+  static const enum nb__fault kinds[] = {NB__FAULT_NONE, NB__FAULT_WORKER, NB__FAULT_FEEDER, NB__FAULT_DEVICE,
+                                         NB__FAULT_CORRUPT};
+  if ((unsigned)f->stage >= sizeof kinds / sizeof kinds[0] || f->batch < 0)
+    return nb__err(err, NB_EINVAL, "run: fail_at {stage %d, batch %ld} is not a failure to inject",
+                   (int)f->stage, f->batch);
+  r->fault = kinds[f->stage];
+  r->fault_batch = f->batch;
+  return 0;
 }
 
 void nb_run_free(nb_run_t r)
@@ -636,7 +622,7 @@ int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg
   r->batch_bytes = r->sample_bytes * (size_t)cfg->batch;
   r->total = (long)cfg->warmup + cfg->steps;
   r->ngpus = nb_plan_ngpus(plan);
-  int rc = parse_fault(r, cfg->fail_at, err);
+  int rc = parse_fault(r, &cfg->fail_at, err);
   if (rc < 0) {
     nb_run_free(r);
     return rc;

@@ -112,7 +112,7 @@ static void test_failures(void **state)
   for (int k = 0; k < 5; k++)
     for (int p = 0; p < 2; p++) {
       struct nb_run_config cfg = cfg_for((enum nb_pipeline)p, NB_PIN_REGISTER);
-      cfg.fail_at = faults[k];
+      assert_int_equal(nb_parse_fault(faults[k], &cfg.fail_at, NULL), 0);
       nb_run_t run;
       nb_error_t err = {0};
       int rc = nbt_run_once(plan, &cfg, &run, &err);

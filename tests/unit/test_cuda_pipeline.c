@@ -152,7 +152,7 @@ static void test_failures_stop_cleanly(void **state)
                                      "injected failure"};
   for (int k = 0; k < 4; k++) {
     struct nb_run_config cfg = small(NB_PIPE_TORCH, NB_PIN_REGISTER);
-    cfg.fail_at = faults[k];
+    assert_int_equal(nb_parse_fault(faults[k], &cfg.fail_at, NULL), 0);
     nb_run_t run;
     nb_error_t err = {0};
     int rc = nbt_run_once(plan, &cfg, &run, &err);

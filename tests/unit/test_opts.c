@@ -127,6 +127,17 @@ static const struct value_case value_cases[] = {
     {"mode", "none,", "--mode 'none,': unknown mode '' (modes: none, bind, adversarial, remote, interleave)"},
     {"mode", "bind,none,bind", "--mode 'bind,none,bind': bind is listed twice"},
     {"mode", "", "--mode needs a value (MODE[,MODE...])"},
+    /* NB_OPT_FAULT: a stage and a batch from 0. */
+    {"fail-at", "worker:3", NULL},
+    {"fail-at", "feeder:0", NULL},
+    {"fail-at", "device:12", NULL},
+    {"fail-at", "corrupt:5", NULL},
+    {"fail-at", "somewhere", "--fail-at 'somewhere': expected worker:N, feeder:N, device:N or corrupt:N"},
+    {"fail-at", "gpu:1", "--fail-at 'gpu:1': expected worker:N, feeder:N, device:N or corrupt:N"},
+    {"fail-at", "worker:", "--fail-at 'worker:': expected worker:N, feeder:N, device:N or corrupt:N"},
+    {"fail-at", "worker:-1", "--fail-at 'worker:-1': expected worker:N, feeder:N, device:N or corrupt:N"},
+    {"fail-at", "worker:3x", "--fail-at 'worker:3x': expected worker:N, feeder:N, device:N or corrupt:N"},
+    {"fail-at", "worker3", "--fail-at 'worker3': expected worker:N, feeder:N, device:N or corrupt:N"},
     /* NB_OPT_INT: the bounds. */
     {"threshold", "0", NULL},
     {"threshold", "100", NULL},
@@ -193,6 +204,10 @@ static void test_typed_values(void **state)
   assert_int_equal(nb_config_set(&cfg, nb_option_find("mode"), "bind,bind", &err), NB_EINVAL);
   assert_string_equal(cfg.mode, "remote,none");
   assert_int_equal(cfg.modes.n, 2);
+  assert_int_equal(cfg.fault.stage, NB_FAULT_NONE);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("fail-at"), "corrupt:7", &err), 0);
+  assert_int_equal(cfg.fault.stage, NB_FAULT_CORRUPT);
+  assert_int_equal(cfg.fault.batch, 7);
   struct nb_config copy;
   assert_int_equal(nb_config_copy(&copy, &cfg), 0);
   assert_int_equal(copy.modes.n, 2);

@@ -87,7 +87,7 @@ static void expect_failure(const char *fail_at, const char *text)
   for (int p = 0; p < 2; p++) {
     nb_plan_t plan = plan_for(topo1, NB_MODE_BIND, 2);
     struct nb_run_config cfg = small((enum nb_pipeline)p);
-    cfg.fail_at = fail_at;
+    assert_int_equal(nb_parse_fault(fail_at, &cfg.fail_at, NULL), 0);
     cfg.steps = 200;
     nb_run_t run;
     nb_error_t err = {0};
@@ -143,7 +143,8 @@ static void test_bad_config(void **state)
   struct nb_run_config cfg = small(NB_PIPE_TORCH);
   nb_run_t run;
   nb_error_t err = {0};
-  cfg.fail_at = "nowhere:1";
+  assert_int_equal(nb_parse_fault("nowhere:1", &cfg.fail_at, &err), NB_EINVAL);
+  cfg.fail_at = (struct nb_fault){.stage = (enum nb_fault_stage)99, .batch = 1};
   assert_int_equal(nb_run_start(&run, plan, &cfg, &err), NB_EINVAL);
   assert_null(run);
   cfg = small(NB_PIPE_TORCH);

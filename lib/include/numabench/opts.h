@@ -39,6 +39,7 @@ enum nb_opt_type {
   NB_OPT_SIZE,   /* bytes: a number with K, M or G (powers of 1024), at least 4K (a size_t) */
   NB_OPT_SHAPE,  /* CxHxW, positive, at most 2^28 values (a struct nb_shape) */
   NB_OPT_MODES,  /* placement modes, comma-separated, each once (a struct nb_modes) */
+  NB_OPT_FAULT,  /* STAGE:BATCH, a failure to inject (a struct nb_fault) */
 };
 
 /* Option flags. */
@@ -56,6 +57,21 @@ struct nb_shape {
 struct nb_modes {
   int n;
   enum nb_mode mode[NB_NMODES];
+};
+
+/** Where --fail-at injects a failure (tests of the error paths). */
+enum nb_fault_stage {
+  NB_FAULT_NONE,
+  NB_FAULT_WORKER,  /* a worker fails building the batch */
+  NB_FAULT_FEEDER,  /* the feeder fails handing it over */
+  NB_FAULT_DEVICE,  /* the device side fails copying it */
+  NB_FAULT_CORRUPT, /* a bit of the batch is flipped in staging (--verify must catch it) */
+};
+
+/** A failure to inject: at which stage, at which batch (>= 0). */
+struct nb_fault {
+  enum nb_fault_stage stage;
+  long batch;
 };
 
 /* Choices of the enum options, in the order of the enums they stand for. */
@@ -97,7 +113,8 @@ struct nb_config {
   int gpu_work;            /* --gpu-work: device work per step, microseconds */
   bool verify;             /* --verify: check every delivered batch */
   bool quiet;              /* --quiet: no progress line */
-  char *fail_at;           /* --fail-at: inject a failure (tests) */
+  char *fail_at;           /* --fail-at: inject a failure (tests), as given */
+  struct nb_fault fault;   /* --fail-at: parsed; stage NB_FAULT_NONE when not given */
   int repeat;              /* --repeat: runs of each mode, interleaved */
   char *output;            /* --output: directory of result files */
   bool no_save;            /* --no-save: write no result files */
@@ -170,6 +187,10 @@ const char *nb_option_metavar(const struct nb_option *opt, char *buf, size_t len
 /** Parse a size: a number of bytes with an optional K, M or G (powers of
  *  1024, optionally followed by B or iB), at least 4K. - NB_EINVAL. */
 int nb_parse_size(const char *text, size_t *bytes);
+
+/** Parse a failure to inject: worker:N, feeder:N, device:N or corrupt:N
+ *  (N >= 0). - NB_EINVAL: the message names what is expected. */
+int nb_parse_fault(const char *text, struct nb_fault *fault, nb_error_t *err);
 
 /** Whether the user gave the option (vs. its default). */
 bool nb_config_is_set(const struct nb_config *cfg, const struct nb_option *opt);

@@ -65,8 +65,8 @@ struct nb_run_config {
   int gpu_work_us;         /* device work per step (CUDA: a calibrated spin kernel after the resize) */
   bool verify;             /* check delivered batches' checksums: host every batch, CUDA every
                               NB_CUDA_VERIFY_EVERY-th (copied back from the GPU) */
-  const char *fail_at;     /* "worker:N", "feeder:N", "device:N": inject a failure; "corrupt:N": flip a
-                              bit of batch N in staging (tests) */
+  struct nb_fault fail_at; /* inject a failure at a worker, the feeder or the device, or flip a bit of
+                              a batch in staging (tests; nb_parse_fault); stage NB_FAULT_NONE: none */
   /* Progress: called from GPU 0's device side after each step; may be NULL. */
   void (*progress)(void *arg, int step, int total);
   void *progress_arg;
