@@ -7,20 +7,16 @@
 #include <numabench/plan.h>
 
 #include "nb-internal.h"
+#include "json.h"
 #include "report.h"
 
 /* ---- JSON ---- */
 
-static json_t *node_or_null(int n)
-{
-  return n >= 0 ? json_integer(n) : json_null();
-}
-
 static json_t *thread_json(const struct nb_thread_plan *t)
 {
   return json_pack("{s:o, s:o, s:o, s:s}", "cpus", nb__json_ints(t->cpus, t->ncpus), "cpu_node",
-                   node_or_null(t->cpu_node), "mem_node", node_or_null(t->mem_node), "mem_policy",
-                   nb_mem_policy_name(t->mem_policy));
+                   nb__json_int_or_null(t->cpu_node), "mem_node", nb__json_int_or_null(t->mem_node),
+                   "mem_policy", nb_mem_policy_name(t->mem_policy));
 }
 
 json_t *nb__plan_json(nb_plan_t plan)
@@ -40,12 +36,12 @@ json_t *nb__plan_json(nb_plan_t plan)
     json_t *o = json_pack(
         "{s:i, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:o, s:s, s:o, s:b, s:o}", "gpu", g->gpu,
         "pci_bus_id", *g->bus_id ? json_string(g->bus_id) : json_null(), "name", nb__json_text(g->name),
-        "gpu_node", node_or_null(g->gpu_node), "gpu_node_overridden", g->gpu_node_overridden, "feeder",
-        thread_json(&g->feeder), "workers", workers, "device_thread", thread_json(&g->device), "staging_node",
-        node_or_null(g->staging.node), "staging_policy", nb_mem_policy_name(g->staging.policy),
-        "device_buffer_node", node_or_null(g->device_buf.node), "device_buffer_policy",
-        nb_mem_policy_name(g->device_buf.policy), "share_cpus", nb__json_ints(g->share, g->nshare),
-        "oversubscribed", g->oversubscribed, "notes", notes);
+        "gpu_node", nb__json_int_or_null(g->gpu_node), "gpu_node_overridden", g->gpu_node_overridden,
+        "feeder", thread_json(&g->feeder), "workers", workers, "device_thread", thread_json(&g->device),
+        "staging_node", nb__json_int_or_null(g->staging.node), "staging_policy",
+        nb_mem_policy_name(g->staging.policy), "device_buffer_node", nb__json_int_or_null(g->device_buf.node),
+        "device_buffer_policy", nb_mem_policy_name(g->device_buf.policy), "share_cpus",
+        nb__json_ints(g->share, g->nshare), "oversubscribed", g->oversubscribed, "notes", notes);
     if (!o || json_array_append_new(gpus, o) < 0) {
       json_decref(gpus);
       gpus = NULL;

@@ -6,64 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "report.h"
 #include "topo-internal.h"
 
 /* ---- JSON ---- */
-
-/* Length of the valid UTF-8 sequence at p, 0 when it is not one. */
-static size_t utf8_len(const unsigned char *p)
-{
-  if (p[0] < 0x80)
-    return 1;
-  size_t n = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
-  if (!n || (p[0] == 0xc0 || p[0] == 0xc1) || p[0] > 0xf4)
-    return 0;
-  for (size_t i = 1; i < n; i++)
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-  return n;
-}
-
-json_t *nb__json_text(const char *text)
-{
-  if (!text)
-    return json_null();
-  json_t *s = json_string(text);
-  if (s)
-    return s;
-  char *copy = strdup(text);
-  if (!copy)
-    return NULL;
-  unsigned char *p = (unsigned char *)copy;
-  while (*p) {
-    size_t n = utf8_len(p);
-    if (n) {
-      p += n;
-    } else {
-      *p++ = '?';
-    }
-  }
-  s = json_string(copy);
-  free(copy);
-  return s;
-}
-
-json_t *nb__json_ints(const int *v, int n)
-{
-  json_t *a = json_array();
-  for (int i = 0; a && i < n; i++)
-    if (json_array_append_new(a, json_integer(v[i])) < 0) {
-      json_decref(a);
-      return NULL;
-    }
-  return a;
-}
-
-static json_t *int_or_null(int v)
-{
-  return v >= 0 ? json_integer(v) : json_null();
-}
 
 static json_t *str_array(const char *const *v, int n)
 {
@@ -93,7 +40,7 @@ static json_t *nodes_json(nb_topo_t topo)
                           nb__json_ints(n->cpus_not_allowed, n->ncpus_not_allowed), "cores", n->ncores,
                           "memory_bytes", (json_int_t)n->memory_bytes, "free_bytes",
                           n->free_bytes >= 0 ? json_integer(n->free_bytes) : json_null(), "has_cpus",
-                          n->has_cpus, "allowed", n->allowed, "package", int_or_null(n->package));
+                          n->has_cpus, "allowed", n->allowed, "package", nb__json_int_or_null(n->package));
     if (!o || json_array_append_new(a, o) < 0) {
       json_decref(a);
       return NULL;
@@ -119,10 +66,10 @@ static json_t *gpus_json(nb_topo_t topo)
   for (int i = 0; a && i < topo->ngpus; i++) {
     const struct nb_gpu *g = &topo->gpus[i];
     json_t *o = json_pack("{s:i, s:o, s:s, s:o, s:s, s:o, s:o, s:o}", "index", g->index, "cuda_ordinal",
-                          int_or_null(g->cuda_ordinal), "pci_bus_id", g->bus_id, "numa_node",
-                          int_or_null(g->numa_node), "numa_node_source", nb_node_origin_name(g->node_origin),
-                          "cpus", nb__json_ints(g->cpus, g->ncpus), "name", nb__json_text(g->name),
-                          "warnings", str_array(g->warnings, g->nwarnings));
+                          nb__json_int_or_null(g->cuda_ordinal), "pci_bus_id", g->bus_id, "numa_node",
+                          nb__json_int_or_null(g->numa_node), "numa_node_source",
+                          nb_node_origin_name(g->node_origin), "cpus", nb__json_ints(g->cpus, g->ncpus),
+                          "name", nb__json_text(g->name), "warnings", str_array(g->warnings, g->nwarnings));
     if (!o || json_array_append_new(a, o) < 0) {
       json_decref(a);
       return NULL;
@@ -138,7 +85,7 @@ static json_t *pci_json(nb_topo_t topo)
     const struct nb_pci_dev *p = &topo->pci[i];
     json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "pci_bus_id", p->bus_id, "vendor_id",
                           hex4(p->vendor_id), "device_id", hex4(p->device_id), "class_id", hex4(p->class_id),
-                          "numa_node", int_or_null(p->numa_node), "numa_node_source",
+                          "numa_node", nb__json_int_or_null(p->numa_node), "numa_node_source",
                           nb_node_origin_name(p->node_origin), "name", nb__json_text(p->name ? p->name : ""));
     if (!o || json_array_append_new(a, o) < 0) {
       json_decref(a);
@@ -161,16 +108,6 @@ json_t *nb__topo_json(nb_topo_t topo)
                    nb_gpu_origin_name(topo->gpu_origin), "cuda", nb__json_text(nb_topo_cuda_status(topo)),
                    "gpus", gpus_json(topo), "pci_devices", pci_json(topo), "warnings",
                    str_array((const char *const *)topo->warnings.v, topo->warnings.n));
-}
-
-int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err)
-{
-  if (!doc)
-    return nb__err(err, NB_ENOMEM, "%s: out of memory building JSON", what);
-  if (json_dumpf(doc, out, JSON_COMPACT | JSON_PRESERVE_ORDER) < 0 || fputc('\n', out) == EOF ||
-      fflush(out) == EOF || ferror(out))
-    return nb__err_sys(err, NB_EIO, errno, "%s: writing JSON", what);
-  return 0;
 }
 
 int nb_topo_write_json(nb_topo_t topo, FILE *out, nb_error_t *err)
