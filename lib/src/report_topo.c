@@ -147,51 +147,88 @@ static char *node_cpus_text(const struct nb_node *n)
   return both;
 }
 
-int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
-{
-  char mem[32], fr[32];
-  int nallowed_nodes = 0, rc = 0;
-  char **ncpus = calloc((size_t)topo->nnodes, sizeof *ncpus),
-       **gcpus = calloc((size_t)topo->ngpus + 1, sizeof *gcpus);
-  char *allowed = nb__cpulist_dup(topo->allowed, topo->nallowed);
-  if (!ncpus || !gcpus || !allowed) {
-    rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
-    goto out;
-  }
-  for (int i = 0; i < topo->nnodes; i++) {
-    nallowed_nodes += topo->nodes[i].allowed;
-    if (!(ncpus[i] = node_cpus_text(&topo->nodes[i]))) {
-      rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
-      goto out;
-    }
-  }
-  for (int i = 0; i < topo->ngpus; i++)
-    if (!(gcpus[i] =
-              topo->gpus[i].ncpus ? nb__cpulist_dup(topo->gpus[i].cpus, topo->gpus[i].ncpus) : strdup("-"))) {
-      rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
-      goto out;
-    }
+/* The CPU lists the tables show, built before anything is written so that
+ * running out of memory leaves no half-written table. */
+struct cpu_texts {
+  char *allowed; /* the CPUs this process may use */
+  char **nodes;  /* per node: node_cpus_text */
+  char **gpus;   /* per GPU: its local CPUs, or "-" */
+};
 
+static void cpu_texts_free(nb_topo_t topo, struct cpu_texts *t)
+{
+  for (int i = 0; t->nodes && i < topo->nnodes; i++)
+    free(t->nodes[i]);
+  for (int i = 0; t->gpus && i < topo->ngpus; i++)
+    free(t->gpus[i]);
+  free(t->nodes);
+  free(t->gpus);
+  free(t->allowed);
+  *t = (struct cpu_texts){0};
+}
+
+/* Returns 0, or NB_ENOMEM with nothing to free. */
+static int cpu_texts_make(nb_topo_t topo, struct cpu_texts *t, nb_error_t *err)
+{
+  t->nodes = calloc((size_t)topo->nnodes, sizeof *t->nodes);
+  /* + 1: with no GPU, calloc(0) may return NULL, which is not running out. */
+  t->gpus = calloc((size_t)topo->ngpus + 1, sizeof *t->gpus);
+  t->allowed = nb__cpulist_dup(topo->allowed, topo->nallowed);
+  if (!t->nodes || !t->gpus || !t->allowed)
+    goto oom;
+  for (int i = 0; i < topo->nnodes; i++)
+    if (!(t->nodes[i] = node_cpus_text(&topo->nodes[i])))
+      goto oom;
+  for (int i = 0; i < topo->ngpus; i++) {
+    const struct nb_gpu *g = &topo->gpus[i];
+    if (!(t->gpus[i] = g->ncpus ? nb__cpulist_dup(g->cpus, g->ncpus) : strdup("-")))
+      goto oom;
+  }
+  return 0;
+oom:
+  cpu_texts_free(topo, t);
+  return nb__err(err, NB_ENOMEM, "topology: out of memory");
+}
+
+/* The width of the longest of v[0..n-1], at least min. */
+static int widest(char *const *v, int n, int min)
+{
+  int w = min;
+  for (int i = 0; i < n; i++)
+    w = (int)strlen(v[i]) > w ? (int)strlen(v[i]) : w;
+  return w;
+}
+
+static void write_source(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
+{
   if (topo->kind == NB_TOPO_LIVE)
     fprintf(out, "Topology: this machine (hwloc %s)\n", topo->hwloc_version);
   else
     fprintf(out, "Topology: %s %s (not this machine: shown, never used for binding)\n",
             topo->kind == NB_TOPO_XML ? "XML file" : "recorded /sys tree", topo->source);
-  fprintf(out, "Allowed CPUs: %s (%d)\n\n", allowed, topo->nallowed);
+  fprintf(out, "Allowed CPUs: %s (%d)\n\n", t->allowed, topo->nallowed);
+}
 
-  int w = 4;
+static void write_nodes(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
+{
+  char mem[32], fr[32];
+  int nallowed_nodes = 0;
   for (int i = 0; i < topo->nnodes; i++)
-    w = (int)strlen(ncpus[i]) > w ? (int)strlen(ncpus[i]) : w;
+    nallowed_nodes += topo->nodes[i].allowed;
+  int w = widest(t->nodes, topo->nnodes, 4);
   fprintf(out, "NUMA nodes: %d (%d allowed)\n", topo->nnodes, nallowed_nodes);
   fprintf(out, "  %-4s  %-*s  %5s  %10s  %10s  %s\n", "node", w, "CPUs", "cores", "memory",
           topo->kind == NB_TOPO_FSROOT ? "free (rec.)" : "free", "allowed");
   for (int i = 0; i < topo->nnodes; i++) {
     const struct nb_node *n = &topo->nodes[i];
-    fprintf(out, "  %-4d  %-*s  %5d  %10s  %10s  %s\n", n->os_index, w, ncpus[i], n->ncores,
+    fprintf(out, "  %-4d  %-*s  %5d  %10s  %10s  %s\n", n->os_index, w, t->nodes[i], n->ncores,
             human_bytes(mem, sizeof mem, (double)n->memory_bytes),
             human_bytes(fr, sizeof fr, (double)n->free_bytes), n->allowed ? "yes" : "no");
   }
+}
 
+static void write_distances(nb_topo_t topo, FILE *out)
+{
   fprintf(out, "\nDistances (%s):\n  %4s",
           topo->dist_origin == NB_DIST_FIRMWARE ? "from firmware"
           : topo->nnodes == 1                   ? "single node"
@@ -206,7 +243,10 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
       fprintf(out, " %4d", topo->dist[i * topo->nnodes + j]);
     fputc('\n', out);
   }
+}
 
+static void write_gpus(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
+{
   static const char *const origin_text[] = {
       [NB_GPUS_NONE] = "none found",
       [NB_GPUS_CUDA] = "from the CUDA runtime; GPU = CUDA ordinal",
@@ -215,43 +255,51 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
   };
   fprintf(out, "\nGPUs: %d, %s (CUDA: %s)\n", topo->ngpus, origin_text[topo->gpu_origin],
           nb_topo_cuda_status(topo));
-  if (topo->ngpus) {
-    w = 12;
-    for (int i = 0; i < topo->ngpus; i++)
-      w = (int)strlen(gcpus[i]) > w ? (int)strlen(gcpus[i]) : w;
-    fprintf(out, "  %-4s  %-12s  %-4s  %-*s  %s\n", "GPU", "bus id", "NUMA", w, "CPU affinity", "name");
-    for (int i = 0; i < topo->ngpus; i++) {
-      const struct nb_gpu *g = &topo->gpus[i];
-      char node[16];
-      if (g->numa_node >= 0)
-        snprintf(node, sizeof node, "%d", g->numa_node);
-      else
-        snprintf(node, sizeof node, "?");
-      fprintf(out, "  %-4d  %-12s  %-4s  %-*s  %s\n", g->index, g->bus_id, node, w, gcpus[i], g->name);
-    }
+  if (!topo->ngpus)
+    return;
+  int w = widest(t->gpus, topo->ngpus, 12);
+  fprintf(out, "  %-4s  %-12s  %-4s  %-*s  %s\n", "GPU", "bus id", "NUMA", w, "CPU affinity", "name");
+  for (int i = 0; i < topo->ngpus; i++) {
+    const struct nb_gpu *g = &topo->gpus[i];
+    char node[16];
+    if (g->numa_node >= 0)
+      snprintf(node, sizeof node, "%d", g->numa_node);
+    else
+      snprintf(node, sizeof node, "?");
+    fprintf(out, "  %-4d  %-12s  %-4s  %-*s  %s\n", g->index, g->bus_id, node, w, t->gpus[i], g->name);
   }
+}
 
+/* The topology's warnings, then each GPU's. */
+static void write_warnings(nb_topo_t topo, FILE *out)
+{
   int nw = topo->warnings.n;
   for (int i = 0; i < topo->ngpus; i++)
     nw += topo->gpus[i].nwarnings;
-  if (nw) {
-    fprintf(out, "\nWarnings:\n");
-    for (int i = 0; i < topo->warnings.n; i++)
-      fprintf(out, "  %s\n", topo->warnings.v[i]);
-    for (int i = 0; i < topo->ngpus; i++)
-      for (int j = 0; j < topo->gpus[i].nwarnings; j++)
-        fprintf(out, "  GPU %d (%s): %s\n", topo->gpus[i].index, topo->gpus[i].bus_id,
-                topo->gpus[i].warnings[j]);
-  }
+  if (!nw)
+    return;
+  fprintf(out, "\nWarnings:\n");
+  for (int i = 0; i < topo->warnings.n; i++)
+    fprintf(out, "  %s\n", topo->warnings.v[i]);
+  for (int i = 0; i < topo->ngpus; i++)
+    for (int j = 0; j < topo->gpus[i].nwarnings; j++)
+      fprintf(out, "  GPU %d (%s): %s\n", topo->gpus[i].index, topo->gpus[i].bus_id,
+              topo->gpus[i].warnings[j]);
+}
+
+int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
+{
+  struct cpu_texts t = {0};
+  int rc = cpu_texts_make(topo, &t, err);
+  if (rc < 0)
+    return rc;
+  write_source(topo, &t, out);
+  write_nodes(topo, &t, out);
+  write_distances(topo, out);
+  write_gpus(topo, &t, out);
+  write_warnings(topo, out);
   if (fflush(out) == EOF || ferror(out))
     rc = nb__err_sys(err, NB_EIO, errno, "topology: writing text");
-out:
-  for (int i = 0; ncpus && i < topo->nnodes; i++)
-    free(ncpus[i]);
-  for (int i = 0; gcpus && i < topo->ngpus; i++)
-    free(gcpus[i]);
-  free(ncpus);
-  free(gcpus);
-  free(allowed);
+  cpu_texts_free(topo, &t);
   return rc;
 }
