@@ -24,60 +24,65 @@ static const char *planned_text(char *buf, size_t len, enum nb_mem_policy p, int
   return buf;
 }
 
-int nb_check_write_text(nb_check_t c, FILE *out, nb_error_t *err)
+/* GPU i's threads: planned CPUs, the binding reached, where they ran. */
+static void write_threads(nb_check_t c, FILE *out, int i)
 {
   char a[256], b[512], d[1024];
-  nb_topo_t topo = c->topo;
-  fprintf(out, "Check: mode %s applied on this machine; the kernel reports:\n",
-          nb_mode_name(nb_plan_mode(c->plan)));
-  for (int i = 0; i < nb_plan_ngpus(c->plan); i++) {
-    const struct nb_gpu_plan *g = nb_plan_gpu(c->plan, i);
-    fprintf(out, "\nGPU %d%s%s (node %d)\n", g->gpu, *g->bus_id ? " " : "", g->bus_id, g->gpu_node);
-    fprintf(out, "  %-10s %-16s %-8s %-11s %-28s %s\n", "thread", "planned CPUs", "on node", "bound",
-            "ran on", "ok");
-    for (int k = 0; k < c->nthreads; k++) {
-      struct chk_thread *t = &c->threads[k];
-      const struct nb_thread_plan *tp = t->audit.tp;
-      if (t->gpu != i)
-        continue;
-      char name[32], node[16];
-      if (tp->role == NB_ROLE_FEEDER)
-        snprintf(name, sizeof name, "feeder");
+  fprintf(out, "  %-10s %-16s %-8s %-11s %-28s %s\n", "thread", "planned CPUs", "on node", "bound", "ran on",
+          "ok");
+  for (int k = 0; k < c->nthreads; k++) {
+    struct chk_thread *t = &c->threads[k];
+    const struct nb_thread_plan *tp = t->audit.tp;
+    if (t->gpu != i)
+      continue;
+    char name[32], node[16];
+    if (tp->role == NB_ROLE_FEEDER)
+      snprintf(name, sizeof name, "feeder");
+    else
+      snprintf(name, sizeof name, "worker %d", tp->worker);
+    char *cpus = tp->ncpus ? nb__cpulist_dup(tp->cpus, tp->ncpus) : strdup("unbound");
+    snprintf(node, sizeof node, tp->cpu_node >= 0 ? "%d" : "-", tp->cpu_node);
+    nb_format_cpulist(a, sizeof a, t->audit.seen, t->audit.nseen);
+    snprintf(d, sizeof d, "%s (CPUs %s)", nb__hist_text(b, sizeof b, &t->audit.cpus, c->topo), a);
+    fprintf(out, "  %-10s %-16s %-8s %-11s %-28s %s%s%s\n", name, cpus ? cpus : "?", node,
+            t->audit.bind.level, d, t->audit.ok ? (tp->cpu_node < 0 ? "-" : "yes") : "NO",
+            t->audit.why ? ": " : "", t->audit.why ? t->audit.why : "");
+    free(cpus);
+  }
+}
+
+/* GPU i's buffers: planned node, the policy the kernel took, where the pages are. */
+static void write_buffers(nb_check_t c, FILE *out, int i)
+{
+  char a[256], b[512], d[1024];
+  fprintf(out, "  %-10s %-16s %-20s %-28s %s\n", "buffer", "planned", "policy", "pages", "ok");
+  for (int k = 0; k < c->nthreads; k++) {
+    struct chk_thread *t = &c->threads[k];
+    if (t->gpu != i)
+      continue;
+    for (int bi = 0; bi < t->nbufs; bi++) {
+      const struct nb__baudit *ba = &t->baudit[bi];
+      char name[32];
+      if (ba->worker >= 0)
+        snprintf(name, sizeof name, "worker %d", ba->worker);
       else
-        snprintf(name, sizeof name, "worker %d", tp->worker);
-      char *cpus = tp->ncpus ? nb__cpulist_dup(tp->cpus, tp->ncpus) : strdup("unbound");
-      snprintf(node, sizeof node, tp->cpu_node >= 0 ? "%d" : "-", tp->cpu_node);
-      nb_format_cpulist(a, sizeof a, t->audit.seen, t->audit.nseen);
-      snprintf(d, sizeof d, "%s (CPUs %s)", nb__hist_text(b, sizeof b, &t->audit.cpus, topo), a);
-      fprintf(out, "  %-10s %-16s %-8s %-11s %-28s %s%s%s\n", name, cpus ? cpus : "?", node,
-              t->audit.bind.level, d, t->audit.ok ? (tp->cpu_node < 0 ? "-" : "yes") : "NO",
-              t->audit.why ? ": " : "", t->audit.why ? t->audit.why : "");
-      free(cpus);
-    }
-    fprintf(out, "  %-10s %-16s %-20s %-28s %s\n", "buffer", "planned", "policy", "pages", "ok");
-    for (int k = 0; k < c->nthreads; k++) {
-      struct chk_thread *t = &c->threads[k];
-      if (t->gpu != i)
-        continue;
-      for (int bi = 0; bi < t->nbufs; bi++) {
-        const struct nb__baudit *ba = &t->baudit[bi];
-        char name[32];
-        if (ba->worker >= 0)
-          snprintf(name, sizeof name, "worker %d", ba->worker);
-        else
-          snprintf(name, sizeof name, "%s", ba->name);
-        snprintf(d, sizeof d, "%s%s%s%s", nb_mem_seen_name(ba->policy), ba->mbind_errno ? " (refused: " : "",
-                 ba->mbind_errno ? strerror(ba->mbind_errno) : "", ba->mbind_errno ? ")" : "");
-        fprintf(out, "  %-10s %-16s %-20s %-28s %s%s%s\n", name,
-                planned_text(a, sizeof a, ba->plan.policy, ba->plan.node), d,
-                ba->unverifiable ? "unknown (query refused)" : nb__hist_text(b, sizeof b, &ba->pages, topo),
-                ba->plan.policy == NB_MEM_DEFAULT ? "-"
-                : ba->ok                          ? "yes"
-                                                  : "NO",
-                ba->why ? ": " : "", ba->why ? ba->why : "");
-      }
+        snprintf(name, sizeof name, "%s", ba->name);
+      snprintf(d, sizeof d, "%s%s%s%s", nb_mem_seen_name(ba->policy), ba->mbind_errno ? " (refused: " : "",
+               ba->mbind_errno ? strerror(ba->mbind_errno) : "", ba->mbind_errno ? ")" : "");
+      fprintf(out, "  %-10s %-16s %-20s %-28s %s%s%s\n", name,
+              planned_text(a, sizeof a, ba->plan.policy, ba->plan.node), d,
+              ba->unverifiable ? "unknown (query refused)" : nb__hist_text(b, sizeof b, &ba->pages, c->topo),
+              ba->plan.policy == NB_MEM_DEFAULT ? "-"
+              : ba->ok                          ? "yes"
+                                                : "NO",
+              ba->why ? ": " : "", ba->why ? ba->why : "");
     }
   }
+}
+
+/* What numastat counted while the check ran, per node. */
+static void write_numastat(nb_check_t c, FILE *out)
+{
   fprintf(out, "\nnumastat during the check (pages):");
   for (int i = 0; i < c->after.nnodes; i++)
     fprintf(out, "%s node %d: numa_hit +%llu, numa_miss +%llu, numa_foreign +%llu, other_node +%llu",
@@ -87,6 +92,19 @@ int nb_check_write_text(nb_check_t c, FILE *out, nb_error_t *err)
             (unsigned long long)(c->after.numa_foreign[i] - c->before.numa_foreign[i]),
             (unsigned long long)(c->after.other_node[i] - c->before.other_node[i]));
   fprintf(out, "\n");
+}
+
+int nb_check_write_text(nb_check_t c, FILE *out, nb_error_t *err)
+{
+  fprintf(out, "Check: mode %s applied on this machine; the kernel reports:\n",
+          nb_mode_name(nb_plan_mode(c->plan)));
+  for (int i = 0; i < nb_plan_ngpus(c->plan); i++) {
+    const struct nb_gpu_plan *g = nb_plan_gpu(c->plan, i);
+    fprintf(out, "\nGPU %d%s%s (node %d)\n", g->gpu, *g->bus_id ? " " : "", g->bus_id, g->gpu_node);
+    write_threads(c, out, i);
+    write_buffers(c, out, i);
+  }
+  write_numastat(c, out);
   if (c->moved)
     fprintf(out, "Self-test: GPU %d's staging pages were moved to node %d before the audit.\n",
             nb_plan_gpu(c->plan, 0)->gpu, c->cfg.move_staging_to);

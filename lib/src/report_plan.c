@@ -6,8 +6,8 @@
 
 #include <numabench/plan.h>
 
-#include "nb-internal.h"
 #include "json.h"
+#include "nb-internal.h"
 #include "report.h"
 
 /* ---- JSON ---- */
