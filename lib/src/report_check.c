@@ -15,15 +15,6 @@
 
 /* ---- text ---- */
 
-static const char *planned_text(char *buf, size_t len, enum nb_mem_policy p, int node)
-{
-  if (p == NB_MEM_BIND)
-    snprintf(buf, len, "node %d", node);
-  else
-    snprintf(buf, len, "%s", p == NB_MEM_INTERLEAVE ? "interleaved" : "unbound");
-  return buf;
-}
-
 /* GPU i's threads: planned CPUs, the binding reached, where they ran. */
 static void write_threads(nb_check_t c, FILE *out, int i)
 {
@@ -70,7 +61,7 @@ static void write_buffers(nb_check_t c, FILE *out, int i)
       snprintf(d, sizeof d, "%s%s%s%s", nb_mem_seen_name(ba->policy), ba->mbind_errno ? " (refused: " : "",
                ba->mbind_errno ? strerror(ba->mbind_errno) : "", ba->mbind_errno ? ")" : "");
       fprintf(out, "  %-10s %-16s %-20s %-28s %s%s%s\n", name,
-              planned_text(a, sizeof a, ba->plan.policy, ba->plan.node), d,
+              nb__mem_plan_text(a, sizeof a, ba->plan.policy, ba->plan.node), d,
               ba->unverifiable ? "unknown (query refused)" : nb__hist_text(b, sizeof b, &ba->pages, c->topo),
               ba->plan.policy == NB_MEM_DEFAULT ? "-"
               : ba->ok                          ? "yes"

@@ -87,7 +87,7 @@ static const char *node_text(char *buf, size_t len, int node)
   return buf;
 }
 
-static const char *mem_text(char *buf, size_t len, enum nb_mem_policy p, int node)
+const char *nb__mem_plan_text(char *buf, size_t len, enum nb_mem_policy p, int node)
 {
   switch (p) {
   case NB_MEM_BIND:
@@ -129,14 +129,16 @@ int nb_plan_write_text(nb_plan_t plan, FILE *out, nb_error_t *err)
             node_text(b, sizeof b, g->gpu_node), g->name);
     fprintf(out, "  feeder      ");
     put_cpus(out, g->feeder.cpus, g->feeder.ncpus);
-    fprintf(out, " memory %s\n", mem_text(c, sizeof c, g->feeder.mem_policy, g->feeder.mem_node));
+    fprintf(out, " memory %s\n", nb__mem_plan_text(c, sizeof c, g->feeder.mem_policy, g->feeder.mem_node));
     for (int w = 0; w < g->nworkers; w++) {
       fprintf(out, "  worker %-4d ", w);
       put_cpus(out, g->workers[w].cpus, g->workers[w].ncpus);
-      fprintf(out, " memory %s\n", mem_text(c, sizeof c, g->workers[w].mem_policy, g->workers[w].mem_node));
+      fprintf(out, " memory %s\n",
+              nb__mem_plan_text(c, sizeof c, g->workers[w].mem_policy, g->workers[w].mem_node));
     }
-    fprintf(out, "  staging     %s\n", mem_text(c, sizeof c, g->staging.policy, g->staging.node));
-    fprintf(out, "  device buf  %s\n", mem_text(c, sizeof c, g->device_buf.policy, g->device_buf.node));
+    fprintf(out, "  staging     %s\n", nb__mem_plan_text(c, sizeof c, g->staging.policy, g->staging.node));
+    fprintf(out, "  device buf  %s\n",
+            nb__mem_plan_text(c, sizeof c, g->device_buf.policy, g->device_buf.node));
     for (int k = 0; k < g->nnotes; k++)
       fprintf(out, "  note: %s\n", g->notes[k]);
   }

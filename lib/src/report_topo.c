@@ -30,84 +30,69 @@ static json_t *hex4(unsigned v)
   return json_string(buf);
 }
 
-static json_t *nodes_json(nb_topo_t topo)
+/* The JSON array of item(topo, i) for i in [0, n); NULL when an item could
+ * not be built (out of memory). */
+static json_t *topo_array(nb_topo_t topo, int n, json_t *(*item)(nb_topo_t, int))
 {
   json_t *a = json_array();
-  for (int i = 0; a && i < topo->nnodes; i++) {
-    const struct nb_node *n = &topo->nodes[i];
-    json_t *o = json_pack("{s:i, s:o, s:o, s:i, s:I, s:o, s:b, s:b, s:o}", "os_index", n->os_index, "cpus",
-                          nb__json_ints(n->cpus, n->ncpus), "cpus_not_allowed",
-                          nb__json_ints(n->cpus_not_allowed, n->ncpus_not_allowed), "cores", n->ncores,
-                          "memory_bytes", (json_int_t)n->memory_bytes, "free_bytes",
-                          n->free_bytes >= 0 ? json_integer(n->free_bytes) : json_null(), "has_cpus",
-                          n->has_cpus, "allowed", n->allowed, "package", nb__json_int_or_null(n->package));
-    if (!o || json_array_append_new(a, o) < 0) {
-      json_decref(a);
-      return NULL;
-    }
-  }
-  return a;
-}
-
-static json_t *distances_json(nb_topo_t topo)
-{
-  json_t *a = json_array();
-  for (int i = 0; a && i < topo->nnodes; i++)
-    if (json_array_append_new(a, nb__json_ints(&topo->dist[i * topo->nnodes], topo->nnodes)) < 0) {
+  for (int i = 0; a && i < n; i++)
+    if (json_array_append_new(a, item(topo, i)) < 0) {
       json_decref(a);
       return NULL;
     }
   return a;
 }
 
-static json_t *gpus_json(nb_topo_t topo)
+static json_t *node_json(nb_topo_t topo, int i)
 {
-  json_t *a = json_array();
-  for (int i = 0; a && i < topo->ngpus; i++) {
-    const struct nb_gpu *g = &topo->gpus[i];
-    json_t *o = json_pack("{s:i, s:o, s:s, s:o, s:s, s:o, s:o, s:o}", "index", g->index, "cuda_ordinal",
-                          nb__json_int_or_null(g->cuda_ordinal), "pci_bus_id", g->bus_id, "numa_node",
-                          nb__json_int_or_null(g->numa_node), "numa_node_source",
-                          nb_node_origin_name(g->node_origin), "cpus", nb__json_ints(g->cpus, g->ncpus),
-                          "name", nb__json_text(g->name), "warnings", str_array(g->warnings, g->nwarnings));
-    if (!o || json_array_append_new(a, o) < 0) {
-      json_decref(a);
-      return NULL;
-    }
-  }
-  return a;
+  const struct nb_node *n = &topo->nodes[i];
+  return json_pack("{s:i, s:o, s:o, s:i, s:I, s:o, s:b, s:b, s:o}", "os_index", n->os_index, "cpus",
+                   nb__json_ints(n->cpus, n->ncpus), "cpus_not_allowed",
+                   nb__json_ints(n->cpus_not_allowed, n->ncpus_not_allowed), "cores", n->ncores,
+                   "memory_bytes", (json_int_t)n->memory_bytes, "free_bytes",
+                   n->free_bytes >= 0 ? json_integer(n->free_bytes) : json_null(), "has_cpus", n->has_cpus,
+                   "allowed", n->allowed, "package", nb__json_int_or_null(n->package));
 }
 
-static json_t *pci_json(nb_topo_t topo)
+/* Row i of the distance matrix. */
+static json_t *distances_json(nb_topo_t topo, int i)
 {
-  json_t *a = json_array();
-  for (int i = 0; a && i < topo->npci; i++) {
-    const struct nb_pci_dev *p = &topo->pci[i];
-    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "pci_bus_id", p->bus_id, "vendor_id",
-                          hex4(p->vendor_id), "device_id", hex4(p->device_id), "class_id", hex4(p->class_id),
-                          "numa_node", nb__json_int_or_null(p->numa_node), "numa_node_source",
-                          nb_node_origin_name(p->node_origin), "name", nb__json_text(p->name ? p->name : ""));
-    if (!o || json_array_append_new(a, o) < 0) {
-      json_decref(a);
-      return NULL;
-    }
-  }
-  return a;
+  return nb__json_ints(&topo->dist[i * topo->nnodes], topo->nnodes);
+}
+
+static json_t *gpu_json(nb_topo_t topo, int i)
+{
+  const struct nb_gpu *g = &topo->gpus[i];
+  return json_pack("{s:i, s:o, s:s, s:o, s:s, s:o, s:o, s:o}", "index", g->index, "cuda_ordinal",
+                   nb__json_int_or_null(g->cuda_ordinal), "pci_bus_id", g->bus_id, "numa_node",
+                   nb__json_int_or_null(g->numa_node), "numa_node_source",
+                   nb_node_origin_name(g->node_origin), "cpus", nb__json_ints(g->cpus, g->ncpus), "name",
+                   nb__json_text(g->name), "warnings", str_array(g->warnings, g->nwarnings));
+}
+
+static json_t *pci_json(nb_topo_t topo, int i)
+{
+  const struct nb_pci_dev *p = &topo->pci[i];
+  return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "pci_bus_id", p->bus_id, "vendor_id",
+                   hex4(p->vendor_id), "device_id", hex4(p->device_id), "class_id", hex4(p->class_id),
+                   "numa_node", nb__json_int_or_null(p->numa_node), "numa_node_source",
+                   nb_node_origin_name(p->node_origin), "name", nb__json_text(p->name ? p->name : ""));
 }
 
 json_t *nb__topo_json(nb_topo_t topo)
 {
-  return json_pack("{s:i, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "schema_version",
-                   1, "source", nb_topo_kind_name(topo->kind), "source_path",
-                   topo->kind == NB_TOPO_LIVE ? json_null() : nb__json_text(topo->source), "this_system",
-                   topo->kind == NB_TOPO_LIVE, "hwloc_version",
-                   *topo->hwloc_version ? nb__json_text(topo->hwloc_version) : json_null(), "allowed_cpus",
-                   nb__json_ints(topo->allowed, topo->nallowed), "nodes", nodes_json(topo), "distances",
-                   distances_json(topo), "distances_source",
-                   topo->dist_origin == NB_DIST_FIRMWARE ? "firmware" : "default", "gpu_source",
-                   nb_gpu_origin_name(topo->gpu_origin), "cuda", nb__json_text(nb_topo_cuda_status(topo)),
-                   "gpus", gpus_json(topo), "pci_devices", pci_json(topo), "warnings",
-                   str_array((const char *const *)topo->warnings.v, topo->warnings.n));
+  return json_pack(
+      "{s:i, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "schema_version", 1, "source",
+      nb_topo_kind_name(topo->kind), "source_path",
+      topo->kind == NB_TOPO_LIVE ? json_null() : nb__json_text(topo->source), "this_system",
+      topo->kind == NB_TOPO_LIVE, "hwloc_version",
+      *topo->hwloc_version ? nb__json_text(topo->hwloc_version) : json_null(), "allowed_cpus",
+      nb__json_ints(topo->allowed, topo->nallowed), "nodes", topo_array(topo, topo->nnodes, node_json),
+      "distances", topo_array(topo, topo->nnodes, distances_json), "distances_source",
+      topo->dist_origin == NB_DIST_FIRMWARE ? "firmware" : "default", "gpu_source",
+      nb_gpu_origin_name(topo->gpu_origin), "cuda", nb__json_text(nb_topo_cuda_status(topo)), "gpus",
+      topo_array(topo, topo->ngpus, gpu_json), "pci_devices", topo_array(topo, topo->npci, pci_json),
+      "warnings", str_array((const char *const *)topo->warnings.v, topo->warnings.n));
 }
 
 int nb_topo_write_json(nb_topo_t topo, FILE *out, nb_error_t *err)
