@@ -76,3 +76,10 @@ int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err)
     return nb__err_sys(err, NB_EIO, errno, "%s: writing JSON", what);
   return 0;
 }
+
+int nb__json_write_new(json_t *doc, FILE *out, const char *what, nb_error_t *err)
+{
+  int rc = nb__json_write(doc, out, what, err);
+  json_decref(doc);
+  return rc;
+}

@@ -26,5 +26,8 @@ json_t *nb__json_num(double v);
 
 /* Write a JSON document and a newline to out. Returns 0 or NB_EIO/NB_ENOMEM. */
 int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err);
+/* The same, then release doc (it steals the reference, as jansson's *_new
+ * calls do): for a document built only to be written. */
+int nb__json_write_new(json_t *doc, FILE *out, const char *what, nb_error_t *err);
 
 #endif

@@ -185,7 +185,5 @@ int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
         "all_at_once", matrix_json(bw, NB_BW_H2D, 1), "all_at_once_total", totals_json(bw, NB_BW_H2D), "d2h",
         "alone", matrix_json(bw, NB_BW_D2H, 0), "all_at_once", matrix_json(bw, NB_BW_D2H, 1),
         "all_at_once_total", totals_json(bw, NB_BW_D2H));
-  int rc = nb__json_write(doc, out, "bw", err);
-  json_decref(doc);
-  return rc;
+  return nb__json_write_new(doc, out, "bw", err);
 }

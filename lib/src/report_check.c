@@ -142,7 +142,5 @@ int nb_check_write_json(nb_check_t c, FILE *out, nb_error_t *err)
     json_object_set_new(doc, "audit", audit);
   else
     json_decref(audit);
-  int rc = nb__json_write(doc, out, "check", err);
-  json_decref(doc);
-  return rc;
+  return nb__json_write_new(doc, out, "check", err);
 }

@@ -61,19 +61,14 @@ json_t *nb__plan_json(nb_plan_t plan)
 
 int nb_plan_write_json(nb_plan_t plan, FILE *out, nb_error_t *err)
 {
-  json_t *doc = nb__plan_json(plan);
-  int rc = nb__json_write(doc, out, "plan", err);
-  json_decref(doc);
-  return rc;
+  return nb__json_write_new(nb__plan_json(plan), out, "plan", err);
 }
 
 int nb_plan_write_skip_json(enum nb_mode mode, const char *reason, FILE *out, nb_error_t *err)
 {
   json_t *doc = json_pack("{s:i, s:s, s:b, s:o}", "schema_version", 1, "mode", nb_mode_name(mode), "skipped",
                           1, "reason", nb__json_text(reason));
-  int rc = nb__json_write(doc, out, "plan", err);
-  json_decref(doc);
-  return rc;
+  return nb__json_write_new(doc, out, "plan", err);
 }
 
 /* ---- text ---- */

@@ -97,10 +97,7 @@ json_t *nb__topo_json(nb_topo_t topo)
 
 int nb_topo_write_json(nb_topo_t topo, FILE *out, nb_error_t *err)
 {
-  json_t *doc = nb__topo_json(topo);
-  int rc = nb__json_write(doc, out, "topology", err);
-  json_decref(doc);
-  return rc;
+  return nb__json_write_new(nb__topo_json(topo), out, "topology", err);
 }
 
 /* ---- text ---- */
