@@ -6,11 +6,13 @@
 #include <numabench/bw.h>
 #include <numabench/topo.h>
 
+/* The matrices and what they were measured with. The writers read only cfg
+ * here and the rest through the accessors of numabench/bw.h. */
 struct nb_bw {
-  nb_topo_t topo;
-  struct nb_bw_config cfg;
-  int cuda;  /* the CUDA matrices */
-  int ndirs; /* 1 host, 2 CUDA */
+  nb_topo_t topo;          /* this machine */
+  struct nb_bw_config cfg; /* size, repeats and pinning the cells were measured with */
+  int cuda;                /* the CUDA matrices */
+  int ndirs;               /* 1 host, 2 CUDA */
   int nrows, ncols;
   int *rows, *cols;        /* node OS indexes (CUDA columns: GPU indexes) */
   int *col_nodes;          /* CUDA: each column GPU's node */
