@@ -95,19 +95,6 @@ static bool mode_uses(const struct nb_mode_info *mi, enum nb_place pl)
   return mi->feeder == pl || mi->workers == pl || mi->staging == pl;
 }
 
-const char *nb_mem_policy_name(enum nb_mem_policy p)
-{
-  switch (p) {
-  case NB_MEM_DEFAULT:
-    return "default";
-  case NB_MEM_BIND:
-    return "bind";
-  case NB_MEM_INTERLEAVE:
-    return "interleave";
-  }
-  return "?";
-}
-
 static int oom(nb_error_t *err)
 {
   return nb__err(err, NB_ENOMEM, "plan: out of memory");
