@@ -12,9 +12,9 @@
 #include <numabench/audit.h>
 
 #include "audit-internal.h"
+#include "mempolicy.h"
 #include "nb-internal.h"
 #include "report.h"
-#include "nodemask.h"
 
 int nb_hist_init(struct nb_hist *h, nb_topo_t topo)
 {
@@ -87,35 +87,7 @@ void nb_audit_cpu_sample(nb_topo_t topo, struct nb_hist *h)
 
 void nb_audit_mempolicy(enum nb_mem_seen *seen, int *nodes, int max, int *n)
 {
-  struct nb__nodemask m;
-  int mode = -1;
-  nb__mask_zero(&m);
-  *n = 0;
-  *seen = NB_SEEN_OTHER;
-  if (get_mempolicy(&mode, m.w, NB_MASK_MAXNODE, NULL, 0) < 0)
-    return;
-  switch (mode & 0xff) { /* drop MPOL_F_* mode flags */
-  case MPOL_DEFAULT:
-    *seen = NB_SEEN_DEFAULT;
-    break;
-  case MPOL_BIND:
-    *seen = NB_SEEN_BIND;
-    break;
-  case MPOL_PREFERRED:
-    *seen = NB_SEEN_PREFERRED;
-    break;
-  case MPOL_INTERLEAVE:
-    *seen = NB_SEEN_INTERLEAVE;
-    break;
-  case MPOL_LOCAL:
-    *seen = NB_SEEN_LOCAL;
-    break;
-  default:
-    *seen = NB_SEEN_OTHER;
-  }
-  for (int node = 0; node < NB_MASK_BITS && *n < max; node++)
-    if (nb__mask_isset(&m, node))
-      nodes[(*n)++] = node;
+  nb__mempol_get(seen, nodes, max, n);
 }
 
 int nb_numastat_read(nb_topo_t topo, struct nb_numastat *s)

@@ -193,14 +193,16 @@ static int put_word(FILE *out, const char *word)
 
 int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FILE *out, nb_error_t *err)
 {
-  enum nb_mode mode = nb_plan_mode(plan);
+  const struct nb_mode_info *mi = nb_mode_info(nb_plan_mode(plan));
   nb_topo_t topo = nb_plan_topo(plan);
-  if (mode == NB_MODE_ADVERSARIAL)
+  /* A rank is one process: its threads inherit one binding. */
+  if (mi->feeder != mi->workers)
     return nb__err(
         err, NB_ENOTSUP,
-        "--emit numactl: mode adversarial puts a rank's feeder and its workers on different nodes, which "
+        "--emit numactl: mode %s puts a rank's feeder and its workers on different nodes, which "
         "one numactl line cannot express (workers inherit the launcher's binding); use bind, remote, "
-        "interleave or none");
+        "interleave or none",
+        mi->name);
   if (argc < 1)
     return nb__err(err, NB_EINVAL,
                    "--emit numactl: give the command to launch after --, e.g. -- python train.py");
@@ -234,15 +236,15 @@ int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FIL
     const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
     char *cpus = nb__cpulist_dup(g->share, g->nshare);
     int rc = cpus ? 0 : -1;
-    switch (rc < 0 ? NB_MODE_NONE : mode) {
-    case NB_MODE_BIND:
-    case NB_MODE_REMOTE:
+    switch (rc < 0 ? NB_PLACE_UNBOUND : mi->workers) {
+    case NB_PLACE_GPU_NODE:
+    case NB_PLACE_FAR_NODE:
       rc = fprintf(out, "numactl --physcpubind=%s --membind=%d env", cpus, g->feeder.mem_node);
       break;
-    case NB_MODE_INTERLEAVE:
+    case NB_PLACE_INTERLEAVE:
       rc = fprintf(out, "numactl --interleave=all env");
       break;
-    default:
+    case NB_PLACE_UNBOUND:
       rc = rc < 0 ? rc : fprintf(out, "env");
       break;
     }
