@@ -12,20 +12,9 @@
 #include <numabench/audit.h>
 #include <numabench/bind.h>
 
+#include "bw-internal.h"
 #include "copy.h"
 #include "nb-internal.h"
-#include "report.h"
-
-struct nb_bw {
-  nb_topo_t topo;
-  struct nb_bw_config cfg;
-  int cuda;  /* the CUDA matrices */
-  int ndirs; /* 1 host, 2 CUDA */
-  int nrows, ncols;
-  int *rows, *cols;        /* node OS indexes (CUDA columns: GPU indexes) */
-  int *col_nodes;          /* CUDA: each column GPU's node */
-  struct nb_bw_cell *cell; /* [ndirs][2][nrows][ncols] */
-};
 
 int nb_parse_size(const char *text, size_t *bytes)
 {
@@ -149,7 +138,7 @@ static int bw_new(nb_topo_t topo, const struct nb_bw_config *cfg, int ndirs, str
   bw->topo = topo;
   bw->cfg = *cfg;
   bw->ndirs = ndirs;
-  bw->cuda = ndirs == 2;
+  bw->gpu_cols = ndirs == 2;
   bw->rows = calloc((size_t)n, sizeof *bw->rows);
   bw->cols = calloc((size_t)(n > ngpus ? n : ngpus), sizeof *bw->cols);
   bw->col_nodes = calloc((size_t)(ngpus ? ngpus : 1), sizeof *bw->col_nodes);
@@ -290,11 +279,11 @@ int nb_bw_row_node(nb_bw_t bw, int i)
 }
 int nb_bw_col_node(nb_bw_t bw, int j)
 {
-  return bw->cuda ? bw->col_nodes[j] : bw->cols[j];
+  return bw->gpu_cols ? bw->col_nodes[j] : bw->cols[j];
 }
 int nb_bw_col_gpu(nb_bw_t bw, int j)
 {
-  return bw->cuda ? bw->cols[j] : -1;
+  return bw->gpu_cols ? bw->cols[j] : -1;
 }
 
 const struct nb_bw_cell *nb_bw_cell(nb_bw_t bw, int dir, int i, int j, int all)
@@ -303,142 +292,4 @@ const struct nb_bw_cell *nb_bw_cell(nb_bw_t bw, int dir, int i, int j, int all)
       (all != 0 && all != 1))
     return NULL;
   return cell_at(bw, dir, i, j, all);
-}
-
-/* CUDA, every GPU at once from row i: the sum of the GPUs' medians. */
-static double row_total(nb_bw_t bw, int dir, int i)
-{
-  double sum = 0;
-  for (int j = 0; j < bw->ncols; j++)
-    sum += cell_at(bw, dir, i, j, 1)->gbps.median;
-  return sum;
-}
-
-static void write_matrix(nb_bw_t bw, FILE *out, int dir, int all)
-{
-  int total = bw->cuda && all && bw->ncols > 1;
-  for (int j = 0; j < bw->ncols; j++) {
-    char head[32];
-    if (bw->cuda)
-      snprintf(head, sizeof head, "GPU %d", bw->cols[j]);
-    else
-      snprintf(head, sizeof head, "%d", bw->cols[j]);
-    fprintf(out, " %22s", head);
-  }
-  if (total)
-    fprintf(out, " %10s", "total");
-  fputc('\n', out);
-  for (int i = 0; i < bw->nrows; i++) {
-    fprintf(out, "  %-6d", bw->rows[i]);
-    for (int j = 0; j < bw->ncols; j++) {
-      const struct nb_bw_cell *c = cell_at(bw, dir, i, j, all);
-      char text[64];
-      snprintf(text, sizeof text, "%.2f (%.2f-%.2f)%s", c->gbps.median, c->gbps.min, c->gbps.max,
-               c->placed ? "" : "!");
-      fprintf(out, " %22s", text);
-    }
-    if (total)
-      fprintf(out, " %10.2f", row_total(bw, dir, i));
-    fputc('\n', out);
-  }
-}
-
-int nb_bw_write_text(nb_bw_t bw, FILE *out, nb_error_t *err)
-{
-  if (!bw->cuda) {
-    fprintf(out, "numabench bw: host backend, %.0f MiB per copy, GB/s as median (min-max) of %d copies\n",
-            (double)bw->cfg.bytes / (1 << 20), bw->cfg.repeat);
-    static const char *const titles[2] = {"each pair alone", "every row at once from the same memory node"};
-    for (int all = 0; all < 2; all++) {
-      fprintf(out, "\ncopying thread on node (rows) <- memory on node (columns), %s:\n  %-6s", titles[all],
-              "node");
-      write_matrix(bw, out, 0, all);
-    }
-  } else {
-    fprintf(out,
-            "numabench bw: CUDA backend, %.0f MiB per copy, pinned (%s), GB/s as median (min-max) of %d "
-            "copies timed with CUDA events\n",
-            (double)bw->cfg.bytes / (1 << 20), nb_pin_name(bw->cfg.pin), bw->cfg.repeat);
-    fprintf(out, "GPU nodes:");
-    for (int j = 0; j < bw->ncols; j++) {
-      if (bw->col_nodes[j] >= 0)
-        fprintf(out, "%s GPU %d on node %d", j ? "," : "", bw->cols[j], bw->col_nodes[j]);
-      else
-        fprintf(out, "%s GPU %d on an unknown node", j ? "," : "", bw->cols[j]);
-    }
-    fputc('\n', out);
-    static const char *const dirs[2] = {"host to device (H2D)", "device to host (D2H)"};
-    static const char *const titles[2] = {"each GPU alone", "every GPU at once from the same node"};
-    for (int d = 0; d < 2; d++)
-      for (int all = 0; all < 2; all++) {
-        fprintf(out, "\n%s, pinned buffer on node (rows), GPU (columns), %s:\n  %-6s", dirs[d], titles[all],
-                "node");
-        write_matrix(bw, out, d, all);
-      }
-  }
-  int misplaced = 0;
-  for (int k = 0; k < 2 * bw->ndirs * bw->nrows * bw->ncols; k++)
-    misplaced |= !bw->cell[k].placed;
-  if (misplaced)
-    fprintf(out, "\n! the kernel did not confirm this cell's placement (thread or pages elsewhere)\n");
-  if (fflush(out) == EOF || ferror(out))
-    return nb__err_sys(err, NB_EIO, errno, "bw: writing");
-  return 0;
-}
-
-static json_t *num(double v)
-{
-  return isfinite(v) ? json_real(v) : json_null();
-}
-
-static json_t *totals_json(nb_bw_t bw, int dir)
-{
-  json_t *a = json_array();
-  for (int i = 0; a && i < bw->nrows; i++)
-    json_array_append_new(a, json_real(row_total(bw, dir, i)));
-  return a;
-}
-
-static json_t *matrix_json(nb_bw_t bw, int dir, int all)
-{
-  json_t *m = json_array();
-  for (int i = 0; m && i < bw->nrows; i++) {
-    json_t *row = json_array();
-    for (int j = 0; row && j < bw->ncols; j++) {
-      const struct nb_bw_cell *c = cell_at(bw, dir, i, j, all);
-      json_t *s = json_array();
-      for (int k = 0; s && k < bw->cfg.repeat; k++)
-        json_array_append_new(s, json_real(c->samples[k]));
-      json_array_append_new(row, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "median",
-                                           num(c->gbps.median), "mean", num(c->gbps.mean), "min",
-                                           num(c->gbps.min), "max", num(c->gbps.max), "cv", num(c->gbps.cv),
-                                           "samples", s, "placed", c->placed));
-    }
-    json_array_append_new(m, row);
-  }
-  return m;
-}
-
-int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
-{
-  json_t *doc;
-  if (!bw->cuda)
-    doc = json_pack("{s:i, s:s, s:s, s:I, s:i, s:o, s:o, s:s, s:o, s:o}", "schema_version", 1, "command",
-                    "bw", "backend", "host", "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat,
-                    "rows_cpu_nodes", nb__json_ints(bw->rows, bw->nrows), "cols_memory_nodes",
-                    nb__json_ints(bw->cols, bw->ncols), "unit", "GB/s", "alone", matrix_json(bw, 0, 0),
-                    "all_at_once", matrix_json(bw, 0, 1));
-  else
-    doc = json_pack(
-        "{s:i, s:s, s:s, s:s, s:I, s:i, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}}",
-        "schema_version", 1, "command", "bw", "backend", "cuda", "pin", nb_pin_name(bw->cfg.pin), "bytes",
-        (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat, "rows_cpu_nodes",
-        nb__json_ints(bw->rows, bw->nrows), "cols_gpus", nb__json_ints(bw->cols, bw->ncols), "gpu_nodes",
-        nb__json_ints(bw->col_nodes, bw->ncols), "unit", "GB/s", "h2d", "alone",
-        matrix_json(bw, NB_BW_H2D, 0), "all_at_once", matrix_json(bw, NB_BW_H2D, 1), "all_at_once_total",
-        totals_json(bw, NB_BW_H2D), "d2h", "alone", matrix_json(bw, NB_BW_D2H, 0), "all_at_once",
-        matrix_json(bw, NB_BW_D2H, 1), "all_at_once_total", totals_json(bw, NB_BW_D2H));
-  int rc = nb__json_write(doc, out, "bw", err);
-  json_decref(doc);
-  return rc;
 }
