@@ -13,7 +13,7 @@
 
 #include <numabench/bind.h>
 
-#include "cuda_engine.h"
+#include "copy.h"
 #include "mempolicy.h"
 #include "nb-internal.h"
 
@@ -206,19 +206,23 @@ const char *nb_pin_name(enum nb_pin p)
 }
 
 int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
-                        const int *interleave, int ninterleave, enum nb_pin how, nb_error_t *err)
+                        const int *interleave, int ninterleave, const struct nb_pinner *pinner, enum nb_pin how,
+                        nb_error_t *err)
 {
   if (how == NB_PIN_NONE)
     return nb_buf_alloc(topo, b, len, plan, interleave, ninterleave, err);
+  if (!pinner)
+    return nb__err(err, NB_EINVAL, "--pin %s: this backend does not page-lock memory", nb_pin_name(how));
   if (how == NB_PIN_REGISTER) {
     int rc = nb_buf_alloc(topo, b, len, plan, interleave, ninterleave, err);
     if (rc < 0)
       return rc;
-    if ((rc = nb__cuda_register(b->addr, b->len, &b->pin_s, err)) < 0) {
+    if ((rc = pinner->register_mem(b->addr, b->len, &b->pin_s, err)) < 0) {
       nb_buf_free(b);
       return rc;
     }
     b->pinned = NB_PIN_REGISTER;
+    b->pinner = pinner;
     return 0;
   }
   int rc = buf_begin(topo, b, &len, err);
@@ -236,7 +240,7 @@ int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const stru
   nb__mempol_get(&b->policy, nodes, 8, &nnodes);
   void *addr = NULL;
   double t0 = now_s();
-  rc = nb__cuda_host_alloc(&addr, len, &b->pin_s, err);
+  rc = pinner->host_alloc(&addr, len, &b->pin_s, err);
   if (rc == 0)
     touch(addr, len);
   double t = now_s() - t0;
@@ -246,6 +250,7 @@ int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const stru
   b->addr = addr;
   b->len = len;
   b->pinned = NB_PIN_HOSTALLOC;
+  b->pinner = pinner;
   b->alloc_s = t - b->pin_s;
   return 0;
 }
@@ -254,10 +259,10 @@ void nb_buf_free(struct nb_buf *b)
 {
   if (b && b->addr) {
     if (b->pinned == NB_PIN_HOSTALLOC) {
-      nb__cuda_free_host(b->addr);
+      b->pinner->free_host(b->addr);
     } else {
       if (b->pinned == NB_PIN_REGISTER)
-        nb__cuda_unregister(b->addr);
+        b->pinner->unregister_mem(b->addr);
       munmap(b->addr, b->len);
     }
   }
@@ -265,6 +270,7 @@ void nb_buf_free(struct nb_buf *b)
     b->addr = NULL;
     b->len = 0;
     b->pinned = NB_PIN_NONE;
+    b->pinner = NULL;
   }
 }
 

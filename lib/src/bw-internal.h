@@ -11,7 +11,7 @@
 struct nb_bw {
   nb_topo_t topo;          /* this machine */
   struct nb_bw_config cfg; /* size, repeats and pinning the cells were measured with */
-  int cuda;                /* the CUDA matrices */
+  int gpu_cols;            /* columns are GPUs (CUDA), not memory nodes (host) */
   int ndirs;               /* 1 host, 2 CUDA */
   int nrows, ncols;
   int *rows, *cols;        /* node OS indexes (CUDA columns: GPU indexes) */
