@@ -149,3 +149,14 @@ void nb__mempol_restore(const struct nb__mempol_saved *s)
                     s->mode == MPOL_DEFAULT ? 0 : NB_MASK_MAXNODE) < 0)
     set_mempolicy(MPOL_DEFAULT, NULL, 0);
 }
+
+int nb__mempol_allowed(struct nb__nodemask *mems)
+{
+  nb__mask_zero(mems);
+  if (get_mempolicy(NULL, mems->w, NB_MASK_MAXNODE, NULL, MPOL_F_MEMS_ALLOWED) < 0) {
+    int e = errno;
+    nb__mask_zero(mems);
+    return e;
+  }
+  return 0;
+}

@@ -41,6 +41,11 @@ void nb__mempol_reset(void);
  * nodes (*n of them). NB_SEEN_OTHER with no nodes when the query fails. */
 void nb__mempol_get(enum nb_mem_seen *seen, int *nodes, int max, int *n);
 
+/* The nodes this thread may allocate on (its cpuset's Mems_allowed), asked
+ * of the kernel directly: libnuma's wrappers print on failure. Returns 0,
+ * or the errno of the query (then *mems is empty). */
+int nb__mempol_allowed(struct nb__nodemask *mems);
+
 /* A thread's policy, saved to be restored after a temporary change. */
 struct nb__mempol_saved {
   int mode; /* MPOL_* as get_mempolicy gave it */
