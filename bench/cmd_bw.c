@@ -32,8 +32,8 @@ int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
   if (why[0] && !cfg->json)
     fprintf(stderr, "numabench: bw: host backend (auto: %s)\n", why);
   nb_bw_t bw;
-  if ((backend == NB_BACKEND_CUDA ? nb_bw_cuda(topo, &bc, &bw, &err) : nb_bw_host(topo, &bc, &bw, &err)) <
-      0) {
+  bc.backend = backend;
+  if (nb_bw_measure(topo, &bc, &bw, &err) < 0) {
     rc = cli_fail(&err);
   } else {
     if ((cfg->json ? nb_bw_write_json(bw, stdout, &err) : nb_bw_write_text(bw, stdout, &err)) < 0)

@@ -1,4 +1,5 @@
-/* numabench: the only code that changes CPU affinity or memory policy. */
+/* numabench: the only code that changes CPU affinity or memory policy (the
+ * policy system calls themselves are in mempolicy.c, shared with the audit). */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -10,31 +11,11 @@
 
 #include <numaif.h>
 
-#include <numabench/audit.h>
 #include <numabench/bind.h>
 
-#include "cuda_engine.h"
+#include "copy.h"
+#include "mempolicy.h"
 #include "nb-internal.h"
-#include "nodemask.h"
-
-const char *nb_mem_seen_name(enum nb_mem_seen s)
-{
-  switch (s) {
-  case NB_SEEN_DEFAULT:
-    return "default";
-  case NB_SEEN_BIND:
-    return "bind";
-  case NB_SEEN_PREFERRED:
-    return "preferred";
-  case NB_SEEN_INTERLEAVE:
-    return "interleave";
-  case NB_SEEN_LOCAL:
-    return "local";
-  case NB_SEEN_OTHER:
-    return "other";
-  }
-  return "?";
-}
 
 static int refuse_foreign(nb_topo_t topo, nb_error_t *err)
 {
@@ -98,33 +79,16 @@ int nb_bind_self(nb_topo_t topo, const struct nb_thread_plan *tp, const int *int
     bind_cpus(tp->cpus, tp->ncpus, st);
 
   /* 2. Memory policy, degrading when refused. A thread inherits its
-   * creator's policy, so an unbound plan resets it to the default. */
-  struct nb__nodemask m;
-  nb__mask_zero(&m);
-  switch (tp->mem_policy) {
-  case NB_MEM_BIND:
-    nb__mask_set(&m, tp->mem_node);
-    if (set_mempolicy(MPOL_BIND, m.w, NB_MASK_MAXNODE) < 0) {
-      st->mem_errno = errno;
-      if (set_mempolicy(MPOL_PREFERRED, m.w, NB_MASK_MAXNODE) < 0)
-        set_mempolicy(MPOL_DEFAULT, NULL, 0);
-    }
-    break;
-  case NB_MEM_INTERLEAVE:
-    for (int i = 0; i < ninterleave; i++)
-      nb__mask_set(&m, interleave[i]);
-    if (set_mempolicy(MPOL_INTERLEAVE, m.w, NB_MASK_MAXNODE) < 0) {
-      st->mem_errno = errno;
-      set_mempolicy(MPOL_DEFAULT, NULL, 0);
-    }
-    break;
-  case NB_MEM_DEFAULT:
-    set_mempolicy(MPOL_DEFAULT, NULL, 0);
-    break;
-  }
+   * creator's policy, so an unbound plan, or one the kernel refused
+   * entirely, resets it to the default. */
+  struct nb_buf_plan mem = {tp->mem_policy, tp->mem_node};
+  enum nb_mem_seen reached;
+  st->mem_errno = nb__mempol_set_thread(&mem, interleave, ninterleave, &reached);
+  if (reached == NB_SEEN_DEFAULT)
+    nb__mempol_reset();
 
   /* 3. Ask the kernel what it actually did. */
-  nb_audit_mempolicy(&st->mem_seen, st->mem_nodes_seen, 8, &st->nmem_nodes_seen);
+  nb__mempol_get(&st->mem_seen, st->mem_nodes_seen, 8, &st->nmem_nodes_seen);
   int mem_on_node = st->nmem_nodes_seen == 1 && st->mem_nodes_seen[0] == tp->mem_node;
   if (!st->cpu_asked && tp->mem_policy == NB_MEM_DEFAULT)
     st->level = "unbound";
@@ -227,28 +191,9 @@ int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_b
   b->addr = addr;
   b->len = len;
   b->plan = *plan;
-  b->policy = NB_SEEN_DEFAULT;
 
   /* The policy goes on the mapping before any page exists. */
-  struct nb__nodemask m;
-  nb__mask_zero(&m);
-  if (plan->policy == NB_MEM_BIND) {
-    nb__mask_set(&m, plan->node);
-    if (mbind(addr, len, MPOL_BIND, m.w, NB_MASK_MAXNODE, 0) == 0) {
-      b->policy = NB_SEEN_BIND;
-    } else {
-      b->mbind_errno = errno;
-      if (mbind(addr, len, MPOL_PREFERRED, m.w, NB_MASK_MAXNODE, 0) == 0)
-        b->policy = NB_SEEN_PREFERRED;
-    }
-  } else if (plan->policy == NB_MEM_INTERLEAVE) {
-    for (int i = 0; i < ninterleave; i++)
-      nb__mask_set(&m, interleave[i]);
-    if (mbind(addr, len, MPOL_INTERLEAVE, m.w, NB_MASK_MAXNODE, 0) == 0)
-      b->policy = NB_SEEN_INTERLEAVE;
-    else
-      b->mbind_errno = errno;
-  }
+  b->mbind_errno = nb__mempol_set_range(addr, len, plan, interleave, ninterleave, &b->policy);
   /* First touch from this (bound) thread and its helpers places the pages. */
   touch(addr, len);
   b->alloc_s = now_s() - t0;
@@ -260,85 +205,52 @@ const char *nb_pin_name(enum nb_pin p)
   return p == NB_PIN_REGISTER ? "register" : p == NB_PIN_HOSTALLOC ? "hostalloc" : "none";
 }
 
-/* Set the thread's policy to the buffer plan's; old receives the previous
- * one. Returns 0, or the errno of the refusal. */
-struct saved_policy {
-  int mode;
-  struct nb__nodemask mask;
-  int valid; /* read back; else nothing was changed and nothing is restored */
-};
-
-static int set_buf_policy(const struct nb_buf_plan *plan, const int *il, int nil, struct saved_policy *old)
-{
-  nb__mask_zero(&old->mask);
-  old->valid = 0;
-  if (get_mempolicy(&old->mode, old->mask.w, NB_MASK_MAXNODE, NULL, 0) < 0)
-    return errno;
-  old->valid = 1;
-  struct nb__nodemask m;
-  nb__mask_zero(&m);
-  int rc = 0;
-  if (plan->policy == NB_MEM_BIND) {
-    nb__mask_set(&m, plan->node);
-    if (set_mempolicy(MPOL_BIND, m.w, NB_MASK_MAXNODE) < 0) {
-      rc = errno;
-      set_mempolicy(MPOL_PREFERRED, m.w, NB_MASK_MAXNODE);
-    }
-  } else if (plan->policy == NB_MEM_INTERLEAVE) {
-    for (int i = 0; i < nil; i++)
-      nb__mask_set(&m, il[i]);
-    if (set_mempolicy(MPOL_INTERLEAVE, m.w, NB_MASK_MAXNODE) < 0)
-      rc = errno;
-  }
-  return rc;
-}
-
-static void restore_policy(struct saved_policy *old)
-{
-  if (!old->valid)
-    return;
-  if (set_mempolicy(old->mode, old->mode == MPOL_DEFAULT ? NULL : old->mask.w,
-                    old->mode == MPOL_DEFAULT ? 0 : NB_MASK_MAXNODE) < 0)
-    set_mempolicy(MPOL_DEFAULT, NULL, 0);
-}
-
 int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
-                        const int *interleave, int ninterleave, enum nb_pin how, nb_error_t *err)
+                        const int *interleave, int ninterleave, const struct nb_pinner *pinner, enum nb_pin how,
+                        nb_error_t *err)
 {
   if (how == NB_PIN_NONE)
     return nb_buf_alloc(topo, b, len, plan, interleave, ninterleave, err);
+  if (!pinner)
+    return nb__err(err, NB_EINVAL, "--pin %s: this backend does not page-lock memory", nb_pin_name(how));
   if (how == NB_PIN_REGISTER) {
     int rc = nb_buf_alloc(topo, b, len, plan, interleave, ninterleave, err);
     if (rc < 0)
       return rc;
-    if ((rc = nb__cuda_register(b->addr, b->len, &b->pin_s, err)) < 0) {
+    if ((rc = pinner->register_mem(b->addr, b->len, &b->pin_s, err)) < 0) {
       nb_buf_free(b);
       return rc;
     }
     b->pinned = NB_PIN_REGISTER;
+    b->pinner = pinner;
     return 0;
   }
   int rc = buf_begin(topo, b, &len, err);
   if (rc < 0)
     return rc;
-  struct saved_policy old;
+  /* The plan's policy on this thread for the allocation only: saved first,
+   * and left alone when it cannot be read back (it could not be restored). */
+  struct nb__mempol_saved old;
+  enum nb_mem_seen reached;
   b->plan = *plan;
-  b->mbind_errno = set_buf_policy(plan, interleave, ninterleave, &old);
+  if ((b->mbind_errno = nb__mempol_save(&old)) == 0)
+    b->mbind_errno = nb__mempol_set_thread(plan, interleave, ninterleave, &reached);
   /* What the pages are allocated under, as the kernel says. */
   int nodes[8], nnodes = 0;
-  nb_audit_mempolicy(&b->policy, nodes, 8, &nnodes);
+  nb__mempol_get(&b->policy, nodes, 8, &nnodes);
   void *addr = NULL;
   double t0 = now_s();
-  rc = nb__cuda_host_alloc(&addr, len, &b->pin_s, err);
+  rc = pinner->host_alloc(&addr, len, &b->pin_s, err);
   if (rc == 0)
     touch(addr, len);
   double t = now_s() - t0;
-  restore_policy(&old);
+  nb__mempol_restore(&old);
   if (rc < 0)
     return rc;
   b->addr = addr;
   b->len = len;
   b->pinned = NB_PIN_HOSTALLOC;
+  b->pinner = pinner;
   b->alloc_s = t - b->pin_s;
   return 0;
 }
@@ -347,10 +259,10 @@ void nb_buf_free(struct nb_buf *b)
 {
   if (b && b->addr) {
     if (b->pinned == NB_PIN_HOSTALLOC) {
-      nb__cuda_free_host(b->addr);
+      b->pinner->free_host(b->addr);
     } else {
       if (b->pinned == NB_PIN_REGISTER)
-        nb__cuda_unregister(b->addr);
+        b->pinner->unregister_mem(b->addr);
       munmap(b->addr, b->len);
     }
   }
@@ -358,6 +270,7 @@ void nb_buf_free(struct nb_buf *b)
     b->addr = NULL;
     b->len = 0;
     b->pinned = NB_PIN_NONE;
+    b->pinner = NULL;
   }
 }
 

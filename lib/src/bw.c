@@ -12,131 +12,9 @@
 #include <numabench/audit.h>
 #include <numabench/bind.h>
 
-#include "cuda_engine.h"
+#include "bw-internal.h"
+#include "copy.h"
 #include "nb-internal.h"
-#include "report.h"
-
-struct nb_bw {
-  nb_topo_t topo;
-  struct nb_bw_config cfg;
-  int cuda;  /* the CUDA matrices */
-  int ndirs; /* 1 host, 2 CUDA */
-  int nrows, ncols;
-  int *rows, *cols;        /* node OS indexes (CUDA columns: GPU indexes) */
-  int *col_nodes;          /* CUDA: each column GPU's node */
-  struct nb_bw_cell *cell; /* [ndirs][2][nrows][ncols] */
-};
-
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* One cell's copies, in a thread of its own: host (copy_job) or CUDA
- * (cuda_job_main). */
-struct job {
-  struct nb_bw *bw;
-  int dir, row, col;
-  struct nb__gate *gate; /* all at once: the copies start together */
-  double *samples;       /* repeat values, GB/s */
-  bool placed;
-  int rc;
-  nb_error_t err;
-};
-
-/* Host: bound to its row node, its destination there, its source on the
- * column node; copies repeat + 1 times (the first untimed). */
-static void *copy_job(void *arg)
-{
-  struct job *j = arg;
-  struct nb_bw *bw = j->bw;
-  nb_topo_t topo = bw->topo;
-  int rnode = bw->rows[j->row], cnode = bw->cols[j->col];
-  const struct nb_node *nd = nb_topo_node(topo, nb_topo_node_index(topo, rnode));
-  struct nb_thread_plan tp = {NB_ROLE_WORKER, 0, nd->ncpus, nd->cpus, rnode, NB_MEM_BIND, rnode};
-  struct nb_bind_status st;
-  struct nb_buf src = {0}, dst = {0};
-  struct nb_buf_plan sp = {NB_MEM_BIND, cnode}, dp = {NB_MEM_BIND, rnode};
-  j->rc = nb_bind_self(topo, &tp, NULL, 0, &st, &j->err);
-  if (j->rc == 0)
-    j->rc = nb_buf_alloc(topo, &src, bw->cfg.bytes, &sp, NULL, 0, &j->err);
-  if (j->rc == 0)
-    j->rc = nb_buf_alloc(topo, &dst, bw->cfg.bytes, &dp, NULL, 0, &j->err);
-  if (j->gate)
-    nb__gate_arrive(j->gate);
-  if (j->rc == 0) {
-    for (int k = -1; k < bw->cfg.repeat; k++) {
-      double t0 = now_s();
-      memcpy(dst.addr, src.addr, bw->cfg.bytes);
-      double t = now_s() - t0;
-      if (k >= 0)
-        j->samples[k] = (double)bw->cfg.bytes / t / 1e9;
-    }
-    /* Where were we, really? */
-    struct nb_hist hs, hd;
-    j->placed = st.cpu_bound && nb_hist_init(&hs, topo) == 0 && nb_hist_init(&hd, topo) == 0 &&
-                nb_audit_pages(topo, src.addr, src.len, 256, &hs, NULL) == 0 &&
-                nb_audit_pages(topo, dst.addr, dst.len, 256, &hd, NULL) == 0 &&
-                nb_hist_share(&hs, topo, cnode) >= NB_PLACEMENT_THRESHOLD &&
-                nb_hist_share(&hd, topo, rnode) >= NB_PLACEMENT_THRESHOLD;
-    nb_hist_free(&hs);
-    nb_hist_free(&hd);
-  }
-  nb_buf_free(&src);
-  nb_buf_free(&dst);
-  return NULL;
-}
-
-static void arrive(void *gate)
-{
-  nb__gate_arrive(gate);
-}
-
-/* CUDA: one GPU's copies from (to) a pinned buffer on the row node, driven
- * by a thread bound to that node. */
-static void *cuda_job_main(void *arg)
-{
-  struct job *j = arg;
-  struct nb_bw *bw = j->bw;
-  nb_topo_t topo = bw->topo;
-  int rnode = bw->rows[j->row], gpu = bw->cols[j->col];
-  const struct nb_node *nd = nb_topo_node(topo, nb_topo_node_index(topo, rnode));
-  const struct nb_gpu *g = nb_topo_gpu(topo, gpu);
-  struct nb_thread_plan tp = {NB_ROLE_FEEDER, -1, nd->ncpus, nd->cpus, rnode, NB_MEM_BIND, rnode};
-  struct nb_bind_status st;
-  struct nb_buf host = {0};
-  struct nb_buf_plan hp = {NB_MEM_BIND, rnode};
-  int arrived = 0;
-  nb_error_t e = {0};
-  j->rc = nb_bind_self(topo, &tp, NULL, 0, &st, &e);
-  /* The GPU first: pinning then happens in its context, and a GPU that
-   * cannot be used is named. */
-  if (j->rc == 0)
-    j->rc = nb__cuda_select(g->cuda_ordinal, gpu, &e);
-  if (j->rc == 0)
-    j->rc = nb_buf_alloc_pinned(topo, &host, bw->cfg.bytes, &hp, NULL, 0, bw->cfg.pin, &e);
-  if (j->rc == 0) {
-    j->rc = nb__cuda_bw_copy(g->cuda_ordinal, gpu, host.addr, bw->cfg.bytes, j->dir == NB_BW_H2D,
-                             bw->cfg.repeat, j->samples, j->gate ? arrive : NULL, j->gate, &e);
-    arrived = 1; /* nb__cuda_bw_copy arrives at the gate in every case */
-  }
-  if (j->rc < 0)
-    nb__err(&j->err, j->rc, "bw: node %d -> GPU %d (%s): %s", rnode, gpu, j->dir == NB_BW_H2D ? "H2D" : "D2H",
-            e.msg);
-  if (j->gate && !arrived)
-    nb__gate_arrive(j->gate);
-  if (j->rc == 0) {
-    struct nb_hist h;
-    j->placed = st.cpu_bound && nb_hist_init(&h, topo) == 0 &&
-                nb_audit_pages(topo, host.addr, host.len, 256, &h, NULL) == 0 &&
-                nb_hist_share(&h, topo, rnode) >= NB_PLACEMENT_THRESHOLD;
-    nb_hist_free(&h);
-  }
-  nb_buf_free(&host);
-  return NULL;
-}
 
 static struct nb_bw_cell *cell_at(struct nb_bw *bw, int dir, int i, int j, int all)
 {
@@ -144,7 +22,7 @@ static struct nb_bw_cell *cell_at(struct nb_bw *bw, int dir, int i, int j, int a
 }
 
 /* A finished job's samples into its cell; the first failure into rc/err. */
-static int finish(struct nb_bw *bw, struct job *jb, int all, int rc, nb_error_t *err)
+static int finish(struct nb_bw *bw, struct nb__bw_job *jb, int all, int rc, nb_error_t *err)
 {
   if (rc == 0 && jb->rc < 0) {
     rc = jb->rc;
@@ -152,7 +30,7 @@ static int finish(struct nb_bw *bw, struct job *jb, int all, int rc, nb_error_t 
       *err = jb->err;
   }
   if (rc == 0) {
-    struct nb_bw_cell *c = cell_at(bw, jb->dir, jb->row, jb->col, all);
+    struct nb_bw_cell *c = cell_at(bw, jb->dir, jb->row, jb->col_index, all);
     c->samples = jb->samples;
     jb->samples = NULL;
     c->placed = jb->placed;
@@ -163,12 +41,13 @@ static int finish(struct nb_bw *bw, struct job *jb, int all, int rc, nb_error_t 
   return rc;
 }
 
-/* Run fn for n cells at the same time behind a start line (n = 1: alone).
- * Cell k is (row, col) with whichever of them is -1 replaced by k. */
-static int run_cells(struct nb_bw *bw, void *(*fn)(void *), int dir, int row, int col, int n, int all,
+/* Run the backend's job for n cells at the same time behind a start line
+ * (n = 1: alone). Cell k is (row, col) with whichever of them is -1
+ * replaced by k. */
+static int run_cells(struct nb_bw *bw, const struct nb__copy_ops *ops, int dir, int row, int col, int n, int all,
                      nb_error_t *err)
 {
-  struct job *jobs = calloc((size_t)n, sizeof *jobs);
+  struct nb__bw_job *jobs = calloc((size_t)n, sizeof *jobs);
   pthread_t *tids = calloc((size_t)n, sizeof *tids);
   struct nb__gate gate;
   int rc = 0, started = 0;
@@ -179,20 +58,22 @@ static int run_cells(struct nb_bw *bw, void *(*fn)(void *), int dir, int row, in
   }
   nb__gate_init(&gate);
   for (int k = 0; k < n; k++) {
-    jobs[k] = (struct job){bw,
-                           dir,
-                           row < 0 ? k : row,
-                           col < 0 ? k : col,
-                           all ? &gate : NULL,
-                           malloc((size_t)bw->cfg.repeat * sizeof(double)),
-                           false,
-                           0,
-                           {0}};
+    int i = row < 0 ? k : row, j = col < 0 ? k : col;
+    jobs[k] = (struct nb__bw_job){.topo = bw->topo,
+                                  .cfg = &bw->cfg,
+                                  .ops = ops,
+                                  .dir = dir,
+                                  .row = i,
+                                  .row_node = bw->rows[i],
+                                  .col_index = j,
+                                  .col = bw->cols[j],
+                                  .gate = all ? &gate : NULL,
+                                  .samples = malloc((size_t)bw->cfg.repeat * sizeof(double))};
     if (!jobs[k].samples) {
       rc = nb__err(err, NB_ENOMEM, "bw: out of memory");
       break;
     }
-    int e = pthread_create(&tids[k], NULL, fn, &jobs[k]);
+    int e = pthread_create(&tids[k], NULL, ops->bw_job, &jobs[k]);
     if (e) {
       free(jobs[k].samples);
       rc = nb__err_sys(err, NB_EINTERNAL, e, "bw: creating a thread");
@@ -228,7 +109,7 @@ static int bw_new(nb_topo_t topo, const struct nb_bw_config *cfg, int ndirs, str
   bw->topo = topo;
   bw->cfg = *cfg;
   bw->ndirs = ndirs;
-  bw->cuda = ndirs == 2;
+  bw->gpu_cols = ndirs == 2;
   bw->rows = calloc((size_t)n, sizeof *bw->rows);
   bw->cols = calloc((size_t)(n > ngpus ? n : ngpus), sizeof *bw->cols);
   bw->col_nodes = calloc((size_t)(ngpus ? ngpus : 1), sizeof *bw->col_nodes);
@@ -251,7 +132,9 @@ static int bw_cells(struct nb_bw *bw, nb_error_t *err)
   return 0;
 }
 
-int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err)
+/* Host memory: node x node, one direction. */
+static int bw_nodes(nb_topo_t topo, const struct nb__copy_ops *ops, const struct nb_bw_config *cfg,
+                    nb_bw_t *bwp, nb_error_t *err)
 {
   struct nb_bw *bw;
   int rc = bw_new(topo, cfg, 1, &bw, err);
@@ -270,10 +153,10 @@ int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
   /* Each pair alone, one thread at a time. */
   for (int i = 0; rc == 0 && i < bw->nrows; i++)
     for (int j = 0; rc == 0 && j < bw->ncols; j++)
-      rc = run_cells(bw, copy_job, 0, i, j, 1, 0, err);
+      rc = run_cells(bw, ops, 0, i, j, 1, 0, err);
   /* Every row at once from the same column: the memory and the link shared. */
   for (int j = 0; rc == 0 && j < bw->ncols; j++)
-    rc = run_cells(bw, copy_job, 0, -1, j, bw->nrows, 1, err);
+    rc = run_cells(bw, ops, 0, -1, j, bw->nrows, 1, err);
   if (rc < 0) {
     nb_bw_free(bw);
     return rc;
@@ -282,9 +165,9 @@ int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
   return 0;
 }
 
-/* ---- CUDA: pinned copies, node x GPU ---- */
-
-int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err)
+/* GPUs: pinned copies, node x GPU, both ways. */
+static int bw_gpus(nb_topo_t topo, const struct nb__copy_ops *ops, const struct nb_bw_config *cfg,
+                   nb_bw_t *bwp, nb_error_t *err)
 {
   *bwp = NULL;
   if (cfg->pin != NB_PIN_REGISTER && cfg->pin != NB_PIN_HOSTALLOC)
@@ -314,10 +197,10 @@ int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
     /* Each node and GPU alone. */
     for (int i = 0; rc == 0 && i < bw->nrows; i++)
       for (int j = 0; rc == 0 && j < bw->ncols; j++)
-        rc = run_cells(bw, cuda_job_main, dir, i, j, 1, 0, err);
+        rc = run_cells(bw, ops, dir, i, j, 1, 0, err);
     /* Every GPU at once from the same node: the node's memory and links shared. */
     for (int i = 0; rc == 0 && i < bw->nrows; i++)
-      rc = run_cells(bw, cuda_job_main, dir, i, -1, bw->ncols, 1, err);
+      rc = run_cells(bw, ops, dir, i, -1, bw->ncols, 1, err);
   }
   if (rc < 0) {
     nb_bw_free(bw);
@@ -325,6 +208,15 @@ int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_
   }
   *bwp = bw;
   return 0;
+}
+
+int nb_bw_measure(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err)
+{
+  const struct nb__copy_ops *ops = nb__copy_ops_for(cfg->backend);
+  *bwp = NULL;
+  if (cfg->backend != NB_BACKEND_HOST && cfg->backend != NB_BACKEND_CUDA)
+    return nb__err(err, NB_EINVAL, "bw: the backend must be resolved to host or cuda");
+  return ops->flags & NB__COPY_BW_GPUS ? bw_gpus(topo, ops, cfg, bwp, err) : bw_nodes(topo, ops, cfg, bwp, err);
 }
 
 void nb_bw_free(nb_bw_t bw)
@@ -358,11 +250,11 @@ int nb_bw_row_node(nb_bw_t bw, int i)
 }
 int nb_bw_col_node(nb_bw_t bw, int j)
 {
-  return bw->cuda ? bw->col_nodes[j] : bw->cols[j];
+  return bw->gpu_cols ? bw->col_nodes[j] : bw->cols[j];
 }
 int nb_bw_col_gpu(nb_bw_t bw, int j)
 {
-  return bw->cuda ? bw->cols[j] : -1;
+  return bw->gpu_cols ? bw->cols[j] : -1;
 }
 
 const struct nb_bw_cell *nb_bw_cell(nb_bw_t bw, int dir, int i, int j, int all)
@@ -371,142 +263,4 @@ const struct nb_bw_cell *nb_bw_cell(nb_bw_t bw, int dir, int i, int j, int all)
       (all != 0 && all != 1))
     return NULL;
   return cell_at(bw, dir, i, j, all);
-}
-
-/* CUDA, every GPU at once from row i: the sum of the GPUs' medians. */
-static double row_total(nb_bw_t bw, int dir, int i)
-{
-  double sum = 0;
-  for (int j = 0; j < bw->ncols; j++)
-    sum += cell_at(bw, dir, i, j, 1)->gbps.median;
-  return sum;
-}
-
-static void write_matrix(nb_bw_t bw, FILE *out, int dir, int all)
-{
-  int total = bw->cuda && all && bw->ncols > 1;
-  for (int j = 0; j < bw->ncols; j++) {
-    char head[32];
-    if (bw->cuda)
-      snprintf(head, sizeof head, "GPU %d", bw->cols[j]);
-    else
-      snprintf(head, sizeof head, "%d", bw->cols[j]);
-    fprintf(out, " %22s", head);
-  }
-  if (total)
-    fprintf(out, " %10s", "total");
-  fputc('\n', out);
-  for (int i = 0; i < bw->nrows; i++) {
-    fprintf(out, "  %-6d", bw->rows[i]);
-    for (int j = 0; j < bw->ncols; j++) {
-      const struct nb_bw_cell *c = cell_at(bw, dir, i, j, all);
-      char text[64];
-      snprintf(text, sizeof text, "%.2f (%.2f-%.2f)%s", c->gbps.median, c->gbps.min, c->gbps.max,
-               c->placed ? "" : "!");
-      fprintf(out, " %22s", text);
-    }
-    if (total)
-      fprintf(out, " %10.2f", row_total(bw, dir, i));
-    fputc('\n', out);
-  }
-}
-
-int nb_bw_write_text(nb_bw_t bw, FILE *out, nb_error_t *err)
-{
-  if (!bw->cuda) {
-    fprintf(out, "numabench bw: host backend, %.0f MiB per copy, GB/s as median (min-max) of %d copies\n",
-            (double)bw->cfg.bytes / (1 << 20), bw->cfg.repeat);
-    static const char *const titles[2] = {"each pair alone", "every row at once from the same memory node"};
-    for (int all = 0; all < 2; all++) {
-      fprintf(out, "\ncopying thread on node (rows) <- memory on node (columns), %s:\n  %-6s", titles[all],
-              "node");
-      write_matrix(bw, out, 0, all);
-    }
-  } else {
-    fprintf(out,
-            "numabench bw: CUDA backend, %.0f MiB per copy, pinned (%s), GB/s as median (min-max) of %d "
-            "copies timed with CUDA events\n",
-            (double)bw->cfg.bytes / (1 << 20), nb_pin_name(bw->cfg.pin), bw->cfg.repeat);
-    fprintf(out, "GPU nodes:");
-    for (int j = 0; j < bw->ncols; j++) {
-      if (bw->col_nodes[j] >= 0)
-        fprintf(out, "%s GPU %d on node %d", j ? "," : "", bw->cols[j], bw->col_nodes[j]);
-      else
-        fprintf(out, "%s GPU %d on an unknown node", j ? "," : "", bw->cols[j]);
-    }
-    fputc('\n', out);
-    static const char *const dirs[2] = {"host to device (H2D)", "device to host (D2H)"};
-    static const char *const titles[2] = {"each GPU alone", "every GPU at once from the same node"};
-    for (int d = 0; d < 2; d++)
-      for (int all = 0; all < 2; all++) {
-        fprintf(out, "\n%s, pinned buffer on node (rows), GPU (columns), %s:\n  %-6s", dirs[d], titles[all],
-                "node");
-        write_matrix(bw, out, d, all);
-      }
-  }
-  int misplaced = 0;
-  for (int k = 0; k < 2 * bw->ndirs * bw->nrows * bw->ncols; k++)
-    misplaced |= !bw->cell[k].placed;
-  if (misplaced)
-    fprintf(out, "\n! the kernel did not confirm this cell's placement (thread or pages elsewhere)\n");
-  if (fflush(out) == EOF || ferror(out))
-    return nb__err_sys(err, NB_EIO, errno, "bw: writing");
-  return 0;
-}
-
-static json_t *num(double v)
-{
-  return isfinite(v) ? json_real(v) : json_null();
-}
-
-static json_t *totals_json(nb_bw_t bw, int dir)
-{
-  json_t *a = json_array();
-  for (int i = 0; a && i < bw->nrows; i++)
-    json_array_append_new(a, json_real(row_total(bw, dir, i)));
-  return a;
-}
-
-static json_t *matrix_json(nb_bw_t bw, int dir, int all)
-{
-  json_t *m = json_array();
-  for (int i = 0; m && i < bw->nrows; i++) {
-    json_t *row = json_array();
-    for (int j = 0; row && j < bw->ncols; j++) {
-      const struct nb_bw_cell *c = cell_at(bw, dir, i, j, all);
-      json_t *s = json_array();
-      for (int k = 0; s && k < bw->cfg.repeat; k++)
-        json_array_append_new(s, json_real(c->samples[k]));
-      json_array_append_new(row, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "median",
-                                           num(c->gbps.median), "mean", num(c->gbps.mean), "min",
-                                           num(c->gbps.min), "max", num(c->gbps.max), "cv", num(c->gbps.cv),
-                                           "samples", s, "placed", c->placed));
-    }
-    json_array_append_new(m, row);
-  }
-  return m;
-}
-
-int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
-{
-  json_t *doc;
-  if (!bw->cuda)
-    doc = json_pack("{s:i, s:s, s:s, s:I, s:i, s:o, s:o, s:s, s:o, s:o}", "schema_version", 1, "command",
-                    "bw", "backend", "host", "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat,
-                    "rows_cpu_nodes", nb__json_ints(bw->rows, bw->nrows), "cols_memory_nodes",
-                    nb__json_ints(bw->cols, bw->ncols), "unit", "GB/s", "alone", matrix_json(bw, 0, 0),
-                    "all_at_once", matrix_json(bw, 0, 1));
-  else
-    doc = json_pack(
-        "{s:i, s:s, s:s, s:s, s:I, s:i, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}}",
-        "schema_version", 1, "command", "bw", "backend", "cuda", "pin", nb_pin_name(bw->cfg.pin), "bytes",
-        (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat, "rows_cpu_nodes",
-        nb__json_ints(bw->rows, bw->nrows), "cols_gpus", nb__json_ints(bw->cols, bw->ncols), "gpu_nodes",
-        nb__json_ints(bw->col_nodes, bw->ncols), "unit", "GB/s", "h2d", "alone",
-        matrix_json(bw, NB_BW_H2D, 0), "all_at_once", matrix_json(bw, NB_BW_H2D, 1), "all_at_once_total",
-        totals_json(bw, NB_BW_H2D), "d2h", "alone", matrix_json(bw, NB_BW_D2H, 0), "all_at_once",
-        matrix_json(bw, NB_BW_D2H, 1), "all_at_once_total", totals_json(bw, NB_BW_D2H));
-  int rc = nb__json_write(doc, out, "bw", err);
-  json_decref(doc);
-  return rc;
 }

@@ -1,18 +1,11 @@
-/* numabench: the input pipeline, with the host and the CUDA backends.
+/* numabench: the input pipeline.
  *
  * Per device, all devices at once: W workers build batches, the feeder hands
- * them in order to the staging slots.
- *
- * Host backend: the device thread (the copy engine, bound to the device's
- * node) copies each slot into device memory and models the device's compute
- * as a timeline: step k's work starts when its data is in and step k-1's
- * work is done, and lasts --gpu-work. Two device slots let the copy of k+1
- * overlap the work of k, as on a GPU with one copy and one compute engine.
- *
- * CUDA backend: staging is page-locked; the feeder queues each slot's
- * cudaMemcpyAsync and the step's kernels (cuda_engine.cu), and the device
- * thread is the completion thread: it frees a staging slot once its copy is
- * complete and takes each step's times from CUDA events.
+ * them in order to the staging slots and submits each to the copy backend
+ * (copy.h), and the completion thread, bound to the device's node, polls the
+ * backend: it frees a staging slot once its copy is complete and takes each
+ * step's times. The backend's table holds everything that differs between
+ * the host, CUDA and stand-in backends; this file has no backend branches.
  *
  * Hand-offs are slot states under one mutex and condition variable per
  * device; batches move in order, each exactly once. */
@@ -42,19 +35,7 @@ double nb__now(void)
 }
 
 static int stopping(struct nb_run *r);
-static int cuda_checks(struct nb_run *r, long b);
-
-/* Wait until monotonic time t, or until the run stops (a long --gpu-work
- * must not delay a stop). The condition variable uses CLOCK_MONOTONIC. */
-static void wait_until(struct gpu_pipe *gp, double t)
-{
-  struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
-  pthread_mutex_lock(&gp->mu);
-  while (nb__now() < t && !stopping(gp->run))
-    if (pthread_cond_timedwait(&gp->cv, &gp->mu, &ts) == ETIMEDOUT)
-      break;
-  pthread_mutex_unlock(&gp->mu);
-}
+static int checked(struct nb_run *r, long b);
 
 /* Record the first error and stop everything. */
 void nb__run_fail(struct nb_run *r, const nb_error_t *e)
@@ -116,13 +97,20 @@ static int setup_thread(struct gpu_pipe *gp, struct nb__taudit *a, nb_error_t *e
   return nb_bind_self(r->topo, a->tp, il, nil, &a->bind, e);
 }
 
-static int alloc_bufs(struct gpu_pipe *gp, struct nb_buf *bufs, int n, size_t len,
-                      const struct nb_buf_plan *plan, nb_error_t *e)
+/* The calling thread's buffers of a kind (worker w's, or the device's with
+ * w = -1), on plan's node, page-locked as pin says. */
+static int alloc_bufs(struct gpu_pipe *gp, enum nb__buf_kind kind, int w, const struct nb_buf_plan *plan,
+                      enum nb_pin pin, nb_error_t *e)
 {
+  struct nb_run *r = gp->run;
   const int *il;
-  int nil = nb_plan_interleave_nodes(gp->run->plan, &il);
-  for (int i = 0; i < n; i++) {
-    int rc = nb_buf_alloc(gp->run->topo, &bufs[i], len, plan, il, nil, e);
+  int nil = nb_plan_interleave_nodes(r->plan, &il);
+  int n = w < 0 ? gp->nbufs[kind] : r->layout.per_worker[kind], first = w < 0 ? 0 : w * n;
+  size_t len = nb__layout_bytes(&r->layout, kind);
+  for (int i = first; i < first + n; i++) {
+    int rc = nb_buf_alloc_pinned(r->topo, &gp->bufs[kind][i], len, plan, il, nil, r->ops->pinner, pin, e);
+    if (pin != NB_PIN_NONE) /* only the feeder pins: no other thread writes pin_s */
+      gp->pin_s += gp->bufs[kind][i].pin_s;
     if (rc < 0)
       return rc;
   }
@@ -149,12 +137,12 @@ static void *worker_main(void *arg)
   size_t S = r->sample_bytes, nel = S / sizeof(float);
 
   int rc = setup_thread(gp, a, &e);
-  if (rc == 0 && torch) {
-    struct nb_buf_plan own = {a->tp->mem_policy, a->tp->mem_node};
-    rc = alloc_bufs(gp, &gp->wslot[2 * w], 2, r->batch_bytes, &own, &e);
-    if (rc == 0)
-      rc = alloc_bufs(gp, &gp->scratch[w], 1, S, &own, &e);
-  }
+  /* Its own buffers (torch), in its own memory. */
+  struct nb_buf_plan own = {a->tp->mem_policy, a->tp->mem_node};
+  if (rc == 0)
+    rc = alloc_bufs(gp, NB__BUF_WORKER, w, &own, NB_PIN_NONE, &e);
+  if (rc == 0)
+    rc = alloc_bufs(gp, NB__BUF_SCRATCH, w, &own, NB_PIN_NONE, &e);
   after_setup(r, rc, &e);
 
   double gen = 0, col = 0;
@@ -169,8 +157,8 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&gp->mu);
     if (waited < 0 || injected(gp, NB__FAULT_WORKER, b, "worker"))
       break;
-    unsigned char *dst = torch ? gp->wslot[s].addr : gp->stage[s].addr;
-    float *scratch = torch ? gp->scratch[w].addr : NULL;
+    unsigned char *dst = torch ? gp->bufs[NB__BUF_WORKER][s].addr : gp->bufs[NB__BUF_STAGING][s].addr;
+    float *scratch = torch ? gp->bufs[NB__BUF_SCRATCH][w].addr : NULL;
     /* Warm-up batches never enter the statistics. */
     int timed = b >= r->cfg.warmup;
     double gen0 = gen, col0 = col;
@@ -212,21 +200,65 @@ static void *worker_main(void *arg)
 
 /* ---- feeder ---- */
 
+/* torch (gp->mu held, and held again on return): the worker's batch b into
+ * staging slot t, as pin_memory does. 0, or -1 when stopping or failed. */
+static int take_worker_batch(struct gpu_pipe *gp, long b, int t, double *copy)
+{
+  struct nb_run *r = gp->run;
+  int W = gp->gp->nworkers, s = 2 * (int)(b % W) + (int)((b / W) % 2);
+  if (WAIT_UNTIL(gp, gp->wstate[s] == SLOT_READY && gp->wbatch[s] == b && gp->sstate[t] == SLOT_FREE) < 0)
+    return -1;
+  gp->sstate[t] = SLOT_FILLING;
+  pthread_mutex_unlock(&gp->mu);
+  /* injected() stops the run, which takes this mutex: it is not held here. */
+  int failed = injected(gp, NB__FAULT_FEEDER, b, "feeder");
+  if (!failed) {
+    double t0 = nb__now();
+    memcpy(gp->bufs[NB__BUF_STAGING][t].addr, gp->bufs[NB__BUF_WORKER][s].addr, r->batch_bytes);
+    if (b >= r->cfg.warmup)
+      *copy += nb__now() - t0;
+  }
+  pthread_mutex_lock(&gp->mu);
+  if (failed)
+    return -1;
+  gp->wstate[s] = SLOT_FREE;
+  pthread_cond_broadcast(&gp->cv); /* its worker may build the next batch now */
+  gp->sbatch[t] = b;
+  return 0;
+}
+
+/* direct (gp->mu held, and held again on return): wait for the worker to
+ * have written batch b into staging slot t. */
+static int take_staged(struct gpu_pipe *gp, long b, int t)
+{
+  struct nb_run *r = gp->run;
+  if (WAIT_UNTIL(gp, gp->sstate[t] == SLOT_READY && gp->sbatch[t] == b) < 0)
+    return -1;
+  if (r->fault == NB__FAULT_FEEDER && r->fault_batch == b) {
+    pthread_mutex_unlock(&gp->mu);
+    injected(gp, NB__FAULT_FEEDER, b, "feeder");
+    pthread_mutex_lock(&gp->mu);
+    return -1;
+  }
+  return 0;
+}
+
 static void *feeder_main(void *arg)
 {
   struct gpu_pipe *gp = arg;
   struct nb_run *r = gp->run;
+  const struct nb__copy_ops *ops = r->ops;
   struct nb__taudit *a = &gp->taudit[0];
-  int W = gp->gp->nworkers, torch = r->cfg.pipeline == NB_PIPE_TORCH;
   nb_error_t e = {0};
-  int cuda = r->cfg.backend == NB_BACKEND_CUDA;
   int rc = setup_thread(gp, a, &e);
-  /* CUDA: the GPU first (its context is made here, not in the pinning's
-   * time), then the staging slots. */
-  if (rc == 0 && cuda) {
+  /* The device first (a GPU's context is made here, not in the pinning's
+   * time), then the staging slots: the feeder's, on the plan's staging
+   * node, pinned as the backend does. */
+  if (rc == 0) {
     const struct nb_gpu *dev = nb_topo_gpu(r->topo, gp->gp->gpu);
-    struct nb__cuda_gpu_config cc = {.ordinal = dev ? dev->cuda_ordinal : -1,
+    struct nb__copy_dev_config cc = {.ordinal = dev ? dev->cuda_ordinal : -1,
                                      .gpu = gp->gp->gpu,
+                                     .bus_id = gp->gp->bus_id,
                                      .batch_bytes = r->batch_bytes,
                                      .batch = r->cfg.batch,
                                      .channels = r->cfg.channels,
@@ -235,89 +267,53 @@ static void *feeder_main(void *arg)
                                      .out_size = NB_CUDA_RESIZE,
                                      .work_us = r->cfg.gpu_work_us,
                                      .ring = gp->nstage + 3,
-                                     .verify = r->cfg.verify};
-    if (cc.ordinal < 0)
-      rc = nb__err(&e, NB_EINVAL, "GPU %d (%s) is not a CUDA device: use --backend host", gp->gp->gpu,
-                   gp->gp->bus_id);
-    else
-      rc = nb__cuda_gpu_open(&gp->cuda, &cc, &e);
+                                     .verify = r->cfg.verify,
+                                     .slots = gp->bufs[NB__BUF_DEVICE],
+                                     .stop = &r->stop};
+    rc = ops->open(&gp->dev, &cc, &e);
   }
-  /* The staging slots are the feeder's: on the plan's staging node, pinned
-   * for the CUDA backend. */
-  const int *il;
-  int nil = nb_plan_interleave_nodes(r->plan, &il);
-  for (int k = 0; rc == 0 && k < gp->nstage; k++) {
+  enum nb_pin pin = nb__copy_pin(ops, r->cfg.pin);
+  if (rc == 0) {
     nb_error_t pe = {0};
-    rc = nb_buf_alloc_pinned(r->topo, &gp->stage[k], r->batch_bytes, &gp->gp->staging, il, nil,
-                             cuda ? r->cfg.pin : NB_PIN_NONE, &pe);
-    if (rc < 0)
-      nb__err(&e, rc, "GPU %d: staging slot %d of %d (%zu bytes, --pin %s): %s", gp->gp->gpu, k + 1,
-              gp->nstage, r->batch_bytes, nb_pin_name(cuda ? r->cfg.pin : NB_PIN_NONE), pe.msg);
-    gp->pin_s += gp->stage[k].pin_s;
+    if ((rc = alloc_bufs(gp, NB__BUF_STAGING, -1, &gp->gp->staging, pin, &pe)) < 0)
+      nb__err(&e, rc, "GPU %d: staging slots (%d of %zu bytes, --pin %s): %s", gp->gp->gpu, gp->nstage,
+              r->batch_bytes, nb_pin_name(pin), pe.msg);
   }
   after_setup(r, rc, &e);
-  if (rc == 0 && cuda && (rc = nb__cuda_gpu_start(gp->cuda, &e)) < 0)
+  if (rc == 0 && (rc = ops->start(gp->dev, &e)) < 0)
     nb__run_fail(r, &e);
 
   double copy = 0;
-  for (long b = 0; !stopping(r) && b < r->total; b++) {
+  for (long b = 0; rc == 0 && !stopping(r) && b < r->total; b++) {
     int t = (int)(b % gp->nstage);
     pthread_mutex_lock(&gp->mu);
-    int waited;
-    if (torch) {
-      int s = 2 * (int)(b % W) + (int)((b / W) % 2);
-      waited =
-          WAIT_UNTIL(gp, gp->wstate[s] == SLOT_READY && gp->wbatch[s] == b && gp->sstate[t] == SLOT_FREE);
-      if (waited == 0) {
-        gp->sstate[t] = SLOT_FILLING;
-        pthread_mutex_unlock(&gp->mu);
-        if (injected(gp, NB__FAULT_FEEDER, b, "feeder"))
-          break;
-        /* pin_memory: the worker's batch into pinned staging. */
-        double t0 = nb__now();
-        memcpy(gp->stage[t].addr, gp->wslot[s].addr, r->batch_bytes);
-        if (b >= r->cfg.warmup)
-          copy += nb__now() - t0;
-        pthread_mutex_lock(&gp->mu);
-        gp->wstate[s] = SLOT_FREE;
-        pthread_cond_broadcast(&gp->cv); /* its worker may build the next batch now */
-        gp->sbatch[t] = b;
-      }
-    } else {
-      waited = WAIT_UNTIL(gp, gp->sstate[t] == SLOT_READY && gp->sbatch[t] == b);
-      /* injected() stops the run, which takes this mutex: let it go first. */
-      if (waited == 0 && r->fault == NB__FAULT_FEEDER && r->fault_batch == b) {
-        pthread_mutex_unlock(&gp->mu);
-        injected(gp, NB__FAULT_FEEDER, b, "feeder");
-        break;
-      }
-    }
+    int waited =
+        r->cfg.pipeline == NB_PIPE_TORCH ? take_worker_batch(gp, b, t, &copy) : take_staged(gp, b, t);
     if (waited == 0 && r->fault == NB__FAULT_CORRUPT && r->fault_batch == b)
-      ((unsigned char *)gp->stage[t].addr)[r->batch_bytes / 2] ^= 0x40; /* --verify must notice */
-    if (waited == 0 && cuda) {
-      /* Queue the copy and the step's work, once step b - ring + 1 was
-       * polled done (its events are free again, and the previous step's
-       * stay) and the copy-back buffer is free. */
-      int check = cuda_checks(r, b);
-      long ring = gp->nstage + 3;
-      waited = WAIT_UNTIL(gp, gp->steps_done > b - ring + 1 && !(check && gp->verify_busy));
+      ((unsigned char *)gp->bufs[NB__BUF_STAGING][t].addr)[r->batch_bytes / 2] ^=
+          0x40; /* --verify must notice */
+    if (waited == 0) {
+      /* Submit once step b - ring + 1 was polled done (its ring entry is
+       * free again, and the previous step's stays) and, when the backend
+       * copies back into few buffers, one of them is free. */
+      int check = checked(r, b), ring = gp->nstage + 3;
+      waited = WAIT_UNTIL(gp, gp->steps_done > b - ring + 1 && !(check && ops->verify_inflight &&
+                                                                 gp->verify_busy >= ops->verify_inflight));
       if (waited == 0) {
-        gp->verify_busy |= check;
+        gp->verify_busy += check;
         pthread_mutex_unlock(&gp->mu);
-        rc = nb__cuda_gpu_submit(gp->cuda, b, gp->stage[t].addr, check, &e);
+        rc = ops->submit(gp->dev, b, gp->bufs[NB__BUF_STAGING][t].addr, check, &e);
         pthread_mutex_lock(&gp->mu);
         if (rc < 0) {
           pthread_mutex_unlock(&gp->mu);
           nb__run_fail(r, &e);
           break;
         }
+        /* Hand the slot to the backend, in order. */
+        gp->sstate[t] = SLOT_SUBMITTED;
+        gp->submitted = b + 1;
+        pthread_cond_broadcast(&gp->cv);
       }
-    }
-    if (waited == 0) {
-      /* Hand the slot to the copy engine, in order. */
-      gp->sstate[t] = SLOT_SUBMITTED;
-      gp->submitted = b + 1;
-      pthread_cond_broadcast(&gp->cv);
     }
     pthread_mutex_unlock(&gp->mu);
     nb__taudit_sample(a, r->topo);
@@ -330,38 +326,108 @@ static void *feeder_main(void *arg)
   return NULL;
 }
 
-/* ---- the CUDA backend's completion thread ---- */
+/* ---- completion ---- */
 
-/* --verify with CUDA copies back every NB_CUDA_VERIFY_EVERY-th batch, and
- * the one --fail-at corrupt:N spoiled. */
-static int cuda_checks(struct nb_run *r, long b)
+/* --verify checks every batch the backend copies back: every
+ * ops->verify_every-th (host: all; CUDA: every 4th), and the one --fail-at
+ * corrupt:N spoiled. */
+static int checked(struct nb_run *r, long b)
 {
   return r->cfg.verify &&
-         (b % NB_CUDA_VERIFY_EVERY == 0 || (r->fault == NB__FAULT_CORRUPT && r->fault_batch == b));
+         (b % r->ops->verify_every == 0 || (r->fault == NB__FAULT_CORRUPT && r->fault_batch == b));
 }
 
-/* Steps complete in order. Two cursors: copies (their staging slots are
- * freed as soon as each copy is complete) and steps (their times read from
- * the events). Events are polled; a batch copy takes milliseconds, so a
- * 20 us nap between polls costs nothing measurable, and the times are the
- * GPU's own. */
-static void *cuda_complete_main(void *arg)
+/* What the completion thread sums over the timed steps. */
+struct completion {
+  double copy, work, idle, end;
+};
+
+/* Copy c complete? Then its staging slot may be refilled. 1, 0, or a code. */
+static int complete_copy(struct gpu_pipe *gp, long c, nb_error_t *e)
+{
+  int done = gp->run->ops->poll_copy(gp->dev, c, e);
+  if (done < 0) {
+    nb_error_t pe = *e;
+    return nb__err(e, done, "%s (waiting for the copy of batch %ld)", pe.msg, c);
+  }
+  if (done) {
+    pthread_mutex_lock(&gp->mu);
+    gp->sstate[c % gp->nstage] = SLOT_FREE;
+    pthread_cond_broadcast(&gp->cv);
+    pthread_mutex_unlock(&gp->mu);
+  }
+  return done;
+}
+
+/* Step s done? Then check its data (--verify) and record its times. 1, 0,
+ * or a code (the run is then failed or stopping). */
+static int complete_step(struct gpu_pipe *gp, long s, struct completion *sum, nb_error_t *e)
+{
+  struct nb_run *r = gp->run;
+  struct nb__copy_step t;
+  int done = r->ops->poll_step(gp->dev, s, &t, e);
+  if (done < 0) {
+    nb_error_t pe = *e;
+    return nb__err(e, done, "%s (waiting for step %ld)", pe.msg, s);
+  }
+  if (!done)
+    return 0;
+  if (injected(gp, NB__FAULT_DEVICE, s, "device"))
+    return NB_EIO;
+  int check = checked(r, s);
+  if (check) {
+    gp->verified++;
+    if (nb_checksum(r->ops->verify_buf(gp->dev, s), r->batch_bytes, 0) != gp->expected[s]) {
+      gp->mismatches++;
+      nb__err(e, NB_EIO, "GPU %d: --verify: batch %ld %s with the wrong data (checksum mismatch)",
+              gp->gp->gpu, s, r->ops->verify_inflight ? "came back from the GPU" : "arrived");
+      nb__run_fail(r, e);
+      return NB_EIO;
+    }
+  }
+  if (s >= r->cfg.warmup) {
+    sum->copy += t.copy_s;
+    sum->work += t.work_s;
+    sum->idle += t.idle_s;
+  }
+  sum->end += t.step_s;
+  pthread_mutex_lock(&gp->mu);
+  gp->done_t[s] = sum->end;
+  gp->steps_done = s + 1;
+  gp->verify_busy -= check;
+  pthread_cond_broadcast(&gp->cv);
+  pthread_mutex_unlock(&gp->mu);
+  nb__taudit_sample(&gp->taudit[1], r->topo);
+  if (gp->index == 0 && r->cfg.progress)
+    r->cfg.progress(r->cfg.progress_arg, (int)s + 1, (int)r->total);
+  return 1;
+}
+
+/* The completion thread, bound to the device's node. Steps complete in
+ * order. Two cursors: copies (their staging slots are freed as soon as each
+ * copy is complete) and steps (their times from the backend). A backend
+ * that answers "not yet" is polled again after a nap; a batch copy takes
+ * milliseconds, so a nap of 10 us to 0.5 ms costs nothing measurable, and
+ * the times are the device's own. */
+static void *complete_main(void *arg)
 {
   struct gpu_pipe *gp = arg;
   struct nb_run *r = gp->run;
   struct nb__taudit *a = &gp->taudit[1];
   nb_error_t e = {0};
   int rc = setup_thread(gp, a, &e);
+  /* A host-memory device's slots are this thread's, on the device's node. */
+  if (rc == 0)
+    rc = alloc_bufs(gp, NB__BUF_DEVICE, -1, &gp->gp->device_buf, NB_PIN_NONE, &e);
   after_setup(r, rc, &e);
   if (rc == 0 && !stopping(r))
-    rc = nb__cuda_gpu_use(gp->cuda, &e);
+    rc = r->ops->attach(gp->dev, &e);
 
-  double copy = 0, work = 0, idle = 0, end = 0;
+  struct completion sum = {0};
   long c = 0, s = 0, nap_ns = 10000;
-  /* A GPU that stops making progress without an error must not hang the
+  /* A device that stops making progress without an error must not hang the
    * run: a minute (plus 100 steps of --gpu-work) without any is a failure. */
   double last = nb__now(), patience = 60.0 + 100 * r->cfg.gpu_work_us * 1e-6;
-  gp->t_start = 0; /* times are seconds since the GPU's start event, summed step by step */
   while (rc == 0 && s < r->total && !stopping(r)) {
     pthread_mutex_lock(&gp->mu);
     long submitted = gp->submitted;
@@ -375,70 +441,26 @@ static void *cuda_complete_main(void *arg)
     if (waited < 0)
       break;
     if (waited_for_feeder)
-      last = nb__now(); /* the host, not the GPU, was slow */
-    int progress = 0;
-    if (c < submitted) {
-      int done = nb__cuda_gpu_poll_copy(gp->cuda, c, &e);
+      last = nb__now(); /* the host, not the device, was slow */
+    int progress = 0, done;
+    if (c < submitted && (done = complete_copy(gp, c, &e)) != 0) {
       if (done < 0) {
-        nb_error_t pe = e;
-        rc = nb__err(&e, done, "%s (waiting for the copy of batch %ld)", pe.msg, c);
+        rc = done;
         break;
       }
-      if (done) {
-        pthread_mutex_lock(&gp->mu);
-        gp->sstate[c % gp->nstage] = SLOT_FREE; /* its copy is complete: the slot may be refilled */
-        pthread_cond_broadcast(&gp->cv);
-        pthread_mutex_unlock(&gp->mu);
-        c++;
-        progress = 1;
-      }
+      c++;
+      progress = 1;
     }
-    if (s < c) {
-      struct nb__cuda_step t;
-      int done = nb__cuda_gpu_poll_step(gp->cuda, s, &t, &e);
+    if (s < c && (done = complete_step(gp, s, &sum, &e)) != 0) {
       if (done < 0) {
-        nb_error_t pe = e;
-        rc = nb__err(&e, done, "%s (waiting for step %ld)", pe.msg, s);
+        rc = r->err.code ? 0 : done; /* a verify mismatch or an injection already failed the run */
         break;
       }
-      if (done) {
-        if (injected(gp, NB__FAULT_DEVICE, s, "device"))
-          break;
-        int check = cuda_checks(r, s);
-        if (check) {
-          gp->verified++;
-          if (nb_checksum(nb__cuda_gpu_verify_buf(gp->cuda), r->batch_bytes, 0) != gp->expected[s]) {
-            gp->mismatches++;
-            nb__err(
-                &e, NB_EIO,
-                "GPU %d: --verify: batch %ld came back from the GPU with the wrong data (checksum mismatch)",
-                gp->gp->gpu, s);
-            nb__run_fail(r, &e);
-            break;
-          }
-        }
-        if (s >= r->cfg.warmup) {
-          copy += t.copy_s;
-          work += t.work_s;
-          idle += t.idle_s;
-        }
-        end += t.step_s;
-        pthread_mutex_lock(&gp->mu);
-        gp->done_t[s] = end;
-        gp->steps_done = s + 1;
-        if (check)
-          gp->verify_busy = 0;
-        pthread_cond_broadcast(&gp->cv);
-        pthread_mutex_unlock(&gp->mu);
-        nb__taudit_sample(a, r->topo);
-        if (gp->index == 0 && r->cfg.progress)
-          r->cfg.progress(r->cfg.progress_arg, (int)s + 1, (int)r->total);
-        s++;
-        progress = 1;
-      }
+      s++;
+      progress = 1;
     }
     /* Nothing yet: nap, longer each time (10 us to 0.5 ms), so that polling
-     * takes no CPU from the workers; the times come from events anyway. */
+     * takes no CPU from the workers. */
     if (progress) {
       nap_ns = 10000;
       last = nb__now();
@@ -448,7 +470,7 @@ static void *cuda_complete_main(void *arg)
                    "stopped making progress",
                    gp->gp->gpu, patience, s, c);
       break;
-    } else {
+    } else if (!stopping(r)) {
       struct timespec nap = {0, nap_ns};
       nanosleep(&nap, NULL);
       nap_ns = nap_ns * 2 > 500000 ? 500000 : nap_ns * 2;
@@ -456,78 +478,12 @@ static void *cuda_complete_main(void *arg)
   }
   if (rc < 0)
     nb__run_fail(r, &e);
+  else if (r->ops->drain && gp->dev && !stopping(r))
+    r->ops->drain(gp->dev);
   pthread_mutex_lock(&gp->mu);
-  gp->stage_s[NB_STAGE_DEVICE_COPY] += copy;
-  gp->stage_s[NB_STAGE_DEVICE_WORK] += work;
-  gp->idle_s = idle;
-  pthread_mutex_unlock(&gp->mu);
-  return NULL;
-}
-
-/* ---- the host backend's device ---- */
-
-static void *device_main(void *arg)
-{
-  struct gpu_pipe *gp = arg;
-  struct nb_run *r = gp->run;
-  struct nb__taudit *a = &gp->taudit[1];
-  nb_error_t e = {0};
-  int rc = setup_thread(gp, a, &e);
-  /* Device memory: two slots on the GPU's node. */
-  if (rc == 0)
-    rc = alloc_bufs(gp, gp->dev, 2, r->batch_bytes, &gp->gp->device_buf, &e);
-  after_setup(r, rc, &e);
-
-  double work = r->cfg.gpu_work_us * 1e-6, copy = 0, idle = 0;
-  gp->t_start = nb__now();
-  double prev_end = gp->t_start,
-         end2[2] = {gp->t_start, gp->t_start}; /* work end of the steps that used each slot */
-  for (long b = 0; !stopping(r) && b < r->total; b++) {
-    int t = (int)(b % gp->nstage), d = (int)(b % 2);
-    pthread_mutex_lock(&gp->mu);
-    int waited = WAIT_UNTIL(gp, gp->submitted > b);
-    pthread_mutex_unlock(&gp->mu);
-    if (waited < 0 || injected(gp, NB__FAULT_DEVICE, b, "device"))
-      break;
-    /* The slot is free once the work of the step that last used it is done. */
-    if (end2[d] > nb__now())
-      wait_until(gp, end2[d]);
-    double t0 = nb__now();
-    memcpy(gp->dev[d].addr, gp->stage[t].addr, r->batch_bytes);
-    double t1 = nb__now();
-    if (b >= r->cfg.warmup)
-      copy += t1 - t0;
-    pthread_mutex_lock(&gp->mu);
-    gp->sstate[t] = SLOT_FREE; /* its copy is complete: the slot may be refilled */
-    pthread_cond_broadcast(&gp->cv);
-    pthread_mutex_unlock(&gp->mu);
-    if (r->cfg.verify) {
-      gp->verified++;
-      if (nb_checksum(gp->dev[d].addr, r->batch_bytes, 0) != gp->expected[b]) {
-        gp->mismatches++;
-        nb__err(&e, NB_EIO, "GPU %d: --verify: batch %ld arrived with the wrong data (checksum mismatch)",
-                gp->gp->gpu, b);
-        nb__run_fail(r, &e);
-        break;
-      }
-    }
-    /* The compute timeline: starts when data is in and the previous step is
-     * done; the wait for data is starvation. */
-    double start = t1 > prev_end ? t1 : prev_end;
-    if (b >= r->cfg.warmup)
-      idle += start - prev_end;
-    prev_end = end2[d] = start + work;
-    gp->done_t[b] = prev_end;
-    gp->steps_done = b + 1;
-    nb__taudit_sample(a, r->topo);
-    if (gp->index == 0 && r->cfg.progress)
-      r->cfg.progress(r->cfg.progress_arg, (int)b + 1, (int)r->total);
-  }
-  if (prev_end > nb__now())
-    wait_until(gp, prev_end);
-  pthread_mutex_lock(&gp->mu);
-  gp->stage_s[NB_STAGE_DEVICE_COPY] += copy;
-  gp->idle_s = idle;
+  gp->stage_s[NB_STAGE_DEVICE_COPY] += sum.copy;
+  gp->stage_s[NB_STAGE_DEVICE_WORK] += sum.work;
+  gp->idle_s = sum.idle;
   pthread_mutex_unlock(&gp->mu);
   return NULL;
 }
@@ -547,33 +503,79 @@ static int parse_fault(struct nb_run *r, const struct nb_fault *f, nb_error_t *e
   return 0;
 }
 
+/* ---- the buffer layout ---- */
+
+void nb__layout(struct nb__layout *l, const struct nb_run_config *cfg, const struct nb__copy_ops *ops)
+{
+  int torch = cfg->pipeline == NB_PIPE_TORCH;
+  memset(l, 0, sizeof *l);
+  l->sample_bytes = nb_run_sample_bytes(cfg);
+  l->batch_bytes = l->sample_bytes * (size_t)cfg->batch;
+  /* torch: each worker builds whole batches in its memory, two in flight,
+   * from one sample at a time; staging is double-buffered. direct: workers
+   * fill staging slots themselves, two in flight each, as torch's
+   * per-worker prefetch. */
+  l->per_worker[NB__BUF_WORKER] = torch ? 2 : 0;
+  l->per_worker[NB__BUF_SCRATCH] = torch ? 1 : 0;
+  l->per_gpu[NB__BUF_STAGING] = torch ? 2 : 0;
+  l->per_worker[NB__BUF_STAGING] = torch ? 0 : 2;
+  /* A GPU's slots are in its own memory; the host backend's on its node. */
+  l->per_gpu[NB__BUF_DEVICE] = ops->flags & NB__COPY_HOST_MEMORY ? 2 : 0;
+}
+
+int nb__layout_count(const struct nb__layout *l, enum nb__buf_kind kind, int nworkers)
+{
+  return l->per_gpu[kind] + nworkers * l->per_worker[kind];
+}
+
+size_t nb__layout_bytes(const struct nb__layout *l, enum nb__buf_kind kind)
+{
+  return kind == NB__BUF_SCRATCH ? l->sample_bytes : l->batch_bytes;
+}
+
+const char *nb__buf_kind_name(enum nb__buf_kind kind)
+{
+  static const char *const names[NB__NBUFKINDS] = {"worker_batches", "worker_scratch", "staging", "device"};
+  return (unsigned)kind < NB__NBUFKINDS ? names[kind] : "?";
+}
+
+size_t nb_run_sample_bytes(const struct nb_run_config *cfg)
+{
+  return (size_t)cfg->channels * (size_t)cfg->height * (size_t)cfg->width * sizeof(float);
+}
+
+/* ---- set-up and tear-down ---- */
+
+/* Unmap every buffer (the backend's device first: a GPU may still read
+ * staging until its queues end). The records stay. */
+void nb__run_free_buffers(struct nb_run *r)
+{
+  for (int i = 0; r->g && i < r->ngpus; i++) {
+    struct gpu_pipe *gp = &r->g[i];
+    r->ops->close(gp->dev);
+    gp->dev = NULL;
+    for (int k = 0; k < NB__NBUFKINDS; k++)
+      for (int j = 0; gp->bufs[k] && j < gp->nbufs[k]; j++)
+        nb_buf_free(&gp->bufs[k][j]);
+  }
+}
+
 void nb_run_free(nb_run_t r)
 {
   if (!r)
     return;
+  nb__run_free_buffers(r);
   for (int i = 0; r->g && i < r->ngpus; i++) {
     struct gpu_pipe *gp = &r->g[i];
     int W = gp->gp ? gp->gp->nworkers : 0;
-    for (int k = 0; gp->wslot && k < 2 * W; k++)
-      nb_buf_free(&gp->wslot[k]);
-    for (int k = 0; gp->scratch && k < W; k++)
-      nb_buf_free(&gp->scratch[k]);
-    /* The GPU may still read staging: its queues end first. */
-    nb__cuda_gpu_close(gp->cuda);
-    gp->cuda = NULL;
-    for (int k = 0; gp->stage && k < gp->nstage; k++)
-      nb_buf_free(&gp->stage[k]);
-    for (int k = 0; k < 2; k++)
-      nb_buf_free(&gp->dev[k]);
     for (int k = 0; gp->taudit && k < W + 2; k++)
       nb__taudit_free(&gp->taudit[k]);
-    for (int k = 0; k < NB__NBUFKINDS; k++)
+    for (int k = 0; k < NB__NBUFKINDS; k++) {
       nb__baudit_free(&gp->baudit[k]);
-    free(gp->wslot);
-    free(gp->scratch);
+      free(gp->bufs[k]);
+    }
     free(gp->wstate);
     free(gp->wbatch);
-    free(gp->stage);
     free(gp->sstate);
     free(gp->sbatch);
     free(gp->expected);
@@ -597,104 +599,66 @@ void nb_run_free(nb_run_t r)
   free(r);
 }
 
-int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg, nb_error_t *err)
+/* One device's records, slots and audits; its threads are not started. */
+static int gpu_init(struct nb_run *r, int i)
 {
-  *runp = NULL;
-  nb_topo_t topo = nb_plan_topo(plan);
-  if (!nb_topo_is_this_system(topo))
-    return nb__err(err, NB_EINVAL, "topology %s is not this machine: its plans are never run",
-                   nb_topo_source(topo));
-  if (cfg->channels <= 0 || cfg->height <= 0 || cfg->width <= 0 || cfg->batch <= 0 || cfg->steps <= 0 ||
-      cfg->warmup < 0 || cfg->gpu_work_us < 0)
-    return nb__err(err, NB_EINVAL, "run: sample shape, batch and steps must be positive");
-  if (cfg->backend != NB_BACKEND_HOST && cfg->backend != NB_BACKEND_CUDA)
-    return nb__err(err, NB_EINVAL, "run: the backend must be resolved to host or cuda");
-  if (cfg->backend == NB_BACKEND_CUDA && (cfg->pin != NB_PIN_REGISTER && cfg->pin != NB_PIN_HOSTALLOC))
-    return nb__err(err, NB_EINVAL, "run: the CUDA backend needs --pin register or hostalloc");
-  struct nb_run *r = calloc(1, sizeof *r);
-  if (!r)
-    return nb__err(err, NB_ENOMEM, "run: out of memory");
-  pthread_mutex_init(&r->err_mu, NULL);
-  r->plan = plan;
-  r->topo = topo;
-  r->cfg = *cfg;
-  r->sample_bytes = (size_t)cfg->channels * (size_t)cfg->height * (size_t)cfg->width * sizeof(float);
-  r->batch_bytes = r->sample_bytes * (size_t)cfg->batch;
-  r->total = (long)cfg->warmup + cfg->steps;
-  r->ngpus = nb_plan_ngpus(plan);
-  int rc = parse_fault(r, &cfg->fail_at, err);
-  if (rc < 0) {
-    nb_run_free(r);
-    return rc;
+  struct gpu_pipe *gp = &r->g[i];
+  const struct nb_gpu_plan *g = nb_plan_gpu(r->plan, i);
+  int W = g->nworkers;
+  gp->run = r;
+  gp->index = i;
+  gp->gp = g;
+  for (int k = 0; k < NB__NBUFKINDS; k++) {
+    gp->nbufs[k] = nb__layout_count(&r->layout, (enum nb__buf_kind)k, W);
+    if (!(gp->bufs[k] = calloc((size_t)gp->nbufs[k] + 1, sizeof *gp->bufs[k])))
+      return NB_ENOMEM;
   }
-  r->g = calloc((size_t)r->ngpus, sizeof *r->g);
-  r->res = calloc((size_t)r->ngpus, sizeof *r->res);
-  if (!r->g || !r->res)
-    goto oom;
-  int nthreads = 0, nworkers = 0;
-  for (int i = 0; i < r->ngpus; i++) {
-    struct gpu_pipe *gp = &r->g[i];
-    const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
-    int W = g->nworkers;
-    gp->run = r;
-    gp->index = i;
-    gp->gp = g;
-    /* torch: double-buffered staging; direct: workers fill staging slots
-     * themselves, two in flight each, as torch's per-worker prefetch. */
-    gp->nstage = cfg->pipeline == NB_PIPE_TORCH ? 2 : 2 * W;
-    gp->wslot = calloc((size_t)(2 * W), sizeof *gp->wslot);
-    gp->scratch = calloc((size_t)W, sizeof *gp->scratch);
-    gp->wstate = calloc((size_t)(2 * W), sizeof *gp->wstate);
-    gp->wbatch = calloc((size_t)(2 * W), sizeof *gp->wbatch);
-    gp->stage = calloc((size_t)gp->nstage, sizeof *gp->stage);
-    gp->sstate = calloc((size_t)gp->nstage, sizeof *gp->sstate);
-    gp->sbatch = calloc((size_t)gp->nstage, sizeof *gp->sbatch);
-    gp->expected = calloc((size_t)r->total, sizeof *gp->expected);
-    gp->done_t = calloc((size_t)r->total, sizeof *gp->done_t);
-    gp->taudit = calloc((size_t)W + 2, sizeof *gp->taudit);
-    if (!gp->wslot || !gp->scratch || !gp->wstate || !gp->wbatch || !gp->stage || !gp->sstate ||
-        !gp->sbatch || !gp->expected || !gp->done_t || !gp->taudit)
-      goto oom;
-    pthread_mutex_init(&gp->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&gp->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    gp->sync_init = 1;
-    if (nb__taudit_init(&gp->taudit[0], topo, &g->feeder) < 0 ||
-        nb__taudit_init(&gp->taudit[1], topo, &g->device) < 0)
-      goto oom;
-    for (int w = 0; w < W; w++)
-      if (nb__taudit_init(&gp->taudit[2 + w], topo, &g->workers[w]) < 0)
-        goto oom;
-    static const char *const kinds[NB__NBUFKINDS] = {"worker_batches", "worker_scratch", "staging", "device"};
-    for (int k = 0; k < NB__NBUFKINDS; k++)
-      if (nb__baudit_init(&gp->baudit[k], topo, kinds[k], -1) < 0)
-        goto oom;
-    nthreads += W + 2;
-    nworkers += W;
-  }
-  r->tids = calloc((size_t)nthreads, sizeof *r->tids);
-  r->wargs = calloc((size_t)nworkers, sizeof *r->wargs);
-  if (!r->tids || !r->wargs || nb_numastat_read(topo, &r->before) < 0)
-    goto oom;
+  gp->nstage = gp->nbufs[NB__BUF_STAGING];
+  int nwslots = gp->nbufs[NB__BUF_WORKER] + 1;
+  gp->wstate = calloc((size_t)nwslots, sizeof *gp->wstate);
+  gp->wbatch = calloc((size_t)nwslots, sizeof *gp->wbatch);
+  gp->sstate = calloc((size_t)gp->nstage, sizeof *gp->sstate);
+  gp->sbatch = calloc((size_t)gp->nstage, sizeof *gp->sbatch);
+  gp->expected = calloc((size_t)r->total, sizeof *gp->expected);
+  gp->done_t = calloc((size_t)r->total, sizeof *gp->done_t);
+  gp->taudit = calloc((size_t)W + 2, sizeof *gp->taudit);
+  if (!gp->wstate || !gp->wbatch || !gp->sstate || !gp->sbatch || !gp->expected || !gp->done_t || !gp->taudit)
+    return NB_ENOMEM;
+  pthread_mutex_init(&gp->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&gp->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  gp->sync_init = 1;
+  if (nb__taudit_init(&gp->taudit[0], r->topo, &g->feeder) < 0 ||
+      nb__taudit_init(&gp->taudit[1], r->topo, &g->device) < 0)
+    return NB_ENOMEM;
+  for (int w = 0; w < W; w++)
+    if (nb__taudit_init(&gp->taudit[2 + w], r->topo, &g->workers[w]) < 0)
+      return NB_ENOMEM;
+  for (int k = 0; k < NB__NBUFKINDS; k++)
+    if (nb__baudit_init(&gp->baudit[k], r->topo, nb__buf_kind_name((enum nb__buf_kind)k), -1) < 0)
+      return NB_ENOMEM;
+  return 0;
+}
 
-  /* All threads of all devices, then the start line. */
+/* Every thread of every device, then the start line. A thread that fails
+ * to start fails the run; those that did start still pass the gate. */
+static int start_threads(struct nb_run *r, int nthreads, nb_error_t *err)
+{
+  int rc = 0, started = 0, wi = 0;
   nb__gate_init(&r->ready);
   r->gate_init = 1;
-  int started = 0, wi = 0;
   for (int i = 0; i < r->ngpus && rc == 0; i++) {
     struct gpu_pipe *gp = &r->g[i];
-    struct {
-      void *(*fn)(void *);
-      void *arg;
-    } jobs[2] = {{feeder_main, gp}, {cfg->backend == NB_BACKEND_CUDA ? cuda_complete_main : device_main, gp}};
     for (int j = 0; j < 2 + gp->gp->nworkers && rc == 0; j++) {
-      void *(*fn)(void *) = j < 2 ? jobs[j].fn : worker_main;
-      void *arg = j < 2 ? jobs[j].arg : &r->wargs[wi];
-      if (j >= 2)
-        r->wargs[wi++] = (struct worker_arg){gp, j - 2};
+      void *(*fn)(void *) = j == 0 ? feeder_main : j == 1 ? complete_main : worker_main;
+      void *arg = gp;
+      if (j >= 2) {
+        r->wargs[wi] = (struct worker_arg){gp, j - 2};
+        arg = &r->wargs[wi++];
+      }
       int e = pthread_create(&r->tids[started], NULL, fn, arg);
       if (e)
         rc = nb__err_sys(err, NB_EINTERNAL, e, "run: creating thread %d of %d", started + 1, nthreads);
@@ -708,6 +672,64 @@ int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg
     nb__run_fail(r, &e);
   }
   nb__gate_open(&r->ready, started);
+  return rc;
+}
+
+static int check_config(nb_topo_t topo, const struct nb_run_config *cfg, nb_error_t *err)
+{
+  if (!nb_topo_is_this_system(topo))
+    return nb__err(err, NB_EINVAL, "topology %s is not this machine: its plans are never run",
+                   nb_topo_source(topo));
+  if (cfg->channels <= 0 || cfg->height <= 0 || cfg->width <= 0 || cfg->batch <= 0 || cfg->steps <= 0 ||
+      cfg->warmup < 0 || cfg->gpu_work_us < 0)
+    return nb__err(err, NB_EINVAL, "run: sample shape, batch and steps must be positive");
+  if (cfg->backend != NB_BACKEND_HOST && cfg->backend != NB_BACKEND_CUDA)
+    return nb__err(err, NB_EINVAL, "run: the backend must be resolved to host or cuda");
+  if (nb__copy_ops_for(cfg->backend)->pinner && cfg->pin != NB_PIN_REGISTER && cfg->pin != NB_PIN_HOSTALLOC)
+    return nb__err(err, NB_EINVAL, "run: the CUDA backend needs --pin register or hostalloc");
+  return 0;
+}
+
+int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg, nb_error_t *err)
+{
+  *runp = NULL;
+  nb_topo_t topo = nb_plan_topo(plan);
+  int rc = check_config(topo, cfg, err);
+  if (rc < 0)
+    return rc;
+  struct nb_run *r = calloc(1, sizeof *r);
+  if (!r)
+    return nb__err(err, NB_ENOMEM, "run: out of memory");
+  pthread_mutex_init(&r->err_mu, NULL);
+  r->plan = plan;
+  r->topo = topo;
+  r->cfg = *cfg;
+  r->ops = nb__copy_ops_for(cfg->backend);
+  nb__layout(&r->layout, cfg, r->ops);
+  r->sample_bytes = r->layout.sample_bytes;
+  r->batch_bytes = r->layout.batch_bytes;
+  r->total = (long)cfg->warmup + cfg->steps;
+  r->ngpus = nb_plan_ngpus(plan);
+  if ((rc = parse_fault(r, &cfg->fail_at, err)) < 0) {
+    nb_run_free(r);
+    return rc;
+  }
+  r->g = calloc((size_t)r->ngpus, sizeof *r->g);
+  r->res = calloc((size_t)r->ngpus, sizeof *r->res);
+  if (!r->g || !r->res)
+    goto oom;
+  int nthreads = 0, nworkers = 0;
+  for (int i = 0; i < r->ngpus; i++) {
+    if (gpu_init(r, i) < 0)
+      goto oom;
+    nthreads += r->g[i].gp->nworkers + 2;
+    nworkers += r->g[i].gp->nworkers;
+  }
+  r->tids = calloc((size_t)nthreads, sizeof *r->tids);
+  r->wargs = calloc((size_t)nworkers + 1, sizeof *r->wargs);
+  if (!r->tids || !r->wargs || nb_numastat_read(topo, &r->before) < 0)
+    goto oom;
+  rc = start_threads(r, nthreads, err);
   *runp = r;
   return rc;
 oom:

@@ -9,13 +9,34 @@
 #include <numabench/run.h>
 
 #include "audit-internal.h"
-#include "cuda_engine.h"
+#include "copy.h"
 #include "nb-internal.h"
 
 enum nb__fault { NB__FAULT_NONE, NB__FAULT_WORKER, NB__FAULT_FEEDER, NB__FAULT_DEVICE, NB__FAULT_CORRUPT };
 
-/* Kinds of buffers audited per device. */
-enum { NB__BUF_WORKER, NB__BUF_SCRATCH, NB__BUF_STAGING, NB__BUF_DEVICE, NB__NBUFKINDS };
+/* The run's buffers per device: which, how many, how big. The one layout
+ * used by the memory guard (run.c), allocation, audit and free. */
+enum nb__buf_kind {
+  NB__BUF_WORKER,  /* torch: 2 batch slots per worker, in the worker's memory */
+  NB__BUF_SCRATCH, /* torch: one sample per worker (__getitem__'s output) */
+  NB__BUF_STAGING, /* the staging slots (pinned by GPU backends) */
+  NB__BUF_DEVICE,  /* the device's slots, when they are host memory (host backend) */
+  NB__NBUFKINDS
+};
+
+struct nb__layout {
+  size_t sample_bytes, batch_bytes;
+  int per_worker[NB__NBUFKINDS]; /* buffers of each kind per worker thread */
+  int per_gpu[NB__NBUFKINDS];    /* buffers of each kind per device, besides */
+};
+
+/* The layout of one device's buffers for a run of cfg on backend ops. */
+void nb__layout(struct nb__layout *l, const struct nb_run_config *cfg, const struct nb__copy_ops *ops);
+/* How many buffers of kind a device with nworkers workers has, and each one's size. */
+int nb__layout_count(const struct nb__layout *l, enum nb__buf_kind kind, int nworkers);
+size_t nb__layout_bytes(const struct nb__layout *l, enum nb__buf_kind kind);
+/* The name of the kind in audits ("staging"). */
+const char *nb__buf_kind_name(enum nb__buf_kind kind);
 
 struct gpu_pipe {
   struct nb_run *run;
@@ -24,23 +45,20 @@ struct gpu_pipe {
   pthread_mutex_t mu; /* guards every state below that threads share */
   pthread_cond_t cv;
   int sync_init;
-  int nstage;             /* staging slots */
-  struct nb_buf *wslot;   /* torch: 2 batch slots per worker, in the worker's memory */
-  int *wstate;            /* enum slot_state per worker slot */
-  long *wbatch;           /* batch in each worker slot */
-  struct nb_buf *scratch; /* torch: one sample per worker (__getitem__'s output) */
-  struct nb_buf *stage;   /* staging slots (pinned by the CUDA backend) */
+  int nstage;                         /* staging slots */
+  int nbufs[NB__NBUFKINDS];           /* buffers of each kind */
+  struct nb_buf *bufs[NB__NBUFKINDS]; /* by kind; worker w's are [w * per_worker, (w + 1) * per_worker) */
+  int *wstate;                        /* enum slot_state per worker slot */
+  long *wbatch;                       /* batch in each worker slot */
   int *sstate;
   long *sbatch;
-  long submitted;       /* batches handed to the copy engine */
-  struct nb_buf dev[2]; /* device memory slots */
-  uint64_t *expected;   /* --verify: each batch's checksum, by its worker */
-  double *done_t;       /* completion time of each step */
-  double t_start;       /* the device's start */
+  long submitted;     /* batches handed to the copy backend */
+  uint64_t *expected; /* --verify: each batch's checksum, by its worker */
+  double *done_t;     /* completion time of each step, seconds since the device's start */
   long steps_done;
-  struct nb__cuda_gpu *cuda;  /* CUDA backend: this GPU's engine (opened by the feeder) */
-  int verify_busy;            /* CUDA --verify: the copy-back buffer holds a batch not yet checked */
-  double pin_s;               /* CUDA: page-locking the staging slots */
+  struct nb__copy_dev *dev;   /* this device in its backend (opened by the feeder) */
+  int verify_busy;            /* --verify: copy-backs submitted and not yet checked */
+  double pin_s;               /* page-locking the staging slots (GPU backends) */
   double stage_s[NB_NSTAGES]; /* summed seconds per stage */
   long gen_batches;           /* batches the workers built */
   double idle_s;              /* device starved, timed steps */
@@ -58,6 +76,8 @@ struct nb_run {
   nb_plan_t plan;
   nb_topo_t topo;
   struct nb_run_config cfg;
+  const struct nb__copy_ops *ops; /* the copy backend */
+  struct nb__layout layout;
   size_t sample_bytes, batch_bytes;
   long total; /* warmup + steps */
   int ngpus;
@@ -80,5 +100,7 @@ struct nb_run {
 
 double nb__now(void);
 void nb__run_fail(struct nb_run *r, const nb_error_t *e);
+/* Close the backend's devices and unmap every buffer; the records stay. */
+void nb__run_free_buffers(struct nb_run *r);
 
 #endif

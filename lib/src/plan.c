@@ -22,35 +22,77 @@ struct nb_plan {
   struct nb__strv *notes;             /* per GPU */
   int ninterleave;
   int *interleave;
-  struct nb__arena arena; /* CPU arrays and names handed out through const pointers */
+  struct nb__arena arena;        /* CPU arrays and names handed out through const pointers */
+  const struct nb_mode_info *mi; /* the mode's row of the table */
 };
 
-static const char *const mode_names[NB_NMODES] = {"none", "bind", "adversarial", "remote", "interleave"};
+/* ---- the modes ---- */
+
+/* The one description of every mode: its name, where each role goes, what
+ * it needs. Parsing, the feasibility checks, the planner and the numactl
+ * lines read it instead of switching on the mode. */
+static const struct nb_mode_info modes[NB_NMODES] = {
+    [NB_MODE_NONE] = {.mode = NB_MODE_NONE,
+                      .name = "none",
+                      .help = "nothing bound: the scheduler decides (the audit records where)",
+                      .feeder = NB_PLACE_UNBOUND,
+                      .workers = NB_PLACE_UNBOUND,
+                      .staging = NB_PLACE_UNBOUND,
+                      .needs = 0,
+                      .note = "unbound: the scheduler places threads and pages; the audit records where"},
+    [NB_MODE_BIND] = {.mode = NB_MODE_BIND,
+                      .name = "bind",
+                      .help = "feeder, workers and buffers on the GPU's node",
+                      .feeder = NB_PLACE_GPU_NODE,
+                      .workers = NB_PLACE_GPU_NODE,
+                      .staging = NB_PLACE_GPU_NODE,
+                      .needs = NB_NEED_GPU_NODE | NB_NEED_GPU_NODE_CPUS},
+    [NB_MODE_ADVERSARIAL] = {.mode = NB_MODE_ADVERSARIAL,
+                             .name = "adversarial",
+                             .help = "workers on the GPU's node; feeder and staging on the farthest node",
+                             .feeder = NB_PLACE_FAR_NODE,
+                             .workers = NB_PLACE_GPU_NODE,
+                             .staging = NB_PLACE_FAR_NODE,
+                             .needs = NB_NEED_GPU_NODE | NB_NEED_GPU_NODE_CPUS | NB_NEED_FAR_NODE},
+    [NB_MODE_REMOTE] = {.mode = NB_MODE_REMOTE,
+                        .name = "remote",
+                        .help = "feeder, workers and buffers on the farthest node with CPUs",
+                        .feeder = NB_PLACE_FAR_NODE,
+                        .workers = NB_PLACE_FAR_NODE,
+                        .staging = NB_PLACE_FAR_NODE,
+                        .needs = NB_NEED_GPU_NODE | NB_NEED_FAR_NODE},
+    [NB_MODE_INTERLEAVE] = {.mode = NB_MODE_INTERLEAVE,
+                            .name = "interleave",
+                            .help = "CPUs unbound, memory interleaved over all allowed nodes",
+                            .feeder = NB_PLACE_INTERLEAVE,
+                            .workers = NB_PLACE_INTERLEAVE,
+                            .staging = NB_PLACE_INTERLEAVE,
+                            .needs = 0,
+                            .note = "CPUs unbound; memory interleaved over the allowed nodes"},
+};
+
+const struct nb_mode_info *nb_mode_info(enum nb_mode mode)
+{
+  return (unsigned)mode < NB_NMODES ? &modes[mode] : NULL;
+}
 
 int nb_mode_parse(const char *name)
 {
   for (int i = 0; i < NB_NMODES; i++)
-    if (!strcmp(name, mode_names[i]))
+    if (!strcmp(name, modes[i].name))
       return i;
   return -1;
 }
 
 const char *nb_mode_name(enum nb_mode mode)
 {
-  return (unsigned)mode < NB_NMODES ? mode_names[mode] : "?";
+  return (unsigned)mode < NB_NMODES ? modes[mode].name : "?";
 }
 
-const char *nb_mem_policy_name(enum nb_mem_policy p)
+/* Whether any role of the mode goes to this place. */
+static bool mode_uses(const struct nb_mode_info *mi, enum nb_place pl)
 {
-  switch (p) {
-  case NB_MEM_DEFAULT:
-    return "default";
-  case NB_MEM_BIND:
-    return "bind";
-  case NB_MEM_INTERLEAVE:
-    return "interleave";
-  }
-  return "?";
+  return mi->feeder == pl || mi->workers == pl || mi->staging == pl;
 }
 
 static int oom(nb_error_t *err)
@@ -365,10 +407,16 @@ out:
 
 /* ---- the plan ---- */
 
-/* The farthest allowed node with allowed CPUs from `from`; ties to the
- * lowest OS index. -1 when there is none. */
-static int usable_node(nb_topo_t topo, int os);
+/* A node threads and their memory can use: allowed, with allowed CPUs and
+ * with memory (CPU-only nodes exist on some machines). */
+static int usable_node(nb_topo_t topo, int os)
+{
+  const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
+  return n && n->allowed && n->ncpus > 0 && n->memory_bytes > 0;
+}
 
+/* The usable node farthest from `from`; ties to the lowest OS index, *ties
+ * says how many others are as far. -1 when there is none. */
 static int farthest(nb_topo_t topo, int from, int *ties)
 {
   int fi = nb_topo_node_index(topo, from), best = -1, bestd = -1;
@@ -387,14 +435,6 @@ static int farthest(nb_topo_t topo, int from, int *ties)
     }
   }
   return best;
-}
-
-/* A node threads and their memory can use: allowed, with allowed CPUs and
- * with memory (CPU-only nodes exist on some machines). */
-static int usable_node(nb_topo_t topo, int os)
-{
-  const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
-  return n && n->allowed && n->ncpus > 0 && n->memory_bytes > 0;
 }
 
 static int node_cpus_text(nb_topo_t topo, char *buf, size_t len)
@@ -462,89 +502,151 @@ static int make_devices(nb_plan_t p, struct dev **alldevs, int *nall, nb_error_t
   return 0;
 }
 
-int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *cfg, nb_error_t *err)
+/* Step 1, the devices: every GPU (or one simulated device per usable node),
+ * those --gpus selects, with the nodes --gpu-node gives. */
+static int choose_devices(struct nb_plan *p, const struct nb_plan_config *cfg, struct dev **selp, int *nselp,
+                          nb_error_t *err)
 {
-  int rc;
   struct dev *all = NULL, *sel = NULL;
-  int nall = 0, nsel = 0;
-  struct group *groups = NULL;
-  *planp = NULL;
-  struct nb_plan *p = calloc(1, sizeof *p);
-  if (!p)
-    return oom(err);
-  p->topo = topo;
-  p->mode = cfg->mode;
-  if ((unsigned)cfg->mode >= NB_NMODES) {
-    rc = nb__err(err, NB_EINVAL, "plan: unknown mode %d", (int)cfg->mode);
-    goto fail;
-  }
+  int nall = 0, nsel = 0, rc;
   if ((rc = make_devices(p, &all, &nall, err)) < 0)
-    goto fail;
+    return rc;
   if (nall == 0) {
     rc = nb__err(err, NB_EINVAL, "plan: no GPU and no node with CPUs this process may use");
-    goto fail;
+    goto out;
   }
   if (!(sel = calloc((size_t)nall, sizeof *sel))) {
     rc = oom(err);
-    goto fail;
+    goto out;
   }
   if ((rc = select_devices(cfg->gpus, all, nall, sel, &nsel, err)) < 0 ||
-      (rc = apply_overrides(cfg->gpu_node, topo, sel, nsel, err)) < 0)
-    goto fail;
-  if (nsel <= 0) {
+      (rc = apply_overrides(cfg->gpu_node, p->topo, sel, nsel, err)) < 0)
+    goto out;
+  if (nsel <= 0)
     rc = nb__err(err, NB_EINVAL, "--gpus '%s': no GPU selected", cfg->gpus ? cfg->gpus : "");
-    goto fail;
+out:
+  free(all);
+  if (rc < 0) {
+    free(sel);
+    return rc;
   }
+  *selp = sel;
+  *nselp = nsel;
+  return 0;
+}
 
-  if (cfg->workers < 0) {
-    rc = nb__err(err, NB_EINVAL, "--workers %d: give a count of 1 or more (0 chooses one per core)",
-                 cfg->workers);
-    goto fail;
-  }
-  p->workers_auto = cfg->workers == 0;
-  p->workers = p->workers_auto ? auto_workers(topo, sel, nsel) : cfg->workers;
+/* Step 2, the worker count: as given, or one thread per core of the
+ * smallest GPU share. */
+static int choose_workers(struct nb_plan *p, int workers, const struct dev *sel, int nsel, nb_error_t *err)
+{
+  if (workers < 0)
+    return nb__err(err, NB_EINVAL, "--workers %d: give a count of 1 or more (0 chooses one per core)",
+                   workers);
+  p->workers_auto = workers == 0;
+  p->workers = p->workers_auto ? auto_workers(p->topo, sel, nsel) : workers;
+  return 0;
+}
 
-  /* Can this mode exist here? */
-  int usable = 0;
-  for (int i = 0; i < nb_topo_nnodes(topo); i++)
-    usable += usable_node(topo, nb_topo_node(topo, i)->os_index);
-  if ((p->mode == NB_MODE_ADVERSARIAL || p->mode == NB_MODE_REMOTE) && usable < 2) {
-    char cpus[256];
-    node_cpus_text(topo, cpus, sizeof cpus);
-    rc = nb__err(
-        err, NB_ENOTSUP, "mode %s needs two NUMA nodes with CPUs this process may use; %s has %d (CPUs %s)",
-        nb_mode_name(p->mode), nb_topo_is_this_system(topo) ? "this machine" : "this topology", usable, cpus);
-    goto fail;
-  }
-  if (p->mode == NB_MODE_BIND || p->mode == NB_MODE_ADVERSARIAL || p->mode == NB_MODE_REMOTE) {
-    for (int i = 0; i < nsel; i++) {
-      if (sel[i].node < 0) {
-        rc = nb__err(err, NB_EINVAL,
-                     "GPU %d (%s): NUMA node unknown, mode %s needs it; give it with --gpu-node %d=NODE",
-                     sel[i].index, sel[i].bus_id, nb_mode_name(p->mode), sel[i].index);
-        goto fail;
-      }
-      if (p->mode != NB_MODE_REMOTE && !usable_node(topo, sel[i].node)) {
-        char cpus[256];
-        node_cpus_text(topo, cpus, sizeof cpus);
-        rc =
-            nb__err(err, NB_EINVAL,
-                    "GPU %d (%s): its node %d has no CPUs this process may use (allowed CPUs %s), so mode %s "
-                    "cannot put threads there; run where node %d is allowed",
-                    sel[i].index, sel[i].bus_id, sel[i].node, cpus, nb_mode_name(p->mode), sel[i].node);
-        goto fail;
-      }
+/* Step 3: can this mode exist here? Its needs (the mode table) against the
+ * topology and the GPUs' nodes. */
+static int check_needs(const struct nb_plan *p, const struct dev *sel, int nsel, nb_error_t *err)
+{
+  nb_topo_t topo = p->topo;
+  const struct nb_mode_info *mi = p->mi;
+  char cpus[256];
+  if (mi->needs & NB_NEED_FAR_NODE) {
+    int usable = 0;
+    for (int i = 0; i < nb_topo_nnodes(topo); i++)
+      usable += usable_node(topo, nb_topo_node(topo, i)->os_index);
+    if (usable < 2) {
+      node_cpus_text(topo, cpus, sizeof cpus);
+      return nb__err(err, NB_ENOTSUP,
+                     "mode %s needs two NUMA nodes with CPUs this process may use; %s has %d (CPUs %s)",
+                     mi->name, nb_topo_is_this_system(topo) ? "this machine" : "this topology", usable, cpus);
     }
   }
+  for (int i = 0; i < nsel; i++) {
+    if ((mi->needs & NB_NEED_GPU_NODE) && sel[i].node < 0)
+      return nb__err(err, NB_EINVAL,
+                     "GPU %d (%s): NUMA node unknown, mode %s needs it; give it with --gpu-node %d=NODE",
+                     sel[i].index, sel[i].bus_id, mi->name, sel[i].index);
+    if ((mi->needs & NB_NEED_GPU_NODE_CPUS) && !usable_node(topo, sel[i].node)) {
+      node_cpus_text(topo, cpus, sizeof cpus);
+      return nb__err(
+          err, NB_EINVAL,
+          "GPU %d (%s): its node %d has no CPUs this process may use (allowed CPUs %s), so mode %s "
+          "cannot put threads there; run where node %d is allowed",
+          sel[i].index, sel[i].bus_id, sel[i].node, cpus, mi->name, sel[i].node);
+    }
+  }
+  return 0;
+}
 
+/* A place of the mode table, for one GPU: the memory policy and node. */
+static struct nb_buf_plan resolve(enum nb_place pl, int gpu_node, int far)
+{
+  switch (pl) {
+  case NB_PLACE_GPU_NODE:
+    return (struct nb_buf_plan){NB_MEM_BIND, gpu_node};
+  case NB_PLACE_FAR_NODE:
+    return (struct nb_buf_plan){NB_MEM_BIND, far};
+  case NB_PLACE_INTERLEAVE:
+    return (struct nb_buf_plan){NB_MEM_INTERLEAVE, -1};
+  case NB_PLACE_UNBOUND:
+    break;
+  }
+  return (struct nb_buf_plan){NB_MEM_DEFAULT, -1};
+}
+
+/* Step 4a: the nodes of the feeder, the workers and the staging slots, as
+ * the mode table says. A bound thread's CPUs go on its memory node (chosen
+ * in share_cores); a far node with ties gets a note. */
+static void place_roles(struct nb_plan *p, int i)
+{
+  struct nb_gpu_plan *g = &p->gpus[i];
+  const struct nb_mode_info *mi = p->mi;
+  int ties = 0, far = -1;
+  if (g->gpu_node >= 0 && mode_uses(mi, NB_PLACE_FAR_NODE))
+    far = farthest(p->topo, g->gpu_node, &ties);
+  struct nb_buf_plan feed = resolve(mi->feeder, g->gpu_node, far),
+                     work = resolve(mi->workers, g->gpu_node, far);
+  g->feeder = (struct nb_thread_plan){NB_ROLE_FEEDER, -1, 0, NULL, -1, feed.policy, feed.node};
+  for (int w = 0; w < p->workers; w++)
+    p->workers_of[i][w] = (struct nb_thread_plan){NB_ROLE_WORKER, w, 0, NULL, -1, work.policy, work.node};
+  g->staging = resolve(mi->staging, g->gpu_node, far);
+  if (ties)
+    nb__strv_addf(&p->notes[i],
+                  "%d other node%s as far as node %d; the lowest index was taken, so remote threads "
+                  "of several GPUs may share it",
+                  ties, ties == 1 ? " is" : "s are", far);
+}
+
+/* Step 4b: the device side sits on the GPU's node whatever the mode: the
+ * device thread (host backend) gets all that node's CPUs, and the device's
+ * memory stays on the GPU's side of the link, which is what makes remote
+ * placement cost a crossing. */
+static void place_device(struct nb_plan *p, struct nb_gpu_plan *g)
+{
+  g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1, 0, NULL, -1, NB_MEM_DEFAULT, -1};
+  if (g->gpu_node >= 0 && usable_node(p->topo, g->gpu_node)) {
+    const struct nb_node *nd = nb_topo_node(p->topo, nb_topo_node_index(p->topo, g->gpu_node));
+    g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1,          nd->ncpus,  nd->cpus,
+                                        g->gpu_node,    NB_MEM_BIND, g->gpu_node};
+  }
+  g->device_buf = g->gpu_node >= 0 ? (struct nb_buf_plan){NB_MEM_BIND, g->gpu_node}
+                                   : (struct nb_buf_plan){NB_MEM_DEFAULT, -1};
+}
+
+/* Step 4: one plan per selected device, its roles placed by the mode table
+ * (CPUs come in share_cores), with the notes known so far. */
+static int place_gpus(struct nb_plan *p, const struct dev *sel, int nsel, nb_error_t *err)
+{
   p->ngpus = nsel;
   p->gpus = calloc((size_t)nsel, sizeof *p->gpus);
   p->workers_of = calloc((size_t)nsel, sizeof *p->workers_of);
   p->notes = calloc((size_t)nsel, sizeof *p->notes);
-  if (!p->gpus || !p->workers_of || !p->notes) {
-    rc = oom(err);
-    goto fail;
-  }
+  if (!p->gpus || !p->workers_of || !p->notes)
+    return oom(err);
   for (int i = 0; i < nsel; i++) {
     struct nb_gpu_plan *g = &p->gpus[i];
     g->gpu = sel[i].index;
@@ -552,114 +654,74 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
     g->name = sel[i].name;
     g->gpu_node = sel[i].node;
     g->gpu_node_overridden = sel[i].overridden;
-    if (!(p->workers_of[i] = calloc((size_t)p->workers, sizeof **p->workers_of))) {
-      rc = oom(err);
-      goto fail;
-    }
+    if (!(p->workers_of[i] = calloc((size_t)p->workers, sizeof **p->workers_of)))
+      return oom(err);
     g->workers = p->workers_of[i];
     g->nworkers = p->workers;
-
-    int ties = 0, far = g->gpu_node >= 0 ? farthest(topo, g->gpu_node, &ties) : -1;
-    int feed_node = -1, work_node = -1, stage_node = -1;
-    enum nb_mem_policy pol = NB_MEM_BIND;
-    switch (p->mode) {
-    case NB_MODE_NONE:
-      pol = NB_MEM_DEFAULT;
-      break;
-    case NB_MODE_BIND:
-      feed_node = work_node = stage_node = g->gpu_node;
-      break;
-    case NB_MODE_ADVERSARIAL:
-      work_node = g->gpu_node;
-      feed_node = stage_node = far;
-      break;
-    case NB_MODE_REMOTE:
-      feed_node = work_node = stage_node = far;
-      break;
-    case NB_MODE_INTERLEAVE:
-      pol = NB_MEM_INTERLEAVE;
-      break;
-    }
-    g->feeder =
-        (struct nb_thread_plan){NB_ROLE_FEEDER, -1, 0, NULL, -1, pol, pol == NB_MEM_BIND ? feed_node : -1};
-    for (int w = 0; w < p->workers; w++)
-      p->workers_of[i][w] =
-          (struct nb_thread_plan){NB_ROLE_WORKER, w, 0, NULL, -1, pol, pol == NB_MEM_BIND ? work_node : -1};
-    g->staging = (struct nb_buf_plan){pol, pol == NB_MEM_BIND ? stage_node : -1};
-    /* The device side: the GPU's node's CPUs and memory, whatever the mode. */
-    g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1, 0, NULL, -1, NB_MEM_DEFAULT, -1};
-    if (g->gpu_node >= 0 && usable_node(topo, g->gpu_node)) {
-      const struct nb_node *nd = nb_topo_node(topo, nb_topo_node_index(topo, g->gpu_node));
-      g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1,          nd->ncpus,  nd->cpus,
-                                          g->gpu_node,    NB_MEM_BIND, g->gpu_node};
-    }
-    /* The device's memory sits on the GPU's side of the link whatever the
-     * mode: that is what makes remote placement cost a crossing. */
-    g->device_buf = g->gpu_node >= 0 ? (struct nb_buf_plan){NB_MEM_BIND, g->gpu_node}
-                                     : (struct nb_buf_plan){NB_MEM_DEFAULT, -1};
-    if (p->mode == NB_MODE_NONE)
-      nb__strv_addf(&p->notes[i], "unbound: the scheduler places threads and pages; the audit records where");
-    if (p->mode == NB_MODE_INTERLEAVE)
-      nb__strv_addf(&p->notes[i], "CPUs unbound; memory interleaved over the allowed nodes");
+    if (p->mi->note)
+      nb__strv_addf(&p->notes[i], "%s", p->mi->note);
     if (g->gpu_node_overridden)
       nb__strv_addf(&p->notes[i], "GPU node %d given with --gpu-node", g->gpu_node);
-    if (ties && (p->mode == NB_MODE_ADVERSARIAL || p->mode == NB_MODE_REMOTE))
-      nb__strv_addf(&p->notes[i],
-                    "%d other node%s as far as node %d; the lowest index was taken, so remote threads "
-                    "of several GPUs may share it",
-                    ties, ties == 1 ? " is" : "s are", far);
+    place_roles(p, i);
+    place_device(p, g);
   }
+  return 0;
+}
 
-  /* CPUs, node by node: every group of threads placed on a node shares that
-   * node's cores, disjointly. */
-  if (!(groups = calloc((size_t)nsel, sizeof *groups))) {
-    rc = oom(err);
-    goto fail;
-  }
-  for (int ni = 0; ni < nb_topo_nnodes(topo); ni++) {
-    int node = nb_topo_node(topo, ni)->os_index, k = 0;
-    for (int i = 0; i < nsel; i++) {
-      struct nb_gpu_plan *g = &p->gpus[i];
-      int feeder_here = g->feeder.mem_node == node && p->mode != NB_MODE_NONE;
-      int workers_here = p->workers_of[i][0].mem_node == node;
-      if (!feeder_here && !workers_here)
-        continue;
-      struct nb_thread_plan **t = calloc((size_t)p->workers + 1, sizeof *t);
-      if (!t) {
-        for (int j = 0; j < k; j++)
-          free(groups[j].threads);
-        rc = oom(err);
-        goto fail;
-      }
-      int n = 0;
-      if (feeder_here)
-        t[n++] = &g->feeder;
-      if (workers_here)
-        for (int w = 0; w < p->workers; w++)
-          t[n++] = &p->workers_of[i][w];
-      groups[k++] = (struct group){i, n, t};
-    }
-    if (k)
+/* The threads of GPU i bound to node (its feeder, its workers, or both) as
+ * one group; grp->t is 0 when none of them is. */
+static int group_on(struct nb_plan *p, int i, int node, struct group *grp)
+{
+  struct nb_gpu_plan *g = &p->gpus[i];
+  bool feeder_here = g->feeder.mem_policy == NB_MEM_BIND && g->feeder.mem_node == node;
+  bool workers_here = p->workers_of[i][0].mem_policy == NB_MEM_BIND && p->workers_of[i][0].mem_node == node;
+  *grp = (struct group){i, 0, NULL};
+  if (!feeder_here && !workers_here)
+    return 0;
+  if (!(grp->threads = calloc((size_t)p->workers + 1, sizeof *grp->threads)))
+    return NB_ENOMEM;
+  if (feeder_here)
+    grp->threads[grp->t++] = &g->feeder;
+  if (workers_here)
+    for (int w = 0; w < p->workers; w++)
+      grp->threads[grp->t++] = &p->workers_of[i][w];
+  return 0;
+}
+
+/* Step 5, CPUs node by node: every group of threads placed on a node shares
+ * that node's cores, disjointly. */
+static int share_cores(struct nb_plan *p, nb_error_t *err)
+{
+  int rc = 0;
+  struct group *groups = calloc((size_t)p->ngpus, sizeof *groups);
+  if (!groups)
+    return oom(err);
+  for (int ni = 0; rc == 0 && ni < nb_topo_nnodes(p->topo); ni++) {
+    int node = nb_topo_node(p->topo, ni)->os_index, k = 0;
+    for (int i = 0; rc == 0 && i < p->ngpus; i++)
+      if ((rc = group_on(p, i, node, &groups[k])) == 0 && groups[k].t)
+        k++;
+    if (rc == 0 && k)
       rc = place_node(p, node, groups, k);
     for (int j = 0; j < k; j++)
       free(groups[j].threads);
-    if (rc < 0) {
-      rc = oom(err);
-      goto fail;
-    }
   }
+  free(groups);
+  return rc < 0 ? oom(err) : 0;
+}
 
-  /* Shares, oversubscription notes. */
-  for (int i = 0; i < nsel; i++) {
+/* Step 6: each GPU's share (the union of its threads' CPUs), and whether
+ * its threads share CPUs. */
+static int gather_shares(struct nb_plan *p, nb_error_t *err)
+{
+  for (int i = 0; i < p->ngpus; i++) {
     struct nb_gpu_plan *g = &p->gpus[i];
     int total = g->feeder.ncpus;
     for (int w = 0; w < g->nworkers; w++)
       total += g->workers[w].ncpus;
     int *share = malloc((size_t)(total ? total : 1) * sizeof *share), n = 0;
-    if (!share || !own(p, share)) {
-      rc = oom(err);
-      goto fail;
-    }
+    if (!share || !own(p, share))
+      return oom(err);
     for (int c = 0; c < g->feeder.ncpus; c++)
       share[n++] = g->feeder.cpus[c];
     for (int w = 0; w < g->nworkers; w++)
@@ -676,31 +738,55 @@ int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *
       nb__strv_addf(&p->notes[i], "oversubscribed: %d threads on %d CPUs, threads share CPUs",
                     g->nworkers + 1, u);
   }
+  return 0;
+}
 
-  if (p->mode == NB_MODE_INTERLEAVE) {
-    p->interleave = malloc((size_t)nb_topo_nnodes(topo) * sizeof *p->interleave);
-    if (!p->interleave) {
-      rc = oom(err);
-      goto fail;
-    }
-    for (int i = 0; i < nb_topo_nnodes(topo); i++)
-      if (nb_topo_node(topo, i)->allowed && nb_topo_node(topo, i)->memory_bytes > 0)
-        p->interleave[p->ninterleave++] = nb_topo_node(topo, i)->os_index;
+/* Step 7: the nodes interleaved memory spreads over, when the mode
+ * interleaves: every allowed node with memory. */
+static int interleave_nodes(struct nb_plan *p, nb_error_t *err)
+{
+  nb_topo_t topo = p->topo;
+  if (!mode_uses(p->mi, NB_PLACE_INTERLEAVE))
+    return 0;
+  if (!(p->interleave = malloc((size_t)nb_topo_nnodes(topo) * sizeof *p->interleave)))
+    return oom(err);
+  for (int i = 0; i < nb_topo_nnodes(topo); i++)
+    if (nb_topo_node(topo, i)->allowed && nb_topo_node(topo, i)->memory_bytes > 0)
+      p->interleave[p->ninterleave++] = nb_topo_node(topo, i)->os_index;
+  return 0;
+}
+
+int nb_plan_make(nb_plan_t *planp, nb_topo_t topo, const struct nb_plan_config *cfg, nb_error_t *err)
+{
+  int rc, nsel = 0;
+  struct dev *sel = NULL;
+  *planp = NULL;
+  struct nb_plan *p = calloc(1, sizeof *p);
+  if (!p)
+    return oom(err);
+  p->topo = topo;
+  p->mode = cfg->mode;
+  if (!(p->mi = nb_mode_info(cfg->mode))) {
+    rc = nb__err(err, NB_EINVAL, "plan: unknown mode %d", (int)cfg->mode);
+    goto fail;
   }
-  for (int i = 0; i < nsel; i++) {
+  if ((rc = choose_devices(p, cfg, &sel, &nsel, err)) < 0 ||
+      (rc = choose_workers(p, cfg->workers, sel, nsel, err)) < 0 ||
+      (rc = check_needs(p, sel, nsel, err)) < 0 || (rc = place_gpus(p, sel, nsel, err)) < 0 ||
+      (rc = share_cores(p, err)) < 0 || (rc = gather_shares(p, err)) < 0 ||
+      (rc = interleave_nodes(p, err)) < 0)
+    goto fail;
+  /* The notes are complete: hand them out. */
+  for (int i = 0; i < p->ngpus; i++) {
     p->gpus[i].nnotes = p->notes[i].n;
     p->gpus[i].notes = (const char *const *)p->notes[i].v;
   }
-  free(all);
   free(sel);
-  free(groups);
   *planp = p;
   return 0;
 
 fail:
-  free(all);
   free(sel);
-  free(groups);
   nb_plan_free(p);
   return rc;
 }

@@ -1,12 +1,19 @@
-/* numabench: JSON pieces shared by the reporters. Not installed. */
+/* numabench: what the reporters share: the JSON documents one embeds in
+ * another (a run's result holds its topology and plans) and the text of a
+ * memory plan. Not installed. */
 #ifndef NB_REPORT_H
 #define NB_REPORT_H
 
-#include <stdio.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
+#include <numabench/plan.h>
 #include <numabench/topo.h>
+
+/* opts.c and report_run.c still reach the JSON helpers through this header;
+ * drop this include once they include json.h themselves. */
+#include "json.h"
 
 /* The topology as a JSON object (docs/topo-schema.md); NULL on OOM. */
 json_t *nb__topo_json(nb_topo_t topo);
@@ -15,12 +22,9 @@ json_t *nb__topo_json(nb_topo_t topo);
 struct nb_plan;
 json_t *nb__plan_json(struct nb_plan *plan);
 
-/* A JSON array of ints; NULL on OOM. */
-json_t *nb__json_ints(const int *v, int n);
-
-/* A JSON string of text that came from outside (paths, names from files):
- * bytes that are not UTF-8 become '?', so the document stays valid. */
-json_t *nb__json_text(const char *text);
+/* Where memory is planned, as the plan and check tables show it ("node 1",
+ * "interleaved", "unbound"), into buf. */
+const char *nb__mem_plan_text(char *buf, size_t len, enum nb_mem_policy p, int node);
 
 /* The option table's values ({"name": value}) and the names the user set. */
 struct nb_config;
@@ -30,8 +34,5 @@ json_t *nb__config_set_json(const struct nb_config *cfg);
 /* A run report as the result document (docs/results-schema.md). */
 struct nb_report;
 json_t *nb__report_json(const struct nb_report *r);
-
-/* Write a JSON document and a newline to out. Returns 0 or NB_EIO/NB_ENOMEM. */
-int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err);
 
 #endif

@@ -6,21 +6,17 @@
 
 #include <numabench/plan.h>
 
+#include "json.h"
 #include "nb-internal.h"
 #include "report.h"
 
 /* ---- JSON ---- */
 
-static json_t *node_or_null(int n)
-{
-  return n >= 0 ? json_integer(n) : json_null();
-}
-
 static json_t *thread_json(const struct nb_thread_plan *t)
 {
   return json_pack("{s:o, s:o, s:o, s:s}", "cpus", nb__json_ints(t->cpus, t->ncpus), "cpu_node",
-                   node_or_null(t->cpu_node), "mem_node", node_or_null(t->mem_node), "mem_policy",
-                   nb_mem_policy_name(t->mem_policy));
+                   nb__json_int_or_null(t->cpu_node), "mem_node", nb__json_int_or_null(t->mem_node),
+                   "mem_policy", nb_mem_policy_name(t->mem_policy));
 }
 
 json_t *nb__plan_json(nb_plan_t plan)
@@ -40,12 +36,12 @@ json_t *nb__plan_json(nb_plan_t plan)
     json_t *o = json_pack(
         "{s:i, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:o, s:s, s:o, s:b, s:o}", "gpu", g->gpu,
         "pci_bus_id", *g->bus_id ? json_string(g->bus_id) : json_null(), "name", nb__json_text(g->name),
-        "gpu_node", node_or_null(g->gpu_node), "gpu_node_overridden", g->gpu_node_overridden, "feeder",
-        thread_json(&g->feeder), "workers", workers, "device_thread", thread_json(&g->device), "staging_node",
-        node_or_null(g->staging.node), "staging_policy", nb_mem_policy_name(g->staging.policy),
-        "device_buffer_node", node_or_null(g->device_buf.node), "device_buffer_policy",
-        nb_mem_policy_name(g->device_buf.policy), "share_cpus", nb__json_ints(g->share, g->nshare),
-        "oversubscribed", g->oversubscribed, "notes", notes);
+        "gpu_node", nb__json_int_or_null(g->gpu_node), "gpu_node_overridden", g->gpu_node_overridden,
+        "feeder", thread_json(&g->feeder), "workers", workers, "device_thread", thread_json(&g->device),
+        "staging_node", nb__json_int_or_null(g->staging.node), "staging_policy",
+        nb_mem_policy_name(g->staging.policy), "device_buffer_node", nb__json_int_or_null(g->device_buf.node),
+        "device_buffer_policy", nb_mem_policy_name(g->device_buf.policy), "share_cpus",
+        nb__json_ints(g->share, g->nshare), "oversubscribed", g->oversubscribed, "notes", notes);
     if (!o || json_array_append_new(gpus, o) < 0) {
       json_decref(gpus);
       gpus = NULL;
@@ -65,19 +61,14 @@ json_t *nb__plan_json(nb_plan_t plan)
 
 int nb_plan_write_json(nb_plan_t plan, FILE *out, nb_error_t *err)
 {
-  json_t *doc = nb__plan_json(plan);
-  int rc = nb__json_write(doc, out, "plan", err);
-  json_decref(doc);
-  return rc;
+  return nb__json_write_new(nb__plan_json(plan), out, "plan", err);
 }
 
 int nb_plan_write_skip_json(enum nb_mode mode, const char *reason, FILE *out, nb_error_t *err)
 {
   json_t *doc = json_pack("{s:i, s:s, s:b, s:o}", "schema_version", 1, "mode", nb_mode_name(mode), "skipped",
                           1, "reason", nb__json_text(reason));
-  int rc = nb__json_write(doc, out, "plan", err);
-  json_decref(doc);
-  return rc;
+  return nb__json_write_new(doc, out, "plan", err);
 }
 
 /* ---- text ---- */
@@ -91,7 +82,7 @@ static const char *node_text(char *buf, size_t len, int node)
   return buf;
 }
 
-static const char *mem_text(char *buf, size_t len, enum nb_mem_policy p, int node)
+const char *nb__mem_plan_text(char *buf, size_t len, enum nb_mem_policy p, int node)
 {
   switch (p) {
   case NB_MEM_BIND:
@@ -133,14 +124,16 @@ int nb_plan_write_text(nb_plan_t plan, FILE *out, nb_error_t *err)
             node_text(b, sizeof b, g->gpu_node), g->name);
     fprintf(out, "  feeder      ");
     put_cpus(out, g->feeder.cpus, g->feeder.ncpus);
-    fprintf(out, " memory %s\n", mem_text(c, sizeof c, g->feeder.mem_policy, g->feeder.mem_node));
+    fprintf(out, " memory %s\n", nb__mem_plan_text(c, sizeof c, g->feeder.mem_policy, g->feeder.mem_node));
     for (int w = 0; w < g->nworkers; w++) {
       fprintf(out, "  worker %-4d ", w);
       put_cpus(out, g->workers[w].cpus, g->workers[w].ncpus);
-      fprintf(out, " memory %s\n", mem_text(c, sizeof c, g->workers[w].mem_policy, g->workers[w].mem_node));
+      fprintf(out, " memory %s\n",
+              nb__mem_plan_text(c, sizeof c, g->workers[w].mem_policy, g->workers[w].mem_node));
     }
-    fprintf(out, "  staging     %s\n", mem_text(c, sizeof c, g->staging.policy, g->staging.node));
-    fprintf(out, "  device buf  %s\n", mem_text(c, sizeof c, g->device_buf.policy, g->device_buf.node));
+    fprintf(out, "  staging     %s\n", nb__mem_plan_text(c, sizeof c, g->staging.policy, g->staging.node));
+    fprintf(out, "  device buf  %s\n",
+            nb__mem_plan_text(c, sizeof c, g->device_buf.policy, g->device_buf.node));
     for (int k = 0; k < g->nnotes; k++)
       fprintf(out, "  note: %s\n", g->notes[k]);
   }
@@ -200,14 +193,16 @@ static int put_word(FILE *out, const char *word)
 
 int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FILE *out, nb_error_t *err)
 {
-  enum nb_mode mode = nb_plan_mode(plan);
+  const struct nb_mode_info *mi = nb_mode_info(nb_plan_mode(plan));
   nb_topo_t topo = nb_plan_topo(plan);
-  if (mode == NB_MODE_ADVERSARIAL)
+  /* A rank is one process: its threads inherit one binding. */
+  if (mi->feeder != mi->workers)
     return nb__err(
         err, NB_ENOTSUP,
-        "--emit numactl: mode adversarial puts a rank's feeder and its workers on different nodes, which "
+        "--emit numactl: mode %s puts a rank's feeder and its workers on different nodes, which "
         "one numactl line cannot express (workers inherit the launcher's binding); use bind, remote, "
-        "interleave or none");
+        "interleave or none",
+        mi->name);
   if (argc < 1)
     return nb__err(err, NB_EINVAL,
                    "--emit numactl: give the command to launch after --, e.g. -- python train.py");
@@ -241,15 +236,15 @@ int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FIL
     const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
     char *cpus = nb__cpulist_dup(g->share, g->nshare);
     int rc = cpus ? 0 : -1;
-    switch (rc < 0 ? NB_MODE_NONE : mode) {
-    case NB_MODE_BIND:
-    case NB_MODE_REMOTE:
+    switch (rc < 0 ? NB_PLACE_UNBOUND : mi->workers) {
+    case NB_PLACE_GPU_NODE:
+    case NB_PLACE_FAR_NODE:
       rc = fprintf(out, "numactl --physcpubind=%s --membind=%d env", cpus, g->feeder.mem_node);
       break;
-    case NB_MODE_INTERLEAVE:
+    case NB_PLACE_INTERLEAVE:
       rc = fprintf(out, "numactl --interleave=all env");
       break;
-    default:
+    case NB_PLACE_UNBOUND:
       rc = rc < 0 ? rc : fprintf(out, "env");
       break;
     }

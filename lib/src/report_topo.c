@@ -6,64 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "report.h"
 #include "topo-internal.h"
 
 /* ---- JSON ---- */
-
-/* Length of the valid UTF-8 sequence at p, 0 when it is not one. */
-static size_t utf8_len(const unsigned char *p)
-{
-  if (p[0] < 0x80)
-    return 1;
-  size_t n = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
-  if (!n || (p[0] == 0xc0 || p[0] == 0xc1) || p[0] > 0xf4)
-    return 0;
-  for (size_t i = 1; i < n; i++)
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-  return n;
-}
-
-json_t *nb__json_text(const char *text)
-{
-  if (!text)
-    return json_null();
-  json_t *s = json_string(text);
-  if (s)
-    return s;
-  char *copy = strdup(text);
-  if (!copy)
-    return NULL;
-  unsigned char *p = (unsigned char *)copy;
-  while (*p) {
-    size_t n = utf8_len(p);
-    if (n) {
-      p += n;
-    } else {
-      *p++ = '?';
-    }
-  }
-  s = json_string(copy);
-  free(copy);
-  return s;
-}
-
-json_t *nb__json_ints(const int *v, int n)
-{
-  json_t *a = json_array();
-  for (int i = 0; a && i < n; i++)
-    if (json_array_append_new(a, json_integer(v[i])) < 0) {
-      json_decref(a);
-      return NULL;
-    }
-  return a;
-}
-
-static json_t *int_or_null(int v)
-{
-  return v >= 0 ? json_integer(v) : json_null();
-}
 
 static json_t *str_array(const char *const *v, int n)
 {
@@ -83,102 +30,74 @@ static json_t *hex4(unsigned v)
   return json_string(buf);
 }
 
-static json_t *nodes_json(nb_topo_t topo)
+/* The JSON array of item(topo, i) for i in [0, n); NULL when an item could
+ * not be built (out of memory). */
+static json_t *topo_array(nb_topo_t topo, int n, json_t *(*item)(nb_topo_t, int))
 {
   json_t *a = json_array();
-  for (int i = 0; a && i < topo->nnodes; i++) {
-    const struct nb_node *n = &topo->nodes[i];
-    json_t *o = json_pack("{s:i, s:o, s:o, s:i, s:I, s:o, s:b, s:b, s:o}", "os_index", n->os_index, "cpus",
-                          nb__json_ints(n->cpus, n->ncpus), "cpus_not_allowed",
-                          nb__json_ints(n->cpus_not_allowed, n->ncpus_not_allowed), "cores", n->ncores,
-                          "memory_bytes", (json_int_t)n->memory_bytes, "free_bytes",
-                          n->free_bytes >= 0 ? json_integer(n->free_bytes) : json_null(), "has_cpus",
-                          n->has_cpus, "allowed", n->allowed, "package", int_or_null(n->package));
-    if (!o || json_array_append_new(a, o) < 0) {
-      json_decref(a);
-      return NULL;
-    }
-  }
-  return a;
-}
-
-static json_t *distances_json(nb_topo_t topo)
-{
-  json_t *a = json_array();
-  for (int i = 0; a && i < topo->nnodes; i++)
-    if (json_array_append_new(a, nb__json_ints(&topo->dist[i * topo->nnodes], topo->nnodes)) < 0) {
+  for (int i = 0; a && i < n; i++)
+    if (json_array_append_new(a, item(topo, i)) < 0) {
       json_decref(a);
       return NULL;
     }
   return a;
 }
 
-static json_t *gpus_json(nb_topo_t topo)
+static json_t *node_json(nb_topo_t topo, int i)
 {
-  json_t *a = json_array();
-  for (int i = 0; a && i < topo->ngpus; i++) {
-    const struct nb_gpu *g = &topo->gpus[i];
-    json_t *o = json_pack("{s:i, s:o, s:s, s:o, s:s, s:o, s:o, s:o}", "index", g->index, "cuda_ordinal",
-                          int_or_null(g->cuda_ordinal), "pci_bus_id", g->bus_id, "numa_node",
-                          int_or_null(g->numa_node), "numa_node_source", nb_node_origin_name(g->node_origin),
-                          "cpus", nb__json_ints(g->cpus, g->ncpus), "name", nb__json_text(g->name),
-                          "warnings", str_array(g->warnings, g->nwarnings));
-    if (!o || json_array_append_new(a, o) < 0) {
-      json_decref(a);
-      return NULL;
-    }
-  }
-  return a;
+  const struct nb_node *n = &topo->nodes[i];
+  return json_pack("{s:i, s:o, s:o, s:i, s:I, s:o, s:b, s:b, s:o}", "os_index", n->os_index, "cpus",
+                   nb__json_ints(n->cpus, n->ncpus), "cpus_not_allowed",
+                   nb__json_ints(n->cpus_not_allowed, n->ncpus_not_allowed), "cores", n->ncores,
+                   "memory_bytes", (json_int_t)n->memory_bytes, "free_bytes",
+                   n->free_bytes >= 0 ? json_integer(n->free_bytes) : json_null(), "has_cpus", n->has_cpus,
+                   "allowed", n->allowed, "package", nb__json_int_or_null(n->package));
 }
 
-static json_t *pci_json(nb_topo_t topo)
+/* Row i of the distance matrix. */
+static json_t *distances_json(nb_topo_t topo, int i)
 {
-  json_t *a = json_array();
-  for (int i = 0; a && i < topo->npci; i++) {
-    const struct nb_pci_dev *p = &topo->pci[i];
-    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "pci_bus_id", p->bus_id, "vendor_id",
-                          hex4(p->vendor_id), "device_id", hex4(p->device_id), "class_id", hex4(p->class_id),
-                          "numa_node", int_or_null(p->numa_node), "numa_node_source",
-                          nb_node_origin_name(p->node_origin), "name", nb__json_text(p->name ? p->name : ""));
-    if (!o || json_array_append_new(a, o) < 0) {
-      json_decref(a);
-      return NULL;
-    }
-  }
-  return a;
+  return nb__json_ints(&topo->dist[i * topo->nnodes], topo->nnodes);
+}
+
+static json_t *gpu_json(nb_topo_t topo, int i)
+{
+  const struct nb_gpu *g = &topo->gpus[i];
+  return json_pack("{s:i, s:o, s:s, s:o, s:s, s:o, s:o, s:o}", "index", g->index, "cuda_ordinal",
+                   nb__json_int_or_null(g->cuda_ordinal), "pci_bus_id", g->bus_id, "numa_node",
+                   nb__json_int_or_null(g->numa_node), "numa_node_source",
+                   nb_node_origin_name(g->node_origin), "cpus", nb__json_ints(g->cpus, g->ncpus), "name",
+                   nb__json_text(g->name), "warnings", str_array(g->warnings, g->nwarnings));
+}
+
+static json_t *pci_json(nb_topo_t topo, int i)
+{
+  const struct nb_pci_dev *p = &topo->pci[i];
+  return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "pci_bus_id", p->bus_id, "vendor_id",
+                   hex4(p->vendor_id), "device_id", hex4(p->device_id), "class_id", hex4(p->class_id),
+                   "numa_node", nb__json_int_or_null(p->numa_node), "numa_node_source",
+                   nb_node_origin_name(p->node_origin), "name", nb__json_text(p->name ? p->name : ""));
 }
 
 json_t *nb__topo_json(nb_topo_t topo)
 {
-  return json_pack("{s:i, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "schema_version",
-                   1, "source", nb_topo_kind_name(topo->kind), "source_path",
-                   topo->kind == NB_TOPO_LIVE ? json_null() : nb__json_text(topo->source), "this_system",
-                   topo->kind == NB_TOPO_LIVE, "hwloc_version",
-                   *topo->hwloc_version ? nb__json_text(topo->hwloc_version) : json_null(), "allowed_cpus",
-                   nb__json_ints(topo->allowed, topo->nallowed), "nodes", nodes_json(topo), "distances",
-                   distances_json(topo), "distances_source",
-                   topo->dist_origin == NB_DIST_FIRMWARE ? "firmware" : "default", "gpu_source",
-                   nb_gpu_origin_name(topo->gpu_origin), "cuda", nb__json_text(nb_topo_cuda_status(topo)),
-                   "gpus", gpus_json(topo), "pci_devices", pci_json(topo), "warnings",
-                   str_array((const char *const *)topo->warnings.v, topo->warnings.n));
-}
-
-int nb__json_write(json_t *doc, FILE *out, const char *what, nb_error_t *err)
-{
-  if (!doc)
-    return nb__err(err, NB_ENOMEM, "%s: out of memory building JSON", what);
-  if (json_dumpf(doc, out, JSON_COMPACT | JSON_PRESERVE_ORDER) < 0 || fputc('\n', out) == EOF ||
-      fflush(out) == EOF || ferror(out))
-    return nb__err_sys(err, NB_EIO, errno, "%s: writing JSON", what);
-  return 0;
+  return json_pack(
+      "{s:i, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "schema_version", 1, "source",
+      nb_topo_kind_name(topo->kind), "source_path",
+      topo->kind == NB_TOPO_LIVE ? json_null() : nb__json_text(topo->source), "this_system",
+      topo->kind == NB_TOPO_LIVE, "hwloc_version",
+      *topo->hwloc_version ? nb__json_text(topo->hwloc_version) : json_null(), "allowed_cpus",
+      nb__json_ints(topo->allowed, topo->nallowed), "nodes", topo_array(topo, topo->nnodes, node_json),
+      "distances", topo_array(topo, topo->nnodes, distances_json), "distances_source",
+      topo->dist_origin == NB_DIST_FIRMWARE ? "firmware" : "default", "gpu_source",
+      nb_gpu_origin_name(topo->gpu_origin), "cuda", nb__json_text(nb_topo_cuda_status(topo)), "gpus",
+      topo_array(topo, topo->ngpus, gpu_json), "pci_devices", topo_array(topo, topo->npci, pci_json),
+      "warnings", str_array((const char *const *)topo->warnings.v, topo->warnings.n));
 }
 
 int nb_topo_write_json(nb_topo_t topo, FILE *out, nb_error_t *err)
 {
-  json_t *doc = nb__topo_json(topo);
-  int rc = nb__json_write(doc, out, "topology", err);
-  json_decref(doc);
-  return rc;
+  return nb__json_write_new(nb__topo_json(topo), out, "topology", err);
 }
 
 /* ---- text ---- */
@@ -210,51 +129,88 @@ static char *node_cpus_text(const struct nb_node *n)
   return both;
 }
 
-int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
-{
-  char mem[32], fr[32];
-  int nallowed_nodes = 0, rc = 0;
-  char **ncpus = calloc((size_t)topo->nnodes, sizeof *ncpus),
-       **gcpus = calloc((size_t)topo->ngpus + 1, sizeof *gcpus);
-  char *allowed = nb__cpulist_dup(topo->allowed, topo->nallowed);
-  if (!ncpus || !gcpus || !allowed) {
-    rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
-    goto out;
-  }
-  for (int i = 0; i < topo->nnodes; i++) {
-    nallowed_nodes += topo->nodes[i].allowed;
-    if (!(ncpus[i] = node_cpus_text(&topo->nodes[i]))) {
-      rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
-      goto out;
-    }
-  }
-  for (int i = 0; i < topo->ngpus; i++)
-    if (!(gcpus[i] =
-              topo->gpus[i].ncpus ? nb__cpulist_dup(topo->gpus[i].cpus, topo->gpus[i].ncpus) : strdup("-"))) {
-      rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
-      goto out;
-    }
+/* The CPU lists the tables show, built before anything is written so that
+ * running out of memory leaves no half-written table. */
+struct cpu_texts {
+  char *allowed; /* the CPUs this process may use */
+  char **nodes;  /* per node: node_cpus_text */
+  char **gpus;   /* per GPU: its local CPUs, or "-" */
+};
 
+static void cpu_texts_free(nb_topo_t topo, struct cpu_texts *t)
+{
+  for (int i = 0; t->nodes && i < topo->nnodes; i++)
+    free(t->nodes[i]);
+  for (int i = 0; t->gpus && i < topo->ngpus; i++)
+    free(t->gpus[i]);
+  free(t->nodes);
+  free(t->gpus);
+  free(t->allowed);
+  *t = (struct cpu_texts){0};
+}
+
+/* Returns 0, or NB_ENOMEM with nothing to free. */
+static int cpu_texts_make(nb_topo_t topo, struct cpu_texts *t, nb_error_t *err)
+{
+  t->nodes = calloc((size_t)topo->nnodes, sizeof *t->nodes);
+  /* + 1: with no GPU, calloc(0) may return NULL, which is not running out. */
+  t->gpus = calloc((size_t)topo->ngpus + 1, sizeof *t->gpus);
+  t->allowed = nb__cpulist_dup(topo->allowed, topo->nallowed);
+  if (!t->nodes || !t->gpus || !t->allowed)
+    goto oom;
+  for (int i = 0; i < topo->nnodes; i++)
+    if (!(t->nodes[i] = node_cpus_text(&topo->nodes[i])))
+      goto oom;
+  for (int i = 0; i < topo->ngpus; i++) {
+    const struct nb_gpu *g = &topo->gpus[i];
+    if (!(t->gpus[i] = g->ncpus ? nb__cpulist_dup(g->cpus, g->ncpus) : strdup("-")))
+      goto oom;
+  }
+  return 0;
+oom:
+  cpu_texts_free(topo, t);
+  return nb__err(err, NB_ENOMEM, "topology: out of memory");
+}
+
+/* The width of the longest of v[0..n-1], at least min. */
+static int widest(char *const *v, int n, int min)
+{
+  int w = min;
+  for (int i = 0; i < n; i++)
+    w = (int)strlen(v[i]) > w ? (int)strlen(v[i]) : w;
+  return w;
+}
+
+static void write_source(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
+{
   if (topo->kind == NB_TOPO_LIVE)
     fprintf(out, "Topology: this machine (hwloc %s)\n", topo->hwloc_version);
   else
     fprintf(out, "Topology: %s %s (not this machine: shown, never used for binding)\n",
             topo->kind == NB_TOPO_XML ? "XML file" : "recorded /sys tree", topo->source);
-  fprintf(out, "Allowed CPUs: %s (%d)\n\n", allowed, topo->nallowed);
+  fprintf(out, "Allowed CPUs: %s (%d)\n\n", t->allowed, topo->nallowed);
+}
 
-  int w = 4;
+static void write_nodes(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
+{
+  char mem[32], fr[32];
+  int nallowed_nodes = 0;
   for (int i = 0; i < topo->nnodes; i++)
-    w = (int)strlen(ncpus[i]) > w ? (int)strlen(ncpus[i]) : w;
+    nallowed_nodes += topo->nodes[i].allowed;
+  int w = widest(t->nodes, topo->nnodes, 4);
   fprintf(out, "NUMA nodes: %d (%d allowed)\n", topo->nnodes, nallowed_nodes);
   fprintf(out, "  %-4s  %-*s  %5s  %10s  %10s  %s\n", "node", w, "CPUs", "cores", "memory",
           topo->kind == NB_TOPO_FSROOT ? "free (rec.)" : "free", "allowed");
   for (int i = 0; i < topo->nnodes; i++) {
     const struct nb_node *n = &topo->nodes[i];
-    fprintf(out, "  %-4d  %-*s  %5d  %10s  %10s  %s\n", n->os_index, w, ncpus[i], n->ncores,
+    fprintf(out, "  %-4d  %-*s  %5d  %10s  %10s  %s\n", n->os_index, w, t->nodes[i], n->ncores,
             human_bytes(mem, sizeof mem, (double)n->memory_bytes),
             human_bytes(fr, sizeof fr, (double)n->free_bytes), n->allowed ? "yes" : "no");
   }
+}
 
+static void write_distances(nb_topo_t topo, FILE *out)
+{
   fprintf(out, "\nDistances (%s):\n  %4s",
           topo->dist_origin == NB_DIST_FIRMWARE ? "from firmware"
           : topo->nnodes == 1                   ? "single node"
@@ -269,7 +225,10 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
       fprintf(out, " %4d", topo->dist[i * topo->nnodes + j]);
     fputc('\n', out);
   }
+}
 
+static void write_gpus(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
+{
   static const char *const origin_text[] = {
       [NB_GPUS_NONE] = "none found",
       [NB_GPUS_CUDA] = "from the CUDA runtime; GPU = CUDA ordinal",
@@ -278,43 +237,51 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
   };
   fprintf(out, "\nGPUs: %d, %s (CUDA: %s)\n", topo->ngpus, origin_text[topo->gpu_origin],
           nb_topo_cuda_status(topo));
-  if (topo->ngpus) {
-    w = 12;
-    for (int i = 0; i < topo->ngpus; i++)
-      w = (int)strlen(gcpus[i]) > w ? (int)strlen(gcpus[i]) : w;
-    fprintf(out, "  %-4s  %-12s  %-4s  %-*s  %s\n", "GPU", "bus id", "NUMA", w, "CPU affinity", "name");
-    for (int i = 0; i < topo->ngpus; i++) {
-      const struct nb_gpu *g = &topo->gpus[i];
-      char node[16];
-      if (g->numa_node >= 0)
-        snprintf(node, sizeof node, "%d", g->numa_node);
-      else
-        snprintf(node, sizeof node, "?");
-      fprintf(out, "  %-4d  %-12s  %-4s  %-*s  %s\n", g->index, g->bus_id, node, w, gcpus[i], g->name);
-    }
+  if (!topo->ngpus)
+    return;
+  int w = widest(t->gpus, topo->ngpus, 12);
+  fprintf(out, "  %-4s  %-12s  %-4s  %-*s  %s\n", "GPU", "bus id", "NUMA", w, "CPU affinity", "name");
+  for (int i = 0; i < topo->ngpus; i++) {
+    const struct nb_gpu *g = &topo->gpus[i];
+    char node[16];
+    if (g->numa_node >= 0)
+      snprintf(node, sizeof node, "%d", g->numa_node);
+    else
+      snprintf(node, sizeof node, "?");
+    fprintf(out, "  %-4d  %-12s  %-4s  %-*s  %s\n", g->index, g->bus_id, node, w, t->gpus[i], g->name);
   }
+}
 
+/* The topology's warnings, then each GPU's. */
+static void write_warnings(nb_topo_t topo, FILE *out)
+{
   int nw = topo->warnings.n;
   for (int i = 0; i < topo->ngpus; i++)
     nw += topo->gpus[i].nwarnings;
-  if (nw) {
-    fprintf(out, "\nWarnings:\n");
-    for (int i = 0; i < topo->warnings.n; i++)
-      fprintf(out, "  %s\n", topo->warnings.v[i]);
-    for (int i = 0; i < topo->ngpus; i++)
-      for (int j = 0; j < topo->gpus[i].nwarnings; j++)
-        fprintf(out, "  GPU %d (%s): %s\n", topo->gpus[i].index, topo->gpus[i].bus_id,
-                topo->gpus[i].warnings[j]);
-  }
+  if (!nw)
+    return;
+  fprintf(out, "\nWarnings:\n");
+  for (int i = 0; i < topo->warnings.n; i++)
+    fprintf(out, "  %s\n", topo->warnings.v[i]);
+  for (int i = 0; i < topo->ngpus; i++)
+    for (int j = 0; j < topo->gpus[i].nwarnings; j++)
+      fprintf(out, "  GPU %d (%s): %s\n", topo->gpus[i].index, topo->gpus[i].bus_id,
+              topo->gpus[i].warnings[j]);
+}
+
+int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
+{
+  struct cpu_texts t = {0};
+  int rc = cpu_texts_make(topo, &t, err);
+  if (rc < 0)
+    return rc;
+  write_source(topo, &t, out);
+  write_nodes(topo, &t, out);
+  write_distances(topo, out);
+  write_gpus(topo, &t, out);
+  write_warnings(topo, out);
   if (fflush(out) == EOF || ferror(out))
     rc = nb__err_sys(err, NB_EIO, errno, "topology: writing text");
-out:
-  for (int i = 0; ncpus && i < topo->nnodes; i++)
-    free(ncpus[i]);
-  for (int i = 0; gcpus && i < topo->ngpus; i++)
-    free(gcpus[i]);
-  free(ncpus);
-  free(gcpus);
-  free(allowed);
+  cpu_texts_free(topo, &t);
   return rc;
 }

@@ -28,29 +28,6 @@ const char *nb_backend_name(enum nb_backend b)
   return b == NB_BACKEND_CUDA ? "cuda" : b == NB_BACKEND_HOST ? "host" : "auto";
 }
 
-int nb_backend_resolve(nb_topo_t topo, enum nb_backend asked, enum nb_backend *out, char *why, size_t len,
-                       nb_error_t *err)
-{
-  if (why && len)
-    why[0] = '\0';
-  *out = NB_BACKEND_HOST;
-  if (asked == NB_BACKEND_HOST)
-    return 0;
-  nb_error_t e = {0};
-  int n = 0, rc = nb__cuda_usable(&n, &e);
-  if (rc == 0 && nb_topo_gpu_origin(topo) != NB_GPUS_CUDA)
-    rc = nb__err(&e, NB_EINVAL, "the GPUs were not enumerated by the CUDA runtime (--devices or --no-cuda)");
-  if (rc == 0) {
-    *out = NB_BACKEND_CUDA;
-    return 0;
-  }
-  if (asked == NB_BACKEND_CUDA)
-    return nb__err(err, e.code, "--backend cuda: %s; use --backend host", e.msg);
-  if (why && len)
-    snprintf(why, len, "%s", e.msg);
-  return 0;
-}
-
 /* ---- memory ---- */
 
 static void charge(nb_topo_t topo, nb_plan_t plan, enum nb_mem_policy pol, int node, uint64_t bytes,
@@ -77,21 +54,22 @@ static void charge(nb_topo_t topo, nb_plan_t plan, enum nb_mem_policy pol, int n
 void nb_run_memory(nb_plan_t plan, const struct nb_run_config *cfg, uint64_t *need, uint64_t *floating)
 {
   nb_topo_t topo = nb_plan_topo(plan);
-  uint64_t sample = (uint64_t)cfg->channels * (uint64_t)cfg->height * (uint64_t)cfg->width * sizeof(float);
-  uint64_t batch = sample * (uint64_t)cfg->batch;
+  struct nb__layout l;
+  nb__layout(&l, cfg, nb__copy_ops_for(cfg->backend));
   memset(need, 0, (size_t)nb_topo_nnodes(topo) * sizeof *need);
   *floating = 0;
   for (int i = 0; i < nb_plan_ngpus(plan); i++) {
     const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
-    int torch = cfg->pipeline == NB_PIPE_TORCH;
-    for (int w = 0; torch && w < g->nworkers; w++)
-      charge(topo, plan, g->workers[w].mem_policy, g->workers[w].mem_node, 2 * batch + sample, need,
-             floating);
-    uint64_t nstage = torch ? 2 : 2 * (uint64_t)g->nworkers;
-    charge(topo, plan, g->staging.policy, g->staging.node, nstage * batch, need, floating);
-    /* The CUDA backend's device slots are in GPU memory. */
-    if (cfg->backend != NB_BACKEND_CUDA)
-      charge(topo, plan, g->device_buf.policy, g->device_buf.node, 2 * batch, need, floating);
+    /* Each worker's own buffers, where the worker's memory goes. */
+    uint64_t own = (uint64_t)l.per_worker[NB__BUF_WORKER] * l.batch_bytes +
+                   (uint64_t)l.per_worker[NB__BUF_SCRATCH] * l.sample_bytes;
+    for (int w = 0; own && w < g->nworkers; w++)
+      charge(topo, plan, g->workers[w].mem_policy, g->workers[w].mem_node, own, need, floating);
+    uint64_t stage = (uint64_t)nb__layout_count(&l, NB__BUF_STAGING, g->nworkers) * l.batch_bytes;
+    uint64_t dev = (uint64_t)nb__layout_count(&l, NB__BUF_DEVICE, g->nworkers) * l.batch_bytes;
+    charge(topo, plan, g->staging.policy, g->staging.node, stage, need, floating);
+    if (dev)
+      charge(topo, plan, g->device_buf.policy, g->device_buf.node, dev, need, floating);
   }
 }
 
@@ -200,7 +178,7 @@ static int gather(struct nb_run *r, int i, nb_error_t *err)
   res->steps_done = (int)gp->steps_done;
   res->timed_steps = res->steps_done > c->warmup ? res->steps_done - c->warmup : 0;
   if (res->timed_steps > 0) {
-    double start = c->warmup > 0 ? gp->done_t[c->warmup - 1] : gp->t_start;
+    double start = c->warmup > 0 ? gp->done_t[c->warmup - 1] : 0; /* seconds since the device's start */
     double end = gp->done_t[res->steps_done - 1];
     res->seconds = end - start;
     if (!(res->step_ms = malloc((size_t)res->timed_steps * sizeof *res->step_ms)))
@@ -229,8 +207,7 @@ static int gather(struct nb_run *r, int i, nb_error_t *err)
   res->stage_ms[NB_STAGE_COLLATE] = 1e3 * gp->stage_s[NB_STAGE_COLLATE] / built;
   res->stage_ms[NB_STAGE_STAGING_COPY] = 1e3 * gp->stage_s[NB_STAGE_STAGING_COPY] / fed;
   res->stage_ms[NB_STAGE_DEVICE_COPY] = 1e3 * gp->stage_s[NB_STAGE_DEVICE_COPY] / fed;
-  res->stage_ms[NB_STAGE_DEVICE_WORK] =
-      c->backend == NB_BACKEND_CUDA ? 1e3 * gp->stage_s[NB_STAGE_DEVICE_WORK] / fed : c->gpu_work_us / 1e3;
+  res->stage_ms[NB_STAGE_DEVICE_WORK] = 1e3 * gp->stage_s[NB_STAGE_DEVICE_WORK] / fed;
   if (res->stage_ms[NB_STAGE_DEVICE_COPY] > 0)
     res->copy_gbps = (double)r->batch_bytes / (res->stage_ms[NB_STAGE_DEVICE_COPY] * 1e-3) / 1e9;
   res->pin_s = gp->pin_s;
@@ -258,13 +235,9 @@ int nb_run_wait(nb_run_t r, nb_error_t *err)
       nb__taudit_judge(&gp->taudit[k], r->topo);
       r->achieved &= gp->taudit[k].ok;
     }
-    struct {
-      struct nb_buf *b;
-      int n;
-    } kinds[NB__NBUFKINDS] = {{gp->wslot, 2 * W}, {gp->scratch, W}, {gp->stage, gp->nstage}, {gp->dev, 2}};
     for (int k = 0; k < NB__NBUFKINDS && rc == 0; k++) {
-      for (int j = 0; j < kinds[k].n && rc == 0; j++)
-        rc = nb__baudit_add(&gp->baudit[k], r->topo, &kinds[k].b[j], err);
+      for (int j = 0; j < gp->nbufs[k] && rc == 0; j++)
+        rc = nb__baudit_add(&gp->baudit[k], r->topo, &gp->bufs[k][j], err);
       nb__baudit_judge(&gp->baudit[k], r->topo, il, nil);
       r->achieved &= gp->baudit[k].ok;
     }
@@ -279,20 +252,7 @@ int nb_run_wait(nb_run_t r, nb_error_t *err)
   if (rc == 0 && nb_numastat_read(r->topo, &r->after) < 0)
     rc = nb__err(err, NB_ENOMEM, "run: out of memory");
   /* Free the big buffers now; the records stay. */
-  for (int i = 0; i < r->ngpus; i++) {
-    struct gpu_pipe *gp = &r->g[i];
-    for (int k = 0; k < 2 * gp->gp->nworkers; k++)
-      nb_buf_free(&gp->wslot[k]);
-    for (int k = 0; k < gp->gp->nworkers; k++)
-      nb_buf_free(&gp->scratch[k]);
-    /* The GPU may still read staging: its queues end first. */
-    nb__cuda_gpu_close(gp->cuda);
-    gp->cuda = NULL;
-    for (int k = 0; k < gp->nstage; k++)
-      nb_buf_free(&gp->stage[k]);
-    nb_buf_free(&gp->dev[0]);
-    nb_buf_free(&gp->dev[1]);
-  }
+  nb__run_free_buffers(r);
   if (rc == 0 && r->err.code) {
     if (err)
       *err = r->err;

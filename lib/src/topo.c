@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <numaif.h>
-
+#include "mempolicy.h"
 #include "nodemask.h"
 #include "topo-internal.h"
 
@@ -73,10 +72,8 @@ static int restrict_to_process(struct nb_topo *topo, hwloc_bitmap_t cpus, hwloc_
   if (hwloc_get_cpubind(topo->hw, bound, HWLOC_CPUBIND_THREAD) == 0)
     hwloc_bitmap_and(cpus, cpus, bound);
   hwloc_bitmap_free(bound);
-  /* Mems_allowed, asked directly: libnuma's wrappers print on failure. */
   struct nb__nodemask mems;
-  nb__mask_zero(&mems);
-  if (get_mempolicy(NULL, mems.w, NB_MASK_MAXNODE, NULL, MPOL_F_MEMS_ALLOWED) == 0) {
+  if (nb__mempol_allowed(&mems) == 0) {
     unsigned id;
     hwloc_bitmap_foreach_begin(id, nodes) if (!nb__mask_isset(&mems, (int)id)) hwloc_bitmap_clr(nodes, id);
     hwloc_bitmap_foreach_end();

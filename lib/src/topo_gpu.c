@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "copy.h"
 #include "cuda_devices.h"
 #include "topo-internal.h"
 
@@ -323,19 +324,17 @@ int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg,
     return rc;
   }
   int ask_cuda = cuda || (topo->kind == NB_TOPO_LIVE && !cfg->no_cuda);
-#ifdef NB_HAVE_CUDA
+  /* The CUDA backend's runtime enumerates (none in a build without CUDA). */
+  const struct nb__copy_ops *ops = nb__copy_ops_for(NB_BACKEND_CUDA);
   struct nb__cuda_info real = {0};
-  if (ask_cuda && !cuda) {
-    if (nb__cuda_enumerate(&real) < 0)
+  if (ask_cuda && !cuda && ops->enumerate) {
+    if (ops->enumerate(&real) < 0)
       return oom(err);
     cuda = &real;
   }
-#endif
   if (cuda) {
     rc = gpus_from_cuda(topo, cuda, err);
-#ifdef NB_HAVE_CUDA
     free(real.devs);
-#endif
     if (rc != 0) {
       publish_warnings(topo);
       return rc < 0 ? rc : 0;

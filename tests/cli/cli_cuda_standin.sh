@@ -1,17 +1,16 @@
 #!/bin/sh
-# The CLI's CUDA path end to end without a GPU: numabench-fakecuda (test-only,
-# the CUDA stand-in engine) with this machine's first PCI devices presented
-# as CUDA GPUs. The JSON report (backend, pin, copy rate, pin time, verified
+# The CLI's CUDA path end to end without a GPU: the stand-in copy backend in
+# place of the CUDA engine (the test-only switch NB_TEST_STANDIN_GPUS), with
+# this machine's first PCI devices presented as CUDA GPUs. The JSON report (backend, pin, copy rate, pin time, verified
 # batches, no host "device" buffer), the text report, the CSV columns, a
 # --fail-at failure naming the GPU and batch, SIGINT mid-run (exit 130, an
 # interrupted report), and bw's CUDA JSON.
 . "$(dirname "$0")/lib.sh"
 need jq
-: "${NB_FAKECUDA_CLI:?NB_FAKECUDA_CLI must name numabench-fakecuda}"
-NB_FAKE_CUDA_DEVICES=$(ls /sys/bus/pci/devices 2>/dev/null | head -n 2 | tr '\n' ',' | sed 's/,$//')
-[ -n "$NB_FAKE_CUDA_DEVICES" ] || skip "no PCI device to present as a GPU"
-export NB_FAKE_CUDA_DEVICES
-fake=$NB_FAKECUDA_CLI
+NB_TEST_STANDIN_GPUS=$(ls /sys/bus/pci/devices 2>/dev/null | head -n 2 | tr '\n' ',' | sed 's/,$//')
+[ -n "$NB_TEST_STANDIN_GPUS" ] || skip "no PCI device to present as a GPU"
+export NB_TEST_STANDIN_GPUS
+fake=$NUMABENCH
 small="--sample 3x32x32 --batch 4 --warmup 2 --steps 20 --gpu-work 200 --quiet"
 
 "$fake" run $small --mode none,bind --verify --json --output "$tmp/res" >"$tmp/run.json" 2>"$tmp/err" ||

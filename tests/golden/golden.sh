@@ -56,10 +56,11 @@ if [ -n "${NB_FSROOT_DIR:-}" ] && [ -d "$NB_FSROOT_DIR" ]; then
   ln -s "$(cd "$NB_FSROOT_DIR" && pwd)" "$work/fsroot"
 else
   mkdir "$work/unpack"
-  tar -xjf "$src/tests/fixtures/fsroot-qemu-memonly.tar.bz2" -C "$work/unpack" && mv "$work/unpack/vm" "$work/fsroot" || {
+  if ! tar -xjf "$src/tests/fixtures/fsroot-qemu-memonly.tar.bz2" -C "$work/unpack" ||
+    ! mv "$work/unpack/vm" "$work/fsroot"; then
     echo "golden: cannot unpack the recorded /sys tree" >&2
     exit 1
-  }
+  fi
 fi
 mkdir "$work/run" "$work/actual"
 
@@ -98,7 +99,6 @@ while IFS= read -r line || [ -n "$line" ]; do
   # shellcheck disable=SC2053
   [[ $name == $pattern ]] || continue
   if [ $have_shared = 0 ] && [[ $text == *shared/* ]]; then
-    echo "skip $name (no recorded machines in $shared)"
     skipped=$((skipped + 1))
     continue
   fi
@@ -125,6 +125,9 @@ while IFS= read -r line || [ -n "$line" ]; do
     cmp -s "$work/actual/$name" "$want" || echo "updated $name"
     cp "$work/actual/$name" "$want"
     passed=$((passed + 1))
+  elif [ ! -e "$want" ]; then
+    echo "FAIL $name: no expected/$name.txt (a new case: record it with --update and review it)"
+    failed=$((failed + 1))
   elif cmp -s "$work/actual/$name" "$want"; then
     passed=$((passed + 1))
   else
@@ -152,6 +155,7 @@ if [ "$pattern" = '*' ]; then
   done
 fi
 
+[ $skipped -gt 0 ] && echo "skipped $skipped cases that read shared/: no recorded machines in $shared"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ $failed -ne 0 ] && exit 1
 [ $passed -eq 0 ] && [ $skipped -gt 0 ] && exit 77

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "copy.h"
 #include "nbtest.h"
 
 static nb_topo_t topo;
@@ -216,7 +217,7 @@ static void test_pinned_needs_cuda(void **state)
     struct nb_buf b;
     struct nb_buf_plan bp = {NB_MEM_BIND, nb_topo_node(topo, 0)->os_index};
     nb_error_t err = {0};
-    int rc = nb_buf_alloc_pinned(topo, &b, 1 << 20, &bp, NULL, 0, how[k], &err);
+    int rc = nb_buf_alloc_pinned(topo, &b, 1 << 20, &bp, NULL, 0, nb__copy_cuda.pinner, how[k], &err);
     print_message("--pin %s: %s\n", nb_pin_name(how[k]), rc == 0 ? "pinned" : err.msg);
     if (rc == 0) {
       assert_int_equal(b.pinned, how[k]);
@@ -239,10 +240,10 @@ int main(void)
     return 1;
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_bind_achieved),   cmocka_unit_test(test_degrade_memory),
-      cmocka_unit_test(test_degrade_cpu),     cmocka_unit_test(test_unbound_resets),
-      cmocka_unit_test(test_foreign_refused), cmocka_unit_test(test_numastat),
-      cmocka_unit_test(test_interleave),      cmocka_unit_test(test_parallel_first_touch),
+      cmocka_unit_test(test_bind_achieved),     cmocka_unit_test(test_degrade_memory),
+      cmocka_unit_test(test_degrade_cpu),       cmocka_unit_test(test_unbound_resets),
+      cmocka_unit_test(test_foreign_refused),   cmocka_unit_test(test_numastat),
+      cmocka_unit_test(test_interleave),        cmocka_unit_test(test_parallel_first_touch),
       cmocka_unit_test(test_pinned_needs_cuda),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

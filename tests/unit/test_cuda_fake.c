@@ -1,5 +1,6 @@
 /* Unit tests (live, pipeline): the pipeline's CUDA path without a GPU,
- * against the host stand-in for the CUDA engine (cuda_fake.c). The topology
+ * against the stand-in copy backend (copy_standin.c), handed to the library
+ * at run time through its test-only switch (NB_TEST_STANDIN_GPUS). The topology
  * is this machine's, with two of its PCI devices presented as CUDA devices
  * 0 and 1. Checked: every step of every GPU delivered, the sampled batches
  * back from the "GPU" equal to what the workers built (a staging slot
@@ -18,8 +19,8 @@
 
 #include <jansson.h>
 
+#include "copy.h"
 #include "cuda_devices.h"
-#include "cuda_fake.h"
 #include "nbtest.h"
 #include "topo-internal.h"
 
@@ -54,7 +55,7 @@ static nb_plan_t plan_for(enum nb_mode mode, int workers)
 static void no_violation(void)
 {
   const char *first;
-  int n = nb__fake_cuda_violations(&first);
+  int n = nb__standin_violations(&first);
   if (n)
     fail_msg("the pipeline broke the CUDA engine's contract %d times; first: %s", n, first);
 }
@@ -153,10 +154,11 @@ static void test_stop(void **state)
 static void test_bw(void **state)
 {
   (void)state;
-  struct nb_bw_config bc = {.bytes = 1 << 20, .repeat = 3, .pin = NB_PIN_REGISTER};
+  struct nb_bw_config bc = {
+      .backend = NB_BACKEND_CUDA, .bytes = 1 << 20, .repeat = 3, .pin = NB_PIN_REGISTER};
   nb_bw_t bw;
   nb_error_t err = {0};
-  if (nb_bw_cuda(topo, &bc, &bw, &err) < 0)
+  if (nb_bw_measure(topo, &bc, &bw, &err) < 0)
     fail_msg("%s", err.msg);
   assert_int_equal(nb_bw_ndirs(bw), 2);
   assert_int_equal(nb_bw_ncols(bw), 2);
@@ -222,6 +224,14 @@ int main(void)
   if (fake_gpus(devs) < 2) {
     printf("SKIP: this machine has fewer than 2 PCI devices to present as GPUs\n");
     return NB_TEST_SKIP;
+  }
+  /* The stand-in replaces the CUDA backend for these devices. */
+  char list[64];
+  snprintf(list, sizeof list, "%s,%s", devs[0].bus_id, devs[1].bus_id);
+  setenv(NB__STANDIN_ENV, list, 1);
+  if (nb__copy_ops_for(NB_BACKEND_CUDA) != &nb__copy_standin) {
+    printf("the stand-in was not chosen for " NB__STANDIN_ENV "=%s\n", list);
+    return 1;
   }
   struct nb__cuda_info info = {.runtime_version = 13000, .driver_version = 13000, .count = 2, .devs = devs};
   struct nb_topo_config tc = {0};

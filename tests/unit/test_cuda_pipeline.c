@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "copy.h"
 #include "nbtest.h"
 
 static nb_topo_t topo;
@@ -50,7 +51,7 @@ static void test_pinned_on_node(void **state)
     struct nb_buf b;
     struct nb_buf_plan bp = {NB_MEM_BIND, node};
     nb_error_t err = {0};
-    if (nb_buf_alloc_pinned(topo, &b, 64 << 20, &bp, NULL, 0, how[k], &err) < 0)
+    if (nb_buf_alloc_pinned(topo, &b, 64 << 20, &bp, NULL, 0, nb__copy_cuda.pinner, how[k], &err) < 0)
       fail_msg("--pin %s: %s", nb_pin_name(how[k]), err.msg);
     assert_int_equal(b.pinned, how[k]);
     assert_true(b.pin_s > 0);
@@ -168,10 +169,11 @@ static void test_failures_stop_cleanly(void **state)
 static void test_bw_matrix(void **state)
 {
   (void)state;
-  struct nb_bw_config bc = {.bytes = 32 << 20, .repeat = 3, .pin = NB_PIN_REGISTER};
+  struct nb_bw_config bc = {
+      .backend = NB_BACKEND_CUDA, .bytes = 32 << 20, .repeat = 3, .pin = NB_PIN_REGISTER};
   nb_bw_t bw;
   nb_error_t err = {0};
-  if (nb_bw_cuda(topo, &bc, &bw, &err) < 0)
+  if (nb_bw_measure(topo, &bc, &bw, &err) < 0)
     fail_msg("bw: %s", err.msg);
   assert_int_equal(nb_bw_ndirs(bw), 2);
   assert_int_equal(nb_bw_ncols(bw), nb_topo_ngpus(topo));

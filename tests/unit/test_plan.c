@@ -428,6 +428,90 @@ static void test_shell_quote(void **state)
   }
 }
 
+/* ---- the mode table ---- */
+
+static bool uses(const struct nb_mode_info *mi, enum nb_place pl)
+{
+  return mi->feeder == pl || mi->workers == pl || mi->staging == pl;
+}
+
+/* Rows in enum order, names that parse back, needs that follow from the
+ * places (a far node needs a second node; any node relative to the GPU
+ * needs the GPU's node; threads on the GPU's node need CPUs there). */
+static void test_mode_table(void **state)
+{
+  (void)state;
+  for (int m = 0; m < NB_NMODES; m++) {
+    const struct nb_mode_info *mi = nb_mode_info((enum nb_mode)m);
+    assert_non_null(mi);
+    assert_int_equal(mi->mode, m);
+    assert_string_equal(nb_mode_name((enum nb_mode)m), mi->name);
+    assert_int_equal(nb_mode_parse(mi->name), m);
+    assert_true(mi->help && *mi->help);
+    bool far = uses(mi, NB_PLACE_FAR_NODE), gpu = uses(mi, NB_PLACE_GPU_NODE);
+    bool thread_on_gpu = mi->feeder == NB_PLACE_GPU_NODE || mi->workers == NB_PLACE_GPU_NODE;
+    if (far != !!(mi->needs & NB_NEED_FAR_NODE) || (far || gpu) != !!(mi->needs & NB_NEED_GPU_NODE) ||
+        thread_on_gpu != !!(mi->needs & NB_NEED_GPU_NODE_CPUS))
+      fail_msg("mode %s: needs 0x%x do not follow from its places", mi->name, mi->needs);
+  }
+  assert_null(nb_mode_info((enum nb_mode)NB_NMODES));
+  assert_null(nb_mode_info((enum nb_mode) - 1));
+  assert_string_equal(nb_mode_name((enum nb_mode)NB_NMODES), "?");
+  assert_int_equal(nb_mode_parse("bogus"), -1);
+  assert_int_equal(nb_mode_parse(""), -1);
+}
+
+/* The place a plan gave a thread or buffer is the one its mode's row names. */
+static void expect_place(const char *what, enum nb_place pl, enum nb_mem_policy pol, int node,
+                         const struct nb_gpu_plan *g)
+{
+  bool ok = false;
+  switch (pl) {
+  case NB_PLACE_UNBOUND:
+    ok = pol == NB_MEM_DEFAULT && node == -1;
+    break;
+  case NB_PLACE_GPU_NODE:
+    ok = pol == NB_MEM_BIND && node == g->gpu_node;
+    break;
+  case NB_PLACE_FAR_NODE:
+    ok = pol == NB_MEM_BIND && node >= 0 && node != g->gpu_node;
+    break;
+  case NB_PLACE_INTERLEAVE:
+    ok = pol == NB_MEM_INTERLEAVE && node == -1;
+    break;
+  }
+  if (!ok)
+    fail_msg("GPU %d (node %d): %s planned %s node %d", g->gpu, g->gpu_node, what, nb_mem_policy_name(pol),
+             node);
+}
+
+static void test_plans_follow_table(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("nps4-4gpu.xml"), NULL);
+  for (int m = 0; m < NB_NMODES; m++) {
+    const struct nb_mode_info *mi = nb_mode_info((enum nb_mode)m);
+    nb_plan_t plan = plan_or_fail(topo, (enum nb_mode)m, NULL, 2, NULL);
+    for (int i = 0; i < nb_plan_ngpus(plan); i++) {
+      const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
+      expect_place("feeder", mi->feeder, g->feeder.mem_policy, g->feeder.mem_node, g);
+      for (int w = 0; w < g->nworkers; w++)
+        expect_place("worker", mi->workers, g->workers[w].mem_policy, g->workers[w].mem_node, g);
+      expect_place("staging", mi->staging, g->staging.policy, g->staging.node, g);
+      /* The device side is on the GPU's node in every mode. */
+      expect_place("device buffer", NB_PLACE_GPU_NODE, g->device_buf.policy, g->device_buf.node, g);
+      if (mi->note) {
+        assert_true(g->nnotes >= 1);
+        assert_string_equal(g->notes[0], mi->note);
+      }
+    }
+    const int *il;
+    assert_int_equal(nb_plan_interleave_nodes(plan, &il) > 0, uses(mi, NB_PLACE_INTERLEAVE));
+    nb_plan_free(plan);
+  }
+  nb_topo_free(topo);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -436,7 +520,8 @@ int main(void)
       cmocka_unit_test(test_memonly_never_chosen),  cmocka_unit_test(test_none_interleave),
       cmocka_unit_test(test_errors_and_overrides),  cmocka_unit_test(test_gpu_selection),
       cmocka_unit_test(test_simulated_devices),     cmocka_unit_test(test_numactl),
-      cmocka_unit_test(test_shell_quote),
+      cmocka_unit_test(test_shell_quote),           cmocka_unit_test(test_mode_table),
+      cmocka_unit_test(test_plans_follow_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,6 @@
 #!/bin/sh
 # Run VM test cases: tests/vm/run-case.sh CASE... (cases/CASE.sh).
-# Environment: NUMABENCH (the binary to test), NB_FAKECUDA_CLI (the CLI on
-# the CUDA stand-in engine, for run-2n-cuda), NB_VM_WORK (work directory,
+# Environment: NUMABENCH (the binary to test), NB_VM_WORK (work directory,
 # keeps the fetched kernel), NB_VM_KERNEL, NB_VM_ACCEL, NB_TEST_STRICT.
 set -u
 NB_VM_DIR=$(cd "$(dirname "$0")" && pwd)

@@ -71,10 +71,6 @@ vm_initrd() {
   mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
   cp "$BUSYBOX" "$root/bin/busybox"
   vm_copy_binary "$root" "$NUMABENCH" /bin/numabench
-  # The CLI on the CUDA stand-in engine (tests only), when built.
-  if [ -n "${NB_FAKECUDA_CLI:-}" ] && [ -x "$NB_FAKECUDA_CLI" ]; then
-    vm_copy_binary "$root" "$NB_FAKECUDA_CLI" /bin/numabench-fakecuda
-  fi
   cp "$NB_VM_DIR/guest-init" "$root/init"
   chmod +x "$root/init"
   cp "$script" "$root/case-guest.sh"

@@ -61,6 +61,10 @@ enum nb_pin {
   NB_PIN_HOSTALLOC, /* cudaHostAlloc under the buffer's policy set on the allocating thread */
 };
 
+/** How a copy backend page-locks host memory (opaque; the CUDA backend's
+ *  pins for its GPUs' DMA). */
+struct nb_pinner;
+
 /** A node-local buffer. */
 struct nb_buf {
   void *addr;
@@ -70,6 +74,7 @@ struct nb_buf {
   int mbind_errno;         /* why the asked policy was refused, 0 if it was not */
   double alloc_s;          /* seconds to map, bind and first-touch */
   enum nb_pin pinned;      /* how it is page-locked */
+  const struct nb_pinner *pinner; /* who page-locked it, to unpin */
   double pin_s;            /* seconds to page-lock it */
 };
 
@@ -82,14 +87,17 @@ struct nb_buf {
 int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
                  const int *interleave, int ninterleave, nb_error_t *err);
 
-/** The same, then page-locked as how says (NB_PIN_NONE: nb_buf_alloc).
- *  NB_PIN_REGISTER: nb_buf_alloc, then cudaHostRegister. NB_PIN_HOSTALLOC:
- *  the plan's policy is set on the calling thread (and restored after), then
- *  cudaHostAlloc and a touch of every page; policy records the thread's
+/** The same, then page-locked by pinner as how says (NB_PIN_NONE:
+ *  nb_buf_alloc). NB_PIN_REGISTER: nb_buf_alloc, then register (CUDA:
+ *  cudaHostRegister). NB_PIN_HOSTALLOC: the plan's policy is set on the
+ *  calling thread (and restored after), then the pinner allocates (CUDA:
+ *  cudaHostAlloc) and every page is touched; policy records the thread's
  *  policy the pages were allocated under.
+ *  - NB_EINVAL: a pinning asked of no pinner.
  *  - NB_ENOTSUP: built without CUDA. - NB_ECUDA: the CUDA call failed. */
 int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
-                        const int *interleave, int ninterleave, enum nb_pin how, nb_error_t *err);
+                        const int *interleave, int ninterleave, const struct nb_pinner *pinner, enum nb_pin how,
+                        nb_error_t *err);
 
 const char *nb_pin_name(enum nb_pin p);
 

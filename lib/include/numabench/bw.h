@@ -19,6 +19,7 @@
 
 #include <numabench/bind.h>
 #include <numabench/error.h>
+#include <numabench/run.h>
 #include <numabench/stats.h>
 #include <numabench/topo.h>
 
@@ -27,6 +28,7 @@ extern "C" {
 #endif
 
 struct nb_bw_config {
+  enum nb_backend backend; /* resolved: HOST (node x node) or CUDA (node x GPU, both ways) */
   size_t bytes;    /* per copy */
   int repeat;      /* timed copies per cell (one untimed copy first) */
   enum nb_pin pin; /* CUDA: how the host buffer is page-locked (REGISTER or HOSTALLOC) */
@@ -45,15 +47,15 @@ struct nb_bw_cell {
 
 typedef struct nb_bw *nb_bw_t;
 
-/** Measure the host matrix on this machine.
- *  - NB_EINVAL: not this machine, size 0, repeat < 1.
- *  - NB_ENOMEM, NB_EINTERNAL (threads). */
-int nb_bw_host(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err);
-/** Measure the CUDA matrices (every GPU of the topology, which must come
- *  from the CUDA runtime).
- *  - NB_EINVAL: as nb_bw_host, or GPUs not from CUDA. - NB_ENOTSUP: built
- *    without CUDA. - NB_ECUDA: a CUDA call failed (named, with the GPU). */
-int nb_bw_cuda(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err);
+/** Measure the backend's matrices on this machine: host, the node x node
+ *  matrix; CUDA, the node x GPU matrices (every GPU of the topology, which
+ *  must come from the CUDA runtime).
+ *  - NB_EINVAL: not this machine, size 0, repeat < 1, backend not resolved,
+ *    GPUs not from CUDA.
+ *  - NB_ENOMEM, NB_EINTERNAL (threads).
+ *  - NB_ENOTSUP: built without CUDA. - NB_ECUDA: a CUDA call failed (named,
+ *    with the GPU). */
+int nb_bw_measure(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, nb_error_t *err);
 void nb_bw_free(nb_bw_t bw);
 
 int nb_bw_ndirs(nb_bw_t bw); /* 1 host, 2 CUDA (H2D, D2H) */

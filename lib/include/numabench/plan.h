@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-/** Placement modes. */
+/** Placement modes; what each does is in its nb_mode_info. */
 enum nb_mode {
   NB_MODE_NONE,        /* nothing bound: the scheduler decides (the audit records where) */
   NB_MODE_BIND,        /* feeder, workers and buffers on the GPU's node */
@@ -73,6 +73,41 @@ struct nb_gpu_plan {
   int nnotes;
   const char *const *notes;
 };
+
+/** Where a mode puts a thread (its CPUs and the memory it allocates) or a
+ *  buffer, relative to the GPU it serves. */
+enum nb_place {
+  NB_PLACE_UNBOUND,    /* nothing bound: the scheduler and first touch decide */
+  NB_PLACE_GPU_NODE,   /* the GPU's NUMA node */
+  NB_PLACE_FAR_NODE,   /* the usable node farthest from the GPU's (ties: the lowest OS index) */
+  NB_PLACE_INTERLEAVE, /* CPUs unbound; memory interleaved over the allowed nodes with memory */
+};
+
+/** What a mode needs from the topology; nb_plan_make refuses a mode whose
+ *  needs are not met, with the error named here. */
+enum nb_mode_need {
+  NB_NEED_GPU_NODE = 1 << 0,      /* every planned GPU's node is known (else --gpu-node): NB_EINVAL */
+  NB_NEED_GPU_NODE_CPUS = 1 << 1, /* the GPU's node has CPUs this process may use: NB_EINVAL */
+  NB_NEED_FAR_NODE = 1 << 2,      /* two allowed nodes with CPUs, so a far one exists: NB_ENOTSUP */
+};
+
+/** One row of the mode table, which drives parsing, feasibility and
+ *  planning. Whatever the mode, the device thread (host backend) and the
+ *  device's memory sit on the GPU's node: that is where the GPU is. */
+struct nb_mode_info {
+  enum nb_mode mode;
+  const char *name;      /* as --mode takes it */
+  const char *help;      /* one line, for --help and documentation */
+  enum nb_place feeder;  /* the thread receiving batches and copying them to the device */
+  enum nb_place workers; /* the worker threads, and the batch buffers they allocate */
+  enum nb_place staging; /* the pinned staging slots the feeder copies from */
+  unsigned needs;        /* enum nb_mode_need flags */
+  const char *note;      /* written into every GPU's plan notes, or NULL */
+};
+
+/** The mode's row of the table; NULL for a value outside [0, NB_NMODES).
+ *  Rows are in enum order: iterate with for (m = 0; m < NB_NMODES; m++). */
+const struct nb_mode_info *nb_mode_info(enum nb_mode mode);
 
 typedef struct nb_plan *nb_plan_t;
 

@@ -93,6 +93,9 @@ struct nb_gpu_result {
 
 typedef struct nb_run *nb_run_t;
 
+/** Bytes of one sample of cfg's shape (float32 values). */
+size_t nb_run_sample_bytes(const struct nb_run_config *cfg);
+
 /** Memory the run needs per node (bytes), as the plan places it; memory
  *  whose node is not fixed (unbound or interleaved) is counted in *floating.
  *  need has nb_topo_nnodes entries in topology order. */

@@ -1,5 +1,6 @@
-# The pipeline's CUDA path on two real NUMA nodes, with the CUDA stand-in
-# engine (numabench-fakecuda: the host plays the GPUs; no GPU is needed).
+# The pipeline's CUDA path on two real NUMA nodes, with the stand-in copy
+# backend in place of the CUDA engine (the test-only switch
+# NB_TEST_STANDIN_GPUS: the host plays the GPUs; no GPU is needed).
 # Devices 41:00.0 (node 0) and 81:00.0 (node 1) are presented as CUDA
 # devices 0 and 1. Checked from the kernel's answers: with --pin register
 # and --pin hostalloc (pages allocated under the staging node's policy set on
@@ -11,12 +12,12 @@ PCI=1
 
 guest() {
   cat <<'GUEST'
-export NB_FAKE_CUDA_DEVICES=0000:41:00.0,0000:81:00.0
+export NB_TEST_STANDIN_GPUS=0000:41:00.0,0000:81:00.0
 A="--backend cuda --mode none,bind,adversarial --sample 3x64x64 --batch 4 --warmup 2 --steps 20 --gpu-work 200 --verify --json --quiet"
-run register.json numabench-fakecuda run $A --pin register
-run hostalloc.json numabench-fakecuda run $A --pin hostalloc --pipeline direct
-run bw.json numabench-fakecuda bw --backend cuda --size 1M --repeat 3 --json
-run hostbw.json numabench-fakecuda bw --backend host --size 1M --repeat 1 --json
+run register.json numabench run $A --pin register
+run hostalloc.json numabench run $A --pin hostalloc --pipeline direct
+run bw.json numabench bw --backend cuda --size 1M --repeat 3 --json
+run hostbw.json numabench bw --backend host --size 1M --repeat 1 --json
 GUEST
 }
 

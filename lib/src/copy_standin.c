@@ -1,16 +1,18 @@
-/* numabench tests: a stand-in for the CUDA engine (cuda_engine.h) that runs
- * on the host, so that the pipeline's CUDA path (feeder, completion thread,
- * ring and copy-back back-pressure, staging reuse, stops and failures) and
- * bw's CUDA path run where no GPU is. Linked only into test binaries
- * (numabench_fakecuda).
+/* numabench: the stand-in copy backend, a host stand-in for the CUDA engine,
+ * so that the pipeline's CUDA path (feeder, completion thread, ring and
+ * copy-back back-pressure, staging reuse, stops and failures) and bw's CUDA
+ * path run where no GPU is. It is for tests, like fio's engines/null.c: the
+ * CUDA table is swapped for it only when NB_TEST_STANDIN_GPUS names the PCI
+ * devices to present as CUDA GPUs (nb__copy_ops_for).
  *
- * One "GPU" thread per engine takes the submitted steps in order: it copies
+ * One "GPU" thread per device takes the submitted steps in order: it copies
  * the staging batch in two halves with a pause between (a staging slot
  * refilled before its copy completed shows up as wrong data under
  * --verify), sleeps --gpu-work, copies back when asked, and marks each step
- * done. The fake also checks the engine's contract and counts violations:
- * steps submitted in order, at most ring - 1 in flight, only submitted
- * steps polled, steps polled done in order, one copy-back in flight. */
+ * done. The stand-in also checks the engine's contract and counts
+ * violations: steps submitted in order, at most ring - 1 in flight, only
+ * submitted steps polled, steps polled done in order, one copy-back in
+ * flight. The count is process-wide on purpose: tests read it after runs. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,10 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cuda_devices.h"
-#include "cuda_engine.h"
-#include "cuda_fake.h"
-#include "nb-internal.h"
+#include "copy.h"
 
 static atomic_int violations;
 static char first_violation[256];
@@ -36,7 +35,7 @@ static void violate(const char *what, long step)
   pthread_mutex_unlock(&violation_mu);
 }
 
-int nb__fake_cuda_violations(const char **first)
+int nb__standin_violations(const char **first)
 {
   *first = first_violation;
   return atomic_load(&violations);
@@ -57,18 +56,16 @@ static void nap(double s)
   nanosleep(&ts, NULL);
 }
 
-/* The devices: NB_FAKE_CUDA_DEVICES, a comma-separated list of PCI bus ids
- * of this machine (the test-only CLI numabench-fakecuda in the QEMU guests);
- * unset, no device. */
-int nb__cuda_enumerate(struct nb__cuda_info *info)
+/* The devices: NB_TEST_STANDIN_GPUS, a comma-separated list of PCI bus ids
+ * of this machine; unset, no device. */
+static int standin_enumerate(struct nb__cuda_info *info)
 {
   memset(info, 0, sizeof *info);
   info->runtime_version = info->driver_version = 13000;
-  const char *list = getenv("NB_FAKE_CUDA_DEVICES");
+  const char *list = getenv(NB__STANDIN_ENV);
   if (!list || !*list) {
     snprintf(info->error, sizeof info->error,
-             "cudaGetDeviceCount: cudaErrorNoDevice (stand-in engine: "
-             "NB_FAKE_CUDA_DEVICES is not set)");
+             "cudaGetDeviceCount: cudaErrorNoDevice (stand-in engine: " NB__STANDIN_ENV " is not set)");
     return 0;
   }
   int n = 1;
@@ -89,32 +86,32 @@ int nb__cuda_enumerate(struct nb__cuda_info *info)
   return 0;
 }
 
-int nb__cuda_usable(int *count, nb_error_t *err)
+static int standin_usable(int *count, nb_error_t *err)
 {
   (void)err;
   *count = 1;
   return 0;
 }
 
-int nb__cuda_select(int ordinal, int gpu, nb_error_t *err)
+static int standin_select(int ordinal, int gpu, nb_error_t *err)
 {
   (void)ordinal, (void)gpu;
   return (void)err, 0;
 }
 
-int nb__cuda_register(void *addr, size_t len, double *seconds, nb_error_t *err)
+static int standin_register(void *addr, size_t len, double *seconds, nb_error_t *err)
 {
   (void)addr, (void)len, (void)err;
   *seconds = 1e-6;
   return 0;
 }
 
-void nb__cuda_unregister(void *addr)
+static void standin_unregister(void *addr)
 {
   (void)addr;
 }
 
-int nb__cuda_host_alloc(void **addr, size_t len, double *seconds, nb_error_t *err)
+static int standin_host_alloc(void **addr, size_t len, double *seconds, nb_error_t *err)
 {
   if (posix_memalign(addr, (size_t)sysconf(_SC_PAGESIZE), len))
     return nb__err(err, NB_ENOMEM, "fake cudaHostAlloc: out of memory");
@@ -122,7 +119,7 @@ int nb__cuda_host_alloc(void **addr, size_t len, double *seconds, nb_error_t *er
   return 0;
 }
 
-void nb__cuda_free_host(void *addr)
+static void standin_free_host(void *addr)
 {
   free(addr);
 }
@@ -134,11 +131,11 @@ struct entry {
   const void *src;
   int verify;
   atomic_int copied, done;
-  struct nb__cuda_step t;
+  struct nb__copy_step t;
 };
 
-struct nb__cuda_gpu {
-  struct nb__cuda_gpu_config cfg;
+struct standin_gpu {
+  struct nb__copy_dev_config cfg;
   void *slot[2], *verify;
   struct entry *ring;
   pthread_mutex_t mu;
@@ -153,7 +150,7 @@ struct nb__cuda_gpu {
 
 static void *gpu_main(void *arg)
 {
-  struct nb__cuda_gpu *g = arg;
+  struct standin_gpu *g = arg;
   size_t half = g->cfg.batch_bytes / 2;
   for (long k = 0;; k++) {
     pthread_mutex_lock(&g->mu);
@@ -177,15 +174,16 @@ static void *gpu_main(void *arg)
     if (e->verify)
       memcpy(g->verify, slot, g->cfg.batch_bytes);
     double t3 = now_s();
-    e->t = (struct nb__cuda_step){t1 - t0, t2 - t1, idle > 0 ? idle : 0, t3 - g->prev_end};
+    e->t = (struct nb__copy_step){t1 - t0, t2 - t1, idle > 0 ? idle : 0, t3 - g->prev_end};
     g->prev_end = t3;
     atomic_store(&e->done, 1);
   }
   return NULL;
 }
 
-void nb__cuda_gpu_close(struct nb__cuda_gpu *g)
+static void standin_gpu_close(struct nb__copy_dev *d)
 {
+  struct standin_gpu *g = (struct standin_gpu *)d;
   if (!g)
     return;
   if (g->have_thread) {
@@ -204,10 +202,10 @@ void nb__cuda_gpu_close(struct nb__cuda_gpu *g)
   free(g);
 }
 
-int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config *cfg, nb_error_t *err)
+static int standin_gpu_open(struct nb__copy_dev **gp, const struct nb__copy_dev_config *cfg, nb_error_t *err)
 {
   *gp = NULL;
-  struct nb__cuda_gpu *g = calloc(1, sizeof *g);
+  struct standin_gpu *g = calloc(1, sizeof *g);
   if (!g)
     return nb__err(err, NB_ENOMEM, "fake GPU: out of memory");
   g->cfg = *cfg;
@@ -218,7 +216,7 @@ int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config
   g->verify = cfg->verify ? malloc(cfg->batch_bytes) : NULL;
   g->ring = calloc((size_t)g->cfg.ring, sizeof *g->ring);
   if (!g->slot[0] || !g->slot[1] || (cfg->verify && !g->verify) || !g->ring) {
-    nb__cuda_gpu_close(g);
+    standin_gpu_close((struct nb__copy_dev *)g);
     return nb__err(err, NB_ENOMEM, "fake GPU: out of memory");
   }
   for (int i = 0; i < g->cfg.ring; i++)
@@ -229,35 +227,31 @@ int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config
   if (pthread_create(&g->gpu, NULL, gpu_main, g)) {
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
-    nb__cuda_gpu_close(g);
+    standin_gpu_close((struct nb__copy_dev *)g);
     return nb__err(err, NB_EINTERNAL, "fake GPU: thread");
   }
   g->have_thread = 1;
-  *gp = g;
+  *gp = (struct nb__copy_dev *)g;
   return 0;
 }
 
-double nb__cuda_gpu_spin_scale(const struct nb__cuda_gpu *g)
+static int standin_gpu_use(struct nb__copy_dev *d, nb_error_t *err)
 {
-  (void)g;
-  return 1.0;
-}
-
-int nb__cuda_gpu_use(struct nb__cuda_gpu *g, nb_error_t *err)
-{
-  (void)g, (void)err;
+  (void)d, (void)err;
   return 0;
 }
 
-int nb__cuda_gpu_start(struct nb__cuda_gpu *g, nb_error_t *err)
+static int standin_gpu_start(struct nb__copy_dev *d, nb_error_t *err)
 {
+  struct standin_gpu *g = (struct standin_gpu *)d;
   (void)err;
   g->base = g->prev_end = now_s();
   return 0;
 }
 
-int nb__cuda_gpu_submit(struct nb__cuda_gpu *g, long step, const void *src, int verify, nb_error_t *err)
+static int standin_gpu_submit(struct nb__copy_dev *d, long step, const void *src, int verify, nb_error_t *err)
 {
+  struct standin_gpu *g = (struct standin_gpu *)d;
   (void)err;
   pthread_mutex_lock(&g->mu);
   if (step != g->submitted)
@@ -280,7 +274,7 @@ int nb__cuda_gpu_submit(struct nb__cuda_gpu *g, long step, const void *src, int 
   return 0;
 }
 
-static struct entry *polled_entry(struct nb__cuda_gpu *g, long step)
+static struct entry *polled_entry(struct standin_gpu *g, long step)
 {
   pthread_mutex_lock(&g->mu);
   long submitted = g->submitted;
@@ -293,16 +287,18 @@ static struct entry *polled_entry(struct nb__cuda_gpu *g, long step)
   return e;
 }
 
-int nb__cuda_gpu_poll_copy(struct nb__cuda_gpu *g, long step, nb_error_t *err)
+static int standin_gpu_poll_copy(struct nb__copy_dev *d, long step, nb_error_t *err)
 {
+  struct standin_gpu *g = (struct standin_gpu *)d;
   struct entry *e = polled_entry(g, step);
   if (!e)
     return nb__err(err, NB_EINTERNAL, "fake GPU: contract violated");
   return atomic_load(&e->copied);
 }
 
-int nb__cuda_gpu_poll_step(struct nb__cuda_gpu *g, long step, struct nb__cuda_step *t, nb_error_t *err)
+static int standin_gpu_poll_step(struct nb__copy_dev *d, long step, struct nb__copy_step *t, nb_error_t *err)
 {
+  struct standin_gpu *g = (struct standin_gpu *)d;
   struct entry *e = polled_entry(g, step);
   if (!e)
     return nb__err(err, NB_EINTERNAL, "fake GPU: contract violated");
@@ -319,13 +315,14 @@ int nb__cuda_gpu_poll_step(struct nb__cuda_gpu *g, long step, struct nb__cuda_st
   return 1;
 }
 
-const void *nb__cuda_gpu_verify_buf(const struct nb__cuda_gpu *g)
+static const void *standin_gpu_verify_buf(struct nb__copy_dev *d, long step)
 {
-  return g->verify;
+  (void)step;
+  return ((struct standin_gpu *)d)->verify;
 }
 
-int nb__cuda_bw_copy(int ordinal, int gpu, void *host, size_t len, int h2d, int repeat, double *samples,
-                     void (*start)(void *arg), void *start_arg, nb_error_t *err)
+static int standin_bw_copy(int ordinal, int gpu, void *host, size_t len, int h2d, int repeat, double *samples,
+                           void (*start)(void *arg), void *start_arg, nb_error_t *err)
 {
   (void)ordinal;
   void *dev = malloc(len);
@@ -346,3 +343,31 @@ int nb__cuda_bw_copy(int ordinal, int gpu, void *host, size_t len, int h2d, int 
   free(dev);
   return 0;
 }
+
+static const struct nb_pinner standin_pinner = {
+    .register_mem = standin_register,
+    .unregister_mem = standin_unregister,
+    .host_alloc = standin_host_alloc,
+    .free_host = standin_free_host,
+};
+
+const struct nb__copy_ops nb__copy_standin = {
+    .name = "cuda",
+    .flags = NB__COPY_BW_GPUS,
+    .verify_every = NB_CUDA_VERIFY_EVERY,
+    .verify_inflight = 1,
+    .usable = standin_usable,
+    .enumerate = standin_enumerate,
+    .pinner = &standin_pinner,
+    .select = standin_select,
+    .open = standin_gpu_open,
+    .attach = standin_gpu_use,
+    .start = standin_gpu_start,
+    .submit = standin_gpu_submit,
+    .poll_copy = standin_gpu_poll_copy,
+    .poll_step = standin_gpu_poll_step,
+    .verify_buf = standin_gpu_verify_buf,
+    .close = standin_gpu_close,
+    .bw_job = nb__cuda_bw_job,
+    .bw_copy = standin_bw_copy,
+};

@@ -1,0 +1,45 @@
+/* numabench: choosing a copy backend (copy.h) and resolving --backend. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <numabench/run.h>
+
+#include "copy.h"
+
+const struct nb__copy_ops *nb__copy_ops_for(enum nb_backend b)
+{
+  if (b != NB_BACKEND_CUDA)
+    return &nb__copy_host;
+  /* Tests only: the stand-in plays the CUDA engine (copy_standin.c). */
+  const char *standin = getenv(NB__STANDIN_ENV);
+  return standin && *standin ? &nb__copy_standin : &nb__copy_cuda;
+}
+
+enum nb_pin nb__copy_pin(const struct nb__copy_ops *ops, enum nb_pin asked)
+{
+  return ops->pinner ? asked : NB_PIN_NONE;
+}
+
+int nb_backend_resolve(nb_topo_t topo, enum nb_backend asked, enum nb_backend *out, char *why, size_t len,
+                       nb_error_t *err)
+{
+  if (why && len)
+    why[0] = '\0';
+  *out = NB_BACKEND_HOST;
+  if (asked == NB_BACKEND_HOST)
+    return 0;
+  const struct nb__copy_ops *ops = nb__copy_ops_for(NB_BACKEND_CUDA);
+  nb_error_t e = {0};
+  int n = 0, rc = ops->usable ? ops->usable(&n, &e) : 0;
+  if (rc == 0 && nb_topo_gpu_origin(topo) != NB_GPUS_CUDA)
+    rc = nb__err(&e, NB_EINVAL, "the GPUs were not enumerated by the CUDA runtime (--devices or --no-cuda)");
+  if (rc == 0) {
+    *out = NB_BACKEND_CUDA;
+    return 0;
+  }
+  if (asked == NB_BACKEND_CUDA)
+    return nb__err(err, e.code, "--backend cuda: %s; use --backend host", e.msg);
+  if (why && len)
+    snprintf(why, len, "%s", e.msg);
+  return 0;
+}
