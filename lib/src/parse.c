@@ -82,12 +82,12 @@ int nb__parse_modes(const char *text, struct nb_modes *modes, nb_error_t *err)
     snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
     int k = nb_mode_parse(name);
     if (k < 0) {
-      /* The names come from the planner's modes. */
+      /* The names come from the planner's mode table. */
       char list[160] = "";
       size_t used = 0;
       for (int i = 0; i < NB_NMODES && used < sizeof list; i++)
         used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
-                                 nb_mode_name((enum nb_mode)i));
+                                 nb_mode_info((enum nb_mode)i)->name);
       return nb__err(err, NB_EINVAL, "unknown mode '%s' (modes: %s)", name, list);
     }
     for (int i = 0; i < m.n; i++)
