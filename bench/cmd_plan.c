@@ -43,8 +43,10 @@ int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
   rc = 0;
   int misplaced = 0;
   for (int i = 0; i < nmodes && rc == 0; i++) {
-    struct nb_plan_config pc = {
-        .mode = modes[i], .gpus = cfg->gpus, .workers = cfg->workers, .gpu_node = cfg->gpu_node};
+    struct nb_plan_config pc = {.mode = modes[i],
+                                .gpus = cfg->gpus ? &cfg->gpu_select : NULL,
+                                .workers = cfg->workers,
+                                .gpu_node = cfg->gpu_node ? &cfg->gpu_nodes : NULL};
     nb_plan_t plan;
     if (nb_plan_make(&plan, topo, &pc, &err) < 0) {
       if (err.code == NB_ENOTSUP && nmodes > 1) {

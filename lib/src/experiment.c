@@ -205,9 +205,9 @@ static int plan_modes(const struct point *pt, struct point_state *st, nb_plan_t 
   for (int i = 0; i < pt->nmodes; i++) {
     st->skip_text[i][0] = '\0';
     struct nb_plan_config pc = {.mode = pt->modes[i],
-                                .gpus = pt->options.gpus,
+                                .gpus = pt->options.gpus ? &pt->options.gpu_select : NULL,
                                 .workers = pt->options.workers,
-                                .gpu_node = pt->options.gpu_node};
+                                .gpu_node = pt->options.gpu_node ? &pt->options.gpu_nodes : NULL};
     int rc = nb_plan_make(&st->plans[i], st->topo, &pc, err);
     if (rc < 0) {
       if (rc == NB_ENOTSUP && pt->nmodes > 1) {

@@ -39,10 +39,10 @@ static const struct nb_option options[] = {
      0, 0, .flags = 0},
     {"no-cuda", 0, NB_OPT_BOOL, NB_OFF(no_cuda), NULL, TPR, NULL,
      "do not ask the CUDA runtime; find GPUs from PCI devices", 0, 0, .flags = 0},
-    {"gpus", 'g', NB_OPT_STRING, NB_OFF(gpus), NULL, PR, "N|LIST",
+    {"gpus", 'g', NB_OPT_GPUS, NB_OFF(gpus), NULL, PR, "N|LIST",
      "GPUs to use: a count (the first N by index) or indexes and ranges (0,2,5 or 4-7; one GPU: 5-5); "
      "default all",
-     0, 0, .flags = NB_OPT_SWEEPABLE},
+     0, 0, NB_VAL(gpu_select), .flags = NB_OPT_SWEEPABLE},
     {"workers", 'w', NB_OPT_INT, NB_OFF(workers), "0", PR, "W",
      "worker threads per GPU; 0 = one thread per core of each GPU's share of its node", 0, 4096,
      .flags = NB_OPT_SWEEPABLE},
@@ -50,8 +50,9 @@ static const struct nb_option options[] = {
      "placement: none, bind, adversarial, remote, interleave; a list runs each in turn [default: plan bind, "
      "run none,bind,adversarial]",
      0, 0, NB_VAL(modes), .cdefs = mode_defaults, .flags = 0},
-    {"gpu-node", 0, NB_OPT_STRING, NB_OFF(gpu_node), NULL, PR, "GPU=NODE[,...]",
-     "take this NUMA node for a GPU (firmware that gives none, or to experiment)", 0, 0, .flags = 0},
+    {"gpu-node", 0, NB_OPT_GPU_NODES, NB_OFF(gpu_node), NULL, PR, "GPU=NODE[,...]",
+     "take this NUMA node for a GPU (firmware that gives none, or to experiment)", 0, 0, NB_VAL(gpu_nodes),
+     .flags = 0},
     {"emit", 0, NB_OPT_ENUM, NB_OFF(emit), NULL, NB_CMD_PLAN, NULL,
      "print one launch line per GPU rank for the command after --, e.g. --emit numactl -- python train.py", 0,
      0, NB_VAL(emit_kind), emits, "the only launcher is numactl", .flags = NB_OPT_CMD_ERRORS},
@@ -175,6 +176,10 @@ static size_t value_size(const struct nb_option *opt)
     return sizeof(struct nb_modes);
   case NB_OPT_FAULT:
     return sizeof(struct nb_fault);
+  case NB_OPT_GPUS:
+    return sizeof(struct nb_gpu_select);
+  case NB_OPT_GPU_NODES:
+    return sizeof(struct nb_gpu_nodes);
   default:
     return 0;
   }
@@ -203,6 +208,12 @@ static int parse_typed(const struct nb_option *opt, const char *value, void *fie
     break;
   case NB_OPT_FAULT:
     rc = nb_parse_fault(value, (struct nb_fault *)field, &e);
+    break;
+  case NB_OPT_GPUS:
+    rc = nb_parse_gpus(value, (struct nb_gpu_select *)field, &e);
+    break;
+  case NB_OPT_GPU_NODES:
+    rc = nb_parse_gpu_nodes(value, (struct nb_gpu_nodes *)field, &e);
     break;
   default:
     return 0;
@@ -235,7 +246,9 @@ static int store(struct nb_config *cfg, const struct nb_option *opt, const char 
   case NB_OPT_SIZE:
   case NB_OPT_SHAPE:
   case NB_OPT_MODES:
-  case NB_OPT_FAULT: {
+  case NB_OPT_FAULT:
+  case NB_OPT_GPUS:
+  case NB_OPT_GPU_NODES: {
     char mv[128];
     if (!value || !*value)
       return nb__err(err, NB_EINVAL, "--%s needs a value (%s)", opt->name,
@@ -247,6 +260,8 @@ static int store(struct nb_config *cfg, const struct nb_option *opt, const char 
       struct nb_shape shape;
       struct nb_modes modes;
       struct nb_fault fault;
+      struct nb_gpu_select gpus;
+      struct nb_gpu_nodes gpu_nodes;
     } parsed;
     int rc = parse_typed(opt, value, &parsed, err);
     if (rc < 0)

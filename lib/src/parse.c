@@ -124,3 +124,77 @@ int nb_parse_fault(const char *text, struct nb_fault *fault, nb_error_t *err)
   }
   return nb__err(err, NB_EINVAL, "expected worker:N, feeder:N, device:N or corrupt:N");
 }
+
+/* The syntax of --gpus; which GPUs exist, and duplicates, are checked by the
+ * planner against the topology, in the order the items are given. */
+int nb_parse_gpus(const char *text, struct nb_gpu_select *sel, nb_error_t *err)
+{
+  static const char usage[] = "give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)";
+  struct nb_gpu_select s = {0};
+  if (strlen(text) >= sizeof s.text)
+    return nb__err(err, NB_EINVAL, "longer than %zu characters", sizeof s.text - 1);
+  snprintf(s.text, sizeof s.text, "%s", text);
+  char *end;
+  for (const char *c = text; *c; c++)
+    if (!((*c >= '0' && *c <= '9') || *c == ',' || *c == '-'))
+      return nb__err(err, NB_EINVAL, "%s", usage);
+  if (!strpbrk(text, ",-")) {
+    errno = 0;
+    s.count = strtol(text, &end, 10);
+    if (*end || end == text || errno || s.count <= 0)
+      return nb__err(err, NB_EINVAL, "%s", usage);
+    *sel = s;
+    return 0;
+  }
+  for (const char *p = text;;) {
+    errno = 0;
+    long lo = strtol(p, &end, 10), hi = lo;
+    if (end == p || errno || lo < 0)
+      return nb__err(err, NB_EINVAL, "'%s' is not a GPU index or range", p);
+    p = end;
+    if (*p == '-') {
+      hi = strtol(p + 1, &end, 10);
+      if (end == p + 1 || hi < lo)
+        return nb__err(err, NB_EINVAL, "bad range before '%s'", p);
+      p = end;
+    }
+    if (*p && *p != ',')
+      return nb__err(err, NB_EINVAL, "unexpected '%s'", p);
+    if (s.n == NB_MAX_GPU_ITEMS)
+      return nb__err(err, NB_EINVAL, "more than %d items", NB_MAX_GPU_ITEMS);
+    s.range[s.n].lo = lo;
+    s.range[s.n++].hi = hi;
+    if (!*p)
+      break;
+    p++;
+  }
+  *sel = s;
+  return 0;
+}
+
+/* The syntax of --gpu-node; the planner checks the GPUs and nodes. */
+int nb_parse_gpu_nodes(const char *text, struct nb_gpu_nodes *o, nb_error_t *err)
+{
+  static const char usage[] = "expected GPU=NODE[,GPU=NODE...], e.g. 3=1";
+  struct nb_gpu_nodes s = {0};
+  if (strlen(text) >= sizeof s.text)
+    return nb__err(err, NB_EINVAL, "longer than %zu characters", sizeof s.text - 1);
+  snprintf(s.text, sizeof s.text, "%s", text);
+  for (const char *p = text; *p;) {
+    char *end;
+    long g = strtol(p, &end, 10), node;
+    if (end == p || *end != '=')
+      return nb__err(err, NB_EINVAL, "%s", usage);
+    p = end + 1;
+    node = strtol(p, &end, 10);
+    if (end == p || (*end && *end != ',') || (*end == ',' && !end[1]))
+      return nb__err(err, NB_EINVAL, "%s", usage);
+    p = *end ? end + 1 : end;
+    if (s.n == NB_MAX_GPU_ITEMS)
+      return nb__err(err, NB_EINVAL, "more than %d items", NB_MAX_GPU_ITEMS);
+    s.item[s.n].gpu = g;
+    s.item[s.n++].node = node;
+  }
+  *o = s;
+  return 0;
+}

@@ -120,97 +120,62 @@ struct dev {
   bool overridden;
 };
 
-/* Parse "N" (first N) or a list of indexes and ranges ("0,2,5", "4-7", "5-5")
- * against the available indexes. */
-static int select_devices(const char *spec, const struct dev *all, int nall, struct dev *out, int *nout,
-                          nb_error_t *err)
+/* The GPUs --gpus selects (nb_parse_gpus read the text) among the available
+ * indexes: the first count, or the ranges in order, each GPU existing and
+ * given once. */
+static int select_devices(const struct nb_gpu_select *sel, const struct dev *all, int nall, struct dev *out,
+                          int *nout, nb_error_t *err)
 {
   *nout = 0;
-  if (!spec || !*spec) {
+  if (!sel) {
     memcpy(out, all, (size_t)nall * sizeof *out);
     *nout = nall;
     return 0;
   }
-  char *end;
-  for (const char *c = spec; *c; c++)
-    if (!((*c >= '0' && *c <= '9') || *c == ',' || *c == '-'))
-      return nb__err(err, NB_EINVAL,
-                     "--gpus '%s': give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)", spec);
-  if (!strpbrk(spec, ",-")) {
-    errno = 0;
-    long n = strtol(spec, &end, 10);
-    if (*end || end == spec || errno || n <= 0)
-      return nb__err(err, NB_EINVAL,
-                     "--gpus '%s': give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)", spec);
-    if (n > nall)
-      return nb__err(err, NB_EINVAL, "--gpus %ld: this topology has %d GPU%s", n, nall, nall == 1 ? "" : "s");
-    memcpy(out, all, (size_t)n * sizeof *out);
-    *nout = (int)n;
+  if (sel->count > 0) {
+    if (sel->count > nall)
+      return nb__err(err, NB_EINVAL, "--gpus %ld: this topology has %d GPU%s", sel->count, nall,
+                     nall == 1 ? "" : "s");
+    memcpy(out, all, (size_t)sel->count * sizeof *out);
+    *nout = (int)sel->count;
     return 0;
   }
-  for (const char *p = spec;;) {
-    errno = 0;
-    long lo = strtol(p, &end, 10), hi = lo;
-    if (end == p || errno || lo < 0)
-      return nb__err(err, NB_EINVAL, "--gpus '%s': '%s' is not a GPU index or range", spec, p);
-    p = end;
-    if (*p == '-') {
-      hi = strtol(p + 1, &end, 10);
-      if (end == p + 1 || hi < lo)
-        return nb__err(err, NB_EINVAL, "--gpus '%s': bad range before '%s'", spec, p);
-      p = end;
-    }
-    if (*p && *p != ',')
-      return nb__err(err, NB_EINVAL, "--gpus '%s': unexpected '%s'", spec, p);
-    for (long g = lo; g <= hi; g++) {
+  for (int r = 0; r < sel->n; r++)
+    for (long g = sel->range[r].lo; g <= sel->range[r].hi; g++) {
       int found = -1;
       for (int i = 0; i < nall; i++)
         if (all[i].index == g)
           found = i;
       if (found < 0)
-        return nb__err(err, NB_EINVAL, "--gpus '%s': there is no GPU %ld (this topology has %d)", spec, g,
-                       nall);
+        return nb__err(err, NB_EINVAL, "--gpus '%s': there is no GPU %ld (this topology has %d)", sel->text,
+                       g, nall);
       for (int i = 0; i < *nout; i++)
         if (out[i].index == g)
-          return nb__err(err, NB_EINVAL, "--gpus '%s': GPU %ld is listed twice", spec, g);
+          return nb__err(err, NB_EINVAL, "--gpus '%s': GPU %ld is listed twice", sel->text, g);
       out[(*nout)++] = all[found];
     }
-    if (!*p)
-      break;
-    p++;
-  }
   return 0;
 }
 
-static int apply_overrides(const char *spec, nb_topo_t topo, struct dev *devs, int n, nb_error_t *err)
+/* The GPU=NODE overrides (nb_parse_gpu_nodes read the text), in order. */
+static int apply_overrides(const struct nb_gpu_nodes *o, nb_topo_t topo, struct dev *devs, int n,
+                           nb_error_t *err)
 {
-  if (!spec)
-    return 0;
-  for (const char *p = spec; *p;) {
-    char *end;
-    long g = strtol(p, &end, 10), node;
-    if (end == p || *end != '=')
-      return nb__err(err, NB_EINVAL, "--gpu-node '%s': expected GPU=NODE[,GPU=NODE...], e.g. 3=1", spec);
-    p = end + 1;
-    node = strtol(p, &end, 10);
-    if (end == p || (*end && *end != ','))
-      return nb__err(err, NB_EINVAL, "--gpu-node '%s': expected GPU=NODE[,GPU=NODE...], e.g. 3=1", spec);
-    if (*end == ',' && !end[1])
-      return nb__err(err, NB_EINVAL, "--gpu-node '%s': expected GPU=NODE[,GPU=NODE...], e.g. 3=1", spec);
-    p = *end ? end + 1 : end;
+  for (int k = 0; o && k < o->n; k++) {
+    long g = o->item[k].gpu, node = o->item[k].node;
     if (node < 0 || node > INT_MAX || nb_topo_node_index(topo, (int)node) < 0)
-      return nb__err(err, NB_EINVAL, "--gpu-node '%s': this topology has no node %ld", spec, node);
+      return nb__err(err, NB_EINVAL, "--gpu-node '%s': this topology has no node %ld", o->text, node);
     int found = 0;
     for (int i = 0; i < n; i++)
       if (devs[i].index == g) {
         if (devs[i].overridden)
-          return nb__err(err, NB_EINVAL, "--gpu-node '%s': GPU %ld is given twice", spec, g);
+          return nb__err(err, NB_EINVAL, "--gpu-node '%s': GPU %ld is given twice", o->text, g);
         devs[i].node = (int)node;
         devs[i].overridden = true;
         found = 1;
       }
     if (!found)
-      return nb__err(err, NB_EINVAL, "--gpu-node '%s': GPU %ld is not among the GPUs planned", spec, g);
+      return nb__err(err, NB_EINVAL, "--gpu-node '%s': GPU %ld is not among the GPUs planned", o->text, g);
   }
   return 0;
 }
@@ -523,7 +488,7 @@ static int choose_devices(struct nb_plan *p, const struct nb_plan_config *cfg, s
       (rc = apply_overrides(cfg->gpu_node, p->topo, sel, nsel, err)) < 0)
     goto out;
   if (nsel <= 0)
-    rc = nb__err(err, NB_EINVAL, "--gpus '%s': no GPU selected", cfg->gpus ? cfg->gpus : "");
+    rc = nb__err(err, NB_EINVAL, "--gpus '%s': no GPU selected", cfg->gpus ? cfg->gpus->text : "");
 out:
   free(all);
   if (rc < 0) {

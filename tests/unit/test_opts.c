@@ -138,6 +138,28 @@ static const struct value_case value_cases[] = {
     {"fail-at", "worker:-1", "--fail-at 'worker:-1': expected worker:N, feeder:N, device:N or corrupt:N"},
     {"fail-at", "worker:3x", "--fail-at 'worker:3x': expected worker:N, feeder:N, device:N or corrupt:N"},
     {"fail-at", "worker3", "--fail-at 'worker3': expected worker:N, feeder:N, device:N or corrupt:N"},
+    /* NB_OPT_GPUS: the syntax only (the planner checks which GPUs exist). */
+    {"gpus", "8", NULL},
+    {"gpus", "0,2,5", NULL},
+    {"gpus", "4-7", NULL},
+    {"gpus", "5-5,0", NULL},
+    {"gpus", "0", "--gpus '0': give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)"},
+    {"gpus", "x", "--gpus 'x': give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)"},
+    {"gpus", "99999999999999999999",
+     "--gpus '99999999999999999999': give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)"},
+    {"gpus", "3-1", "--gpus '3-1': bad range before '-1'"},
+    {"gpus", "0,", "--gpus '0,': '' is not a GPU index or range"},
+    {"gpus", "-1", "--gpus '-1': '-1' is not a GPU index or range"},
+    {"gpus", "1--2", "--gpus '1--2': bad range before '--2'"},
+    {"gpus", "1-2-3", "--gpus '1-2-3': unexpected '-3'"},
+    /* NB_OPT_GPU_NODES: the syntax only. */
+    {"gpu-node", "3=1", NULL},
+    {"gpu-node", "0=1,1=0", NULL},
+    {"gpu-node", "0", "--gpu-node '0': expected GPU=NODE[,GPU=NODE...], e.g. 3=1"},
+    {"gpu-node", "x=1", "--gpu-node 'x=1': expected GPU=NODE[,GPU=NODE...], e.g. 3=1"},
+    {"gpu-node", "0=", "--gpu-node '0=': expected GPU=NODE[,GPU=NODE...], e.g. 3=1"},
+    {"gpu-node", "0=1,", "--gpu-node '0=1,': expected GPU=NODE[,GPU=NODE...], e.g. 3=1"},
+    {"gpu-node", "0=1;1=0", "--gpu-node '0=1;1=0': expected GPU=NODE[,GPU=NODE...], e.g. 3=1"},
     /* NB_OPT_INT: the bounds. */
     {"threshold", "0", NULL},
     {"threshold", "100", NULL},
@@ -208,6 +230,18 @@ static void test_typed_values(void **state)
   assert_int_equal(nb_config_set(&cfg, nb_option_find("fail-at"), "corrupt:7", &err), 0);
   assert_int_equal(cfg.fault.stage, NB_FAULT_CORRUPT);
   assert_int_equal(cfg.fault.batch, 7);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("gpus"), "0,4-7", &err), 0);
+  assert_int_equal(cfg.gpu_select.count, 0);
+  assert_int_equal(cfg.gpu_select.n, 2);
+  assert_int_equal(cfg.gpu_select.range[1].lo, 4);
+  assert_int_equal(cfg.gpu_select.range[1].hi, 7);
+  assert_string_equal(cfg.gpu_select.text, "0,4-7");
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("gpus"), "3", &err), 0);
+  assert_int_equal(cfg.gpu_select.count, 3);
+  assert_int_equal(nb_config_set(&cfg, nb_option_find("gpu-node"), "2=1,0=3", &err), 0);
+  assert_int_equal(cfg.gpu_nodes.n, 2);
+  assert_int_equal(cfg.gpu_nodes.item[1].gpu, 0);
+  assert_int_equal(cfg.gpu_nodes.item[1].node, 3);
   struct nb_config copy;
   assert_int_equal(nb_config_copy(&copy, &cfg), 0);
   assert_int_equal(copy.modes.n, 2);

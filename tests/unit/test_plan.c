@@ -17,13 +17,34 @@ static char *fx(const char *file)
   return path[k];
 }
 
+/* Plan with --gpus and --gpu-node given as text: the option table reads it
+ * (nb_config_set, as the CLI does), the planner checks it against the
+ * topology; a mistake is reported by whichever finds it. */
+static int plan_with(nb_plan_t *plan, nb_topo_t topo, enum nb_mode mode, const char *gpus, int workers,
+                     const char *gpu_node, nb_error_t *err)
+{
+  struct nb_config oc;
+  assert_int_equal(nb_config_init(&oc), 0);
+  int rc = gpus ? nb_config_set(&oc, nb_option_find("gpus"), gpus, err) : 0;
+  if (rc == 0 && gpu_node)
+    rc = nb_config_set(&oc, nb_option_find("gpu-node"), gpu_node, err);
+  if (rc == 0) {
+    struct nb_plan_config cfg = {.mode = mode,
+                                 .gpus = gpus ? &oc.gpu_select : NULL,
+                                 .workers = workers,
+                                 .gpu_node = gpu_node ? &oc.gpu_nodes : NULL};
+    rc = nb_plan_make(plan, topo, &cfg, err);
+  }
+  nb_config_free(&oc);
+  return rc;
+}
+
 static nb_plan_t plan_or_fail(nb_topo_t topo, enum nb_mode mode, const char *gpus, int workers,
                               const char *gpu_node)
 {
   nb_plan_t plan = NULL;
   nb_error_t err = {0};
-  struct nb_plan_config cfg = {.mode = mode, .gpus = gpus, .workers = workers, .gpu_node = gpu_node};
-  if (nb_plan_make(&plan, topo, &cfg, &err) < 0)
+  if (plan_with(&plan, topo, mode, gpus, workers, gpu_node, &err) < 0)
     fail_msg("plan %s on %s: %s", nb_mode_name(mode), nb_topo_source(topo), err.msg);
   return plan;
 }
@@ -33,8 +54,7 @@ static void expect_plan_error(nb_topo_t topo, enum nb_mode mode, const char *gpu
 {
   nb_plan_t plan = NULL;
   nb_error_t err = {0};
-  struct nb_plan_config cfg = {.mode = mode, .gpus = gpus, .workers = workers, .gpu_node = gpu_node};
-  int rc = nb_plan_make(&plan, topo, &cfg, &err);
+  int rc = plan_with(&plan, topo, mode, gpus, workers, gpu_node, &err);
   if (rc != code)
     fail_msg("plan %s gpus=%s: got %s (%s), want %s", nb_mode_name(mode), gpus ? gpus : "-", nb_err_name(rc),
              err.msg, nb_err_name(code));

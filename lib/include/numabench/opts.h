@@ -32,14 +32,16 @@ enum nb_command {
  * options keep the text as given beside the value (result files record the
  * options as the user wrote them). */
 enum nb_opt_type {
-  NB_OPT_BOOL,   /* a flag: present means true */
-  NB_OPT_STRING, /* text: a path, a list parsed by the library call that takes it */
-  NB_OPT_INT,    /* an integer within [min, max] */
-  NB_OPT_ENUM,   /* one of choices; the value is the choice's index (an int) */
-  NB_OPT_SIZE,   /* bytes: a number with K, M or G (powers of 1024), at least 4K (a size_t) */
-  NB_OPT_SHAPE,  /* CxHxW, positive, at most 2^28 values (a struct nb_shape) */
-  NB_OPT_MODES,  /* placement modes, comma-separated, each once (a struct nb_modes) */
-  NB_OPT_FAULT,  /* STAGE:BATCH, a failure to inject (a struct nb_fault) */
+  NB_OPT_BOOL,      /* a flag: present means true */
+  NB_OPT_STRING,    /* text: a path, a list parsed by the library call that takes it */
+  NB_OPT_INT,       /* an integer within [min, max] */
+  NB_OPT_ENUM,      /* one of choices; the value is the choice's index (an int) */
+  NB_OPT_SIZE,      /* bytes: a number with K, M or G (powers of 1024), at least 4K (a size_t) */
+  NB_OPT_SHAPE,     /* CxHxW, positive, at most 2^28 values (a struct nb_shape) */
+  NB_OPT_MODES,     /* placement modes, comma-separated, each once (a struct nb_modes) */
+  NB_OPT_FAULT,     /* STAGE:BATCH, a failure to inject (a struct nb_fault) */
+  NB_OPT_GPUS,      /* a count or indexes and ranges (a struct nb_gpu_select) */
+  NB_OPT_GPU_NODES, /* GPU=NODE,... (a struct nb_gpu_nodes) */
 };
 
 /* Option flags. */
@@ -83,49 +85,51 @@ enum nb_opt_emit { NB_OPT_EMIT_NUMACTL };
 
 /** The resolved configuration. Strings are owned (nb_config_free). */
 struct nb_config {
-  char *topology;          /* --topology: live, an hwloc XML file or a recorded /sys tree */
-  char *devices;           /* --devices: PCI bus ids to treat as GPUs */
-  bool json;               /* --json: machine-readable output */
-  bool no_cuda;            /* --no-cuda: do not ask the CUDA runtime */
-  char *gpus;              /* --gpus: a count (first N) or a list of GPU indexes */
-  int workers;             /* --workers: worker threads per GPU, 0 = one per core of the GPU's share */
-  char *mode;              /* --mode: placement mode(s), comma-separated, as given */
-  struct nb_modes modes;   /* --mode: parsed, or the command's default (nb_config_finish) */
-  char *gpu_node;          /* --gpu-node: GPU=NODE overrides */
-  char *emit;              /* --emit: launch lines to print ("numactl") */
-  int emit_kind;           /* --emit: enum nb_opt_emit */
-  bool check;              /* --check: apply the plan here and audit it */
-  bool allow_misplacement; /* --allow-misplacement: exit 0 even when placement was not achieved */
-  int check_move_staging;  /* --check-move-staging: move GPU 0's staging pages to this node (audit self-test),
-                              -1 off */
-  char *sample;            /* --sample: CxHxW, as given */
-  struct nb_shape shape;   /* --sample: parsed */
-  int batch;               /* --batch: samples per batch, 0 = the largest that fits (at most 128) */
-  int warmup;              /* --warmup: untimed steps */
-  int steps;               /* --steps: timed steps */
-  int seed;                /* --seed: data seed */
-  char *pipeline;          /* --pipeline: torch or direct */
-  int pipeline_kind;       /* --pipeline: enum nb_opt_pipeline */
-  char *backend;           /* --backend: auto, host or cuda */
-  int backend_kind;        /* --backend: enum nb_opt_backend */
-  char *pin;               /* --pin: register or hostalloc */
-  int pin_kind;            /* --pin: enum nb_opt_pin */
-  int gpu_work;            /* --gpu-work: device work per step, microseconds */
-  bool verify;             /* --verify: check every delivered batch */
-  bool quiet;              /* --quiet: no progress line */
-  char *fail_at;           /* --fail-at: inject a failure (tests), as given */
-  struct nb_fault fault;   /* --fail-at: parsed; stage NB_FAULT_NONE when not given */
-  int repeat;              /* --repeat: runs of each mode, interleaved */
-  char *output;            /* --output: directory of result files */
-  bool no_save;            /* --no-save: write no result files */
-  char *config;            /* --config: preset file read before the command line */
-  char *sweep;             /* --sweep: OPTION=V1,V2,...: one run per value */
-  char *format;            /* --format: report table format (text, md, csv) */
-  int format_kind;         /* --format: enum nb_opt_format */
-  int threshold;           /* --threshold: compare's regression threshold, percent */
-  char *size;              /* --size: bytes per copy for bw (K, M, G suffixes), as given */
-  size_t size_bytes;       /* --size: parsed */
-  uint64_t set;            /* bit i: option i of the table was given by the user */
+  char *topology;                  /* --topology: live, an hwloc XML file or a recorded /sys tree */
+  char *devices;                   /* --devices: PCI bus ids to treat as GPUs */
+  bool json;                       /* --json: machine-readable output */
+  bool no_cuda;                    /* --no-cuda: do not ask the CUDA runtime */
+  char *gpus;                      /* --gpus: a count (first N) or a list of GPU indexes, as given */
+  struct nb_gpu_select gpu_select; /* --gpus: parsed */
+  int workers;                   /* --workers: worker threads per GPU, 0 = one per core of the GPU's share */
+  char *mode;                    /* --mode: placement mode(s), comma-separated, as given */
+  struct nb_modes modes;         /* --mode: parsed, or the command's default (nb_config_finish) */
+  char *gpu_node;                /* --gpu-node: GPU=NODE overrides, as given */
+  struct nb_gpu_nodes gpu_nodes; /* --gpu-node: parsed */
+  char *emit;                    /* --emit: launch lines to print ("numactl") */
+  int emit_kind;                 /* --emit: enum nb_opt_emit */
+  bool check;                    /* --check: apply the plan here and audit it */
+  bool allow_misplacement;       /* --allow-misplacement: exit 0 even when placement was not achieved */
+  int check_move_staging; /* --check-move-staging: move GPU 0's staging pages to this node (audit self-test),
+                             -1 off */
+  char *sample;           /* --sample: CxHxW, as given */
+  struct nb_shape shape;  /* --sample: parsed */
+  int batch;              /* --batch: samples per batch, 0 = the largest that fits (at most 128) */
+  int warmup;             /* --warmup: untimed steps */
+  int steps;              /* --steps: timed steps */
+  int seed;               /* --seed: data seed */
+  char *pipeline;         /* --pipeline: torch or direct */
+  int pipeline_kind;      /* --pipeline: enum nb_opt_pipeline */
+  char *backend;          /* --backend: auto, host or cuda */
+  int backend_kind;       /* --backend: enum nb_opt_backend */
+  char *pin;              /* --pin: register or hostalloc */
+  int pin_kind;           /* --pin: enum nb_opt_pin */
+  int gpu_work;           /* --gpu-work: device work per step, microseconds */
+  bool verify;            /* --verify: check every delivered batch */
+  bool quiet;             /* --quiet: no progress line */
+  char *fail_at;          /* --fail-at: inject a failure (tests), as given */
+  struct nb_fault fault;  /* --fail-at: parsed; stage NB_FAULT_NONE when not given */
+  int repeat;             /* --repeat: runs of each mode, interleaved */
+  char *output;           /* --output: directory of result files */
+  bool no_save;           /* --no-save: write no result files */
+  char *config;           /* --config: preset file read before the command line */
+  char *sweep;            /* --sweep: OPTION=V1,V2,...: one run per value */
+  char *format;           /* --format: report table format (text, md, csv) */
+  int format_kind;        /* --format: enum nb_opt_format */
+  int threshold;          /* --threshold: compare's regression threshold, percent */
+  char *size;             /* --size: bytes per copy for bw (K, M, G suffixes), as given */
+  size_t size_bytes;      /* --size: parsed */
+  uint64_t set;           /* bit i: option i of the table was given by the user */
 };
 
 /** A default that only some commands take (plan --mode bind, bw --repeat 5). */
@@ -191,6 +195,14 @@ int nb_parse_size(const char *text, size_t *bytes);
 /** Parse a failure to inject: worker:N, feeder:N, device:N or corrupt:N
  *  (N >= 0). - NB_EINVAL: the message names what is expected. */
 int nb_parse_fault(const char *text, struct nb_fault *fault, nb_error_t *err);
+
+/** Parse --gpus: a count ("8") or indexes and ranges ("0,2,5", "4-7").
+ *  - NB_EINVAL: the message names what is wrong with the text. */
+int nb_parse_gpus(const char *text, struct nb_gpu_select *sel, nb_error_t *err);
+
+/** Parse --gpu-node: GPU=NODE[,GPU=NODE...].
+ *  - NB_EINVAL: the message names what is wrong with the text. */
+int nb_parse_gpu_nodes(const char *text, struct nb_gpu_nodes *o, nb_error_t *err);
 
 /** Whether the user gave the option (vs. its default). */
 bool nb_config_is_set(const struct nb_config *cfg, const struct nb_option *opt);

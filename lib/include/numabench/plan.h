@@ -111,12 +111,35 @@ const struct nb_mode_info *nb_mode_info(enum nb_mode mode);
 
 typedef struct nb_plan *nb_plan_t;
 
+/** Most items in a --gpus or --gpu-node list. */
+#define NB_MAX_GPU_ITEMS 64
+
+/** Which GPUs to plan (--gpus, read by nb_parse_gpus): the first count, or
+ *  indexes and ranges. Whether they exist is the planner's to check. */
+struct nb_gpu_select {
+  long count; /* > 0: the first count GPUs by index; 0: the ranges */
+  int n;      /* ranges */
+  struct {
+    long lo, hi; /* one GPU: lo == hi */
+  } range[NB_MAX_GPU_ITEMS];
+  char text[256]; /* as given, for messages */
+};
+
+/** GPU=NODE overrides (--gpu-node, read by nb_parse_gpu_nodes). */
+struct nb_gpu_nodes {
+  int n;
+  struct {
+    long gpu, node;
+  } item[NB_MAX_GPU_ITEMS];
+  char text[256]; /* as given, for messages */
+};
+
 /** What to plan. Zero-initialise, then set. */
 struct nb_plan_config {
   enum nb_mode mode;
-  const char *gpus;     /* "N" (first N by index) or "I,J,..." (these indexes); NULL: all */
-  int workers;          /* workers per GPU; 0: fill the GPU's share of cores (one thread per core) */
-  const char *gpu_node; /* "GPU=NODE[,GPU=NODE...]": override GPUs' nodes; NULL: none */
+  const struct nb_gpu_select *gpus; /* NULL: all */
+  int workers; /* workers per GPU; 0: fill the GPU's share of cores (one thread per core) */
+  const struct nb_gpu_nodes *gpu_node; /* override GPUs' nodes; NULL: none */
 };
 
 /** Parse a mode name ("bind"); -1 when unknown. */
