@@ -216,7 +216,7 @@ int nb_bw_measure(nb_topo_t topo, const struct nb_bw_config *cfg, nb_bw_t *bwp, 
   *bwp = NULL;
   if (cfg->backend != NB_BACKEND_HOST && cfg->backend != NB_BACKEND_CUDA)
     return nb__err(err, NB_EINVAL, "bw: the backend must be resolved to host or cuda");
-  return ops->flags & NB__COPY_BW_GPUS ? bw_gpus(topo, ops, cfg, bwp, err) : bw_nodes(topo, ops, cfg, bwp, err);
+  return ops->flags & NB__COPY_GPUS ? bw_gpus(topo, ops, cfg, bwp, err) : bw_nodes(topo, ops, cfg, bwp, err);
 }
 
 void nb_bw_free(nb_bw_t bw)

@@ -20,6 +20,13 @@ enum nb_pin nb__copy_pin(const struct nb__copy_ops *ops, enum nb_pin asked)
   return ops->pinner ? asked : NB_PIN_NONE;
 }
 
+void nb__copy_describe(enum nb_backend b, enum nb_pin pin, char *buf, size_t len)
+{
+  const struct nb__copy_ops *ops = nb__copy_ops_for(b);
+  const char *how = pin == NB_PIN_HOSTALLOC ? "cudaHostAlloc" : "cudaHostRegister";
+  snprintf(buf, len, "%s%s%s", ops->devices_text, ops->pinner ? " " : "", ops->pinner ? how : "");
+}
+
 int nb_backend_resolve(nb_topo_t topo, enum nb_backend asked, enum nb_backend *out, char *why, size_t len,
                        nb_error_t *err)
 {

@@ -86,13 +86,17 @@ enum {
   /* The device's batch slots are host memory on the device's node: counted
    * by the memory guard, allocated by the pipeline, audited as "device". */
   NB__COPY_HOST_MEMORY = 1u << 0,
-  /* bw: columns are GPUs and both directions are measured (else columns
-   * are memory nodes and one direction). */
-  NB__COPY_BW_GPUS = 1u << 1,
+  /* The devices are GPUs: a batch's copy crosses a link (H2D), and bw's
+   * columns are GPUs with both directions measured (else columns are memory
+   * nodes and one direction). */
+  NB__COPY_GPUS = 1u << 1,
 };
 
 struct nb__copy_ops {
   const char *name;
+  /* What stands for the devices, for reports; followed by the pinning's
+   * name for backends that pin. */
+  const char *devices_text;
   unsigned flags;      /* NB__COPY_* */
   int verify_every;    /* --verify checks batches 0, N, 2N... (and the one --fail-at corrupt:N spoiled) */
   int verify_inflight; /* copy-backs in flight at most; 0: no limit */
@@ -164,6 +168,9 @@ void *nb__cuda_bw_job(void *arg);
 /* The stand-in's count of broken contract rules; *first says how, the first
  * time (tests). */
 int nb__standin_violations(const char **first);
+
+/* What the devices of a run on backend b are, for reports. */
+void nb__copy_describe(enum nb_backend b, enum nb_pin pin, char *buf, size_t len);
 
 /* The staging buffers' pinning for a backend and --pin (NB_PIN_NONE when the
  * backend pins nothing). */

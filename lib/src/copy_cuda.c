@@ -138,7 +138,8 @@ static const struct nb_pinner cuda_pinner = {
 
 const struct nb__copy_ops nb__copy_cuda = {
     .name = "cuda",
-    .flags = NB__COPY_BW_GPUS,
+    .devices_text = "CUDA GPUs; staging pinned with",
+    .flags = NB__COPY_GPUS,
     .verify_every = NB_CUDA_VERIFY_EVERY,
     .verify_inflight = 1, /* one pinned copy-back buffer per GPU */
     .usable = nb__cuda_usable,

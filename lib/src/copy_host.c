@@ -184,6 +184,7 @@ static void *host_bw_job(void *arg)
 
 const struct nb__copy_ops nb__copy_host = {
     .name = "host",
+    .devices_text = "the GPUs' nodes; the host backend copies in their place",
     .flags = NB__COPY_HOST_MEMORY,
     .verify_every = 1,
     .verify_inflight = 0,

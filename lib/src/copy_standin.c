@@ -353,7 +353,8 @@ static const struct nb_pinner standin_pinner = {
 
 const struct nb__copy_ops nb__copy_standin = {
     .name = "cuda",
-    .flags = NB__COPY_BW_GPUS,
+    .devices_text = "CUDA GPUs; staging pinned with",
+    .flags = NB__COPY_GPUS,
     .verify_every = NB_CUDA_VERIFY_EVERY,
     .verify_inflight = 1,
     .usable = standin_usable,

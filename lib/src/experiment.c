@@ -9,6 +9,7 @@
 #include <numabench/experiment.h>
 #include <numabench/topo.h>
 
+#include "copy.h"
 #include "nb-internal.h"
 
 /* One sweep point: its options and what they resolve to before the machine
@@ -250,14 +251,14 @@ static void describe_devices(const struct point *pt, struct point_state *st, nb_
     snprintf(st->devices, sizeof st->devices, "the PCI devices given with --devices");
   else if (nb_plan_simulated(first))
     snprintf(st->devices, sizeof st->devices, "simulated: one per NUMA node with CPUs");
-  else if (rc->backend == NB_BACKEND_CUDA)
-    snprintf(st->devices, sizeof st->devices, "CUDA GPUs; staging pinned with %s",
-             rc->pin == NB_PIN_HOSTALLOC ? "cudaHostAlloc" : "cudaHostRegister");
-  else
-    snprintf(st->devices, sizeof st->devices,
-             "the GPUs' nodes; the host backend copies in their place%s%.240s%s",
-             asked == NB_BACKEND_AUTO && why[0] ? " (auto: " : "", asked == NB_BACKEND_AUTO ? why : "",
-             asked == NB_BACKEND_AUTO && why[0] ? ")" : "");
+  else {
+    /* The backend's own words, and why auto did not take CUDA. */
+    char what[64];
+    nb__copy_describe(rc->backend, rc->pin, what, sizeof what);
+    int auto_why = asked == NB_BACKEND_AUTO && rc->backend != NB_BACKEND_CUDA && why[0];
+    snprintf(st->devices, sizeof st->devices, "%s%s%.240s%s", what, auto_why ? " (auto: " : "",
+             auto_why ? why : "", auto_why ? ")" : "");
+  }
 }
 
 static void on_step(void *arg, int step, int total)

@@ -16,6 +16,7 @@
 #include <numabench/version.h>
 
 #include "audit-internal.h"
+#include "copy.h"
 #include "nb-internal.h"
 #include "report.h"
 
@@ -97,7 +98,8 @@ static const char *hz(char *buf, size_t len, double v)
 int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
 {
   const struct nb_run_config *c = r->run;
-  double mib = (double)c->channels * c->height * c->width * 4.0 * c->batch / (1024.0 * 1024);
+  const struct nb__copy_ops *ops = nb__copy_ops_for(c->backend);
+  double mib = (double)nb_run_sample_bytes(c) * c->batch / (1024.0 * 1024);
   int workers = 0, ndev = 0;
   for (int i = 0; i < r->nentries; i++)
     if (r->entries[i].run) {
@@ -141,10 +143,10 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
               res->stage_ms[NB_STAGE_DEVICE_WORK], res->starved_pct,
               res->short_intervals ? "  (steps under 20 clock ticks)" : "");
       fprintf(out, "       buffers allocated and first-touched in %.2f s", res->alloc_s);
-      if (c->backend == NB_BACKEND_CUDA)
+      if (nb__copy_pin(ops, c->pin) != NB_PIN_NONE)
         fprintf(out, ", pinned in %.2f s", res->pin_s);
       fprintf(out, " (not timed)");
-      if (c->backend == NB_BACKEND_CUDA && res->copy_gbps > 0)
+      if ((ops->flags & NB__COPY_GPUS) && res->copy_gbps > 0)
         fprintf(out, "; H2D copies ran at %.2f GB/s", res->copy_gbps);
       if (res->verified)
         fprintf(out, "; verified %ld batches, %ld wrong", res->verified, res->mismatches);
@@ -313,7 +315,7 @@ json_t *nb__report_json(const struct nb_report *r)
     double rate = nb_run_steps_per_s(run);
     for (int g = 0; gpus && g < nb_run_ngpus(run); g++)
       json_array_append_new(gpus, gpu_json(nb_run_gpu(run, g)));
-    double gbps = rate * (double)c->batch * c->channels * c->height * c->width * 4.0 / 1e9;
+    double gbps = rate * (double)c->batch * (double)nb_run_sample_bytes(c) / 1e9;
     int complete = !nb_run_interrupted(run);
     for (int g = 0; g < nb_run_ngpus(run); g++)
       complete &= nb_run_gpu(run, g)->timed_steps == c->steps;
@@ -352,14 +354,14 @@ json_t *nb__report_json(const struct nb_report *r)
       workers = nb_plan_workers(nb_run_plan(r->entries[i].run));
   json_t *resolved = json_pack(
       "{s:[i, i, i], s:I, s:I, s:i, s:b, s:i, s:i, s:i, s:I, s:s, s:s, s:i, s:b, s:o, s:o, s:s, s:i, s:o}",
-      "sample", c->channels, c->height, c->width, "sample_bytes",
-      (json_int_t)((uint64_t)c->channels * c->height * c->width * 4), "batch_bytes",
-      (json_int_t)((uint64_t)c->channels * c->height * c->width * 4 * c->batch), "batch", c->batch,
-      "batch_auto", r->batch_auto, "workers_per_gpu", workers, "warmup", c->warmup, "steps", c->steps, "seed",
+      "sample", c->channels, c->height, c->width, "sample_bytes", (json_int_t)nb_run_sample_bytes(c),
+      "batch_bytes", (json_int_t)(nb_run_sample_bytes(c) * (size_t)c->batch), "batch", c->batch, "batch_auto",
+      r->batch_auto, "workers_per_gpu", workers, "warmup", c->warmup, "steps", c->steps, "seed",
       (json_int_t)c->seed, "pipeline", nb_pipeline_name(c->pipeline), "backend", nb_backend_name(c->backend),
       "gpu_work_us", c->gpu_work_us, "verify", c->verify, "pin",
-      c->backend == NB_BACKEND_CUDA ? json_string(nb_pin_name(c->pin)) : json_null(), "devices",
-      nb__json_text(r->devices_text), "generator", nb_gen_isa(), "repeat", r->repeats, "sweep",
+      nb__copy_pin(nb__copy_ops_for(c->backend), c->pin) != NB_PIN_NONE ? json_string(nb_pin_name(c->pin))
+                                                                        : json_null(),
+      "devices", nb__json_text(r->devices_text), "generator", nb_gen_isa(), "repeat", r->repeats, "sweep",
       r->sweep_option
           ? json_pack("{s:s, s:o}", "option", r->sweep_option, "value", nb__json_text(r->sweep_value))
           : json_null());
