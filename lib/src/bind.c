@@ -185,9 +185,19 @@ int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_b
   if (rc < 0)
     return rc;
   double t0 = now_s();
-  void *addr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  /* A guard page after the buffer keeps it a mapping of its own: two
+   * adjacent buffers with the same policy would otherwise merge into one,
+   * a transparent huge page could then straddle both, and moving or
+   * collapsing one buffer's pages would carry the other's along. */
+  size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+  void *addr = mmap(NULL, len + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (addr == MAP_FAILED)
     return nb__err_sys(err, NB_ENOMEM, errno, "buffer: mmap of %zu bytes", len);
+  if (mprotect((char *)addr + len, guard, PROT_NONE) < 0) {
+    int e = errno;
+    munmap(addr, len + guard);
+    return nb__err_sys(err, NB_ENOMEM, e, "buffer: guard page after %zu bytes", len);
+  }
   b->addr = addr;
   b->len = len;
   b->plan = *plan;
@@ -263,7 +273,7 @@ void nb_buf_free(struct nb_buf *b)
     } else {
       if (b->pinned == NB_PIN_REGISTER)
         b->pinner->unregister_mem(b->addr);
-      munmap(b->addr, b->len);
+      munmap(b->addr, b->len + (size_t)sysconf(_SC_PAGESIZE)); /* and its guard page */
     }
   }
   if (b) {
