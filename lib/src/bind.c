@@ -13,7 +13,6 @@
 
 #include <numabench/bind.h>
 
-#include "copy.h"
 #include "mempolicy.h"
 #include "nb-internal.h"
 

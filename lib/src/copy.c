@@ -11,8 +11,7 @@ const struct nb__copy_ops *nb__copy_ops_for(enum nb_backend b)
   if (b != NB_BACKEND_CUDA)
     return &nb__copy_host;
   /* Tests only: the stand-in plays the CUDA engine (copy_standin.c). */
-  const char *standin = getenv(NB__STANDIN_ENV);
-  return standin && *standin ? &nb__copy_standin : &nb__copy_cuda;
+  return nb__standin_active() ? &nb__copy_standin : &nb__copy_cuda;
 }
 
 enum nb_pin nb__copy_pin(const struct nb__copy_ops *ops, enum nb_pin asked)

@@ -34,9 +34,6 @@
 #include "cuda_devices.h"
 #include "nb-internal.h"
 
-/* The environment variable that swaps the CUDA table for the stand-in. */
-#define NB__STANDIN_ENV "NB_TEST_STANDIN_GPUS"
-
 /* One device of a run, as its backend keeps it. */
 struct nb__copy_dev;
 
@@ -90,6 +87,9 @@ enum {
    * columns are GPUs with both directions measured (else columns are memory
    * nodes and one direction). */
   NB__COPY_GPUS = 1u << 1,
+  /* The device's work is modelled (--gpu-work exactly), not measured: the
+   * report shows it even for a run with no timed step. */
+  NB__COPY_MODELLED_WORK = 1u << 2,
 };
 
 struct nb__copy_ops {
@@ -104,10 +104,6 @@ struct nb__copy_ops {
   /* Whether the backend can run here: 0 with *count devices, or a code with
    * one line naming why. NULL: always. */
   int (*usable)(int *count, nb_error_t *err);
-  /* The devices as the backend's runtime enumerates them (topology). NULL:
-   * the backend has none of its own. */
-  int (*enumerate)(struct nb__cuda_info *info);
-
   /* Page-locking, for nb_buf_alloc_pinned. NULL: the backend pins nothing. */
   const struct nb_pinner *pinner;
 
@@ -143,14 +139,6 @@ struct nb__copy_ops {
    * samples; start(start_arg) once the device is set up, in every case. */
   int (*bw_copy)(int ordinal, int gpu, void *host, size_t len, int h2d, int repeat, double *samples,
                  void (*start)(void *arg), void *start_arg, nb_error_t *err);
-};
-
-/* How a backend page-locks host memory (NB_PIN_REGISTER and _HOSTALLOC). */
-struct nb_pinner {
-  int (*register_mem)(void *addr, size_t len, double *seconds, nb_error_t *err);
-  void (*unregister_mem)(void *addr);
-  int (*host_alloc)(void **addr, size_t len, double *seconds, nb_error_t *err);
-  void (*free_host)(void *addr);
 };
 
 extern const struct nb__copy_ops nb__copy_host;

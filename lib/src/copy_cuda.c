@@ -143,9 +143,6 @@ const struct nb__copy_ops nb__copy_cuda = {
     .verify_every = NB_CUDA_VERIFY_EVERY,
     .verify_inflight = 1, /* one pinned copy-back buffer per GPU */
     .usable = nb__cuda_usable,
-#ifdef NB_HAVE_CUDA
-    .enumerate = nb__cuda_enumerate,
-#endif
     .pinner = &cuda_pinner,
     .select = nb__cuda_select,
     .open = cuda_open,

@@ -185,7 +185,7 @@ static void *host_bw_job(void *arg)
 const struct nb__copy_ops nb__copy_host = {
     .name = "host",
     .devices_text = "the GPUs' nodes; the host backend copies in their place",
-    .flags = NB__COPY_HOST_MEMORY,
+    .flags = NB__COPY_HOST_MEMORY | NB__COPY_MODELLED_WORK,
     .verify_every = 1,
     .verify_inflight = 0,
     .open = host_open,

@@ -56,36 +56,6 @@ static void nap(double s)
   nanosleep(&ts, NULL);
 }
 
-/* The devices: NB_TEST_STANDIN_GPUS, a comma-separated list of PCI bus ids
- * of this machine; unset, no device. */
-static int standin_enumerate(struct nb__cuda_info *info)
-{
-  memset(info, 0, sizeof *info);
-  info->runtime_version = info->driver_version = 13000;
-  const char *list = getenv(NB__STANDIN_ENV);
-  if (!list || !*list) {
-    snprintf(info->error, sizeof info->error,
-             "cudaGetDeviceCount: cudaErrorNoDevice (stand-in engine: " NB__STANDIN_ENV " is not set)");
-    return 0;
-  }
-  int n = 1;
-  for (const char *c = list; *c; c++)
-    n += *c == ',';
-  if (!(info->devs = calloc((size_t)n, sizeof *info->devs)))
-    return NB_ENOMEM;
-  for (const char *c = list; *c && info->count < n;) {
-    size_t len = strcspn(c, ",");
-    struct nb__cuda_dev *d = &info->devs[info->count];
-    snprintf(d->bus_id, sizeof d->bus_id, "%.*s", (int)(len < sizeof d->bus_id ? len : sizeof d->bus_id - 1),
-             c);
-    snprintf(d->name, sizeof d->name, "stand-in GPU %d", info->count);
-    d->host_numa_id = -1;
-    info->count++;
-    c += len + (c[len] == ',');
-  }
-  return 0;
-}
-
 static int standin_usable(int *count, nb_error_t *err)
 {
   (void)err;
@@ -353,12 +323,11 @@ static const struct nb_pinner standin_pinner = {
 
 const struct nb__copy_ops nb__copy_standin = {
     .name = "cuda",
-    .devices_text = "CUDA GPUs; staging pinned with",
+    .devices_text = "the test stand-in for CUDA GPUs (NB_TEST_STANDIN_GPUS); staging pinned with",
     .flags = NB__COPY_GPUS,
     .verify_every = NB_CUDA_VERIFY_EVERY,
     .verify_inflight = 1,
     .usable = standin_usable,
-    .enumerate = standin_enumerate,
     .pinner = &standin_pinner,
     .select = standin_select,
     .open = standin_gpu_open,

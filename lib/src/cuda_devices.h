@@ -7,7 +7,14 @@
 
 #ifdef __cplusplus
 extern "C" {
+#else
+#include <stdbool.h>
 #endif
+
+/* Tests only: the PCI devices the stand-in copy backend presents as CUDA
+ * GPUs (comma-separated bus ids); set, the stand-in replaces the CUDA
+ * backend and its runtime (gpu_enum.c, copy.c). */
+#define NB__STANDIN_ENV "NB_TEST_STANDIN_GPUS"
 
 struct nb__cuda_dev {
   char bus_id[32];  /* as the runtime writes it, e.g. "00000000:3B:00.0" */
@@ -22,6 +29,15 @@ struct nb__cuda_info {
   struct nb__cuda_dev *devs; /* malloc'ed, count entries; free() it */
   char error[256];           /* set when the runtime fails: "cudaErrorNoDevice: ..." */
 };
+
+#ifndef __cplusplus
+/* Whether the stand-in is asked for (NB__STANDIN_ENV set). */
+bool nb__standin_active(void);
+/* The GPUs as the runtime in use enumerates them (gpu_enum.c): 1 with info
+ * filled (count may be 0 with error set), 0 when no runtime is built in,
+ * NB_ENOMEM. */
+int nb__gpus_enumerate(struct nb__cuda_info *info);
+#endif
 
 #ifdef NB_HAVE_CUDA
 /* Enumerate the CUDA devices in ordinal order. Returns 0 (count may be 0 with

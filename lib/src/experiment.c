@@ -40,6 +40,7 @@ struct nb_experiment {
   void (*progress)(void *arg, const struct nb_progress *p);
   void *progress_arg;
   struct nb_progress prog; /* the run in progress, for the progress callback */
+  int runs;                /* runs started in the whole experiment, every point */
   pthread_mutex_t mu;      /* guards stop and current */
   bool stop;
   nb_run_t current;
@@ -253,10 +254,10 @@ static void describe_devices(const struct point *pt, struct point_state *st, nb_
     snprintf(st->devices, sizeof st->devices, "simulated: one per NUMA node with CPUs");
   else {
     /* The backend's own words, and why auto did not take CUDA. */
-    char what[64];
+    char what[100];
     nb__copy_describe(rc->backend, rc->pin, what, sizeof what);
     int auto_why = asked == NB_BACKEND_AUTO && rc->backend != NB_BACKEND_CUDA && why[0];
-    snprintf(st->devices, sizeof st->devices, "%s%s%.240s%s", what, auto_why ? " (auto: " : "",
+    snprintf(st->devices, sizeof st->devices, "%s%s%.200s%s", what, auto_why ? " (auto: " : "",
              auto_why ? why : "", auto_why ? ")" : "");
   }
 }
@@ -290,7 +291,7 @@ static int run_one(nb_experiment_t x, const struct point *pt, int i, int rep, nb
   struct point_state *st = &x->st;
   st->run.progress = x->progress ? on_step : NULL;
   st->run.progress_arg = x;
-  x->prog = (struct nb_progress){.mode = pt->modes[i], .repeat = rep, .run = st->report.nentries};
+  x->prog = (struct nb_progress){.mode = pt->modes[i], .repeat = rep, .run = x->runs++};
   nb_run_t run;
   int rc = nb_run_start(&run, st->plans[i], &st->run, err);
   if (rc < 0 && !run)

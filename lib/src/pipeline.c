@@ -97,20 +97,29 @@ static int setup_thread(struct gpu_pipe *gp, struct nb__taudit *a, nb_error_t *e
   return nb_bind_self(r->topo, a->tp, il, nil, &a->bind, e);
 }
 
-/* The calling thread's buffers of a kind (worker w's, or the device's with
- * w = -1), on plan's node, page-locked as pin says. */
-static int alloc_bufs(struct gpu_pipe *gp, enum nb__buf_kind kind, int w, const struct nb_buf_plan *plan,
-                      enum nb_pin pin, nb_error_t *e)
+/* Buffer i of a kind, on plan's node, page-locked as pin says, by the
+ * calling thread. */
+static int alloc_buf(struct gpu_pipe *gp, enum nb__buf_kind kind, int i, const struct nb_buf_plan *plan,
+                     enum nb_pin pin, nb_error_t *e)
 {
   struct nb_run *r = gp->run;
   const int *il;
   int nil = nb_plan_interleave_nodes(r->plan, &il);
-  int n = w < 0 ? gp->nbufs[kind] : r->layout.per_worker[kind], first = w < 0 ? 0 : w * n;
   size_t len = nb__layout_bytes(&r->layout, kind);
+  int rc = nb_buf_alloc_pinned(r->topo, &gp->bufs[kind][i], len, plan, il, nil, r->ops->pinner, pin, e);
+  if (pin != NB_PIN_NONE) /* only the feeder pins: no other thread writes pin_s */
+    gp->pin_s += gp->bufs[kind][i].pin_s;
+  return rc;
+}
+
+/* The calling thread's buffers of a kind (worker w's, or the device's with
+ * w = -1). */
+static int alloc_bufs(struct gpu_pipe *gp, enum nb__buf_kind kind, int w, const struct nb_buf_plan *plan,
+                      enum nb_pin pin, nb_error_t *e)
+{
+  int n = w < 0 ? gp->nbufs[kind] : gp->run->layout.per_worker[kind], first = w < 0 ? 0 : w * n;
   for (int i = first; i < first + n; i++) {
-    int rc = nb_buf_alloc_pinned(r->topo, &gp->bufs[kind][i], len, plan, il, nil, r->ops->pinner, pin, e);
-    if (pin != NB_PIN_NONE) /* only the feeder pins: no other thread writes pin_s */
-      gp->pin_s += gp->bufs[kind][i].pin_s;
+    int rc = alloc_buf(gp, kind, i, plan, pin, e);
     if (rc < 0)
       return rc;
   }
@@ -273,11 +282,11 @@ static void *feeder_main(void *arg)
     rc = ops->open(&gp->dev, &cc, &e);
   }
   enum nb_pin pin = nb__copy_pin(ops, r->cfg.pin);
-  if (rc == 0) {
+  for (int k = 0; rc == 0 && k < gp->nstage; k++) {
     nb_error_t pe = {0};
-    if ((rc = alloc_bufs(gp, NB__BUF_STAGING, -1, &gp->gp->staging, pin, &pe)) < 0)
-      nb__err(&e, rc, "GPU %d: staging slots (%d of %zu bytes, --pin %s): %s", gp->gp->gpu, gp->nstage,
-              r->batch_bytes, nb_pin_name(pin), pe.msg);
+    if ((rc = alloc_buf(gp, NB__BUF_STAGING, k, &gp->gp->staging, pin, &pe)) < 0)
+      nb__err(&e, rc, "GPU %d: staging slot %d of %d (%zu bytes, --pin %s): %s", gp->gp->gpu, k + 1,
+              gp->nstage, r->batch_bytes, nb_pin_name(pin), pe.msg);
   }
   after_setup(r, rc, &e);
   if (rc == 0 && (rc = ops->start(gp->dev, &e)) < 0)
@@ -359,8 +368,12 @@ static int complete_copy(struct gpu_pipe *gp, long c, nb_error_t *e)
   return done;
 }
 
+/* What complete_step says when it already failed the run itself (an
+ * injected failure, a --verify mismatch): nothing more to record. */
+#define FAILED_RUN 2
+
 /* Step s done? Then check its data (--verify) and record its times. 1, 0,
- * or a code (the run is then failed or stopping). */
+ * FAILED_RUN, or a code with e filled. */
 static int complete_step(struct gpu_pipe *gp, long s, struct completion *sum, nb_error_t *e)
 {
   struct nb_run *r = gp->run;
@@ -373,7 +386,7 @@ static int complete_step(struct gpu_pipe *gp, long s, struct completion *sum, nb
   if (!done)
     return 0;
   if (injected(gp, NB__FAULT_DEVICE, s, "device"))
-    return NB_EIO;
+    return FAILED_RUN;
   int check = checked(r, s);
   if (check) {
     gp->verified++;
@@ -382,7 +395,7 @@ static int complete_step(struct gpu_pipe *gp, long s, struct completion *sum, nb
       nb__err(e, NB_EIO, "GPU %d: --verify: batch %ld %s with the wrong data (checksum mismatch)",
               gp->gp->gpu, s, r->ops->verify_inflight ? "came back from the GPU" : "arrived");
       nb__run_fail(r, e);
-      return NB_EIO;
+      return FAILED_RUN;
     }
   }
   if (s >= r->cfg.warmup) {
@@ -452,8 +465,8 @@ static void *complete_main(void *arg)
       progress = 1;
     }
     if (s < c && (done = complete_step(gp, s, &sum, &e)) != 0) {
-      if (done < 0) {
-        rc = r->err.code ? 0 : done; /* a verify mismatch or an injection already failed the run */
+      if (done != 1) {
+        rc = done == FAILED_RUN ? 0 : done;
         break;
       }
       s++;

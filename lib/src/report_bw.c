@@ -13,8 +13,8 @@
 #include "json.h"
 #include "nb-internal.h"
 
-/* The CUDA matrices (H2D and D2H) rather than the host one. */
-static bool is_cuda(nb_bw_t bw)
+/* GPU matrices (columns GPUs, H2D and D2H) rather than node x node. */
+static bool gpu_columns(nb_bw_t bw)
 {
   return nb_bw_ndirs(bw) == 2;
 }
@@ -44,7 +44,7 @@ static bool any_misplaced(nb_bw_t bw)
 
 static void write_matrix(nb_bw_t bw, FILE *out, int dir, int all)
 {
-  bool cuda = is_cuda(bw);
+  bool cuda = gpu_columns(bw);
   int nrows = nb_bw_nrows(bw), ncols = nb_bw_ncols(bw);
   bool total = cuda && all && ncols > 1;
   for (int j = 0; j < ncols; j++) {
@@ -111,7 +111,7 @@ static void write_cuda_text(nb_bw_t bw, FILE *out)
 
 int nb_bw_write_text(nb_bw_t bw, FILE *out, nb_error_t *err)
 {
-  if (is_cuda(bw))
+  if (gpu_columns(bw))
     write_cuda_text(bw, out);
   else
     write_host_text(bw, out);
@@ -169,21 +169,21 @@ int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
 {
   json_t *doc;
   int nrows = nb_bw_nrows(bw), ncols = nb_bw_ncols(bw);
-  if (!is_cuda(bw))
+  if (!gpu_columns(bw))
     doc = json_pack("{s:i, s:s, s:s, s:I, s:i, s:o, s:o, s:s, s:o, s:o}", "schema_version", 1, "command",
-                    "bw", "backend", "host", "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat,
-                    "rows_cpu_nodes", axis_json(bw, nrows, nb_bw_row_node), "cols_memory_nodes",
-                    axis_json(bw, ncols, nb_bw_col_node), "unit", "GB/s", "alone",
+                    "bw", "backend", nb_backend_name(bw->cfg.backend), "bytes", (json_int_t)bw->cfg.bytes,
+                    "repeat", bw->cfg.repeat, "rows_cpu_nodes", axis_json(bw, nrows, nb_bw_row_node),
+                    "cols_memory_nodes", axis_json(bw, ncols, nb_bw_col_node), "unit", "GB/s", "alone",
                     matrix_json(bw, NB_BW_COPY, 0), "all_at_once", matrix_json(bw, NB_BW_COPY, 1));
   else
     doc = json_pack(
         "{s:i, s:s, s:s, s:s, s:I, s:i, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}}",
-        "schema_version", 1, "command", "bw", "backend", "cuda", "pin", nb_pin_name(bw->cfg.pin), "bytes",
-        (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat, "rows_cpu_nodes",
-        axis_json(bw, nrows, nb_bw_row_node), "cols_gpus", axis_json(bw, ncols, nb_bw_col_gpu), "gpu_nodes",
-        axis_json(bw, ncols, nb_bw_col_node), "unit", "GB/s", "h2d", "alone", matrix_json(bw, NB_BW_H2D, 0),
-        "all_at_once", matrix_json(bw, NB_BW_H2D, 1), "all_at_once_total", totals_json(bw, NB_BW_H2D), "d2h",
-        "alone", matrix_json(bw, NB_BW_D2H, 0), "all_at_once", matrix_json(bw, NB_BW_D2H, 1),
-        "all_at_once_total", totals_json(bw, NB_BW_D2H));
+        "schema_version", 1, "command", "bw", "backend", nb_backend_name(bw->cfg.backend), "pin",
+        nb_pin_name(bw->cfg.pin), "bytes", (json_int_t)bw->cfg.bytes, "repeat", bw->cfg.repeat,
+        "rows_cpu_nodes", axis_json(bw, nrows, nb_bw_row_node), "cols_gpus",
+        axis_json(bw, ncols, nb_bw_col_gpu), "gpu_nodes", axis_json(bw, ncols, nb_bw_col_node), "unit",
+        "GB/s", "h2d", "alone", matrix_json(bw, NB_BW_H2D, 0), "all_at_once", matrix_json(bw, NB_BW_H2D, 1),
+        "all_at_once_total", totals_json(bw, NB_BW_H2D), "d2h", "alone", matrix_json(bw, NB_BW_D2H, 0),
+        "all_at_once", matrix_json(bw, NB_BW_D2H, 1), "all_at_once_total", totals_json(bw, NB_BW_D2H));
   return nb__json_write_new(doc, out, "bw", err);
 }

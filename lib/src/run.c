@@ -207,7 +207,9 @@ static int gather(struct nb_run *r, int i, nb_error_t *err)
   res->stage_ms[NB_STAGE_COLLATE] = 1e3 * gp->stage_s[NB_STAGE_COLLATE] / built;
   res->stage_ms[NB_STAGE_STAGING_COPY] = 1e3 * gp->stage_s[NB_STAGE_STAGING_COPY] / fed;
   res->stage_ms[NB_STAGE_DEVICE_COPY] = 1e3 * gp->stage_s[NB_STAGE_DEVICE_COPY] / fed;
-  res->stage_ms[NB_STAGE_DEVICE_WORK] = 1e3 * gp->stage_s[NB_STAGE_DEVICE_WORK] / fed;
+  res->stage_ms[NB_STAGE_DEVICE_WORK] = r->ops->flags & NB__COPY_MODELLED_WORK
+                                            ? c->gpu_work_us / 1e3
+                                            : 1e3 * gp->stage_s[NB_STAGE_DEVICE_WORK] / fed;
   if (res->stage_ms[NB_STAGE_DEVICE_COPY] > 0)
     res->copy_gbps = (double)r->batch_bytes / (res->stage_ms[NB_STAGE_DEVICE_COPY] * 1e-3) / 1e9;
   res->pin_s = gp->pin_s;

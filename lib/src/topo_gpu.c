@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "copy.h"
 #include "cuda_devices.h"
 #include "topo-internal.h"
 
@@ -324,13 +323,14 @@ int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg,
     return rc;
   }
   int ask_cuda = cuda || (topo->kind == NB_TOPO_LIVE && !cfg->no_cuda);
-  /* The CUDA backend's runtime enumerates (none in a build without CUDA). */
-  const struct nb__copy_ops *ops = nb__copy_ops_for(NB_BACKEND_CUDA);
+  /* The CUDA runtime enumerates (none in a build without CUDA). */
   struct nb__cuda_info real = {0};
-  if (ask_cuda && !cuda && ops->enumerate) {
-    if (ops->enumerate(&real) < 0)
+  if (ask_cuda && !cuda) {
+    int got = nb__gpus_enumerate(&real);
+    if (got < 0)
       return oom(err);
-    cuda = &real;
+    if (got)
+      cuda = &real;
   }
   if (cuda) {
     rc = gpus_from_cuda(topo, cuda, err);

@@ -136,6 +136,30 @@ static void test_stop(void **state)
   nb_plan_free(plan);
 }
 
+/* Stopped in the warm-up: no timed step, and the host backend's modelled
+ * device work is still reported as --gpu-work. */
+static void test_stop_in_warmup(void **state)
+{
+  (void)state;
+  nb_plan_t plan = plan_for(topo1, NB_MODE_BIND, 1);
+  struct nb_run_config cfg = small(NB_PIPE_TORCH);
+  cfg.warmup = 1 << 20;
+  cfg.gpu_work_us = 1000;
+  nb_run_t run;
+  nb_error_t err = {0};
+  assert_int_equal(nb_run_start(&run, plan, &cfg, &err), 0);
+  struct nbt_stopper s;
+  assert_int_equal(nbt_stop_after(&s, run, 50000), 0);
+  assert_int_equal(nb_run_wait(run, &err), 0);
+  pthread_join(s.thread, NULL);
+  assert_true(nb_run_interrupted(run));
+  const struct nb_gpu_result *res = nb_run_gpu(run, 0);
+  assert_int_equal(res->timed_steps, 0);
+  assert_true(res->stage_ms[NB_STAGE_DEVICE_WORK] == 1.0);
+  nb_run_free(run);
+  nb_plan_free(plan);
+}
+
 static void test_bad_config(void **state)
 {
   (void)state;
@@ -203,6 +227,7 @@ int main(void)
       cmocka_unit_test(test_exactly_once_in_order),
       cmocka_unit_test(test_failures),
       cmocka_unit_test(test_stop),
+      cmocka_unit_test(test_stop_in_warmup),
       cmocka_unit_test(test_bad_config),
       cmocka_unit_test(test_memory_guard),
   };

@@ -61,21 +61,26 @@ enum nb_pin {
   NB_PIN_HOSTALLOC, /* cudaHostAlloc under the buffer's policy set on the allocating thread */
 };
 
-/** How a copy backend page-locks host memory (opaque; the CUDA backend's
- *  pins for its GPUs' DMA). */
-struct nb_pinner;
+/** How a copy backend page-locks host memory (the CUDA backend's, for its
+ *  GPUs' DMA): for NB_PIN_REGISTER and NB_PIN_HOSTALLOC. */
+struct nb_pinner {
+  int (*register_mem)(void *addr, size_t len, double *seconds, nb_error_t *err);
+  void (*unregister_mem)(void *addr);
+  int (*host_alloc)(void **addr, size_t len, double *seconds, nb_error_t *err);
+  void (*free_host)(void *addr);
+};
 
 /** A node-local buffer. */
 struct nb_buf {
   void *addr;
   size_t len;
-  struct nb_buf_plan plan; /* what was asked */
-  enum nb_mem_seen policy; /* what mbind achieved (NB_SEEN_BIND, _PREFERRED, _INTERLEAVE, _DEFAULT) */
-  int mbind_errno;         /* why the asked policy was refused, 0 if it was not */
-  double alloc_s;          /* seconds to map, bind and first-touch */
-  enum nb_pin pinned;      /* how it is page-locked */
+  struct nb_buf_plan plan;        /* what was asked */
+  enum nb_mem_seen policy;        /* what mbind achieved (NB_SEEN_BIND, _PREFERRED, _INTERLEAVE, _DEFAULT) */
+  int mbind_errno;                /* why the asked policy was refused, 0 if it was not */
+  double alloc_s;                 /* seconds to map, bind and first-touch */
+  enum nb_pin pinned;             /* how it is page-locked */
   const struct nb_pinner *pinner; /* who page-locked it, to unpin */
-  double pin_s;            /* seconds to page-lock it */
+  double pin_s;                   /* seconds to page-lock it */
 };
 
 /** Map len bytes, apply the buffer's policy with mbind (degrading BIND to
@@ -96,8 +101,8 @@ int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_b
  *  - NB_EINVAL: a pinning asked of no pinner.
  *  - NB_ENOTSUP: built without CUDA. - NB_ECUDA: the CUDA call failed. */
 int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
-                        const int *interleave, int ninterleave, const struct nb_pinner *pinner, enum nb_pin how,
-                        nb_error_t *err);
+                        const int *interleave, int ninterleave, const struct nb_pinner *pinner,
+                        enum nb_pin how, nb_error_t *err);
 
 const char *nb_pin_name(enum nb_pin p);
 

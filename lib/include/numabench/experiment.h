@@ -29,7 +29,7 @@ typedef struct nb_experiment *nb_experiment_t;
 struct nb_progress {
   enum nb_mode mode; /* the mode running */
   int repeat;        /* 0 .. --repeat - 1 */
-  int run;           /* runs started in this point so far, minus one: changes with every run */
+  int run;           /* runs started in the experiment so far, minus one: changes with every run */
   int step, total;   /* steps done (warmup included) of total */
   bool failed;       /* the run failed: the last call for it, so that a progress line can be ended */
 };
