@@ -32,10 +32,14 @@
 #include <numabench/topo.h>
 
 #include "cuda_devices.h"
+#include "cuda_engine.h"
 #include "nb-internal.h"
 
 /* The environment variable that swaps the CUDA table for the stand-in. */
 #define NB__STANDIN_ENV "NB_TEST_STANDIN_GPUS"
+/* Test-only: the spin-kernel calibration factor the stand-in reports for
+ * every device (a number; unset: 1, an exact calibration). */
+#define NB__STANDIN_SPIN_ENV "NB_TEST_STANDIN_SPIN_SCALE"
 
 /* One device of a run, as its backend keeps it. */
 struct nb__copy_dev;
@@ -133,6 +137,12 @@ struct nb__copy_ops {
   int (*poll_copy)(struct nb__copy_dev *d, long step, nb_error_t *err);
   int (*poll_step)(struct nb__copy_dev *d, long step, struct nb__copy_step *t, nb_error_t *err);
   const void *(*verify_buf)(struct nb__copy_dev *d, long step);
+  /* spin_scale: the device's spin-kernel calibration found at open (time
+   *   asked / time measured by the device's events), NAN when it measured
+   *   none. Only a run with device work needs it within NB__SPIN_SCALE_MIN
+   *   to _MAX; the pipeline checks that and records the factor. NULL: the
+   *   backend has no spin kernel (host). */
+  double (*spin_scale)(struct nb__copy_dev *d);
   void (*drain)(struct nb__copy_dev *d);
   void (*close)(struct nb__copy_dev *d);
 

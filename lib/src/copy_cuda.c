@@ -74,6 +74,11 @@ static const void *cuda_verify_buf(struct nb__copy_dev *d, long step)
   return nb__cuda_gpu_verify_buf(gpu_of(d));
 }
 
+static double cuda_spin_scale(struct nb__copy_dev *d)
+{
+  return nb__cuda_gpu_spin_scale(gpu_of(d));
+}
+
 static void cuda_close(struct nb__copy_dev *d)
 {
   nb__cuda_gpu_close(gpu_of(d));
@@ -155,6 +160,7 @@ const struct nb__copy_ops nb__copy_cuda = {
     .poll_copy = cuda_poll_copy,
     .poll_step = cuda_poll_step,
     .verify_buf = cuda_verify_buf,
+    .spin_scale = cuda_spin_scale,
     .close = cuda_close,
     .bw_job = nb__cuda_bw_job,
     .bw_copy = nb__cuda_bw_copy,

@@ -12,7 +12,11 @@
  * done. The stand-in also checks the engine's contract and counts
  * violations: steps submitted in order, at most ring - 1 in flight, only
  * submitted steps polled, steps polled done in order, one copy-back in
- * flight. The count is process-wide on purpose: tests read it after runs. */
+ * flight. The count is process-wide on purpose: tests read it after runs.
+ *
+ * It has no spin kernel to calibrate: it reports the factor
+ * NB_TEST_STANDIN_SPIN_SCALE says (1 when unset), so that tests can fake a
+ * GPU whose timer is off. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -146,6 +150,7 @@ struct standin_gpu {
   int have_thread;
   pthread_t gpu;
   double prev_end, base;
+  double spin_scale; /* the calibration it reports (NB__STANDIN_SPIN_ENV) */
 };
 
 static void *gpu_main(void *arg)
@@ -221,6 +226,8 @@ static int standin_gpu_open(struct nb__copy_dev **gp, const struct nb__copy_dev_
   }
   for (int i = 0; i < g->cfg.ring; i++)
     g->ring[i].step = -1;
+  const char *scale = getenv(NB__STANDIN_SPIN_ENV);
+  g->spin_scale = scale && *scale ? strtod(scale, NULL) : 1.0;
   g->verify_pending = -1;
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
@@ -321,6 +328,11 @@ static const void *standin_gpu_verify_buf(struct nb__copy_dev *d, long step)
   return ((struct standin_gpu *)d)->verify;
 }
 
+static double standin_spin_scale(struct nb__copy_dev *d)
+{
+  return ((struct standin_gpu *)d)->spin_scale;
+}
+
 static int standin_bw_copy(int ordinal, int gpu, void *host, size_t len, int h2d, int repeat, double *samples,
                            void (*start)(void *arg), void *start_arg, nb_error_t *err)
 {
@@ -368,6 +380,7 @@ const struct nb__copy_ops nb__copy_standin = {
     .poll_copy = standin_gpu_poll_copy,
     .poll_step = standin_gpu_poll_step,
     .verify_buf = standin_gpu_verify_buf,
+    .spin_scale = standin_spin_scale,
     .close = standin_gpu_close,
     .bw_job = nb__cuda_bw_job,
     .bw_copy = standin_bw_copy,

@@ -32,6 +32,13 @@ void nb__cuda_unregister(void *addr);
 int nb__cuda_host_alloc(void **addr, size_t len, double *seconds, nb_error_t *err);
 void nb__cuda_free_host(void *addr);
 
+/* The spin kernel's calibration factor (time asked / time measured by
+ * events) that a run with device work accepts: outside it, the GPU's timer
+ * is unusable for --gpu-work. Runs without work and bw's gate do not need
+ * the factor and ignore it. */
+#define NB__SPIN_SCALE_MIN 0.5
+#define NB__SPIN_SCALE_MAX 2.0
+
 /* ---- one GPU of the pipeline ---- */
 
 struct nb__cuda_gpu;
@@ -59,7 +66,8 @@ struct nb__cuda_step {
 /* Device buffers (2 batch slots and the resize output), streams, events, the
  * spin kernel's calibration. Call from a thread bound as the feeder. */
 int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config *cfg, nb_error_t *err);
-/* The spin kernel's correction (asked / measured by events) found at open. */
+/* The spin kernel's correction (asked / measured by events) found at open,
+ * whether usable or not (see NB__SPIN_SCALE_MIN). */
 double nb__cuda_gpu_spin_scale(const struct nb__cuda_gpu *g);
 /* Make g's GPU the calling thread's current device. */
 int nb__cuda_gpu_use(struct nb__cuda_gpu *g, nb_error_t *err);

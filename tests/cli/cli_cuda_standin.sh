@@ -21,11 +21,30 @@ check "every GPU: all steps, copy rate and pin time, 6 batches verified" \
 check "no host buffer stands for device memory" 'all(.runs[].placement.gpus[].buffers[]; .name != "device")' "$tmp/run.json"
 check "bind achieved" '.runs[1].placement.achieved == true' "$tmp/run.json"
 csv=$(ls "$tmp"/res/*.csv 2>/dev/null | head -n 1)
-if [ -n "$csv" ] && head -n 1 "$csv" | grep -q ',pin_s,copy_gbps$' && [ "$(wc -l <"$csv")" -ge 3 ]; then
-  ok "CSV: pin_s and copy_gbps columns, a row per GPU"
+if [ -n "$csv" ] && head -n 1 "$csv" | grep -q ',pin_s,copy_gbps,spin_scale$' && [ "$(wc -l <"$csv")" -ge 3 ]; then
+  ok "CSV: pin_s, copy_gbps and spin_scale columns, a row per GPU"
 else
   bad "CSV: $(head -n 2 "$csv" 2>/dev/null)"
 fi
+
+check "every GPU: the spin calibration recorded (the stand-in's exact 1)" 'all(.runs[].gpus[]; .spin_scale == 1)' "$tmp/run.json"
+
+# A GPU whose spin calibration is off (faked: 5x) still runs without device
+# work, recording the factor, and stops a run that asks for work, naming the
+# GPU and the way out.
+nowork="--sample 3x32x32 --batch 4 --warmup 2 --steps 20 --quiet --no-save --mode bind"
+NB_TEST_STANDIN_SPIN_SCALE=5 "$fake" run $nowork --gpu-work 0 --json >"$tmp/scale.json" 2>"$tmp/err" ||
+  bad "bad calibration, --gpu-work 0: exit $?: $(cat "$tmp/err")"
+check "bad calibration, --gpu-work 0: runs, factor recorded" 'all(.runs[].gpus[]; .steps_done == 22 and .spin_scale == 5)' "$tmp/scale.json"
+NB_TEST_STANDIN_SPIN_SCALE=5 "$fake" run $nowork --gpu-work 200 >/dev/null 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -Eq '^numabench: GPU [01]: the spin kernel .* unusable for --gpu-work \(--gpu-work 0 runs without it\)$' "$tmp/err"; then
+  ok "bad calibration, --gpu-work 200: exit 1, GPU named"
+else
+  bad "bad calibration, --gpu-work 200: exit $rc: $(cat "$tmp/err")"
+fi
+"$fake" run $nowork --backend host --json >"$tmp/host.json" 2>"$tmp/err" || bad "host: exit $?: $(cat "$tmp/err")"
+check "host backend: no spin calibration (null)" 'all(.runs[].gpus[]; has("spin_scale") and .spin_scale == null)' "$tmp/host.json"
 
 "$fake" run $small --mode bind --pin hostalloc --no-save >"$tmp/run.txt" 2>"$tmp/err" || bad "text exit $?: $(cat "$tmp/err")"
 if grep -q 'backend cuda' "$tmp/run.txt" && grep -q 'pinned in' "$tmp/run.txt" && grep -q 'cudaHostAlloc' "$tmp/run.txt"; then

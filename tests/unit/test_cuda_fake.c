@@ -151,6 +151,51 @@ static void test_stop(void **state)
   nb_plan_free(plan);
 }
 
+/* The spin kernel's calibration: recorded per GPU (the stand-in reports
+ * NB_TEST_STANDIN_SPIN_SCALE, 1 unset); a factor outside 0.5-2 leaves a run
+ * without device work alone and stops one with work, naming the GPU. */
+static void test_spin_scale(void **state)
+{
+  (void)state;
+  nb_plan_t plan = plan_for(NB_MODE_BIND, 1);
+  struct nb_run_config cfg = cfg_for(NB_PIPE_DIRECT, NB_PIN_REGISTER);
+  cfg.steps = 5;
+  nb_run_t run;
+  nb_error_t err = {0};
+  if (nbt_run_once(plan, &cfg, &run, &err) < 0)
+    fail_msg("exact calibration: %s", err.msg);
+  for (int g = 0; g < 2; g++)
+    assert_true(nb_run_gpu(run, g)->spin_scale == 1.0);
+  nb_run_free(run);
+
+  static const char *const bad[] = {"5", "0.25"};
+  for (int k = 0; k < 2; k++) {
+    setenv(NB__STANDIN_SPIN_ENV, bad[k], 1);
+    cfg.gpu_work_us = 0;
+    if (nbt_run_once(plan, &cfg, &run, &err) < 0)
+      fail_msg("--gpu-work 0 with the factor %s: %s", bad[k], err.msg);
+    for (int g = 0; g < 2; g++) {
+      assert_int_equal(nb_run_gpu(run, g)->steps_done, 8);
+      assert_true(nb_run_gpu(run, g)->spin_scale == strtod(bad[k], NULL));
+    }
+    nb_run_free(run);
+    cfg.gpu_work_us = 300;
+    int rc = nbt_run_once(plan, &cfg, &run, &err);
+    if (rc != NB_ECUDA || !strstr(err.msg, "unusable for --gpu-work") || !strstr(err.msg, "GPU "))
+      fail_msg("--gpu-work 300 with the factor %s: rc %d: %s", bad[k], rc, err.msg);
+    nb_run_free(run);
+  }
+  unsetenv(NB__STANDIN_SPIN_ENV);
+  /* The host backend has no spin kernel: nothing measured. */
+  cfg.backend = NB_BACKEND_HOST;
+  if (nbt_run_once(plan, &cfg, &run, &err) < 0)
+    fail_msg("host: %s", err.msg);
+  assert_true(isnan(nb_run_gpu(run, 0)->spin_scale));
+  nb_run_free(run);
+  no_violation();
+  nb_plan_free(plan);
+}
+
 static void test_bw(void **state)
 {
   (void)state;
@@ -244,6 +289,7 @@ int main(void)
       cmocka_unit_test(test_delivered_and_verified),
       cmocka_unit_test(test_failures),
       cmocka_unit_test(test_stop),
+      cmocka_unit_test(test_spin_scale),
       cmocka_unit_test(test_bw),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
