@@ -179,6 +179,15 @@ void *nb__cuda_bw_job(void *arg);
  * time (tests). */
 int nb__standin_violations(const char **first);
 
+/* Whether a mode's staging can be pinned as asked on this backend: 0, or
+ * NB_EINVAL naming the mode and --pin (hostalloc with interleaved staging). */
+int nb__copy_pin_check(const struct nb__copy_ops *ops, enum nb_pin asked, enum nb_mode mode, nb_error_t *err);
+
+/* The stand-in's record of the CPUs the thread that called its host_alloc
+ * last could run on (the first max into cpus): their count, or -1 when it
+ * was not called or the affinity was unreadable (tests). */
+int nb__standin_host_alloc_cpus(int *cpus, int max);
+
 /* What the devices of a run on backend b are, for reports. */
 void nb__copy_describe(enum nb_backend b, enum nb_pin pin, char *buf, size_t len);
 

@@ -18,6 +18,7 @@
  * NB_TEST_STANDIN_SPIN_SCALE says (1 when unset), so that tests can fake a
  * GPU whose timer is off. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,8 +116,38 @@ static void standin_unregister(void *addr)
   (void)addr;
 }
 
+/* The CPUs the calling thread could run on during the last host_alloc, so
+ * that tests see where the driver would have taken the pages from. */
+static pthread_mutex_t alloc_mu = PTHREAD_MUTEX_INITIALIZER;
+static int alloc_cpus[256];
+static int alloc_ncpus = -1; /* -1: no host_alloc yet, or the affinity was unreadable */
+
+int nb__standin_host_alloc_cpus(int *cpus, int max)
+{
+  pthread_mutex_lock(&alloc_mu);
+  int n = alloc_ncpus;
+  for (int i = 0; i < n && i < max; i++)
+    cpus[i] = alloc_cpus[i];
+  pthread_mutex_unlock(&alloc_mu);
+  return n;
+}
+
+static void record_alloc_cpus(void)
+{
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int ok = sched_getaffinity(0, sizeof set, &set) == 0;
+  pthread_mutex_lock(&alloc_mu);
+  alloc_ncpus = ok ? 0 : -1;
+  for (int c = 0; ok && c < CPU_SETSIZE && alloc_ncpus < 256; c++)
+    if (CPU_ISSET(c, &set))
+      alloc_cpus[alloc_ncpus++] = c;
+  pthread_mutex_unlock(&alloc_mu);
+}
+
 static int standin_host_alloc(void **addr, size_t len, double *seconds, nb_error_t *err)
 {
+  record_alloc_cpus();
   if (posix_memalign(addr, (size_t)sysconf(_SC_PAGESIZE), len))
     return nb__err(err, NB_ENOMEM, "fake cudaHostAlloc: out of memory");
   *seconds = 1e-6;

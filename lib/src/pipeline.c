@@ -716,6 +716,8 @@ int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg
   *runp = NULL;
   nb_topo_t topo = nb_plan_topo(plan);
   int rc = check_config(topo, cfg, err);
+  if (rc == 0)
+    rc = nb__copy_pin_check(nb__copy_ops_for(cfg->backend), cfg->pin, nb_plan_mode(plan), err);
   if (rc < 0)
     return rc;
   struct nb_run *r = calloc(1, sizeof *r);

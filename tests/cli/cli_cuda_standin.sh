@@ -4,7 +4,8 @@
 # this machine's first PCI devices presented as CUDA GPUs. The JSON report (backend, pin, copy rate, pin time, verified
 # batches, no host "device" buffer), the text report, the CSV columns, a
 # --fail-at failure naming the GPU and batch, SIGINT mid-run (exit 130, an
-# interrupted report), and bw's CUDA JSON.
+# interrupted report), bw's CUDA JSON, the spin calibration recorded and
+# judged, and interleave + --pin hostalloc refused.
 . "$(dirname "$0")/lib.sh"
 need jq
 NB_TEST_STANDIN_GPUS=$(ls /sys/bus/pci/devices 2>/dev/null | head -n 2 | tr '\n' ',' | sed 's/,$//')
@@ -52,6 +53,22 @@ if grep -q 'backend cuda' "$tmp/run.txt" && grep -q 'pinned in' "$tmp/run.txt" &
 else
   bad "text: $(cat "$tmp/run.txt")"
 fi
+
+# Interleaved staging cannot come from cudaHostAlloc (the driver serves it
+# from the calling CPU's node): refused before anything runs, alone or in a
+# list; --pin register interleaves.
+for modes in interleave none,interleave; do
+  "$fake" run $small --mode $modes --pin hostalloc --no-save >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  if [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ ! -s "$tmp/out" ] &&
+    grep -q -- '--mode interleave cannot run with --pin hostalloc' "$tmp/err"; then
+    ok "--mode $modes --pin hostalloc: exit 2, one line naming the mode and --pin"
+  else
+    bad "--mode $modes --pin hostalloc: exit $rc: $(cat "$tmp/err")"
+  fi
+done
+"$fake" run $small --mode interleave --pin register --no-save >/dev/null 2>"$tmp/err" ||
+  bad "--mode interleave --pin register: exit $?: $(cat "$tmp/err")"
 
 "$fake" run $small --mode bind --verify --fail-at corrupt:5 --no-save >/dev/null 2>"$tmp/err"
 rc=$?

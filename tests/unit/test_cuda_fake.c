@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,88 @@ static void test_spin_scale(void **state)
   nb_plan_free(plan);
 }
 
+/* The CPUs the calling thread may run on, ascending; their count. */
+static int my_cpus(int *cpus, int max)
+{
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
+  int n = 0;
+  for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+    if (CPU_ISSET(c, &set))
+      cpus[n++] = c;
+  return n;
+}
+
+static void set_my_cpus(const int *cpus, int n)
+{
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int i = 0; i < n; i++)
+    CPU_SET(cpus[i], &set);
+  assert_int_equal(sched_setaffinity(0, sizeof set, &set), 0);
+}
+
+/* --pin hostalloc: the driver serves cudaHostAlloc from the calling CPU's
+ * node, so the allocating thread runs on the buffer's node's CPUs during
+ * the call and on its own CPUs again after; interleaved staging is refused
+ * (by the allocation and by nb_run_start). */
+static void test_hostalloc_affinity(void **state)
+{
+  (void)state;
+  const struct nb_node *nd = nb_topo_node(topo, 0);
+  assert_non_null(nd);
+  if (nd->ncpus == 0)
+    skip();
+  int mine[256], nmine = my_cpus(mine, 256);
+  /* Start from one CPU only, so that the binding shows when the node has more. */
+  int one = mine[nmine - 1];
+  set_my_cpus(&one, 1);
+  const struct nb_pinner *pinner = nb__copy_standin.pinner;
+  struct nb_buf b;
+  nb_error_t err = {0};
+  struct nb_buf_plan bound = {NB_MEM_BIND, nd->os_index};
+  if (nb_buf_alloc_pinned(topo, &b, 1 << 20, &bound, NULL, 0, pinner, NB_PIN_HOSTALLOC, &err) < 0)
+    fail_msg("hostalloc on node %d: %s", nd->os_index, err.msg);
+  int during[256], n = nb__standin_host_alloc_cpus(during, 256), after[256];
+  assert_int_equal(n, nd->ncpus);
+  for (int i = 0; i < n; i++)
+    assert_int_equal(during[i], nd->cpus[i]);
+  assert_int_equal(my_cpus(after, 256), 1);
+  assert_int_equal(after[0], one);
+  assert_int_equal(b.pinned, NB_PIN_HOSTALLOC);
+  nb_buf_free(&b);
+
+  /* Unbound: the thread stays where it is. */
+  struct nb_buf_plan unbound = {NB_MEM_DEFAULT, -1};
+  assert_int_equal(nb_buf_alloc_pinned(topo, &b, 1 << 20, &unbound, NULL, 0, pinner, NB_PIN_HOSTALLOC, &err),
+                   0);
+  assert_int_equal(nb__standin_host_alloc_cpus(during, 256), 1);
+  assert_int_equal(during[0], one);
+  nb_buf_free(&b);
+
+  /* Interleaved: refused, nothing allocated, the thread left alone. */
+  int il = nd->os_index;
+  struct nb_buf_plan inter = {NB_MEM_INTERLEAVE, -1};
+  memset(&err, 0, sizeof err);
+  assert_int_equal(nb_buf_alloc_pinned(topo, &b, 1 << 20, &inter, &il, 1, pinner, NB_PIN_HOSTALLOC, &err),
+                   NB_EINVAL);
+  assert_non_null(strstr(err.msg, "--pin hostalloc"));
+  assert_null(b.addr);
+  assert_int_equal(my_cpus(after, 256), 1);
+  set_my_cpus(mine, nmine);
+
+  nb_plan_t plan = plan_for(NB_MODE_INTERLEAVE, 1);
+  struct nb_run_config cfg = cfg_for(NB_PIPE_DIRECT, NB_PIN_HOSTALLOC);
+  nb_run_t run = NULL;
+  memset(&err, 0, sizeof err);
+  assert_int_equal(nb_run_start(&run, plan, &cfg, &err), NB_EINVAL);
+  assert_null(run);
+  if (!strstr(err.msg, "--mode interleave") || !strstr(err.msg, "--pin hostalloc"))
+    fail_msg("interleave + hostalloc: %s", err.msg);
+  nb_plan_free(plan);
+}
+
 static void test_bw(void **state)
 {
   (void)state;
@@ -290,6 +373,7 @@ int main(void)
       cmocka_unit_test(test_failures),
       cmocka_unit_test(test_stop),
       cmocka_unit_test(test_spin_scale),
+      cmocka_unit_test(test_hostalloc_affinity),
       cmocka_unit_test(test_bw),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
