@@ -21,6 +21,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "cuda_devices.h"
 #include "cuda_engine.h"
 #include "resize.h"
 
@@ -41,12 +42,12 @@ static int cuda_fail(nb_error_t *err, int gpu, const char *call, cudaError_t rc)
     int n = (int)strcspn(call, "(<");
     if (n > 0 && call[n - 1] == ' ')
       n = (int)strlen(call); /* a name with a note: "nb_spin (kernel launch)" */
+    char text[sizeof err->msg];
+    nb__cuda_error_text(text, sizeof text, call, n, rc);
     if (gpu >= 0)
-      snprintf(err->msg, sizeof err->msg, "GPU %d: %.*s: %s (%s)", gpu, n, call, cudaGetErrorName(rc),
-               cudaGetErrorString(rc));
+      snprintf(err->msg, sizeof err->msg, "GPU %d: %s", gpu, text);
     else
-      snprintf(err->msg, sizeof err->msg, "%.*s: %s (%s)", n, call, cudaGetErrorName(rc),
-               cudaGetErrorString(rc));
+      snprintf(err->msg, sizeof err->msg, "%s", text);
   }
   return NB_ECUDA;
 }
