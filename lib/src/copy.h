@@ -40,6 +40,9 @@
 /* Test-only: the spin-kernel calibration factor the stand-in reports for
  * every device (a number; unset: 1, an exact calibration). */
 #define NB__STANDIN_SPIN_ENV "NB_TEST_STANDIN_SPIN_SCALE"
+/* Test-only: the memory of every stand-in device, bytes (unset: no limit);
+ * a run whose device buffers need more fails as cudaMalloc would. */
+#define NB__STANDIN_MEMORY_ENV "NB_TEST_STANDIN_DEVICE_MEMORY"
 
 /* One device of a run, as its backend keeps it. */
 struct nb__copy_dev;

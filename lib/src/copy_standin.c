@@ -16,7 +16,8 @@
  *
  * It has no spin kernel to calibrate: it reports the factor
  * NB_TEST_STANDIN_SPIN_SCALE says (1 when unset), so that tests can fake a
- * GPU whose timer is off. */
+ * GPU whose timer is off; and NB_TEST_STANDIN_DEVICE_MEMORY gives its
+ * devices a memory size that the device buffers must fit in. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -238,9 +239,30 @@ static void standin_gpu_close(struct nb__copy_dev *d)
   free(g);
 }
 
+/* The engine's device buffers (two batch slots and the resize's output)
+ * against the memory NB__STANDIN_MEMORY_ENV gives the device: a failure
+ * says what the engine's says. */
+static int device_memory(const struct nb__copy_dev_config *cfg, nb_error_t *err)
+{
+  const char *mem = getenv(NB__STANDIN_MEMORY_ENV);
+  if (!mem || !*mem)
+    return 0;
+  size_t limit = (size_t)strtoull(mem, NULL, 10), out = (size_t)cfg->batch * (size_t)cfg->channels *
+                                                        (size_t)cfg->out_size * (size_t)cfg->out_size *
+                                                        sizeof(float);
+  if (2 * cfg->batch_bytes + out <= limit)
+    return 0;
+  nb__err(err, NB_ECUDA, "GPU %d: cudaMalloc: cudaErrorMemoryAllocation (out of memory)", cfg->gpu);
+  nb__cuda_slots_oom(err, cfg->batch, cfg->batch_bytes, out, limit, limit);
+  return NB_ECUDA;
+}
+
 static int standin_gpu_open(struct nb__copy_dev **gp, const struct nb__copy_dev_config *cfg, nb_error_t *err)
 {
   *gp = NULL;
+  int rc = device_memory(cfg, err);
+  if (rc < 0)
+    return rc;
   struct standin_gpu *g = calloc(1, sizeof *g);
   if (!g)
     return nb__err(err, NB_ENOMEM, "fake GPU: out of memory");

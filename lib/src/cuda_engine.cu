@@ -259,6 +259,32 @@ extern "C" void nb__cuda_gpu_close(struct nb__cuda_gpu *g)
   free(g);
 }
 
+/* The two batch slots and the resize's output: all grow with --batch, so a
+ * GPU without the memory says how much was asked and what fits. */
+static int device_buffers(struct nb__cuda_gpu *g, size_t out_bytes, nb_error_t *err)
+{
+  const struct nb__cuda_gpu_config *c = &g->cfg;
+  void **bufs[3] = {&g->slot[0], &g->slot[1], reinterpret_cast<void **>(&g->out)};
+  size_t sizes[3] = {c->batch_bytes, c->batch_bytes, out_bytes}, held = 0;
+  for (int k = 0; k < 3; k++) {
+    cudaError_t rc = cudaMalloc(bufs[k], sizes[k]);
+    if (rc == cudaSuccess) {
+      held += sizes[k];
+      continue;
+    }
+    int code = cuda_fail(err, c->gpu, "cudaMalloc", rc);
+    size_t avail = 0, total = 0;
+    if (rc == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError(); /* not sticky: clear it for the query */
+      if (cudaMemGetInfo(&avail, &total) != cudaSuccess)
+        avail = total = 0;
+      nb__cuda_slots_oom(err, c->batch, c->batch_bytes, out_bytes, avail + held, total);
+    }
+    return code;
+  }
+  return 0;
+}
+
 static int gpu_open(struct nb__cuda_gpu *g, nb_error_t *err)
 {
   const struct nb__cuda_gpu_config *c = &g->cfg;
@@ -268,11 +294,11 @@ static int gpu_open(struct nb__cuda_gpu *g, nb_error_t *err)
   g->have_copy = 1;
   CK(gpu, cudaStreamCreateWithFlags(&g->compute, cudaStreamNonBlocking));
   g->have_compute = 1;
-  for (int k = 0; k < 2; k++)
-    CK(gpu, cudaMalloc(&g->slot[k], c->batch_bytes));
   size_t out_bytes =
       (size_t)c->batch * (size_t)c->channels * (size_t)c->out_size * (size_t)c->out_size * sizeof(float);
-  CK(gpu, cudaMalloc(reinterpret_cast<void **>(&g->out), out_bytes));
+  int brc = device_buffers(g, out_bytes, err);
+  if (brc < 0)
+    return brc;
   if (c->verify)
     CK(gpu, cudaHostAlloc(&g->verify, c->batch_bytes, cudaHostAllocPortable));
   /* The stop flag only ends queued spins early: without mapped memory,

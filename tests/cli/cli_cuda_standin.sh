@@ -5,7 +5,8 @@
 # batches, no host "device" buffer), the text report, the CSV columns, a
 # --fail-at failure naming the GPU and batch, SIGINT mid-run (exit 130, an
 # interrupted report), bw's CUDA JSON, the spin calibration recorded and
-# judged, and interleave + --pin hostalloc refused.
+# judged, interleave + --pin hostalloc refused, and device memory too small
+# for the batch.
 . "$(dirname "$0")/lib.sh"
 need jq
 NB_TEST_STANDIN_GPUS=$(ls /sys/bus/pci/devices 2>/dev/null | head -n 2 | tr '\n' ',' | sed 's/,$//')
@@ -69,6 +70,18 @@ for modes in interleave none,interleave; do
 done
 "$fake" run $small --mode interleave --pin register --no-save >/dev/null 2>"$tmp/err" ||
   bad "--mode interleave --pin register: exit $?: $(cat "$tmp/err")"
+
+# Device buffers that do not fit the GPU (the stand-in's memory: room for
+# about 2 samples of 3x32x32 and their 224x224 output): exit 1, one line with
+# the CUDA error, what was asked and the --batch that fits.
+NB_TEST_STANDIN_DEVICE_MEMORY=1300000 "$fake" run $small --mode bind --no-save >/dev/null 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+  grep -Eq '^numabench: GPU [01]: cudaMalloc: cudaErrorMemoryAllocation \(out of memory\): the device slots need 2 x 48 KiB and the resize output 2\.3 MiB at --batch 4, .*; lower --batch \(about 2 fits\)$' "$tmp/err"; then
+  ok "device memory short: exit 1, what was asked and the --batch that fits"
+else
+  bad "device memory short: exit $rc: $(cat "$tmp/err")"
+fi
 
 "$fake" run $small --mode bind --verify --fail-at corrupt:5 --no-save >/dev/null 2>"$tmp/err"
 rc=$?

@@ -197,6 +197,39 @@ static void test_spin_scale(void **state)
   nb_plan_free(plan);
 }
 
+/* Device buffers that do not fit the GPU (the stand-in's memory set by
+ * NB_TEST_STANDIN_DEVICE_MEMORY): the run stops with the CUDA error, what
+ * was asked and which --batch fits. */
+static void test_device_memory(void **state)
+{
+  (void)state;
+  nb_plan_t plan = plan_for(NB_MODE_BIND, 1);
+  struct nb_run_config cfg = cfg_for(NB_PIPE_TORCH, NB_PIN_REGISTER);
+  cfg.steps = 5;
+  /* Per sample: two slots of 3x32x32 floats and the 3x224x224 output. */
+  size_t per_sample = 2 * 3 * 32 * 32 * 4 + 3 * 224 * 224 * 4;
+  char mem[32];
+  snprintf(mem, sizeof mem, "%zu", 2 * per_sample + 1000);
+  setenv(NB__STANDIN_MEMORY_ENV, mem, 1);
+  nb_run_t run;
+  nb_error_t err = {0};
+  int rc = nbt_run_once(plan, &cfg, &run, &err);
+  if (rc != NB_ECUDA || !strstr(err.msg, "cudaMalloc: cudaErrorMemoryAllocation") ||
+      !strstr(err.msg, "the device slots need 2 x 48 KiB and the resize output 2.3 MiB at --batch 4") ||
+      !strstr(err.msg, "lower --batch (about 2 fits)"))
+    fail_msg("device memory for 2 samples, --batch 4: rc %d: %s", rc, err.msg);
+  nb_run_free(run);
+  /* Enough for all 4: it runs. */
+  snprintf(mem, sizeof mem, "%zu", 4 * per_sample);
+  setenv(NB__STANDIN_MEMORY_ENV, mem, 1);
+  if (nbt_run_once(plan, &cfg, &run, &err) < 0)
+    fail_msg("device memory for 4 samples, --batch 4: %s", err.msg);
+  nb_run_free(run);
+  unsetenv(NB__STANDIN_MEMORY_ENV);
+  no_violation();
+  nb_plan_free(plan);
+}
+
 /* The CPUs the calling thread may run on, ascending; their count. */
 static int my_cpus(int *cpus, int max)
 {
@@ -374,6 +407,7 @@ int main(void)
       cmocka_unit_test(test_stop),
       cmocka_unit_test(test_spin_scale),
       cmocka_unit_test(test_hostalloc_affinity),
+      cmocka_unit_test(test_device_memory),
       cmocka_unit_test(test_bw),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
