@@ -214,9 +214,71 @@ const char *nb_pin_name(enum nb_pin p)
   return p == NB_PIN_REGISTER ? "register" : p == NB_PIN_HOSTALLOC ? "hostalloc" : "none";
 }
 
+/* The calling thread's CPU affinity, saved to be restored after a temporary
+ * change (as large a mask as the kernel needs). */
+struct saved_cpus {
+  cpu_set_t *set; /* NULL: not read, nothing to restore */
+  size_t size;
+};
+
+static void save_cpus(struct saved_cpus *s)
+{
+  s->set = NULL;
+  long conf = sysconf(_SC_NPROCESSORS_CONF);
+  int ncpu = conf > CPU_SETSIZE ? (int)conf : CPU_SETSIZE;
+  for (int attempt = 0; attempt < 6; attempt++, ncpu *= 2) {
+    cpu_set_t *set = CPU_ALLOC(ncpu);
+    if (!set)
+      return;
+    size_t size = CPU_ALLOC_SIZE(ncpu);
+    if (sched_getaffinity(0, size, set) == 0) {
+      s->set = set;
+      s->size = size;
+      return;
+    }
+    int e = errno;
+    CPU_FREE(set);
+    if (e != EINVAL)
+      return;
+  }
+}
+
+static void restore_cpus(struct saved_cpus *s)
+{
+  if (!s->set)
+    return;
+  sched_setaffinity(0, s->size, s->set);
+  CPU_FREE(s->set);
+  s->set = NULL;
+}
+
+/* --pin hostalloc: recent NVIDIA drivers keep per-node pools of freed
+ * pinned pages and serve cudaHostAlloc from the pool of the calling CPU's
+ * node before the thread's memory policy applies, so a buffer bound to node
+ * N could get pages left on another node by an earlier run. The allocating
+ * thread therefore runs on N's CPUs for the call (its affinity saved in
+ * *saved, restored by the caller). A node without CPUs, an unbound plan, or
+ * a refusal (a cpuset without N's CPUs) leaves the affinity as it is: the
+ * policy alone places the pages then, and the audit says where they are. */
+static void hostalloc_cpus(nb_topo_t topo, const struct nb_buf_plan *plan, struct saved_cpus *saved)
+{
+  saved->set = NULL;
+  if (plan->policy != NB_MEM_BIND)
+    return;
+  int i = nb_topo_node_index(topo, plan->node);
+  const struct nb_node *nd = i >= 0 ? nb_topo_node(topo, i) : NULL;
+  if (!nd || nd->ncpus == 0)
+    return;
+  save_cpus(saved);
+  if (!saved->set)
+    return; /* it could not be restored */
+  struct nb_bind_status st = {0};
+  bind_cpus(nd->cpus, nd->ncpus, &st);
+}
+
 int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
-                        const int *interleave, int ninterleave, const struct nb_pinner *pinner, enum nb_pin how,
-                        nb_error_t *err)
+                        const int *interleave, int ninterleave, const struct nb_pinner *pinner,
+                        enum nb_pin how, nb_error_t *err)
 {
   if (how == NB_PIN_NONE)
     return nb_buf_alloc(topo, b, len, plan, interleave, ninterleave, err);
@@ -237,8 +299,17 @@ int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const stru
   int rc = buf_begin(topo, b, &len, err);
   if (rc < 0)
     return rc;
-  /* The plan's policy on this thread for the allocation only: saved first,
-   * and left alone when it cannot be read back (it could not be restored). */
+  /* The driver places hostalloc pages by the allocating CPU's node: an
+   * interleaved buffer is not something it can give. */
+  if (plan->policy == NB_MEM_INTERLEAVE)
+    return nb__err(err, NB_EINVAL,
+                   "--pin hostalloc cannot interleave memory (the driver serves cudaHostAlloc from the "
+                   "calling CPU's node): use --pin register");
+  /* The node's CPUs, then the plan's policy, on this thread for the
+   * allocation only: both saved first; the policy is left alone when it
+   * cannot be read back (it could not be restored). */
+  struct saved_cpus cpus;
+  hostalloc_cpus(topo, plan, &cpus);
   struct nb__mempol_saved old;
   enum nb_mem_seen reached;
   b->plan = *plan;
@@ -254,6 +325,7 @@ int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const stru
     touch(addr, len);
   double t = now_s() - t0;
   nb__mempol_restore(&old);
+  restore_cpus(&cpus);
   if (rc < 0)
     return rc;
   b->addr = addr;

@@ -19,6 +19,20 @@ enum nb_pin nb__copy_pin(const struct nb__copy_ops *ops, enum nb_pin asked)
   return ops->pinner ? asked : NB_PIN_NONE;
 }
 
+int nb__copy_pin_check(const struct nb__copy_ops *ops, enum nb_pin asked, enum nb_mode mode, nb_error_t *err)
+{
+  const struct nb_mode_info *mi = nb_mode_info(mode);
+  if (nb__copy_pin(ops, asked) != NB_PIN_HOSTALLOC || !mi || mi->staging != NB_PLACE_INTERLEAVE)
+    return 0;
+  /* The driver serves cudaHostAlloc from the pool of the calling CPU's node
+   * before the memory policy: interleaved pinned staging cannot be asked of
+   * it (nb_buf_alloc_pinned refuses it too). */
+  return nb__err(err, NB_EINVAL,
+                 "--mode %s cannot run with --pin hostalloc: the driver serves cudaHostAlloc from the "
+                 "calling CPU's node, so staging cannot be interleaved; use --pin register",
+                 mi->name);
+}
+
 void nb__copy_describe(enum nb_backend b, enum nb_pin pin, char *buf, size_t len)
 {
   const struct nb__copy_ops *ops = nb__copy_ops_for(b);

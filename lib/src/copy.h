@@ -32,7 +32,15 @@
 #include <numabench/topo.h>
 
 #include "cuda_devices.h"
+#include "cuda_engine.h"
 #include "nb-internal.h"
+
+/* Test-only: the spin-kernel calibration factor the stand-in reports for
+ * every device (a number; unset: 1, an exact calibration). */
+#define NB__STANDIN_SPIN_ENV "NB_TEST_STANDIN_SPIN_SCALE"
+/* Test-only: the memory of every stand-in device, bytes (unset: no limit);
+ * a run whose device buffers need more fails as cudaMalloc would. */
+#define NB__STANDIN_MEMORY_ENV "NB_TEST_STANDIN_DEVICE_MEMORY"
 
 /* One device of a run, as its backend keeps it. */
 struct nb__copy_dev;
@@ -129,6 +137,12 @@ struct nb__copy_ops {
   int (*poll_copy)(struct nb__copy_dev *d, long step, nb_error_t *err);
   int (*poll_step)(struct nb__copy_dev *d, long step, struct nb__copy_step *t, nb_error_t *err);
   const void *(*verify_buf)(struct nb__copy_dev *d, long step);
+  /* spin_scale: the device's spin-kernel calibration found at open (time
+   *   asked / time measured by the device's events), NAN when it measured
+   *   none. Only a run with device work needs it within NB__SPIN_SCALE_MIN
+   *   to _MAX; the pipeline checks that and records the factor. NULL: the
+   *   backend has no spin kernel (host). */
+  double (*spin_scale)(struct nb__copy_dev *d);
   void (*drain)(struct nb__copy_dev *d);
   void (*close)(struct nb__copy_dev *d);
 
@@ -156,6 +170,15 @@ void *nb__cuda_bw_job(void *arg);
 /* The stand-in's count of broken contract rules; *first says how, the first
  * time (tests). */
 int nb__standin_violations(const char **first);
+
+/* Whether a mode's staging can be pinned as asked on this backend: 0, or
+ * NB_EINVAL naming the mode and --pin (hostalloc with interleaved staging). */
+int nb__copy_pin_check(const struct nb__copy_ops *ops, enum nb_pin asked, enum nb_mode mode, nb_error_t *err);
+
+/* The stand-in's record of the CPUs the thread that called its host_alloc
+ * last could run on (the first max into cpus): their count, or -1 when it
+ * was not called or the affinity was unreadable (tests). */
+int nb__standin_host_alloc_cpus(int *cpus, int max);
 
 /* What the devices of a run on backend b are, for reports. */
 void nb__copy_describe(enum nb_backend b, enum nb_pin pin, char *buf, size_t len);

@@ -4,10 +4,50 @@
  * cudaHostAlloc); per GPU the feeder queues each batch's copy and the step's
  * kernels, and the completion thread reads every step's times from events.
  * `numabench bw` with this backend: pinned H2D and D2H copies, node x GPU. */
+#include <stdio.h>
+#include <string.h>
+
 #include <numabench/audit.h>
 
 #include "copy.h"
 #include "cuda_engine.h"
+
+/* "1.50 GiB", "73.5 MiB" below a GiB, "48 KiB" below a MiB. */
+static const char *size_text(char *buf, size_t len, double bytes)
+{
+  if (bytes >= 1024.0 * 1024 * 1024)
+    snprintf(buf, len, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+  else if (bytes >= 1024.0 * 1024)
+    snprintf(buf, len, "%.1f MiB", bytes / (1024.0 * 1024));
+  else
+    snprintf(buf, len, "%.0f KiB", bytes / 1024.0);
+  return buf;
+}
+
+void nb__cuda_slots_oom(nb_error_t *err, int batch, size_t slot_bytes, size_t out_bytes, size_t avail,
+                        size_t total)
+{
+  if (!err)
+    return;
+  char a[32], b[32], c[32], d[32], fit[64];
+  /* Every device buffer grows with the batch: the batch that fits is the
+   * memory there is over what one sample takes (slots and output). */
+  double per_sample = batch > 0 ? (2.0 * (double)slot_bytes + (double)out_bytes) / batch : 0;
+  long fits = per_sample > 0 ? (long)((double)avail / per_sample) : 0;
+  if (fits >= batch)
+    fits = batch - 1; /* the driver's own needs took the rest: ask for less than now */
+  if (fits >= 1)
+    snprintf(fit, sizeof fit, "lower --batch (about %ld fits)", fits);
+  else
+    snprintf(fit, sizeof fit, "not even --batch 1 fits: use a smaller --sample");
+  size_t used = strlen(err->msg);
+  snprintf(
+      err->msg + used, sizeof err->msg - used,
+      ": the device slots need 2 x %s and the resize output %s at --batch %d, and the GPU has %s free of "
+      "%s; %s",
+      size_text(a, sizeof a, (double)slot_bytes), size_text(b, sizeof b, (double)out_bytes), batch,
+      size_text(c, sizeof c, (double)avail), size_text(d, sizeof d, (double)total), fit);
+}
 
 /* The engine's GPU is the device: the pointer is converted back and forth,
  * never dereferenced as the other type. */
@@ -72,6 +112,11 @@ static const void *cuda_verify_buf(struct nb__copy_dev *d, long step)
 {
   (void)step;
   return nb__cuda_gpu_verify_buf(gpu_of(d));
+}
+
+static double cuda_spin_scale(struct nb__copy_dev *d)
+{
+  return nb__cuda_gpu_spin_scale(gpu_of(d));
 }
 
 static void cuda_close(struct nb__copy_dev *d)
@@ -152,6 +197,7 @@ const struct nb__copy_ops nb__copy_cuda = {
     .poll_copy = cuda_poll_copy,
     .poll_step = cuda_poll_step,
     .verify_buf = cuda_verify_buf,
+    .spin_scale = cuda_spin_scale,
     .close = cuda_close,
     .bw_job = nb__cuda_bw_job,
     .bw_copy = nb__cuda_bw_copy,

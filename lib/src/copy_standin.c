@@ -12,8 +12,14 @@
  * done. The stand-in also checks the engine's contract and counts
  * violations: steps submitted in order, at most ring - 1 in flight, only
  * submitted steps polled, steps polled done in order, one copy-back in
- * flight. The count is process-wide on purpose: tests read it after runs. */
+ * flight. The count is process-wide on purpose: tests read it after runs.
+ *
+ * It has no spin kernel to calibrate: it reports the factor
+ * NB_TEST_STANDIN_SPIN_SCALE says (1 when unset), so that tests can fake a
+ * GPU whose timer is off; and NB_TEST_STANDIN_DEVICE_MEMORY gives its
+ * devices a memory size that the device buffers must fit in. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +87,38 @@ static void standin_unregister(void *addr)
   (void)addr;
 }
 
+/* The CPUs the calling thread could run on during the last host_alloc, so
+ * that tests see where the driver would have taken the pages from. */
+static pthread_mutex_t alloc_mu = PTHREAD_MUTEX_INITIALIZER;
+static int alloc_cpus[256];
+static int alloc_ncpus = -1; /* -1: no host_alloc yet, or the affinity was unreadable */
+
+int nb__standin_host_alloc_cpus(int *cpus, int max)
+{
+  pthread_mutex_lock(&alloc_mu);
+  int n = alloc_ncpus;
+  for (int i = 0; i < n && i < max; i++)
+    cpus[i] = alloc_cpus[i];
+  pthread_mutex_unlock(&alloc_mu);
+  return n;
+}
+
+static void record_alloc_cpus(void)
+{
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int ok = sched_getaffinity(0, sizeof set, &set) == 0;
+  pthread_mutex_lock(&alloc_mu);
+  alloc_ncpus = ok ? 0 : -1;
+  for (int c = 0; ok && c < CPU_SETSIZE && alloc_ncpus < 256; c++)
+    if (CPU_ISSET(c, &set))
+      alloc_cpus[alloc_ncpus++] = c;
+  pthread_mutex_unlock(&alloc_mu);
+}
+
 static int standin_host_alloc(void **addr, size_t len, double *seconds, nb_error_t *err)
 {
+  record_alloc_cpus();
   if (posix_memalign(addr, (size_t)sysconf(_SC_PAGESIZE), len))
     return nb__err(err, NB_ENOMEM, "fake cudaHostAlloc: out of memory");
   *seconds = 1e-6;
@@ -116,6 +152,7 @@ struct standin_gpu {
   int have_thread;
   pthread_t gpu;
   double prev_end, base;
+  double spin_scale; /* the calibration it reports (NB__STANDIN_SPIN_ENV) */
 };
 
 static void *gpu_main(void *arg)
@@ -172,9 +209,30 @@ static void standin_gpu_close(struct nb__copy_dev *d)
   free(g);
 }
 
+/* The engine's device buffers (two batch slots and the resize's output)
+ * against the memory NB__STANDIN_MEMORY_ENV gives the device: a failure
+ * says what the engine's says. */
+static int device_memory(const struct nb__copy_dev_config *cfg, nb_error_t *err)
+{
+  const char *mem = getenv(NB__STANDIN_MEMORY_ENV);
+  if (!mem || !*mem)
+    return 0;
+  size_t limit = (size_t)strtoull(mem, NULL, 10), out = (size_t)cfg->batch * (size_t)cfg->channels *
+                                                        (size_t)cfg->out_size * (size_t)cfg->out_size *
+                                                        sizeof(float);
+  if (2 * cfg->batch_bytes + out <= limit)
+    return 0;
+  nb__err(err, NB_ECUDA, "GPU %d: cudaMalloc: cudaErrorMemoryAllocation (out of memory)", cfg->gpu);
+  nb__cuda_slots_oom(err, cfg->batch, cfg->batch_bytes, out, limit, limit);
+  return NB_ECUDA;
+}
+
 static int standin_gpu_open(struct nb__copy_dev **gp, const struct nb__copy_dev_config *cfg, nb_error_t *err)
 {
   *gp = NULL;
+  int rc = device_memory(cfg, err);
+  if (rc < 0)
+    return rc;
   struct standin_gpu *g = calloc(1, sizeof *g);
   if (!g)
     return nb__err(err, NB_ENOMEM, "fake GPU: out of memory");
@@ -191,6 +249,8 @@ static int standin_gpu_open(struct nb__copy_dev **gp, const struct nb__copy_dev_
   }
   for (int i = 0; i < g->cfg.ring; i++)
     g->ring[i].step = -1;
+  const char *scale = getenv(NB__STANDIN_SPIN_ENV);
+  g->spin_scale = scale && *scale ? strtod(scale, NULL) : 1.0;
   g->verify_pending = -1;
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
@@ -291,6 +351,11 @@ static const void *standin_gpu_verify_buf(struct nb__copy_dev *d, long step)
   return ((struct standin_gpu *)d)->verify;
 }
 
+static double standin_spin_scale(struct nb__copy_dev *d)
+{
+  return ((struct standin_gpu *)d)->spin_scale;
+}
+
 static int standin_bw_copy(int ordinal, int gpu, void *host, size_t len, int h2d, int repeat, double *samples,
                            void (*start)(void *arg), void *start_arg, nb_error_t *err)
 {
@@ -337,6 +402,7 @@ const struct nb__copy_ops nb__copy_standin = {
     .poll_copy = standin_gpu_poll_copy,
     .poll_step = standin_gpu_poll_step,
     .verify_buf = standin_gpu_verify_buf,
+    .spin_scale = standin_spin_scale,
     .close = standin_gpu_close,
     .bw_job = nb__cuda_bw_job,
     .bw_copy = standin_bw_copy,

@@ -5,6 +5,8 @@
 #ifndef NB_CUDA_DEVICES_H
 #define NB_CUDA_DEVICES_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #else
@@ -43,6 +45,13 @@ int nb__gpus_enumerate(struct nb__cuda_info *info);
 /* Enumerate the CUDA devices in ordinal order. Returns 0 (count may be 0 with
  * error set when the runtime or driver is unusable) or NB_ENOMEM. */
 int nb__cuda_enumerate(struct nb__cuda_info *info);
+
+/* The CUDA error line of call failing with rc (a cudaError_t) into buf:
+ * "call: cudaErrorName (description)", and, when the error is about the
+ * driver's version (too old for the runtime, or not matching the kernel
+ * module), both versions inside the parentheses: "(...; runtime 13.0,
+ * driver 12.4)", or "no driver" when none answers. */
+void nb__cuda_error_text(char *buf, size_t len, const char *call, int call_len, int rc);
 #endif
 
 #ifdef __cplusplus

@@ -32,6 +32,13 @@ void nb__cuda_unregister(void *addr);
 int nb__cuda_host_alloc(void **addr, size_t len, double *seconds, nb_error_t *err);
 void nb__cuda_free_host(void *addr);
 
+/* The spin kernel's calibration factor (time asked / time measured by
+ * events) that a run with device work accepts: outside it, the GPU's timer
+ * is unusable for --gpu-work. Runs without work and bw's gate do not need
+ * the factor and ignore it. */
+#define NB__SPIN_SCALE_MIN 0.5
+#define NB__SPIN_SCALE_MAX 2.0
+
 /* ---- one GPU of the pipeline ---- */
 
 struct nb__cuda_gpu;
@@ -56,10 +63,22 @@ struct nb__cuda_step {
   double step_s; /* previous end to this step's end */
 };
 
+/* The device memory a step needs could not be allocated: append to err
+ * (which names the failed CUDA call) how much was asked, how much the GPU
+ * has (avail: free plus what the failed open already held; total), and how
+ * to ask for less: a smaller --batch (about how large fits) or --sample.
+ * slot_bytes is one batch slot (two are allocated), out_bytes the resize's
+ * output. Shared by the engine and the stand-in (copy_cuda.c). */
+void nb__cuda_slots_oom(nb_error_t *err, int batch, size_t slot_bytes, size_t out_bytes, size_t avail,
+                        size_t total);
+
 /* Device buffers (2 batch slots and the resize output), streams, events, the
- * spin kernel's calibration. Call from a thread bound as the feeder. */
+ * spin kernel's calibration. Call from a thread bound as the feeder.
+ * - NB_ECUDA: a CUDA call failed; when the device memory does not suffice,
+ *   with what was asked and the hint to lower --batch. */
 int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config *cfg, nb_error_t *err);
-/* The spin kernel's correction (asked / measured by events) found at open. */
+/* The spin kernel's correction (asked / measured by events) found at open,
+ * whether usable or not (see NB__SPIN_SCALE_MIN). */
 double nb__cuda_gpu_spin_scale(const struct nb__cuda_gpu *g);
 /* Make g's GPU the calling thread's current device. */
 int nb__cuda_gpu_use(struct nb__cuda_gpu *g, nb_error_t *err);

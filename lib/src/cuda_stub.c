@@ -1,5 +1,7 @@
 /* numabench: the CUDA engine's stand-in for builds without CUDA: every entry
  * says why the CUDA backend is not there. */
+#include <math.h>
+
 #include "cuda_engine.h"
 #include "nb-internal.h"
 
@@ -55,7 +57,7 @@ int nb__cuda_gpu_open(struct nb__cuda_gpu **gp, const struct nb__cuda_gpu_config
 double nb__cuda_gpu_spin_scale(const struct nb__cuda_gpu *g)
 {
   (void)g;
-  return 0;
+  return NAN; /* nothing measured */
 }
 
 int nb__cuda_gpu_use(struct nb__cuda_gpu *g, nb_error_t *err)

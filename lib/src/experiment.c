@@ -361,6 +361,10 @@ static int run_point(nb_experiment_t x, int i, const struct nb_report **repp, nb
       err->code = NB_ENOTSUP;
     return err->code;
   }
+  /* A mode the pinning cannot serve is refused before anything runs. */
+  for (int m = 0; m < pt->nmodes; m++)
+    if ((rc = nb__copy_pin_check(nb__copy_ops_for(st->run.backend), st->run.pin, pt->modes[m], err)) < 0)
+      return rc;
   nb_plan_t ran[NB_NMODES];
   int nran;
   if ((rc = plan_modes(pt, st, ran, &nran, err)) < 0 || (rc = choose_batch(pt, st, ran, nran, err)) < 0)

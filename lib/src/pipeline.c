@@ -10,6 +10,7 @@
  * Hand-offs are slot states under one mutex and condition variable per
  * device; batches move in order, each exactly once. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -252,6 +253,23 @@ static int take_staged(struct gpu_pipe *gp, long b, int t)
   return 0;
 }
 
+/* The device's spin-kernel calibration, recorded; a run with device work
+ * needs it usable, a run without work runs whatever it is (on a shared or
+ * time-sliced GPU the calibration can be far off and harmless). */
+static int check_spin(struct gpu_pipe *gp, nb_error_t *e)
+{
+  struct nb_run *r = gp->run;
+  /* Only the feeder writes it; the results read it after the join. */
+  double scale = r->ops->spin_scale ? r->ops->spin_scale(gp->dev) : NAN;
+  gp->spin_scale = scale;
+  if (r->cfg.gpu_work_us == 0 || isnan(scale) || (scale >= NB__SPIN_SCALE_MIN && scale <= NB__SPIN_SCALE_MAX))
+    return 0;
+  return nb__err(e, NB_ECUDA,
+                 "GPU %d: the spin kernel asked for 2 ms ran %.3f ms by CUDA events: the GPU's timer is "
+                 "unusable for --gpu-work (--gpu-work 0 runs without it)",
+                 gp->gp->gpu, 2.0 / scale);
+}
+
 static void *feeder_main(void *arg)
 {
   struct gpu_pipe *gp = arg;
@@ -281,6 +299,8 @@ static void *feeder_main(void *arg)
                                      .stop = &r->stop};
     rc = ops->open(&gp->dev, &cc, &e);
   }
+  if (rc == 0)
+    rc = check_spin(gp, &e);
   enum nb_pin pin = nb__copy_pin(ops, r->cfg.pin);
   for (int k = 0; rc == 0 && k < gp->nstage; k++) {
     nb_error_t pe = {0};
@@ -619,6 +639,7 @@ static int gpu_init(struct nb_run *r, int i)
   const struct nb_gpu_plan *g = nb_plan_gpu(r->plan, i);
   int W = g->nworkers;
   gp->run = r;
+  gp->spin_scale = r->res[i].spin_scale = NAN; /* until the backend's open measures it */
   gp->index = i;
   gp->gp = g;
   for (int k = 0; k < NB__NBUFKINDS; k++) {
@@ -708,6 +729,8 @@ int nb_run_start(nb_run_t *runp, nb_plan_t plan, const struct nb_run_config *cfg
   *runp = NULL;
   nb_topo_t topo = nb_plan_topo(plan);
   int rc = check_config(topo, cfg, err);
+  if (rc == 0)
+    rc = nb__copy_pin_check(nb__copy_ops_for(cfg->backend), cfg->pin, nb_plan_mode(plan), err);
   if (rc < 0)
     return rc;
   struct nb_run *r = calloc(1, sizeof *r);

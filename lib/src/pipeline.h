@@ -59,6 +59,7 @@ struct gpu_pipe {
   struct nb__copy_dev *dev;   /* this device in its backend (opened by the feeder) */
   int verify_busy;            /* --verify: copy-backs submitted and not yet checked */
   double pin_s;               /* page-locking the staging slots (GPU backends) */
+  double spin_scale;          /* the device's spin-kernel calibration (ops->spin_scale); NAN: none */
   double stage_s[NB_NSTAGES]; /* summed seconds per stage */
   long gen_batches;           /* batches the workers built */
   double idle_s;              /* device starved, timed steps */

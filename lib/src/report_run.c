@@ -213,16 +213,17 @@ static json_t *gpu_json(const struct nb_gpu_result *g)
                                       num(g->timed_steps > 1 ? nb_welford_sd(&g->step_stats) : NAN), "min",
                                       num(g->step_stats.min), "max", num(g->step_stats.max))
                           : json_null();
-  return json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:o, s:f, s:f, s:f, s:b, s:o, s:o, s:o}",
-                   "gpu", g->gpu, "node", g->node >= 0 ? json_integer(g->node) : json_null(), "steps_done",
-                   g->steps_done, "timed_steps", g->timed_steps, "seconds", g->seconds, "steps_per_s",
-                   g->steps_per_s, "samples_per_s", g->samples_per_s, "gbps", g->gbps, "copy_gbps",
-                   g->copy_gbps > 0 ? json_real(g->copy_gbps) : json_null(), "stages_ms", stages,
-                   "starved_pct", g->starved_pct, "alloc_s", g->alloc_s, "pin_s", g->pin_s, "short_intervals",
-                   g->short_intervals, "step_ms", steps, "step_ms_stats", stepstats, "verify",
-                   g->verified ? json_pack("{s:I, s:I, s:s}", "batches", (json_int_t)g->verified,
-                                           "mismatches", (json_int_t)g->mismatches, "data_digest", digest)
-                               : json_null());
+  return json_pack(
+      "{s:i, s:o, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:o, s:f, s:f, s:f, s:o, s:b, s:o, s:o, s:o}", "gpu",
+      g->gpu, "node", g->node >= 0 ? json_integer(g->node) : json_null(), "steps_done", g->steps_done,
+      "timed_steps", g->timed_steps, "seconds", g->seconds, "steps_per_s", g->steps_per_s, "samples_per_s",
+      g->samples_per_s, "gbps", g->gbps, "copy_gbps",
+      g->copy_gbps > 0 ? json_real(g->copy_gbps) : json_null(), "stages_ms", stages, "starved_pct",
+      g->starved_pct, "alloc_s", g->alloc_s, "pin_s", g->pin_s, "spin_scale", num(g->spin_scale),
+      "short_intervals", g->short_intervals, "step_ms", steps, "step_ms_stats", stepstats, "verify",
+      g->verified ? json_pack("{s:I, s:I, s:s}", "batches", (json_int_t)g->verified, "mismatches",
+                              (json_int_t)g->mismatches, "data_digest", digest)
+                  : json_null());
 }
 
 static json_t *placement_json(nb_run_t run)
@@ -391,18 +392,21 @@ static int write_csv(const struct nb_report *r, FILE *f)
   fprintf(
       f, "format,mode,repeat,gpu,node,steps_per_s,samples_per_s,gbps,generate_ms,collate_ms,staging_copy_ms,"
          "device_copy_ms,device_work_ms,starved_pct,alloc_s,timed_steps,placement_achieved,interrupted,pin_s,"
-         "copy_gbps\n");
+         "copy_gbps,spin_scale\n");
   for (int i = 0; i < r->nentries; i++) {
     nb_run_t run = r->entries[i].run;
     for (int g = 0; run && g < nb_run_ngpus(run); g++) {
       const struct nb_gpu_result *x = nb_run_gpu(run, g);
-      fprintf(f, "1,%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%d,%s,%s,%.4g,%.6g\n",
+      char scale[32] = ""; /* empty where not measured */
+      if (!isnan(x->spin_scale))
+        snprintf(scale, sizeof scale, "%.6g", x->spin_scale);
+      fprintf(f, "1,%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%d,%s,%s,%.4g,%.6g,%s\n",
               nb_mode_name(r->entries[i].mode), r->entries[i].repeat, x->gpu, x->node, x->steps_per_s,
               x->samples_per_s, x->gbps, x->stage_ms[NB_STAGE_GENERATE], x->stage_ms[NB_STAGE_COLLATE],
               x->stage_ms[NB_STAGE_STAGING_COPY], x->stage_ms[NB_STAGE_DEVICE_COPY],
               x->stage_ms[NB_STAGE_DEVICE_WORK], x->starved_pct, x->alloc_s, x->timed_steps,
               nb_run_placement_achieved(run) ? "true" : "false", nb_run_interrupted(run) ? "true" : "false",
-              x->pin_s, x->copy_gbps);
+              x->pin_s, x->copy_gbps, scale);
     }
   }
   return ferror(f) ? -1 : 0;

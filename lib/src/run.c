@@ -213,6 +213,7 @@ static int gather(struct nb_run *r, int i, nb_error_t *err)
   if (res->stage_ms[NB_STAGE_DEVICE_COPY] > 0)
     res->copy_gbps = (double)r->batch_bytes / (res->stage_ms[NB_STAGE_DEVICE_COPY] * 1e-3) / 1e9;
   res->pin_s = gp->pin_s;
+  res->spin_scale = gp->spin_scale;
   res->verified = gp->verified;
   res->mismatches = gp->mismatches;
   res->digest = c->verify ? nb_checksum(gp->expected, (size_t)gp->steps_done * sizeof *gp->expected, 0) : 0;

@@ -2,7 +2,8 @@
 # --backend and --pin through the CLI on a machine without a usable GPU:
 # --backend cuda (run and bw) is refused with exit 2 and one line naming the
 # CUDA error (or the missing CUDA build) and the hint --backend host; auto
-# falls back to host and says why; a bad --pin or --backend is exit 2. On a
+# falls back to host and says why; a CUDA error about the driver's version
+# names the runtime and driver versions; a bad --pin or --backend is exit 2. On a
 # machine with a usable GPU this skips: the gpu tests cover the CUDA backend.
 . "$(dirname "$0")/lib.sh"
 need jq
@@ -23,11 +24,27 @@ one_line_refusal() { # NAME FILE RC
   fi
 }
 
+# A CUDA error about the driver's version (a CUDA build on a machine whose
+# driver is too old or missing) names both versions.
+driver_versions() { # NAME FILE
+  grep -Eq 'cudaError(InsufficientDriver|CallRequiresNewerDriver|UnsupportedPtxVersion|SystemDriverMismatch|CompatNotSupportedOnDevice)' "$2" ||
+    return 0
+  if grep -Eq '; runtime [0-9]+\.[0-9]+, (driver [0-9]+\.[0-9]+|no driver)\)' "$2"; then
+    ok "$1: the driver error names the runtime and driver versions"
+  else
+    bad "$1: the driver error without both versions: $(cat "$2")"
+  fi
+}
+
 "$NUMABENCH" run $small --backend cuda >"$tmp/out" 2>"$tmp/err"
 one_line_refusal "run --backend cuda" "$tmp/err" $?
+driver_versions "run --backend cuda" "$tmp/err"
+jq -r .cuda "$tmp/topo.json" >"$tmp/cuda_status"
+driver_versions "topo --json .cuda" "$tmp/cuda_status"
 [ -s "$tmp/out" ] && bad "run --backend cuda wrote to stdout"
 "$NUMABENCH" bw --backend cuda --size 1M >"$tmp/out" 2>"$tmp/err"
 one_line_refusal "bw --backend cuda" "$tmp/err" $?
+driver_versions "bw --backend cuda" "$tmp/err"
 "$NUMABENCH" run $small --backend cuda --pin hostalloc >/dev/null 2>"$tmp/err"
 one_line_refusal "run --backend cuda --pin hostalloc" "$tmp/err" $?
 

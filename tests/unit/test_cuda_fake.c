@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,166 @@ static void test_stop(void **state)
   nb_plan_free(plan);
 }
 
+/* The spin kernel's calibration: recorded per GPU (the stand-in reports
+ * NB_TEST_STANDIN_SPIN_SCALE, 1 unset); a factor outside 0.5-2 leaves a run
+ * without device work alone and stops one with work, naming the GPU. */
+static void test_spin_scale(void **state)
+{
+  (void)state;
+  nb_plan_t plan = plan_for(NB_MODE_BIND, 1);
+  struct nb_run_config cfg = cfg_for(NB_PIPE_DIRECT, NB_PIN_REGISTER);
+  cfg.steps = 5;
+  nb_run_t run;
+  nb_error_t err = {0};
+  if (nbt_run_once(plan, &cfg, &run, &err) < 0)
+    fail_msg("exact calibration: %s", err.msg);
+  for (int g = 0; g < 2; g++)
+    assert_true(nb_run_gpu(run, g)->spin_scale == 1.0);
+  nb_run_free(run);
+
+  static const char *const bad[] = {"5", "0.25"};
+  for (int k = 0; k < 2; k++) {
+    setenv(NB__STANDIN_SPIN_ENV, bad[k], 1);
+    cfg.gpu_work_us = 0;
+    if (nbt_run_once(plan, &cfg, &run, &err) < 0)
+      fail_msg("--gpu-work 0 with the factor %s: %s", bad[k], err.msg);
+    for (int g = 0; g < 2; g++) {
+      assert_int_equal(nb_run_gpu(run, g)->steps_done, 8);
+      assert_true(nb_run_gpu(run, g)->spin_scale == strtod(bad[k], NULL));
+    }
+    nb_run_free(run);
+    cfg.gpu_work_us = 300;
+    int rc = nbt_run_once(plan, &cfg, &run, &err);
+    if (rc != NB_ECUDA || !strstr(err.msg, "unusable for --gpu-work") || !strstr(err.msg, "GPU "))
+      fail_msg("--gpu-work 300 with the factor %s: rc %d: %s", bad[k], rc, err.msg);
+    nb_run_free(run);
+  }
+  unsetenv(NB__STANDIN_SPIN_ENV);
+  /* The host backend has no spin kernel: nothing measured. */
+  cfg.backend = NB_BACKEND_HOST;
+  if (nbt_run_once(plan, &cfg, &run, &err) < 0)
+    fail_msg("host: %s", err.msg);
+  assert_true(isnan(nb_run_gpu(run, 0)->spin_scale));
+  nb_run_free(run);
+  no_violation();
+  nb_plan_free(plan);
+}
+
+/* Device buffers that do not fit the GPU (the stand-in's memory set by
+ * NB_TEST_STANDIN_DEVICE_MEMORY): the run stops with the CUDA error, what
+ * was asked and which --batch fits. */
+static void test_device_memory(void **state)
+{
+  (void)state;
+  nb_plan_t plan = plan_for(NB_MODE_BIND, 1);
+  struct nb_run_config cfg = cfg_for(NB_PIPE_TORCH, NB_PIN_REGISTER);
+  cfg.steps = 5;
+  /* Per sample: two slots of 3x32x32 floats and the 3x224x224 output. */
+  size_t per_sample = 2 * 3 * 32 * 32 * 4 + 3 * 224 * 224 * 4;
+  char mem[32];
+  snprintf(mem, sizeof mem, "%zu", 2 * per_sample + 1000);
+  setenv(NB__STANDIN_MEMORY_ENV, mem, 1);
+  nb_run_t run;
+  nb_error_t err = {0};
+  int rc = nbt_run_once(plan, &cfg, &run, &err);
+  if (rc != NB_ECUDA || !strstr(err.msg, "cudaMalloc: cudaErrorMemoryAllocation") ||
+      !strstr(err.msg, "the device slots need 2 x 48 KiB and the resize output 2.3 MiB at --batch 4") ||
+      !strstr(err.msg, "lower --batch (about 2 fits)"))
+    fail_msg("device memory for 2 samples, --batch 4: rc %d: %s", rc, err.msg);
+  nb_run_free(run);
+  /* Enough for all 4: it runs. */
+  snprintf(mem, sizeof mem, "%zu", 4 * per_sample);
+  setenv(NB__STANDIN_MEMORY_ENV, mem, 1);
+  if (nbt_run_once(plan, &cfg, &run, &err) < 0)
+    fail_msg("device memory for 4 samples, --batch 4: %s", err.msg);
+  nb_run_free(run);
+  unsetenv(NB__STANDIN_MEMORY_ENV);
+  no_violation();
+  nb_plan_free(plan);
+}
+
+/* The CPUs the calling thread may run on, ascending; their count. */
+static int my_cpus(int *cpus, int max)
+{
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
+  int n = 0;
+  for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+    if (CPU_ISSET(c, &set))
+      cpus[n++] = c;
+  return n;
+}
+
+static void set_my_cpus(const int *cpus, int n)
+{
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int i = 0; i < n; i++)
+    CPU_SET(cpus[i], &set);
+  assert_int_equal(sched_setaffinity(0, sizeof set, &set), 0);
+}
+
+/* --pin hostalloc: the driver serves cudaHostAlloc from the calling CPU's
+ * node, so the allocating thread runs on the buffer's node's CPUs during
+ * the call and on its own CPUs again after; interleaved staging is refused
+ * (by the allocation and by nb_run_start). */
+static void test_hostalloc_affinity(void **state)
+{
+  (void)state;
+  const struct nb_node *nd = nb_topo_node(topo, 0);
+  assert_non_null(nd);
+  if (nd->ncpus == 0)
+    skip();
+  int mine[256], nmine = my_cpus(mine, 256);
+  /* Start from one CPU only, so that the binding shows when the node has more. */
+  int one = mine[nmine - 1];
+  set_my_cpus(&one, 1);
+  const struct nb_pinner *pinner = nb__copy_standin.pinner;
+  struct nb_buf b;
+  nb_error_t err = {0};
+  struct nb_buf_plan bound = {NB_MEM_BIND, nd->os_index};
+  if (nb_buf_alloc_pinned(topo, &b, 1 << 20, &bound, NULL, 0, pinner, NB_PIN_HOSTALLOC, &err) < 0)
+    fail_msg("hostalloc on node %d: %s", nd->os_index, err.msg);
+  int during[256], n = nb__standin_host_alloc_cpus(during, 256), after[256];
+  assert_int_equal(n, nd->ncpus);
+  for (int i = 0; i < n; i++)
+    assert_int_equal(during[i], nd->cpus[i]);
+  assert_int_equal(my_cpus(after, 256), 1);
+  assert_int_equal(after[0], one);
+  assert_int_equal(b.pinned, NB_PIN_HOSTALLOC);
+  nb_buf_free(&b);
+
+  /* Unbound: the thread stays where it is. */
+  struct nb_buf_plan unbound = {NB_MEM_DEFAULT, -1};
+  assert_int_equal(nb_buf_alloc_pinned(topo, &b, 1 << 20, &unbound, NULL, 0, pinner, NB_PIN_HOSTALLOC, &err),
+                   0);
+  assert_int_equal(nb__standin_host_alloc_cpus(during, 256), 1);
+  assert_int_equal(during[0], one);
+  nb_buf_free(&b);
+
+  /* Interleaved: refused, nothing allocated, the thread left alone. */
+  int il = nd->os_index;
+  struct nb_buf_plan inter = {NB_MEM_INTERLEAVE, -1};
+  memset(&err, 0, sizeof err);
+  assert_int_equal(nb_buf_alloc_pinned(topo, &b, 1 << 20, &inter, &il, 1, pinner, NB_PIN_HOSTALLOC, &err),
+                   NB_EINVAL);
+  assert_non_null(strstr(err.msg, "--pin hostalloc"));
+  assert_null(b.addr);
+  assert_int_equal(my_cpus(after, 256), 1);
+  set_my_cpus(mine, nmine);
+
+  nb_plan_t plan = plan_for(NB_MODE_INTERLEAVE, 1);
+  struct nb_run_config cfg = cfg_for(NB_PIPE_DIRECT, NB_PIN_HOSTALLOC);
+  nb_run_t run = NULL;
+  memset(&err, 0, sizeof err);
+  assert_int_equal(nb_run_start(&run, plan, &cfg, &err), NB_EINVAL);
+  assert_null(run);
+  if (!strstr(err.msg, "--mode interleave") || !strstr(err.msg, "--pin hostalloc"))
+    fail_msg("interleave + hostalloc: %s", err.msg);
+  nb_plan_free(plan);
+}
+
 static void test_bw(void **state)
 {
   (void)state;
@@ -244,6 +405,9 @@ int main(void)
       cmocka_unit_test(test_delivered_and_verified),
       cmocka_unit_test(test_failures),
       cmocka_unit_test(test_stop),
+      cmocka_unit_test(test_spin_scale),
+      cmocka_unit_test(test_hostalloc_affinity),
+      cmocka_unit_test(test_device_memory),
       cmocka_unit_test(test_bw),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,9 +130,11 @@ static void test_gpu_work_calibrated(void **state)
   for (int g = 0; g < nb_run_ngpus(run); g++) {
     const struct nb_gpu_result *res = nb_run_gpu(run, g);
     double work = res->stage_ms[NB_STAGE_DEVICE_WORK];
-    print_message("GPU %d: --gpu-work 5000 measured %.3f ms per step, %.2f steps/s\n", res->gpu, work,
-                  res->steps_per_s);
+    print_message("GPU %d: --gpu-work 5000 measured %.3f ms per step, %.2f steps/s, spin calibration %.3f\n",
+                  res->gpu, work, res->steps_per_s, res->spin_scale);
     assert_true(work >= 4.9 && work <= 6.0);
+    /* The calibration the run accepted is recorded. */
+    assert_true(res->spin_scale >= 0.5 && res->spin_scale <= 2.0);
     /* Compute-bound: no faster than the work allows. */
     assert_true(res->steps_per_s <= 1000.0 / 4.9);
   }

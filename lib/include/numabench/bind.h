@@ -58,7 +58,8 @@ int nb_bind_self(nb_topo_t topo, const struct nb_thread_plan *tp, const int *int
 enum nb_pin {
   NB_PIN_NONE,
   NB_PIN_REGISTER,  /* node-local pages first-touched by bound threads, then cudaHostRegister */
-  NB_PIN_HOSTALLOC, /* cudaHostAlloc under the buffer's policy set on the allocating thread */
+  NB_PIN_HOSTALLOC, /* cudaHostAlloc from a thread on the buffer's node, under its policy (not
+                       interleaved) */
 };
 
 /** How a copy backend page-locks host memory (the CUDA backend's, for its
@@ -94,11 +95,14 @@ int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_b
 
 /** The same, then page-locked by pinner as how says (NB_PIN_NONE:
  *  nb_buf_alloc). NB_PIN_REGISTER: nb_buf_alloc, then register (CUDA:
- *  cudaHostRegister). NB_PIN_HOSTALLOC: the plan's policy is set on the
- *  calling thread (and restored after), then the pinner allocates (CUDA:
- *  cudaHostAlloc) and every page is touched; policy records the thread's
- *  policy the pages were allocated under.
- *  - NB_EINVAL: a pinning asked of no pinner.
+ *  cudaHostRegister). NB_PIN_HOSTALLOC: the calling thread runs on the
+ *  plan's node's CPUs (NB_MEM_BIND to a node with CPUs: the driver serves
+ *  cudaHostAlloc from the calling CPU's node first) with the plan's policy,
+ *  both restored after; then the pinner allocates (CUDA: cudaHostAlloc) and
+ *  every page is touched; policy records the thread's policy the pages were
+ *  allocated under.
+ *  - NB_EINVAL: a pinning asked of no pinner; NB_PIN_HOSTALLOC with an
+ *    interleaved plan (unsupported).
  *  - NB_ENOTSUP: built without CUDA. - NB_ECUDA: the CUDA call failed. */
 int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_buf_plan *plan,
                         const int *interleave, int ninterleave, const struct nb_pinner *pinner,

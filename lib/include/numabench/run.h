@@ -84,6 +84,8 @@ struct nb_gpu_result {
   double alloc_s;               /* allocating and first-touching all buffers */
   double pin_s;                 /* page-locking them (CUDA backend) */
   double copy_gbps;             /* batch bytes / mean time of one device copy (the copy engine's rate) */
+  double spin_scale;            /* CUDA: the spin kernel's calibration, time asked / time measured by
+                                   events (1 is exact); NAN when not measured (host backend) */
   double *step_ms;              /* timed_steps durations, raw */
   struct nb_welford step_stats; /* of step_ms */
   long verified, mismatches;    /* --verify: batches checked, wrong */

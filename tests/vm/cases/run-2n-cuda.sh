@@ -6,7 +6,8 @@
 # and --pin hostalloc (pages allocated under the staging node's policy set on
 # the feeder), bind keeps staging on the GPU's node and adversarial puts it
 # on the other; the completion thread runs on the GPU's node; the data come
-# back verified; bw's CUDA matrices cover both nodes and both GPUs, placed.
+# back verified; bw's CUDA matrices cover both nodes and both GPUs, placed;
+# interleaved staging with --pin hostalloc is refused (exit 2).
 LAYOUT=2n
 PCI=1
 
@@ -16,6 +17,7 @@ export NB_TEST_STANDIN_GPUS=0000:41:00.0,0000:81:00.0
 A="--backend cuda --mode none,bind,adversarial --sample 3x64x64 --batch 4 --warmup 2 --steps 20 --gpu-work 200 --verify --json --quiet"
 run register.json numabench run $A --pin register
 run hostalloc.json numabench run $A --pin hostalloc --pipeline direct
+run interleave-hostalloc.json numabench run --backend cuda --mode interleave --pin hostalloc --sample 3x64x64 --batch 4 --steps 5 --quiet --no-save
 run bw.json numabench bw --backend cuda --size 1M --repeat 3 --json
 run hostbw.json numabench bw --backend host --size 1M --repeat 1 --json
 GUEST
@@ -35,6 +37,12 @@ check() {
     vm_check "$f: completion thread on the GPU's node in bind and adversarial" '[range(1;3) as $r | range(0;2) as $g | .runs[$r].placement.gpus[$g].threads[] | select(.role == "device") | .cpu_samples.nodes == [{"node": $g, "count": .cpu_samples.total}]] | length == 4 and all' "$j"
   done
   vm_check "hostalloc: the pinning is recorded" '.resolved.pin == "hostalloc"' "$out/hostalloc.json"
+  if [ "$(cat "$out/interleave-hostalloc.json.rc" 2>/dev/null)" = 2 ] &&
+    grep -q -- '--mode interleave cannot run with --pin hostalloc' "$out/interleave-hostalloc.json.err"; then
+    ok "interleave + hostalloc on two nodes: refused, exit 2"
+  else
+    bad "interleave + hostalloc: exit $(cat "$out/interleave-hostalloc.json.rc" 2>/dev/null): $(cat "$out/interleave-hostalloc.json.err" 2>/dev/null)"
+  fi
   vm_ran "$out" bw.json
   vm_check "bw cuda: rows nodes 0,1; columns GPUs 0,1 on nodes 0,1" '.backend == "cuda" and .rows_cpu_nodes == [0,1] and .cols_gpus == [0,1] and .gpu_nodes == [0,1]' "$out/bw.json"
   vm_check "bw cuda: every cell measured and placed, both ways" '[.h2d, .d2h | .alone, .all_at_once | .[][] | .median > 0 and .placed] | length == 16 and all' "$out/bw.json"
