@@ -18,6 +18,7 @@ static const char *kind_of(mode_t m)
          : S_ISBLK(m)  ? "a block device"
          : S_ISFIFO(m) ? "a pipe or FIFO"
          : S_ISSOCK(m) ? "a socket"
+         : S_ISREG(m)  ? "a file"
                        : "not a plain file";
 }
 
@@ -146,4 +147,49 @@ int nb__input_line_of(const char *text, size_t off)
   for (size_t i = 0; i < off; i++)
     line += text[i] == '\n';
   return line;
+}
+
+/* mkdir -p: every missing component of dir, as the umask allows. */
+static int make_dirs(const char *dir)
+{
+  char path[NB_OUTPUT_DIR_MAX + 1];
+  snprintf(path, sizeof path, "%s", dir);
+  for (char *p = path + 1;; p++) {
+    if (*p != '/' && *p)
+      continue;
+    char c = *p;
+    *p = '\0';
+    if (mkdir(path, 0777) < 0 && errno != EEXIST)
+      return -1;
+    *p = c;
+    if (!c)
+      return 0;
+  }
+}
+
+int nb__output_dir(const char *what, const char *dir, nb_error_t *err)
+{
+  const char *fix = "give a directory for the result files, or --no-save";
+  struct stat st;
+  if (!*dir)
+    return nb__err(err, NB_EINVAL, "%s: empty; %s", what, fix);
+  if (strlen(dir) > NB_OUTPUT_DIR_MAX)
+    return nb__err(err, NB_EINVAL, "%s: a name of %zu characters is too long (at most %d); %s", what,
+                   strlen(dir), NB_OUTPUT_DIR_MAX, fix);
+  if (stat(dir, &st) < 0 && (errno != ENOENT || make_dirs(dir) < 0 || stat(dir, &st) < 0))
+    return nb__err_sys(err, errno == EIO ? NB_EIO : NB_EINVAL, errno, "%s %s: cannot create it (%s)", what,
+                       dir, fix);
+  if (!S_ISDIR(st.st_mode))
+    return nb__err(err, NB_EINVAL, "%s %s: %s, not a directory; %s", what, dir, kind_of(st.st_mode), fix);
+  /* access() would answer for the real user and not see a read-only file
+   * system or /proc: create a file the way the results will be. */
+  char probe[NB_OUTPUT_DIR_MAX + 32];
+  snprintf(probe, sizeof probe, "%s/.numabench-probe.XXXXXX", dir);
+  int fd = mkstemp(probe);
+  if (fd < 0)
+    return nb__err_sys(err, errno == EIO ? NB_EIO : NB_EINVAL, errno, "%s %s: cannot create files in it (%s)",
+                       what, dir, fix);
+  close(fd);
+  unlink(probe);
+  return 0;
 }

@@ -42,4 +42,15 @@ int nb__input_append(int fd, char **buf, size_t *len, size_t *cap, size_t limit,
 /* Line (1-based) of offset off in text. */
 int nb__input_line_of(const char *text, size_t off);
 
+/* Longest directory name taken for result files: the file names added to
+ * it must still fit the 4096-byte paths they are built in. */
+#define NB_OUTPUT_DIR_MAX 3584
+
+/* Make sure dir can receive result files before anything is measured:
+ * created with its missing parents, a directory, and a file can be created
+ * in it (probed, then removed). what names it in messages ("--output").
+ * Errors: NB_EINVAL not a directory, cannot be created, not writable, a
+ * name too long; NB_EIO the system failed. */
+int nb__output_dir(const char *what, const char *dir, nb_error_t *err);
+
 #endif
