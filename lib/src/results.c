@@ -303,7 +303,7 @@ static void table_row(nb_results_t file, const struct msum *m, enum nb_table_for
   const char *host = json_string_value(at(doc, "host.hostname"));
   const char *ts = json_string_value(json_object_get(doc, "timestamp"));
   int measured = m->runs > 0, none = !strcmp(m->mode, "none");
-  char ci[64], sci[64], sp[32], v[7][32], h[64], t[64], md[64];
+  char ci[64], sci[64], sp[32], v[7][32], h[256], t[256], md[256];
   range(ci, sizeof ci, m->lo, m->hi, 0);
   range(sci, sizeof sci, m->sp_lo, m->sp_hi, 1);
   if (isnan(m->speedup))

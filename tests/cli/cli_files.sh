@@ -69,7 +69,7 @@ wait
 
 # Class 3: --output is checked before anything is measured.
 start=$(date +%s)
-"$NUMABENCH" run --steps 16000000 --output /dev/null --quiet >/dev/null 2>"$tmp/err"
+timeout 20 "$NUMABENCH" run --steps 16000000 --output /dev/null --quiet >/dev/null 2>"$tmp/err"
 rc=$?
 if [ $rc = 2 ] && [ $(($(date +%s) - start)) -lt 10 ] && grep -q -- '--output /dev/null' "$tmp/err"; then
   ok "--output /dev/null refused before the run"
