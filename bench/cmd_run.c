@@ -1,9 +1,12 @@
 /* numabench run: the experiment (the library's nb_experiment), reported
  * point by point; the signals that stop it and the progress line are the
  * command line's. */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,18 +79,26 @@ static void show_progress(void *arg, const struct nb_progress *p)
           p->step == p->total ? "\n" : "");
 }
 
-/* One point's report on stdout, its result files, and the placement verdict. */
+/* One point's result files, its report on stdout, and the placement
+ * verdict. The files are saved first: a full disk or a closed pipe on stdout
+ * must not lose the measurement (SIGPIPE is ignored; the write fails and is
+ * reported after the files are safe). */
 static int report_point(const struct nb_report *rep)
 {
   const struct nb_config *cfg = rep->options;
   nb_error_t err = {0};
-  if ((cfg->json ? nb_report_write_json(rep, stdout, &err) : nb_report_write_text(rep, stdout, &err)) < 0)
-    return cli_fail(&err);
   char path[4096];
   if (!cfg->no_save) {
     if (nb_report_save(rep, cfg->output, path, sizeof path, &err) < 0)
       return cli_fail(&err);
     fprintf(stderr, "numabench: results saved in %s (and .csv)\n", path);
+  }
+  if ((cfg->json ? nb_report_write_json(rep, stdout, &err) : nb_report_write_text(rep, stdout, &err)) < 0 ||
+      fflush(stdout) == EOF || ferror(stdout)) {
+    int e = err.sys_errno ? err.sys_errno : errno;
+    fprintf(stderr, "numabench: run: writing the report to standard output: %s%s\n", strerror(e),
+            cfg->no_save ? "" : " (the result files are saved)");
+    return EXIT_FAILURE;
   }
   if (!rep->placement_achieved && !cfg->allow_misplacement && !rep->interrupted) {
     fprintf(stderr,
@@ -133,6 +144,10 @@ int cmd_run(const struct nb_config *cfg, int argc, char **argv)
   nb_error_t err = {0};
   if (nb_experiment_new(&x, &xc, &err) < 0)
     return cli_fail(&err);
+  /* A reader that went away (`| head`) must not kill the run before its
+   * result files are saved: the write fails with EPIPE instead, and
+   * report_point says so after saving. */
+  signal(SIGPIPE, SIG_IGN);
 
   /* Signals: taken by one thread so that a run stops after its step. */
   sigset_t set;

@@ -10,6 +10,7 @@
 #include <numabench/topo.h>
 
 #include "copy.h"
+#include "input.h"
 #include "nb-internal.h"
 
 /* One sweep point: its options and what they resolve to before the machine
@@ -153,6 +154,10 @@ int nb_experiment_new(nb_experiment_t *xp, const struct nb_experiment_config *cf
   } else {
     rc = add_point(x, cfg->options, NULL, NULL, err);
   }
+  /* Where the results go is known now: an unusable --output is found before
+   * anything is measured, not after the whole run. */
+  if (rc == 0 && !cfg->options->no_save)
+    rc = nb__output_dir("--output", cfg->options->output, err);
   if (rc < 0) {
     nb_experiment_free(x);
     return rc;

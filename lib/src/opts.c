@@ -7,6 +7,7 @@
 #include <numabench/opts.h>
 
 #include "nb-internal.h"
+#include "input.h"
 #include "parse.h"
 #include "report.h"
 
@@ -382,25 +383,93 @@ int nb_config_copy(struct nb_config *dst, const struct nb_config *src)
   return 0;
 }
 
+/* Largest preset read: presets are a few hundred bytes; this only stops
+ * /dev/zero-like inputs early. */
+#define NB_INI_MAX ((size_t)1 << 20)
+
 struct ini_ctx {
   struct nb_config *cfg;
   unsigned command;
-  const char *path;
   nb_error_t *err;
   int rc;
-  FILE *f;
-  int line;     /* lines read so far: the handler's entry is on this one */
-  int err_line; /* the line of the first refused entry */
+  const char *text; /* the whole file, read once through the input layer */
+  size_t len, pos;
+  int line;      /* lines read so far: the handler's entry is on this one */
+  int err_line;  /* the line of the first refused entry */
+  int in_entry;  /* a 'name = value' line since the last section header */
+  int why_line;  /* the line the reader refused, 0 when none */
+  char why[128]; /* and why */
 };
 
-/* fgets for inih, counting lines so that errors name their own line. */
+static int blank(char ch)
+{
+  return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+/* What inih would misread in a line of n characters (no newline), or NULL.
+ * inih joins an indented line to the previous value, treats "[]" as no
+ * section, and goes on after a syntax error: presets refuse all three, so
+ * that a preset means what it looks like and the first error is the one
+ * reported. */
+static const char *refuse_line(struct ini_ctx *c, const char *s, size_t n)
+{
+  size_t i = 0;
+  if (c->line == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
+    i = 3; /* a UTF-8 byte order mark, which inih skips */
+  size_t first = i;
+  while (i < n && blank(s[i]))
+    i++;
+  while (n > i && blank(s[n - 1]))
+    n--;
+  if (i == n || s[i] == ';' || s[i] == '#')
+    return NULL;
+  if (i > first && c->in_entry)
+    return "an indented line (inih would join it to the value above); put each option on one line";
+  if (s[i] == '[') {
+    c->in_entry = 0;
+    const char *end = memchr(s + i, ']', n - i);
+    if (!end)
+      return "not a 'name = value' line";
+    if (end == s + i + 1)
+      return "an empty section name '[]' (use [numabench] or none)";
+    return NULL;
+  }
+  c->in_entry = 1;
+  if (!memchr(s + i, '=', n - i) && !memchr(s + i, ':', n - i))
+    return "not a 'name = value' line";
+  return NULL;
+}
+
+/* inih's line reader over the file's text: lines keep their numbers, and
+ * reading stops at the first refusal so that errors are never followed by
+ * guesses. */
 static char *read_line(char *str, int num, void *stream)
 {
   struct ini_ctx *c = stream;
-  char *s = fgets(str, num, c->f);
-  if (s)
-    c->line++;
-  return s;
+  if (c->rc < 0 || c->why_line || c->pos >= c->len || num < 3)
+    return NULL;
+  const char *s = c->text + c->pos, *nl = memchr(s, '\n', c->len - c->pos);
+  size_t n = nl ? (size_t)(nl - s) + 1 : c->len - c->pos, content = n - (nl != NULL);
+  c->line++;
+  c->pos += n;
+  const char *why = NULL;
+  char longer[64];
+  /* A longer line would reach inih in pieces, as two entries with wrong
+   * line numbers. */
+  if (content > (size_t)num - 2) {
+    snprintf(longer, sizeof longer, "longer than %d characters", num - 2);
+    why = longer;
+  } else {
+    why = refuse_line(c, s, content);
+  }
+  if (why) {
+    c->why_line = c->line;
+    snprintf(c->why, sizeof c->why, "%s", why);
+    return NULL;
+  }
+  memcpy(str, s, n);
+  str[n] = '\0';
+  return str;
 }
 
 /* The handler keeps the first refusal's reason and line. */
@@ -433,20 +502,38 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 
 int nb_config_load_file(struct nb_config *cfg, const char *path, unsigned command, nb_error_t *err)
 {
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return nb__err_sys(err, NB_ENOENT, errno, "--config %s: cannot open", path);
+  char *text;
+  size_t len;
+  int rc = nb__input_read("--config", path, 0, NB_INI_MAX, &text, &len, err);
+  if (rc < 0)
+    return rc;
+  const char *nul = memchr(text, '\0', len);
+  if (nul) {
+    rc = nb__err(err, NB_EFORMAT, "%s:%d: a NUL byte; a preset is text", path,
+                 nb__input_line_of(text, (size_t)(nul - text)));
+    free(text);
+    return rc;
+  }
   nb_error_t first = {0};
-  struct ini_ctx c = {cfg, command, path, &first, 0, f, 0, 0};
+  struct ini_ctx c = {.cfg = cfg, .command = command, .err = &first, .text = text, .len = len};
   int bad = ini_parse_stream(read_line, &c, on_entry, &c);
-  fclose(f);
-  /* inih returns the first bad line, syntax or refused entry, whichever
-   * came first. */
-  if (bad > 0 && (c.rc == 0 || bad < c.err_line))
+  free(text);
+  /* The first of: inih's syntax error, a refused entry, the reader's
+   * refusal. */
+  int at = 0, which = 0;
+  if (bad > 0)
+    at = bad, which = 1;
+  if (c.rc < 0 && (!at || c.err_line <= at))
+    at = c.err_line, which = 2;
+  if (c.why_line && (!at || c.why_line <= at))
+    at = c.why_line, which = 3;
+  if (which == 1)
     return nb__err(err, NB_EINVAL, "%s:%d: not a 'name = value' line", path, bad);
-  if (c.rc < 0)
+  if (which == 2)
     return nb__err(err, c.rc, "%s:%d: %s", path, c.err_line, first.msg);
+  if (which == 3)
+    return nb__err(err, NB_EINVAL, "%s:%d: %s", path, c.why_line, c.why);
   if (bad < 0)
-    return nb__err(err, NB_EIO, "%s: cannot read", path);
+    return nb__err(err, NB_ENOMEM, "%s: out of memory", path);
   return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <numabench/results.h>
 
+#include "input.h"
 #include "nb-internal.h"
 
 struct nb_results {
@@ -70,15 +71,50 @@ static int is_str(const json_t *v)
   return json_is_string(v);
 }
 
+/* Largest result file read: a file holds every step's time, a few MB for
+ * long runs; this stops a device or a stray huge file early. */
+#define NB_RESULTS_MAX ((size_t)256 << 20)
+
+/* summary[] as the schema has it: a skipped mode has no statistics; a mode
+ * that ran has runs, and its statistics are null when no run completed (an
+ * interrupted run). */
+static int check_summary(const char *path, json_t *doc, nb_error_t *err)
+{
+  size_t i;
+  json_t *s;
+  json_array_foreach(json_object_get(doc, "summary"), i, s)
+  {
+    json_t *runs = json_object_get(s, "runs");
+    if (!json_is_string(json_object_get(s, "mode")))
+      return nb__err(err, NB_EFORMAT, "%s: summary[%zu].mode is missing", path, i);
+    if (json_is_true(json_object_get(s, "skipped")))
+      continue;
+    if (!json_is_integer(runs) || json_integer_value(runs) < 0)
+      return nb__err(err, NB_EFORMAT, "%s: summary[%zu].runs is %s", path, i,
+                     runs ? "not a count" : "missing");
+    static const char *const stats[] = {"steps_per_s", "gbps"};
+    for (int k = 0; k < 2; k++) {
+      json_t *st = json_object_get(s, stats[k]);
+      if (st && !json_is_null(st) && !json_is_object(st))
+        return nb__err(err, NB_EFORMAT, "%s: summary[%zu].%s has the wrong type", path, i, stats[k]);
+    }
+    if (json_integer_value(runs) > 0 && !json_is_number(at(s, "steps_per_s.mean")))
+      return nb__err(err, NB_EFORMAT, "%s: summary[%zu].steps_per_s.mean is missing", path, i);
+  }
+  return 0;
+}
+
 int nb_results_load(nb_results_t *resp, const char *path, nb_error_t *err)
 {
   *resp = NULL;
   json_error_t je;
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return nb__err_sys(err, NB_ENOENT, errno, "%s: cannot open", path);
-  json_t *doc = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
-  fclose(f);
+  char *text;
+  size_t len;
+  int rc = nb__input_read(NULL, path, 0, NB_RESULTS_MAX, &text, &len, err);
+  if (rc < 0)
+    return rc;
+  json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+  free(text);
   if (!doc)
     return nb__err(err, NB_EFORMAT, "%s: not JSON (line %d: %s)", path, je.line, je.text);
   static const struct {
@@ -95,7 +131,6 @@ int nb_results_load(nb_results_t *resp, const char *path, nb_error_t *err)
               {"host.hostname", is_str},
               {"resolved.batch", is_int},
               {"resolved.pipeline", is_str}};
-  int rc = 0;
   for (size_t i = 0; rc == 0 && i < sizeof need / sizeof need[0]; i++)
     rc = require(path, doc, need[i].field, need[i].is, "", err);
   if (rc == 0 && (json_integer_value(json_object_get(doc, "schema_version")) != 1 ||
@@ -103,15 +138,8 @@ int nb_results_load(nb_results_t *resp, const char *path, nb_error_t *err)
     rc = nb__err(err, NB_EFORMAT, "%s: schema_version %lld of tool %s; this numabench reads version 1", path,
                  (long long)json_integer_value(json_object_get(doc, "schema_version")),
                  json_string_value(json_object_get(doc, "tool")));
-  size_t i;
-  json_t *s;
-  json_array_foreach(json_object_get(doc, "summary"), i, s)
-  {
-    if (rc == 0 && !json_is_string(json_object_get(s, "mode")))
-      rc = nb__err(err, NB_EFORMAT, "%s: summary[%zu].mode is missing", path, i);
-    if (rc == 0 && !json_is_true(json_object_get(s, "skipped")) && !json_is_number(at(s, "steps_per_s.mean")))
-      rc = nb__err(err, NB_EFORMAT, "%s: summary[%zu].steps_per_s.mean is missing", path, i);
-  }
+  if (rc == 0)
+    rc = check_summary(path, doc, err);
   if (rc < 0) {
     json_decref(doc);
     return rc;
@@ -136,16 +164,21 @@ void nb_results_free(nb_results_t r)
   free(r);
 }
 
-static int summaries(nb_results_t r, struct msum *out, int max)
+/* The modes that ran (skipped ones left out), in the file's order; as many
+ * as the file has. NULL with *n 0 when there are none or memory ran out
+ * (*n -1). */
+static struct msum *summaries(nb_results_t r, int *n)
 {
-  int n = 0;
+  json_t *arr = json_object_get(r->doc, "summary");
+  struct msum *out = calloc(json_array_size(arr) + 1, sizeof *out);
+  *n = out ? 0 : -1;
   size_t i;
   json_t *s;
-  json_array_foreach(json_object_get(r->doc, "summary"), i, s)
+  json_array_foreach(arr, i, s)
   {
-    if (n >= max || json_is_true(json_object_get(s, "skipped")))
+    if (!out || json_is_true(json_object_get(s, "skipped")))
       continue;
-    struct msum *m = &out[n++];
+    struct msum *m = &out[(*n)++];
     m->mode = json_string_value(json_object_get(s, "mode"));
     m->runs = (int)json_integer_value(json_object_get(s, "runs"));
     m->mean = num_or_nan(at(s, "steps_per_s.mean"));
@@ -159,7 +192,45 @@ static int summaries(nb_results_t r, struct msum *out, int max)
     m->sp_hi = num_or_nan(json_array_get(at(s, "speedup_vs_none.ci95"), 1));
     m->placement = json_is_true(json_object_get(s, "placement_achieved"));
   }
-  return n;
+  return out;
+}
+
+static int interrupted(const struct nb_results *r)
+{
+  return json_is_true(json_object_get(r->doc, "interrupted"));
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
+ * break, quotes doubled; a hostname or a path may hold any of them. */
+static void csv_field(FILE *out, const char *s, const char *after)
+{
+  s = s ? s : "";
+  if (strpbrk(s, ",\"\r\n")) {
+    fputc('"', out);
+    for (; *s; s++) {
+      if (*s == '"')
+        fputc('"', out);
+      fputc(*s, out);
+    }
+    fputc('"', out);
+  } else {
+    fputs(s, out);
+  }
+  fputs(after, out);
+}
+
+/* Text from a file for a text or markdown cell: control characters (a line
+ * break would split the row) become '?', and in markdown '|' is escaped. */
+static const char *cell(char *buf, size_t len, const char *s, int md)
+{
+  size_t o = 0;
+  for (s = s ? s : ""; *s && o + 3 < len; s++) {
+    if (md && *s == '|')
+      buf[o++] = '\\';
+    buf[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+  }
+  buf[o] = '\0';
+  return buf;
 }
 
 /* A rate for tables: no exponents, about 4 significant digits. */
@@ -200,18 +271,18 @@ static void range(char *buf, size_t len, double lo, double hi, int ratio)
   }
 }
 
-int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_format fmt, FILE *out,
-                           nb_error_t *err)
+static const char *const cols[] = {"host",           "time", "mode",    "runs",           "steps/s",
+                                   "steps/s 95% CI", "GB/s", "speedup", "speedup 95% CI", "placement"};
+enum { NCOLS = sizeof cols / sizeof cols[0] };
+
+static void table_header(enum nb_table_format fmt, FILE *out)
 {
-  static const char *const cols[] = {"host",           "time", "mode",    "runs",           "steps/s",
-                                     "steps/s 95% CI", "GB/s", "speedup", "speedup 95% CI", "placement"};
-  enum { NCOLS = sizeof cols / sizeof cols[0] };
-  if (fmt == NB_TABLE_CSV)
+  if (fmt == NB_TABLE_CSV) {
     fprintf(
         out,
         "file,host,timestamp,mode,runs,steps_per_s,steps_per_s_ci_lo,steps_per_s_ci_hi,gbps,speedup_vs_none,"
-        "speedup_ci_lo,speedup_ci_hi,placement_achieved\n");
-  else if (fmt == NB_TABLE_MD) {
+        "speedup_ci_lo,speedup_ci_hi,placement_achieved,interrupted\n");
+  } else if (fmt == NB_TABLE_MD) {
     for (int c = 0; c < NCOLS; c++)
       fprintf(out, "| %s ", cols[c]);
     fprintf(out, "|\n");
@@ -222,50 +293,83 @@ int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_forma
     fprintf(out, "%-12s %-20s %-11s %4s %10s %21s %7s %8s %13s %s\n", cols[0], cols[1], cols[2], cols[3],
             cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]);
   }
+}
+
+/* One mode's row. A mode with no complete run (an interrupted run) has
+ * nothing measured: its numbers and its placement are "-". */
+static void table_row(nb_results_t file, const struct msum *m, enum nb_table_format fmt, FILE *out)
+{
+  json_t *doc = file->doc;
+  const char *host = json_string_value(at(doc, "host.hostname"));
+  const char *ts = json_string_value(json_object_get(doc, "timestamp"));
+  int measured = m->runs > 0, none = !strcmp(m->mode, "none");
+  char ci[64], sci[64], sp[32], v[7][32], h[256], t[256], md[256];
+  range(ci, sizeof ci, m->lo, m->hi, 0);
+  range(sci, sizeof sci, m->sp_lo, m->sp_hi, 1);
+  if (isnan(m->speedup))
+    snprintf(sp, sizeof sp, "-");
+  else
+    snprintf(sp, sizeof sp, "%.2fx", m->speedup);
+  const char *place = none || !measured ? "-" : m->placement ? "achieved" : "NOT";
+  switch (fmt) {
+  case NB_TABLE_CSV:
+    csv_field(out, file->path, ",");
+    csv_field(out, host, ",");
+    csv_field(out, ts, ",");
+    csv_field(out, m->mode, ",");
+    fprintf(out, "%d,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", m->runs, csvnum(v[0], 32, m->mean),
+            csvnum(v[1], 32, m->lo), csvnum(v[2], 32, m->hi), csvnum(v[3], 32, m->gbps),
+            csvnum(v[4], 32, m->speedup), csvnum(v[5], 32, m->sp_lo), csvnum(v[6], 32, m->sp_hi),
+            none || !measured ? ""
+            : m->placement    ? "true"
+                              : "false",
+            interrupted(file) ? "true" : "false");
+    break;
+  case NB_TABLE_MD:
+    fprintf(out, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", cell(h, sizeof h, host, 1),
+            cell(t, sizeof t, ts, 1), cell(md, sizeof md, m->mode, 1), m->runs, fmtnum(v[0], 32, m->mean), ci,
+            fmtnum(v[1], 32, m->gbps), sp, sci, place);
+    break;
+  case NB_TABLE_TEXT:
+    fprintf(out, "%-12s %-20s %-11s %4d %10s %21s %7s %8s %13s %s\n", cell(h, sizeof h, host, 0),
+            cell(t, sizeof t, ts, 0), cell(md, sizeof md, m->mode, 0), m->runs, fmtnum(v[0], 32, m->mean), ci,
+            fmtnum(v[1], 32, m->gbps), sp, sci, place);
+    break;
+  }
+}
+
+int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_format fmt, FILE *out,
+                           nb_error_t *err)
+{
+  table_header(fmt, out);
+  int stopped = 0;
   for (int f = 0; f < n; f++) {
     json_t *doc = files[f]->doc;
-    const char *host = json_string_value(at(doc, "host.hostname"));
-    const char *ts = json_string_value(json_object_get(doc, "timestamp"));
-    struct msum m[16];
-    int k = summaries(files[f], m, 16);
-    if (fmt == NB_TABLE_TEXT && n > 1)
-      fprintf(out, "%s%s: batch %lld, %s, %lld workers/GPU\n", f ? "\n" : "", files[f]->path,
-              (long long)json_integer_value(at(doc, "resolved.batch")),
+    int k;
+    struct msum *m = summaries(files[f], &k);
+    if (k < 0)
+      return nb__err(err, NB_ENOMEM, "report: out of memory");
+    if (fmt == NB_TABLE_TEXT && n > 1) {
+      char p[512];
+      fprintf(out, "%s%s: batch %lld, %s, %lld workers/GPU\n", f ? "\n" : "",
+              cell(p, sizeof p, files[f]->path, 0), (long long)json_integer_value(at(doc, "resolved.batch")),
               json_string_value(at(doc, "resolved.pipeline")),
               (long long)json_integer_value(at(doc, "resolved.workers_per_gpu")));
-    for (int i = 0; i < k; i++) {
-      char ci[64], sci[64], sp[32], place[16];
-      range(ci, sizeof ci, m[i].lo, m[i].hi, 0);
-      range(sci, sizeof sci, m[i].sp_lo, m[i].sp_hi, 1);
-      if (isnan(m[i].speedup))
-        snprintf(sp, sizeof sp, "-");
-      else
-        snprintf(sp, sizeof sp, "%.2fx", m[i].speedup);
-      snprintf(place, sizeof place, "%s",
-               !strcmp(m[i].mode, "none") ? "-"
-               : m[i].placement           ? "achieved"
-                                          : "NOT");
-      char v[7][32];
-      switch (fmt) {
-      case NB_TABLE_CSV:
-        fprintf(out, "%s,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s\n", files[f]->path, host, ts, m[i].mode,
-                m[i].runs, csvnum(v[0], 32, m[i].mean), csvnum(v[1], 32, m[i].lo), csvnum(v[2], 32, m[i].hi),
-                csvnum(v[3], 32, m[i].gbps), csvnum(v[4], 32, m[i].speedup), csvnum(v[5], 32, m[i].sp_lo),
-                csvnum(v[6], 32, m[i].sp_hi),
-                !strcmp(m[i].mode, "none") ? ""
-                : m[i].placement           ? "true"
-                                           : "false");
-        break;
-      case NB_TABLE_MD:
-        fprintf(out, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", host, ts, m[i].mode, m[i].runs,
-                fmtnum(v[0], 32, m[i].mean), ci, fmtnum(v[1], 32, m[i].gbps), sp, sci, place);
-        break;
-      case NB_TABLE_TEXT:
-        fprintf(out, "%-12s %-20s %-11s %4d %10s %21s %7s %8s %13s %s\n", host, ts, m[i].mode, m[i].runs,
-                fmtnum(v[0], 32, m[i].mean), ci, fmtnum(v[1], 32, m[i].gbps), sp, sci, place);
-        break;
-      }
     }
+    for (int i = 0; i < k; i++)
+      table_row(files[f], &m[i], fmt, out);
+    free(m);
+    stopped |= interrupted(files[f]);
+  }
+  /* Interrupted files are read and shown as far as they go, and marked
+   * (CSV has its column): their rows cover the complete runs only. */
+  for (int f = 0, first = 1; stopped && fmt != NB_TABLE_CSV && f < n; f++) {
+    char p[512];
+    if (!interrupted(files[f]))
+      continue;
+    fprintf(out, "%s%s: interrupted run (SIGINT/SIGTERM): its rows cover the complete runs only\n",
+            first || fmt == NB_TABLE_MD ? "\n" : "", cell(p, sizeof p, files[f]->path, fmt == NB_TABLE_MD));
+    first = 0;
   }
   if (fflush(out) == EOF || ferror(out))
     return nb__err_sys(err, NB_EIO, errno, "report: writing");
@@ -277,53 +381,49 @@ static const char *const same_fields[] = {"resolved.sample",   "resolved.batch",
                                           "resolved.pipeline", "resolved.backend", "resolved.gpu_work_us",
                                           "resolved.steps",    "resolved.warmup",  "resolved.devices"};
 
-int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pct, FILE *out, int *regressed,
-                       nb_error_t *err)
+/* Why mode m of the baseline cannot be compared with the new file's
+ * modes, or NULL: both must have measured it completely, with every
+ * metric; a metric missing or null in either is "not comparable", never
+ * "ok". */
+static const char *not_comparable(const struct msum *m, const struct msum *b, int nb, const char **file)
 {
-  *regressed = 0;
-  char diff[512] = "";
-  for (size_t i = 0; i < sizeof same_fields / sizeof same_fields[0]; i++) {
-    json_t *a = at(base->doc, same_fields[i]), *b = at(cand->doc, same_fields[i]);
-    if (!json_equal(a, b)) {
-      char *ta = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL,
-           *tb = b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-      size_t used = strlen(diff);
-      snprintf(diff + used, sizeof diff - used, "%s%s (%s vs %s)", used ? ", " : "", same_fields[i] + 9,
-               ta ? ta : "missing", tb ? tb : "missing");
-      free(ta);
-      free(tb);
+  *file = NULL;
+  if (!isfinite(m->mean) || m->mean <= 0)
+    return "has no complete measurement of mode";
+  if (!isfinite(m->gbps) || m->gbps <= 0)
+    return "has no GB/s for mode";
+  *file = "new";
+  for (int j = 0; j < nb; j++)
+    if (!strcmp(m->mode, b[j].mode)) {
+      if (!isfinite(b[j].mean) || b[j].mean <= 0)
+        return NULL; /* reported as incomplete below */
+      if (!isfinite(b[j].gbps) || b[j].gbps <= 0)
+        return "has no GB/s for mode";
     }
-  }
-  /* The GPU count: the first run's devices. */
-  size_t ga = json_array_size(at(json_array_get(json_object_get(base->doc, "runs"), 0), "gpus")),
-         gb = json_array_size(at(json_array_get(json_object_get(cand->doc, "runs"), 0), "gpus"));
-  if (ga != gb) {
-    size_t used = strlen(diff);
-    snprintf(diff + used, sizeof diff - used, "%sdevices (%zu vs %zu)", used ? ", " : "", ga, gb);
-  }
-  if (*diff)
-    return nb__err(err, NB_EINVAL, "compare: %s and %s were run with different settings: %s", base->path,
-                   cand->path, diff);
-  const struct nb_results *both[2] = {base, cand};
-  for (int f = 0; f < 2; f++)
-    if (json_is_true(json_object_get(both[f]->doc, "interrupted")))
-      return nb__err(err, NB_EINVAL, "compare: %s is an interrupted run: its numbers are incomplete",
-                     both[f]->path);
+  return NULL;
+}
 
-  struct msum a[16], b[16];
-  int na = summaries(base, a, 16), nb = summaries(cand, b, 16), compared = 0;
+/* The table of compare, once both files are known comparable. */
+static int compare_modes(nb_results_t base, const struct msum *a, int na, nb_results_t cand,
+                         const struct msum *b, int nb, double threshold_pct, FILE *out, int *regressed,
+                         nb_error_t *err)
+{
+  int compared = 0;
   /* Every mode of the baseline must be measured in the new file: a mode that
    * vanished or no longer completes is not "no regression". */
   for (int i = 0; i < na; i++) {
     int found = 0;
     for (int j = 0; j < nb; j++)
       found |= !strcmp(a[i].mode, b[j].mode) && isfinite(b[j].mean) && b[j].mean > 0;
-    if (!isfinite(a[i].mean) || a[i].mean <= 0)
-      return nb__err(err, NB_EINVAL, "compare: %s has no complete measurement of mode %s", base->path,
-                     a[i].mode);
+    const char *which, *why = not_comparable(&a[i], b, nb, &which);
+    if (why && !which)
+      return nb__err(err, NB_EINVAL, "compare: %s %s %s", base->path, why, a[i].mode);
     if (!found)
       return nb__err(err, NB_EINVAL, "compare: mode %s of %s is missing, skipped or incomplete in %s",
                      a[i].mode, base->path, cand->path);
+    if (why)
+      return nb__err(err, NB_EINVAL, "compare: %s %s %s (missing or null): not comparable", cand->path, why,
+                     a[i].mode);
   }
   fprintf(out, "%-11s %-8s %12s %12s %8s  %s\n", "mode", "metric", "baseline", "new", "change", "verdict");
   for (int i = 0; i < na; i++)
@@ -360,4 +460,49 @@ int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pc
   if (fflush(out) == EOF || ferror(out))
     return nb__err_sys(err, NB_EIO, errno, "compare: writing");
   return 0;
+}
+
+int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pct, FILE *out, int *regressed,
+                       nb_error_t *err)
+{
+  *regressed = 0;
+  /* An interrupted file is named as such first: whatever else differs, its
+   * numbers are incomplete. */
+  const struct nb_results *both[2] = {base, cand};
+  for (int f = 0; f < 2; f++)
+    if (interrupted(both[f]))
+      return nb__err(err, NB_EINVAL, "compare: %s is an interrupted run: its numbers are incomplete",
+                     both[f]->path);
+  char diff[512] = "";
+  for (size_t i = 0; i < sizeof same_fields / sizeof same_fields[0]; i++) {
+    json_t *a = at(base->doc, same_fields[i]), *b = at(cand->doc, same_fields[i]);
+    if (!json_equal(a, b)) {
+      char *ta = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL,
+           *tb = b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+      size_t used = strlen(diff);
+      snprintf(diff + used, sizeof diff - used, "%s%s (%s vs %s)", used ? ", " : "", same_fields[i] + 9,
+               ta ? ta : "missing", tb ? tb : "missing");
+      free(ta);
+      free(tb);
+    }
+  }
+  /* The GPU count: the first run's devices. */
+  size_t ga = json_array_size(at(json_array_get(json_object_get(base->doc, "runs"), 0), "gpus")),
+         gb = json_array_size(at(json_array_get(json_object_get(cand->doc, "runs"), 0), "gpus"));
+  if (ga != gb) {
+    size_t used = strlen(diff);
+    snprintf(diff + used, sizeof diff - used, "%sdevices (%zu vs %zu)", used ? ", " : "", ga, gb);
+  }
+  if (*diff)
+    return nb__err(err, NB_EINVAL, "compare: %s and %s were run with different settings: %s", base->path,
+                   cand->path, diff);
+
+  int na, nb;
+  struct msum *a = summaries(base, &na), *b = summaries(cand, &nb);
+  int rc = na < 0 || nb < 0 ? nb__err(err, NB_ENOMEM, "compare: out of memory") : 0;
+  if (rc == 0)
+    rc = compare_modes(base, a, na, cand, b, nb, threshold_pct, out, regressed, err);
+  free(a);
+  free(b);
+  return rc;
 }

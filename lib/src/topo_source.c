@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "input.h"
 #include "topo-internal.h"
 
 /* Seconds the child may take to parse a topology before it is abandoned. */
@@ -132,41 +133,6 @@ static void child_parse(const char *path, int is_dir, const char *text, size_t t
  * its PCI tree is a few MB). */
 #define NB_TOPO_MAX_XML ((size_t)256 << 20)
 
-/* Append what fd has to a growing buffer; 0 at EOF, 1 more to come, <0
- * error. Past limit: with drop, the rest is discarded (a child's chatter on
- * stderr); without, -EFBIG. */
-static int slurp(int fd, char **buf, size_t *len, size_t *cap, size_t limit, int drop)
-{
-  char tmp[65536];
-  ssize_t r = read(fd, tmp, sizeof tmp);
-  if (r < 0)
-    return errno == EINTR || errno == EAGAIN ? 1 : -errno;
-  if (r == 0)
-    return 0;
-  if (*len + (size_t)r + 1 > *cap) {
-    if (*len + (size_t)r + 1 > limit) {
-      if (!drop)
-        return -EFBIG;
-      /* Keep what fits, drop the rest for good. */
-      r = (ssize_t)(limit - 1 > *len ? limit - 1 - *len : 0);
-      if (r == 0)
-        return 1;
-    }
-    size_t ncap = *cap ? *cap : 1 << 16;
-    while (ncap < *len + (size_t)r + 1)
-      ncap *= 2;
-    char *nb = realloc(*buf, ncap);
-    if (!nb)
-      return -ENOMEM;
-    *buf = nb;
-    *cap = ncap;
-  }
-  memcpy(*buf + *len, tmp, (size_t)r);
-  *len += (size_t)r;
-  (*buf)[*len] = '\0';
-  return 1;
-}
-
 /* First line of the child's stderr, for the error message. */
 static void first_line(const char *text, char *out, size_t len)
 {
@@ -226,8 +192,8 @@ static int parse_in_child(const char *path, int is_dir, const char *text, size_t
     for (int i = 0; i < 2; i++) {
       if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
         continue;
-      int r = i == 0 ? slurp(pfd[i].fd, &xml, &xlen, &xcap, NB_TOPO_MAX_XML, 0)
-                     : slurp(pfd[i].fd, &etext, &elen, &ecap, 4096, 1);
+      int r = i == 0 ? nb__input_append(pfd[i].fd, &xml, &xlen, &xcap, NB_TOPO_MAX_XML, 0)
+                     : nb__input_append(pfd[i].fd, &etext, &elen, &ecap, 4096, 1);
       if (r < 0) {
         io_err = -r;
         r = 0;
@@ -319,9 +285,11 @@ static int check_source(const char *path, int *is_dir, char **text, size_t *text
     return 0;
   }
   *is_dir = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  /* A pipe is documented (/dev/stdin); a device is not, and a FIFO without
+   * a writer reads as empty rather than blocking. */
+  int fd = nb__input_open("topology", path, NB_INPUT_PIPE, &st, err);
   if (fd < 0)
-    return nb__err_sys(err, errno == EIO ? NB_EIO : NB_EINVAL, errno, "topology %s: cannot read", path);
+    return fd;
   if (S_ISREG(st.st_mode)) {
     /* The first non-blank byte says whether it can be XML. */
     char head[256];
@@ -344,7 +312,7 @@ static int check_source(const char *path, int *is_dir, char **text, size_t *text
   char *buf = NULL;
   size_t len = 0, cap = 0;
   int r;
-  while ((r = slurp(fd, &buf, &len, &cap, NB_TOPO_MAX_XML, 0)) > 0)
+  while ((r = nb__input_append(fd, &buf, &len, &cap, NB_TOPO_MAX_XML, 0)) > 0)
     ;
   close(fd);
   if (r < 0) {

@@ -50,7 +50,7 @@ expect_usage "unknown option --bogus" --bogus
 expect_usage "unknown command 'nope'" help nope
 expect_usage "'maybe' is not a boolean" topo --json=maybe
 expect_usage "option --help takes no value" topo --help=x
-expect_usage "empty input" topo --topology /dev/null
+expect_usage "character device, not a regular file" topo --topology /dev/null
 nl="$tmp/new
 line.xml"
 expect_usage "line.xml: cannot open" topo --topology "$nl"
