@@ -273,6 +273,8 @@ static int place_threads(struct nb_plan *p, const struct unit *u, int n, struct 
   struct unit *flat = NULL;
   const struct unit *use = u;
   int nuse = n;
+  if (n <= 0 || t <= 0) /* nothing to divide among: never reached from a loaded topology */
+    return NB_EINTERNAL;
   if (n < t) {
     if (!(flat = flatten(u, n, &nf)))
       return NB_ENOMEM;
@@ -342,6 +344,12 @@ static int place_node(struct nb_plan *p, int node, struct group *g, int k)
       goto out;
     }
     use = flat;
+  }
+  if (nuse <= 0) {
+    /* The load rejects nodes with CPUs and no core; stay defensive rather
+     * than divide by zero below. */
+    rc = NB_EINTERNAL;
+    goto out;
   }
   if (nuse >= k) {
     split(nuse, k, w, first, count);
@@ -666,12 +674,15 @@ static int share_cores(struct nb_plan *p, nb_error_t *err)
     for (int i = 0; rc == 0 && i < p->ngpus; i++)
       if ((rc = group_on(p, i, node, &groups[k])) == 0 && groups[k].t)
         k++;
-    if (rc == 0 && k)
-      rc = place_node(p, node, groups, k);
+    if (rc == 0 && k && (rc = place_node(p, node, groups, k)) == NB_EINTERNAL)
+      nb__err(err, rc, "plan: node %d has no core to place threads on (inconsistent topology %s)", node,
+              nb_topo_source(p->topo));
     for (int j = 0; j < k; j++)
       free(groups[j].threads);
   }
   free(groups);
+  if (rc == NB_EINTERNAL)
+    return rc;
   return rc < 0 ? oom(err) : 0;
 }
 
