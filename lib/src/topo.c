@@ -244,7 +244,7 @@ static int build_nodes(struct nb_topo *topo, hwloc_bitmap_t allowed_cpus, hwloc_
     struct nb_node *nd = &topo->nodes[i];
     nd->os_index = (int)objs[i]->os_index;
     nd->has_cpus = !hwloc_bitmap_iszero(sets[i]);
-    nd->allowed = hwloc_bitmap_isset(allowed_nodes, objs[i]->os_index);
+    nd->mem_allowed = hwloc_bitmap_isset(allowed_nodes, objs[i]->os_index);
     nd->memory_bytes = objs[i]->attr ? objs[i]->attr->numanode.local_memory : 0;
     if (nd->memory_bytes > NB_MAX_NODE_BYTES) {
       rc = inconsistent(topo, err, "node %d has an impossible memory size (%" PRIu64 " bytes)", nd->os_index,
@@ -265,6 +265,7 @@ static int build_nodes(struct nb_topo *topo, hwloc_bitmap_t allowed_cpus, hwloc_
     if ((rc = owned_cpus(topo, tmp, &nd->cpus_not_allowed)) < 0)
       goto out;
     nd->ncpus_not_allowed = rc;
+    nd->allowed = nd->mem_allowed || nd->ncpus > 0;
     nd->package = -1;
     int npkg = 0;
     hwloc_obj_t pkg = NULL;
