@@ -410,14 +410,15 @@ static int mem_node_for(nb_topo_t topo, int os)
   return best;
 }
 
-/* A node threads can be placed on: CPUs this process may use, and memory
- * for them there or, for a memoryless node, on the nearest node. */
+/* A node with CPUs this process may use (memory aside). */
 static int cpus_usable(nb_topo_t topo, int os)
 {
   const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
   return n && n->ncpus > 0;
 }
 
+/* A node threads can be placed on: CPUs this process may use, and memory
+ * for them there or, for a memoryless node, on the nearest node. */
 static int usable_node(nb_topo_t topo, int os)
 {
   return cpus_usable(topo, os) && mem_node_for(topo, os) >= 0;
@@ -635,8 +636,10 @@ static int memory_of(const struct nb_plan *p, struct nb_buf_plan b)
 }
 
 /* Step 4a: the nodes of the feeder, the workers and the staging slots, as
- * the mode table says. A bound thread's CPUs go on its memory node (chosen
- * in share_cores); a far node with ties gets a note. */
+ * the mode table says. A bound thread's CPUs are on its place's node
+ * (chosen in share_cores), its memory there too or, for a place without
+ * usable memory, on the nearest node with it (a note says so); a far node
+ * with ties gets a note. */
 static void place_roles(struct nb_plan *p, int i)
 {
   struct nb_gpu_plan *g = &p->gpus[i];
