@@ -391,6 +391,26 @@ static int build_cores(struct nb_topo *topo, hwloc_bitmap_t allowed, hwloc_bitma
   return 0;
 }
 
+/* What the planner will do with nodes lacking memory, said where the
+ * topology is shown. */
+static void memory_warnings(struct nb_topo *topo)
+{
+  int with_memory = 0;
+  for (int i = 0; i < topo->nnodes; i++)
+    with_memory += topo->nodes[i].memory_bytes > 0;
+  if (!with_memory) {
+    nb__strv_addf(&topo->warnings, "no NUMA node records any memory%s: plans cannot place memory",
+                  topo->kind == NB_TOPO_XML ? " (the XML lacks local_memory)" : "");
+    return;
+  }
+  for (int i = 0; i < topo->nnodes; i++)
+    if (topo->nodes[i].ncpus > 0 && !topo->nodes[i].memory_bytes)
+      nb__strv_addf(&topo->warnings,
+                    "node %d has CPUs and no memory (memoryless): memory of threads on its CPUs goes to the "
+                    "nearest node with memory",
+                    topo->nodes[i].os_index);
+}
+
 /* ---- distances ---- */
 
 static int build_distances(struct nb_topo *topo, nb_error_t *err)
@@ -574,6 +594,7 @@ int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg,
   }
   if ((rc = check_cores(topo, node_cpus, err)) < 0)
     goto fail;
+  memory_warnings(topo);
   if ((rc = build_distances(topo, err)) < 0 || (rc = build_pci(topo, err)) < 0 ||
       (rc = nb__topo_find_gpus(topo, cfg, cuda, err)) < 0)
     goto fail;

@@ -26,6 +26,7 @@ check() {
   local out=$1 m
   vm_ran "$out" topo.json
   vm_check "topo: node 1 has CPUs 2-3, no memory, and is allowed" '[.nodes[] | [.os_index, .cpus, .has_cpus, (.memory_bytes > 0), .allowed]] == [[0,[0,1],true,true,true],[1,[2,3],true,false,true]]' "$out/topo.json"
+  vm_check "topo: a warning names node 1 as memoryless" 'any(.warnings[]; test("node 1 has CPUs and no memory"))' "$out/topo.json"
   if grep -q "yes (CPUs; no memory)" "$out/topo.txt"; then ok "topo text: node 1 allowed for its CPUs, no memory"; else bad "topo text: $(cat "$out/topo.txt")"; fi
   if grep -q "Mems_allowed_list:[[:space:]]*0$" "$out/mems.txt"; then ok "kernel: Mems_allowed is node 0 only"; else bad "Mems_allowed: $(cat "$out/mems.txt")"; fi
   vm_ran "$out" plan.json
