@@ -150,11 +150,11 @@ static int cmp_node_obj(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-/* The largest node memory the model accepts: 2^57 bytes (128 PiB), far
- * beyond any machine (x86-64 and arm64 address 2^52 physical), and small
- * enough that sums over 1024 nodes never overflow 64 bits. A recorded file
- * claiming more is damaged. */
-#define NB_MAX_NODE_BYTES (UINT64_C(1) << 57)
+/* The largest node memory the model accepts: 2^52 bytes (4 PiB), what
+ * x86-64 and arm64 can address physically; so sums over the 1024 nodes the
+ * model holds stay below 2^62 and fit a signed 64-bit integer (JSON's). A
+ * recorded file claiming more is damaged. */
+#define NB_MAX_NODE_BYTES (UINT64_C(1) << 52)
 
 /* Free memory of a node from <root>/sys/.../nodeN/meminfo; -1 when unknown.
  * *absurd is set when the file names more than the model can hold, which
