@@ -20,7 +20,10 @@ struct nb__taudit {
   struct nb_hist cpus; /* sched_getcpu samples by node */
   int seen[NB__MAX_SEEN_CPUS];
   int nseen;
-  double share; /* of samples on the planned node */
+  double share;  /* of samples on the planned node */
+  bool observed; /* has CPU samples: a thread that got no work (a worker
+                    without a batch in a short run) has none, and its
+                    placement is unknown, not wrong */
   bool ok;
   const char *why; /* when not ok: what failed */
 };

@@ -172,7 +172,10 @@ void nb__taudit_judge(struct nb__taudit *a, nb_topo_t topo)
     a->why = "memory policy refused";
   else if (tp->mem_policy == NB_MEM_INTERLEAVE && b->mem_seen != NB_SEEN_INTERLEAVE)
     a->why = "interleave policy refused";
-  if (tp->cpu_node >= 0) {
+  /* No samples says nothing about where the thread would have run: judge
+   * only its binding, and mark it unobserved. */
+  a->observed = a->cpus.total > 0;
+  if (tp->cpu_node >= 0 && a->observed) {
     a->share = nb_hist_share(&a->cpus, topo, tp->cpu_node);
     if (!a->why && a->share < NB_PLACEMENT_THRESHOLD)
       a->why = "ran off its node";

@@ -143,7 +143,7 @@ static int bw_nodes(nb_topo_t topo, const struct nb__copy_ops *ops, const struct
     return rc;
   for (int i = 0; i < nb_topo_nnodes(topo); i++) {
     const struct nb_node *nd = nb_topo_node(topo, i);
-    if (!nd->allowed || !nd->memory_bytes)
+    if (!nd->mem_allowed || !nd->memory_bytes)
       continue;
     bw->cols[bw->ncols++] = nd->os_index;
     if (nd->ncpus)
@@ -184,7 +184,7 @@ static int bw_gpus(nb_topo_t topo, const struct nb__copy_ops *ops, const struct 
     return rc;
   for (int i = 0; i < nb_topo_nnodes(topo); i++) {
     const struct nb_node *nd = nb_topo_node(topo, i);
-    if (nd->allowed && nd->memory_bytes && nd->ncpus)
+    if (nd->mem_allowed && nd->memory_bytes && nd->ncpus)
       bw->rows[bw->nrows++] = nd->os_index;
   }
   for (int j = 0; j < nb_topo_ngpus(topo); j++) {

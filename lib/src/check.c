@@ -78,7 +78,7 @@ int nb_check_run(nb_plan_t plan, const struct nb_check_config *cfg, nb_check_t *
     /* 8 MiB each, but all of them within an eighth of the free memory. */
     double free_total = 0;
     for (int i = 0; i < nb_topo_nnodes(topo); i++)
-      if (nb_topo_node(topo, i)->allowed && nb_topo_node(topo, i)->free_bytes > 0)
+      if (nb_topo_node(topo, i)->mem_allowed && nb_topo_node(topo, i)->free_bytes > 0)
         free_total += (double)nb_topo_node(topo, i)->free_bytes;
     double each = free_total / 8 / (c->nthreads + nb_plan_ngpus(plan));
     c->cfg.buf_bytes = each >= (8u << 20) ? (8u << 20) : each <= (64u << 10) ? (64u << 10) : (size_t)each;

@@ -273,6 +273,8 @@ static int place_threads(struct nb_plan *p, const struct unit *u, int n, struct 
   struct unit *flat = NULL;
   const struct unit *use = u;
   int nuse = n;
+  if (n <= 0 || t <= 0) /* nothing to divide among: never reached from a loaded topology */
+    return NB_EINTERNAL;
   if (n < t) {
     if (!(flat = flatten(u, n, &nf)))
       return NB_ENOMEM;
@@ -343,6 +345,12 @@ static int place_node(struct nb_plan *p, int node, struct group *g, int k)
     }
     use = flat;
   }
+  if (nuse <= 0) {
+    /* The load rejects nodes with CPUs and no core; stay defensive rather
+     * than divide by zero below. */
+    rc = NB_EINTERNAL;
+    goto out;
+  }
   if (nuse >= k) {
     split(nuse, k, w, first, count);
   } else {
@@ -372,12 +380,58 @@ out:
 
 /* ---- the plan ---- */
 
-/* A node threads and their memory can use: allowed, with allowed CPUs and
- * with memory (CPU-only nodes exist on some machines). */
-static int usable_node(nb_topo_t topo, int os)
+/* A node whose memory this process may allocate: in its memory set, with
+ * memory at all. */
+static int mem_usable(nb_topo_t topo, int os)
 {
   const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
-  return n && n->allowed && n->ncpus > 0 && n->memory_bytes > 0;
+  return n && n->mem_allowed && n->memory_bytes > 0;
+}
+
+/* Where the memory of threads on node os's CPUs goes: the node itself when
+ * its memory is usable, else (a memoryless node, or one outside the memory
+ * set) the nearest node with usable memory, ties to the lowest OS index, as
+ * the kernel itself falls back. -1 when no node has usable memory. */
+static int mem_node_for(nb_topo_t topo, int os)
+{
+  if (mem_usable(topo, os))
+    return os;
+  int fi = nb_topo_node_index(topo, os), best = -1, bestd = INT_MAX;
+  if (fi < 0)
+    return -1;
+  for (int i = 0; i < nb_topo_nnodes(topo); i++) {
+    const struct nb_node *n = nb_topo_node(topo, i);
+    int d = nb_topo_distance(topo, fi, i);
+    if (i != fi && mem_usable(topo, n->os_index) && d < bestd) {
+      bestd = d;
+      best = n->os_index;
+    }
+  }
+  return best;
+}
+
+/* A node with CPUs this process may use (memory aside). */
+static int cpus_usable(nb_topo_t topo, int os)
+{
+  const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
+  return n && n->ncpus > 0;
+}
+
+/* A node threads can be placed on: CPUs this process may use, and memory
+ * for them there or, for a memoryless node, on the nearest node. */
+static int usable_node(nb_topo_t topo, int os)
+{
+  return cpus_usable(topo, os) && mem_node_for(topo, os) >= 0;
+}
+
+/* Whether any node's memory may be used (an XML without local_memory has
+ * none). */
+static int any_mem_usable(nb_topo_t topo)
+{
+  for (int i = 0; i < nb_topo_nnodes(topo); i++)
+    if (mem_usable(topo, nb_topo_node(topo, i)->os_index))
+      return 1;
+  return 0;
 }
 
 /* The usable node farthest from `from`; ties to the lowest OS index, *ties
@@ -438,7 +492,7 @@ static int make_devices(nb_plan_t p, struct dev **alldevs, int *nall, nb_error_t
   p->simulated = n == 0;
   if (p->simulated)
     for (int i = 0; i < nb_topo_nnodes(topo); i++)
-      n += usable_node(topo, nb_topo_node(topo, i)->os_index);
+      n += cpus_usable(topo, nb_topo_node(topo, i)->os_index);
   struct dev *d = calloc((size_t)(n ? n : 1), sizeof *d);
   if (!d)
     return oom(err);
@@ -450,7 +504,7 @@ static int make_devices(nb_plan_t p, struct dev **alldevs, int *nall, nb_error_t
   } else {
     for (int i = 0, k = 0; i < nb_topo_nnodes(topo); i++) {
       const struct nb_node *nd = nb_topo_node(topo, i);
-      if (!usable_node(topo, nd->os_index))
+      if (!cpus_usable(topo, nd->os_index))
         continue;
       char name[64];
       snprintf(name, sizeof name, "simulated device on node %d", nd->os_index);
@@ -519,6 +573,17 @@ static int check_needs(const struct nb_plan *p, const struct dev *sel, int nsel,
   nb_topo_t topo = p->topo;
   const struct nb_mode_info *mi = p->mi;
   char cpus[256];
+  /* Said first: without memory every node would look unusable, and the
+   * messages below would blame the CPUs. */
+  if ((mode_uses(mi, NB_PLACE_GPU_NODE) || mode_uses(mi, NB_PLACE_FAR_NODE) ||
+       mode_uses(mi, NB_PLACE_INTERLEAVE)) &&
+      !any_mem_usable(topo))
+    return nb__err(
+        err, NB_EINVAL, "mode %s places memory, but %s has no node with memory this process may use%s",
+        mi->name, nb_topo_is_this_system(topo) ? "this machine" : "this topology",
+        nb_topo_kind(topo) == NB_TOPO_XML ? " (its NUMA nodes lack local_memory: record it again with "
+                                            "lstopo --of xml)"
+                                          : "");
   if (mi->needs & NB_NEED_FAR_NODE) {
     int usable = 0;
     for (int i = 0; i < nb_topo_nnodes(topo); i++)
@@ -563,9 +628,18 @@ static struct nb_buf_plan resolve(enum nb_place pl, int gpu_node, int far)
   return (struct nb_buf_plan){NB_MEM_DEFAULT, -1};
 }
 
+/* The memory node of a bound place: the place itself, or the nearest node
+ * with memory when it has none this process may use. */
+static int memory_of(const struct nb_plan *p, struct nb_buf_plan b)
+{
+  return b.policy == NB_MEM_BIND ? mem_node_for(p->topo, b.node) : b.node;
+}
+
 /* Step 4a: the nodes of the feeder, the workers and the staging slots, as
- * the mode table says. A bound thread's CPUs go on its memory node (chosen
- * in share_cores); a far node with ties gets a note. */
+ * the mode table says. A bound thread's CPUs are on its place's node
+ * (chosen in share_cores), its memory there too or, for a place without
+ * usable memory, on the nearest node with it (a note says so); a far node
+ * with ties gets a note. */
 static void place_roles(struct nb_plan *p, int i)
 {
   struct nb_gpu_plan *g = &p->gpus[i];
@@ -575,10 +649,26 @@ static void place_roles(struct nb_plan *p, int i)
     far = farthest(p->topo, g->gpu_node, &ties);
   struct nb_buf_plan feed = resolve(mi->feeder, g->gpu_node, far),
                      work = resolve(mi->workers, g->gpu_node, far);
-  g->feeder = (struct nb_thread_plan){NB_ROLE_FEEDER, -1, 0, NULL, -1, feed.policy, feed.node};
+  /* A bound thread runs on its place's CPUs (cpu_node, which share_cores
+   * reads) and allocates on that node's memory node. */
+  g->feeder =
+      (struct nb_thread_plan){NB_ROLE_FEEDER, -1, 0, NULL, feed.node, feed.policy, memory_of(p, feed)};
   for (int w = 0; w < p->workers; w++)
-    p->workers_of[i][w] = (struct nb_thread_plan){NB_ROLE_WORKER, w, 0, NULL, -1, work.policy, work.node};
+    p->workers_of[i][w] =
+        (struct nb_thread_plan){NB_ROLE_WORKER, w, 0, NULL, work.node, work.policy, memory_of(p, work)};
   g->staging = resolve(mi->staging, g->gpu_node, far);
+  g->staging.node = memory_of(p, g->staging);
+  /* Say where memory goes when a place has none of its own. */
+  int places[2] = {mode_uses(mi, NB_PLACE_GPU_NODE) ? g->gpu_node : -1, far};
+  for (int k = 0; k < 2; k++)
+    if (places[k] >= 0 && (k == 0 || places[1] != places[0]) && mem_node_for(p->topo, places[k]) != places[k])
+      nb__strv_addf(&p->notes[i],
+                    "node %d %s: memory of threads on its CPUs goes to node %d, the nearest with memory",
+                    places[k],
+                    nb_topo_node(p->topo, nb_topo_node_index(p->topo, places[k]))->memory_bytes
+                        ? "has memory this process may not use"
+                        : "has no memory (memoryless)",
+                    mem_node_for(p->topo, places[k]));
   if (ties)
     nb__strv_addf(&p->notes[i],
                   "%d other node%s as far as node %d; the lowest index was taken, so remote threads "
@@ -590,16 +680,26 @@ static void place_roles(struct nb_plan *p, int i)
  * device thread (host backend) gets all that node's CPUs, and the device's
  * memory stays on the GPU's side of the link, which is what makes remote
  * placement cost a crossing. */
-static void place_device(struct nb_plan *p, struct nb_gpu_plan *g)
+static void place_device(struct nb_plan *p, struct nb_gpu_plan *g, struct nb__strv *note)
 {
   g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1, 0, NULL, -1, NB_MEM_DEFAULT, -1};
+  int mem = g->gpu_node >= 0 ? mem_node_for(p->topo, g->gpu_node) : -1;
   if (g->gpu_node >= 0 && usable_node(p->topo, g->gpu_node)) {
     const struct nb_node *nd = nb_topo_node(p->topo, nb_topo_node_index(p->topo, g->gpu_node));
-    g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1,          nd->ncpus,  nd->cpus,
-                                        g->gpu_node,    NB_MEM_BIND, g->gpu_node};
+    g->device =
+        (struct nb_thread_plan){NB_ROLE_DEVICE, -1, nd->ncpus, nd->cpus, g->gpu_node, NB_MEM_BIND, mem};
   }
-  g->device_buf = g->gpu_node >= 0 ? (struct nb_buf_plan){NB_MEM_BIND, g->gpu_node}
+  /* A GPU's node without usable memory: its nearest node with memory; with
+   * no such node at all, as before (the needs check refuses the modes that
+   * bind). */
+  g->device_buf = g->gpu_node >= 0 ? (struct nb_buf_plan){NB_MEM_BIND, mem >= 0 ? mem : g->gpu_node}
                                    : (struct nb_buf_plan){NB_MEM_DEFAULT, -1};
+  /* Modes placing on the GPU's node said so already (place_roles). */
+  if (mem >= 0 && mem != g->gpu_node && !mode_uses(p->mi, NB_PLACE_GPU_NODE))
+    nb__strv_addf(note, "the device buffer (host backend) goes to node %d: node %d %s", mem, g->gpu_node,
+                  nb_topo_node(p->topo, nb_topo_node_index(p->topo, g->gpu_node))->memory_bytes
+                      ? "has memory this process may not use"
+                      : "has no memory (memoryless)");
 }
 
 /* Step 4: one plan per selected device, its roles placed by the mode table
@@ -628,7 +728,7 @@ static int place_gpus(struct nb_plan *p, const struct dev *sel, int nsel, nb_err
     if (g->gpu_node_overridden)
       nb__strv_addf(&p->notes[i], "GPU node %d given with --gpu-node", g->gpu_node);
     place_roles(p, i);
-    place_device(p, g);
+    place_device(p, g, &p->notes[i]);
   }
   return 0;
 }
@@ -638,8 +738,8 @@ static int place_gpus(struct nb_plan *p, const struct dev *sel, int nsel, nb_err
 static int group_on(struct nb_plan *p, int i, int node, struct group *grp)
 {
   struct nb_gpu_plan *g = &p->gpus[i];
-  bool feeder_here = g->feeder.mem_policy == NB_MEM_BIND && g->feeder.mem_node == node;
-  bool workers_here = p->workers_of[i][0].mem_policy == NB_MEM_BIND && p->workers_of[i][0].mem_node == node;
+  bool feeder_here = g->feeder.mem_policy == NB_MEM_BIND && g->feeder.cpu_node == node;
+  bool workers_here = p->workers_of[i][0].mem_policy == NB_MEM_BIND && p->workers_of[i][0].cpu_node == node;
   *grp = (struct group){i, 0, NULL};
   if (!feeder_here && !workers_here)
     return 0;
@@ -666,12 +766,15 @@ static int share_cores(struct nb_plan *p, nb_error_t *err)
     for (int i = 0; rc == 0 && i < p->ngpus; i++)
       if ((rc = group_on(p, i, node, &groups[k])) == 0 && groups[k].t)
         k++;
-    if (rc == 0 && k)
-      rc = place_node(p, node, groups, k);
+    if (rc == 0 && k && (rc = place_node(p, node, groups, k)) == NB_EINTERNAL)
+      nb__err(err, rc, "plan: node %d has no core to place threads on (inconsistent topology %s)", node,
+              nb_topo_source(p->topo));
     for (int j = 0; j < k; j++)
       free(groups[j].threads);
   }
   free(groups);
+  if (rc == NB_EINTERNAL)
+    return rc;
   return rc < 0 ? oom(err) : 0;
 }
 
@@ -716,7 +819,7 @@ static int interleave_nodes(struct nb_plan *p, nb_error_t *err)
   if (!(p->interleave = malloc((size_t)nb_topo_nnodes(topo) * sizeof *p->interleave)))
     return oom(err);
   for (int i = 0; i < nb_topo_nnodes(topo); i++)
-    if (nb_topo_node(topo, i)->allowed && nb_topo_node(topo, i)->memory_bytes > 0)
+    if (mem_usable(topo, nb_topo_node(topo, i)->os_index))
       p->interleave[p->ninterleave++] = nb_topo_node(topo, i)->os_index;
   return 0;
 }

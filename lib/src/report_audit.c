@@ -35,15 +35,15 @@ json_t *nb__taudit_json(const struct nb__taudit *a, nb_topo_t topo)
     json_array_append_new(nodes, json_integer(a->bind.mem_nodes_seen[n]));
   for (int n = 0; seen && n < a->nseen; n++)
     json_array_append_new(seen, json_integer(a->seen[n]));
-  return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:o}", "role",
-                   role_name(a->tp->role), "worker",
-                   a->tp->worker >= 0 ? json_integer(a->tp->worker) : json_null(), "planned_cpu_node",
-                   a->tp->cpu_node >= 0 ? json_integer(a->tp->cpu_node) : json_null(), "bind_level",
-                   a->bind.level ? a->bind.level : "none", "cpu_error", errno_json(a->bind.cpu_errno),
-                   "mem_error", errno_json(a->bind.mem_errno), "cpu_samples", hist_json(&a->cpus, topo),
-                   "cpus_seen", seen, "mem_policy_seen", nb_mem_seen_name(a->bind.mem_seen), "mem_nodes_seen",
-                   nodes, "share_on_planned_node", a->tp->cpu_node >= 0 ? json_real(a->share) : json_null(),
-                   "ok", a->ok, "why", a->why ? json_string(a->why) : json_null());
+  return json_pack(
+      "{s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:b, s:o}", "role",
+      role_name(a->tp->role), "worker", a->tp->worker >= 0 ? json_integer(a->tp->worker) : json_null(),
+      "planned_cpu_node", a->tp->cpu_node >= 0 ? json_integer(a->tp->cpu_node) : json_null(), "bind_level",
+      a->bind.level ? a->bind.level : "none", "cpu_error", errno_json(a->bind.cpu_errno), "mem_error",
+      errno_json(a->bind.mem_errno), "cpu_samples", hist_json(&a->cpus, topo), "cpus_seen", seen,
+      "mem_policy_seen", nb_mem_seen_name(a->bind.mem_seen), "mem_nodes_seen", nodes, "share_on_planned_node",
+      a->tp->cpu_node >= 0 && a->observed ? json_real(a->share) : json_null(), "observed", a->observed, "ok",
+      a->ok, "why", a->why ? json_string(a->why) : json_null());
 }
 
 json_t *nb__baudit_json(const struct nb__baudit *a, nb_topo_t topo)

@@ -36,7 +36,11 @@ static void write_threads(nb_check_t c, FILE *out, int i)
     nb_format_cpulist(a, sizeof a, t->audit.seen, t->audit.nseen);
     snprintf(d, sizeof d, "%s (CPUs %s)", nb__hist_text(b, sizeof b, &t->audit.cpus, c->topo), a);
     fprintf(out, "  %-10s %-16s %-8s %-11s %-28s %s%s%s\n", name, cpus ? cpus : "?", node,
-            t->audit.bind.level, d, t->audit.ok ? (tp->cpu_node < 0 ? "-" : "yes") : "NO",
+            t->audit.bind.level, d,
+            t->audit.ok ? (tp->cpu_node < 0    ? "-"
+                           : t->audit.observed ? "yes"
+                                               : "not observed")
+                        : "NO",
             t->audit.why ? ": " : "", t->audit.why ? t->audit.why : "");
     free(cpus);
   }

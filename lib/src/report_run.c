@@ -129,7 +129,18 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
     const char *verdict = e->mode == NB_MODE_NONE ? "nothing bound; the audit records where things ran"
                           : nb_run_placement_achieved(run) ? "placement achieved"
                                                            : "PLACEMENT NOT ACHIEVED (see --json placement)";
-    fprintf(out, "\nmode %s%s: %s%s\n", nb_mode_name(e->mode), rep, verdict,
+    /* Threads that got no work have no CPU samples: say so, they are not
+     * counted as misplaced. */
+    int unobserved = 0;
+    for (int g = 0; g < nb_run_ngpus(run); g++)
+      for (int k = 0; k < nb_run_audit_nthreads(run, g); k++)
+        unobserved +=
+            !nb_run_thread_audit(run, g, k)->observed && nb_run_thread_audit(run, g, k)->tp->cpu_node >= 0;
+    char unobs[96] = "";
+    if (unobserved && e->mode != NB_MODE_NONE)
+      snprintf(unobs, sizeof unobs, " (%d thread%s not observed: no work, no CPU samples)", unobserved,
+               unobserved == 1 ? "" : "s");
+    fprintf(out, "\nmode %s%s: %s%s%s\n", nb_mode_name(e->mode), rep, verdict, unobs,
             nb_run_interrupted(run) ? " [interrupted]" : "");
     fprintf(out, "  %-4s %4s %8s %10s %7s  %9s %8s %8s %9s %9s %8s\n", "GPU", "node", "steps/s", "samples/s",
             "GB/s", "generate", "collate", "staging", "dev copy", "dev work", "starved");

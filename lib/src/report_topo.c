@@ -191,6 +191,21 @@ static void write_source(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
   fprintf(out, "Allowed CPUs: %s (%d)\n\n", t->allowed, topo->nallowed);
 }
 
+/* CPUs are allowed by the CPU set, memory by the memory set: say which
+ * when only one of them is. */
+static const char *allowed_text(const struct nb_node *n)
+{
+  if (!n->allowed)
+    return "no";
+  if (n->ncpus > 0 && !n->memory_bytes)
+    return "yes (CPUs; no memory)";
+  if (n->ncpus > 0 && !n->mem_allowed)
+    return "CPUs only";
+  if (n->has_cpus && !n->ncpus)
+    return "memory only";
+  return "yes";
+}
+
 static void write_nodes(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
 {
   char mem[32], fr[32];
@@ -205,7 +220,7 @@ static void write_nodes(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
     const struct nb_node *n = &topo->nodes[i];
     fprintf(out, "  %-4d  %-*s  %5d  %10s  %10s  %s\n", n->os_index, w, t->nodes[i], n->ncores,
             human_bytes(mem, sizeof mem, (double)n->memory_bytes),
-            human_bytes(fr, sizeof fr, (double)n->free_bytes), n->allowed ? "yes" : "no");
+            human_bytes(fr, sizeof fr, (double)n->free_bytes), allowed_text(n));
   }
 }
 

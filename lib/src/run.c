@@ -87,7 +87,7 @@ static int fits(nb_plan_t plan, const struct nb_run_config *cfg, double fraction
     double avail = nd->free_bytes >= 0 ? (double)nd->free_bytes * fraction : 0;
     if ((double)need[i] > avail)
       return i + 1;
-    if (nd->allowed)
+    if (nd->mem_allowed)
       spare += avail - (double)need[i];
   }
   return (double)*floating > spare ? n + 1 : 0;

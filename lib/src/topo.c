@@ -1,5 +1,6 @@
 /* numabench: building the topology model from hwloc, and reading it back. */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,9 +150,19 @@ static int cmp_node_obj(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-static int64_t node_free_bytes(struct nb_topo *topo, unsigned os_index)
+/* The largest node memory the model accepts: 2^52 bytes (4 PiB), what
+ * x86-64 and arm64 can address physically; so sums over the 1024 nodes the
+ * model holds stay below 2^62 and fit a signed 64-bit integer (JSON's). A
+ * recorded file claiming more is damaged. */
+#define NB_MAX_NODE_BYTES (UINT64_C(1) << 52)
+
+/* Free memory of a node from <root>/sys/.../nodeN/meminfo; -1 when unknown.
+ * *absurd is set when the file names more than the model can hold, which
+ * the load reports as an inconsistent topology rather than overflowing. */
+static int64_t node_free_bytes(struct nb_topo *topo, unsigned os_index, bool *absurd)
 {
   char path[128], buf[8192];
+  *absurd = false;
   if (!topo->sysroot)
     return -1;
   snprintf(path, sizeof path, "/sys/devices/system/node/node%u/meminfo", os_index);
@@ -161,7 +172,47 @@ static int64_t node_free_bytes(struct nb_topo *topo, unsigned os_index)
   unsigned long long kb;
   if (!p || sscanf(p, "MemFree: %llu kB", &kb) != 1)
     return -1;
+  if (kb > NB_MAX_NODE_BYTES / 1024) {
+    *absurd = true;
+    return -1;
+  }
   return (int64_t)kb * 1024;
+}
+
+/* A recorded tree or file that hwloc accepted but that contradicts itself
+ * (two nodes claiming a CPU, a core split over nodes, absurd sizes): one
+ * error here, at load, so that nothing later divides by a zero count or
+ * overflows. The live machine cannot be wrong this way, so there it is an
+ * internal error. */
+static int inconsistent(struct nb_topo *topo, nb_error_t *err, const char *fmt, ...) NB__PRINTF(3, 4);
+static int inconsistent(struct nb_topo *topo, nb_error_t *err, const char *fmt, ...)
+{
+  char what[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  if (topo->kind == NB_TOPO_LIVE)
+    return nb__err(err, NB_EINTERNAL, "inconsistent topology live: %s", what);
+  return nb__err(err, NB_EFORMAT, "inconsistent topology %s: %s; record it again on the machine",
+                 topo->source, what);
+}
+
+/* Each CPU in at most one node's list: the kernel never puts a CPU in two
+ * nodes, a hand-edited or damaged tree may. */
+static int check_node_overlap(struct nb_topo *topo, hwloc_obj_t *objs, hwloc_bitmap_t *sets, int n,
+                              nb_error_t *err)
+{
+  for (int i = 0; i < n; i++)
+    for (int j = i + 1; j < n; j++)
+      if (hwloc_bitmap_intersects(sets[i], sets[j])) {
+        hwloc_bitmap_t both = hwloc_bitmap_alloc();
+        int cpu = both ? (hwloc_bitmap_and(both, sets[i], sets[j]), hwloc_bitmap_first(both)) : -1;
+        hwloc_bitmap_free(both);
+        return inconsistent(topo, err, "CPU %d is in the CPU lists of both node %u and node %u", cpu,
+                            objs[i]->os_index, objs[j]->os_index);
+      }
+  return 0;
 }
 
 static int build_nodes(struct nb_topo *topo, hwloc_bitmap_t allowed_cpus, hwloc_bitmap_t allowed_nodes,
@@ -185,15 +236,27 @@ static int build_nodes(struct nb_topo *topo, hwloc_bitmap_t allowed_cpus, hwloc_
   qsort(objs, (size_t)n, sizeof *objs, cmp_node_obj);
   if (!topo->sysroot || !node_cpus_from_sysfs(topo, objs, n, sets))
     node_cpus_from_hwloc(topo, objs, n, sets);
+  if ((rc = check_node_overlap(topo, objs, sets, n, err)) < 0)
+    goto out;
 
   topo->nnodes = n;
   for (int i = 0; i < n; i++) {
     struct nb_node *nd = &topo->nodes[i];
     nd->os_index = (int)objs[i]->os_index;
     nd->has_cpus = !hwloc_bitmap_iszero(sets[i]);
-    nd->allowed = hwloc_bitmap_isset(allowed_nodes, objs[i]->os_index);
+    nd->mem_allowed = hwloc_bitmap_isset(allowed_nodes, objs[i]->os_index);
     nd->memory_bytes = objs[i]->attr ? objs[i]->attr->numanode.local_memory : 0;
-    nd->free_bytes = node_free_bytes(topo, objs[i]->os_index);
+    if (nd->memory_bytes > NB_MAX_NODE_BYTES) {
+      rc = inconsistent(topo, err, "node %d has an impossible memory size (%" PRIu64 " bytes)", nd->os_index,
+                        nd->memory_bytes);
+      goto out;
+    }
+    bool absurd;
+    nd->free_bytes = node_free_bytes(topo, objs[i]->os_index, &absurd);
+    if (absurd) {
+      rc = inconsistent(topo, err, "node %d's meminfo gives an impossible MemFree", nd->os_index);
+      goto out;
+    }
     hwloc_bitmap_and(tmp, sets[i], allowed_cpus);
     if ((rc = owned_cpus(topo, tmp, &nd->cpus)) < 0)
       goto out;
@@ -202,6 +265,7 @@ static int build_nodes(struct nb_topo *topo, hwloc_bitmap_t allowed_cpus, hwloc_
     if ((rc = owned_cpus(topo, tmp, &nd->cpus_not_allowed)) < 0)
       goto out;
     nd->ncpus_not_allowed = rc;
+    nd->allowed = nd->mem_allowed || nd->ncpus > 0;
     nd->package = -1;
     int npkg = 0;
     hwloc_obj_t pkg = NULL;
@@ -262,6 +326,23 @@ static int cmp_core(const void *a, const void *b)
   return (x->cpus[0] > y->cpus[0]) - (x->cpus[0] < y->cpus[0]);
 }
 
+/* A core's hardware threads in one node, and every node with allowed CPUs
+ * holding at least one core: the planner divides a node's CPUs by its cores. */
+static int check_cores(struct nb_topo *topo, hwloc_bitmap_t *node_cpus, nb_error_t *err)
+{
+  for (int i = 0; i < topo->ncores; i++) {
+    const struct nb_core *c = &topo->cores[i];
+    for (int k = 1; k < c->ncpus; k++)
+      if (core_node(topo, node_cpus, c->cpus[k]) != c->node)
+        return inconsistent(topo, err, "the hardware threads %d and %d of one core are in different nodes",
+                            c->cpus[0], c->cpus[k]);
+  }
+  for (int i = 0; i < topo->nnodes; i++)
+    if (topo->nodes[i].ncpus > 0 && topo->nodes[i].ncores == 0)
+      return inconsistent(topo, err, "node %d has CPUs but no core", topo->nodes[i].os_index);
+  return 0;
+}
+
 static int build_cores(struct nb_topo *topo, hwloc_bitmap_t allowed, hwloc_bitmap_t *node_cpus)
 {
   int npu = hwloc_get_nbobjs_by_type(topo->hw, HWLOC_OBJ_PU);
@@ -308,6 +389,26 @@ static int build_cores(struct nb_topo *topo, hwloc_bitmap_t allowed, hwloc_bitma
       topo->nodes[idx].ncores++;
   }
   return 0;
+}
+
+/* What the planner will do with nodes lacking memory, said where the
+ * topology is shown. */
+static void memory_warnings(struct nb_topo *topo)
+{
+  int with_memory = 0;
+  for (int i = 0; i < topo->nnodes; i++)
+    with_memory += topo->nodes[i].memory_bytes > 0;
+  if (!with_memory) {
+    nb__strv_addf(&topo->warnings, "no NUMA node records any memory%s: plans cannot place memory",
+                  topo->kind == NB_TOPO_XML ? " (the XML lacks local_memory)" : "");
+    return;
+  }
+  for (int i = 0; i < topo->nnodes; i++)
+    if (topo->nodes[i].ncpus > 0 && !topo->nodes[i].memory_bytes)
+      nb__strv_addf(&topo->warnings,
+                    "node %d has CPUs and no memory (memoryless): memory of threads on its CPUs goes to the "
+                    "nearest node with memory",
+                    topo->nodes[i].os_index);
 }
 
 /* ---- distances ---- */
@@ -491,6 +592,9 @@ int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg,
     nb__err(err, rc, "topology: out of memory");
     goto fail;
   }
+  if ((rc = check_cores(topo, node_cpus, err)) < 0)
+    goto fail;
+  memory_warnings(topo);
   if ((rc = build_distances(topo, err)) < 0 || (rc = build_pci(topo, err)) < 0 ||
       (rc = nb__topo_find_gpus(topo, cfg, cuda, err)) < 0)
     goto fail;

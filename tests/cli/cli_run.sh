@@ -33,6 +33,17 @@ check "run: bind placement audited and achieved" '.runs[1].placement.achieved ==
 check "run: bind vs none compared" '.comparison[0].mode == "bind" and .comparison[0].baseline == "none" and .comparison[0].speedup > 0' "$tmp/run.json"
 check "run: user_set lists the options given" '.user_set | index("mode") != null and index("seed") == null' "$tmp/run.json"
 
+# A worker that never got a batch (one step, four workers) has no CPU
+# samples: not observed, not misplaced (issue 14: this exited 3).
+"$NUMABENCH" run --sample 1x16x16 --batch 2 --warmup 0 --steps 1 --workers 4 --quiet --no-save --mode bind --json \
+  >"$tmp/one.json" 2>"$tmp/err" || bad "run --steps 1 exit $?: $(cat "$tmp/err")"
+check "run: a thread without work is not observed, placement achieved" '.runs[0].placement.achieved == true
+  and any(.runs[0].placement.gpus[].threads[]; .observed == false and .ok == true and .share_on_planned_node == null)
+  and all(.runs[0].placement.gpus[].threads[]; (.observed | type == "boolean"))' "$tmp/one.json"
+"$NUMABENCH" run --sample 1x16x16 --batch 2 --warmup 0 --steps 1 --workers 4 --quiet --no-save --mode bind \
+  >"$tmp/one.txt" 2>&1 || bad "run --steps 1 (text) exit $?: $(cat "$tmp/one.txt")"
+grep -q "placement achieved (.* not observed" "$tmp/one.txt" || bad "run --steps 1: text lacks 'not observed': $(cat "$tmp/one.txt")"
+
 # Same seed, same data: torch and direct deliver identical batches.
 for p in torch direct; do
   "$NUMABENCH" run $small --mode bind --workers 2 --pipeline $p --verify --json >"$tmp/$p.json" || bad "$p exit $?"

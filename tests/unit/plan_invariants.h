@@ -1,13 +1,35 @@
 /* numabench tests: invariants every plan must satisfy, on any topology:
  * threads stay on their node's allowed CPUs, never share a CPU unless the
  * plan says it is oversubscribed, never land on memory-only nodes, and
- * buffers only go to allowed nodes with memory. */
+ * buffers and bound memory only go to nodes with memory this process may
+ * use (for threads on a memoryless node: the nearest such node). */
 #ifndef PLAN_INVARIANTS_H
 #define PLAN_INVARIANTS_H
 
 #include <stdlib.h>
 
 #include "nbtest.h"
+
+/* A bound thread's memory: its CPUs' node when that node has memory this
+ * process may use, else (memoryless) a nearest node with usable memory. */
+static void check_mem_node(nb_topo_t topo, int cpu_node, int mem_node)
+{
+  int ci = nb_topo_node_index(topo, cpu_node), mi = nb_topo_node_index(topo, mem_node);
+  const struct nb_node *c = nb_topo_node(topo, ci), *m = nb_topo_node(topo, mi);
+  assert_non_null(m);
+  assert_true(m->mem_allowed && m->memory_bytes > 0);
+  if (c->mem_allowed && c->memory_bytes > 0) {
+    assert_int_equal(mem_node, cpu_node);
+    return;
+  }
+  for (int i = 0; i < nb_topo_nnodes(topo); i++) {
+    const struct nb_node *n = nb_topo_node(topo, i);
+    if (n->mem_allowed && n->memory_bytes > 0 &&
+        nb_topo_distance(topo, ci, i) < nb_topo_distance(topo, ci, mi))
+      fail_msg("memory of threads on node %d is on node %d, but node %d is nearer", cpu_node, mem_node,
+               n->os_index);
+  }
+}
 
 static void check_invariants(nb_topo_t topo, nb_plan_t plan)
 {
@@ -32,7 +54,7 @@ static void check_invariants(nb_topo_t topo, nb_plan_t plan)
       assert_non_null(node);
       assert_true(node->has_cpus && node->allowed);
       if (t->mem_policy == NB_MEM_BIND)
-        assert_int_equal(t->mem_node, t->cpu_node);
+        check_mem_node(topo, t->cpu_node, t->mem_node);
       for (int c = 0; c < t->ncpus; c++) {
         int cpu = t->cpus[c], found = 0;
         for (int k = 0; k < node->ncpus; k++)
@@ -55,7 +77,7 @@ static void check_invariants(nb_topo_t topo, nb_plan_t plan)
       if (bufs[b]->policy == NB_MEM_BIND) {
         const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, bufs[b]->node));
         assert_non_null(n);
-        assert_true(n->allowed);
+        assert_true(n->allowed && n->mem_allowed);
         assert_true(n->memory_bytes > 0);
       }
   }

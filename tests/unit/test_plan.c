@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nbtest.h"
 
@@ -78,7 +79,7 @@ static void test_invariants_everywhere(void **state)
 {
   (void)state;
   static const char *const files[] = {"2s-8gpu-smt.xml", "nps4-4gpu.xml", "memonly-cxl.xml",
-                                      "nodes-above-packages.xml"};
+                                      "nodes-above-packages.xml", "memless.xml"};
   static const int workers[] = {0, 1, 5, 12, 40};
   int plans = 0;
   for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
@@ -247,6 +248,71 @@ static void test_memonly_never_chosen(void **state)
   assert_int_equal(nb_plan_gpu(plan, 0)->staging.policy, NB_MEM_INTERLEAVE);
   nb_plan_free(plan);
   nb_topo_free(topo);
+}
+
+/* A memoryless node (CPUs 4-7, no memory; Mems_allowed never lists it):
+ * its CPUs are allowed, so bind puts GPU 0's threads there, and their
+ * memory on node 2, the nearest node with memory (16 vs node 0's 21). */
+static void test_memoryless_node(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("memless.xml"), NULL);
+  const struct nb_node *n1 = nb_topo_node(topo, 1);
+  assert_true(n1->allowed);
+  assert_false(n1->mem_allowed);
+  assert_int_equal(n1->ncpus, 4);
+  assert_int_equal(nb_topo_gpu(topo, 0)->numa_node, 1);
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_BIND, "0-0", 2, NULL);
+  const struct nb_gpu_plan *g = nb_plan_gpu(plan, 0);
+  assert_int_equal(g->feeder.cpu_node, 1);
+  assert_int_equal(g->feeder.mem_node, 2);
+  assert_string_equal(cpus(g->feeder.cpus, g->feeder.ncpus), "4-5");
+  for (int w = 0; w < 2; w++) {
+    assert_int_equal(g->workers[w].cpu_node, 1);
+    assert_int_equal(g->workers[w].mem_policy, NB_MEM_BIND);
+    assert_int_equal(g->workers[w].mem_node, 2);
+  }
+  assert_int_equal(g->staging.node, 2);
+  assert_int_equal(g->device_buf.node, 2);
+  assert_int_equal(g->device.cpu_node, 1);
+  int noted = 0;
+  for (int k = 0; k < g->nnotes; k++)
+    noted |= strstr(g->notes[k], "node 1 has no memory") && strstr(g->notes[k], "node 2");
+  assert_true(noted);
+  nb_plan_free(plan);
+  /* remote: the far node from node 1 is node 0 (it has memory). */
+  plan = plan_or_fail(topo, NB_MODE_REMOTE, "0-0", 1, NULL);
+  assert_int_equal(nb_plan_gpu(plan, 0)->feeder.cpu_node, 0);
+  assert_int_equal(nb_plan_gpu(plan, 0)->feeder.mem_node, 0);
+  nb_plan_free(plan);
+  /* Interleave never lists the memoryless node. */
+  plan = plan_or_fail(topo, NB_MODE_INTERLEAVE, NULL, 1, NULL);
+  const int *il;
+  int n = nb_plan_interleave_nodes(plan, &il);
+  assert_string_equal(cpus(il, n), "0,2");
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+}
+
+/* A topology whose nodes record no memory (an XML without local_memory):
+ * the modes that place memory say that, not that there are no CPUs. */
+static void test_no_memory_anywhere(void **state)
+{
+  (void)state;
+  char path[] = "/tmp/nbtest-nomem-XXXXXX.xml", cmd[4300];
+  int fd = mkstemps(path, 4);
+  assert_true(fd >= 0);
+  close(fd);
+  snprintf(cmd, sizeof cmd, "sed 's/ local_memory=\"[0-9]*\"//g' '%s' > '%s'", fx("2s-8gpu-smt.xml"), path);
+  assert_int_equal(system(cmd), 0);
+  nb_topo_t topo = nbt_load(path, NULL);
+  static const enum nb_mode modes[] = {NB_MODE_BIND, NB_MODE_ADVERSARIAL, NB_MODE_REMOTE, NB_MODE_INTERLEAVE};
+  for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++)
+    expect_plan_error(topo, modes[m], NULL, 1, NULL, NB_EINVAL, "no node with memory");
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_NONE, NULL, 1, NULL);
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+  unlink(path);
 }
 
 static void test_none_interleave(void **state)
@@ -538,6 +604,7 @@ int main(void)
       cmocka_unit_test(test_invariants_everywhere), cmocka_unit_test(test_bind_2s),
       cmocka_unit_test(test_adversarial_remote_2s), cmocka_unit_test(test_farthest_nps4),
       cmocka_unit_test(test_memonly_never_chosen),  cmocka_unit_test(test_none_interleave),
+      cmocka_unit_test(test_memoryless_node),       cmocka_unit_test(test_no_memory_anywhere),
       cmocka_unit_test(test_errors_and_overrides),  cmocka_unit_test(test_gpu_selection),
       cmocka_unit_test(test_simulated_devices),     cmocka_unit_test(test_numactl),
       cmocka_unit_test(test_shell_quote),           cmocka_unit_test(test_mode_table),

@@ -187,6 +187,22 @@ static void test_inconsistent_indexes(void **state)
   write_file("pu-mismatch.xml", s, strlen(s));
   free(s);
   expect_error(path_in_tmp("pu-mismatch.xml"), NULL, NB_EFORMAT, "");
+
+  /* A node memory no machine has: summing it would overflow. */
+  s = strdup(good_xml);
+  at = strstr(s, "local_memory=\"");
+  assert_non_null(at);
+  at += strlen("local_memory=\"");
+  char *end = strchr(at, '"');
+  size_t tail = strlen(end) + 1;
+  char *t = malloc(strlen(s) + 32);
+  memcpy(t, s, (size_t)(at - s));
+  strcpy(t + (at - s), "18446744073709551615");
+  memcpy(t + strlen(t), end, tail);
+  write_file("huge-memory.xml", t, strlen(t));
+  free(s);
+  free(t);
+  expect_error(path_in_tmp("huge-memory.xml"), NULL, NB_EFORMAT, "inconsistent topology");
 }
 
 /* A second latency matrix (a user's) must not hide the firmware's. */

@@ -106,12 +106,83 @@ static void test_fsroot_hostile(void **state)
   assert_int_equal(system(cmd), 0);
 }
 
+/* A copy of the recorded tree in a scratch directory, to damage. */
+static void copy_tree(char *dir, char *root, size_t len)
+{
+  char cmd[512];
+  strcpy(dir, "/tmp/nbtest-fsroot-XXXXXX"); /* mkdtemp fills the template in */
+  assert_non_null(mkdtemp(dir));
+  snprintf(cmd, sizeof cmd, "cp -a '%s' '%s/vm'", NB_FSROOT_DIR, dir);
+  assert_int_equal(system(cmd), 0);
+  snprintf(root, len, "%s/vm", dir);
+}
+
+static void put(const char *root, const char *file, const char *text)
+{
+  char path[600];
+  snprintf(path, sizeof path, "%s/sys/devices/system/node/%s", root, file);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  assert_int_equal(fclose(f), 0);
+}
+
+static void remove_tree(const char *dir)
+{
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void expect_inconsistent(const char *root, const char *text)
+{
+  nb_topo_t topo = (nb_topo_t)1;
+  nb_error_t err = {0};
+  struct nb_topo_config cfg = {.source = root, .no_cuda = true};
+  int rc = nb_topo_load(&topo, &cfg, &err);
+  if (rc != NB_EFORMAT)
+    fail_msg("got %s (%s), want NB_EFORMAT", nb_err_name(rc), err.msg);
+  assert_null(topo);
+  assert_null(strchr(err.msg, '\n'));
+  if (!strstr(err.msg, "inconsistent topology") || !strstr(err.msg, text))
+    fail_msg("message '%s' lacks 'inconsistent topology' or '%s'", err.msg, text);
+}
+
+/* A tree that hwloc reads but that contradicts itself is refused at load,
+ * once, instead of crashing later: overlapping node CPU lists left node 1
+ * with CPUs and no core (the planner divided by zero), an absurd MemFree
+ * overflowed a signed multiply. */
+static void test_fsroot_inconsistent(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/nbtest-fsroot-XXXXXX", root[600];
+  copy_tree(dir, root, sizeof root);
+  put(root, "node0/cpulist", "0-3\n");
+  expect_inconsistent(root, "CPU 2 is in the CPU lists of both node 0 and node 1");
+  remove_tree(dir);
+
+  copy_tree(dir, root, sizeof root);
+  put(root, "node1/meminfo",
+      "Node 1 MemTotal:        1048576 kB\nNode 1 MemFree:  18446744073709551615 kB\n");
+  expect_inconsistent(root, "node 1's meminfo gives an impossible MemFree");
+  remove_tree(dir);
+
+  /* Large but possible: loads. */
+  copy_tree(dir, root, sizeof root);
+  put(root, "node1/meminfo", "Node 1 MemTotal:        1048576 kB\nNode 1 MemFree:  1048576 kB\n");
+  nb_topo_t topo = nbt_load(root, NULL);
+  assert_int_equal(nb_topo_node(topo, 1)->free_bytes, 1073741824);
+  nb_topo_free(topo);
+  remove_tree(dir);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fsroot_nodes),
       cmocka_unit_test(test_fsroot_devices),
       cmocka_unit_test(test_fsroot_hostile),
+      cmocka_unit_test(test_fsroot_inconsistent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,7 +80,8 @@ vm_initrd() {
 
 # vm_boot LAYOUT PCI INITRD LOG: boot and wait. LAYOUT: 2n (2 nodes x 2 CPUs,
 # distance 21), 4n (4 nodes x 1 CPU, distances 16/22), memonly (2 CPU nodes
-# and a memory-only node 2). PCI=1 adds 4 display devices on node 0
+# and a memory-only node 2), memless (node 0: CPUs 0-1 and all memory; node
+# 1: CPUs 2-3 and no memory). PCI=1 adds 4 display devices on node 0
 # (0000:41:00.0-44:00.0) and 4 on node 1 (0000:81:00.0-84:00.0), each behind
 # a host bridge with the node in _PXM.
 vm_boot() {
@@ -99,6 +100,11 @@ vm_boot() {
         -numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1
         -numa node,nodeid=2,memdev=m2
         -numa dist,src=0,dst=1,val=21 -numa dist,src=0,dst=2,val=30 -numa dist,src=1,dst=2,val=30" ;;
+  # Node 1 has CPUs and no memory (a socket with unpopulated DIMMs): no
+  # memdev, so the SRAT gives it CPU affinity only.
+  memless) topo="-smp 4 -m 1G $(m 0 1G)
+        -numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3
+        -numa dist,src=0,dst=1,val=21" ;;
   *) echo "unknown VM layout $layout" >&2; return 2 ;;
   esac
   if [ "$pci" = 1 ]; then

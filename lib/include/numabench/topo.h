@@ -7,8 +7,11 @@
  * machine, from an hwloc XML file, or from a recorded /sys tree.
  *
  * Everything that can be used is restricted to what this process may use: the
- * CPUs of its affinity mask inside its cgroup, and the nodes of its cpuset
- * (Mems_allowed). Nodes and CPUs outside are kept, marked not allowed.
+ * CPUs of its affinity mask inside its cgroup, and the memory of the nodes of
+ * its cpuset (Mems_allowed). A node's CPUs are allowed by the CPU set, its
+ * memory by the memory set: a memoryless node (CPUs, no memory), which
+ * Mems_allowed never lists, is allowed for its CPUs. Nodes and CPUs outside
+ * are kept, marked not allowed.
  *
  * All arrays are owned by the topology and live until nb_topo_free().
  */
@@ -71,7 +74,9 @@ struct nb_topo_config {
 struct nb_node {
   int os_index;                /* the kernel's node number */
   bool has_cpus;               /* the node has CPUs at all (false: memory-only node) */
-  bool allowed;                /* in this process's allowed node set */
+  bool allowed;                /* this process may use some of it: allowed CPUs, or its memory */
+  bool mem_allowed;            /* its memory is in this process's memory set (Mems_allowed, the
+                                  cpuset); a node without memory (memoryless: CPUs only) never is */
   uint64_t memory_bytes;       /* total memory of the node */
   int64_t free_bytes;          /* free memory now, -1 when unknown (recorded XML) */
   int ncpus;                   /* CPUs of the node this process may use */
