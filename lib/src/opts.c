@@ -221,6 +221,48 @@ static int parse_typed(const struct nb_option *opt, const char *value, void *fie
   return rc < 0 ? nb__err(err, rc, "--%s '%s': %s", opt->name, value, e.msg) : 0;
 }
 
+/* The longest value of --sweep: a point keeps its value in a char[128]
+ * (experiment.c), and a longer one would be cut, not refused. */
+#define SWEEP_VALUE_MAX 127
+
+/* --sweep OPTION=V1,V2,...: every value is checked when the option is set,
+ * as the swept option's own value, so that no point is measured before a
+ * later one is refused (experiment.c makes the points from the text). */
+static int check_sweep(const char *sweep, nb_error_t *err)
+{
+  const char *eq = strchr(sweep, '=');
+  char name[64] = "";
+  if (eq && eq - sweep < (long)sizeof name)
+    snprintf(name, sizeof name, "%.*s", (int)(eq - sweep), sweep);
+  const struct nb_option *opt = nb_option_find(name);
+  if (!eq || !opt || !(opt->flags & NB_OPT_SWEEPABLE) || !eq[1])
+    return nb__err(err, NB_EINVAL,
+                   "--sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, batch, "
+                   "sample, pipeline, steps, gpus",
+                   sweep);
+  struct nb_config scratch;
+  if (nb_config_init(&scratch) < 0)
+    return nb__err(err, NB_ENOMEM, "--sweep: out of memory");
+  int rc = 0, k = 1;
+  for (const char *v = eq + 1; rc == 0; k++) {
+    char value[SWEEP_VALUE_MAX + 1];
+    size_t len = strcspn(v, ",");
+    if (len > SWEEP_VALUE_MAX) {
+      rc = nb__err(err, NB_EINVAL, "--sweep %s: value %d is %zu characters long (at most %d)", name, k, len,
+                   SWEEP_VALUE_MAX);
+      break;
+    }
+    memcpy(value, v, len);
+    value[len] = '\0';
+    rc = nb_config_set(&scratch, opt, value, err);
+    if (!v[len])
+      break;
+    v += len + 1;
+  }
+  nb_config_free(&scratch);
+  return rc;
+}
+
 static int store(struct nb_config *cfg, const struct nb_option *opt, const char *value, nb_error_t *err)
 {
   char *field = (char *)cfg + opt->offset;
@@ -231,13 +273,13 @@ static int store(struct nb_config *cfg, const struct nb_option *opt, const char 
     *(bool *)field = !value || !strcmp(value, "true") || !strcmp(value, "1");
     return 0;
   case NB_OPT_INT: {
-    char *end;
-    errno = 0;
-    long v = value ? strtol(value, &end, 10) : 0;
-    if (!value || !*value || *end || errno)
+    long v = 0;
+    int rc = value ? nb__parse_long(value, opt->min, opt->max, &v) : NB__NUM_SYNTAX;
+    if (rc == NB__NUM_SYNTAX)
       return nb__err(err, NB_EINVAL, "--%s: '%s' is not an integer", opt->name, value ? value : "");
-    if (v < opt->min || v > opt->max)
-      return nb__err(err, NB_EINVAL, "--%s %ld: out of range (%ld to %ld)", opt->name, v, opt->min, opt->max);
+    if (rc == NB__NUM_RANGE)
+      return nb__err(err, NB_EINVAL, "--%s %s: out of range (%ld to %ld)", opt->name, value, opt->min,
+                     opt->max);
     *(int *)field = (int)v;
     return 0;
   }
@@ -263,7 +305,7 @@ static int store(struct nb_config *cfg, const struct nb_option *opt, const char 
       struct nb_gpu_select gpus;
       struct nb_gpu_nodes gpu_nodes;
     } parsed;
-    int rc = parse_typed(opt, value, &parsed, err);
+    int rc = opt->offset == NB_OFF(sweep) ? check_sweep(value, err) : parse_typed(opt, value, &parsed, err);
     if (rc < 0)
       return rc;
     char *copy = strdup(value);

@@ -70,6 +70,10 @@ enum nb_fault_stage {
   NB_FAULT_CORRUPT, /* a bit of the batch is flipped in staging (--verify must catch it) */
 };
 
+/** The last batch index a run reaches: --warmup and --steps are at most 2^24
+ *  each, and batches are numbered from 0 in every run. */
+#define NB_FAULT_MAX_BATCH ((1L << 25) - 1)
+
 /** A failure to inject: at which stage, at which batch (>= 0). */
 struct nb_fault {
   enum nb_fault_stage stage;
