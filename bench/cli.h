@@ -41,6 +41,11 @@ int cli_fail(const nb_error_t *err);
  * cannot be compared). */
 int cli_refuse(const nb_error_t *err);
 
+/* Print a message of the command line's own about bad input (it may echo
+ * arguments) as one line, scrubbed as the library's errors are
+ * (nb_input_error); returns CLI_EXIT_USAGE. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* The command's --help, from the option table. */
 void cli_command_help(const struct command *c);
 

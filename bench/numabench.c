@@ -3,6 +3,7 @@
  * statuses: 0 success, 1 failure while working, 2 bad input (options,
  * files), 3 placement not achieved, 128 + S for a run stopped by signal S.
  * Every error is one line on stderr. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,20 @@ int cli_fail(const nb_error_t *err)
 int cli_refuse(const nb_error_t *err)
 {
   fprintf(stderr, "numabench: %s\n", err->msg);
+  return CLI_EXIT_USAGE;
+}
+
+int cli_usage(const char *fmt, ...)
+{
+  nb_error_t err = {0};
+  char text[sizeof err.msg];
+  va_list ap;
+  va_start(ap, fmt);
+  if (vsnprintf(text, sizeof text, fmt, ap) < 0)
+    text[0] = '\0';
+  va_end(ap);
+  nb_input_error(&err, NB_EINVAL, text);
+  fprintf(stderr, "%s\n", err.msg);
   return CLI_EXIT_USAGE;
 }
 
@@ -117,8 +132,7 @@ int main(int argc, char **argv)
           cli_command_help(&commands[i]);
           return finish_stdout(0);
         }
-      fprintf(stderr, "numabench: unknown command '%s' (see numabench --help)\n", argv[2]);
-      return CLI_EXIT_USAGE;
+      return cli_usage("numabench: unknown command '%s' (see numabench --help)", argv[2]);
     }
     usage(stdout);
     return finish_stdout(0);
@@ -139,8 +153,7 @@ int main(int argc, char **argv)
     shift = 0; /* argv[1] is already an option of run */
   }
   if (!c) {
-    fprintf(stderr, "numabench: unknown command '%s' (see numabench --help)\n", name);
-    return CLI_EXIT_USAGE;
+    return cli_usage("numabench: unknown command '%s' (see numabench --help)", name);
   }
 
   struct nb_config cfg;

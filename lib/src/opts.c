@@ -361,6 +361,11 @@ int nb_config_set(struct nb_config *cfg, const struct nb_option *opt, const char
   return rc;
 }
 
+int nb_input_error(nb_error_t *err, int code, const char *text)
+{
+  return nb__err(err, code, "%s", text);
+}
+
 bool nb_config_is_set(const struct nb_config *cfg, const struct nb_option *opt)
 {
   return cfg->set & (UINT64_C(1) << (opt - options));
