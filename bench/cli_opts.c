@@ -115,7 +115,18 @@ int cli_options(const struct command *c, int argc, char **argv, struct nb_config
     fprintf(stderr, "numabench: out of memory\n");
     return EXIT_FAILURE;
   }
-  parse(c, argc, argv, &pre, rest, 1);
+  /* On a copy: getopt_long permutes the vector it is given (operands move
+   * after the options), and the real pass must see the arguments in the
+   * user's order, or "compare A B --threshold" reads A as the threshold. */
+  char **copy = malloc(((size_t)argc + 1) * sizeof *copy);
+  if (!copy) {
+    nb_config_free(&pre);
+    fprintf(stderr, "numabench: out of memory\n");
+    return EXIT_FAILURE;
+  }
+  memcpy(copy, argv, ((size_t)argc + 1) * sizeof *copy);
+  parse(c, argc, copy, &pre, rest, 1);
+  free(copy);
   if (pre.config) {
     nb_error_t err = {0};
     if (nb_config_load_file(cfg, pre.config, c->bit, &err) < 0) {
