@@ -163,8 +163,12 @@ int main(int argc, char **argv)
   }
   int rest = 0;
   int rc = cli_options(c, argc - shift, argv + shift, &cfg, &rest);
-  if (rc == 0)
+  if (rc == 0) {
+    nb_error_t err = {0};
     nb_config_finish(&cfg, c->bit);
+    if (nb_config_check(&cfg, c->bit, &err) < 0)
+      rc = cli_fail(&err);
+  }
   if (rc == 0)
     rc = c->run(&cfg, argc - shift - rest, argv + shift + rest);
   else if (rc < 0)

@@ -1,5 +1,6 @@
 /* numabench: the option table and setting options from text. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +360,40 @@ int nb_config_set(struct nb_config *cfg, const struct nb_option *opt, const char
   if (rc == 0)
     cfg->set |= UINT64_C(1) << (opt - options);
   return rc;
+}
+
+/* The fewest timed steps of any point: --steps, or its smallest value in a
+ * --sweep of steps (the values were checked when --sweep was set). */
+static long fewest_steps(const struct nb_config *cfg)
+{
+  long fewest = cfg->steps;
+  if (!cfg->sweep || strncmp(cfg->sweep, "steps=", 6))
+    return fewest;
+  fewest = LONG_MAX;
+  for (const char *p = cfg->sweep + 6;; p++) {
+    long v;
+    if (nb__parse_num(&p, 1, LONG_MAX, &v) == 0 && v < fewest)
+      fewest = v;
+    if (*p != ',')
+      break;
+  }
+  return fewest == LONG_MAX ? cfg->steps : fewest;
+}
+
+int nb_config_check(const struct nb_config *cfg, unsigned command, nb_error_t *err)
+{
+  /* A failure injected past the last batch never fires: the test it is
+   * for would pass without testing anything. */
+  if ((command & NB_CMD_RUN) && cfg->fail_at && cfg->fault.stage != NB_FAULT_NONE) {
+    long steps = fewest_steps(cfg), batches = cfg->warmup + steps;
+    if (cfg->fault.batch >= batches)
+      return nb__err(
+          err, NB_EINVAL,
+          "--fail-at %s: batch %ld is never reached: a run has %ld batches, 0 to %ld (--warmup %d + "
+          "--steps %ld)",
+          cfg->fail_at, cfg->fault.batch, batches, batches - 1, cfg->warmup, steps);
+  }
+  return 0;
 }
 
 int nb_input_error(nb_error_t *err, int code, const char *text)

@@ -359,6 +359,36 @@ static void test_command_defaults(void **state)
   nb_config_free(&cfg);
 }
 
+/* Issue 14: a --fail-at batch past the run's last batch was accepted and
+ * never fired. */
+static void test_fail_at_reached(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *fail_at, *steps, *sweep;
+    int ok;
+  } cases[] = {
+      {"worker:109", NULL, NULL, 1},         {"worker:110", NULL, NULL, 0},
+      {"corrupt:4", "5", NULL, 1},           {"corrupt:15", "5", NULL, 0},
+      {"feeder:12", NULL, "steps=200,3", 1}, {"feeder:13", NULL, "steps=200,3", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct nb_config cfg;
+    nb_error_t err = {0};
+    assert_int_equal(nb_config_init(&cfg), 0);
+    assert_int_equal(nb_config_set(&cfg, nb_option_find("fail-at"), cases[i].fail_at, &err), 0);
+    if (cases[i].steps)
+      assert_int_equal(nb_config_set(&cfg, nb_option_find("steps"), cases[i].steps, &err), 0);
+    if (cases[i].sweep)
+      assert_int_equal(nb_config_set(&cfg, nb_option_find("sweep"), cases[i].sweep, &err), 0);
+    assert_int_equal(nb_config_finish(&cfg, NB_CMD_RUN), 0);
+    int rc = nb_config_check(&cfg, NB_CMD_RUN, &err);
+    if (cases[i].ok ? rc != 0 : rc != NB_EINVAL || !strstr(err.msg, "never reached"))
+      fail_msg("--fail-at %s: got %d '%s'", cases[i].fail_at, rc, err.msg);
+    nb_config_free(&cfg);
+  }
+}
+
 /* The sweepable options are flagged in the table. */
 static void test_sweepable(void **state)
 {
@@ -382,6 +412,7 @@ int main(void)
       cmocka_unit_test(test_typed_values),
       cmocka_unit_test(test_command_defaults),
       cmocka_unit_test(test_sweepable),
+      cmocka_unit_test(test_fail_at_reached),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,6 +189,11 @@ int nb_config_copy(struct nb_config *dst, const struct nb_config *src);
  *  Returns 0 (the table's defaults are valid). */
 int nb_config_finish(struct nb_config *cfg, unsigned command);
 
+/** Checks between options, after nb_config_finish: for run, a --fail-at
+ *  batch that no run reaches (past --warmup + --steps, or the fewest steps
+ *  of a --sweep of steps). - NB_EINVAL: the message names the options. */
+int nb_config_check(const struct nb_config *cfg, unsigned command, nb_error_t *err);
+
 /** The value's name in --help: the metavar, or an enum's choices "a|b|c". */
 const char *nb_option_metavar(const struct nb_option *opt, char *buf, size_t len);
 
