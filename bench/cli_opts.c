@@ -58,7 +58,8 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
       break;
     }
     if (ch == '?' || ch == ':') {
-      const char *arg = argv[optind - 1];
+      char shown[CLI_SHOWN];
+      const char *arg = cli_shown(argv[optind - 1], shown);
       if (ch == ':')
         cli_usage("numabench %s: option %s needs a value (see numabench %s --help)", c->name, arg, c->name);
       else if (optopt >= 256 || optopt == 'h')
@@ -99,8 +100,9 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
   }
   if (rc == 0 && !c->operands && optind < argc &&
       !(c->args && optind > 1 && !strcmp(argv[optind - 1], "--"))) {
-    rc = cli_usage("numabench %s: unexpected argument '%s' (see numabench %s --help)", c->name, argv[optind],
-                   c->name);
+    char shown[CLI_SHOWN];
+    rc = cli_usage("numabench %s: unexpected argument '%s' (see numabench %s --help)", c->name,
+                   cli_shown(argv[optind], shown), c->name);
   }
   free(lo);
   return rc;

@@ -49,6 +49,14 @@ int cli_refuse(const nb_error_t *err)
   return CLI_EXIT_USAGE;
 }
 
+const char *cli_shown(const char *arg, char *buf)
+{
+  if (strlen(arg) < CLI_SHOWN)
+    return arg;
+  snprintf(buf, CLI_SHOWN, "%.*s...", CLI_SHOWN - 4, arg);
+  return buf;
+}
+
 int cli_usage(const char *fmt, ...)
 {
   nb_error_t err = {0};
@@ -125,6 +133,7 @@ int main(int argc, char **argv)
     argc = 2;
   }
   const char *name = argv[1];
+  char shown[CLI_SHOWN];
   if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
     if (!strcmp(name, "help") && argc > 2) {
       for (int i = 0; i < NCOMMANDS; i++)
@@ -132,7 +141,7 @@ int main(int argc, char **argv)
           cli_command_help(&commands[i]);
           return finish_stdout(0);
         }
-      return cli_usage("numabench: unknown command '%s' (see numabench --help)", argv[2]);
+      return cli_usage("numabench: unknown command '%s' (see numabench --help)", cli_shown(argv[2], shown));
     }
     usage(stdout);
     return finish_stdout(0);
@@ -153,7 +162,7 @@ int main(int argc, char **argv)
     shift = 0; /* argv[1] is already an option of run */
   }
   if (!c) {
-    return cli_usage("numabench: unknown command '%s' (see numabench --help)", name);
+    return cli_usage("numabench: unknown command '%s' (see numabench --help)", cli_shown(name, shown));
   }
 
   struct nb_config cfg;

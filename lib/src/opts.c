@@ -190,12 +190,14 @@ static size_t value_size(const struct nb_option *opt)
 static int parse_typed(const struct nb_option *opt, const char *value, void *field, nb_error_t *err)
 {
   nb_error_t e = {0};
+  char shown[NB__SHOWN_LEN];
   int rc;
   switch (opt->type) {
   case NB_OPT_ENUM:
     rc = nb__parse_choice(value, opt->choices, (int *)field, &e);
     if (rc < 0 && opt->bad_choice)
-      return nb__err(err, rc, "--%s '%s': %s", opt->name, value, opt->bad_choice);
+      return nb__err(err, rc, "--%s '%s': %s", opt->name, nb__shown(value, shown, sizeof shown),
+                     opt->bad_choice);
     break;
   case NB_OPT_SIZE:
     if ((rc = nb_parse_size(value, (size_t *)field)) < 0)
@@ -219,7 +221,8 @@ static int parse_typed(const struct nb_option *opt, const char *value, void *fie
   default:
     return 0;
   }
-  return rc < 0 ? nb__err(err, rc, "--%s '%s': %s", opt->name, value, e.msg) : 0;
+  return rc < 0 ? nb__err(err, rc, "--%s '%s': %s", opt->name, nb__shown(value, shown, sizeof shown), e.msg)
+                : 0;
 }
 
 /* The longest value of --sweep: a point keeps its value in a char[128]
@@ -231,6 +234,7 @@ static int parse_typed(const struct nb_option *opt, const char *value, void *fie
  * later one is refused (experiment.c makes the points from the text). */
 static int check_sweep(const char *sweep, nb_error_t *err)
 {
+  char shown[NB__SHOWN_LEN];
   const char *eq = strchr(sweep, '=');
   char name[64] = "";
   if (eq && eq - sweep < (long)sizeof name)
@@ -240,7 +244,7 @@ static int check_sweep(const char *sweep, nb_error_t *err)
     return nb__err(err, NB_EINVAL,
                    "--sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, batch, "
                    "sample, pipeline, steps, gpus",
-                   sweep);
+                   nb__shown(sweep, shown, sizeof shown));
   struct nb_config scratch;
   if (nb_config_init(&scratch) < 0)
     return nb__err(err, NB_ENOMEM, "--sweep: out of memory");
@@ -267,20 +271,23 @@ static int check_sweep(const char *sweep, nb_error_t *err)
 static int store(struct nb_config *cfg, const struct nb_option *opt, const char *value, nb_error_t *err)
 {
   char *field = (char *)cfg + opt->offset;
+  char shown[NB__SHOWN_LEN];
   switch (opt->type) {
   case NB_OPT_BOOL:
     if (value && strcmp(value, "true") && strcmp(value, "1") && strcmp(value, "false") && strcmp(value, "0"))
-      return nb__err(err, NB_EINVAL, "--%s: '%s' is not a boolean (true, false, 1 or 0)", opt->name, value);
+      return nb__err(err, NB_EINVAL, "--%s: '%s' is not a boolean (true, false, 1 or 0)", opt->name,
+                     nb__shown(value, shown, sizeof shown));
     *(bool *)field = !value || !strcmp(value, "true") || !strcmp(value, "1");
     return 0;
   case NB_OPT_INT: {
     long v = 0;
     int rc = value ? nb__parse_long(value, opt->min, opt->max, &v) : NB__NUM_SYNTAX;
     if (rc == NB__NUM_SYNTAX)
-      return nb__err(err, NB_EINVAL, "--%s: '%s' is not an integer", opt->name, value ? value : "");
+      return nb__err(err, NB_EINVAL, "--%s: '%s' is not an integer", opt->name,
+                     nb__shown(value ? value : "", shown, sizeof shown));
     if (rc == NB__NUM_RANGE)
-      return nb__err(err, NB_EINVAL, "--%s %s: out of range (%ld to %ld)", opt->name, value, opt->min,
-                     opt->max);
+      return nb__err(err, NB_EINVAL, "--%s %s: out of range (%ld to %ld)", opt->name,
+                     nb__shown(value, shown, sizeof shown), opt->min, opt->max);
     *(int *)field = (int)v;
     return 0;
   }

@@ -45,6 +45,14 @@ int nb__parse_num(const char **p, long min, long max, long *v)
   return 0;
 }
 
+const char *nb__shown(const char *text, char *buf, size_t len)
+{
+  if (strlen(text) < len)
+    return text;
+  snprintf(buf, len, "%.*s...", (int)(len - 4), text);
+  return buf;
+}
+
 int nb__parse_long(const char *text, long min, long max, long *v)
 {
   const char *p = text;
@@ -126,8 +134,11 @@ int nb__parse_modes(const char *text, struct nb_modes *modes, nb_error_t *err)
   struct nb_modes m = {0};
   for (const char *p = text;;) {
     size_t len = strcspn(p, ",");
-    char name[32];
-    snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+    char name[NB__SHOWN_LEN]; /* longer than any mode: cut and marked, never matched */
+    if (len < sizeof name)
+      snprintf(name, sizeof name, "%.*s", (int)len, p);
+    else
+      snprintf(name, sizeof name, "%.*s...", (int)sizeof name - 4, p);
     int k = nb_mode_parse(name);
     if (k < 0) {
       /* The names come from the planner's mode table. */
@@ -167,9 +178,11 @@ int nb_parse_fault(const char *text, struct nb_fault *fault, nb_error_t *err)
     int rc = text[n + 1] == '-' ? NB__NUM_SYNTAX : nb__parse_long(text + n + 1, 0, NB_FAULT_MAX_BATCH, &b);
     /* A batch no run reaches would never fire: the test it is for would
      * pass without testing anything. */
+    char shown[NB__SHOWN_LEN];
     if (rc == NB__NUM_RANGE)
       return nb__err(err, NB_EINVAL, "batch '%s' is out of range: a run has at most %ld batches (0 to %ld)",
-                     text + n + 1, (long)NB_FAULT_MAX_BATCH + 1, (long)NB_FAULT_MAX_BATCH);
+                     nb__shown(text + n + 1, shown, sizeof shown), (long)NB_FAULT_MAX_BATCH + 1,
+                     (long)NB_FAULT_MAX_BATCH);
     if (rc == 0) {
       *fault = (struct nb_fault){stages[i].stage, b};
       return 0;

@@ -22,6 +22,13 @@ int nb__parse_num(const char **p, long min, long max, long *v);
 /* The whole of text is one number within [min, max]: 0 or nb__num_result. */
 int nb__parse_long(const char *text, long min, long max, long *v);
 
+/* Room for a value shown in a message: a longer one is cut, so that what
+ * the message says about it still fits (nb_error_t.msg is 640 bytes). */
+#define NB__SHOWN_LEN 72
+
+/* text, or its start and "..." when it does not fit in buf (len bytes). */
+const char *nb__shown(const char *text, char *buf, size_t len);
+
 /* text is one of choices (NULL-terminated): *index receives its position. */
 int nb__parse_choice(const char *text, const char *const *choices, int *index, nb_error_t *err);
 
