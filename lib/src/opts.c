@@ -200,8 +200,7 @@ static int parse_typed(const struct nb_option *opt, const char *value, void *fie
                      opt->bad_choice);
     break;
   case NB_OPT_SIZE:
-    if ((rc = nb_parse_size(value, (size_t *)field)) < 0)
-      nb__err(&e, rc, "expected a size of at least 4K, e.g. 64M or 1G");
+    rc = nb__parse_size(value, (size_t *)field, &e);
     break;
   case NB_OPT_SHAPE:
     rc = nb__parse_shape(value, (struct nb_shape *)field, &e);

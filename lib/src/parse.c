@@ -62,17 +62,17 @@ int nb__parse_long(const char *text, long min, long max, long *v)
   return rc;
 }
 
-int nb_parse_size(const char *text, size_t *bytes)
+int nb__parse_size(const char *text, size_t *bytes, nb_error_t *err)
 {
+  static const char usage[] = "expected a size of at least 4K, e.g. 64M or 1G";
   /* Decimal digits and a point only: no signs, hex, exponents, inf or nan. */
   size_t digits = strspn(text, "0123456789.");
   if (digits == 0 || (text[0] == '.' && digits == 1))
-    return NB_EINVAL;
+    return nb__err(err, NB_EINVAL, "%s", usage);
   char *end;
-  errno = 0;
   double v = strtod(text, &end);
-  if (end != text + digits || errno || !isfinite(v) || v <= 0)
-    return NB_EINVAL;
+  if (end != text + digits || v <= 0)
+    return nb__err(err, NB_EINVAL, "%s", usage);
   double mult = 1;
   if (*end == 'K' || *end == 'k')
     mult = 1024.0;
@@ -81,14 +81,22 @@ int nb_parse_size(const char *text, size_t *bytes)
   else if (*end == 'G' || *end == 'g')
     mult = 1024.0 * 1024 * 1024;
   else if (*end)
-    return NB_EINVAL;
+    return nb__err(err, NB_EINVAL, "%s", usage);
   if (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B"))
-    return NB_EINVAL;
+    return nb__err(err, NB_EINVAL, "%s", usage);
   v *= mult;
-  if (v < 4096 || v > 1e15)
-    return NB_EINVAL;
+  /* strtod's overflow (inf) is a size too, only too big. */
+  if (!isfinite(v) || v > 1e15)
+    return nb__err(err, NB_EINVAL, "larger than any machine's memory (at most 1e15 bytes, e.g. 64M or 1G)");
+  if (v < 4096)
+    return nb__err(err, NB_EINVAL, "%s", usage);
   *bytes = (size_t)v;
   return 0;
+}
+
+int nb_parse_size(const char *text, size_t *bytes)
+{
+  return nb__parse_size(text, bytes, NULL);
 }
 
 int nb__parse_choice(const char *text, const char *const *choices, int *index, nb_error_t *err)

@@ -29,6 +29,10 @@ int nb__parse_long(const char *text, long min, long max, long *v);
 /* text, or its start and "..." when it does not fit in buf (len bytes). */
 const char *nb__shown(const char *text, char *buf, size_t len);
 
+/* A size (nb_parse_size), with a message: too small or not a size, or
+ * larger than any machine's memory. */
+int nb__parse_size(const char *text, size_t *bytes, nb_error_t *err);
+
 /* text is one of choices (NULL-terminated): *index receives its position. */
 int nb__parse_choice(const char *text, const char *const *choices, int *index, nb_error_t *err);
 

@@ -105,6 +105,12 @@ static const struct value_case value_cases[] = {
     {"size", "-8M", "--size '-8M': expected a size of at least 4K, e.g. 64M or 1G"},
     {"size", "abc", "--size 'abc': expected a size of at least 4K, e.g. 64M or 1G"},
     {"size", "8MiBx", "--size '8MiBx': expected a size of at least 4K, e.g. 64M or 1G"},
+    /* Too big is not "at least 4K". */
+    {"size", "1000000000000000", NULL},
+    {"size", "1000000000000001",
+     "--size '1000000000000001': larger than any machine's memory (at most 1e15 bytes, e.g. 64M or 1G)"},
+    {"size", "99999999999G",
+     "--size '99999999999G': larger than any machine's memory (at most 1e15 bytes, e.g. 64M or 1G)"},
     /* NB_OPT_SHAPE: three positive sizes, at most 2^28 values. */
     {"sample", "3x224x224", NULL},
     {"sample", "1x1x1", NULL},
