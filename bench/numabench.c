@@ -134,8 +134,13 @@ int main(int argc, char **argv)
   }
   const char *name = argv[1];
   char shown[CLI_SHOWN];
+  /* Words after what these take are refused, not ignored: "help run
+   * extra" and "--version x" are mistakes. --help CMD and -h CMD are help CMD. */
   if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
-    if (!strcmp(name, "help") && argc > 2) {
+    if (argc > 3)
+      return cli_usage("numabench %s: unexpected argument '%s' (see numabench --help)", name,
+                       cli_shown(argv[3], shown));
+    if (argc > 2) {
       for (int i = 0; i < NCOMMANDS; i++)
         if (!strcmp(argv[2], commands[i].name)) {
           cli_command_help(&commands[i]);
@@ -147,6 +152,9 @@ int main(int argc, char **argv)
     return finish_stdout(0);
   }
   if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
+    if (argc > 2)
+      return cli_usage("numabench %s: unexpected argument '%s' (see numabench --help)", name,
+                       cli_shown(argv[2], shown));
     version();
     return finish_stdout(0);
   }
