@@ -41,6 +41,16 @@ int cli_fail(const nb_error_t *err);
  * cannot be compared). */
 int cli_refuse(const nb_error_t *err);
 
+/* Print a message of the command line's own about bad input (it may echo
+ * arguments) as one line, scrubbed as the library's errors are
+ * (nb_input_error); returns CLI_EXIT_USAGE. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* An argument as messages show it: cut to fit buf (CLI_SHOWN bytes) with
+ * "...", so that what the message says about it is never cut off. */
+#define CLI_SHOWN 72
+const char *cli_shown(const char *arg, char *buf);
+
 /* The command's --help, from the option table. */
 void cli_command_help(const struct command *c);
 

@@ -58,18 +58,17 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
       break;
     }
     if (ch == '?' || ch == ':') {
-      const char *arg = argv[optind - 1];
+      char shown[CLI_SHOWN];
+      const char *arg = cli_shown(argv[optind - 1], shown);
       if (ch == ':')
-        fprintf(stderr, "numabench %s: option %s needs a value (see numabench %s --help)\n", c->name, arg,
-                c->name);
+        cli_usage("numabench %s: option %s needs a value (see numabench %s --help)", c->name, arg, c->name);
       else if (optopt >= 256 || optopt == 'h')
-        fprintf(stderr, "numabench %s: option %.*s takes no value (see numabench %s --help)\n", c->name,
-                (int)strcspn(arg, "="), arg, c->name);
+        cli_usage("numabench %s: option %.*s takes no value (see numabench %s --help)", c->name,
+                  (int)strcspn(arg, "="), arg, c->name);
       else if (optopt > 0 && optopt < 256 && isprint(optopt))
-        fprintf(stderr, "numabench %s: unknown option -%c (see numabench %s --help)\n", c->name, optopt,
-                c->name);
+        cli_usage("numabench %s: unknown option -%c (see numabench %s --help)", c->name, optopt, c->name);
       else
-        fprintf(stderr, "numabench %s: unknown option %s (see numabench %s --help)\n", c->name, arg, c->name);
+        cli_usage("numabench %s: unknown option %s (see numabench %s --help)", c->name, arg, c->name);
       rc = CLI_EXIT_USAGE;
       break;
     }
@@ -84,8 +83,7 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
       if (quiet)
         continue;
       if (opt && (opt->flags & NB_OPT_CMD_ERRORS) && optarg && *optarg) {
-        fprintf(stderr, "numabench %s: %s\n", c->name, err.msg);
-        rc = CLI_EXIT_USAGE;
+        rc = cli_usage("numabench %s: %s", c->name, err.msg);
       } else {
         rc = opt ? cli_fail(&err) : EXIT_FAILURE;
       }
@@ -98,14 +96,13 @@ static int parse(const struct command *c, int argc, char **argv, struct nb_confi
   }
   int operands = argc - optind;
   if (rc == 0 && c->operands && (operands < c->min_operands || operands > c->max_operands)) {
-    fprintf(stderr, "numabench %s: expected %s (see numabench %s --help)\n", c->name, c->operands, c->name);
-    rc = CLI_EXIT_USAGE;
+    rc = cli_usage("numabench %s: expected %s (see numabench %s --help)", c->name, c->operands, c->name);
   }
   if (rc == 0 && !c->operands && optind < argc &&
       !(c->args && optind > 1 && !strcmp(argv[optind - 1], "--"))) {
-    fprintf(stderr, "numabench %s: unexpected argument '%s' (see numabench %s --help)\n", c->name,
-            argv[optind], c->name);
-    rc = CLI_EXIT_USAGE;
+    char shown[CLI_SHOWN];
+    rc = cli_usage("numabench %s: unexpected argument '%s' (see numabench %s --help)", c->name,
+                   cli_shown(argv[optind], shown), c->name);
   }
   free(lo);
   return rc;
@@ -120,7 +117,18 @@ int cli_options(const struct command *c, int argc, char **argv, struct nb_config
     fprintf(stderr, "numabench: out of memory\n");
     return EXIT_FAILURE;
   }
-  parse(c, argc, argv, &pre, rest, 1);
+  /* On a copy: getopt_long permutes the vector it is given (operands move
+   * after the options), and the real pass must see the arguments in the
+   * user's order, or "compare A B --threshold" reads A as the threshold. */
+  char **copy = malloc(((size_t)argc + 1) * sizeof *copy);
+  if (!copy) {
+    nb_config_free(&pre);
+    fprintf(stderr, "numabench: out of memory\n");
+    return EXIT_FAILURE;
+  }
+  memcpy(copy, argv, ((size_t)argc + 1) * sizeof *copy);
+  parse(c, argc, copy, &pre, rest, 1);
+  free(copy);
   if (pre.config) {
     nb_error_t err = {0};
     if (nb_config_load_file(cfg, pre.config, c->bit, &err) < 0) {

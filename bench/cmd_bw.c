@@ -29,13 +29,14 @@ int cmd_bw(const struct nb_config *cfg, int argc, char **argv)
     nb_topo_free(topo);
     return rc;
   }
-  if (why[0] && !cfg->json)
-    fprintf(stderr, "numabench: bw: host backend (auto: %s)\n", why);
   nb_bw_t bw;
   bc.backend = backend;
   if (nb_bw_measure(topo, &bc, &bw, &err) < 0) {
     rc = cli_fail(&err);
   } else {
+    /* After measuring: a refusal (--size) stays the one line on stderr. */
+    if (why[0] && !cfg->json)
+      fprintf(stderr, "numabench: bw: host backend (auto: %s)\n", why);
     if ((cfg->json ? nb_bw_write_json(bw, stdout, &err) : nb_bw_write_text(bw, stdout, &err)) < 0)
       rc = cli_fail(&err);
     nb_bw_free(bw);

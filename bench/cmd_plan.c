@@ -15,8 +15,7 @@ int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
     return CLI_EXIT_USAGE;
   }
   if (cfg->emit && nmodes != 1) {
-    fprintf(stderr, "numabench plan: --emit needs a single --mode, not '%s'\n", cfg->mode ? cfg->mode : "");
-    return CLI_EXIT_USAGE;
+    return cli_usage("numabench plan: --emit needs a single --mode, not '%s'", cfg->mode ? cfg->mode : "");
   }
   if (!cfg->emit && argc > 0) {
     fprintf(stderr, "numabench plan: a command after -- is only used with --emit numactl\n");
@@ -32,12 +31,11 @@ int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
   if (nb_topo_load(&topo, &tc, &err) < 0)
     return cli_fail(&err);
   if (cfg->check && !nb_topo_is_this_system(topo)) {
-    fprintf(stderr,
-            "numabench plan: --check applies plans to this machine only; topology %s is not this machine "
-            "(drop --topology)\n",
-            nb_topo_source(topo));
+    rc = cli_usage("numabench plan: --check applies plans to this machine only; topology %s is not this "
+                   "machine (drop --topology)",
+                   nb_topo_source(topo));
     nb_topo_free(topo);
-    return CLI_EXIT_USAGE;
+    return rc;
   }
 
   rc = 0;

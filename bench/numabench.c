@@ -3,6 +3,7 @@
  * statuses: 0 success, 1 failure while working, 2 bad input (options,
  * files), 3 placement not achieved, 128 + S for a run stopped by signal S.
  * Every error is one line on stderr. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,28 @@ int cli_fail(const nb_error_t *err)
 int cli_refuse(const nb_error_t *err)
 {
   fprintf(stderr, "numabench: %s\n", err->msg);
+  return CLI_EXIT_USAGE;
+}
+
+const char *cli_shown(const char *arg, char *buf)
+{
+  if (strlen(arg) < CLI_SHOWN)
+    return arg;
+  snprintf(buf, CLI_SHOWN, "%.*s...", CLI_SHOWN - 4, arg);
+  return buf;
+}
+
+int cli_usage(const char *fmt, ...)
+{
+  nb_error_t err = {0};
+  char text[sizeof err.msg];
+  va_list ap;
+  va_start(ap, fmt);
+  if (vsnprintf(text, sizeof text, fmt, ap) < 0)
+    text[0] = '\0';
+  va_end(ap);
+  nb_input_error(&err, NB_EINVAL, text);
+  fprintf(stderr, "%s\n", err.msg);
   return CLI_EXIT_USAGE;
 }
 
@@ -110,20 +133,28 @@ int main(int argc, char **argv)
     argc = 2;
   }
   const char *name = argv[1];
+  char shown[CLI_SHOWN];
+  /* Words after what these take are refused, not ignored: "help run
+   * extra" and "--version x" are mistakes. --help CMD and -h CMD are help CMD. */
   if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
-    if (!strcmp(name, "help") && argc > 2) {
+    if (argc > 3)
+      return cli_usage("numabench %s: unexpected argument '%s' (see numabench --help)", name,
+                       cli_shown(argv[3], shown));
+    if (argc > 2) {
       for (int i = 0; i < NCOMMANDS; i++)
         if (!strcmp(argv[2], commands[i].name)) {
           cli_command_help(&commands[i]);
           return finish_stdout(0);
         }
-      fprintf(stderr, "numabench: unknown command '%s' (see numabench --help)\n", argv[2]);
-      return CLI_EXIT_USAGE;
+      return cli_usage("numabench: unknown command '%s' (see numabench --help)", cli_shown(argv[2], shown));
     }
     usage(stdout);
     return finish_stdout(0);
   }
   if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
+    if (argc > 2)
+      return cli_usage("numabench %s: unexpected argument '%s' (see numabench --help)", name,
+                       cli_shown(argv[2], shown));
     version();
     return finish_stdout(0);
   }
@@ -139,8 +170,7 @@ int main(int argc, char **argv)
     shift = 0; /* argv[1] is already an option of run */
   }
   if (!c) {
-    fprintf(stderr, "numabench: unknown command '%s' (see numabench --help)\n", name);
-    return CLI_EXIT_USAGE;
+    return cli_usage("numabench: unknown command '%s' (see numabench --help)", cli_shown(name, shown));
   }
 
   struct nb_config cfg;
@@ -150,8 +180,12 @@ int main(int argc, char **argv)
   }
   int rest = 0;
   int rc = cli_options(c, argc - shift, argv + shift, &cfg, &rest);
-  if (rc == 0)
+  if (rc == 0) {
+    nb_error_t err = {0};
     nb_config_finish(&cfg, c->bit);
+    if (nb_config_check(&cfg, c->bit, &err) < 0)
+      rc = cli_fail(&err);
+  }
   if (rc == 0)
     rc = c->run(&cfg, argc - shift - rest, argv + shift + rest);
   else if (rc < 0)

@@ -44,8 +44,8 @@ static int finish(struct nb_bw *bw, struct nb__bw_job *jb, int all, int rc, nb_e
 /* Run the backend's job for n cells at the same time behind a start line
  * (n = 1: alone). Cell k is (row, col) with whichever of them is -1
  * replaced by k. */
-static int run_cells(struct nb_bw *bw, const struct nb__copy_ops *ops, int dir, int row, int col, int n, int all,
-                     nb_error_t *err)
+static int run_cells(struct nb_bw *bw, const struct nb__copy_ops *ops, int dir, int row, int col, int n,
+                     int all, nb_error_t *err)
 {
   struct nb__bw_job *jobs = calloc((size_t)n, sizeof *jobs);
   pthread_t *tids = calloc((size_t)n, sizeof *tids);
@@ -93,6 +93,35 @@ static int run_cells(struct nb_bw *bw, const struct nb__copy_ops *ops, int dir, 
   return rc;
 }
 
+/* --size against the nodes' free memory before anything is allocated, as
+ * run's memory guard does: a size the machine cannot hold is bad input
+ * (exit 2 naming --size), not an mmap failure after other cells ran. What a
+ * node holds at most at once: host (ndirs 1), a column node while every row
+ * copies from it (a source per row, and its own row's destination); CUDA,
+ * a row node with a pinned buffer per GPU. */
+static int check_size(nb_topo_t topo, const struct nb_bw_config *cfg, int ndirs, nb_error_t *err)
+{
+  int n = nb_topo_nnodes(topo), nrows = 0;
+  for (int i = 0; i < n; i++) {
+    const struct nb_node *nd = nb_topo_node(topo, i);
+    nrows += nd->allowed && nd->memory_bytes && nd->ncpus;
+  }
+  for (int i = 0; i < n; i++) {
+    const struct nb_node *nd = nb_topo_node(topo, i);
+    if (!nd->allowed || !nd->memory_bytes || nd->free_bytes < 0)
+      continue;
+    int copies = ndirs == 1 ? nrows + (nd->ncpus > 0) : (nd->ncpus ? nb_topo_ngpus(topo) : 0);
+    double need = (double)copies * (double)cfg->bytes, avail = 0.9 * (double)nd->free_bytes;
+    if (need > avail)
+      return nb__err(err, NB_EINVAL,
+                     "bw --size %.2f GiB: node %d holds %d such buffers at once (%.2f GiB) but has %.2f GiB "
+                     "free (90%% usable); use a smaller --size",
+                     (double)cfg->bytes / (1 << 30), nd->os_index, copies, need / (1 << 30),
+                     (double)nd->free_bytes / (1 << 30));
+  }
+  return 0;
+}
+
 /* The checks and the record both matrices start with. */
 static int bw_new(nb_topo_t topo, const struct nb_bw_config *cfg, int ndirs, struct nb_bw **bwp,
                   nb_error_t *err)
@@ -102,6 +131,9 @@ static int bw_new(nb_topo_t topo, const struct nb_bw_config *cfg, int ndirs, str
     return nb__err(err, NB_EINVAL, "bw: topology %s is not this machine", nb_topo_source(topo));
   if (cfg->bytes == 0 || cfg->repeat < 1)
     return nb__err(err, NB_EINVAL, "bw: size and repeat must be positive");
+  int rc = check_size(topo, cfg, ndirs, err);
+  if (rc < 0)
+    return rc;
   struct nb_bw *bw = calloc(1, sizeof *bw);
   int n = nb_topo_nnodes(topo), ngpus = nb_topo_ngpus(topo);
   if (!bw)

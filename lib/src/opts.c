@@ -1,5 +1,6 @@
 /* numabench: the option table and setting options from text. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,16 +191,17 @@ static size_t value_size(const struct nb_option *opt)
 static int parse_typed(const struct nb_option *opt, const char *value, void *field, nb_error_t *err)
 {
   nb_error_t e = {0};
+  char shown[NB__SHOWN_LEN];
   int rc;
   switch (opt->type) {
   case NB_OPT_ENUM:
     rc = nb__parse_choice(value, opt->choices, (int *)field, &e);
     if (rc < 0 && opt->bad_choice)
-      return nb__err(err, rc, "--%s '%s': %s", opt->name, value, opt->bad_choice);
+      return nb__err(err, rc, "--%s '%s': %s", opt->name, nb__shown(value, shown, sizeof shown),
+                     opt->bad_choice);
     break;
   case NB_OPT_SIZE:
-    if ((rc = nb_parse_size(value, (size_t *)field)) < 0)
-      nb__err(&e, rc, "expected a size of at least 4K, e.g. 64M or 1G");
+    rc = nb__parse_size(value, (size_t *)field, &e);
     break;
   case NB_OPT_SHAPE:
     rc = nb__parse_shape(value, (struct nb_shape *)field, &e);
@@ -219,26 +221,73 @@ static int parse_typed(const struct nb_option *opt, const char *value, void *fie
   default:
     return 0;
   }
-  return rc < 0 ? nb__err(err, rc, "--%s '%s': %s", opt->name, value, e.msg) : 0;
+  return rc < 0 ? nb__err(err, rc, "--%s '%s': %s", opt->name, nb__shown(value, shown, sizeof shown), e.msg)
+                : 0;
+}
+
+/* The longest value of --sweep: a point keeps its value in a char[128]
+ * (experiment.c), and a longer one would be cut, not refused. */
+#define SWEEP_VALUE_MAX 127
+
+/* --sweep OPTION=V1,V2,...: every value is checked when the option is set,
+ * as the swept option's own value, so that no point is measured before a
+ * later one is refused (experiment.c makes the points from the text). */
+static int check_sweep(const char *sweep, nb_error_t *err)
+{
+  char shown[NB__SHOWN_LEN];
+  const char *eq = strchr(sweep, '=');
+  char name[64] = "";
+  if (eq && eq - sweep < (long)sizeof name)
+    snprintf(name, sizeof name, "%.*s", (int)(eq - sweep), sweep);
+  const struct nb_option *opt = nb_option_find(name);
+  if (!eq || !opt || !(opt->flags & NB_OPT_SWEEPABLE) || !eq[1])
+    return nb__err(err, NB_EINVAL,
+                   "--sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, batch, "
+                   "sample, pipeline, steps, gpus",
+                   nb__shown(sweep, shown, sizeof shown));
+  struct nb_config scratch;
+  if (nb_config_init(&scratch) < 0)
+    return nb__err(err, NB_ENOMEM, "--sweep: out of memory");
+  int rc = 0, k = 1;
+  for (const char *v = eq + 1; rc == 0; k++) {
+    char value[SWEEP_VALUE_MAX + 1];
+    size_t len = strcspn(v, ",");
+    if (len > SWEEP_VALUE_MAX) {
+      rc = nb__err(err, NB_EINVAL, "--sweep %s: value %d is %zu characters long (at most %d)", name, k, len,
+                   SWEEP_VALUE_MAX);
+      break;
+    }
+    memcpy(value, v, len);
+    value[len] = '\0';
+    rc = nb_config_set(&scratch, opt, value, err);
+    if (!v[len])
+      break;
+    v += len + 1;
+  }
+  nb_config_free(&scratch);
+  return rc;
 }
 
 static int store(struct nb_config *cfg, const struct nb_option *opt, const char *value, nb_error_t *err)
 {
   char *field = (char *)cfg + opt->offset;
+  char shown[NB__SHOWN_LEN];
   switch (opt->type) {
   case NB_OPT_BOOL:
     if (value && strcmp(value, "true") && strcmp(value, "1") && strcmp(value, "false") && strcmp(value, "0"))
-      return nb__err(err, NB_EINVAL, "--%s: '%s' is not a boolean (true, false, 1 or 0)", opt->name, value);
+      return nb__err(err, NB_EINVAL, "--%s: '%s' is not a boolean (true, false, 1 or 0)", opt->name,
+                     nb__shown(value, shown, sizeof shown));
     *(bool *)field = !value || !strcmp(value, "true") || !strcmp(value, "1");
     return 0;
   case NB_OPT_INT: {
-    char *end;
-    errno = 0;
-    long v = value ? strtol(value, &end, 10) : 0;
-    if (!value || !*value || *end || errno)
-      return nb__err(err, NB_EINVAL, "--%s: '%s' is not an integer", opt->name, value ? value : "");
-    if (v < opt->min || v > opt->max)
-      return nb__err(err, NB_EINVAL, "--%s %ld: out of range (%ld to %ld)", opt->name, v, opt->min, opt->max);
+    long v = 0;
+    int rc = value ? nb__parse_long(value, opt->min, opt->max, &v) : NB__NUM_SYNTAX;
+    if (rc == NB__NUM_SYNTAX)
+      return nb__err(err, NB_EINVAL, "--%s: '%s' is not an integer", opt->name,
+                     nb__shown(value ? value : "", shown, sizeof shown));
+    if (rc == NB__NUM_RANGE)
+      return nb__err(err, NB_EINVAL, "--%s %s: out of range (%ld to %ld)", opt->name,
+                     nb__shown(value, shown, sizeof shown), opt->min, opt->max);
     *(int *)field = (int)v;
     return 0;
   }
@@ -264,7 +313,7 @@ static int store(struct nb_config *cfg, const struct nb_option *opt, const char 
       struct nb_gpu_select gpus;
       struct nb_gpu_nodes gpu_nodes;
     } parsed;
-    int rc = parse_typed(opt, value, &parsed, err);
+    int rc = opt->offset == NB_OFF(sweep) ? check_sweep(value, err) : parse_typed(opt, value, &parsed, err);
     if (rc < 0)
       return rc;
     char *copy = strdup(value);
@@ -318,6 +367,45 @@ int nb_config_set(struct nb_config *cfg, const struct nb_option *opt, const char
   if (rc == 0)
     cfg->set |= UINT64_C(1) << (opt - options);
   return rc;
+}
+
+/* The fewest timed steps of any point: --steps, or its smallest value in a
+ * --sweep of steps (the values were checked when --sweep was set). */
+static long fewest_steps(const struct nb_config *cfg)
+{
+  long fewest = cfg->steps;
+  if (!cfg->sweep || strncmp(cfg->sweep, "steps=", 6))
+    return fewest;
+  fewest = LONG_MAX;
+  for (const char *p = cfg->sweep + 6;; p++) {
+    long v;
+    if (nb__parse_num(&p, 1, LONG_MAX, &v) == 0 && v < fewest)
+      fewest = v;
+    if (*p != ',')
+      break;
+  }
+  return fewest == LONG_MAX ? cfg->steps : fewest;
+}
+
+int nb_config_check(const struct nb_config *cfg, unsigned command, nb_error_t *err)
+{
+  /* A failure injected past the last batch never fires: the test it is
+   * for would pass without testing anything. */
+  if ((command & NB_CMD_RUN) && cfg->fail_at && cfg->fault.stage != NB_FAULT_NONE) {
+    long steps = fewest_steps(cfg), batches = cfg->warmup + steps;
+    if (cfg->fault.batch >= batches)
+      return nb__err(
+          err, NB_EINVAL,
+          "--fail-at %s: batch %ld is never reached: a run has %ld batches, 0 to %ld (--warmup %d + "
+          "--steps %ld)",
+          cfg->fail_at, cfg->fault.batch, batches, batches - 1, cfg->warmup, steps);
+  }
+  return 0;
+}
+
+int nb_input_error(nb_error_t *err, int code, const char *text)
+{
+  return nb__err(err, code, "%s", text);
 }
 
 bool nb_config_is_set(const struct nb_config *cfg, const struct nb_option *opt)

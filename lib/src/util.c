@@ -145,8 +145,13 @@ int nb__parse_cpulist(const char *text, int max, int **out)
   }
   if (n)
     qsort(v, (size_t)n, sizeof *v, nb__cmp_int);
+  /* A value listed twice ("0-1,1-2") is counted once: the list is a set. */
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    if (k == 0 || v[i] != v[k - 1])
+      v[k++] = v[i];
   *out = v;
-  return n;
+  return k;
 bad:
   free(v);
   return NB_EFORMAT;

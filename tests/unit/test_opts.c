@@ -105,6 +105,12 @@ static const struct value_case value_cases[] = {
     {"size", "-8M", "--size '-8M': expected a size of at least 4K, e.g. 64M or 1G"},
     {"size", "abc", "--size 'abc': expected a size of at least 4K, e.g. 64M or 1G"},
     {"size", "8MiBx", "--size '8MiBx': expected a size of at least 4K, e.g. 64M or 1G"},
+    /* Too big is not "at least 4K". */
+    {"size", "1000000000000000", NULL},
+    {"size", "1000000000000001",
+     "--size '1000000000000001': larger than any machine's memory (at most 1e15 bytes, e.g. 64M or 1G)"},
+    {"size", "99999999999G",
+     "--size '99999999999G': larger than any machine's memory (at most 1e15 bytes, e.g. 64M or 1G)"},
     /* NB_OPT_SHAPE: three positive sizes, at most 2^28 values. */
     {"sample", "3x224x224", NULL},
     {"sample", "1x1x1", NULL},
@@ -119,6 +125,25 @@ static const struct value_case value_cases[] = {
      "--sample '0x16x16': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
     {"sample", "3x-16x16",
      "--sample '3x-16x16': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    /* Issue 14: 4294967297 wrapped to 1 through sscanf's %d. */
+    {"sample", "3x4294967297x1",
+     "--sample '3x4294967297x1': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sample", "3x99999999999999999999x1",
+     "--sample '3x99999999999999999999x1': expected CxHxW with positive sizes and at most 2^28 values, e.g. "
+     "3x224x224"},
+    {"sample", "3x+4x4",
+     "--sample '3x+4x4': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sample", " 3x4x4",
+     "--sample ' 3x4x4': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sample", "3x 4x4",
+     "--sample '3x 4x4': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sample", "3x4x4 ",
+     "--sample '3x4x4 ': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sample", "3X4X4",
+     "--sample '3X4X4': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sample", "268435456x1x1", NULL},
+    {"sample", "268435457x1x1",
+     "--sample '268435457x1x1': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
     /* NB_OPT_MODES: names of the planner's modes, each once. */
     {"mode", "bind", NULL},
     {"mode", "none,bind,adversarial,remote,interleave", NULL},
@@ -138,6 +163,18 @@ static const struct value_case value_cases[] = {
     {"fail-at", "worker:-1", "--fail-at 'worker:-1': expected worker:N, feeder:N, device:N or corrupt:N"},
     {"fail-at", "worker:3x", "--fail-at 'worker:3x': expected worker:N, feeder:N, device:N or corrupt:N"},
     {"fail-at", "worker3", "--fail-at 'worker3': expected worker:N, feeder:N, device:N or corrupt:N"},
+    /* Issue 14: a batch past any run was accepted and never fired. */
+    {"fail-at", "worker:33554431", NULL},
+    {"fail-at", "worker:33554432",
+     "--fail-at 'worker:33554432': batch '33554432' is out of range: a run has at most 33554432 batches (0 "
+     "to "
+     "33554431)"},
+    {"fail-at", "worker:99999999999999999999",
+     "--fail-at 'worker:99999999999999999999': batch '99999999999999999999' is out of range: a run has at "
+     "most "
+     "33554432 batches (0 to 33554431)"},
+    {"fail-at", "worker:+3", "--fail-at 'worker:+3': expected worker:N, feeder:N, device:N or corrupt:N"},
+    {"fail-at", "worker: 3", "--fail-at 'worker: 3': expected worker:N, feeder:N, device:N or corrupt:N"},
     /* NB_OPT_GPUS: the syntax only (the planner checks which GPUs exist). */
     {"gpus", "8", NULL},
     {"gpus", "0,2,5", NULL},
@@ -145,8 +182,12 @@ static const struct value_case value_cases[] = {
     {"gpus", "5-5,0", NULL},
     {"gpus", "0", "--gpus '0': give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)"},
     {"gpus", "x", "--gpus 'x': give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)"},
-    {"gpus", "99999999999999999999",
-     "--gpus '99999999999999999999': give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)"},
+    {"gpus", "99999999999999999999", "--gpus '99999999999999999999': count out of range (1 to 2147483647)"},
+    {"gpus", "0-99999999999999999999",
+     "--gpus '0-99999999999999999999': GPU index out of range (0 to 2147483647) after '0-'"},
+    {"gpus", "99999999999999999999-1",
+     "--gpus '99999999999999999999-1': GPU index out of range (0 to 2147483647) before '-1'"},
+    {"gpus", "00", "--gpus '00': give a count (e.g. 8) or a list of GPU indexes (e.g. 0,2,5 or 4-7)"},
     {"gpus", "3-1", "--gpus '3-1': bad range before '-1'"},
     {"gpus", "0,", "--gpus '0,': '' is not a GPU index or range"},
     {"gpus", "-1", "--gpus '-1': '-1' is not a GPU index or range"},
@@ -160,13 +201,55 @@ static const struct value_case value_cases[] = {
     {"gpu-node", "0=", "--gpu-node '0=': expected GPU=NODE[,GPU=NODE...], e.g. 3=1"},
     {"gpu-node", "0=1,", "--gpu-node '0=1,': expected GPU=NODE[,GPU=NODE...], e.g. 3=1"},
     {"gpu-node", "0=1;1=0", "--gpu-node '0=1;1=0': expected GPU=NODE[,GPU=NODE...], e.g. 3=1"},
+    {"gpu-node", "-1=0", "--gpu-node '-1=0': GPU or node out of range (0 to 2147483647) before '=0'"},
+    {"gpu-node", "0=+1", "--gpu-node '0=+1': expected GPU=NODE[,GPU=NODE...], e.g. 3=1"},
+    {"gpu-node", " 0=1", "--gpu-node ' 0=1': expected GPU=NODE[,GPU=NODE...], e.g. 3=1"},
+    {"gpu-node", "99999999999999999999=1",
+     "--gpu-node '99999999999999999999=1': GPU or node out of range (0 to 2147483647) before '=1'"},
+    {"gpu-node", "0=99999999999999999999",
+     "--gpu-node '0=99999999999999999999': GPU or node out of range (0 to 2147483647) before ''"},
     /* NB_OPT_INT: the bounds. */
     {"threshold", "0", NULL},
     {"threshold", "100", NULL},
     {"threshold", "101", "--threshold 101: out of range (0 to 100)"},
     {"threshold", "-1", "--threshold -1: out of range (0 to 100)"},
     {"threshold", "5x", "--threshold: '5x' is not an integer"},
-    {"threshold", "99999999999999999999", "--threshold: '99999999999999999999' is not an integer"},
+    /* The one strict integer parser: overflow is out of range, never
+     * wrapped; no spaces, '+', hex, exponents or "-0". */
+    {"threshold", "99999999999999999999", "--threshold 99999999999999999999: out of range (0 to 100)"},
+    {"threshold", "18446744073709551621", "--threshold 18446744073709551621: out of range (0 to 100)"},
+    {"threshold", "-9223372036854775809", "--threshold -9223372036854775809: out of range (0 to 100)"},
+    {"threshold", "007", NULL},
+    {"threshold", " 5", "--threshold: ' 5' is not an integer"},
+    {"threshold", "5 ", "--threshold: '5 ' is not an integer"},
+    {"threshold", "+5", "--threshold: '+5' is not an integer"},
+    {"threshold", "-0", "--threshold: '-0' is not an integer"},
+    {"threshold", "0x10", "--threshold: '0x10' is not an integer"},
+    {"threshold", "1e1", "--threshold: '1e1' is not an integer"},
+    {"threshold", "-", "--threshold: '-' is not an integer"},
+    {"check-move-staging", "-1", NULL},
+    {"check-move-staging", "-2", "--check-move-staging -2: out of range (-1 to 4095)"},
+    {"seed", "2147483647", NULL},
+    {"seed", "2147483648", "--seed 2147483648: out of range (0 to 2147483647)"},
+    {"seed", "4294967297", "--seed 4294967297: out of range (0 to 2147483647)"},
+    /* --sweep: every value checked when the option is set (issue 14: a value
+     * over 127 characters was cut, and a bad value refused only after the
+     * points before it had run). */
+    {"sweep", "gpu-work=0,2000", NULL},
+    {"sweep", "sample=3x16x16,1x8x8", NULL},
+    {"sweep",
+     "gpu-work=0,"
+     "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111"
+     "1111111111111111111111111",
+     "--sweep gpu-work: value 2 is 128 characters long (at most 127)"},
+    {"sweep", "gpu-work=0,99999999999999999999",
+     "--gpu-work 99999999999999999999: out of range (0 to 60000000)"},
+    {"sweep", "sample=3x16x16,3x4294967297x1",
+     "--sample '3x4294967297x1': expected CxHxW with positive sizes and at most 2^28 values, e.g. 3x224x224"},
+    {"sweep", "workers=1,,2", "--workers: '' is not an integer"},
+    {"sweep", "seed=1,2",
+     "--sweep 'seed=1,2': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, batch, sample, "
+     "pipeline, steps, gpus"},
     /* NB_OPT_BOOL. */
     {"json", "true", NULL},
     {"json", "0", NULL},
@@ -282,6 +365,36 @@ static void test_command_defaults(void **state)
   nb_config_free(&cfg);
 }
 
+/* Issue 14: a --fail-at batch past the run's last batch was accepted and
+ * never fired. */
+static void test_fail_at_reached(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *fail_at, *steps, *sweep;
+    int ok;
+  } cases[] = {
+      {"worker:109", NULL, NULL, 1},         {"worker:110", NULL, NULL, 0},
+      {"corrupt:4", "5", NULL, 1},           {"corrupt:15", "5", NULL, 0},
+      {"feeder:12", NULL, "steps=200,3", 1}, {"feeder:13", NULL, "steps=200,3", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct nb_config cfg;
+    nb_error_t err = {0};
+    assert_int_equal(nb_config_init(&cfg), 0);
+    assert_int_equal(nb_config_set(&cfg, nb_option_find("fail-at"), cases[i].fail_at, &err), 0);
+    if (cases[i].steps)
+      assert_int_equal(nb_config_set(&cfg, nb_option_find("steps"), cases[i].steps, &err), 0);
+    if (cases[i].sweep)
+      assert_int_equal(nb_config_set(&cfg, nb_option_find("sweep"), cases[i].sweep, &err), 0);
+    assert_int_equal(nb_config_finish(&cfg, NB_CMD_RUN), 0);
+    int rc = nb_config_check(&cfg, NB_CMD_RUN, &err);
+    if (cases[i].ok ? rc != 0 : rc != NB_EINVAL || !strstr(err.msg, "never reached"))
+      fail_msg("--fail-at %s: got %d '%s'", cases[i].fail_at, rc, err.msg);
+    nb_config_free(&cfg);
+  }
+}
+
 /* The sweepable options are flagged in the table. */
 static void test_sweepable(void **state)
 {
@@ -305,6 +418,7 @@ int main(void)
       cmocka_unit_test(test_typed_values),
       cmocka_unit_test(test_command_defaults),
       cmocka_unit_test(test_sweepable),
+      cmocka_unit_test(test_fail_at_reached),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

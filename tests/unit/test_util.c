@@ -48,6 +48,8 @@ static void test_cpulist_parse(void **state)
       {"0-3", 4, "0-3"},
       {"0-23,48-71", 48, "0-23,48-71"},
       {"8,0-1", 3, "0-1,8"},
+      {"0-1,1-2", 3, "0-2"}, /* a value listed twice counts once (found by fuzz_cpulist) */
+      {"5,5", 1, "5"},
       {"3-1", NB_EFORMAT, NULL},
       {"a", NB_EFORMAT, NULL},
       {"1,,2", NB_EFORMAT, NULL},

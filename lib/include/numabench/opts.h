@@ -70,6 +70,10 @@ enum nb_fault_stage {
   NB_FAULT_CORRUPT, /* a bit of the batch is flipped in staging (--verify must catch it) */
 };
 
+/** The last batch index a run reaches: --warmup and --steps are at most 2^24
+ *  each, and batches are numbered from 0 in every run. */
+#define NB_FAULT_MAX_BATCH ((1L << 25) - 1)
+
 /** A failure to inject: at which stage, at which batch (>= 0). */
 struct nb_fault {
   enum nb_fault_stage stage;
@@ -185,6 +189,11 @@ int nb_config_copy(struct nb_config *dst, const struct nb_config *src);
  *  Returns 0 (the table's defaults are valid). */
 int nb_config_finish(struct nb_config *cfg, unsigned command);
 
+/** Checks between options, after nb_config_finish: for run, a --fail-at
+ *  batch that no run reaches (past --warmup + --steps, or the fewest steps
+ *  of a --sweep of steps). - NB_EINVAL: the message names the options. */
+int nb_config_check(const struct nb_config *cfg, unsigned command, nb_error_t *err);
+
 /** The value's name in --help: the metavar, or an enum's choices "a|b|c". */
 const char *nb_option_metavar(const struct nb_option *opt, char *buf, size_t len);
 
@@ -193,7 +202,8 @@ const char *nb_option_metavar(const struct nb_option *opt, char *buf, size_t len
 int nb_parse_size(const char *text, size_t *bytes);
 
 /** Parse a failure to inject: worker:N, feeder:N, device:N or corrupt:N
- *  (N >= 0). - NB_EINVAL: the message names what is expected. */
+ *  (0 <= N <= NB_FAULT_MAX_BATCH). - NB_EINVAL: the message names what is
+ *  expected. */
 int nb_parse_fault(const char *text, struct nb_fault *fault, nb_error_t *err);
 
 /** Parse --gpus: a count ("8") or indexes and ranges ("0,2,5", "4-7").
@@ -203,6 +213,13 @@ int nb_parse_gpus(const char *text, struct nb_gpu_select *sel, nb_error_t *err);
 /** Parse --gpu-node: GPU=NODE[,GPU=NODE...].
  *  - NB_EINVAL: the message names what is wrong with the text. */
 int nb_parse_gpu_nodes(const char *text, struct nb_gpu_nodes *o, nb_error_t *err);
+
+/** Record text, a message that echoes the user's input (an option name, a
+ *  command), as an error with code, the way the library's own errors are
+ *  recorded: one line, control characters shown as '?', cut to fit. The
+ *  command line's own messages go through it, so that an argument holding a
+ *  newline cannot split them. Returns code. */
+int nb_input_error(nb_error_t *err, int code, const char *text);
 
 /** Whether the user gave the option (vs. its default). */
 bool nb_config_is_set(const struct nb_config *cfg, const struct nb_option *opt);

@@ -1,0 +1,65 @@
+#!/bin/sh
+# Run every libFuzzer target of a -DNB_FUZZ=ON build for SECONDS each, over
+# its seed corpus: the hand-made and regression inputs in seeds/TARGET and
+# the repository's fixtures (tests/fixtures, tests/golden/inputs). Any
+# finding (a sanitizer report, a failed check, a crash, a timeout, a leak)
+# fails the run; the input that caused it is printed as hex and kept in
+# NB_FUZZ_ARTIFACTS (default BUILD/fuzz-artifacts): add it to seeds/TARGET
+# as a regression input once it is fixed.
+#   tests/fuzz/run.sh BUILD SECONDS [TARGET...]
+set -eu
+if [ $# -lt 2 ]; then
+  echo "usage: $0 BUILD SECONDS [TARGET...]" >&2
+  exit 2
+fi
+build=$1
+secs=$2
+shift 2
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+targets=${*:-fuzz_options fuzz_cpulist fuzz_ini fuzz_results fuzz_topo_xml}
+artifacts=${NB_FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
+mkdir -p "$artifacts"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# seed TARGET DIR: the corpus the target starts from.
+seed() {
+  mkdir -p "$2"
+  cp "$here/seeds/$1"/* "$2"/ 2>/dev/null || true
+  case $1 in
+  fuzz_ini)
+    # The first byte picks the command (2: run, whose options are most).
+    for f in "$src"/tests/golden/inputs/*.ini "$src"/configs/*.ini; do
+      [ -f "$f" ] && { printf '\002'; cat "$f"; } >"$2/$(basename "$f")"
+    done
+    ;;
+  fuzz_results) cp "$src"/tests/golden/inputs/*.json "$2"/ ;;
+  fuzz_topo_xml) cp "$src"/tests/fixtures/*.xml "$src"/tests/golden/inputs/*.xml "$2"/ ;;
+  esac
+}
+
+failed=0
+for t in $targets; do
+  bin=$build/tests/fuzz/$t
+  if [ ! -x "$bin" ]; then
+    echo "FAIL $t: $bin not built (configure with CC=clang -DNB_FUZZ=ON)"
+    failed=$((failed + 1))
+    continue
+  fi
+  seed "$t" "$work/$t"
+  # -timeout: an input slower than this is a hang (the topology child gives
+  # up after 60 s itself); -rss_limit_mb: a memory blow-up is a finding.
+  if "$bin" -max_total_time="$secs" -timeout=25 -rss_limit_mb=2560 -print_final_stats=1 \
+    -artifact_prefix="$artifacts/$t-" "$work/$t" >"$work/$t.log" 2>&1; then
+    echo "ok   $t: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$work/$t.log" | grep -o '[0-9]*$') runs in $secs s, corpus $(ls "$work/$t" | wc -l)"
+  else
+    echo "FAIL $t: a finding (log tail below; inputs in $artifacts)"
+    tail -n 40 "$work/$t.log" | sed 's/^/     /'
+    for a in "$artifacts/$t"-*; do
+      [ -f "$a" ] && echo "     input $(basename "$a"): $(head -c 512 "$a" | od -An -tx1 | tr -d ' \n')"
+    done
+    failed=$((failed + 1))
+  fi
+done
+[ "$failed" -eq 0 ]
