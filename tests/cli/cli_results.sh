@@ -19,6 +19,8 @@ esac
 schema='
   .schema_version == 1 and .tool == "numabench" and (.timestamp | test("^[0-9-]+T[0-9:]+Z$"))
   and (.host.hostname | type == "string") and (.host.kernel | type == "string") and (.cuda.built | type == "boolean")
+  and (.host.numa_balancing | type == "number" or type == "null") and (.host.transparent_hugepages | type == "string" or type == "null")
+  and (.host.smt_active | type == "boolean" or type == "null") and (.host | has("numa_balancing") and has("transparent_hugepages") and has("smt_active"))
   and (.topology.schema_version == 1) and (.config.repeat == 3) and (.user_set | index("repeat") != null)
   and (.resolved.repeat == 3) and (.interrupted == false)
   and ([.runs[] | select(.skipped | not)] | all(.repeat >= 0 and (.gpus | all(.step_ms | length == 30)) and .placement.achieved != null))

@@ -16,6 +16,7 @@ check() {
   local out=$1 j=$1/run.json
   vm_ran "$out" run.json
   vm_ran "$out" direct.json
+  vm_check "the kernel's NUMA balancing setting is recorded (a number)" '.host.numa_balancing | type == "number"' "$j"
   vm_check "three modes ran, all batches verified" '[.runs[].mode] == ["none","bind","adversarial"] and all(.runs[].gpus[]; .verify.batches == 22 and .verify.mismatches == 0)' "$j"
   vm_check "bind and adversarial: placement achieved (kernel audit)" '.runs[1].placement.achieved and .runs[2].placement.achieved' "$j"
   vm_check "bind: feeder, workers and device thread ran on the device's node" '[range(0;2) as $g | .runs[1].placement.gpus[$g].threads[] | .cpu_samples.nodes == [{"node": $g, "count": .cpu_samples.total}]] | length >= 6 and all' "$j"
