@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian/Ubuntu packages numabench needs, or say exactly how.
 #   scripts/deps.sh [--tests] [--ci]
-# --tests adds what the test suite uses (jq, QEMU, busybox-static, ...);
+# --tests adds what the test suite uses (jq, python3, QEMU, busybox-static, ...);
 # --ci adds clang and its sanitizer and libFuzzer runtimes (libclang-rt-dev)
 # for the compiler matrix and the fuzz step. As root, missing packages are
 # installed with apt-get; otherwise the apt-get command is printed and the
@@ -9,7 +9,7 @@
 set -eu
 
 build="cmake make gcc libc6-dev pkg-config libhwloc-dev libnuma-dev libjansson-dev libcmocka-dev libgsl-dev libinih-dev"
-tests="jq qemu-system-x86 busybox-static cpio bzip2 util-linux gnuplot-nox"
+tests="jq python3 qemu-system-x86 busybox-static cpio bzip2 util-linux gnuplot-nox"
 ci="clang libclang-rt-dev"
 want=$build
 with_tests=0
