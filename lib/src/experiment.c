@@ -16,9 +16,9 @@
 /* One sweep point: its options and what they resolve to before the machine
  * is asked anything. */
 struct point {
-  struct nb_config options; /* the experiment's, with the swept option set */
-  char value[128];          /* the swept value, as given */
-  struct nb_run_config run; /* resolved, except backend (per machine) and batch */
+  struct nb_config options;           /* the experiment's, with the swept option set */
+  char value[NB_SWEEP_VALUE_MAX + 1]; /* the swept value, as given */
+  struct nb_run_config run;           /* resolved, except backend (per machine) and batch */
   enum nb_mode modes[NB_NMODES];
   int nmodes;
 };
@@ -103,38 +103,29 @@ static int add_point(nb_experiment_t x, const struct nb_config *options, const s
   return 0;
 }
 
-/* --sweep OPTION=V1,V2,...: one point per value, each checked now. */
+struct sweep_arg {
+  nb_experiment_t x;
+  const struct nb_config *options;
+};
+
+static int sweep_point(void *arg, const struct nb_option *opt, const char *value, nb_error_t *err)
+{
+  struct sweep_arg *a = arg;
+  snprintf(a->x->sweep_option, sizeof a->x->sweep_option, "%s", opt->name);
+  return add_point(a->x, a->options, opt, value, err);
+}
+
+/* --sweep OPTION=V1,V2,...: one point per value (opts.c split and checked
+ * them when the option was set). */
 static int add_sweep(nb_experiment_t x, const struct nb_config *options, nb_error_t *err)
 {
-  const char *sweep = options->sweep, *eq = strchr(sweep, '=');
-  char name[64] = "";
-  if (eq && eq - sweep < (long)sizeof name)
-    snprintf(name, sizeof name, "%.*s", (int)(eq - sweep), sweep);
-  /* Which options a sweep may vary is in the table (NB_OPT_SWEEPABLE); the
-   * message lists them in the order it always has. */
-  const struct nb_option *opt = nb_option_find(name);
-  if (!eq || !opt || !(opt->flags & NB_OPT_SWEEPABLE) || !eq[1])
-    return nb__err(err, NB_EINVAL,
-                   "--sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, batch, "
-                   "sample, pipeline, steps, gpus",
-                   sweep);
-  snprintf(x->sweep_option, sizeof x->sweep_option, "%s", name);
   int n = 1;
-  for (const char *v = eq + 1; *v; v++)
+  for (const char *v = options->sweep; *v; v++)
     n += *v == ',';
   if (!(x->points = calloc((size_t)n, sizeof *x->points)))
     return nb__err(err, NB_ENOMEM, "run: out of memory");
-  for (const char *v = eq + 1;;) {
-    char value[128];
-    size_t len = strcspn(v, ",");
-    snprintf(value, sizeof value, "%.*s", (int)(len < sizeof value ? len : sizeof value - 1), v);
-    int rc = add_point(x, options, opt, value, err);
-    if (rc < 0)
-      return rc;
-    if (!v[len])
-      return 0;
-    v += len + 1;
-  }
+  struct sweep_arg a = {x, options};
+  return nb_sweep_each(options->sweep, sweep_point, &a, err);
 }
 
 int nb_experiment_new(nb_experiment_t *xp, const struct nb_experiment_config *cfg, nb_error_t *err)

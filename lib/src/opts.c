@@ -229,10 +229,9 @@ static int parse_typed(const struct nb_option *opt, const char *value, void *fie
  * (experiment.c), and a longer one would be cut, not refused. */
 #define SWEEP_VALUE_MAX 127
 
-/* --sweep OPTION=V1,V2,...: every value is checked when the option is set,
- * as the swept option's own value, so that no point is measured before a
- * later one is refused (experiment.c makes the points from the text). */
-static int check_sweep(const char *sweep, nb_error_t *err)
+int nb_sweep_each(const char *sweep,
+                  int (*each)(void *arg, const struct nb_option *opt, const char *value, nb_error_t *err),
+                  void *arg, nb_error_t *err)
 {
   char shown[NB__SHOWN_LEN];
   const char *eq = strchr(sweep, '=');
@@ -245,25 +244,37 @@ static int check_sweep(const char *sweep, nb_error_t *err)
                    "--sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, batch, "
                    "sample, pipeline, steps, gpus",
                    nb__shown(sweep, shown, sizeof shown));
-  struct nb_config scratch;
-  if (nb_config_init(&scratch) < 0)
-    return nb__err(err, NB_ENOMEM, "--sweep: out of memory");
   int rc = 0, k = 1;
   for (const char *v = eq + 1; rc == 0; k++) {
-    char value[SWEEP_VALUE_MAX + 1];
+    char value[NB_SWEEP_VALUE_MAX + 1];
     size_t len = strcspn(v, ",");
-    if (len > SWEEP_VALUE_MAX) {
-      rc = nb__err(err, NB_EINVAL, "--sweep %s: value %d is %zu characters long (at most %d)", name, k, len,
-                   SWEEP_VALUE_MAX);
-      break;
-    }
+    if (len > NB_SWEEP_VALUE_MAX)
+      return nb__err(err, NB_EINVAL, "--sweep %s: value %d is %zu characters long (at most %d)", name, k, len,
+                     NB_SWEEP_VALUE_MAX);
     memcpy(value, v, len);
     value[len] = '\0';
-    rc = nb_config_set(&scratch, opt, value, err);
+    rc = each(arg, opt, value, err);
     if (!v[len])
       break;
     v += len + 1;
   }
+  return rc;
+}
+
+static int check_value(void *arg, const struct nb_option *opt, const char *value, nb_error_t *err)
+{
+  return nb_config_set(arg, opt, value, err);
+}
+
+/* --sweep: every value is checked when the option is set, as the swept
+ * option's own value, so that no point is measured before a later one is
+ * refused. */
+static int check_sweep(const char *sweep, nb_error_t *err)
+{
+  struct nb_config scratch;
+  if (nb_config_init(&scratch) < 0)
+    return nb__err(err, NB_ENOMEM, "--sweep: out of memory");
+  int rc = nb_sweep_each(sweep, check_value, &scratch, err);
   nb_config_free(&scratch);
   return rc;
 }

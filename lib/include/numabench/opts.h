@@ -46,6 +46,9 @@ enum nb_opt_type {
 
 /* Option flags. */
 #define NB_OPT_SWEEPABLE 1u /* --sweep may vary it: it changes a run, not how it is reported */
+
+/** The longest value of one --sweep point. */
+#define NB_SWEEP_VALUE_MAX 127
 #define NB_OPT_CMD_ERRORS                                                                                    \
   2u /* the CLI names the command in errors about its value ("numabench report: --format ..."), as it        \
         always has for the options one command checked itself */
@@ -225,6 +228,14 @@ int nb_input_error(nb_error_t *err, int code, const char *text);
 bool nb_config_is_set(const struct nb_config *cfg, const struct nb_option *opt);
 
 void nb_config_free(struct nb_config *cfg);
+
+/** Split --sweep OPTION=V1,V2,... and call each(arg, option, value) for
+ *  every value in order, stopping at the first that fails.
+ *  - NB_EINVAL: not OPTION=V1,... with a sweepable option, or a value over
+ *    NB_SWEEP_VALUE_MAX characters; or what each returned. */
+int nb_sweep_each(const char *sweep,
+                  int (*each)(void *arg, const struct nb_option *opt, const char *value, nb_error_t *err),
+                  void *arg, nb_error_t *err);
 
 #ifdef __cplusplus
 }
