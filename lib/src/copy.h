@@ -108,6 +108,7 @@ struct nb__copy_ops {
   unsigned flags;      /* NB__COPY_* */
   int verify_every;    /* --verify checks batches 0, N, 2N... (and the one --fail-at corrupt:N spoiled) */
   int verify_inflight; /* copy-backs in flight at most; 0: no limit */
+  const char *verified_how; /* how a checked batch was read, for the mismatch message */
 
   /* Whether the backend can run here: 0 with *count devices, or a code with
    * one line naming why. NULL: always. */

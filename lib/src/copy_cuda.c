@@ -187,6 +187,7 @@ const struct nb__copy_ops nb__copy_cuda = {
     .flags = NB__COPY_GPUS,
     .verify_every = NB_CUDA_VERIFY_EVERY,
     .verify_inflight = 1, /* one pinned copy-back buffer per GPU */
+    .verified_how = "came back from the GPU",
     .usable = nb__cuda_usable,
     .pinner = &cuda_pinner,
     .select = nb__cuda_select,

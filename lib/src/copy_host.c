@@ -188,6 +188,7 @@ const struct nb__copy_ops nb__copy_host = {
     .flags = NB__COPY_HOST_MEMORY | NB__COPY_MODELLED_WORK,
     .verify_every = 1,
     .verify_inflight = 0,
+    .verified_how = "arrived",
     .open = host_open,
     .attach = host_attach,
     .start = host_start,

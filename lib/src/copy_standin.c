@@ -392,6 +392,7 @@ const struct nb__copy_ops nb__copy_standin = {
     .flags = NB__COPY_GPUS,
     .verify_every = NB_CUDA_VERIFY_EVERY,
     .verify_inflight = 1,
+    .verified_how = "came back from the GPU",
     .usable = standin_usable,
     .pinner = &standin_pinner,
     .select = standin_select,

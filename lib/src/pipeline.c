@@ -413,7 +413,7 @@ static int complete_step(struct gpu_pipe *gp, long s, struct completion *sum, nb
     if (nb_checksum(r->ops->verify_buf(gp->dev, s), r->batch_bytes, 0) != gp->expected[s]) {
       gp->mismatches++;
       nb__err(e, NB_EIO, "GPU %d: --verify: batch %ld %s with the wrong data (checksum mismatch)",
-              gp->gp->gpu, s, r->ops->verify_inflight ? "came back from the GPU" : "arrived");
+              gp->gp->gpu, s, r->ops->verified_how);
       nb__run_fail(r, e);
       return FAILED_RUN;
     }
