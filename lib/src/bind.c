@@ -102,13 +102,6 @@ int nb_bind_self(nb_topo_t topo, const struct nb_thread_plan *tp, const int *int
   return 0;
 }
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* First touch in parallel: a large buffer is split among helper threads
  * created by the caller. Linux threads inherit their creator's CPU affinity
  * and memory policy, so the helpers are bound as the caller is; the pages'
@@ -183,7 +176,7 @@ int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_b
   int rc = buf_begin(topo, b, &len, err);
   if (rc < 0)
     return rc;
-  double t0 = now_s();
+  double t0 = nb__now();
   /* A guard page after the buffer keeps it a mapping of its own: two
    * adjacent buffers with the same policy would otherwise merge into one,
    * a transparent huge page could then straddle both, and moving or
@@ -205,7 +198,7 @@ int nb_buf_alloc(nb_topo_t topo, struct nb_buf *b, size_t len, const struct nb_b
   b->mbind_errno = nb__mempol_set_range(addr, len, plan, interleave, ninterleave, &b->policy);
   /* First touch from this (bound) thread and its helpers places the pages. */
   touch(addr, len);
-  b->alloc_s = now_s() - t0;
+  b->alloc_s = nb__now() - t0;
   return 0;
 }
 
@@ -319,11 +312,11 @@ int nb_buf_alloc_pinned(nb_topo_t topo, struct nb_buf *b, size_t len, const stru
   int nodes[8], nnodes = 0;
   nb__mempol_get(&b->policy, nodes, 8, &nnodes);
   void *addr = NULL;
-  double t0 = now_s();
+  double t0 = nb__now();
   rc = pinner->host_alloc(&addr, len, &b->pin_s, err);
   if (rc == 0)
     touch(addr, len);
-  double t = now_s() - t0;
+  double t = nb__now() - t0;
   nb__mempol_restore(&old);
   restore_cpus(&cpus);
   if (rc < 0)

@@ -13,13 +13,6 @@
 #include "check-internal.h"
 #include "nb-internal.h"
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void *check_thread(void *arg)
 {
   struct chk_thread *t = arg;
@@ -43,7 +36,7 @@ static void *check_thread(void *arg)
     return NULL;
 
   /* Work on the buffer while sampling where we run. */
-  double end = now_s() + c->cfg.seconds;
+  double end = nb__now() + c->cfg.seconds;
   unsigned char *p = t->bufs[0].addr;
   size_t len = t->bufs[0].len, at = 0;
   unsigned long sum = 0;
@@ -51,7 +44,7 @@ static void *check_thread(void *arg)
     for (int k = 0; k < 4096; k++, at = (at + 4096 + 64) % len)
       sum += p[at]++;
     nb__taudit_sample(&t->audit, c->topo);
-  } while (now_s() < end);
+  } while (nb__now() < end);
   t->sink = sum;
   return NULL;
 }

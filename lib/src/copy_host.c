@@ -28,18 +28,11 @@ struct nb__copy_dev {
   double slot_end[2]; /* work end of the step that used each slot last */
 };
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Sleep until monotonic time t, in steps of at most a millisecond so that a
  * long --gpu-work never delays a stop. */
 static void wait_until(const struct nb__copy_dev *d, double t)
 {
-  for (double now = now_s(); now < t && !(d->cfg.stop && atomic_load(d->cfg.stop)); now = now_s()) {
+  for (double now = nb__now(); now < t && !(d->cfg.stop && atomic_load(d->cfg.stop)); now = nb__now()) {
     double until = t < now + 1e-3 ? t : now + 1e-3;
     struct timespec ts = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
@@ -84,7 +77,7 @@ static int host_attach(struct nb__copy_dev *d, nb_error_t *err)
 static int host_start(struct nb__copy_dev *d, nb_error_t *err)
 {
   (void)err;
-  d->base = d->prev_end = d->slot_end[0] = d->slot_end[1] = now_s();
+  d->base = d->prev_end = d->slot_end[0] = d->slot_end[1] = nb__now();
   return 0;
 }
 
@@ -101,13 +94,13 @@ static int host_poll_copy(struct nb__copy_dev *d, long step, nb_error_t *err)
   (void)err;
   int slot = (int)(step % 2);
   long e = step % d->cfg.ring;
-  if (d->slot_end[slot] > now_s())
+  if (d->slot_end[slot] > nb__now())
     wait_until(d, d->slot_end[slot]);
   if (d->cfg.stop && atomic_load(d->cfg.stop))
     return 0;
-  double t0 = now_s();
+  double t0 = nb__now();
   memcpy(d->cfg.slots[slot].addr, d->src[e], d->cfg.batch_bytes);
-  d->copy_t[e] = now_s();
+  d->copy_t[e] = nb__now();
   d->copy_s[e] = d->copy_t[e] - t0;
   return 1;
 }
@@ -135,7 +128,7 @@ static const void *host_verify_buf(struct nb__copy_dev *d, long step)
 /* The modelled work of the last steps ends before the device does. */
 static void host_drain(struct nb__copy_dev *d)
 {
-  if (d->prev_end > now_s())
+  if (d->prev_end > nb__now())
     wait_until(d, d->prev_end);
 }
 
@@ -161,9 +154,9 @@ static void *host_bw_job(void *arg)
     nb__gate_arrive(j->gate);
   if (j->rc == 0) {
     for (int k = -1; k < j->cfg->repeat; k++) {
-      double t0 = now_s();
+      double t0 = nb__now();
       memcpy(dst.addr, src.addr, bytes);
-      double t = now_s() - t0;
+      double t = nb__now() - t0;
       if (k >= 0)
         j->samples[k] = (double)bytes / t / 1e9;
     }

@@ -47,13 +47,6 @@ int nb__standin_violations(const char **first)
   return atomic_load(&violations);
 }
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void nap(double s)
 {
   if (s <= 0)
@@ -169,18 +162,18 @@ static void *gpu_main(void *arg)
     if (stop)
       break;
     void *slot = g->slot[k % 2];
-    double t0 = now_s();
+    double t0 = nb__now();
     memcpy(slot, e->src, half);
     nap(200e-6);
     memcpy((char *)slot + half, (const char *)e->src + half, g->cfg.batch_bytes - half);
-    double t1 = now_s();
+    double t1 = nb__now();
     atomic_store(&e->copied, 1);
     double idle = t1 - g->prev_end;
     nap(atomic_load(&g->stop) ? 0 : g->cfg.work_us * 1e-6);
-    double t2 = now_s();
+    double t2 = nb__now();
     if (e->verify)
       memcpy(g->verify, slot, g->cfg.batch_bytes);
-    double t3 = now_s();
+    double t3 = nb__now();
     e->t = (struct nb__copy_step){t1 - t0, t2 - t1, idle > 0 ? idle : 0, t3 - g->prev_end};
     g->prev_end = t3;
     atomic_store(&e->done, 1);
@@ -275,7 +268,7 @@ static int standin_gpu_start(struct nb__copy_dev *d, nb_error_t *err)
 {
   struct standin_gpu *g = (struct standin_gpu *)d;
   (void)err;
-  g->base = g->prev_end = now_s();
+  g->base = g->prev_end = nb__now();
   return 0;
 }
 
@@ -370,9 +363,9 @@ static int standin_bw_copy(int ordinal, int gpu, void *host, size_t len, int h2d
   if (start)
     start(start_arg);
   for (int k = 0; k < repeat; k++) {
-    double t0 = now_s();
+    double t0 = nb__now();
     memcpy(h2d ? dev : host, h2d ? host : dev, len);
-    double t = now_s() - t0;
+    double t = nb__now() - t0;
     samples[k] = (double)len / (t > 0 ? t : 1e-9) / 1e9;
   }
   free(dev);

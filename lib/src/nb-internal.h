@@ -53,6 +53,9 @@ int nb__parse_cpulist(const char *text, int max, int **out);
 
 int nb__cmp_int(const void *a, const void *b);
 
+/* CLOCK_MONOTONIC in seconds. */
+double nb__now(void);
+
 /* A CPU list as ranges in a malloc'ed string of the right size; NULL on OOM. */
 char *nb__cpulist_dup(const int *cpus, int n);
 

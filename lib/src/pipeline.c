@@ -28,13 +28,6 @@
 
 enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_SUBMITTED };
 
-double nb__now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int stopping(struct nb_run *r);
 static int checked(struct nb_run *r, long b);
 

@@ -99,7 +99,6 @@ struct nb_run {
   bool interrupted, achieved;
 };
 
-double nb__now(void);
 void nb__run_fail(struct nb_run *r, const nb_error_t *e);
 /* Close the backend's devices and unmap every buffer; the records stay. */
 void nb__run_free_buffers(struct nb_run *r);
