@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <numabench/host.h>
 #include <numabench/gen.h>
 #include <numabench/run.h>
 #include <numabench/version.h>
@@ -95,32 +96,6 @@ static const char *hz(char *buf, size_t len, double v)
   return buf;
 }
 
-/* Kernel settings that change what a run measures: automatic NUMA
- * balancing migrates unbound pages during a run (mode none's result moves
- * with it), transparent huge pages change how buffers are backed, SMT how
- * many cores a share has. Each is -1 / "" when the kernel does not say. */
-struct tunables {
-  int numa_balancing; /* kernel.numa_balancing: 0 off, 1 on, 2 memory tiering */
-  char thp[16];       /* transparent_hugepage/enabled: always, madvise or never */
-  int smt_active;     /* devices/system/cpu/smt/active */
-};
-
-static void read_tunables(struct tunables *t)
-{
-  char buf[128];
-  t->numa_balancing = t->smt_active = -1;
-  t->thp[0] = '\0';
-  if (nb__read_sysfile(NULL, "/proc/sys/kernel/numa_balancing", buf, sizeof buf) == 0)
-    t->numa_balancing = atoi(buf);
-  if (nb__read_sysfile(NULL, "/sys/devices/system/cpu/smt/active", buf, sizeof buf) == 0)
-    t->smt_active = atoi(buf);
-  /* "always [madvise] never": the bracketed word is the mode. */
-  const char *open;
-  if (nb__read_sysfile(NULL, "/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf) == 0 &&
-      (open = strchr(buf, '[')) && strchr(open, ']'))
-    snprintf(t->thp, sizeof t->thp, "%.*s", (int)(strchr(open, ']') - open - 1), open + 1);
-}
-
 static json_t *int_or_null(int v)
 {
   return v >= 0 ? json_integer(v) : json_null();
@@ -147,13 +122,10 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
           r->batch_auto ? ", chosen to fit free memory" : "", nb_pipeline_name(c->pipeline), c->warmup,
           c->steps, c->gpu_work_us, c->verify ? ", verified" : "",
           r->repeats > 1 ? ", modes repeated in turn" : "");
-  struct tunables t;
-  read_tunables(&t);
-  if (t.numa_balancing > 0)
-    fprintf(out,
-            "note: automatic NUMA balancing is on (kernel.numa_balancing=%d): the kernel migrates unbound "
-            "pages during a run, which changes mode none's result\n",
-            t.numa_balancing);
+  struct nb_host_state t;
+  nb_host_state_read(&t);
+  if (nb_host_state_warning(&t))
+    fprintf(out, "note: %s\n", nb_host_state_warning(&t));
   for (int i = 0; i < r->nentries; i++) {
     const struct nb_report_entry *e = &r->entries[i];
     nb_run_t run = e->run;
@@ -321,8 +293,8 @@ static json_t *host_json(nb_topo_t topo)
     fclose(f);
   const int *allowed;
   int ncpu = topo ? nb_topo_allowed_cpus(topo, &allowed) : 0;
-  struct tunables t;
-  read_tunables(&t);
+  struct nb_host_state t;
+  nb_host_state_read(&t);
   return json_pack("{s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}", "hostname", nb__json_text(host), "kernel",
                    have_uname ? nb__json_text(u.release) : json_null(), "kernel_version",
                    have_uname ? nb__json_text(u.version) : json_null(), "cpu_model",
