@@ -9,6 +9,7 @@
 
 #include <numabench/cgroup.h>
 
+#include "cgroup.h"
 #include "nb-internal.h"
 #include "topo-internal.h"
 
@@ -288,13 +289,21 @@ void nb_cgroup_read(struct nb_cgroup *cg, const char *root)
 
 const struct nb_cgroup *nb_topo_cgroup(nb_topo_t topo)
 {
-  return topo && topo->kind == NB_TOPO_LIVE ? &topo->cgroup : NULL;
+  return topo && topo->have_cgroup ? &topo->cgroup : NULL;
+}
+
+void nb__topo_set_cgroup(nb_topo_t topo, const struct nb_cgroup *cg)
+{
+  topo->have_cgroup = cg != NULL;
+  if (cg)
+    topo->cgroup = *cg;
 }
 
 /* Read this machine's limits into a live topology, with their warnings. */
 int nb__topo_read_cgroup(struct nb_topo *topo)
 {
   nb_cgroup_read(&topo->cgroup, getenv(NB_CGROUP_TEST_ROOT_ENV));
+  topo->have_cgroup = true;
   for (int i = 0; i < topo->cgroup.nwarnings; i++)
     if (nb__strv_addf(&topo->warnings, "%s", topo->cgroup.warnings[i]) < 0)
       return NB_ENOMEM;

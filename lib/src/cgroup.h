@@ -21,4 +21,8 @@ int nb__cgroup_json_add(nb_topo_t topo, json_t *obj);
 /* The "cgroup: ..." line and a blank line, for the live machine only. */
 void nb__cgroup_write_text(nb_topo_t topo, FILE *out);
 
+/* Give a topology these limits (NULL: none), as if read from its machine:
+ * tests only, to plan a recorded topology under a limit. */
+void nb__topo_set_cgroup(nb_topo_t topo, const struct nb_cgroup *cg);
+
 #endif

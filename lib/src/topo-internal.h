@@ -43,6 +43,7 @@ struct nb_topo {
   struct nb__arena arena; /* the arrays and strings handed out through the public structs */
 
   struct nb_cgroup cgroup; /* the process's cgroup limits; read for the live machine only */
+  bool have_cgroup;        /* cgroup holds them (live, or set by a test) */
 };
 
 /* Load hwloc's topology for cfg->source into *hw; fills topo->kind, source,

@@ -27,7 +27,7 @@ extern "C" {
 /** Longest cgroup directory kept, the NUL included; longer ones are cut. */
 #define NB_CGROUP_PATH_LEN 256
 /** Warnings kept; later ones are dropped. */
-#define NB_CGROUP_MAX_WARNINGS 4
+#define NB_CGROUP_MAX_WARNINGS 8
 
 /** What was found. Every count is -1 when unknown or unlimited. */
 struct nb_cgroup {
