@@ -5,6 +5,7 @@
 #include <numabench/error.h>
 #include <numabench/version.h>
 #include <numabench/topo.h>
+#include <numabench/cgroup.h>
 #include <numabench/opts.h>
 #include <numabench/plan.h>
 #include <numabench/bind.h>

@@ -134,6 +134,16 @@ static const char *gib(char *buf, size_t len, double bytes)
   return buf;
 }
 
+/* Sizes of a cgroup limit: MiB below a GiB (limits are often small). */
+static const char *mib_or_gib(char *buf, size_t len, double bytes)
+{
+  if (bytes < 1024.0 * 1024 * 1024)
+    snprintf(buf, len, "%.0f MiB", bytes / (1024.0 * 1024));
+  else
+    gib(buf, len, bytes);
+  return buf;
+}
+
 static int cgroup_refusal(nb_plan_t plan, const struct nb_run_config *cfg, const uint64_t *need,
                           uint64_t floating, nb_error_t *err)
 {
@@ -143,13 +153,14 @@ static int cgroup_refusal(nb_plan_t plan, const struct nb_run_config *cfg, const
     total += (double)need[i];
   char a[32], b[32], c[32], d[32] = "unknown";
   if (cg->mem_used >= 0)
-    gib(d, sizeof d, (double)cg->mem_used);
+    mib_or_gib(d, sizeof d, (double)cg->mem_used);
   return nb__err(err, NB_EINVAL,
                  "mode %s: needs %s but the cgroup memory limit leaves %s (%s %s, %s used, at %s; 90%% "
                  "usable); lower --batch (now %d) or --workers (now %d), or use a smaller --sample",
-                 nb_mode_name(nb_plan_mode(plan)), gib(a, sizeof a, total),
-                 gib(b, sizeof b, (double)cg->mem_avail), cg->mem_file,
-                 gib(c, sizeof c, (double)cg->mem_limit), d, cg->mem_path, cfg->batch, nb_plan_workers(plan));
+                 nb_mode_name(nb_plan_mode(plan)), mib_or_gib(a, sizeof a, total),
+                 mib_or_gib(b, sizeof b, (double)cg->mem_avail), cg->mem_file,
+                 mib_or_gib(c, sizeof c, (double)cg->mem_limit), d, cg->mem_path, cfg->batch,
+                 nb_plan_workers(plan));
 }
 
 int nb_run_check_memory(nb_plan_t plan, const struct nb_run_config *cfg, nb_error_t *err)

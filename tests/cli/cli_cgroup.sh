@@ -88,14 +88,14 @@ else
   bad "plan: $got worker(s) per device under a 2-CPU quota, want $want ($free without, $ndev device(s))"
 fi
 
-# An explicit batch far beyond 256 MiB: refused up front, one line.
-inside "$NUMABENCH" run --batch 64 --steps 2 --warmup 0 --quiet --no-save >"$tmp/out" 2>"$tmp/err"
+# An explicit batch far beyond 256 MiB (32 x 3 MiB, in several buffers): refused up front, one line.
+inside "$NUMABENCH" run --sample 3x512x512 --batch 32 --steps 2 --warmup 0 --quiet --no-save >"$tmp/out" 2>"$tmp/err"
 rc=$?
 if [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q 'cgroup memory limit' "$tmp/err" &&
-  grep -q 'lower --batch (now 64)' "$tmp/err"; then
-  ok "run --batch 64 beyond the limit: exit 2: $(cat "$tmp/err")"
+  grep -q 'lower --batch (now 32)' "$tmp/err"; then
+  ok "run --batch 32 beyond the limit: exit 2: $(cat "$tmp/err")"
 else
-  bad "run --batch 64 beyond the limit: exit $rc: $(cat "$tmp/err")"
+  bad "run --batch 32 beyond the limit: exit $rc: $(cat "$tmp/err")"
 fi
 
 # A default run (default sample, automatic batch) completes: without the
