@@ -56,6 +56,15 @@ else
   bad "run --batch beyond memory.max: exit $rc: $(cat "$tmp/err")"
 fi
 
+# Usage above memory.high leaves nothing: even the automatic batch is refused.
+NB_TEST_CGROUP_ROOT=$cg/v2-high "$NUMABENCH" run --steps 2 --warmup 0 --quiet --no-save >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "cgroup's memory limit leaves" "$tmp/err"; then
+  ok "run over memory.high: exit 2, one line"
+else
+  bad "run over memory.high: exit $rc: $(cat "$tmp/err")"
+fi
+
 # The automatic batch fits under the limit and the run completes; the
 # result records the limit next to numa_balancing.
 NB_TEST_CGROUP_ROOT=$cg/v2-small-mem "$NUMABENCH" run --sample 3x64x64 --steps 3 --warmup 1 --quiet --no-save --json \
