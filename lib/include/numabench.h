@@ -6,6 +6,7 @@
 #include <numabench/version.h>
 #include <numabench/topo.h>
 #include <numabench/host.h>
+#include <numabench/cgroup.h>
 #include <numabench/opts.h>
 #include <numabench/plan.h>
 #include <numabench/bind.h>

@@ -229,8 +229,8 @@ static int choose_batch(const struct point *pt, struct point_state *st, nb_plan_
   st->run.batch = pt->options.batch;
   if (st->report.batch_auto && !(st->run.batch = nb_run_pick_batch(ran, nran, &st->run, 128, 0.5)))
     return nb__err(err, NB_EINVAL,
-                   "not even a batch of 1 fits in half the free memory; use a smaller --sample or fewer "
-                   "--workers");
+                   "not even a batch of 1 fits in half the free memory (or of what the cgroup's memory "
+                   "limit leaves, numabench topo); use a smaller --sample or fewer --workers");
   for (int i = 0; i < nran; i++) {
     int rc = nb_run_check_memory(ran[i], &st->run, err);
     if (rc < 0)

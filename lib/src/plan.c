@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <numabench/cgroup.h>
 #include <numabench/plan.h>
 
 #include "nb-internal.h"
@@ -482,6 +483,11 @@ static int auto_workers(nb_topo_t topo, const struct dev *d, int n)
   if (best == INT_MAX) {
     best = nb_topo_ncores(topo) / (n ? n : 1);
   }
+  /* A CPU quota (cgroup cpu.max) allows fewer CPUs than the cores it may
+   * run on: the selected GPUs share those, as they share cores. */
+  const struct nb_cgroup *cg = nb_topo_cgroup(topo);
+  if (cg && cg->cpu_limit > 0 && cg->cpu_limit / (n ? n : 1) < best)
+    best = cg->cpu_limit / (n ? n : 1);
   return best - 1 >= 1 ? best - 1 : 1;
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <numabench/cgroup.h>
 #include <numabench/plan.h>
 
 #include "json.h"
@@ -110,11 +111,15 @@ int nb_plan_write_text(nb_plan_t plan, FILE *out, nb_error_t *err)
 {
   char b[64], c[64];
   nb_topo_t topo = nb_plan_topo(plan);
+  const struct nb_cgroup *cg = nb_topo_cgroup(topo);
   fprintf(out, "Plan: mode %s, %d %s, %d worker%s each%s\n", nb_mode_name(nb_plan_mode(plan)),
           nb_plan_ngpus(plan),
           nb_plan_simulated(plan) ? "simulated devices (no GPU found: one per node with CPUs)" : "GPU(s)",
           nb_plan_workers(plan), nb_plan_workers(plan) == 1 ? "" : "s",
-          nb_plan_workers_auto(plan) ? " (one thread per core of each GPU's share)" : "");
+          !nb_plan_workers_auto(plan) ? ""
+          : cg && cg->cpu_limit > 0
+              ? " (one thread per core of each GPU's share, within the cgroup's CPU quota)"
+              : " (one thread per core of each GPU's share)");
   if (!nb_topo_is_this_system(topo))
     fprintf(out, "Topology %s is not this machine: this plan is shown, never applied.\n",
             nb_topo_source(topo));

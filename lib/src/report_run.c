@@ -19,6 +19,7 @@
 #include "audit-internal.h"
 #include "copy.h"
 #include "nb-internal.h"
+#include "cgroup.h"
 #include "report.h"
 
 /* ---- summary ---- */
@@ -295,13 +296,14 @@ static json_t *host_json(nb_topo_t topo)
   int ncpu = topo ? nb_topo_allowed_cpus(topo, &allowed) : 0;
   struct nb_host_state t;
   nb_host_state_read(&t);
-  return json_pack("{s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}", "hostname", nb__json_text(host), "kernel",
+  return json_pack("{s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o}", "hostname", nb__json_text(host), "kernel",
                    have_uname ? nb__json_text(u.release) : json_null(), "kernel_version",
                    have_uname ? nb__json_text(u.version) : json_null(), "cpu_model",
                    *model ? nb__json_text(model) : json_null(), "allowed_cpus", ncpu, "numa_balancing",
                    int_or_null(t.numa_balancing), "transparent_hugepages",
                    t.thp[0] ? json_string(t.thp) : json_null(), "smt_active",
-                   t.smt_active >= 0 ? json_boolean(t.smt_active) : json_null());
+                   t.smt_active >= 0 ? json_boolean(t.smt_active) : json_null(), "cgroup",
+                   nb__cgroup_json(topo));
 }
 
 static json_t *cuda_json(nb_topo_t topo)

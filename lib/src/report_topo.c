@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "cgroup.h"
 #include "report.h"
 #include "topo-internal.h"
 
@@ -97,7 +98,12 @@ json_t *nb__topo_json(nb_topo_t topo)
 
 int nb_topo_write_json(nb_topo_t topo, FILE *out, nb_error_t *err)
 {
-  return nb__json_write_new(nb__topo_json(topo), out, "topology", err);
+  json_t *j = nb__topo_json(topo);
+  if (nb__cgroup_json_add(topo, j) < 0) {
+    json_decref(j);
+    j = NULL;
+  }
+  return nb__json_write_new(j, out, "topology", err);
 }
 
 /* ---- text ---- */
@@ -291,6 +297,7 @@ int nb_topo_write_text(nb_topo_t topo, FILE *out, nb_error_t *err)
   if (rc < 0)
     return rc;
   write_source(topo, &t, out);
+  nb__cgroup_write_text(topo, out);
   write_nodes(topo, &t, out);
   write_distances(topo, out);
   write_gpus(topo, &t, out);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <numabench/cgroup.h>
 #include <numabench/gen.h>
 #include <numabench/run.h>
 
@@ -73,8 +74,17 @@ void nb_run_memory(nb_plan_t plan, const struct nb_run_config *cfg, uint64_t *ne
   }
 }
 
-/* 0 when it fits in fraction of free memory; else the first node (index)
- * that does not, or nnodes for floating memory. */
+/* What the process may still take under its cgroup's memory limit, -1 when
+ * it has none (or the topology is not this machine). */
+static double cgroup_room(nb_topo_t topo)
+{
+  const struct nb_cgroup *cg = nb_topo_cgroup(topo);
+  return cg && cg->mem_avail >= 0 ? (double)cg->mem_avail : -1;
+}
+
+/* 0 when it fits in fraction of free memory; else the first node (index + 1)
+ * that does not, nnodes + 1 for floating memory, or nnodes + 2 when all of it
+ * exceeds the fraction of what the cgroup's memory limit leaves. */
 static int fits(nb_plan_t plan, const struct nb_run_config *cfg, double fraction, uint64_t *need,
                 uint64_t *floating)
 {
@@ -90,7 +100,12 @@ static int fits(nb_plan_t plan, const struct nb_run_config *cfg, double fraction
     if (nd->mem_allowed)
       spare += avail - (double)need[i];
   }
-  return (double)*floating > spare ? n + 1 : 0;
+  if ((double)*floating > spare)
+    return n + 1;
+  double total = (double)*floating, room = cgroup_room(topo);
+  for (int i = 0; i < n; i++)
+    total += (double)need[i];
+  return room >= 0 && total > room * fraction ? n + 2 : 0;
 }
 
 int nb_run_pick_batch(nb_plan_t *plans, int nplans, const struct nb_run_config *cfg, int max, double fraction)
@@ -119,6 +134,35 @@ static const char *gib(char *buf, size_t len, double bytes)
   return buf;
 }
 
+/* Sizes of a cgroup limit: MiB below a GiB (limits are often small). */
+static const char *mib_or_gib(char *buf, size_t len, double bytes)
+{
+  if (bytes < 1024.0 * 1024 * 1024)
+    snprintf(buf, len, "%.0f MiB", bytes / (1024.0 * 1024));
+  else
+    gib(buf, len, bytes);
+  return buf;
+}
+
+static int cgroup_refusal(nb_plan_t plan, const struct nb_run_config *cfg, const uint64_t *need,
+                          uint64_t floating, nb_error_t *err)
+{
+  const struct nb_cgroup *cg = nb_topo_cgroup(nb_plan_topo(plan));
+  double total = (double)floating;
+  for (int i = 0; i < nb_topo_nnodes(nb_plan_topo(plan)); i++)
+    total += (double)need[i];
+  char a[32], b[32], c[32], d[32] = "unknown";
+  if (cg->mem_used >= 0)
+    mib_or_gib(d, sizeof d, (double)cg->mem_used);
+  return nb__err(err, NB_EINVAL,
+                 "mode %s: needs %s but the cgroup memory limit leaves %s (%s %s, %s used, at %s; 90%% "
+                 "usable); lower --batch (now %d) or --workers (now %d), or use a smaller --sample",
+                 nb_mode_name(nb_plan_mode(plan)), mib_or_gib(a, sizeof a, total),
+                 mib_or_gib(b, sizeof b, (double)cg->mem_avail), cg->mem_file,
+                 mib_or_gib(c, sizeof c, (double)cg->mem_limit), d, cg->mem_path, cfg->batch,
+                 nb_plan_workers(plan));
+}
+
 int nb_run_check_memory(nb_plan_t plan, const struct nb_run_config *cfg, nb_error_t *err)
 {
   nb_topo_t topo = nb_plan_topo(plan);
@@ -138,6 +182,8 @@ int nb_run_check_memory(nb_plan_t plan, const struct nb_run_config *cfg, nb_erro
                    nb_mode_name(nb_plan_mode(plan)), gib(a, sizeof a, (double)need[bad - 1]), nd->os_index,
                    gib(b, sizeof b, nd->free_bytes > 0 ? (double)nd->free_bytes : 0), cfg->batch,
                    nb_plan_workers(plan));
+    } else if (bad == n + 2) {
+      rc = cgroup_refusal(plan, cfg, need, floating, err);
     } else {
       rc = nb__err(
           err, NB_EINVAL,

@@ -4,6 +4,7 @@
 
 #include <hwloc.h>
 
+#include <numabench/cgroup.h>
 #include <numabench/topo.h>
 
 #include "nb-internal.h"
@@ -40,6 +41,9 @@ struct nb_topo {
   struct nb__strv *gpu_warnings; /* one list per GPU */
 
   struct nb__arena arena; /* the arrays and strings handed out through the public structs */
+
+  struct nb_cgroup cgroup; /* the process's cgroup limits; read for the live machine only */
+  bool have_cgroup;        /* cgroup holds them (live, or set by a test) */
 };
 
 /* Load hwloc's topology for cfg->source into *hw; fills topo->kind, source,
@@ -69,5 +73,9 @@ int nb__topo_cpus_of_set(hwloc_const_bitmap_t set, int **out);
 
 /* Locate a PCI device by canonical bus id, NULL when absent. */
 const struct nb_pci_dev *nb__topo_find_pci(const struct nb_topo *topo, const char *bus_id);
+
+/* Read this machine's cgroup limits into a live topology (cgroup.c); their
+ * warnings join the topology's. 0, or NB_ENOMEM. */
+int nb__topo_read_cgroup(struct nb_topo *topo);
 
 #endif

@@ -577,6 +577,10 @@ int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg,
   }
   if (topo->kind == NB_TOPO_LIVE && (rc = restrict_to_process(topo, cpus, nodes, err)) < 0)
     goto fail;
+  if (topo->kind == NB_TOPO_LIVE && (rc = nb__topo_read_cgroup(topo)) < 0) {
+    nb__err(err, rc, "topology: out of memory");
+    goto fail;
+  }
   int *allowed;
   if ((rc = nb__topo_cpus_of_set(cpus, &allowed)) < 0 || (rc > 0 && !nb__topo_own(topo, allowed))) {
     rc = nb__err(err, NB_ENOMEM, "topology: out of memory");
