@@ -34,6 +34,10 @@ static const struct command commands[] = {
     {"compare", NB_CMD_COMPARE,
      "compare a new result file with a baseline: exit 0 no regression, 1 regression, 2 not comparable",
      cmd_compare, NULL, "BASELINE NEW", 2, 2},
+    {"launch", NB_CMD_LAUNCH,
+     "run your own command (e.g. a training script) under each placement mode, --nproc ranks each placed by "
+     "exec, --repeat times interleaved, and report its --metric or wall time with speedup vs none",
+     cmd_launch, "CMD [ARGS...]", NULL, 0, 0},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -18,8 +18,9 @@
 #define NB_OFF(field) offsetof(struct nb_config, field)
 
 #define TP (NB_CMD_TOPO | NB_CMD_PLAN)
-#define TPR (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_RUN | NB_CMD_BW)
+#define TPR (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_RUN | NB_CMD_BW | NB_CMD_LAUNCH)
 #define PR (NB_CMD_PLAN | NB_CMD_RUN)
+#define RL (NB_CMD_RUN | NB_CMD_LAUNCH)
 #define NB_VAL(field) .value_offset = offsetof(struct nb_config, field)
 
 static const char *const pipelines[] = {"torch", "direct", NULL};
@@ -27,8 +28,10 @@ static const char *const backends[] = {"auto", "host", "cuda", NULL};
 static const char *const pins[] = {"register", "hostalloc", NULL};
 static const char *const formats[] = {"text", "md", "csv", NULL};
 static const char *const emits[] = {"numactl", NULL};
-static const struct nb_opt_default mode_defaults[] = {
-    {NB_CMD_PLAN, "bind"}, {NB_CMD_RUN, "none,bind,adversarial"}, {0, NULL}};
+static const struct nb_opt_default mode_defaults[] = {{NB_CMD_PLAN, "bind"},
+                                                      {NB_CMD_RUN, "none,bind,adversarial"},
+                                                      {NB_CMD_LAUNCH, "none,bind,adversarial"},
+                                                      {0, NULL}};
 static const struct nb_opt_default repeat_defaults[] = {{NB_CMD_BW, "5"}, {0, NULL}};
 
 static const struct nb_option options[] = {
@@ -48,11 +51,11 @@ static const struct nb_option options[] = {
     {"workers", 'w', NB_OPT_INT, NB_OFF(workers), "0", PR, "W",
      "worker threads per GPU; 0 = one thread per core of each GPU's share of its node", 0, 4096,
      .flags = NB_OPT_SWEEPABLE},
-    {"mode", 'm', NB_OPT_MODES, NB_OFF(mode), NULL, PR, "MODE[,MODE...]",
+    {"mode", 'm', NB_OPT_MODES, NB_OFF(mode), NULL, PR | NB_CMD_LAUNCH, "MODE[,MODE...]",
      "placement: none, bind, adversarial, remote, interleave; a list runs each in turn [default: plan bind, "
      "run none,bind,adversarial]",
      0, 0, NB_VAL(modes), .cdefs = mode_defaults, .flags = 0},
-    {"gpu-node", 0, NB_OPT_GPU_NODES, NB_OFF(gpu_node), NULL, PR, "GPU=NODE[,...]",
+    {"gpu-node", 0, NB_OPT_GPU_NODES, NB_OFF(gpu_node), NULL, PR | NB_CMD_LAUNCH, "GPU=NODE[,...]",
      "take this NUMA node for a GPU (firmware that gives none, or to experiment)", 0, 0, NB_VAL(gpu_nodes),
      .flags = 0},
     {"emit", 0, NB_OPT_ENUM, NB_OFF(emit), NULL, NB_CMD_PLAN, NULL,
@@ -62,7 +65,7 @@ static const struct nb_option options[] = {
      "apply the plan on this machine to real threads and small buffers, ask the kernel where they are, "
      "exit 0 only if the placement was achieved",
      0, 0, .flags = 0},
-    {"allow-misplacement", 0, NB_OPT_BOOL, NB_OFF(allow_misplacement), NULL, PR, NULL,
+    {"allow-misplacement", 0, NB_OPT_BOOL, NB_OFF(allow_misplacement), NULL, PR | NB_CMD_LAUNCH, NULL,
      "exit 0 even when the audit finds placement not achieved (it is still reported)", 0, 0, .flags = 0},
     {"check-move-staging", 0, NB_OPT_INT, NB_OFF(check_move_staging), "-1", NB_CMD_PLAN, "NODE",
      "with --check: move GPU 0's staging pages to NODE before the audit, to see the audit catch it", -1, 4095,
@@ -98,26 +101,52 @@ static const struct nb_option options[] = {
      "check delivered batches against the checksum of what their worker generated (host: every batch; CUDA: "
      "every 4th, copied back from the GPU)",
      0, 0, .flags = 0},
-    {"quiet", 'q', NB_OPT_BOOL, NB_OFF(quiet), NULL, NB_CMD_RUN, NULL, "no progress line on stderr", 0, 0,
+    {"quiet", 'q', NB_OPT_BOOL, NB_OFF(quiet), NULL, RL, NULL, "no progress line on stderr", 0, 0,
      .flags = 0},
     {"fail-at", 0, NB_OPT_FAULT, NB_OFF(fail_at), NULL, NB_CMD_RUN, "STAGE:BATCH",
      "inject a failure in worker, feeder or device at a batch, or corrupt a batch in staging, to test error "
      "handling "
      "and --verify (e.g. worker:3, corrupt:5)",
      0, 0, NB_VAL(fault), .flags = 0},
-    {"repeat", 'r', NB_OPT_INT, NB_OFF(repeat), "1", NB_CMD_RUN | NB_CMD_BW, "R",
+    {"repeat", 'r', NB_OPT_INT, NB_OFF(repeat), "1", RL | NB_CMD_BW, "R",
      "run: each mode R times, interleaved (none, bind, ..., none, bind, ...), for statistics; bw: timed "
      "copies per "
      "cell (bw's default is 5)",
      1, 100000, .cdefs = repeat_defaults, .flags = 0},
     {"size", 0, NB_OPT_SIZE, NB_OFF(size), "64M", NB_CMD_BW, "BYTES",
      "bytes per copy (K, M, G: powers of 1024)", 0, 0, NB_VAL(size_bytes), .flags = 0},
-    {"output", 'o', NB_OPT_STRING, NB_OFF(output), "results", NB_CMD_RUN, "DIR",
+    {"output", 'o', NB_OPT_STRING, NB_OFF(output), "results", RL, "DIR",
      "directory for result files (<time>-<host>-<config>.json and .csv)", 0, 0, .flags = 0},
-    {"no-save", 0, NB_OPT_BOOL, NB_OFF(no_save), NULL, NB_CMD_RUN, NULL, "write no result files", 0, 0,
-     .flags = 0},
+    {"no-save", 0, NB_OPT_BOOL, NB_OFF(no_save), NULL, RL, NULL, "write no result files", 0, 0, .flags = 0},
     {"sweep", 0, NB_OPT_STRING, NB_OFF(sweep), NULL, NB_CMD_RUN, "OPTION=V1,V2,...",
      "run everything once per value of an option (e.g. gpu-work=0,2000,10000), one result file each", 0, 0,
+     .flags = 0},
+    /* launch: a user's command under each placement. */
+    {"nproc", 0, NB_OPT_INT, NB_OFF(nproc), "0", NB_CMD_LAUNCH, "N",
+     "local ranks to start; 0 = one per GPU (numabench topo, or --devices)", 0, 4096, .flags = 0},
+    {"nnodes", 0, NB_OPT_INT, NB_OFF(nnodes), "1", NB_CMD_LAUNCH, "N",
+     "hosts of the job (WORLD_SIZE = nnodes x nproc); numabench starts only this host's ranks", 1, 1 << 20,
+     .flags = 0},
+    {"node-rank", 0, NB_OPT_INT, NB_OFF(node_rank), "0", NB_CMD_LAUNCH, "K",
+     "this host's index among --nnodes (RANK = node-rank x nproc + LOCAL_RANK)", 0, (1 << 20) - 1,
+     .flags = 0},
+    {"master-addr", 0, NB_OPT_STRING, NB_OFF(master_addr), "127.0.0.1", NB_CMD_LAUNCH, "HOST",
+     "MASTER_ADDR given to every rank", 0, 0, .flags = 0},
+    {"master-port", 0, NB_OPT_INT, NB_OFF(master_port), "0", NB_CMD_LAUNCH, "PORT",
+     "MASTER_PORT given to every rank; 0 = a free port chosen for each run", 0, 65535, .flags = 0},
+    {"metric", 0, NB_OPT_STRING, NB_OFF(metric), NULL, NB_CMD_LAUNCH, "REGEX",
+     "POSIX extended regex whose first group (or whole match) is a number: the last value each rank prints "
+     "is the run's result, the slowest rank's for the job (higher is better, e.g. 'throughput: ([0-9.]+)'); "
+     "without it, runs per second of wall time",
+     0, 0, .flags = 0},
+    {"timeout", 0, NB_OPT_INT, NB_OFF(timeout), "0", NB_CMD_LAUNCH, "S",
+     "stop a run after S seconds (recorded as failed: timeout); 0 = no limit", 0, 1 << 24, .flags = 0},
+    {"grace", 0, NB_OPT_INT, NB_OFF(grace), "5", NB_CMD_LAUNCH, "S",
+     "seconds between SIGTERM and SIGKILL when a run is stopped", 0, 3600, .flags = 0},
+    {"keep-going", 0, NB_OPT_BOOL, NB_OFF(keep_going), NULL, NB_CMD_LAUNCH, NULL,
+     "after a failed run, go on with the next runs (the exit status is still 1)", 0, 0, .flags = 0},
+    {"log-dir", 0, NB_OPT_STRING, NB_OFF(log_dir), NULL, NB_CMD_LAUNCH, "DIR",
+     "write each rank's output of each run to DIR/<mode>-<repeat>-rank<N>.log instead of the terminal", 0, 0,
      .flags = 0},
     {"config", 'C', NB_OPT_STRING, NB_OFF(config), NULL, TPR, "FILE",
      "read options from an INI preset first (keys are option names; the command line overrides)", 0, 0,

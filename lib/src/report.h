@@ -5,6 +5,9 @@
 #define NB_REPORT_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include <numabench/error.h>
 
 #include <jansson.h>
 
@@ -34,5 +37,22 @@ json_t *nb__config_set_json(const struct nb_config *cfg);
 /* A run report as the result document (docs/results-schema.md). */
 struct nb_report;
 json_t *nb__report_json(const struct nb_report *r);
+
+/* What every result document shares (report_run.c), for the other kinds
+ * (launch): the host and its settings, the CUDA runtime, a summary of
+ * samples, the UTC time (ISO 8601, or compact for file names). */
+struct nb_stats;
+json_t *nb__host_json(nb_topo_t topo);
+json_t *nb__cuda_json(nb_topo_t topo);
+json_t *nb__stats_json(const struct nb_stats *s);
+void nb__iso_time(char *buf, size_t len, int compact);
+
+/* Publish a result pair in dir: base.json and base.csv (or base-2.*, ...),
+ * each filled by its function into a temporary file and linked into place,
+ * complete or absent, never overwriting. path receives the JSON's path.
+ * - NB_EIO. */
+int nb__results_save_pair(const char *dir, const char *base, int (*fill_doc)(const void *, FILE *),
+                          int (*fill_csv)(const void *, FILE *), const void *arg, char *path, size_t len,
+                          nb_error_t *err);
 
 #endif

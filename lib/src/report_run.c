@@ -441,8 +441,8 @@ static int write_csv(const struct nb_report *r, FILE *f)
 }
 
 /* Write one file's content to a temporary file in dir (fsynced). */
-static int stage_file(const char *dir, const char *base, const char *ext, const struct nb_report *r,
-                      int (*fill)(const struct nb_report *, FILE *), char *tmp, size_t len, nb_error_t *err)
+static int stage_file(const char *dir, const char *base, const char *ext, const void *r,
+                      int (*fill)(const void *, FILE *), char *tmp, size_t len, nb_error_t *err)
 {
   snprintf(tmp, len, "%s/.%s.%s.XXXXXX", dir, base, ext);
   int fd = mkstemp(tmp);
@@ -505,6 +505,16 @@ static int fill_json(const struct nb_report *r, FILE *f)
   return rc;
 }
 
+static int fill_json_any(const void *r, FILE *f)
+{
+  return fill_json(r, f);
+}
+
+static int write_csv_any(const void *r, FILE *f)
+{
+  return write_csv(r, f);
+}
+
 int nb_report_save(const struct nb_report *r, const char *dir, char *path, size_t len, nb_error_t *err)
 {
   if (mkdir(dir, 0777) < 0 && errno != EEXIST)
@@ -531,15 +541,44 @@ int nb_report_save(const struct nb_report *r, const char *dir, char *path, size_
   for (char *p = base; *p; p++)
     if (*p == '/' || *p == ' ')
       *p = '_';
+  return nb__results_save_pair(dir, base, fill_json_any, write_csv_any, r, path, len, err);
+}
+
+/* ---- shared with the other result kinds (launch) ---- */
+
+int nb__results_save_pair(const char *dir, const char *base, int (*fill_doc)(const void *, FILE *),
+                          int (*fill_csv)(const void *, FILE *), const void *arg, char *path, size_t len,
+                          nb_error_t *err)
+{
   char tj[4096], tc[4096];
-  int rc = stage_file(dir, base, "json", r, fill_json, tj, sizeof tj, err);
+  int rc = stage_file(dir, base, "json", arg, fill_doc, tj, sizeof tj, err);
   if (rc < 0)
     return rc;
-  rc = stage_file(dir, base, "csv", r, write_csv, tc, sizeof tc, err);
+  rc = stage_file(dir, base, "csv", arg, fill_csv, tc, sizeof tc, err);
   if (rc == 0) {
     rc = publish(dir, base, tj, tc, path, len, err);
     unlink(tc);
   }
   unlink(tj);
   return rc;
+}
+
+json_t *nb__host_json(nb_topo_t topo)
+{
+  return host_json(topo);
+}
+
+json_t *nb__cuda_json(nb_topo_t topo)
+{
+  return cuda_json(topo);
+}
+
+json_t *nb__stats_json(const struct nb_stats *s)
+{
+  return stats_json(s);
+}
+
+void nb__iso_time(char *buf, size_t len, int compact)
+{
+  iso_time(buf, len, compact);
 }

@@ -26,6 +26,7 @@ enum nb_command {
   NB_CMD_REPORT = 1u << 3,
   NB_CMD_COMPARE = 1u << 4,
   NB_CMD_BW = 1u << 5,
+  NB_CMD_LAUNCH = 1u << 8, /* bits 6 and 7 are left to exec and audit */
 };
 
 /* Every option's value is parsed once, when it is set, by its type. Typed
@@ -131,6 +132,16 @@ struct nb_config {
   bool no_save;           /* --no-save: write no result files */
   char *config;           /* --config: preset file read before the command line */
   char *sweep;            /* --sweep: OPTION=V1,V2,...: one run per value */
+  int nproc;              /* --nproc: launch's local ranks, 0 = one per GPU */
+  int nnodes;             /* --nnodes: hosts of the launched job */
+  int node_rank;          /* --node-rank: this host's index among them */
+  char *master_addr;      /* --master-addr: MASTER_ADDR of the launched ranks */
+  int master_port;        /* --master-port: MASTER_PORT, 0 = a free one per run */
+  char *metric;           /* --metric: regex capturing the launched command's result */
+  int timeout;            /* --timeout: seconds a launched run may take, 0 = no limit */
+  int grace;              /* --grace: seconds from SIGTERM to SIGKILL when a launched run is stopped */
+  bool keep_going;        /* --keep-going: launch goes on after a failed run */
+  char *log_dir;          /* --log-dir: per-rank output files instead of the terminal */
   char *format;           /* --format: report table format (text, md, csv) */
   int format_kind;        /* --format: enum nb_opt_format */
   int threshold;          /* --threshold: compare's regression threshold, percent */

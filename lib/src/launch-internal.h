@@ -1,0 +1,51 @@
+/* numabench: launch's private interface, shared by launch.c (the
+ * experiment), launch_run.c (one supervised run), launch_watch.c (rank
+ * process trees) and report_launch.c. Not installed. */
+#ifndef NB_LAUNCH_INTERNAL_H
+#define NB_LAUNCH_INTERNAL_H
+
+#include <regex.h>
+
+#include <numabench/launch.h>
+
+struct nb_launch {
+  const struct nb_config *o;
+  const char *const *exec_argv;
+  int nexec; /* entries of exec_argv */
+  int argc;
+  const char *const *argv;
+  nb_topo_t topo;
+  int stop_fd;
+  FILE *out, *err;
+  bool echo_exec;
+  void (*progress)(void *arg, const struct nb_launch_progress *p);
+  void *progress_arg;
+  int nproc;
+  bool have_metric;
+  regex_t metric;
+  struct nb_launch_run *runs;
+  int nruns, cap;
+  int signo;   /* forwarded, 0 when none */
+  bool failed; /* a run failed or timed out */
+  char skip[NB_NMODES][240];
+};
+
+/* One run of mode, repeat: start the ranks, supervise them until every one
+ * has exited and its process group is gone, fill run. Errors: NB_EIO (pipe,
+ * fork, log file), NB_ENOMEM; a rank that fails is an outcome, not an
+ * error. */
+int nb__launch_run_one(nb_launch_t l, enum nb_mode mode, int repeat, struct nb_launch_run *run,
+                       nb_error_t *err);
+
+/* The descendants of root (not root itself), from one scan of /proc: up to
+ * max pids into out; returns the count. */
+int nb__launch_descendants(int root, int *out, int max);
+
+/* Adversarial: give every thread of pid the CPUs cpus[0..n) and move its
+ * pages to node (migrate_pages) when first is set; counts into m. */
+void nb__launch_move(int pid, const int *cpus, int n, int node, bool first, struct nb_launch_moves *m);
+
+/* Free what a run owns. */
+void nb__launch_run_free(struct nb_launch_run *run);
+
+#endif
