@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <numabench/launch.h>
@@ -111,7 +112,8 @@ static int launch(const struct nb_config *cfg, nb_topo_t topo, int argc, char **
                                 .argv = (const char *const *)argv,
                                 .topo = topo,
                                 .stop_fd = stop.fd[0],
-                                .out = stdout,
+                                /* With --json stdout holds the document only. */
+                                .out = cfg->json ? stderr : stdout,
                                 .err = stderr,
                                 .echo_exec = !cfg->quiet && !cfg->log_dir};
   if (isatty(STDERR_FILENO) && !cfg->quiet)
@@ -149,6 +151,10 @@ int cmd_launch(const struct nb_config *cfg, int argc, char **argv)
   if (nb_topo_load(&topo, &tc, &err) < 0)
     return cli_fail(&err);
   signal(SIGPIPE, SIG_IGN);
+  /* Workers a rank leaves behind are adopted by numabench rather than init,
+   * so that the launcher reaps them and their process group empties before
+   * the next run starts. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);

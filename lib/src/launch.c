@@ -187,13 +187,13 @@ const char *nb_launch_outcome_name(enum nb_launch_outcome o)
 static int summarize_mode(nb_launch_t l, struct nb_launch_summary *m, double *v, double *w)
 {
   int cnt = 0;
-  m->skipped = true;
   for (int e = 0; e < l->nruns; e++) {
     const struct nb_launch_run *run = &l->runs[e];
-    if (run->mode != m->mode || run->outcome == NB_LAUNCH_SKIPPED)
+    if (run->mode != m->mode)
       continue;
-    m->skipped = false;
-    if (run->outcome != NB_LAUNCH_OK)
+    if (run->outcome == NB_LAUNCH_SKIPPED)
+      m->skipped = true;
+    else if (run->outcome != NB_LAUNCH_OK)
       m->failed++;
     else if (isfinite(run->value)) {
       v[cnt] = run->value;

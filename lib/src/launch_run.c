@@ -211,6 +211,41 @@ static void take_exec_line(struct sup *s, int r, const char *line)
   json_decref(j);
 }
 
+static const char *str_or(json_t *v, const char *dflt)
+{
+  return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+/* A JSON array of integers as a CPU list ("0-3,8"); "-" when empty. */
+static char *list_text(json_t *arr)
+{
+  int v[1024], n = 0;
+  size_t i;
+  json_t *x;
+  json_array_foreach(arr, i, x) if (n < 1024 && json_is_integer(x)) v[n++] = (int)json_integer_value(x);
+  return n ? nb__cpulist_dup(v, n) : strdup("-");
+}
+
+/* exec's JSON line in a few words, for the terminal. */
+static void show_exec_line(nb_launch_t l, int r, const char *line)
+{
+  json_t *j = json_loads(line, 0, NULL), *gpu = json_object_get(j, "gpu");
+  json_t *node = json_object_get(gpu, "numa_node");
+  char *cl = list_text(json_object_get(j, "cpus_seen")),
+       *ml = list_text(json_object_get(j, "mem_nodes_seen"));
+  char nn[16] = "?";
+  if (json_is_integer(node))
+    snprintf(nn, sizeof nn, "%d", (int)json_integer_value(node));
+  fprintf(l->err, "[rank %d] exec: GPU %s (node %s), mode %s: CPUs %s, memory %s %s, %s\n", r,
+          str_or(json_object_get(gpu, "bus_id"), "?"), nn, str_or(json_object_get(j, "mode"), "?"),
+          cl ? cl : "?", str_or(json_object_get(j, "mem_policy_seen"), "?"), ml ? ml : "?",
+          json_is_true(json_object_get(j, "achieved")) ? "achieved" : "NOT achieved");
+  fflush(l->err);
+  free(cl);
+  free(ml);
+  json_decref(j);
+}
+
 /* A complete line of rank r's stream k: metric, tail, exec's line, echo. */
 static void take_line(struct sup *s, int r, int k, char *line, size_t len)
 {
@@ -249,7 +284,10 @@ static void take_line(struct sup *s, int r, int k, char *line, size_t len)
   if (io->log) {
     fprintf(io->log, "%s\n", line);
     fflush(io->log);
-  } else if (!exec_line || l->echo_exec) {
+  } else if (exec_line) {
+    if (l->echo_exec)
+      show_exec_line(l, rk->rank, line);
+  } else {
     /* One write per line: the lines of ranks never mix. */
     FILE *f = k == 0 ? l->out : l->err;
     fprintf(f, "[rank %d] %s\n", rk->rank, line);
@@ -367,6 +405,32 @@ static void tick_progress(struct sup *s, double *last, bool done)
   l->progress(l->progress_arg, &p);
 }
 
+/* Until every rank's process group is empty (what was left in it was
+ * killed when the last rank exited), for at most 3 s: the run is not over
+ * while a worker of it still runs. Orphans adopted by a subreaper caller
+ * (the CLI is one) are reaped here. */
+static void wait_groups(struct sup *s)
+{
+  double until = nb__now() + 3.0;
+  for (;;) {
+    int alive = 0;
+    for (int r = 0; r < s->run->nranks; r++) {
+      int pg = s->run->ranks[r].pid;
+      if (pg <= 0)
+        continue;
+      while (waitpid(-pg, NULL, WNOHANG) > 0)
+        ;
+      if (kill(-pg, 0) == 0) {
+        alive++;
+        kill(-pg, SIGKILL);
+      }
+    }
+    if (!alive || nb__now() > until)
+      return;
+    usleep(10000);
+  }
+}
+
 /* poll until every rank has exited and its pipes are closed (or, once the
  * ranks are gone, a second has passed: a process outside the group may
  * hold them). */
@@ -419,6 +483,7 @@ static void supervise(struct sup *s)
     tick_progress(s, &last_prog, false);
   }
   free(p);
+  wait_groups(s);
   tick_progress(s, &last_prog, true);
 }
 

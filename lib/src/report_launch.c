@@ -89,13 +89,22 @@ int nb_launch_write_text(nb_launch_t l, FILE *out, nb_error_t *err)
       fprintf(out, "%-11s skipped: %s\n", nb_mode_name(s[k].mode), why);
       continue;
     }
-    char ci[64] = "-", sp[64] = "-";
+    if (!s[k].runs && !s[k].failed) {
+      fprintf(out, "%-11s not run: the experiment stopped before it\n", nb_mode_name(s[k].mode));
+      continue;
+    }
+    char ci[64] = "-", sp[64] = "-", mean[32] = "-", med[32] = "-", wall[32] = "-";
     if (isfinite(s[k].value.ci_lo))
       snprintf(ci, sizeof ci, "%.4g-%.4g", s[k].value.ci_lo, s[k].value.ci_hi);
     if (isfinite(s[k].speedup))
       snprintf(sp, sizeof sp, "%.2fx (%.2f-%.2f)", s[k].speedup, s[k].lo, s[k].hi);
-    fprintf(out, "%-11s %4d %6d %12.4g %23s %9.4g %9.3f %16s\n", nb_mode_name(s[k].mode), s[k].runs,
-            s[k].failed, s[k].value.mean, ci, s[k].value.median, s[k].wall.mean, sp);
+    if (s[k].runs) {
+      snprintf(mean, sizeof mean, "%.4g", s[k].value.mean);
+      snprintf(med, sizeof med, "%.4g", s[k].value.median);
+      snprintf(wall, sizeof wall, "%.3f", s[k].wall.mean);
+    }
+    fprintf(out, "%-11s %4d %6d %12s %23s %9s %9s %16s\n", nb_mode_name(s[k].mode), s[k].runs, s[k].failed,
+            mean, ci, med, wall, sp);
   }
   free(s);
   for (int i = 0; i < l->nruns; i++) {

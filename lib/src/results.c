@@ -25,6 +25,15 @@ struct msum {
   int placement;
 };
 
+/* A result of numabench launch (kind "launch"): its summary's statistic is
+ * "value" (the command's --metric, or runs per second), it has no GB/s,
+ * and other settings make two files comparable. */
+static int is_launch(json_t *doc)
+{
+  json_t *k = json_object_get(doc, "kind");
+  return json_is_string(k) && !strcmp(json_string_value(k), "launch");
+}
+
 static double num_or_nan(json_t *v)
 {
   return json_is_number(v) ? json_number_value(v) : NAN;
@@ -93,13 +102,14 @@ static int check_summary(const char *path, json_t *doc, nb_error_t *err)
       return nb__err(err, NB_EFORMAT, "%s: summary[%zu].runs is %s", path, i,
                      runs ? "not a count" : "missing");
     static const char *const stats[] = {"steps_per_s", "gbps"};
+    const char *main_stat = is_launch(doc) ? "value" : "steps_per_s";
     for (int k = 0; k < 2; k++) {
       json_t *st = json_object_get(s, stats[k]);
       if (st && !json_is_null(st) && !json_is_object(st))
         return nb__err(err, NB_EFORMAT, "%s: summary[%zu].%s has the wrong type", path, i, stats[k]);
     }
-    if (json_integer_value(runs) > 0 && !json_is_number(at(s, "steps_per_s.mean")))
-      return nb__err(err, NB_EFORMAT, "%s: summary[%zu].steps_per_s.mean is missing", path, i);
+    if (json_integer_value(runs) > 0 && !json_is_number(at(json_object_get(s, main_stat), "mean")))
+      return nb__err(err, NB_EFORMAT, "%s: summary[%zu].%s.mean is missing", path, i, main_stat);
   }
   return 0;
 }
@@ -131,8 +141,15 @@ int nb_results_load(nb_results_t *resp, const char *path, nb_error_t *err)
               {"host.hostname", is_str},
               {"resolved.batch", is_int},
               {"resolved.pipeline", is_str}};
+  /* A launch result has no batch or pipeline: its command and ranks. */
+  static const char *const run_only[] = {"resolved.batch", "resolved.pipeline"};
   for (size_t i = 0; rc == 0 && i < sizeof need / sizeof need[0]; i++)
-    rc = require(path, doc, need[i].field, need[i].is, "", err);
+    if (!is_launch(doc) || (strcmp(need[i].field, run_only[0]) && strcmp(need[i].field, run_only[1])))
+      rc = require(path, doc, need[i].field, need[i].is, "", err);
+  if (rc == 0 && is_launch(doc))
+    rc = require(path, doc, "resolved.nproc", is_int, "", err);
+  if (rc == 0 && is_launch(doc))
+    rc = require(path, doc, "resolved.value", is_str, "", err);
   if (rc == 0 && (json_integer_value(json_object_get(doc, "schema_version")) != 1 ||
                   strcmp(json_string_value(json_object_get(doc, "tool")), "numabench")))
     rc = nb__err(err, NB_EFORMAT, "%s: schema_version %lld of tool %s; this numabench reads version 1", path,
@@ -181,9 +198,10 @@ static struct msum *summaries(nb_results_t r, int *n)
     struct msum *m = &out[(*n)++];
     m->mode = json_string_value(json_object_get(s, "mode"));
     m->runs = (int)json_integer_value(json_object_get(s, "runs"));
-    m->mean = num_or_nan(at(s, "steps_per_s.mean"));
-    m->lo = num_or_nan(json_array_get(at(s, "steps_per_s.ci95"), 0));
-    m->hi = num_or_nan(json_array_get(at(s, "steps_per_s.ci95"), 1));
+    json_t *rate = json_object_get(s, is_launch(r->doc) ? "value" : "steps_per_s");
+    m->mean = num_or_nan(at(rate, "mean"));
+    m->lo = num_or_nan(json_array_get(at(rate, "ci95"), 0));
+    m->hi = num_or_nan(json_array_get(at(rate, "ci95"), 1));
     m->gbps = num_or_nan(at(s, "gbps.mean"));
     m->gbps_lo = num_or_nan(json_array_get(at(s, "gbps.ci95"), 0));
     m->gbps_hi = num_or_nan(json_array_get(at(s, "gbps.ci95"), 1));
@@ -349,7 +367,12 @@ int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_forma
     struct msum *m = summaries(files[f], &k);
     if (k < 0)
       return nb__err(err, NB_ENOMEM, "report: out of memory");
-    if (fmt == NB_TABLE_TEXT && n > 1) {
+    if (fmt == NB_TABLE_TEXT && is_launch(doc)) {
+      char p[512];
+      fprintf(out, "%s%s: launch, %lld ranks, steps/s column: %s\n", f ? "\n" : "",
+              cell(p, sizeof p, files[f]->path, 0), (long long)json_integer_value(at(doc, "resolved.nproc")),
+              json_string_value(at(doc, "resolved.value")));
+    } else if (fmt == NB_TABLE_TEXT && n > 1) {
       char p[512];
       fprintf(out, "%s%s: batch %lld, %s, %lld workers/GPU\n", f ? "\n" : "",
               cell(p, sizeof p, files[f]->path, 0), (long long)json_integer_value(at(doc, "resolved.batch")),
@@ -385,19 +408,20 @@ static const char *const same_fields[] = {"resolved.sample",   "resolved.batch",
  * modes, or NULL: both must have measured it completely, with every
  * metric; a metric missing or null in either is "not comparable", never
  * "ok". */
-static const char *not_comparable(const struct msum *m, const struct msum *b, int nb, const char **file)
+static const char *not_comparable(const struct msum *m, const struct msum *b, int nb, int launch,
+                                  const char **file)
 {
   *file = NULL;
   if (!isfinite(m->mean) || m->mean <= 0)
     return "has no complete measurement of mode";
-  if (!isfinite(m->gbps) || m->gbps <= 0)
+  if (!launch && (!isfinite(m->gbps) || m->gbps <= 0))
     return "has no GB/s for mode";
   *file = "new";
   for (int j = 0; j < nb; j++)
     if (!strcmp(m->mode, b[j].mode)) {
       if (!isfinite(b[j].mean) || b[j].mean <= 0)
         return NULL; /* reported as incomplete below */
-      if (!isfinite(b[j].gbps) || b[j].gbps <= 0)
+      if (!launch && (!isfinite(b[j].gbps) || b[j].gbps <= 0))
         return "has no GB/s for mode";
     }
   return NULL;
@@ -415,7 +439,7 @@ static int compare_modes(nb_results_t base, const struct msum *a, int na, nb_res
     int found = 0;
     for (int j = 0; j < nb; j++)
       found |= !strcmp(a[i].mode, b[j].mode) && isfinite(b[j].mean) && b[j].mean > 0;
-    const char *which, *why = not_comparable(&a[i], b, nb, &which);
+    const char *which, *why = not_comparable(&a[i], b, nb, is_launch(base->doc), &which);
     if (why && !which)
       return nb__err(err, NB_EINVAL, "compare: %s %s %s", base->path, why, a[i].mode);
     if (!found)
@@ -436,7 +460,8 @@ static int compare_modes(nb_results_t base, const struct msum *a, int na, nb_res
         double x, xlo, xhi, y, ylo, yhi;
       } metrics[2] = {{"steps/s", a[i].mean, a[i].lo, a[i].hi, b[j].mean, b[j].lo, b[j].hi},
                       {"GB/s", a[i].gbps, a[i].gbps_lo, a[i].gbps_hi, b[j].gbps, b[j].gbps_lo, b[j].gbps_hi}};
-      for (int k = 0; k < 2; k++) {
+      metrics[0].name = is_launch(base->doc) ? "value" : metrics[0].name;
+      for (int k = 0; k < (is_launch(base->doc) ? 1 : 2); k++) {
         double change = 100.0 * (metrics[k].y - metrics[k].x) / metrics[k].x;
         int noise_known = !isnan(metrics[k].xlo) && !isnan(metrics[k].yhi);
         int beyond_noise = noise_known ? metrics[k].yhi < metrics[k].xlo : 1;
@@ -474,14 +499,22 @@ int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pc
       return nb__err(err, NB_EINVAL, "compare: %s is an interrupted run: its numbers are incomplete",
                      both[f]->path);
   char diff[512] = "";
-  for (size_t i = 0; i < sizeof same_fields / sizeof same_fields[0]; i++) {
-    json_t *a = at(base->doc, same_fields[i]), *b = at(cand->doc, same_fields[i]);
+  /* A launch result is comparable with a launch result of the same command,
+   * ranks, metric and devices only. */
+  static const char *const same_launch[] = {
+      "kind", "resolved.command", "resolved.nproc", "resolved.metric", "resolved.value", "resolved.devices"};
+  int launch = is_launch(base->doc) || is_launch(cand->doc);
+  size_t nsame =
+      launch ? sizeof same_launch / sizeof same_launch[0] : sizeof same_fields / sizeof same_fields[0];
+  for (size_t i = 0; i < nsame; i++) {
+    const char *field = launch ? same_launch[i] : same_fields[i];
+    json_t *a = at(base->doc, field), *b = at(cand->doc, field);
     if (!json_equal(a, b)) {
       char *ta = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL,
            *tb = b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
       size_t used = strlen(diff);
-      snprintf(diff + used, sizeof diff - used, "%s%s (%s vs %s)", used ? ", " : "", same_fields[i] + 9,
-               ta ? ta : "missing", tb ? tb : "missing");
+      snprintf(diff + used, sizeof diff - used, "%s%s (%s vs %s)", used ? ", " : "",
+               field + (strncmp(field, "resolved.", 9) ? 0 : 9), ta ? ta : "missing", tb ? tb : "missing");
       free(ta);
       free(tb);
     }
