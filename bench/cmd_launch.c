@@ -128,6 +128,13 @@ static int launch(const struct nb_config *cfg, nb_topo_t topo, int argc, char **
     rc = EXIT_FAILURE; /* what ran is still saved */
   }
   int rrc = report(l, cfg);
+  /* A placed mode that the audit did not see as planned, as run's
+   * placement not achieved. */
+  int n = 0, misplaced = 0;
+  struct nb_launch_summary *sum = nb_launch_summarize(l, &n);
+  for (int k = 0; sum && k < n; k++)
+    misplaced += sum[k].mode != NB_MODE_NONE && sum[k].as_planned < sum[k].audited;
+  free(sum);
   int sig = nb_launch_interrupted(l);
   if (rc == 0 && rrc)
     rc = rrc;
@@ -136,6 +143,12 @@ static int launch(const struct nb_config *cfg, nb_topo_t topo, int argc, char **
   else if (rc == 0 && nb_launch_failed(l)) {
     fprintf(stderr, "numabench: launch: a run failed (see the report)\n");
     rc = EXIT_FAILURE;
+  } else if (rc == 0 && misplaced && !cfg->allow_misplacement) {
+    fprintf(stderr,
+            "numabench: launch: placement not as planned in %d mode%s (see the report); "
+            "--allow-misplacement exits 0\n",
+            misplaced, misplaced == 1 ? "" : "s");
+    rc = CLI_EXIT_MISPLACED;
   }
   nb_launch_free(l);
   return rc;

@@ -191,6 +191,12 @@ static int summarize_mode(nb_launch_t l, struct nb_launch_summary *m, double *v,
     const struct nb_launch_run *run = &l->runs[e];
     if (run->mode != m->mode)
       continue;
+    for (int r = 0; r < run->nranks; r++) {
+      const struct nb_launch_proof *pf = &run->ranks[r].proof;
+      m->audited += pf->audited;
+      m->as_planned += pf->audited && pf->as_planned;
+      m->workers_off_node += pf->audited && pf->workers_off_node;
+    }
     if (run->outcome == NB_LAUNCH_SKIPPED)
       m->skipped = true;
     else if (run->outcome != NB_LAUNCH_OK)

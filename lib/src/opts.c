@@ -143,6 +143,12 @@ static const struct nb_option options[] = {
      "stop a run after S seconds (recorded as failed: timeout); 0 = no limit", 0, 1 << 24, .flags = 0},
     {"grace", 0, NB_OPT_INT, NB_OFF(grace), "5", NB_CMD_LAUNCH, "S",
      "seconds between SIGTERM and SIGKILL when a run is stopped", 0, 3600, .flags = 0},
+    {"audit-at", 0, NB_OPT_INT, NB_OFF(audit_at), "2", NB_CMD_LAUNCH, "S",
+     "start the placement audit of every rank's process tree S seconds into each run (after the dataloader "
+     "workers have started)",
+     0, 1 << 20, .flags = 0},
+    {"audit-for", 0, NB_OPT_INT, NB_OFF(audit_for), "1", NB_CMD_LAUNCH, "S",
+     "seconds the audit samples where every thread runs (0: one sample)", 0, 3600, .flags = 0},
     {"keep-going", 0, NB_OPT_BOOL, NB_OFF(keep_going), NULL, NB_CMD_LAUNCH, NULL,
      "after a failed run, go on with the next runs (the exit status is still 1)", 0, 0, .flags = 0},
     {"log-dir", 0, NB_OPT_STRING, NB_OFF(log_dir), NULL, NB_CMD_LAUNCH, "DIR",

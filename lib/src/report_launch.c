@@ -65,6 +65,39 @@ static void failed_run_text(nb_launch_t l, const struct nb_launch_run *run, FILE
   }
 }
 
+static void pct(char *buf, size_t len, double v)
+{
+  if (isnan(v))
+    snprintf(buf, len, "-");
+  else
+    snprintf(buf, len, "%.0f%%", 100 * v);
+}
+
+/* Every rank run not placed as planned, with what the audit saw; a bound
+ * run whose workers ran off their node is flagged. */
+static void proof_flags(nb_launch_t l, FILE *out)
+{
+  for (int i = 0; i < l->nruns; i++)
+    for (int r = 0; r < l->runs[i].nranks; r++) {
+      const struct nb_launch_run *run = &l->runs[i];
+      const struct nb_launch_proof *p = &run->ranks[r].proof;
+      if (!p->audited || p->as_planned || p->rank_node < 0)
+        continue;
+      char a[4][16];
+      pct(a[0], 16, p->rank_cpu_share);
+      pct(a[1], 16, p->rank_page_share);
+      pct(a[2], 16, p->worker_cpu_share);
+      pct(a[3], 16, p->worker_page_share);
+      fprintf(out,
+              "  %s%s run %d, rank %d: NOT as planned: rank on node %d (CPU %s, pages %s), %d worker%s on "
+              "node %d "
+              "(CPU %s, pages %s)\n",
+              p->workers_off_node ? "FLAG: workers off node: " : "", nb_mode_name(run->mode), run->repeat + 1,
+              r, p->rank_node, a[0], a[1], p->workers_seen, p->workers_seen == 1 ? "" : "s", p->worker_node,
+              a[2], a[3]);
+    }
+}
+
 int nb_launch_write_text(nb_launch_t l, FILE *out, nb_error_t *err)
 {
   int n;
@@ -96,8 +129,10 @@ int nb_launch_write_text(nb_launch_t l, FILE *out, nb_error_t *err)
     char ci[64] = "-", sp[64] = "-", mean[32] = "-", med[32] = "-", wall[32] = "-";
     if (isfinite(s[k].value.ci_lo))
       snprintf(ci, sizeof ci, "%.4g-%.4g", s[k].value.ci_lo, s[k].value.ci_hi);
-    if (isfinite(s[k].speedup))
+    if (isfinite(s[k].speedup) && isfinite(s[k].lo))
       snprintf(sp, sizeof sp, "%.2fx (%.2f-%.2f)", s[k].speedup, s[k].lo, s[k].hi);
+    else if (isfinite(s[k].speedup))
+      snprintf(sp, sizeof sp, "%.2fx", s[k].speedup);
     if (s[k].runs) {
       snprintf(mean, sizeof mean, "%.4g", s[k].value.mean);
       snprintf(med, sizeof med, "%.4g", s[k].value.median);
@@ -106,7 +141,14 @@ int nb_launch_write_text(nb_launch_t l, FILE *out, nb_error_t *err)
     fprintf(out, "%-11s %4d %6d %12s %23s %9s %9s %16s\n", nb_mode_name(s[k].mode), s[k].runs, s[k].failed,
             mean, ci, med, wall, sp);
   }
+  fprintf(out, "\nplacement proof (the audit, while each run was in progress):\n");
+  for (int k = 0; k < n; k++)
+    if (!s[k].skipped && (s[k].runs || s[k].failed))
+      fprintf(out, "  %-11s %d of %d audited rank runs as planned%s\n", nb_mode_name(s[k].mode),
+              s[k].as_planned, s[k].audited,
+              s[k].mode == NB_MODE_NONE ? " (nothing planned: seen only)" : "");
   free(s);
+  proof_flags(l, out);
   for (int i = 0; i < l->nruns; i++) {
     const struct nb_launch_run *run = &l->runs[i];
     if (run->outcome == NB_LAUNCH_SKIPPED || (run->outcome == NB_LAUNCH_OK && isfinite(run->value)))
@@ -145,19 +187,39 @@ static json_t *moves_json(const struct nb_launch_moves *m)
                    m->pages_errno ? json_string(strerror(m->pages_errno)) : json_null());
 }
 
+static json_t *node_or_null(int n)
+{
+  return n >= 0 ? json_integer(n) : json_null();
+}
+
+static json_t *proof_json(const struct nb_launch_proof *p)
+{
+  if (!p->audited)
+    return json_pack("{s:b, s:o, s:o, s:o}", "audited", 0, "why_not", nb__json_text(p->why_not),
+                     "planned_rank_node", node_or_null(p->rank_node), "planned_worker_node",
+                     node_or_null(p->worker_node));
+  return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:b, s:b, s:s}", "audited", 1,
+                   "planned_rank_node", node_or_null(p->rank_node), "planned_worker_node",
+                   node_or_null(p->worker_node), "rank_cpu_share", num(p->rank_cpu_share), "rank_page_share",
+                   num(p->rank_page_share), "worker_cpu_share", num(p->worker_cpu_share), "worker_page_share",
+                   num(p->worker_page_share), "workers_seen", p->workers_seen, "as_planned", p->as_planned,
+                   "workers_off_node", p->workers_off_node, "audit_verdict", p->verdict);
+}
+
 static json_t *rank_json(const struct nb_launch_rank *rk)
 {
   json_t *tail = json_array();
   for (int i = 0; tail && i < rk->ntail; i++)
     json_array_append_new(tail, nb__json_text(rk->tail[i]));
   json_t *exec = rk->exec_line ? json_loads(rk->exec_line, 0, NULL) : NULL;
-  return json_pack("{s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o}", "rank", rk->rank, "pid", rk->pid,
-                   "exit_code", rk->exited && !rk->signal ? json_integer(rk->exit_code) : json_null(),
-                   "signal", rk->signal ? json_integer(rk->signal) : json_null(), "exit_s",
+  return json_pack("{s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}", "rank", rk->rank, "pid",
+                   rk->pid, "exit_code",
+                   rk->exited && !rk->signal ? json_integer(rk->exit_code) : json_null(), "signal",
+                   rk->signal ? json_integer(rk->signal) : json_null(), "exit_s",
                    rk->exited ? json_real(rk->exit_s) : json_null(), "metric",
                    rk->has_metric ? json_real(rk->metric) : json_null(), "exec", exec ? exec : json_null(),
                    "descendants_seen", rk->descendants_seen, "adversarial_moves", moves_json(&rk->moves),
-                   "last_lines", tail);
+                   "last_lines", tail, "proof", proof_json(&rk->proof));
 }
 
 static json_t *run_json(const struct nb_launch_run *run)
@@ -185,9 +247,12 @@ static json_t *summary_json(const struct nb_launch_summary *s)
   json_t *sp = isnan(s->speedup) || s->mode == NB_MODE_NONE
                    ? json_null()
                    : json_pack("{s:o, s:[o, o]}", "ratio", num(s->speedup), "ci95", num(s->lo), num(s->hi));
-  return json_pack("{s:s, s:b, s:i, s:i, s:o, s:o, s:o}", "mode", nb_mode_name(s->mode), "skipped", 0, "runs",
-                   s->runs, "failed", s->failed, "value", s->runs ? nb__stats_json(&s->value) : json_null(),
-                   "wall_s", s->runs ? nb__stats_json(&s->wall) : json_null(), "speedup_vs_none", sp);
+  return json_pack("{s:s, s:b, s:i, s:i, s:o, s:o, s:o, s:i, s:i, s:i, s:b}", "mode", nb_mode_name(s->mode),
+                   "skipped", 0, "runs", s->runs, "failed", s->failed, "value",
+                   s->runs ? nb__stats_json(&s->value) : json_null(), "wall_s",
+                   s->runs ? nb__stats_json(&s->wall) : json_null(), "speedup_vs_none", sp,
+                   "audited_rank_runs", s->audited, "as_planned", s->as_planned, "workers_off_node",
+                   s->workers_off_node, "placement_achieved", s->audited > 0 && s->as_planned == s->audited);
 }
 
 static json_t *resolved_json(nb_launch_t l)

@@ -84,6 +84,25 @@ struct nb_launch_moves {
   int worker_node; /* the node they were moved to, -1 when nothing was to move */
 };
 
+/** Placement proof of one rank in one run: what the mode planned (from
+ *  exec's line) against what the audit saw while the run was in progress
+ *  (CPU samples of every thread, resident data pages, from /proc). The
+ *  rank's own process and its descendants (workers) are judged apart:
+ *  adversarial plans them on different nodes. */
+struct nb_launch_proof {
+  bool audited; /* the audit sampled the rank; else why_not says why */
+  char why_not[120];
+  int rank_node;          /* planned node of the rank's process, -1 when not bound (none) */
+  int worker_node;        /* planned node of its descendants, -1 when not bound */
+  double rank_cpu_share;  /* share of the rank process's CPU samples on rank_node (NaN: none) */
+  double rank_page_share; /* share of its data pages on rank_node */
+  double worker_cpu_share, worker_page_share; /* the same for its descendants, on worker_node */
+  int workers_seen;                           /* descendant processes the audit saw */
+  bool as_planned;       /* every share that is known is at least the audit's threshold */
+  bool workers_off_node; /* a bound mode whose workers ran (CPU samples) off their planned node */
+  char verdict[16];      /* the audit's verdict of the whole rank against its GPU's node */
+};
+
 /** One rank of one run. */
 struct nb_launch_rank {
   int rank;        /* local rank */
@@ -99,6 +118,7 @@ struct nb_launch_rank {
   char *exec_line; /* exec's JSON line (its first line on stderr), or NULL when it printed none */
   struct nb_launch_moves moves;
   int descendants_seen; /* most descendant processes seen at once */
+  struct nb_launch_proof proof;
 };
 
 /** One run: a mode, a repeat. */
@@ -126,6 +146,9 @@ struct nb_launch_summary {
   struct nb_stats value;  /* of the runs' values; n 0 when none */
   struct nb_stats wall;   /* of their wall times */
   double speedup, lo, hi; /* value vs none's, with its 95% interval; NaN when unknown */
+  int audited;            /* rank runs the audit sampled (of every run of the mode, complete or not) */
+  int as_planned;         /* of them, placed as the mode planned */
+  int workers_off_node;   /* of them, bound modes whose workers ran off their planned node */
 };
 
 /** Check launch's options and the command against each other: a command

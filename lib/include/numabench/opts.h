@@ -140,6 +140,8 @@ struct nb_config {
   char *metric;           /* --metric: regex capturing the launched command's result */
   int timeout;            /* --timeout: seconds a launched run may take, 0 = no limit */
   int grace;              /* --grace: seconds from SIGTERM to SIGKILL when a launched run is stopped */
+  int audit_at;           /* --audit-at: seconds into a launched run when its audit starts */
+  int audit_for;          /* --audit-for: seconds the audit samples */
   bool keep_going;        /* --keep-going: launch goes on after a failed run */
   char *log_dir;          /* --log-dir: per-rank output files instead of the terminal */
   char *format;           /* --format: report table format (text, md, csv) */
