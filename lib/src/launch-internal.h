@@ -41,9 +41,11 @@ int nb__launch_run_one(nb_launch_t l, enum nb_mode mode, int repeat, struct nb_l
  * max pids into out; returns the count. */
 int nb__launch_descendants(int root, int *out, int max);
 
-/* Adversarial: give every thread of pid the CPUs cpus[0..n) and move its
- * pages to node (migrate_pages) when first is set; counts into m. */
-void nb__launch_move(int pid, const int *cpus, int n, int node, bool first, struct nb_launch_moves *m);
+/* Adversarial: give every thread of pid the CPUs cpus[0..n) and, when first
+ * is set, move its pages from the other nodes (up to max_node, the highest
+ * node number) to node (migrate_pages); counts into m. */
+void nb__launch_move(int pid, const int *cpus, int n, int node, int max_node, bool first,
+                     struct nb_launch_moves *m);
 
 /* Free what a run owns. */
 void nb__launch_run_free(struct nb_launch_run *run);

@@ -82,17 +82,18 @@ static bool has_cpus(int tid, const cpu_set_t *want, size_t size)
   return same;
 }
 
-/* Move pid's pages from every other node to node. */
-static void move_pages_of(int pid, int node, struct nb_launch_moves *m)
+/* Move pid's pages from every other node up to max_node to node (a node
+ * beyond the kernel's node count in the mask is EINVAL). */
+static void move_pages_of(int pid, int node, int max_node, struct nb_launch_moves *m)
 {
   unsigned long from[(NB_MAX_NODE_INDEX + 1) / (8 * sizeof(unsigned long))] = {0};
   unsigned long to[sizeof from / sizeof from[0]] = {0};
   const unsigned long bits = 8 * sizeof(unsigned long);
-  for (unsigned long i = 0; i <= NB_MAX_NODE_INDEX && i < sizeof from * 8; i++)
+  for (unsigned long i = 0; i <= (unsigned long)max_node && i < sizeof from * 8; i++)
     if ((int)i != node)
       from[i / bits] |= 1UL << (i % bits);
   to[(unsigned long)node / bits] |= 1UL << ((unsigned long)node % bits);
-  long left = syscall(SYS_migrate_pages, pid, (unsigned long)(sizeof from * 8), from, to);
+  long left = syscall(SYS_migrate_pages, pid, (unsigned long)max_node + 2, from, to);
   if (left < 0) {
     m->pages_errno = errno;
     return;
@@ -101,7 +102,8 @@ static void move_pages_of(int pid, int node, struct nb_launch_moves *m)
   m->pages_left += left;
 }
 
-void nb__launch_move(int pid, const int *cpus, int n, int node, bool first, struct nb_launch_moves *m)
+void nb__launch_move(int pid, const int *cpus, int n, int node, int max_node, bool first,
+                     struct nb_launch_moves *m)
 {
   size_t size = CPU_ALLOC_SIZE(NB_MAX_CPU_INDEX + 1);
   cpu_set_t *want = CPU_ALLOC(NB_MAX_CPU_INDEX + 1);
@@ -133,5 +135,5 @@ void nb__launch_move(int pid, const int *cpus, int n, int node, bool first, stru
     closedir(d);
   CPU_FREE(want);
   if (d && first)
-    move_pages_of(pid, node, m);
+    move_pages_of(pid, node, max_node, m);
 }

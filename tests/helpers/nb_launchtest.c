@@ -6,14 +6,17 @@
  *
  *   nb_launchtest [--workers N] [--mb M] [--seconds S] [--rate X]
  *                 [--fail-rank R --exit C] [--hang-rank R] [--ignore-term]
- *                 [--orphan] [--no-metric-rank R]
+ *                 [--orphan] [--no-metric-rank R] [--stray-cpus LO-HI]
  *
  * Lines: "env LOCAL_RANK=... RANK=... WORLD_SIZE=... LOCAL_WORLD_SIZE=...
  * MASTER_ADDR=... MASTER_PORT=... CUDA_DEVICE_ORDER=...", "pids RANKPID
  * WORKER...", then "average throughput: V samples/s" with V = X * (1 +
- * LOCAL_RANK) (so that the slowest rank is rank 0).
+ * LOCAL_RANK) (so that the slowest rank is rank 0). --stray-cpus moves every
+ * worker to CPUs LO-HI by itself (sched_setaffinity), as a library that
+ * resets affinity in its workers would: the launcher must notice.
  */
 #define _GNU_SOURCE
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,7 @@ static const char *env(const char *name)
 
 int main(int argc, char **argv)
 {
+  int stray_lo = -1, stray_hi = -1;
   int workers = 2, fail_rank = -1, code = 3, hang_rank = -1, ignore_term = 0, orphan = 0, nometric = -1;
   long mb = 8;
   double seconds = 1.0, rate = 100.0;
@@ -75,6 +79,8 @@ int main(int argc, char **argv)
       hang_rank = atoi(v), i++;
     else if (!strcmp(a, "--no-metric-rank"))
       nometric = atoi(v), i++;
+    else if (!strcmp(a, "--stray-cpus") && sscanf(v, "%d-%d", &stray_lo, &stray_hi) == 2)
+      i++;
     else if (!strcmp(a, "--ignore-term"))
       ignore_term = 1;
     else if (!strcmp(a, "--orphan"))
@@ -96,6 +102,14 @@ int main(int argc, char **argv)
   for (int w = 0; w < n; w++) {
     kids[w] = fork();
     if (kids[w] == 0) {
+      if (stray_lo >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int c = stray_lo; c <= stray_hi && c < CPU_SETSIZE; c++)
+          CPU_SET(c, &set);
+        if (sched_setaffinity(0, sizeof set, &set) < 0)
+          perror("nb_launchtest: --stray-cpus");
+      }
       /* A worker outlives the test run when told to hang or be orphaned. */
       work(mb, rank == hang_rank || orphan ? 3600 : seconds + 5);
       _exit(0);
