@@ -41,11 +41,31 @@ int nb__launch_run_one(nb_launch_t l, enum nb_mode mode, int repeat, struct nb_l
  * max pids into out; returns the count. */
 int nb__launch_descendants(int root, int *out, int max);
 
-/* Adversarial: give every thread of pid the CPUs cpus[0..n) and, when first
- * is set, move its pages from the other nodes (up to max_node, the highest
- * node number) to node (migrate_pages); counts into m. */
-void nb__launch_move(int pid, const int *cpus, int n, int node, int max_node, bool first,
-                     struct nb_launch_moves *m);
+/* The thread that moves pages (migrate_pages) for the adversarial
+ * watcher. Counters of a move are written under mu until stop. */
+#include <pthread.h>
+#define NB__MIGRATE_QUEUE 256
+struct nb__migration {
+  int pid, node, max_node;
+  struct nb_launch_moves *m;
+};
+struct nb__migrator {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool started, stop;
+  long head, n; /* taken and queued so far */
+  struct nb__migration q[NB__MIGRATE_QUEUE];
+};
+int nb__migrator_start(struct nb__migrator *g);
+/* Stop it (moves still queued are dropped: the run is over) and join. */
+void nb__migrator_stop(struct nb__migrator *g);
+
+/* Adversarial: give every thread of pid the CPUs cpus[0..n) now and, when
+ * first is set, have g move its pages from the other nodes (up to
+ * max_node, the highest node number) to node; counts into m. */
+void nb__launch_move(struct nb__migrator *g, int pid, const int *cpus, int n, int node, int max_node,
+                     bool first, struct nb_launch_moves *m);
 
 /* Free what a run owns. */
 void nb__launch_run_free(struct nb_launch_run *run);

@@ -49,6 +49,7 @@ struct sup {
   double start, deadline; /* deadline: SIGKILL after the grace, 0 when not stopping */
   bool stopping;
   int live; /* ranks not yet reaped */
+  struct nb__migrator mig;
 };
 
 /* A free TCP port for MASTER_PORT: the kernel's choice for port 0. */
@@ -380,8 +381,8 @@ static void watch(struct sup *s)
         first = io->moved[j] != desc[i];
       if (first && io->nmoved < MAX_DESC)
         io->moved[io->nmoved++] = desc[i];
-      nb__launch_move(desc[i], io->worker_cpus, io->nworker_cpus, io->worker_node, max_node(s->l->topo),
-                      first, &rk->moves);
+      nb__launch_move(&s->mig, desc[i], io->worker_cpus, io->nworker_cpus, io->worker_node,
+                      max_node(s->l->topo), first, &rk->moves);
     }
   }
 }
@@ -611,7 +612,11 @@ int nb__launch_run_one(nb_launch_t l, enum nb_mode mode, int repeat, struct nb_l
     rc = start_rank(&s, r, argv, err);
   if (rc < 0) /* the ranks started go, and are waited for */
     start_stopping(&s, NB_LAUNCH_FAILED, SIGKILL);
+  if (mode == NB_MODE_ADVERSARIAL)
+    nb__migrator_start(&s.mig);
   supervise(&s);
+  if (mode == NB_MODE_ADVERSARIAL)
+    nb__migrator_stop(&s.mig);
   run_value(l, run);
 out:
   for (int r = 0; s.io && r < l->nproc; r++) {

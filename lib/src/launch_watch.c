@@ -3,6 +3,7 @@
  * inherited policy (the rank on the remote node, its dataloader workers on
  * the GPU's), the launcher does from outside, thread by thread. */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -102,8 +103,68 @@ static void move_pages_of(int pid, int node, int max_node, struct nb_launch_move
   m->pages_left += left;
 }
 
-void nb__launch_move(int pid, const int *cpus, int n, int node, int max_node, bool first,
-                     struct nb_launch_moves *m)
+/* Page moves take their time (a process that keeps touching its pages
+ * makes migrate_pages retry): they run in a thread of their own, so that the
+ * supervisor keeps reading output, reaping and timing while they do. */
+static void *migrator(void *arg)
+{
+  struct nb__migrator *g = arg;
+  pthread_mutex_lock(&g->mu);
+  for (;;) {
+    while (!g->stop && g->head == g->n)
+      pthread_cond_wait(&g->cv, &g->mu);
+    if (g->stop)
+      break;
+    struct nb__migration job = g->q[g->head++ % NB__MIGRATE_QUEUE];
+    pthread_mutex_unlock(&g->mu);
+    struct nb_launch_moves got = {0};
+    move_pages_of(job.pid, job.node, job.max_node, &got);
+    pthread_mutex_lock(&g->mu);
+    job.m->pages_calls += got.pages_calls;
+    job.m->pages_left += got.pages_left;
+    if (got.pages_errno)
+      job.m->pages_errno = got.pages_errno;
+  }
+  pthread_mutex_unlock(&g->mu);
+  return NULL;
+}
+
+int nb__migrator_start(struct nb__migrator *g)
+{
+  memset(g, 0, sizeof *g);
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->cv, NULL);
+  g->started = pthread_create(&g->thread, NULL, migrator, g) == 0;
+  return g->started ? 0 : -1;
+}
+
+void nb__migrator_stop(struct nb__migrator *g)
+{
+  pthread_mutex_lock(&g->mu);
+  g->stop = true;
+  pthread_cond_signal(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+  if (g->started)
+    pthread_join(g->thread, NULL);
+  pthread_cond_destroy(&g->cv);
+  pthread_mutex_destroy(&g->mu);
+}
+
+/* Queue a page move; a full queue drops it (counted as not moved). */
+static void migrate_later(struct nb__migrator *g, int pid, int node, int max_node, struct nb_launch_moves *m)
+{
+  pthread_mutex_lock(&g->mu);
+  if (g->started && g->n - g->head < NB__MIGRATE_QUEUE) {
+    g->q[g->n++ % NB__MIGRATE_QUEUE] = (struct nb__migration){pid, node, max_node, m};
+    pthread_cond_signal(&g->cv);
+  } else {
+    m->pages_errno = g->started ? EAGAIN : ENOSYS;
+  }
+  pthread_mutex_unlock(&g->mu);
+}
+
+void nb__launch_move(struct nb__migrator *g, int pid, const int *cpus, int n, int node, int max_node,
+                     bool first, struct nb_launch_moves *m)
 {
   size_t size = CPU_ALLOC_SIZE(NB_MAX_CPU_INDEX + 1);
   cpu_set_t *want = CPU_ALLOC(NB_MAX_CPU_INDEX + 1);
@@ -135,5 +196,5 @@ void nb__launch_move(int pid, const int *cpus, int n, int node, int max_node, bo
     closedir(d);
   CPU_FREE(want);
   if (d && first)
-    move_pages_of(pid, node, max_node, m);
+    migrate_later(g, pid, node, max_node, m);
 }

@@ -16,9 +16,9 @@ NB_VM_EXTRA_BINS=${NB_LAUNCHTEST:-$(dirname "$NUMABENCH")/../tests/nb_launchtest
 guest() {
   cat <<'GUEST'
 D=0000:41:00.0,0000:42:00.0,0000:81:00.0,0000:82:00.0
-run launch.json numabench launch --devices $D --nproc 4 --mode none,bind,adversarial --metric 'throughput: ([0-9.]+)' --audit-at 2 --audit-for 1 --no-save --json --quiet -- nb_launchtest --workers 2 --mb 32 --seconds 5
-run stray.txt numabench launch --devices $D --nproc 1 --mode bind --audit-at 2 --audit-for 1 --no-save --quiet -- nb_launchtest --workers 2 --mb 32 --seconds 5 --stray-cpus 2-3
-run launch.txt numabench launch --devices $D --nproc 4 --mode bind,adversarial --audit-at 2 --audit-for 1 --no-save --quiet -- nb_launchtest --workers 2 --mb 32 --seconds 5
+run launch.json numabench launch --devices $D --nproc 4 --mode none,bind,adversarial --metric 'throughput: ([0-9.]+)' --audit-at 4 --audit-for 1 --no-save --json --quiet -- nb_launchtest --workers 2 --mb 32 --seconds 12
+run stray.txt numabench launch --devices $D --nproc 1 --mode bind --audit-at 3 --audit-for 1 --no-save --quiet -- nb_launchtest --workers 2 --mb 32 --seconds 8 --stray-cpus 2-3
+run launch.txt numabench launch --devices $D --nproc 4 --mode bind,adversarial --audit-at 4 --audit-for 1 --no-save --quiet -- nb_launchtest --workers 2 --mb 32 --seconds 10
 GUEST
 }
 
