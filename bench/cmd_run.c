@@ -142,8 +142,9 @@ int cmd_run(const struct nb_config *cfg, int argc, char **argv)
     xc.progress = show_progress;
   nb_experiment_t x;
   nb_error_t err = {0};
+  /* A sweep point this machine cannot have is a refusal, as in run_points. */
   if (nb_experiment_new(&x, &xc, &err) < 0)
-    return cli_fail(&err);
+    return err.code == NB_ENOTSUP ? cli_refuse(&err) : cli_fail(&err);
   /* A reader that went away (`| head`) must not kill the run before its
    * result files are saved: the write fails with EPIPE instead, and
    * report_point says so after saving. */
