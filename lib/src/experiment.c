@@ -371,11 +371,12 @@ static int prepare_point(const struct point *pt, struct point_state *st, nb_plan
   return choose_batch(pt, st, ran, *nran, err);
 }
 
-/* Every point after the first is prepared once before anything runs (the
- * planner is pure, so this measures nothing): a sweep value that only this
- * topology refuses (a GPU it lacks, more workers than CPUs, a batch that does
- * not fit) stops the experiment before its first point is measured. The
- * first point is prepared again by its run, which refuses it in the same way. */
+/* Every point is prepared once before anything runs (the planner is pure,
+ * so this measures nothing): a sweep value that only this topology refuses
+ * (a GPU it lacks, more workers than CPUs, a batch that does not fit) stops
+ * the experiment before its first point is measured, and the message names
+ * the point whatever its place in the list. Each point is prepared again by
+ * its own run, against the machine as it is then. */
 static int check_points(nb_experiment_t x, nb_error_t *err)
 {
   struct point_state st = {0};
@@ -383,7 +384,7 @@ static int check_points(nb_experiment_t x, nb_error_t *err)
   int nran, rc = 0;
   enum nb_backend asked;
   char why[640];
-  for (int i = 1; i < x->npoints && rc == 0; i++) {
+  for (int i = 0; i < x->npoints && rc == 0; i++) {
     nb_error_t e = {0};
     if ((rc = prepare_point(&x->points[i], &st, ran, &nran, &asked, why, sizeof why, &e)) < 0) {
       char shown[NB__SHOWN_LEN];

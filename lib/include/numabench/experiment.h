@@ -44,8 +44,8 @@ struct nb_experiment_config {
 
 /** Resolve the options of an experiment: the sweep, and for every point its
  *  modes, sample shape, pipeline and backend as asked; every sweep value is
- *  checked before anything runs. With several points, each point after the
- *  first is also prepared against this machine as nb_experiment_run_point
+ *  checked before anything runs. With several points, each point is also
+ *  prepared against this machine as nb_experiment_run_point
  *  would (topology, backend, plans, batch, memory), without running
  *  anything; its error then starts with "--sweep OPTION=VALUE (point K of
  *  N, nothing was run): ". A single point is loaded by its run.
