@@ -46,6 +46,11 @@ int cli_refuse(const nb_error_t *err);
  * (nb_input_error); returns CLI_EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Print a note that is not an error (where results went) as one line on
+ * stderr, "numabench: " first, control characters in it shown as '?' as in
+ * every echoed input; never cut. */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* An argument as messages show it: cut to fit buf (CLI_SHOWN bytes) with
  * "...", so that what the message says about it is never cut off. */
 #define CLI_SHOWN 72

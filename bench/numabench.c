@@ -71,6 +71,24 @@ int cli_usage(const char *fmt, ...)
   return CLI_EXIT_USAGE;
 }
 
+void cli_note(const char *fmt, ...)
+{
+  /* Room for a whole result path (4096 bytes) and its words: a note names
+   * a file the user wants to find, so it is never cut as errors are. */
+  char text[4608];
+  va_list ap;
+  va_start(ap, fmt);
+  if (vsnprintf(text, sizeof text, fmt, ap) < 0)
+    text[0] = '\0';
+  va_end(ap);
+  /* Scrubbed as nb_input_error scrubs errors: a control character in an
+   * echoed name (a newline in --output) is shown as '?'. */
+  for (char *p = text; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = '?';
+  fprintf(stderr, "numabench: %s\n", text);
+}
+
 /* stdout must have reached its destination: a full disk is a failure. */
 static int finish_stdout(int rc)
 {

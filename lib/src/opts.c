@@ -120,8 +120,9 @@ static const struct nb_option options[] = {
      "run everything once per value of an option (e.g. gpu-work=0,2000,10000), one result file each", 0, 0,
      .flags = 0},
     {"config", 'C', NB_OPT_STRING, NB_OFF(config), NULL, TPR, "FILE",
-     "read options from an INI preset first (keys are option names; the command line overrides)", 0, 0,
-     .flags = 0},
+     "read options from an INI preset first (keys are option names; the command line overrides); FILE may "
+     "be a pipe (/dev/stdin, <(command)), read up to 1 MiB",
+     0, 0, .flags = 0},
     {"format", 'f', NB_OPT_ENUM, NB_OFF(format), "text", NB_CMD_REPORT, NULL, "table format", 0, 0,
      NB_VAL(format_kind), formats, .flags = NB_OPT_CMD_ERRORS},
     {"threshold", 0, NB_OPT_INT, NB_OFF(threshold), "5", NB_CMD_COMPARE, "PCT",
@@ -603,9 +604,22 @@ int nb_config_load_file(struct nb_config *cfg, const char *path, unsigned comman
 {
   char *text;
   size_t len;
-  int rc = nb__input_read("--config", path, 0, NB_INI_MAX, &text, &len, err);
+  /* A pipe is a documented way to pass a generated preset (`--config
+   * /dev/stdin`, `--config <(gen)`), read once under the same cap. A FIFO
+   * nobody writes to reads as empty instead of blocking: refused, as an
+   * empty pipe is never what was meant. */
+  struct stat st;
+  bool pipe = stat(path, &st) == 0 && S_ISFIFO(st.st_mode);
+  int rc = nb__input_read("--config", path, NB_INPUT_PIPE, NB_INI_MAX, &text, &len, err);
   if (rc < 0)
     return rc;
+  if (pipe && len == 0) {
+    free(text);
+    return nb__err(err, NB_EINVAL,
+                   "--config %s: a pipe or FIFO that gave nothing (no writer, or it wrote nothing); pipe a "
+                   "preset in or give a preset file",
+                   path);
+  }
   const char *nul = memchr(text, '\0', len);
   if (nul) {
     rc = nb__err(err, NB_EFORMAT, "%s:%d: a NUL byte; a preset is text", path,
