@@ -379,13 +379,19 @@ static int driver_gpu_node(const char *root, const char *bus_dir)
 }
 
 /* Mark node os as the memory of the GPU at bus_id (canonical or "").
- * Returns false when the model has no such node. */
-static bool mark_gpu_memory(struct nb_topo *topo, int os, const char *bus_id)
+ * Returns false when the model has no such node. A node with CPUs is never
+ * a GPU's memory, whatever a damaged XML or driver file says: marking it
+ * would take the host memory of its CPUs away from every plan. */
+static bool mark_gpu_memory(struct nb_topo *topo, int os, const char *bus_id, const char *source)
 {
   int i = nb_topo_node_index(topo, os);
   if (i < 0)
     return false;
   struct nb_node *nd = &topo->nodes[i];
+  if (nd->has_cpus) {
+    nb__strv_addf(&topo->warnings, "%s gives node %d, which has CPUs, as GPU memory: ignored", source, os);
+    return true;
+  }
   nd->gpu_memory = true;
   if (!nd->gpu_bus_id[0] && bus_id)
     snprintf(nd->gpu_bus_id, sizeof nd->gpu_bus_id, "%s", bus_id);
@@ -413,7 +419,7 @@ static void gpu_memory_from_driver(struct nb_topo *topo)
     if (e->d_name[0] == '.' || nb_parse_bus_id(e->d_name, bus_id) != 0 ||
         (os = driver_gpu_node(root, e->d_name)) < 0)
       continue;
-    if (!mark_gpu_memory(topo, os, bus_id))
+    if (!mark_gpu_memory(topo, os, bus_id, "the NVIDIA driver's numa_status"))
       nb__strv_addf(&topo->warnings,
                     "the NVIDIA driver gives GPU %s's memory as NUMA node %d, which hwloc hides "
                     "(HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES=1 shows it); plans never use it",
@@ -436,7 +442,7 @@ int nb__topo_gpu_memory(struct nb_topo *topo)
     char bus_id[NB_BUSID_LEN] = "";
     if (info && nb_parse_bus_id(info, bus_id) != 0)
       bus_id[0] = '\0';
-    mark_gpu_memory(topo, nd->os_index, bus_id);
+    mark_gpu_memory(topo, nd->os_index, bus_id, "hwloc's subtype GPUMemory");
   }
   if (topo->kind != NB_TOPO_XML)
     gpu_memory_from_driver(topo);
