@@ -108,28 +108,32 @@ json_t *nb__topo_json(nb_topo_t topo)
       "warnings", str_array((const char *const *)topo->warnings.v, topo->warnings.n));
 }
 
-/* The kernel settings that change a NUMA result, for the live machine only:
- * a recorded topology is another machine, whose settings were not recorded
- * (null). Kept out of nb__topo_json, which result files embed beside their
- * own host object. */
-static json_t *host_json(nb_topo_t topo)
+/* Add "host", the kernel settings that change a NUMA result, for the live
+ * machine only: a recorded topology is another machine, whose settings were
+ * not recorded, so it has no key (as "cgroup"). Added here rather than in
+ * nb__topo_json, which result files embed beside their own host object.
+ * 0, or -1 on OOM. */
+static int host_json_add(nb_topo_t topo, json_t *obj)
 {
+  if (!obj)
+    return -1;
   if (topo->kind != NB_TOPO_LIVE)
-    return json_null();
+    return 0;
   struct nb_host_state h;
   nb_host_state_read(&h);
   const char *warning = nb_host_state_warning(&h);
-  return json_pack("{s:o, s:o, s:o, s:o}", "numa_balancing",
-                   h.numa_balancing >= 0 ? json_integer(h.numa_balancing) : json_null(),
-                   "transparent_hugepages", h.thp[0] ? json_string(h.thp) : json_null(), "smt_active",
-                   h.smt_active >= 0 ? json_boolean(h.smt_active) : json_null(), "warning",
-                   warning ? json_string(warning) : json_null());
+  json_t *host = json_pack("{s:o, s:o, s:o, s:o}", "numa_balancing",
+                           h.numa_balancing >= 0 ? json_integer(h.numa_balancing) : json_null(),
+                           "transparent_hugepages", h.thp[0] ? json_string(h.thp) : json_null(), "smt_active",
+                           h.smt_active >= 0 ? json_boolean(h.smt_active) : json_null(), "warning",
+                           warning ? json_string(warning) : json_null());
+  return host && json_object_set_new(obj, "host", host) == 0 ? 0 : -1;
 }
 
 int nb_topo_write_json(nb_topo_t topo, FILE *out, nb_error_t *err)
 {
-  json_t *j = nb__topo_json(topo), *host = j ? host_json(topo) : NULL;
-  if (j && (!host || json_object_set_new(j, "host", host) < 0)) {
+  json_t *j = nb__topo_json(topo);
+  if (host_json_add(topo, j) < 0) {
     json_decref(j);
     j = NULL;
   }
