@@ -2,6 +2,7 @@
  * processes, sample where their threads run, read where their pages are,
  * judge every GPU rank. The reporters are in report_job_audit.c. */
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,20 @@ static int why_refused(int e, char *buf, size_t len)
   return 0;
 }
 
+/* Record a problem with a process once: the pages are read twice. */
+NB__PRINTF(2, 3) static void problem(struct nb__jproc *p, const char *fmt, ...)
+{
+  char text[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  for (int i = 0; i < p->problems.n; i++)
+    if (!strcmp(p->problems.v[i], text))
+      return;
+  nb__strv_addf(&p->problems, "%s", text);
+}
+
 /* Add pid to the table (once); its index, or a negative code. */
 static int proc_add(struct nb_job_audit *a, int pid, int ppid)
 {
@@ -200,7 +215,7 @@ static bool proc_read_status(struct nb_job_audit *a, struct nb__jproc *p)
   if (rc < 0) {
     char why[128];
     why_refused(-rc, why, sizeof why);
-    nb__strv_addf(&p->problems, "status: %s", why);
+    problem(p, "status: %s", why);
     a->unreadable += p->requested;
     return true;
   }
@@ -324,7 +339,7 @@ static int find_procs(struct nb_job_audit *a, const struct nb_job_audit_config *
       else if (r < 0 && r != -ENOENT) {
         char why[128];
         why_refused(-r, why, sizeof why);
-        nb__strv_addf(&p->problems, "fd: %s; the GPUs it holds are not known", why);
+        problem(p, "fd: %s; the GPUs it holds are not known", why);
         a->unreadable += p->requested;
       }
     }
@@ -521,19 +536,19 @@ static int read_pages(struct nb_job_audit *a, struct nb__jproc *p)
     return NB_ENOMEM;
   p->pages_read = rc == 0;
   if (rc == -ENOENT && !nb__proc_root()[0] && access("/proc/self/numa_maps", F_OK) != 0)
-    nb__strv_addf(&p->problems, "numa_maps: this kernel has none (built without CONFIG_NUMA): pages per node "
-                                "unknown");
+    problem(p, "numa_maps: this kernel has none (built without CONFIG_NUMA): pages per node "
+               "unknown");
   else if (rc == -ENOENT || rc == -ESRCH)
     p->gone = true;
   else if (rc < 0) {
     char why[128];
     why_refused(-rc, why, sizeof why);
-    nb__strv_addf(&p->problems, "numa_maps: %s", why);
+    problem(p, "numa_maps: %s", why);
   }
   if (rc < 0 && !p->gone)
     a->unreadable += p->requested;
   if (bad)
-    nb__strv_addf(&p->problems, "numa_maps: %d malformed lines skipped", bad);
+    problem(p, "numa_maps: %d malformed lines skipped", bad);
   return 0;
 }
 
@@ -694,14 +709,6 @@ int nb_job_audit_run(nb_topo_t topo, const struct nb_job_audit_config *cfg, nb_j
   }
   if (rc == 0 && (rc = make_ranks(a)) < 0)
     nb__err(err, rc, "audit: out of memory");
-  if (rc == 0 && cfg->ntargets > 0 && a->unreadable > 0) {
-    bool any = false;
-    for (int i = 0; i < a->nprocs; i++)
-      any |= a->procs[i].requested && a->procs[i].problems.n == 0;
-    if (!any)
-      rc = nb__err(err, NB_EPERM, "audit: nothing could be read of --pid %d: %s", a->procs[0].pid,
-                   a->procs[0].problems.n ? a->procs[0].problems.v[0] : "refused");
-  }
   if (rc < 0) {
     nb_job_audit_free(a);
     return rc;

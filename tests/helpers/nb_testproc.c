@@ -41,6 +41,18 @@ struct args {
   const char *open_path;
 };
 
+/* The workers, so that a SIGTERM to the rank ends them too (a test's
+ * cleanup kills the pid it knows). */
+static pid_t workers[64];
+static int nworkers;
+
+static void on_term(int sig)
+{
+  for (int i = 0; i < nworkers; i++)
+    kill(workers[i], sig);
+  _exit(0);
+}
+
 static int die(const char *what)
 {
   fprintf(stderr, "nb_testproc: %s: %s\n", what, strerror(errno));
@@ -194,11 +206,13 @@ int main(int argc, char **argv)
   int fds[2];
   if (pipe(fds) != 0)
     return die("pipe");
+  signal(SIGTERM, on_term);
   for (int w = 0; w < a.workers; w++) {
     pid_t p = fork();
     if (p < 0)
       return die("fork");
     if (p == 0) {
+      signal(SIGTERM, SIG_DFL);
       close(fds[0]);
       touch(a.touch_mib);
       if (write(fds[1], "w", 1) != 1)
@@ -207,6 +221,7 @@ int main(int argc, char **argv)
       live(&a);
       _exit(0);
     }
+    workers[nworkers++] = p;
   }
   close(fds[1]);
   touch(a.touch_mib);

@@ -65,7 +65,6 @@ int nb_job_targets_parse(const char *text, struct nb_job_target **out, nb_error_
  *  marked gone; what could not be read is recorded (nb_job_audit_unreadable).
  *  - NB_ENOENT: a --pid is not a running process.
  *  - NB_EINVAL: a PID:GPU names a GPU the topology does not have.
- *  - NB_EPERM: nothing could be read (every target refused).
  *  - NB_ENOMEM. */
 int nb_job_audit_run(nb_topo_t topo, const struct nb_job_audit_config *cfg, nb_job_audit_t *out,
                      nb_error_t *err);
