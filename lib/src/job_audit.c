@@ -388,13 +388,7 @@ static void thread_sample(struct nb_job_audit *a, struct nb__jthread *t, const s
   t->have_last = true;
   if (!ran || s->processor < 0)
     return;
-  int node = nb_topo_cpu_node(a->topo, s->processor);
-  int i = node >= 0 ? nb_topo_node_index(a->topo, node) : -1;
-  if (i >= 0 && i < t->cpus.nnodes)
-    t->cpus.count[i]++;
-  else
-    t->cpus.other++;
-  t->cpus.total++;
+  nb__hist_add(&t->cpus, a->topo, nb_topo_cpu_node(a->topo, s->processor));
   for (int k = 0; k < t->nseen; k++)
     if (t->seen[k] == s->processor)
       return;
@@ -515,6 +509,15 @@ static void own_policy(struct nb__jproc *p)
   p->policy_from = "get_mempolicy";
 }
 
+/* Whether the process is still there (its numa_maps missing then means a
+ * kernel without them, not a process that exited). */
+static bool proc_exists(int pid)
+{
+  char path[PATH_MAX];
+  return snprintf(path, sizeof path, "%s/proc/%d/status", nb__proc_root(), pid) < (int)sizeof path &&
+         access(path, F_OK) == 0;
+}
+
 static int read_pages(struct nb_job_audit *a, struct nb__jproc *p)
 {
   for (int k = 0; k < NB__MEM_NKINDS; k++) {
@@ -535,7 +538,7 @@ static int read_pages(struct nb_job_audit *a, struct nb__jproc *p)
   if (rc == -ENOMEM)
     return NB_ENOMEM;
   p->pages_read = rc == 0;
-  if (rc == -ENOENT && !nb__proc_root()[0] && access("/proc/self/numa_maps", F_OK) != 0)
+  if (rc == -ENOENT && proc_exists(p->pid))
     problem(p, "numa_maps: this kernel has none (built without CONFIG_NUMA): pages per node "
                "unknown");
   else if (rc == -ENOENT || rc == -ESRCH)

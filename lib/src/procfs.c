@@ -228,22 +228,38 @@ static void shell_word(char *out, size_t len, size_t *used, const char *s)
     out[(*used)++] = '\'';
 }
 
-int nb__proc_cmdline(int pid, char **out)
+/* Open <proc root>/proc/PID/FILE for reading: a descriptor, or -errno
+ * (-EINVAL for what is not a regular file: a recorded tree is untrusted,
+ * and a FIFO there must not block the audit). */
+static int open_proc_file(int pid, const char *file)
 {
-  char path[PATH_MAX], raw[4096];
-  *out = NULL;
-  int n = snprintf(path, sizeof path, "%s/proc/%d/cmdline", nb__proc_root(), pid);
+  char path[PATH_MAX];
+  int n = snprintf(path, sizeof path, "%s/proc/%d/%s", nb__proc_root(), pid, file);
   if (n < 0 || (size_t)n >= sizeof path)
     return -ENAMETOOLONG;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0)
     return -errno;
   struct stat st;
-  ssize_t got = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, raw, sizeof raw - 1) : -1;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return -EINVAL;
+  }
+  return fd;
+}
+
+int nb__proc_cmdline(int pid, char **out)
+{
+  char raw[4096];
+  *out = NULL;
+  int fd = open_proc_file(pid, "cmdline");
+  if (fd < 0)
+    return fd;
+  ssize_t got = read(fd, raw, sizeof raw - 1);
   int e = errno;
   close(fd);
   if (got < 0)
-    return -(e ? e : EINVAL);
+    return -e;
   raw[got] = '\0';
   size_t cap = 3 * (size_t)got + 16, used = 0;
   char *s = malloc(cap + 1);
@@ -375,19 +391,10 @@ int nb__vma_parse(const char *line, struct nb__vma *v)
 
 int nb__numa_maps_each(int pid, int (*each)(void *arg, const struct nb__vma *v), void *arg, int *bad)
 {
-  char path[PATH_MAX];
   *bad = 0;
-  int n = snprintf(path, sizeof path, "%s/proc/%d/numa_maps", nb__proc_root(), pid);
-  if (n < 0 || (size_t)n >= sizeof path)
-    return -ENAMETOOLONG;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  int fd = open_proc_file(pid, "numa_maps");
   if (fd < 0)
-    return -errno;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return -EINVAL;
-  }
+    return fd;
   FILE *f = fdopen(fd, "r");
   if (!f) {
     int e = errno;

@@ -200,6 +200,27 @@ static void test_pids_without_children(void **state)
   nb_job_audit_free(a);
 }
 
+/* A kernel without numa_maps: said, counted as unreadable (exit 1), the
+ * rest still reported. */
+static void test_no_numa_maps(void **state)
+{
+  (void)state;
+  struct nb_job_target t = {.pid = 5000, .gpu = "0000:10:1c.0"};
+  struct nb_job_audit_config cfg = {.targets = &t, .ntargets = 1};
+  nb_job_audit_t a;
+  nb_error_t err = {0};
+  assert_int_equal(nb_job_audit_run(topo, &cfg, &a, &err), 0);
+  const struct nb__jproc *p = proc(a, 5000);
+  assert_false(p->gone);
+  assert_false(p->pages_read);
+  assert_int_equal(p->problems.n, 1);
+  assert_non_null(strstr(p->problems.v[0], "this kernel has none (built without CONFIG_NUMA)"));
+  assert_int_equal(nb_job_audit_unreadable(a), 1);
+  assert_int_equal(p->ncpus, 96);
+  assert_int_equal(rank(a, 5000)->verdict, NB_JOB_UNKNOWN);
+  nb_job_audit_free(a);
+}
+
 static void test_bad_targets(void **state)
 {
   (void)state;
@@ -233,6 +254,7 @@ int main(void)
       cmocka_unit_test(test_minors_by_device_number),
       cmocka_unit_test(test_gpu_procs),
       cmocka_unit_test(test_pids_without_children),
+      cmocka_unit_test(test_no_numa_maps),
       cmocka_unit_test(test_bad_targets),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -122,9 +122,10 @@ static void test_recorded_tree(void **state)
   setenv("NB_TEST_PROC_ROOT", TREE, 1);
   int *ids;
   int n = nb__proc_ids(0, &ids);
-  assert_int_equal(n, 5);
+  assert_int_equal(n, 6);
   assert_int_equal(ids[0], 1000);
   assert_int_equal(ids[4], 4000);
+  assert_int_equal(ids[5], 5000);
   free(ids);
   assert_int_equal(nb__proc_ids(1000, &ids), 2);
   assert_int_equal(ids[1], 1002);
