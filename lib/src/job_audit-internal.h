@@ -24,7 +24,8 @@ struct nb__jthread {
   int nseen;
   uint64_t last_ticks; /* utime + stime at the previous read */
   bool have_last;
-  bool gone; /* exited during sampling */
+  bool gone;       /* exited during sampling */
+  char policy[64]; /* its own memory policy (task/TID/numa_maps), "" unknown */
 };
 
 /* Where one GPU is. */

@@ -534,7 +534,7 @@ static int read_pages(struct nb_job_audit *a, struct nb__jproc *p)
     own_policy(p);
   int bad = 0;
   void *ctx[2] = {a, p};
-  int rc = nb__numa_maps_each(p->pid, vma_each, ctx, &bad);
+  int rc = nb__numa_maps_each(p->pid, 0, vma_each, ctx, &bad);
   if (rc == -ENOMEM)
     return NB_ENOMEM;
   p->pages_read = rc == 0;
@@ -553,6 +553,24 @@ static int read_pages(struct nb_job_audit *a, struct nb__jproc *p)
   if (bad)
     problem(p, "numa_maps: %d malformed lines skipped", bad);
   return 0;
+}
+
+/* A thread's own policy: the first heap or stack mapping of its numa_maps,
+ * which has no policy of its own and so shows the thread's. */
+static int task_policy(void *arg, const struct nb__vma *v)
+{
+  if (!v->heap && !v->stack)
+    return 0;
+  snprintf(arg, sizeof((struct nb__jthread *)0)->policy, "%s", v->policy);
+  return 1;
+}
+
+static void read_thread_policies(struct nb__jproc *p)
+{
+  int bad;
+  for (int t = 0; t < p->nthreads; t++)
+    if (!p->threads[t].gone)
+      nb__numa_maps_each(p->pid, p->threads[t].tid, task_policy, p->threads[t].policy, &bad);
 }
 
 /* ---- ranks ---- */
@@ -704,6 +722,8 @@ int nb_job_audit_run(nb_topo_t topo, const struct nb_job_audit_config *cfg, nb_j
       continue;
     if (read_pages(a, p) == NB_ENOMEM)
       rc = nb__err(err, NB_ENOMEM, "audit: out of memory");
+    else if (p->pages_read)
+      read_thread_policies(p);
   }
   for (int i = 0; rc == 0 && i < a->nprocs; i++) {
     qsort(a->procs[i].threads, (size_t)a->procs[i].nthreads, sizeof *a->procs[i].threads, by_tid);

@@ -231,11 +231,11 @@ static void shell_word(char *out, size_t len, size_t *used, const char *s)
 /* Open <proc root>/proc/PID/FILE for reading: a descriptor, or -errno
  * (-EINVAL for what is not a regular file: a recorded tree is untrusted,
  * and a FIFO there must not block the audit). */
-static int open_proc_file(int pid, const char *file)
+static int open_proc_file(int pid, int tid, const char *file)
 {
-  char path[PATH_MAX];
-  int n = snprintf(path, sizeof path, "%s/proc/%d/%s", nb__proc_root(), pid, file);
-  if (n < 0 || (size_t)n >= sizeof path)
+  char rel[128], path[PATH_MAX];
+  if (proc_path(rel, sizeof rel, pid, tid, file) != 0 ||
+      snprintf(path, sizeof path, "%s%s", nb__proc_root(), rel) >= (int)sizeof path)
     return -ENAMETOOLONG;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0)
@@ -252,7 +252,7 @@ int nb__proc_cmdline(int pid, char **out)
 {
   char raw[4096];
   *out = NULL;
-  int fd = open_proc_file(pid, "cmdline");
+  int fd = open_proc_file(pid, 0, "cmdline");
   if (fd < 0)
     return fd;
   ssize_t got = read(fd, raw, sizeof raw - 1);
@@ -371,6 +371,8 @@ int nb__vma_parse(const char *line, struct nb__vma *v)
       v->huge = true;
     else if (len == 5 && !strncmp(p, "stack", 5))
       v->stack = true;
+    else if (len == 4 && !strncmp(p, "heap", 4))
+      v->heap = true;
     else if (len > 17 && !strncmp(p, "kernelpagesize_kB=", 18)) {
       page_kb = strtoull(p + 18, &end, 10);
       if (end != p + len || page_kb == 0 || page_kb > (1ULL << 30))
@@ -389,10 +391,10 @@ int nb__vma_parse(const char *line, struct nb__vma *v)
   return 0;
 }
 
-int nb__numa_maps_each(int pid, int (*each)(void *arg, const struct nb__vma *v), void *arg, int *bad)
+int nb__numa_maps_each(int pid, int tid, int (*each)(void *arg, const struct nb__vma *v), void *arg, int *bad)
 {
   *bad = 0;
-  int fd = open_proc_file(pid, "numa_maps");
+  int fd = open_proc_file(pid, tid, "numa_maps");
   if (fd < 0)
     return fd;
   FILE *f = fdopen(fd, "r");

@@ -87,6 +87,7 @@ struct nb__vma {
   enum nb__mem_kind kind;
   bool huge;                     /* hugetlbfs */
   bool stack;                    /* the main stack: it shows the task's own policy */
+  bool heap;                     /* the heap: so does it, unless mbind gave it one */
   int nnodes;                    /* of node/bytes */
   int node[NB__VMA_NODES];       /* OS index */
   uint64_t bytes[NB__VMA_NODES]; /* resident bytes there (pages x kernelpagesize_kB) */
@@ -96,11 +97,14 @@ struct nb__vma {
 /* Parse one line of numa_maps. Returns 0 or NB_EFORMAT. */
 int nb__vma_parse(const char *line, struct nb__vma *v);
 
-/* Read /proc/PID/numa_maps and call each(arg, vma) for every mapping, in
- * order, stopping at a non-zero return (which is returned). Malformed lines
+/* Read /proc/PID/numa_maps (tid > 0: /proc/PID/task/TID/numa_maps, where
+ * mappings without a policy of their own show that thread's) and call
+ * each(arg, vma) for every mapping, in order, stopping at a non-zero return
+ * (which is returned). Malformed lines
  * are counted in *bad. Returns 0, -errno, or what each returned (each
  * returns 0 or -errno too). */
-int nb__numa_maps_each(int pid, int (*each)(void *arg, const struct nb__vma *v), void *arg, int *bad);
+int nb__numa_maps_each(int pid, int tid, int (*each)(void *arg, const struct nb__vma *v), void *arg,
+                       int *bad);
 
 const char *nb__mem_kind_name(enum nb__mem_kind k);
 

@@ -136,8 +136,8 @@ static void threads_text(nb_job_audit_t a, FILE *out)
 {
   fprintf(out,
           "\nThreads (CPU samples: reads that found the thread running or having run since the last)\n"
-          "  %-8s %-8s %-15s %-8s %-16s %s\n",
-          "pid", "tid", "name", "samples", "CPUs seen", "nodes");
+          "  %-8s %-8s %-15s %-16s %-8s %-16s %s\n",
+          "pid", "tid", "name", "policy", "samples", "CPUs seen", "nodes");
   for (int i = 0; i < a->nprocs; i++)
     for (int t = 0; t < a->procs[i].nthreads; t++) {
       const struct nb__jthread *th = &a->procs[i].threads[t];
@@ -146,8 +146,8 @@ static void threads_text(nb_job_audit_t a, FILE *out)
         snprintf(where, sizeof where, "not observed (asleep while sampled)");
       else
         nb__hist_text(where, sizeof where, &th->cpus, a->topo);
-      fprintf(out, "  %-8d %-8d %-15s %-8ld %-16s %s%s\n", a->procs[i].pid, th->tid,
-              th->name[0] ? th->name : "?", th->cpus.total,
+      fprintf(out, "  %-8d %-8d %-15s %-16s %-8ld %-16s %s%s\n", a->procs[i].pid, th->tid,
+              th->name[0] ? th->name : "?", th->policy[0] ? th->policy : "?", th->cpus.total,
               th->nseen ? list_text(seen, sizeof seen, th->seen, th->nseen) : "-", where,
               th->gone ? " (gone)" : "");
     }
@@ -191,9 +191,10 @@ static json_t *mem_json(const struct nb__jmem *m, nb_topo_t topo)
 
 static json_t *thread_json(const struct nb__jthread *t, nb_topo_t topo)
 {
-  return json_pack("{s:i, s:o, s:o, s:o, s:b, s:b}", "tid", t->tid, "name", nb__json_text(t->name),
+  return json_pack("{s:i, s:o, s:o, s:o, s:b, s:b, s:o}", "tid", t->tid, "name", nb__json_text(t->name),
                    "cpu_samples", nb__hist_json(&t->cpus, topo), "cpus_seen",
-                   nb__json_ints(t->seen, t->nseen), "observed", t->cpus.total > 0, "gone", t->gone);
+                   nb__json_ints(t->seen, t->nseen), "observed", t->cpus.total > 0, "gone", t->gone, "policy",
+                   t->policy[0] ? nb__json_text(t->policy) : json_null());
 }
 
 static json_t *proc_json(nb_job_audit_t a, const struct nb__jproc *p)

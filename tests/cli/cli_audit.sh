@@ -37,6 +37,7 @@ check "the tree: the rank and its 2 workers" "(.processes | length) == 3 and .pr
 check "one rank, its device and node" "(.ranks | length) == 1 and .ranks[0].gpu == \"$dev\" and .ranks[0].gpu_node == $node and (.ranks[0].processes | length) == 3" "$tmp/a.json"
 # Mems_allowed is the cpuset's; the binding shows in the policy of every mapping.
 check "binding: policy bind:$node from numa_maps on every mapping, node $node allowed" "all(.processes[]; any(.mems_allowed[]; . == $node) and .policy == \"bind:$node\" and .policy_from == \"numa_maps\" and ([.policies[].policy] == [\"bind:$node\"]))" "$tmp/a.json"
+check "every thread's own policy bind:$node (task numa_maps)" "all(.processes[].threads[]; .policy == \"bind:$node\")" "$tmp/a.json"
 check "every thread observed (they spin), only on node $node" "all(.processes[].threads[]; .observed and .cpu_samples.total > 0 and .cpu_samples.nodes == [{\"node\": $node, \"count\": .cpu_samples.total}])" "$tmp/a.json"
 check "the touched pages: >= 32 MiB anonymous on node $node in every process" "all(.processes[]; ([.resident.anon.nodes[] | select(.node == $node) | .bytes] | add) >= 33554432)" "$tmp/a.json"
 check "verdict local, shares 1, no fix" '.ranks[0].verdict == "local" and .ranks[0].cpu_share >= 0.99 and .ranks[0].page_share >= 0.99 and .ranks[0].fix == null' "$tmp/a.json"

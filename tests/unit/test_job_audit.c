@@ -132,6 +132,10 @@ static void test_gpu_procs(void **state)
   assert_int_equal(p->nthreads, 2);
   assert_int_equal(p->threads[1].tid, 1002);
   assert_int_equal(p->threads[1].cpus.total, 0);
+  /* A thread's own policy from its task numa_maps (heap line); unknown
+   * where there is none. */
+  assert_string_equal(p->threads[1].policy, "interleave:0-1");
+  assert_string_equal(p->threads[0].policy, "");
   /* Data pages: anon, shm and device, never the file pages on node 0. */
   assert_int_equal((long)(r->bytes >> 10),
                    (1000 * 4 + 2 * 2048 + 512 * 4 + 256 * 4 + 10 * 4) + (2000 * 4 + 512 * 4 + 8 * 4));

@@ -153,7 +153,7 @@ static void test_recorded_tree(void **state)
 
   struct tally tl = {0};
   int bad;
-  assert_int_equal(nb__numa_maps_each(1000, count, &tl, &bad), 0);
+  assert_int_equal(nb__numa_maps_each(1000, 0, count, &tl, &bad), 0);
   assert_int_equal(bad, 0);
   assert_int_equal(tl.vmas, 8);
   assert_int_equal((int)(tl.bytes[NB__MEM_ANON] >> 10), 1000 * 4 + 2 * 2048 + 10 * 4);
@@ -161,10 +161,10 @@ static void test_recorded_tree(void **state)
   assert_int_equal((int)(tl.bytes[NB__MEM_DEVICE] >> 10), 256 * 4);
   assert_int_equal((int)(tl.bytes[NB__MEM_FILE] >> 10), 1000 * 4);
   memset(&tl, 0, sizeof tl);
-  assert_int_equal(nb__numa_maps_each(4000, count, &tl, &bad), 0);
+  assert_int_equal(nb__numa_maps_each(4000, 0, count, &tl, &bad), 0);
   assert_int_equal(bad, 1);
   assert_int_equal(tl.vmas, 2);
-  assert_int_equal(nb__numa_maps_each(999, count, &tl, &bad), -ENOENT);
+  assert_int_equal(nb__numa_maps_each(999, 0, count, &tl, &bad), -ENOENT);
   /* A process without an fd directory holds nothing that can be seen. */
   int minors[4];
   assert_int_equal(nb__proc_nvidia_minors(4000, minors, 4), -ENOENT);

@@ -45,6 +45,7 @@ check() {
   vm_check "local: GPU 1 = 0000:81:00.0 on node 1; the rank and its 2 workers" '.ranks[0].gpu == "0000:81:00.0" and .ranks[0].gpu_node == 1 and (.ranks[0].processes | length) == 3' "$out/local.json"
   # Mems_allowed is the cpuset's (both nodes here); the binding is the policy.
   vm_check "local: every process: CPUs 2-3 (node 1), policy bind:1 over every mapping" 'all(.processes[]; .mems_allowed == [0,1] and .cpus_allowed == [2,3] and .policy == "bind:1" and ([.policies[].policy] == ["bind:1"]))' "$out/local.json"
+  vm_check "local: every thread's own policy bind:1" 'all(.processes[].threads[]; .policy == "bind:1")' "$out/local.json"
   vm_check "local: every thread sampled, only on node 1" 'all(.processes[].threads[]; .cpu_samples.total > 0 and .cpu_samples.nodes == [{"node": 1, "count": .cpu_samples.total}])' "$out/local.json"
   vm_check "local: >= 32 MiB anonymous on node 1 in every process, none on node 0" 'all(.processes[]; ([.resident.anon.nodes[] | select(.node == 1) | .bytes] | add) >= 33554432 and ([.resident.anon.nodes[] | select(.node == 0)] | length) == 0)' "$out/local.json"
   vm_check "local: verdict local" '.ranks[0].verdict == "local" and .ranks[0].cpu_share == 1 and .ranks[0].page_share >= 0.99' "$out/local.json"
