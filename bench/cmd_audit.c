@@ -45,9 +45,12 @@ int cmd_audit(const struct nb_config *cfg, int argc, char **argv)
     ac.ntargets = n;
   }
   /* The audit is of this machine only: its GPUs and nodes must be the ones
-   * the processes run on, so there is no --topology. */
+   * the processes run on, so there is no --topology. It never asks the CUDA
+   * runtime: that would create a context on every GPU of the running job
+   * (memory on each, and a failure under exclusive-process compute mode);
+   * the GPUs are the PCI devices, in bus order, as with --no-cuda. */
   nb_topo_t topo;
-  struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = cfg->no_cuda};
+  struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = true};
   if (nb_topo_load(&topo, &tc, &err) < 0) {
     free(targets);
     return cli_fail(&err);

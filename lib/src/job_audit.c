@@ -124,7 +124,7 @@ static int gpu_given(struct nb_job_audit *a, const char *text, nb_error_t *err)
   if (nb__parse_long(text, 0, 4095, &idx) == 0) {
     if (idx >= nb_topo_ngpus(a->topo))
       return nb__err(err, NB_EINVAL,
-                     "--pid ...:%ld: this machine has %d GPUs (see numabench topo; --devices names "
+                     "--pid ...:%ld: this machine has %d GPUs (see numabench topo --no-cuda; --devices names "
                      "PCI devices to use as GPUs)",
                      idx, nb_topo_ngpus(a->topo));
     snprintf(bus, sizeof bus, "%s", nb_topo_gpu(a->topo, (int)idx)->bus_id);
@@ -281,6 +281,9 @@ static int add_gpu_procs(struct nb_job_audit *a, const struct ptree *t, const st
 {
   for (int k = 0; k < t->n; k++) {
     int minors[4];
+    /* Not the audit itself (a library that opened a GPU in this process). */
+    if (!nb__proc_root()[0] && t->pid[k] == getpid())
+      continue;
     int n = nb__proc_nvidia_minors(t->pid[k], minors, 4);
     if (n == -EACCES || n == -EPERM)
       a->refused_scan++;

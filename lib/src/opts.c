@@ -39,7 +39,7 @@ static const struct nb_option options[] = {
     {"devices", 'd', NB_OPT_STRING, NB_OFF(devices), NULL, TPR | NB_CMD_AUDIT, "BUSID[,BUSID...]",
      "treat these PCI devices as the GPUs, in this order (any device class; e.g. 0000:41:00.0,0000:81:00.0)",
      0, 0, .flags = 0},
-    {"no-cuda", 0, NB_OPT_BOOL, NB_OFF(no_cuda), NULL, TPR | NB_CMD_AUDIT, NULL,
+    {"no-cuda", 0, NB_OPT_BOOL, NB_OFF(no_cuda), NULL, TPR, NULL,
      "do not ask the CUDA runtime; find GPUs from PCI devices", 0, 0, .flags = 0},
     {"gpus", 'g', NB_OPT_GPUS, NB_OFF(gpus), NULL, PR, "N|LIST",
      "GPUs to use: a count (the first N by index) or indexes and ranges (0,2,5 or 4-7; one GPU: 5-5); "
@@ -130,7 +130,8 @@ static const struct nb_option options[] = {
      "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/results-schema.md)", 0, 0,
      .flags = 0},
     {"pid", 0, NB_OPT_STRING, NB_OFF(pid), NULL, NB_CMD_AUDIT, "PID[:GPU][,...]",
-     "processes to audit; :GPU (an index of numabench topo, or a PCI bus id) names the GPU a process feeds "
+     "processes to audit; :GPU (an index of numabench topo --no-cuda, or a PCI bus id) names the GPU a "
+     "process feeds "
      "when it holds no /dev/nvidiaN open",
      0, 0, .flags = 0},
     {"gpu-procs", 0, NB_OPT_BOOL, NB_OFF(gpu_procs), NULL, NB_CMD_AUDIT, NULL,
