@@ -335,7 +335,8 @@ static int node_token(const char *tok, size_t len, struct nb__vma *v)
     return NB_EFORMAT;
   const char *num = end + 1;
   unsigned long long pages = strtoull(num, &end, 10);
-  if (end == num || *end || errno)
+  /* 2^32 pages of at most 1 GiB: no product overflows 64 bits. */
+  if (end == num || *end || errno || pages > (1ULL << 32))
     return NB_EFORMAT;
   if (v->nnodes < NB__VMA_NODES) {
     v->node[v->nnodes] = (int)node;
@@ -375,7 +376,7 @@ int nb__vma_parse(const char *line, struct nb__vma *v)
       v->heap = true;
     else if (len > 17 && !strncmp(p, "kernelpagesize_kB=", 18)) {
       page_kb = strtoull(p + 18, &end, 10);
-      if (end != p + len || page_kb == 0 || page_kb > (1ULL << 30))
+      if (end != p + len || page_kb == 0 || page_kb > (1ULL << 20))
         return NB_EFORMAT;
     } else if (len > 1 && p[0] == 'N' && isdigit((unsigned char)p[1]) && node_token(p, len, v) != 0)
       return NB_EFORMAT;

@@ -1,7 +1,8 @@
 # numabench audit in a 2-node guest, with the PCI devices 41:00.0 (node 0)
 # and 81:00.0 (node 1) standing in for GPUs 0 and 1 (--devices), and the
 # helper tests/helpers/nb_testproc as the ranks (it binds itself, forks
-# workers that inherit the binding, touches 32 MiB in every process):
+# workers that inherit the binding, touches 32 MiB in every process; they
+# live 900 s, longer than the slowest guest, and are killed at the end):
 #  - a rank bound to node 1 with 2 workers, feeding GPU 1: local;
 #  - a rank bound to node 0 with 1 worker, feeding GPU 1: remote, and
 #    --expect-local exits 3;
@@ -16,9 +17,9 @@ NB_VM_EXTRA_BINS=${NB_TESTPROC:-$(dirname "$NUMABENCH")/../tests/nb_testproc}
 guest() {
   cat <<'GUEST'
 D=0000:41:00.0,0000:81:00.0
-nb_testproc --bind 1 --workers 2 --touch 32 --spin --seconds 120 --ready /tmp/local &
-nb_testproc --bind 0 --workers 1 --touch 32 --spin --seconds 120 --ready /tmp/remote &
-nb_testproc --bind 1 --workers 1 --touch 32 --seconds 120 --ready /tmp/split &
+nb_testproc --bind 1 --workers 2 --touch 32 --spin --seconds 900 --ready /tmp/local &
+nb_testproc --bind 0 --workers 1 --touch 32 --spin --seconds 900 --ready /tmp/remote &
+nb_testproc --bind 1 --workers 1 --touch 32 --seconds 900 --ready /tmp/split &
 for f in /tmp/local /tmp/remote /tmp/split; do
   i=0
   while [ ! -s $f ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
