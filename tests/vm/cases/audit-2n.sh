@@ -48,7 +48,9 @@ check() {
   vm_check "local: every process: CPUs 2-3 (node 1), policy bind:1 over every mapping" 'all(.processes[]; .mems_allowed == [0,1] and .cpus_allowed == [2,3] and .policy == "bind:1" and ([.policies[].policy] == ["bind:1"]))' "$out/local.json"
   vm_check "local: every thread's own policy bind:1" 'all(.processes[].threads[]; .policy == "bind:1")' "$out/local.json"
   vm_check "local: every thread sampled, only on node 1" 'all(.processes[].threads[]; .cpu_samples.total > 0 and .cpu_samples.nodes == [{"node": 1, "count": .cpu_samples.total}])' "$out/local.json"
-  vm_check "local: >= 32 MiB anonymous on node 1 in every process, none on node 0" 'all(.processes[]; ([.resident.anon.nodes[] | select(.node == 1) | .bytes] | add) >= 33554432 and ([.resident.anon.nodes[] | select(.node == 0)] | length) == 0)' "$out/local.json"
+  # A few pages on node 0 are the ones the helper touched before binding
+  # itself (its stack, libc's data), wherever the shell started it.
+  vm_check "local: >= 32 MiB anonymous on node 1 in every process, under 1% on node 0" 'all(.processes[]; ([.resident.anon.nodes[] | select(.node == 1) | .bytes] | add) >= 33554432 and ([.resident.anon.nodes[] | select(.node == 0) | .bytes] | add // 0) < 0.01 * .resident.anon.total_bytes)' "$out/local.json"
   vm_check "local: verdict local" '.ranks[0].verdict == "local" and .ranks[0].cpu_share == 1 and .ranks[0].page_share >= 0.99' "$out/local.json"
   if [ "$(cat "$out/remote.json.rc")" = 3 ]; then ok "remote: --expect-local exits 3"; else bad "remote: --expect-local exit $(cat "$out/remote.json.rc")"; fi
   vm_check "remote: threads and pages on node 0, verdict remote, fix names the GPU" '.ranks[0].verdict == "remote" and .ranks[0].cpu_share == 0 and .ranks[0].page_share <= 0.01 and .ranks[0].cpu_samples > 0 and (.ranks[0].fix | startswith("numabench exec --gpu 0000:81:00.0 -- nb_testproc --bind 0"))' "$out/remote.json"
