@@ -60,14 +60,15 @@ int cmd_audit(const struct nb_config *cfg, int argc, char **argv)
   free(targets);
   if (rc < 0) {
     nb_topo_free(topo);
-    return rc == NB_EPERM ? (fprintf(stderr, "numabench: %s\n", err.msg), EXIT_FAILURE) : cli_fail(&err);
+    return cli_fail(&err);
   }
   rc = cfg->json ? nb_job_audit_write_json(a, stdout, &err) : nb_job_audit_write_text(a, stdout, &err);
   int status = rc < 0 ? cli_fail(&err) : 0;
   if (status == 0 && nb_job_audit_unreadable(a) > 0) {
+    int n = nb_job_audit_unreadable(a);
     fprintf(stderr,
-            "numabench audit: %d things about the named processes could not be read (see the report)\n",
-            nb_job_audit_unreadable(a));
+            "numabench audit: %d thing%s about the named processes could not be read (see the report)\n", n,
+            n == 1 ? "" : "s");
     status = EXIT_FAILURE;
   }
   if (status == 0 && cfg->expect_local && nb_job_audit_nranks(a) == 0) {

@@ -268,7 +268,8 @@ static int add_children(struct nb_job_audit *a, const struct ptree *t)
 {
   for (int i = 0; i < a->nprocs; i++)
     for (int k = 0; k < t->n; k++)
-      if (t->ppid[k] == a->procs[i].pid) {
+      /* Not the audit itself, when it is a descendant (of PID 1, say). */
+      if (t->ppid[k] == a->procs[i].pid && (nb__proc_root()[0] || t->pid[k] != getpid())) {
         int rc = proc_add(a, t->pid[k], a->procs[i].pid);
         if (rc < 0)
           return rc;
