@@ -348,6 +348,11 @@ static int find_procs(struct nb_job_audit *a, const struct nb_job_audit_config *
       }
     }
   }
+  if (rc == 0 && cfg->gpu_procs && nnv == 0)
+    nb__strv_addf(&a->warnings,
+                  "--gpu-procs: %s/proc/driver/nvidia/gpus lists no GPU (no NVIDIA driver loaded): "
+                  "no process can hold one; name processes with --pid PID:GPU",
+                  nb__proc_root());
   if (rc == 0 && cfg->gpu_procs && a->refused_scan)
     nb__strv_addf(&a->warnings,
                   "--gpu-procs: the open files of %d processes could not be read (other users': "

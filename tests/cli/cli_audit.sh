@@ -73,6 +73,14 @@ else
   echo "note: not root or no setpriv: the permission case is checked in the unit tests' wording only"
 fi
 
+# --gpu-procs where the driver is not loaded: nothing found, and said.
+if [ ! -d /proc/driver/nvidia/gpus ]; then
+  "$NUMABENCH" audit --gpu-procs --duration 0 --json >"$tmp/n.json" 2>"$tmp/n.err"
+  rc=$?
+  [ $rc -eq 0 ] && ok "--gpu-procs without a driver: exit 0" || bad "--gpu-procs without a driver: exit $rc: $(cat "$tmp/n.err")"
+  check "--gpu-procs without a driver: no rank, a warning that says why" '(.ranks | length) == 0 and any(.warnings[]; test("no NVIDIA driver loaded"))' "$tmp/n.json"
+fi
+
 # A process that exits during sampling is reported as seen and marked gone.
 "$NB_TESTPROC" --workers 0 --touch 8 --spin --seconds 1 --ready "$tmp/ready2" &
 short=$!
