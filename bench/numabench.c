@@ -34,6 +34,11 @@ static const struct command commands[] = {
     {"compare", NB_CMD_COMPARE,
      "compare a new result file with a baseline: exit 0 no regression, 1 regression, 2 not comparable",
      cmd_compare, NULL, "BASELINE NEW", 2, 2},
+    {"audit", NB_CMD_AUDIT,
+     "show where a running job's processes, threads and pages are, per GPU rank: local, remote or split, "
+     "with "
+     "the fix",
+     cmd_audit, NULL, NULL, 0, 0},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

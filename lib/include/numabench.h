@@ -17,5 +17,6 @@
 #include <numabench/stats.h>
 #include <numabench/results.h>
 #include <numabench/bw.h>
+#include <numabench/job_audit.h>
 
 #endif

@@ -36,7 +36,7 @@ static const struct nb_option options[] = {
      "topology to read: 'live' (this machine), an hwloc XML file (lstopo --of xml) or a recorded /sys tree "
      "(hwloc-gather-topology)",
      0, 0, .flags = 0},
-    {"devices", 'd', NB_OPT_STRING, NB_OFF(devices), NULL, TPR, "BUSID[,BUSID...]",
+    {"devices", 'd', NB_OPT_STRING, NB_OFF(devices), NULL, TPR | NB_CMD_AUDIT, "BUSID[,BUSID...]",
      "treat these PCI devices as the GPUs, in this order (any device class; e.g. 0000:41:00.0,0000:81:00.0)",
      0, 0, .flags = 0},
     {"no-cuda", 0, NB_OPT_BOOL, NB_OFF(no_cuda), NULL, TPR, NULL,
@@ -127,9 +127,24 @@ static const struct nb_option options[] = {
      NB_VAL(format_kind), formats, .flags = NB_OPT_CMD_ERRORS},
     {"threshold", 0, NB_OPT_INT, NB_OFF(threshold), "5", NB_CMD_COMPARE, "PCT",
      "a drop larger than PCT percent, and beyond the 95% intervals, is a regression", 0, 100, .flags = 0},
-    {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR, NULL,
+    {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR | NB_CMD_AUDIT, NULL,
      "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/results-schema.md)", 0, 0,
      .flags = 0},
+    {"pid", 0, NB_OPT_STRING, NB_OFF(pid), NULL, NB_CMD_AUDIT, "PID[:GPU][,...]",
+     "processes to audit; :GPU (an index of numabench topo --no-cuda, or a PCI bus id) names the GPU a "
+     "process feeds "
+     "when it holds no /dev/nvidiaN open",
+     0, 0, .flags = 0},
+    {"gpu-procs", 0, NB_OPT_BOOL, NB_OFF(gpu_procs), NULL, NB_CMD_AUDIT, NULL,
+     "audit every process that holds an NVIDIA GPU open (/dev/nvidiaN, found by device number)", 0, 0,
+     .flags = 0},
+    {"children", 0, NB_OPT_BOOL, NB_OFF(children), "true", NB_CMD_AUDIT, NULL,
+     "add every descendant of the processes found (dataloader workers); --children=false: only those", 0, 0,
+     .flags = 0},
+    {"duration", 0, NB_OPT_STRING, NB_OFF(duration), "1", NB_CMD_AUDIT, "S",
+     "seconds to sample where every thread runs (10 reads a second; 0: one read)", 0, 0, .flags = 0},
+    {"expect-local", 0, NB_OPT_BOOL, NB_OFF(expect_local), NULL, NB_CMD_AUDIT, NULL,
+     "exit 3 when a rank is not local to its GPU's node (for CI)", 0, 0, .flags = 0},
 };
 
 _Static_assert(sizeof options / sizeof options[0] <= 64, "struct nb_config.set has 64 bits");

@@ -17,7 +17,7 @@ secs=$2
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-targets=${*:-fuzz_options fuzz_cpulist fuzz_ini fuzz_results fuzz_topo_xml fuzz_sysfs}
+targets=${*:-fuzz_options fuzz_cpulist fuzz_ini fuzz_results fuzz_topo_xml fuzz_sysfs fuzz_procfs}
 artifacts=${NB_FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 mkdir -p "$artifacts"
 work=$(mktemp -d)
@@ -76,6 +76,13 @@ seed() {
   fuzz_results) cp "$src"/tests/golden/inputs/*.json "$2"/ ;;
   fuzz_topo_xml) cp "$src"/tests/fixtures/*.xml "$src"/tests/golden/inputs/*.xml "$2"/ ;;
   fuzz_sysfs) sysfs_seeds "$2" ;;
+  fuzz_procfs)
+    # The recorded tree's files, behind the byte that picks their parser.
+    for f in "$src"/tests/fixtures/proc/nvidia-8gpu/proc/[0-9]*/*; do
+      case ${f##*/} in status) b='\000' ;; stat) b='\001' ;; numa_maps) b='\002' ;; *) continue ;; esac
+      { printf "$b"; cat "$f"; } >"$2/$(echo "$f" | tr / _)"
+    done
+    ;;
   esac
 }
 
