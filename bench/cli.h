@@ -31,6 +31,7 @@ int cmd_run(const struct nb_config *cfg, int argc, char **argv);
 int cmd_report(const struct nb_config *cfg, int argc, char **argv);
 int cmd_compare(const struct nb_config *cfg, int argc, char **argv);
 int cmd_bw(const struct nb_config *cfg, int argc, char **argv);
+int cmd_audit(const struct nb_config *cfg, int argc, char **argv);
 int cmd_launch(const struct nb_config *cfg, int argc, char **argv);
 
 /* Print a library error as one line; exit 2 when the input is at fault
@@ -46,6 +47,11 @@ int cli_refuse(const nb_error_t *err);
  * arguments) as one line, scrubbed as the library's errors are
  * (nb_input_error); returns CLI_EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print a note that is not an error (where results went) as one line on
+ * stderr, "numabench: " first, control characters in it shown as '?' as in
+ * every echoed input; never cut. */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* An argument as messages show it: cut to fit buf (CLI_SHOWN bytes) with
  * "...", so that what the message says about it is never cut off. */

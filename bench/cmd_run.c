@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,23 +88,41 @@ static int report_point(const struct nb_report *rep)
 {
   const struct nb_config *cfg = rep->options;
   nb_error_t err = {0};
-  char path[4096];
+  char path[4096] = "";
+  bool misplaced = !rep->placement_achieved && !cfg->allow_misplacement && !rep->interrupted;
   if (!cfg->no_save) {
     if (nb_report_save(rep, cfg->output, path, sizeof path, &err) < 0)
       return cli_fail(&err);
-    fprintf(stderr, "numabench: results saved in %s (and .csv)\n", path);
+    /* Exit 3 says where the results went in its own one line. */
+    if (!misplaced)
+      cli_note("results saved in %s (and .csv)", path);
   }
   if ((cfg->json ? nb_report_write_json(rep, stdout, &err) : nb_report_write_text(rep, stdout, &err)) < 0 ||
       fflush(stdout) == EOF || ferror(stdout)) {
     int e = err.sys_errno ? err.sys_errno : errno;
-    fprintf(stderr, "numabench: run: writing the report to standard output: %s%s\n", strerror(e),
-            cfg->no_save ? "" : " (the result files are saved)");
+    cli_note("run: writing the report to standard output: %s%s%s%s", strerror(e),
+             cfg->no_save ? "" : " (the results are saved in ", path, cfg->no_save ? "" : ")");
     return EXIT_FAILURE;
   }
-  if (!rep->placement_achieved && !cfg->allow_misplacement && !rep->interrupted) {
-    fprintf(stderr,
-            "numabench: placement not achieved in at least one mode (see the report); --allow-misplacement "
-            "exits 0\n");
+  if (misplaced) {
+    /* One line: which modes, where the details are, the way out. */
+    char modes[NB_NMODES * 16] = "";
+    bool seen[NB_NMODES] = {false};
+    int nmodes = 0;
+    for (int i = 0; i < rep->nentries; i++) {
+      nb_run_t run = rep->entries[i].run;
+      enum nb_mode m = rep->entries[i].mode;
+      if (run && m != NB_MODE_NONE && !nb_run_placement_achieved(run) && !seen[m]) {
+        seen[m] = true;
+        nmodes++;
+        snprintf(modes + strlen(modes), sizeof modes - strlen(modes), "%s%s", modes[0] ? ", " : "",
+                 nb_mode_name(m));
+      }
+    }
+    cli_note("placement not achieved in mode%s %s (details: the report's placement%s%s%s); "
+             "--allow-misplacement exits 0",
+             nmodes > 1 ? "s" : "", modes, path[0] ? "; results saved in " : "", path,
+             path[0] ? " and .csv" : "");
     return CLI_EXIT_MISPLACED;
   }
   return 0;
@@ -142,8 +161,9 @@ int cmd_run(const struct nb_config *cfg, int argc, char **argv)
     xc.progress = show_progress;
   nb_experiment_t x;
   nb_error_t err = {0};
+  /* A sweep point this machine cannot have is a refusal, as in run_points. */
   if (nb_experiment_new(&x, &xc, &err) < 0)
-    return cli_fail(&err);
+    return err.code == NB_ENOTSUP ? cli_refuse(&err) : cli_fail(&err);
   /* A reader that went away (`| head`) must not kill the run before its
    * result files are saved: the write fails with EPIPE instead, and
    * report_point says so after saving. */

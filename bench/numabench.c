@@ -34,6 +34,11 @@ static const struct command commands[] = {
     {"compare", NB_CMD_COMPARE,
      "compare a new result file with a baseline: exit 0 no regression, 1 regression, 2 not comparable",
      cmd_compare, NULL, "BASELINE NEW", 2, 2},
+    {"audit", NB_CMD_AUDIT,
+     "show where a running job's processes, threads and pages are, per GPU rank: local, remote or split, "
+     "with "
+     "the fix",
+     cmd_audit, NULL, NULL, 0, 0},
     {"launch", NB_CMD_LAUNCH,
      "run your own command (e.g. a training script) under each placement mode, --nproc ranks each placed by "
      "exec, --repeat times interleaved, and report its --metric or wall time with speedup vs none",
@@ -73,6 +78,24 @@ int cli_usage(const char *fmt, ...)
   nb_input_error(&err, NB_EINVAL, text);
   fprintf(stderr, "%s\n", err.msg);
   return CLI_EXIT_USAGE;
+}
+
+void cli_note(const char *fmt, ...)
+{
+  /* Room for a whole result path (4096 bytes) and its words: a note names
+   * a file the user wants to find, so it is never cut as errors are. */
+  char text[4608];
+  va_list ap;
+  va_start(ap, fmt);
+  if (vsnprintf(text, sizeof text, fmt, ap) < 0)
+    text[0] = '\0';
+  va_end(ap);
+  /* Scrubbed as nb_input_error scrubs errors: a control character in an
+   * echoed name (a newline in --output) is shown as '?'. */
+  for (char *p = text; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = '?';
+  fprintf(stderr, "numabench: %s\n", text);
 }
 
 /* stdout must have reached its destination: a full disk is a failure. */

@@ -17,6 +17,7 @@
 #include <numabench/stats.h>
 #include <numabench/results.h>
 #include <numabench/bw.h>
+#include <numabench/job_audit.h>
 #include <numabench/launch.h>
 
 #endif

@@ -59,6 +59,13 @@ void nb__baudit_free(struct nb__baudit *a);
 json_t *nb__baudit_json(const struct nb__baudit *a, nb_topo_t topo);
 
 json_t *nb__numastat_json(const struct nb_numastat *before, const struct nb_numastat *after);
+/* Count one sample on the node with this OS index (negative, or not in the
+ * topology: on no node; -EFAULT also counts as a page the kernel cannot
+ * query). */
+void nb__hist_add(struct nb_hist *h, nb_topo_t topo, int os_node);
+/* {"nodes": [{"node", "count"}...], "other", "total"}: a histogram as the
+ * audits' JSON writes it. */
+json_t *nb__hist_json(const struct nb_hist *h, nb_topo_t topo);
 /* "node 0 100%, node 1 2%" into buf. */
 const char *nb__hist_text(char *buf, size_t len, const struct nb_hist *h, nb_topo_t topo);
 

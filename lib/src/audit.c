@@ -29,7 +29,7 @@ void nb_hist_free(struct nb_hist *h)
   memset(h, 0, sizeof *h);
 }
 
-static void hist_add(struct nb_hist *h, nb_topo_t topo, int os_node)
+void nb__hist_add(struct nb_hist *h, nb_topo_t topo, int os_node)
 {
   int i = os_node >= 0 ? nb_topo_node_index(topo, os_node) : -1;
   if (i >= 0 && i < h->nnodes)
@@ -71,7 +71,7 @@ int nb_audit_pages(nb_topo_t topo, const void *addr, size_t len, int max_samples
   }
   /* A negative status (-ENOENT: not present) counts as on no node. */
   for (size_t i = 0; i < n; i++)
-    hist_add(h, topo, status[i]);
+    nb__hist_add(h, topo, status[i]);
 out:
   free(pages);
   free(status);
@@ -81,7 +81,7 @@ out:
 void nb_audit_cpu_sample(nb_topo_t topo, struct nb_hist *h)
 {
   int cpu = sched_getcpu();
-  hist_add(h, topo, cpu >= 0 ? nb_topo_cpu_node(topo, cpu) : -1);
+  nb__hist_add(h, topo, cpu >= 0 ? nb_topo_cpu_node(topo, cpu) : -1);
 }
 
 void nb_audit_mempolicy(enum nb_mem_seen *seen, int *nodes, int max, int *n)
@@ -144,7 +144,7 @@ int nb__taudit_init(struct nb__taudit *a, nb_topo_t topo, const struct nb_thread
 void nb__taudit_sample(struct nb__taudit *a, nb_topo_t topo)
 {
   int cpu = sched_getcpu();
-  hist_add(&a->cpus, topo, cpu >= 0 ? nb_topo_cpu_node(topo, cpu) : -1);
+  nb__hist_add(&a->cpus, topo, cpu >= 0 ? nb_topo_cpu_node(topo, cpu) : -1);
   for (int k = 0; k < a->nseen; k++)
     if (a->seen[k] == cpu)
       return;

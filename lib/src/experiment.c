@@ -12,6 +12,7 @@
 #include "copy.h"
 #include "input.h"
 #include "nb-internal.h"
+#include "parse.h"
 
 /* One sweep point: its options and what they resolve to before the machine
  * is asked anything. */
@@ -47,6 +48,8 @@ struct nb_experiment {
   nb_run_t current;
   struct point_state st;
 };
+
+static int check_points(nb_experiment_t x, nb_error_t *err);
 
 /* The option table's choices are in the order of the enums they stand for. */
 _Static_assert((int)NB_OPT_PIPE_DIRECT == (int)NB_PIPE_DIRECT, "pipeline choices follow enum nb_pipeline");
@@ -149,6 +152,8 @@ int nb_experiment_new(nb_experiment_t *xp, const struct nb_experiment_config *cf
    * anything is measured, not after the whole run. */
   if (rc == 0 && !cfg->options->no_save)
     rc = nb__output_dir("--output", cfg->options->output, err);
+  if (rc == 0 && x->npoints > 1)
+    rc = check_points(x, err);
   if (rc < 0) {
     nb_experiment_free(x);
     return rc;
@@ -336,11 +341,12 @@ static int run_modes(nb_experiment_t x, const struct point *pt, nb_error_t *err)
   return 0;
 }
 
-/* Point i with err never NULL: skips keep the planner's message. */
-static int run_point(nb_experiment_t x, int i, const struct nb_report **repp, nb_error_t *err)
+/* What a point needs before it runs, from the topology to the batch: the
+ * backend, the pinning check, the plans of every mode and the memory guard.
+ * Nothing is measured; *asked and why say how the backend was chosen. */
+static int prepare_point(const struct point *pt, struct point_state *st, nb_plan_t *ran, int *nran,
+                         enum nb_backend *asked, char *why, size_t whylen, nb_error_t *err)
 {
-  const struct point *pt = &x->points[i];
-  struct point_state *st = &x->st;
   state_free(st);
   st->run = pt->run;
   st->report.placement_achieved = true;
@@ -350,9 +356,8 @@ static int run_point(nb_experiment_t x, int i, const struct nb_report **repp, nb
     return rc;
   /* --backend cuda without a usable GPU is a refusal of what was asked,
    * whatever the CUDA error behind it. */
-  enum nb_backend asked = st->run.backend;
-  char why[640];
-  if (nb_backend_resolve(st->topo, asked, &st->run.backend, why, sizeof why, err) < 0) {
+  *asked = st->run.backend;
+  if (nb_backend_resolve(st->topo, *asked, &st->run.backend, why, whylen, err) < 0) {
     if (!nb_err_is_usage(err->code))
       err->code = NB_ENOTSUP;
     return err->code;
@@ -361,9 +366,48 @@ static int run_point(nb_experiment_t x, int i, const struct nb_report **repp, nb
   for (int m = 0; m < pt->nmodes; m++)
     if ((rc = nb__copy_pin_check(nb__copy_ops_for(st->run.backend), st->run.pin, pt->modes[m], err)) < 0)
       return rc;
+  if ((rc = plan_modes(pt, st, ran, nran, err)) < 0)
+    return rc;
+  return choose_batch(pt, st, ran, *nran, err);
+}
+
+/* Every point is prepared once before anything runs (the planner is pure,
+ * so this measures nothing): a sweep value that only this topology refuses
+ * (a GPU it lacks, more workers than CPUs, a batch that does not fit) stops
+ * the experiment before its first point is measured, and the message names
+ * the point whatever its place in the list. Each point is prepared again by
+ * its own run, against the machine as it is then. */
+static int check_points(nb_experiment_t x, nb_error_t *err)
+{
+  struct point_state st = {0};
+  nb_plan_t ran[NB_NMODES];
+  int nran, rc = 0;
+  enum nb_backend asked;
+  char why[640];
+  for (int i = 0; i < x->npoints && rc == 0; i++) {
+    nb_error_t e = {0};
+    if ((rc = prepare_point(&x->points[i], &st, ran, &nran, &asked, why, sizeof why, &e)) < 0) {
+      char shown[NB__SHOWN_LEN];
+      nb__err(err, rc, "--sweep %s=%s (point %d of %d, nothing was run): %s", x->sweep_option,
+              nb__shown(x->points[i].value, shown, sizeof shown), i + 1, x->npoints, e.msg);
+      err->sys_errno = e.sys_errno;
+    }
+  }
+  state_free(&st);
+  return rc;
+}
+
+/* Point i with err never NULL: skips keep the planner's message. */
+static int run_point(nb_experiment_t x, int i, const struct nb_report **repp, nb_error_t *err)
+{
+  const struct point *pt = &x->points[i];
+  struct point_state *st = &x->st;
   nb_plan_t ran[NB_NMODES];
   int nran;
-  if ((rc = plan_modes(pt, st, ran, &nran, err)) < 0 || (rc = choose_batch(pt, st, ran, nran, err)) < 0)
+  enum nb_backend asked;
+  char why[640];
+  int rc = prepare_point(pt, st, ran, &nran, &asked, why, sizeof why, err);
+  if (rc < 0)
     return rc;
   describe_devices(pt, st, ran[0], asked, why);
   if ((rc = run_modes(x, pt, err)) < 0)

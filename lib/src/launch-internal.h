@@ -67,6 +67,14 @@ void nb__migrator_stop(struct nb__migrator *g);
 void nb__launch_move(struct nb__migrator *g, int pid, const int *cpus, int n, int node, int max_node,
                      bool first, struct nb_launch_moves *m);
 
+/* The placement proof (launch_audit.c): start the audit of every rank's
+ * tree in a thread, from what the ranks' exec lines say; NULL when it cannot
+ * start (the proof then says so). End: wait for it and fill every rank's
+ * proof. */
+struct nb__launch_audit;
+struct nb__launch_audit *nb__launch_audit_start(nb_launch_t l, const struct nb_launch_run *run);
+void nb__launch_audit_end(struct nb__launch_audit *a, struct nb_launch_run *run);
+
 /* Free what a run owns. */
 void nb__launch_run_free(struct nb_launch_run *run);
 

@@ -49,6 +49,9 @@ struct sup {
   double start, deadline; /* deadline: SIGKILL after the grace, 0 when not stopping */
   bool stopping;
   int live; /* ranks not yet reaped */
+  double placed_at; /* when every rank had given exec's line or exited, 0 before */
+  bool audit_started;
+  struct nb__launch_audit *audit;
   struct nb__migrator mig;
 };
 
@@ -442,6 +445,14 @@ static void wait_groups(struct sup *s)
   }
 }
 
+static bool all_placed(const struct sup *s)
+{
+  for (int r = 0; r < s->run->nranks; r++)
+    if (!s->run->ranks[r].exec_line && !s->run->ranks[r].exited)
+      return false;
+  return true;
+}
+
 /* poll until every rank has exited and its pipes are closed (or, once the
  * ranks are gone, a second has passed: a process outside the group may
  * hold them). */
@@ -487,6 +498,14 @@ static void supervise(struct sup *s)
       start_stopping(s, NB_LAUNCH_TIMEOUT, SIGTERM);
     if (s->stopping && s->live && t >= s->deadline)
       kill_all(s, SIGKILL);
+    /* The audit starts --audit-at seconds after every rank was placed
+     * (exec's lines): on a slow machine exec itself takes a while. */
+    if (!s->placed_at && all_placed(s))
+      s->placed_at = t;
+    if (!s->audit_started && s->live && s->placed_at && t - s->placed_at >= l->o->audit_at) {
+      s->audit_started = true;
+      s->audit = nb__launch_audit_start(l, s->run);
+    }
     if (t - last_watch >= 0.2 && s->live) {
       last_watch = t;
       watch(s);
@@ -605,6 +624,14 @@ int nb__launch_run_one(nb_launch_t l, enum nb_mode mode, int repeat, struct nb_l
   for (int r = 0; r < l->nproc; r++) {
     run->ranks[r] = (struct nb_launch_rank){.rank = r, .exit_code = -1};
     run->ranks[r].moves.worker_node = -1;
+    run->ranks[r].proof = (struct nb_launch_proof){.rank_node = -1,
+                                                   .worker_node = -1,
+                                                   .rank_cpu_share = NAN,
+                                                   .rank_page_share = NAN,
+                                                   .worker_cpu_share = NAN,
+                                                   .worker_page_share = NAN};
+    snprintf(run->ranks[r].proof.why_not, sizeof run->ranks[r].proof.why_not,
+             "the run ended before the audit started (--audit-at %d)", l->o->audit_at);
     s.io[r] = (struct rank_io){.fd = {-1, -1}, .worker_node = -1};
   }
   s.start = nb__now();
@@ -617,6 +644,7 @@ int nb__launch_run_one(nb_launch_t l, enum nb_mode mode, int repeat, struct nb_l
   supervise(&s);
   if (mode == NB_MODE_ADVERSARIAL)
     nb__migrator_stop(&s.mig);
+  nb__launch_audit_end(s.audit, run);
   run_value(l, run);
 out:
   for (int r = 0; s.io && r < l->nproc; r++) {

@@ -39,7 +39,7 @@ static const struct nb_option options[] = {
      "topology to read: 'live' (this machine), an hwloc XML file (lstopo --of xml) or a recorded /sys tree "
      "(hwloc-gather-topology)",
      0, 0, .flags = 0},
-    {"devices", 'd', NB_OPT_STRING, NB_OFF(devices), NULL, TPR, "BUSID[,BUSID...]",
+    {"devices", 'd', NB_OPT_STRING, NB_OFF(devices), NULL, TPR | NB_CMD_AUDIT, "BUSID[,BUSID...]",
      "treat these PCI devices as the GPUs, in this order (any device class; e.g. 0000:41:00.0,0000:81:00.0)",
      0, 0, .flags = 0},
     {"no-cuda", 0, NB_OPT_BOOL, NB_OFF(no_cuda), NULL, TPR, NULL,
@@ -155,15 +155,31 @@ static const struct nb_option options[] = {
      "write each rank's output of each run to DIR/<mode>-<repeat>-rank<N>.log instead of the terminal", 0, 0,
      .flags = 0},
     {"config", 'C', NB_OPT_STRING, NB_OFF(config), NULL, TPR, "FILE",
-     "read options from an INI preset first (keys are option names; the command line overrides)", 0, 0,
-     .flags = 0},
+     "read options from an INI preset first (keys are option names; the command line overrides); FILE may "
+     "be a pipe (/dev/stdin, <(command)), read up to 1 MiB",
+     0, 0, .flags = 0},
     {"format", 'f', NB_OPT_ENUM, NB_OFF(format), "text", NB_CMD_REPORT, NULL, "table format", 0, 0,
      NB_VAL(format_kind), formats, .flags = NB_OPT_CMD_ERRORS},
     {"threshold", 0, NB_OPT_INT, NB_OFF(threshold), "5", NB_CMD_COMPARE, "PCT",
      "a drop larger than PCT percent, and beyond the 95% intervals, is a regression", 0, 100, .flags = 0},
-    {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR, NULL,
+    {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR | NB_CMD_AUDIT, NULL,
      "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/results-schema.md)", 0, 0,
      .flags = 0},
+    {"pid", 0, NB_OPT_STRING, NB_OFF(pid), NULL, NB_CMD_AUDIT, "PID[:GPU][,...]",
+     "processes to audit; :GPU (an index of numabench topo --no-cuda, or a PCI bus id) names the GPU a "
+     "process feeds "
+     "when it holds no /dev/nvidiaN open",
+     0, 0, .flags = 0},
+    {"gpu-procs", 0, NB_OPT_BOOL, NB_OFF(gpu_procs), NULL, NB_CMD_AUDIT, NULL,
+     "audit every process that holds an NVIDIA GPU open (/dev/nvidiaN, found by device number)", 0, 0,
+     .flags = 0},
+    {"children", 0, NB_OPT_BOOL, NB_OFF(children), "true", NB_CMD_AUDIT, NULL,
+     "add every descendant of the processes found (dataloader workers); --children=false: only those", 0, 0,
+     .flags = 0},
+    {"duration", 0, NB_OPT_STRING, NB_OFF(duration), "1", NB_CMD_AUDIT, "S",
+     "seconds to sample where every thread runs (10 reads a second; 0: one read)", 0, 0, .flags = 0},
+    {"expect-local", 0, NB_OPT_BOOL, NB_OFF(expect_local), NULL, NB_CMD_AUDIT, NULL,
+     "exit 3 when a rank is not local to its GPU's node (for CI)", 0, 0, .flags = 0},
 };
 
 _Static_assert(sizeof options / sizeof options[0] <= 64, "struct nb_config.set has 64 bits");
@@ -638,9 +654,22 @@ int nb_config_load_file(struct nb_config *cfg, const char *path, unsigned comman
 {
   char *text;
   size_t len;
-  int rc = nb__input_read("--config", path, 0, NB_INI_MAX, &text, &len, err);
+  /* A pipe is a documented way to pass a generated preset (`--config
+   * /dev/stdin`, `--config <(gen)`), read once under the same cap. A FIFO
+   * nobody writes to reads as empty instead of blocking: refused, as an
+   * empty pipe is never what was meant. */
+  struct stat st;
+  bool pipe = stat(path, &st) == 0 && S_ISFIFO(st.st_mode);
+  int rc = nb__input_read("--config", path, NB_INPUT_PIPE, NB_INI_MAX, &text, &len, err);
   if (rc < 0)
     return rc;
+  if (pipe && len == 0) {
+    free(text);
+    return nb__err(err, NB_EINVAL,
+                   "--config %s: a pipe or FIFO that gave nothing (no writer, or it wrote nothing); pipe a "
+                   "preset in or give a preset file",
+                   path);
+  }
   const char *nul = memchr(text, '\0', len);
   if (nul) {
     rc = nb__err(err, NB_EFORMAT, "%s:%d: a NUL byte; a preset is text", path,

@@ -382,11 +382,23 @@ out:
 /* ---- the plan ---- */
 
 /* A node whose memory this process may allocate: in its memory set, with
- * memory at all. */
+ * memory at all, and not a GPU's own memory (Grace Hopper's HBM as a node):
+ * host buffers placed there would measure the GPU's memory, not the host's,
+ * and take what the GPU's kernels need, so no automatic choice (interleave,
+ * staging, workers, feeder, the nearest node with memory) ever takes it. */
 static int mem_usable(nb_topo_t topo, int os)
 {
   const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
-  return n && n->mem_allowed && n->memory_bytes > 0;
+  return n && n->mem_allowed && n->memory_bytes > 0 && !n->gpu_memory;
+}
+
+/* Why node os's memory is not usable (mem_usable false), for the notes. */
+static const char *no_memory_why(nb_topo_t topo, int os)
+{
+  const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
+  if (n && n->gpu_memory)
+    return "is GPU memory, never used for host memory";
+  return n && n->memory_bytes ? "has memory this process may not use" : "has no memory (memoryless)";
 }
 
 /* Where the memory of threads on node os's CPUs goes: the node itself when
@@ -670,11 +682,7 @@ static void place_roles(struct nb_plan *p, int i)
     if (places[k] >= 0 && (k == 0 || places[1] != places[0]) && mem_node_for(p->topo, places[k]) != places[k])
       nb__strv_addf(&p->notes[i],
                     "node %d %s: memory of threads on its CPUs goes to node %d, the nearest with memory",
-                    places[k],
-                    nb_topo_node(p->topo, nb_topo_node_index(p->topo, places[k]))->memory_bytes
-                        ? "has memory this process may not use"
-                        : "has no memory (memoryless)",
-                    mem_node_for(p->topo, places[k]));
+                    places[k], no_memory_why(p->topo, places[k]), mem_node_for(p->topo, places[k]));
   if (ties)
     nb__strv_addf(&p->notes[i],
                   "%d other node%s as far as node %d; the lowest index was taken, so remote threads "
@@ -703,9 +711,23 @@ static void place_device(struct nb_plan *p, struct nb_gpu_plan *g, struct nb__st
   /* Modes placing on the GPU's node said so already (place_roles). */
   if (mem >= 0 && mem != g->gpu_node && !mode_uses(p->mi, NB_PLACE_GPU_NODE))
     nb__strv_addf(note, "the device buffer (host backend) goes to node %d: node %d %s", mem, g->gpu_node,
-                  nb_topo_node(p->topo, nb_topo_node_index(p->topo, g->gpu_node))->memory_bytes
-                      ? "has memory this process may not use"
-                      : "has no memory (memoryless)");
+                  no_memory_why(p->topo, g->gpu_node));
+}
+
+/* Say which GPU-memory nodes the plan left out (mem_usable), for the modes
+ * that choose memory nodes at all: none binds nothing. */
+static void note_gpu_memory(struct nb_plan *p, int i)
+{
+  if (p->mode == NB_MODE_NONE)
+    return;
+  for (int k = 0; k < nb_topo_nnodes(p->topo); k++) {
+    const struct nb_node *n = nb_topo_node(p->topo, k);
+    if (n->gpu_memory)
+      nb__strv_addf(&p->notes[i], "node %d is GPU memory%s: left out of %s", n->os_index,
+                    n->gpu == p->gpus[i].gpu && n->gpu >= 0 ? " (this GPU's)" : "",
+                    p->mode == NB_MODE_INTERLEAVE ? "the interleaved nodes"
+                                                  : "the nodes chosen for host memory");
+  }
 }
 
 /* Step 4: one plan per selected device, its roles placed by the mode table
@@ -735,6 +757,7 @@ static int place_gpus(struct nb_plan *p, const struct dev *sel, int nsel, nb_err
       nb__strv_addf(&p->notes[i], "GPU node %d given with --gpu-node", g->gpu_node);
     place_roles(p, i);
     place_device(p, g, &p->notes[i]);
+    note_gpu_memory(p, i);
   }
   return 0;
 }

@@ -7,7 +7,7 @@
 #include "audit-internal.h"
 #include "json.h"
 
-static json_t *hist_json(const struct nb_hist *h, nb_topo_t topo)
+json_t *nb__hist_json(const struct nb_hist *h, nb_topo_t topo)
 {
   json_t *a = json_array();
   for (int i = 0; a && i < h->nnodes; i++)
@@ -40,7 +40,7 @@ json_t *nb__taudit_json(const struct nb__taudit *a, nb_topo_t topo)
       role_name(a->tp->role), "worker", a->tp->worker >= 0 ? json_integer(a->tp->worker) : json_null(),
       "planned_cpu_node", a->tp->cpu_node >= 0 ? json_integer(a->tp->cpu_node) : json_null(), "bind_level",
       a->bind.level ? a->bind.level : "none", "cpu_error", errno_json(a->bind.cpu_errno), "mem_error",
-      errno_json(a->bind.mem_errno), "cpu_samples", hist_json(&a->cpus, topo), "cpus_seen", seen,
+      errno_json(a->bind.mem_errno), "cpu_samples", nb__hist_json(&a->cpus, topo), "cpus_seen", seen,
       "mem_policy_seen", nb_mem_seen_name(a->bind.mem_seen), "mem_nodes_seen", nodes, "share_on_planned_node",
       a->tp->cpu_node >= 0 && a->observed ? json_real(a->share) : json_null(), "observed", a->observed, "ok",
       a->ok, "why", a->why ? json_string(a->why) : json_null());
@@ -53,7 +53,7 @@ json_t *nb__baudit_json(const struct nb__baudit *a, nb_topo_t topo)
                    nb_mem_policy_name(a->plan.policy), "planned_node",
                    a->plan.node >= 0 ? json_integer(a->plan.node) : json_null(), "policy",
                    nb_mem_seen_name(a->policy), "policy_error", errno_json(a->mbind_errno), "pages",
-                   hist_json(&a->pages, topo), "page_query_error", errno_json(a->unverifiable),
+                   nb__hist_json(&a->pages, topo), "page_query_error", errno_json(a->unverifiable),
                    "share_on_planned_node",
                    a->plan.policy != NB_MEM_DEFAULT ? json_real(a->share) : json_null(), "alloc_s",
                    a->alloc_s, "ok", a->ok, "why", a->why ? json_string(a->why) : json_null());

@@ -147,6 +147,24 @@ int nb_plan_write_text(nb_plan_t plan, FILE *out, nb_error_t *err)
   return 0;
 }
 
+/* numactl's interleave set: "all" (numactl's word for the memory set,
+ * Mems_allowed) when it is the plan's, else the plan's nodes: a GPU-memory
+ * node is in the memory set and never in the plan's. */
+static int emit_interleave(nb_plan_t plan, FILE *out)
+{
+  nb_topo_t topo = nb_plan_topo(plan);
+  const int *nodes;
+  int n = nb_plan_interleave_nodes(plan, &nodes), nmem = 0;
+  for (int i = 0; i < nb_topo_nnodes(topo); i++)
+    nmem += nb_topo_node(topo, i)->mem_allowed;
+  if (n == nmem || n == 0)
+    return fprintf(out, "numactl --interleave=all env");
+  char *list = nb__cpulist_dup(nodes, n);
+  int rc = list ? fprintf(out, "numactl --interleave=%s env", list) : -1;
+  free(list);
+  return rc;
+}
+
 /* ---- numactl launch lines ---- */
 
 int nb_shell_quote(char *buf, size_t len, const char *word)
@@ -247,7 +265,7 @@ int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FIL
       rc = fprintf(out, "numactl --physcpubind=%s --membind=%d env", cpus, g->feeder.mem_node);
       break;
     case NB_PLACE_INTERLEAVE:
-      rc = fprintf(out, "numactl --interleave=all env");
+      rc = emit_interleave(plan, out);
       break;
     case NB_PLACE_UNBOUND:
       rc = rc < 0 ? rc : fprintf(out, "env");

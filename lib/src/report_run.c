@@ -91,6 +91,17 @@ out:
 
 /* ---- text ---- */
 
+/* A number with prec decimals, or "-" when it is unknown (NaN) or not
+ * finite. */
+static const char *text_num(char *buf, size_t len, int prec, double v)
+{
+  if (!isfinite(v))
+    snprintf(buf, len, "-");
+  else
+    snprintf(buf, len, "%.*f", prec, v);
+  return buf;
+}
+
 static const char *hz(char *buf, size_t len, double v)
 {
   snprintf(buf, len, v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v);
@@ -184,15 +195,22 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
     return nb__err(err, NB_ENOMEM, "run: out of memory");
   if (r->repeats > 1) {
     fprintf(out, "\nsteps/s over %d repeats (mean, 95%% interval, median, cv, min-max):\n", r->repeats);
+    int shown = 0;
     for (int k = 0; k < n; k++) {
       const struct nb_stats *st = &s[k].steps_per_s;
       if (s[k].skipped || !s[k].runs)
         continue;
-      fprintf(out, "  %-11s %9.3f [%.3f, %.3f]  median %.3f  cv %.1f%%  %.3f-%.3f%s\n",
-              nb_mode_name(s[k].mode), st->mean, st->ci_lo, st->ci_hi, st->median, 100 * st->cv, st->min,
-              st->max,
+      /* One complete run (an interrupted experiment) has no interval and
+       * no cv: "-", as the report command shows unknown numbers. */
+      char lo[32], hi[32], cv[32];
+      fprintf(out, "  %-11s %9.3f [%s, %s]  median %.3f  cv %s%%  %.3f-%.3f%s\n", nb_mode_name(s[k].mode),
+              st->mean, text_num(lo, sizeof lo, 3, st->ci_lo), text_num(hi, sizeof hi, 3, st->ci_hi),
+              st->median, text_num(cv, sizeof cv, 1, 100 * st->cv), st->min, st->max,
               s[k].mode == NB_MODE_NONE || s[k].placement_achieved ? "" : "  (placement not achieved)");
+      shown++;
     }
+    if (!shown)
+      fprintf(out, "  (no mode completed a run)\n");
   }
   int header = 0;
   for (int k = 0; k < n; k++) {
@@ -415,6 +433,17 @@ int nb_report_write_json(const struct nb_report *r, FILE *out, nb_error_t *err)
 
 /* ---- result files ---- */
 
+/* A CSV number: %.*g, or an empty field where JSON has null (not measured,
+ * unknown, not finite): never "nan" or "inf". */
+static const char *csv_num(char *buf, size_t len, int prec, double v)
+{
+  if (!isfinite(v))
+    buf[0] = '\0';
+  else
+    snprintf(buf, len, "%.*g", prec, v);
+  return buf;
+}
+
 static int write_csv(const struct nb_report *r, FILE *f)
 {
   fprintf(
@@ -425,16 +454,22 @@ static int write_csv(const struct nb_report *r, FILE *f)
     nb_run_t run = r->entries[i].run;
     for (int g = 0; run && g < nb_run_ngpus(run); g++) {
       const struct nb_gpu_result *x = nb_run_gpu(run, g);
-      char scale[32] = ""; /* empty where not measured */
-      if (!isnan(x->spin_scale))
-        snprintf(scale, sizeof scale, "%.6g", x->spin_scale);
-      fprintf(f, "1,%s,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%d,%s,%s,%.4g,%.6g,%s\n",
-              nb_mode_name(r->entries[i].mode), r->entries[i].repeat, x->gpu, x->node, x->steps_per_s,
-              x->samples_per_s, x->gbps, x->stage_ms[NB_STAGE_GENERATE], x->stage_ms[NB_STAGE_COLLATE],
-              x->stage_ms[NB_STAGE_STAGING_COPY], x->stage_ms[NB_STAGE_DEVICE_COPY],
-              x->stage_ms[NB_STAGE_DEVICE_WORK], x->starved_pct, x->alloc_s, x->timed_steps,
+      /* Empty where the JSON has null: an unknown node, no copy rate. */
+      char node[16] = "", v[13][32];
+      if (x->node >= 0)
+        snprintf(node, sizeof node, "%d", x->node);
+      fprintf(f, "1,%s,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%d,%s,%s,%s,%s,%s\n",
+              nb_mode_name(r->entries[i].mode), r->entries[i].repeat, x->gpu, node,
+              csv_num(v[0], 32, 6, x->steps_per_s), csv_num(v[1], 32, 6, x->samples_per_s),
+              csv_num(v[2], 32, 6, x->gbps), csv_num(v[3], 32, 6, x->stage_ms[NB_STAGE_GENERATE]),
+              csv_num(v[4], 32, 6, x->stage_ms[NB_STAGE_COLLATE]),
+              csv_num(v[5], 32, 6, x->stage_ms[NB_STAGE_STAGING_COPY]),
+              csv_num(v[6], 32, 6, x->stage_ms[NB_STAGE_DEVICE_COPY]),
+              csv_num(v[7], 32, 6, x->stage_ms[NB_STAGE_DEVICE_WORK]), csv_num(v[8], 32, 4, x->starved_pct),
+              csv_num(v[9], 32, 4, x->alloc_s), x->timed_steps,
               nb_run_placement_achieved(run) ? "true" : "false", nb_run_interrupted(run) ? "true" : "false",
-              x->pin_s, x->copy_gbps, scale);
+              csv_num(v[10], 32, 4, x->pin_s), csv_num(v[11], 32, 6, x->copy_gbps > 0 ? x->copy_gbps : NAN),
+              csv_num(v[12], 32, 6, x->spin_scale));
     }
   }
   return ferror(f) ? -1 : 0;

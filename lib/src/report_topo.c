@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <numabench/host.h>
+
 #include "json.h"
 #include "cgroup.h"
 #include "report.h"
@@ -44,15 +46,26 @@ static json_t *topo_array(nb_topo_t topo, int n, json_t *(*item)(nb_topo_t, int)
   return a;
 }
 
+/* Whose memory a GPU-memory node is: {"gpu", "pci_bus_id"} with what is
+ * known; null for any other node. */
+static json_t *gpu_memory_json(const struct nb_node *n)
+{
+  if (!n->gpu_memory)
+    return json_null();
+  return json_pack("{s:o, s:o}", "gpu", nb__json_int_or_null(n->gpu), "pci_bus_id",
+                   n->gpu_bus_id[0] ? json_string(n->gpu_bus_id) : json_null());
+}
+
 static json_t *node_json(nb_topo_t topo, int i)
 {
   const struct nb_node *n = &topo->nodes[i];
-  return json_pack("{s:i, s:o, s:o, s:i, s:I, s:o, s:b, s:b, s:o}", "os_index", n->os_index, "cpus",
+  return json_pack("{s:i, s:o, s:o, s:i, s:I, s:o, s:b, s:b, s:o, s:b, s:o}", "os_index", n->os_index, "cpus",
                    nb__json_ints(n->cpus, n->ncpus), "cpus_not_allowed",
                    nb__json_ints(n->cpus_not_allowed, n->ncpus_not_allowed), "cores", n->ncores,
                    "memory_bytes", (json_int_t)n->memory_bytes, "free_bytes",
                    n->free_bytes >= 0 ? json_integer(n->free_bytes) : json_null(), "has_cpus", n->has_cpus,
-                   "allowed", n->allowed, "package", nb__json_int_or_null(n->package));
+                   "allowed", n->allowed, "package", nb__json_int_or_null(n->package), "gpu_memory",
+                   n->gpu_memory, "gpu_memory_of", gpu_memory_json(n));
 }
 
 /* Row i of the distance matrix. */
@@ -96,10 +109,32 @@ json_t *nb__topo_json(nb_topo_t topo)
       "warnings", str_array((const char *const *)topo->warnings.v, topo->warnings.n));
 }
 
+/* Add "host", the kernel settings that change a NUMA result, for the live
+ * machine only: a recorded topology is another machine, whose settings were
+ * not recorded, so it has no key (as "cgroup"). Added here rather than in
+ * nb__topo_json, which result files embed beside their own host object.
+ * 0, or -1 on OOM. */
+static int host_json_add(nb_topo_t topo, json_t *obj)
+{
+  if (!obj)
+    return -1;
+  if (topo->kind != NB_TOPO_LIVE)
+    return 0;
+  struct nb_host_state h;
+  nb_host_state_read(&h);
+  const char *warning = nb_host_state_warning(&h);
+  json_t *host = json_pack("{s:o, s:o, s:o, s:o}", "numa_balancing",
+                           h.numa_balancing >= 0 ? json_integer(h.numa_balancing) : json_null(),
+                           "transparent_hugepages", h.thp[0] ? json_string(h.thp) : json_null(), "smt_active",
+                           h.smt_active >= 0 ? json_boolean(h.smt_active) : json_null(), "warning",
+                           warning ? json_string(warning) : json_null());
+  return host && json_object_set_new(obj, "host", host) == 0 ? 0 : -1;
+}
+
 int nb_topo_write_json(nb_topo_t topo, FILE *out, nb_error_t *err)
 {
   json_t *j = nb__topo_json(topo);
-  if (nb__cgroup_json_add(topo, j) < 0) {
+  if (nb__cgroup_json_add(topo, j) < 0 || host_json_add(topo, j) < 0) {
     json_decref(j);
     j = NULL;
   }
@@ -122,6 +157,12 @@ static const char *human_bytes(char *buf, size_t len, double bytes)
 /* A node's CPUs for the table, malloc'ed (lists can be long). */
 static char *node_cpus_text(const struct nb_node *n)
 {
+  char *gm;
+  if (n->ncpus == 0 && n->ncpus_not_allowed == 0 && n->gpu_memory) {
+    if (n->gpu >= 0)
+      return asprintf(&gm, "(none: GPU %d's memory)", n->gpu) < 0 ? NULL : gm;
+    return strdup("(none: GPU memory)");
+  }
   if (n->ncpus == 0 && n->ncpus_not_allowed == 0)
     return strdup("(none: memory only)");
   char *allowed = n->ncpus ? nb__cpulist_dup(n->cpus, n->ncpus) : strdup("(none allowed)");
@@ -187,6 +228,29 @@ static int widest(char *const *v, int n, int min)
   return w;
 }
 
+/* The kernel settings that change a NUMA result, for the live machine only
+ * (a recorded topology's were not recorded). */
+static void write_host(nb_topo_t topo, FILE *out)
+{
+  if (topo->kind != NB_TOPO_LIVE)
+    return;
+  struct nb_host_state h;
+  nb_host_state_read(&h);
+  static const char *const balancing[] = {"off", "on", "memory tiering"};
+  char nb[32] = "unknown";
+  if (h.numa_balancing >= 0)
+    snprintf(nb, sizeof nb, "%d (%s)", h.numa_balancing,
+             h.numa_balancing <= 2 ? balancing[h.numa_balancing] : "unknown mode");
+  fprintf(out, "Kernel: numa_balancing %s, transparent hugepages %s, SMT %s\n", nb,
+          h.thp[0] ? h.thp : "unknown",
+          h.smt_active < 0 ? "unknown"
+          : h.smt_active   ? "on"
+                           : "off");
+  const char *warning = nb_host_state_warning(&h);
+  if (warning)
+    fprintf(out, "Warning: %s\n", warning);
+}
+
 static void write_source(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
 {
   if (topo->kind == NB_TOPO_LIVE)
@@ -194,7 +258,9 @@ static void write_source(nb_topo_t topo, const struct cpu_texts *t, FILE *out)
   else
     fprintf(out, "Topology: %s %s (not this machine: shown, never used for binding)\n",
             topo->kind == NB_TOPO_XML ? "XML file" : "recorded /sys tree", topo->source);
-  fprintf(out, "Allowed CPUs: %s (%d)\n\n", t->allowed, topo->nallowed);
+  fprintf(out, "Allowed CPUs: %s (%d)\n", t->allowed, topo->nallowed);
+  write_host(topo, out);
+  fputc('\n', out);
 }
 
 /* CPUs are allowed by the CPU set, memory by the memory set: say which

@@ -58,6 +58,11 @@ struct nb__cuda_info;
 int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg,
                        const struct nb__cuda_info *cuda, nb_error_t *err);
 
+/* Mark the nodes that are a GPU's own memory (hwloc subtype GPUMemory, or
+ * the NVIDIA driver's numa_status), name their GPU once the GPUs are known,
+ * and say in the warnings that plans leave them out. NB_ENOMEM or 0. */
+int nb__topo_gpu_memory(struct nb_topo *topo);
+
 /* nb_topo_load with a given CUDA enumeration instead of the runtime's (tests). */
 int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg,
                             const struct nb__cuda_info *cuda, nb_error_t *err);

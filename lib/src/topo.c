@@ -602,6 +602,10 @@ int nb__topo_load_with_cuda(nb_topo_t *topop, const struct nb_topo_config *cfg,
   if ((rc = build_distances(topo, err)) < 0 || (rc = build_pci(topo, err)) < 0 ||
       (rc = nb__topo_find_gpus(topo, cfg, cuda, err)) < 0)
     goto fail;
+  if ((rc = nb__topo_gpu_memory(topo)) < 0) {
+    nb__err(err, rc, "topology: out of memory");
+    goto fail;
+  }
   rc = 0;
   *topop = topo;
   topo = NULL;

@@ -5,12 +5,15 @@
  * that are NVIDIA display controllers or carry cudaN/nvmlN OS devices. The
  * node comes from hwloc's PCI locality and is cross-checked with sysfs and
  * CUDA where they exist; disagreement becomes a warning on the GPU. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cuda_devices.h"
+#include "nvproc.h"
 #include "topo-internal.h"
 
 /* What one GPU's discovery knows before it becomes an nb_gpu. */
@@ -354,5 +357,112 @@ int nb__topo_find_gpus(struct nb_topo *topo, const struct nb_topo_config *cfg,
                   "from these indexes",
                   topo->cuda_status);
   publish_warnings(topo);
+  return 0;
+}
+
+/* ---- GPU memory exposed as NUMA nodes ---- */
+
+/* The node the NVIDIA driver names in one GPU's numa_status ("Node: 1"),
+ * -1 when the file is absent or names none (the GPU's memory is not a node). */
+static int driver_gpu_node(const char *root, const char *bus_dir)
+{
+  char path[PATH_MAX], text[1024];
+  if (snprintf(path, sizeof path, "/proc/driver/nvidia/gpus/%s/numa_status", bus_dir) >= (int)sizeof path ||
+      nb__read_sysfile(root, path, text, sizeof text) != 0)
+    return -1;
+  const char *p = strstr(text, "Node:");
+  if (!p)
+    return -1;
+  char *end;
+  long v = strtol(p + 5, &end, 10);
+  return end != p + 5 && v >= 0 && v <= NB_MAX_NODE_INDEX ? (int)v : -1;
+}
+
+/* Mark node os as the memory of the GPU at bus_id (canonical or "").
+ * Returns false when the model has no such node. A node with CPUs is never
+ * a GPU's memory, whatever a damaged XML or driver file says: marking it
+ * would take the host memory of its CPUs away from every plan. */
+static bool mark_gpu_memory(struct nb_topo *topo, int os, const char *bus_id, const char *source)
+{
+  int i = nb_topo_node_index(topo, os);
+  if (i < 0)
+    return false;
+  struct nb_node *nd = &topo->nodes[i];
+  if (nd->has_cpus) {
+    nb__strv_addf(&topo->warnings, "%s gives node %d, which has CPUs, as GPU memory: ignored", source, os);
+    return true;
+  }
+  nd->gpu_memory = true;
+  if (!nd->gpu_bus_id[0] && bus_id)
+    snprintf(nd->gpu_bus_id, sizeof nd->gpu_bus_id, "%s", bus_id);
+  return true;
+}
+
+/* What the NVIDIA driver says, on the live machine and in a recorded tree
+ * that kept /proc/driver/nvidia. hwloc reads the same files and, unless
+ * HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES=1, drops the node from its topology: then
+ * the node is not in the model (so nothing can choose it) and a warning
+ * says why it is missing. */
+static void gpu_memory_from_driver(struct nb_topo *topo)
+{
+  const char *root = topo->kind == NB_TOPO_LIVE ? nb__proc_root() : topo->sysroot;
+  char dir[PATH_MAX];
+  if (!root || snprintf(dir, sizeof dir, "%s/proc/driver/nvidia/gpus", root) >= (int)sizeof dir)
+    return;
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char bus_id[NB_BUSID_LEN];
+    int os;
+    if (e->d_name[0] == '.' || nb_parse_bus_id(e->d_name, bus_id) != 0 ||
+        (os = driver_gpu_node(root, e->d_name)) < 0)
+      continue;
+    if (!mark_gpu_memory(topo, os, bus_id, "the NVIDIA driver's numa_status"))
+      nb__strv_addf(&topo->warnings,
+                    "the NVIDIA driver gives GPU %s's memory as NUMA node %d, which hwloc hides "
+                    "(HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES=1 shows it); plans never use it",
+                    bus_id, os);
+  }
+  closedir(d);
+}
+
+int nb__topo_gpu_memory(struct nb_topo *topo)
+{
+  /* hwloc's mark: subtype GPUMemory with the GPU's PCIBusID info (an XML
+   * file, or a live machine with HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES=1). */
+  for (int i = 0; i < topo->nnodes; i++) {
+    struct nb_node *nd = &topo->nodes[i];
+    nd->gpu = -1;
+    hwloc_obj_t obj = hwloc_get_numanode_obj_by_os_index(topo->hw, (unsigned)nd->os_index);
+    if (!obj || !obj->subtype || strcmp(obj->subtype, "GPUMemory") != 0)
+      continue;
+    const char *info = hwloc_obj_get_info_by_name(obj, "PCIBusID");
+    char bus_id[NB_BUSID_LEN] = "";
+    if (info && nb_parse_bus_id(info, bus_id) != 0)
+      bus_id[0] = '\0';
+    mark_gpu_memory(topo, nd->os_index, bus_id, "hwloc's subtype GPUMemory");
+  }
+  if (topo->kind != NB_TOPO_XML)
+    gpu_memory_from_driver(topo);
+  for (int i = 0; i < topo->nnodes; i++) {
+    struct nb_node *nd = &topo->nodes[i];
+    if (!nd->gpu_memory)
+      continue;
+    for (int g = 0; g < topo->ngpus && nd->gpu_bus_id[0]; g++)
+      if (!strcmp(topo->gpus[g].bus_id, nd->gpu_bus_id))
+        nd->gpu = topo->gpus[g].index;
+    char whose[64] = "an unknown GPU";
+    if (nd->gpu >= 0)
+      snprintf(whose, sizeof whose, "GPU %d (%s)", nd->gpu, nd->gpu_bus_id);
+    else if (nd->gpu_bus_id[0])
+      snprintf(whose, sizeof whose, "the GPU at %s", nd->gpu_bus_id);
+    if (nb__strv_addf(&topo->warnings,
+                      "node %d is the memory of %s: plans never put host memory there (interleave, "
+                      "staging, workers, feeder)",
+                      nd->os_index, whose) < 0)
+      return NB_ENOMEM;
+  }
   return 0;
 }

@@ -86,4 +86,58 @@ bad_name="$tmp/caf$(printf '\351').xml"
 cp "$NB_FIXTURES_DIR/nps4-4gpu.xml" "$bad_name"
 "$NUMABENCH" topo --json --topology "$bad_name" >"$tmp/latin1.json"
 check "non-UTF-8 path: valid JSON, bytes replaced" '.source_path | endswith("caf?.xml")' "$tmp/latin1.json"
+
+# GPU-memory nodes and the host's kernel settings (docs/topo-schema.md).
+gm_schema='all(.nodes[]; (.gpu_memory | type == "boolean")
+  and (if .gpu_memory then (.gpu_memory_of | (.gpu | type == "number" or . == null)
+        and (.pci_bus_id | type == "string" or . == null)) else .gpu_memory_of == null end))'
+for f in "$NB_FIXTURES_DIR"/*.xml; do
+  name=$(basename "$f" .xml)
+  [ -s "$tmp/$name.json" ] || continue
+  check "$name: gpu_memory fields" "$gm_schema" "$tmp/$name.json"
+  check "$name: recorded, so no host settings" 'has("host") | not' "$tmp/$name.json"
+done
+check "fsroot: recorded tree, no host settings" 'has("host") | not' "$tmp/fs.json"
+j="$tmp/gh200-like.json"
+check "gh200: node 1 is GPU 0's memory, node 0 is not" '[.nodes[].gpu_memory] == [false,true]
+  and .nodes[1].gpu_memory_of == {"gpu":0,"pci_bus_id":"0009:01:00.0"} and .nodes[1].has_cpus == false
+  and .gpus[0].numa_node == 0 and .distances == [[10,80],[80,10]]' "$j"
+check "gh200: a warning says plans leave node 1 out" 'any(.warnings[]; test("node 1 is the memory of GPU 0"))' "$j"
+check "memonly: a CXL node is not GPU memory" 'all(.nodes[]; .gpu_memory == false)' "$tmp/memonly-cxl.json"
+"$NUMABENCH" topo --topology "$NB_FIXTURES_DIR/gh200-like.xml" >"$tmp/gh200.txt"
+grep -q "(none: GPU 0's memory)" "$tmp/gh200.txt" && ok "gh200 text: node 1 shown as GPU memory" ||
+  bad "gh200 text does not show node 1 as GPU memory: $(cat "$tmp/gh200.txt")"
+grep -q "^Kernel:" "$tmp/gh200.txt" && bad "gh200 text shows this host's kernel settings" ||
+  ok "gh200 text: no kernel settings (not this machine)"
+
+# The live machine: the host object says what the kernel says.
+"$NUMABENCH" topo --json --no-cuda >"$tmp/live.json" 2>"$tmp/err" || bad "live topo: $(cat "$tmp/err")"
+check "live: host object" '.host | type == "object"
+  and (.numa_balancing | type == "number" or . == null)
+  and (.transparent_hugepages | . == null or IN("always","madvise","never"))
+  and (.smt_active | type == "boolean" or . == null) and (.warning | type == "string" or . == null)' "$tmp/live.json"
+"$NUMABENCH" topo --no-cuda >"$tmp/live.txt" 2>"$tmp/err" || bad "live topo text: $(cat "$tmp/err")"
+if [ -r /proc/sys/kernel/numa_balancing ]; then
+  nb=$(cat /proc/sys/kernel/numa_balancing)
+  check "live: numa_balancing is the kernel's ($nb)" ".host.numa_balancing == $nb" "$tmp/live.json"
+  grep -q "^Kernel: numa_balancing $nb " "$tmp/live.txt" && ok "live text: numa_balancing $nb" ||
+    bad "live text lacks numa_balancing $nb: $(head -4 "$tmp/live.txt")"
+  if [ "$nb" = 1 ]; then
+    check "live: balancing on is warned about" '.host.warning | test("NUMA balancing is on")' "$tmp/live.json"
+    grep -q "^Warning: automatic NUMA balancing is on" "$tmp/live.txt" && ok "live text: warning" ||
+      bad "live text lacks the NUMA balancing warning"
+  else
+    check "live: no warning with balancing $nb" "if $nb == 0 then .host.warning == null else true end" "$tmp/live.json"
+  fi
+else
+  check "live: numa_balancing unknown without the sysctl" '.host.numa_balancing == null' "$tmp/live.json"
+fi
+thp=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)
+[ -n "$thp" ] && check "live: THP mode is the kernel's ($thp)" ".host.transparent_hugepages == \"$thp\"" "$tmp/live.json"
+smt=$(cat /sys/devices/system/cpu/smt/active 2>/dev/null)
+case "$smt" in
+  0) check "live: SMT off" '.host.smt_active == false' "$tmp/live.json" ;;
+  1) check "live: SMT on" '.host.smt_active == true' "$tmp/live.json" ;;
+  *) check "live: SMT unknown" '.host.smt_active == null' "$tmp/live.json" ;;
+esac
 finish

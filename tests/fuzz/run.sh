@@ -17,11 +17,50 @@ secs=$2
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-targets=${*:-fuzz_options fuzz_cpulist fuzz_ini fuzz_results fuzz_topo_xml}
+targets=${*:-fuzz_options fuzz_cpulist fuzz_ini fuzz_results fuzz_topo_xml fuzz_sysfs fuzz_procfs}
 artifacts=${NB_FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 mkdir -p "$artifacts"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# archive ROOT PATH...: the files as fuzz_sysfs's records (PATH NUL CONTENT
+# NUL), paths relative to ROOT; symbolic links are read through.
+archive() {
+  ar_root=$1
+  shift
+  for ar_p in "$@"; do
+    [ -f "$ar_root/$ar_p" ] && { printf '%s\000' "$ar_p"; cat "$ar_root/$ar_p"; printf '\000'; }
+  done
+  return 0
+}
+
+# sysfs_seeds DIR: fuzz_sysfs seeds from the recorded QEMU tree (two nodes
+# with CPUs, a memory-only node, PCI devices on each): the files hwloc and
+# numabench read, whole and in parts.
+sysfs_seeds() {
+  fs_tree=$work/fsroot
+  mkdir -p "$fs_tree"
+  tar xjf "$src/tests/fixtures/fsroot-qemu-memonly.tar.bz2" -C "$fs_tree"
+  fs_r=$fs_tree/vm
+  nodes=$(cd "$fs_r" && for f in sys/devices/system/node/online sys/devices/system/node/possible \
+    sys/devices/system/node/has_cpu sys/devices/system/node/has_memory sys/devices/system/node/node*/cpulist \
+    sys/devices/system/node/node*/cpumap sys/devices/system/node/node*/distance \
+    sys/devices/system/node/node*/meminfo; do echo "$f"; done)
+  cpus=$(cd "$fs_r" && for f in sys/devices/system/cpu/online sys/devices/system/cpu/possible \
+    sys/devices/system/cpu/present sys/devices/system/cpu/kernel_max sys/devices/system/cpu/cpu*/topology/* \
+    proc/cpuinfo proc/meminfo; do echo "$f"; done)
+  pci=$(cd "$fs_r" && for d in sys/bus/pci/devices/*; do
+    for f in numa_node class vendor device local_cpus local_cpulist; do echo "$d/$f"; done
+  done)
+  # Word splitting on the newline-separated lists: no path has a space.
+  # shellcheck disable=SC2086
+  {
+    archive "$fs_r" $nodes $cpus $pci >"$1/qemu-memonly-all"
+    archive "$fs_r" $nodes $cpus >"$1/qemu-memonly-nopci"
+    { archive "$fs_r" $nodes $cpus $pci; printf 'devices\000%s\000' "$(basename "$(ls -d "$fs_r"/sys/bus/pci/devices/* | tail -n 1)")"; } \
+      >"$1/qemu-memonly-devices"
+  }
+}
 
 # seed TARGET DIR: the corpus the target starts from.
 seed() {
@@ -36,6 +75,14 @@ seed() {
     ;;
   fuzz_results) cp "$src"/tests/golden/inputs/*.json "$2"/ ;;
   fuzz_topo_xml) cp "$src"/tests/fixtures/*.xml "$src"/tests/golden/inputs/*.xml "$2"/ ;;
+  fuzz_sysfs) sysfs_seeds "$2" ;;
+  fuzz_procfs)
+    # The recorded tree's files, behind the byte that picks their parser.
+    for f in "$src"/tests/fixtures/proc/nvidia-8gpu/proc/[0-9]*/*; do
+      case ${f##*/} in status) b='\000' ;; stat) b='\001' ;; numa_maps) b='\002' ;; *) continue ;; esac
+      { printf "$b"; cat "$f"; } >"$2/$(echo "$f" | tr / _)"
+    done
+    ;;
   esac
 }
 

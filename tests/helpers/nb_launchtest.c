@@ -43,7 +43,7 @@ static void work(long mb, double seconds)
   while (now() < end) {
     for (size_t i = 0; p && p != MAP_FAILED && i < len; i += 4096)
       p[i]++;
-    for (int i = 0; i < 200000; i++)
+    for (int i = 0; i < 2000000; i++)
       sink += (unsigned long)i;
     usleep(20000);
   }

@@ -598,6 +598,87 @@ static void test_plans_follow_table(void **state)
   nb_topo_free(topo);
 }
 
+/* Grace-Hopper-like (gh200-like.xml): node 1 is the GPU's HBM (hwloc
+ * GPUMemory), memory-only, at distance 80. No mode ever puts host memory
+ * there: interleave spreads over node 0 only, bind's memory is node 0,
+ * remote and adversarial find no far node (node 1 has no CPUs), and the
+ * notes say node 1 was left out. Even with the GPU's node given as node 1,
+ * the device buffer goes to node 0. */
+static void test_gpu_memory_never_chosen(void **state)
+{
+  (void)state;
+  nb_topo_t topo = nbt_load(fx("gh200-like.xml"), NULL);
+  assert_true(nb_topo_node(topo, 1)->gpu_memory);
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_INTERLEAVE, NULL, 2, NULL);
+  const int *il;
+  int n = nb_plan_interleave_nodes(plan, &il);
+  assert_string_equal(cpus(il, n), "0");
+  const struct nb_gpu_plan *g = nb_plan_gpu(plan, 0);
+  int noted = 0;
+  for (int k = 0; k < g->nnotes; k++)
+    noted |= strstr(g->notes[k], "node 1 is GPU memory (this GPU's): left out of the interleaved nodes") != 0;
+  assert_true(noted);
+  /* numactl's "all" is the memory set, which holds node 1: name node 0. */
+  const char *argv[] = {"python", "train.py"};
+  int rc;
+  char *text = emit(plan, 2, argv, &rc);
+  assert_int_equal(rc, 0);
+  if (!strstr(text, "numactl --interleave=0 env") || strstr(text, "=all"))
+    fail_msg("interleave emit does not name node 0 alone: %s", text);
+  free(text);
+  nb_plan_free(plan);
+
+  plan = plan_or_fail(topo, NB_MODE_BIND, NULL, 0, NULL);
+  g = nb_plan_gpu(plan, 0);
+  assert_int_equal(g->gpu_node, 0);
+  assert_int_equal(g->feeder.cpu_node, 0);
+  assert_int_equal(g->feeder.mem_node, 0);
+  assert_int_equal(g->nworkers, 71); /* one per core of the 72, the feeder on one */
+  for (int w = 0; w < g->nworkers; w++)
+    assert_int_equal(g->workers[w].mem_node, 0);
+  assert_int_equal(g->staging.policy, NB_MEM_BIND);
+  assert_int_equal(g->staging.node, 0);
+  assert_int_equal(g->device_buf.node, 0);
+  noted = 0;
+  for (int k = 0; k < g->nnotes; k++)
+    noted |= strstr(g->notes[k], "node 1 is GPU memory") != 0;
+  assert_true(noted);
+  nb_plan_free(plan);
+
+  expect_plan_error(topo, NB_MODE_REMOTE, NULL, 1, NULL, NB_ENOTSUP, "two NUMA nodes with CPUs");
+  expect_plan_error(topo, NB_MODE_ADVERSARIAL, NULL, 1, NULL, NB_ENOTSUP, "two NUMA nodes with CPUs");
+
+  /* none binds nothing, so it has nothing to leave out. */
+  plan = plan_or_fail(topo, NB_MODE_NONE, NULL, 1, NULL);
+  g = nb_plan_gpu(plan, 0);
+  for (int k = 0; k < g->nnotes; k++)
+    assert_null(strstr(g->notes[k], "GPU memory"));
+  nb_plan_free(plan);
+
+  /* The modes that plan here keep the invariants at any worker count. */
+  static const enum nb_mode planned[] = {NB_MODE_NONE, NB_MODE_BIND, NB_MODE_INTERLEAVE};
+  static const int workers[] = {0, 1, 5, 80};
+  for (size_t m = 0; m < sizeof planned / sizeof planned[0]; m++)
+    for (size_t w = 0; w < sizeof workers / sizeof workers[0]; w++) {
+      plan = plan_or_fail(topo, planned[m], NULL, workers[w], NULL);
+      check_invariants(topo, plan);
+      nb_plan_free(plan);
+    }
+
+  plan = plan_or_fail(topo, NB_MODE_INTERLEAVE, NULL, 1, "0=1");
+  g = nb_plan_gpu(plan, 0);
+  assert_int_equal(g->gpu_node, 1);
+  assert_int_equal(g->device_buf.node, 0);
+  noted = 0;
+  for (int k = 0; k < g->nnotes; k++)
+    noted |= strstr(g->notes[k], "device buffer (host backend) goes to node 0: node 1 is GPU memory") != 0;
+  assert_true(noted);
+  n = nb_plan_interleave_nodes(plan, &il);
+  assert_string_equal(cpus(il, n), "0");
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -608,7 +689,7 @@ int main(void)
       cmocka_unit_test(test_errors_and_overrides),  cmocka_unit_test(test_gpu_selection),
       cmocka_unit_test(test_simulated_devices),     cmocka_unit_test(test_numactl),
       cmocka_unit_test(test_shell_quote),           cmocka_unit_test(test_mode_table),
-      cmocka_unit_test(test_plans_follow_table),
+      cmocka_unit_test(test_plans_follow_table),    cmocka_unit_test(test_gpu_memory_never_chosen),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

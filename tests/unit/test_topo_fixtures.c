@@ -337,11 +337,84 @@ static void test_text_golden(void **state)
   free(text);
 }
 
+/* The Grace-Hopper-like machine (gen-fixtures.py gh200): node 1 is the
+ * GPU's HBM, marked by hwloc's subtype GPUMemory and PCIBusID. The model
+ * marks it and names its GPU, the JSON and the text say so, and a CXL node
+ * (another subtype) is not GPU memory. */
+static void test_gpu_memory_node(void **state)
+{
+  (void)state;
+  char buf[64];
+  nb_topo_t topo = nbt_load(fixture_path("gh200-like.xml"), NULL);
+  assert_int_equal(nb_topo_nnodes(topo), 2);
+  const struct nb_node *n0 = nb_topo_node(topo, 0), *n1 = nb_topo_node(topo, 1);
+  assert_string_equal(nbt_cpus(buf, sizeof buf, n0->cpus, n0->ncpus), "0-71");
+  assert_int_equal(n0->ncores, 72);
+  assert_int_equal((long long)n0->memory_bytes, (long long)(480 * GIB));
+  assert_false(n0->gpu_memory);
+  assert_int_equal(n0->gpu, -1);
+  assert_string_equal(n0->gpu_bus_id, "");
+  assert_int_equal(n1->os_index, 1);
+  assert_false(n1->has_cpus);
+  assert_int_equal(n1->ncpus, 0);
+  assert_int_equal((long long)n1->memory_bytes, (long long)(96 * GIB));
+  assert_true(n1->gpu_memory);
+  assert_string_equal(n1->gpu_bus_id, "0009:01:00.0");
+  assert_int_equal(n1->gpu, 0);
+  assert_int_equal(nb_topo_distance(topo, 0, 1), 80);
+  assert_int_equal(nb_topo_distance(topo, 1, 0), 80);
+  /* The GPU itself is local to the CPU node. */
+  assert_int_equal(nb_topo_ngpus(topo), 1);
+  assert_string_equal(nb_topo_gpu(topo, 0)->bus_id, "0009:01:00.0");
+  assert_int_equal(nb_topo_gpu(topo, 0)->numa_node, 0);
+  assert_int_equal(nb_topo_nwarnings(topo), 1);
+  if (!strstr(nb_topo_warning(topo, 0), "node 1 is the memory of GPU 0 (0009:01:00.0)"))
+    fail_msg("warning '%s' does not name node 1 as GPU 0's memory", nb_topo_warning(topo, 0));
+
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  assert_int_equal(nb_topo_write_json(topo, mem, NULL), 0);
+  fclose(mem);
+  json_t *doc = json_loads(text, 0, NULL);
+  assert_non_null(doc);
+  free(text);
+  json_t *nodes = json_object_get(doc, "nodes");
+  json_t *j0 = json_array_get(nodes, 0), *j1 = json_array_get(nodes, 1);
+  assert_true(json_is_false(json_object_get(j0, "gpu_memory")));
+  assert_true(json_is_null(json_object_get(j0, "gpu_memory_of")));
+  assert_true(json_is_true(json_object_get(j1, "gpu_memory")));
+  json_t *of = json_object_get(j1, "gpu_memory_of");
+  assert_int_equal(json_integer_value(json_object_get(of, "gpu")), 0);
+  assert_true(json_is_integer(json_object_get(of, "gpu")));
+  assert_string_equal(json_string_value(json_object_get(of, "pci_bus_id")), "0009:01:00.0");
+  /* Not this machine: its kernel settings are unknown, never this host's. */
+  assert_null(json_object_get(doc, "host"));
+  json_decref(doc);
+
+  text = NULL;
+  mem = open_memstream(&text, &len);
+  assert_int_equal(nb_topo_write_text(topo, mem, NULL), 0);
+  fclose(mem);
+  if (!strstr(text, "(none: GPU 0's memory)"))
+    fail_msg("text does not show node 1 as GPU memory:\n%s", text);
+  if (strstr(text, "Kernel:") || strstr(text, "numa_balancing"))
+    fail_msg("text shows this host's kernel settings for a recorded topology:\n%s", text);
+  free(text);
+  nb_topo_free(topo);
+
+  topo = nbt_load(fixture_path("memonly-cxl.xml"), NULL);
+  for (int i = 0; i < nb_topo_nnodes(topo); i++)
+    assert_false(nb_topo_node(topo, i)->gpu_memory);
+  nb_topo_free(topo);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fixtures),
       cmocka_unit_test(test_text_golden),
+      cmocka_unit_test(test_gpu_memory_node),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

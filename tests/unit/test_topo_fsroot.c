@@ -176,13 +176,70 @@ static void test_fsroot_inconsistent(void **state)
   remove_tree(dir);
 }
 
+/* The NVIDIA driver's numa_status for one GPU, as a Grace Hopper machine
+ * records it: its memory is NUMA node `node`. */
+static void put_numa_status(const char *root, const char *bus_id, int node)
+{
+  char path[700], cmd[800];
+  snprintf(path, sizeof path, "%s/proc/driver/nvidia/gpus/%s", root, bus_id);
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+  assert_int_equal(system(cmd), 0);
+  strncat(path, "/numa_status", sizeof path - strlen(path) - 1);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fprintf(f, "Node:                      %d\nStatus:                    online\n", node);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* A recorded tree whose driver files give the memory-only node 2 as GPU
+ * 0000:41:00.0's memory. hwloc drops such a node unless told to keep it:
+ * then the model lacks it (nothing can choose it) and a warning names it.
+ * With HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES=1 (inherited by the child that
+ * parses the tree) hwloc keeps it as subtype GPUMemory: the model marks it
+ * and names its GPU. */
+static void test_fsroot_gpu_memory(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/nbtest-fsroot-XXXXXX", root[600];
+  copy_tree(dir, root, sizeof root);
+  put_numa_status(root, "0000:41:00.0", 2);
+
+  unsetenv("HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES");
+  nb_topo_t topo = nbt_load(root, "0000:41:00.0");
+  assert_int_equal(nb_topo_nnodes(topo), 2);
+  assert_int_equal(nb_topo_node_index(topo, 2), -1);
+  int hidden = 0;
+  for (int i = 0; i < nb_topo_nwarnings(topo); i++)
+    hidden +=
+        strstr(nb_topo_warning(topo, i), "GPU 0000:41:00.0's memory as NUMA node 2, which hwloc hides") != 0;
+  assert_int_equal(hidden, 1);
+  for (int i = 0; i < nb_topo_nnodes(topo); i++)
+    assert_false(nb_topo_node(topo, i)->gpu_memory);
+  nb_topo_free(topo);
+
+  setenv("HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES", "1", 1);
+  topo = nbt_load(root, "0000:41:00.0");
+  unsetenv("HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES");
+  assert_int_equal(nb_topo_nnodes(topo), 3);
+  const struct nb_node *n = nb_topo_node(topo, 2);
+  assert_int_equal(n->os_index, 2);
+  assert_true(n->gpu_memory);
+  assert_false(n->has_cpus); /* the kernel's cpulist, not the GPU's local CPUs hwloc gives it */
+  assert_string_equal(n->gpu_bus_id, "0000:41:00.0");
+  assert_int_equal(n->gpu, 0);
+  assert_false(nb_topo_node(topo, 0)->gpu_memory);
+  assert_false(nb_topo_node(topo, 1)->gpu_memory);
+  assert_int_equal(nb_topo_node(topo, 0)->gpu, -1);
+  nb_topo_free(topo);
+  remove_tree(dir);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_fsroot_nodes),
-      cmocka_unit_test(test_fsroot_devices),
-      cmocka_unit_test(test_fsroot_hostile),
-      cmocka_unit_test(test_fsroot_inconsistent),
+      cmocka_unit_test(test_fsroot_nodes),      cmocka_unit_test(test_fsroot_devices),
+      cmocka_unit_test(test_fsroot_hostile),    cmocka_unit_test(test_fsroot_inconsistent),
+      cmocka_unit_test(test_fsroot_gpu_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

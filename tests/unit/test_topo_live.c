@@ -139,11 +139,69 @@ static void test_live_restricted_affinity(void **state)
   assert_int_equal(sched_setaffinity(0, sizeof saved, &saved), 0);
 }
 
+static void put_numa_status(const char *root, const char *bus_id, int node)
+{
+  char path[600];
+  snprintf(path, sizeof path, "%s/proc/driver/nvidia/gpus/%s", root, bus_id);
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+  assert_int_equal(system(cmd), 0);
+  strncat(path, "/numa_status", sizeof path - strlen(path) - 1);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fprintf(f, "Node:                      %d\nStatus:                    online\n", node);
+  assert_int_equal(fclose(f), 0);
+}
+
+static int warned(nb_topo_t topo, const char *text)
+{
+  int n = 0;
+  for (int i = 0; i < nb_topo_nwarnings(topo); i++)
+    n += strstr(nb_topo_warning(topo, i), text) != NULL;
+  return n;
+}
+
+/* The NVIDIA driver's numa_status files (a recorded /proc through the
+ * test-only NB_TEST_PROC_ROOT) on the live machine: one names a node with
+ * CPUs, which is never taken for GPU memory; one names a node hwloc does not
+ * show (as hwloc hides GPU-memory nodes by default), which a warning names. */
+static void test_live_driver_gpu_memory(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/nbtest-proc-XXXXXX", cmd[600];
+  assert_non_null(mkdtemp(dir));
+  nb_topo_t topo = nbt_load("live", NULL);
+  int cpu_node = -1, absent = NB_MAX_NODE_INDEX;
+  for (int i = 0; i < nb_topo_nnodes(topo) && cpu_node < 0; i++)
+    if (nb_topo_node(topo, i)->has_cpus)
+      cpu_node = nb_topo_node(topo, i)->os_index;
+  assert_true(cpu_node >= 0);
+  assert_int_equal(nb_topo_node_index(topo, absent), -1);
+  nb_topo_free(topo);
+  put_numa_status(dir, "0000:01:00.0", cpu_node);
+  put_numa_status(dir, "0000:02:00.0", absent);
+
+  setenv("NB_TEST_PROC_ROOT", dir, 1);
+  topo = nbt_load("live", NULL);
+  unsetenv("NB_TEST_PROC_ROOT");
+  for (int i = 0; i < nb_topo_nnodes(topo); i++)
+    assert_false(nb_topo_node(topo, i)->gpu_memory);
+  char want[128];
+  snprintf(want, sizeof want, "gives node %d, which has CPUs, as GPU memory: ignored", cpu_node);
+  assert_int_equal(warned(topo, want), 1);
+  snprintf(want, sizeof want, "GPU 0000:02:00.0's memory as NUMA node %d, which hwloc hides", absent);
+  assert_int_equal(warned(topo, want), 1);
+  nb_topo_free(topo);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_live_matches_kernel),
       cmocka_unit_test(test_live_restricted_affinity),
+      cmocka_unit_test(test_live_driver_gpu_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,6 +71,8 @@ vm_initrd() {
   mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
   cp "$BUSYBOX" "$root/bin/busybox"
   vm_copy_binary "$root" "$NUMABENCH" /bin/numabench
+  # Helpers a case needs beside numabench (NB_VM_EXTRA_BINS, set by the case).
+  for b in ${NB_VM_EXTRA_BINS:-}; do vm_copy_binary "$root" "$b" "/bin/${b##*/}"; done
   cp "$NB_VM_DIR/guest-init" "$root/init"
   chmod +x "$root/init"
   cp "$script" "$root/case-guest.sh"

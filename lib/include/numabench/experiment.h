@@ -44,8 +44,14 @@ struct nb_experiment_config {
 
 /** Resolve the options of an experiment: the sweep, and for every point its
  *  modes, sample shape, pipeline and backend as asked; every sweep value is
- *  checked before anything runs. Nothing is loaded or run yet.
+ *  checked before anything runs. With several points, each point is also
+ *  prepared against this machine as nb_experiment_run_point
+ *  would (topology, backend, plans, batch, memory), without running
+ *  anything; its error then starts with "--sweep OPTION=VALUE (point K of
+ *  N, nothing was run): ". A single point is loaded by its run.
  *  - NB_EINVAL: a bad option value (the message names the option).
+ *  - NB_ENOTSUP, and the errors of nb_experiment_run_point's preparation,
+ *    for a sweep point this machine cannot have.
  *  - NB_ENOMEM. */
 int nb_experiment_new(nb_experiment_t *xp, const struct nb_experiment_config *cfg, nb_error_t *err);
 

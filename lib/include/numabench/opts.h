@@ -26,7 +26,8 @@ enum nb_command {
   NB_CMD_REPORT = 1u << 3,
   NB_CMD_COMPARE = 1u << 4,
   NB_CMD_BW = 1u << 5,
-  NB_CMD_LAUNCH = 1u << 8, /* bits 6 and 7 are left to exec and audit */
+  NB_CMD_AUDIT = 1u << 7, /* 1u << 6 is left to exec */
+  NB_CMD_LAUNCH = 1u << 8, /* above exec's and audit's */
 };
 
 /* Every option's value is parsed once, when it is set, by its type. Typed
@@ -149,6 +150,11 @@ struct nb_config {
   int threshold;          /* --threshold: compare's regression threshold, percent */
   char *size;             /* --size: bytes per copy for bw (K, M, G suffixes), as given */
   size_t size_bytes;      /* --size: parsed */
+  char *pid;              /* --pid: PID[:GPU],... to audit, as given */
+  bool gpu_procs;         /* --gpu-procs: audit every process holding an NVIDIA GPU open */
+  bool children;          /* --children: add the descendants of the processes found (default true) */
+  char *duration;         /* --duration: seconds of CPU sampling, as given */
+  bool expect_local;      /* --expect-local: exit 3 when a rank is not local */
   uint64_t set;           /* bit i: option i of the table was given by the user */
 };
 

@@ -72,19 +72,25 @@ struct nb_topo_config {
 };
 
 struct nb_node {
-  int os_index;                /* the kernel's node number */
-  bool has_cpus;               /* the node has CPUs at all (false: memory-only node) */
-  bool allowed;                /* this process may use some of it: allowed CPUs, or its memory */
-  bool mem_allowed;            /* its memory is in this process's memory set (Mems_allowed, the
-                                  cpuset); a node without memory (memoryless: CPUs only) never is */
-  uint64_t memory_bytes;       /* total memory of the node */
-  int64_t free_bytes;          /* free memory now, -1 when unknown (recorded XML) */
-  int ncpus;                   /* CPUs of the node this process may use */
-  const int *cpus;             /* their OS indexes, ascending */
-  int ncpus_not_allowed;       /* CPUs of the node outside the allowed set */
-  const int *cpus_not_allowed; /* their OS indexes, ascending */
-  int ncores;                  /* physical cores with at least one allowed CPU */
-  int package;                 /* OS index of the package holding the node's CPUs, -1 if none or several */
+  int os_index;                  /* the kernel's node number */
+  bool has_cpus;                 /* the node has CPUs at all (false: memory-only node) */
+  bool allowed;                  /* this process may use some of it: allowed CPUs, or its memory */
+  bool mem_allowed;              /* its memory is in this process's memory set (Mems_allowed, the
+                                    cpuset); a node without memory (memoryless: CPUs only) never is */
+  uint64_t memory_bytes;         /* total memory of the node */
+  int64_t free_bytes;            /* free memory now, -1 when unknown (recorded XML) */
+  int ncpus;                     /* CPUs of the node this process may use */
+  const int *cpus;               /* their OS indexes, ascending */
+  int ncpus_not_allowed;         /* CPUs of the node outside the allowed set */
+  const int *cpus_not_allowed;   /* their OS indexes, ascending */
+  int ncores;                    /* physical cores with at least one allowed CPU */
+  int package;                   /* OS index of the package holding the node's CPUs, -1 if none or several */
+  bool gpu_memory;               /* a GPU's own memory exposed as a node (hwloc subtype GPUMemory, or
+                                    the NVIDIA driver's numa_status; Grace Hopper's HBM): plans never
+                                    choose it for host memory, interleaving included */
+  char gpu_bus_id[NB_BUSID_LEN]; /* gpu_memory: the PCI bus id of the GPU it belongs to, "" unknown */
+  int gpu;                       /* gpu_memory: numabench's index of that GPU, -1 when unknown (or
+                                    not among the topology's GPUs) */
 };
 
 /** A physical core: its allowed hardware threads (SMT siblings). */

