@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <numabench/launch.h>
@@ -76,6 +77,27 @@ static int exec_prefix(const struct nb_config *cfg, const char **a, char *self, 
     a[k++] = cfg->gpu_node;
   }
   a[k] = NULL;
+  return 0;
+}
+
+/* Whether the command can be run: a path names an executable file, a name
+ * is found in PATH, as execvp would. A command that cannot run is bad input
+ * (exit 2) before any rank starts, not a failed run in every mode. */
+static int runnable(const char *name)
+{
+  struct stat st;
+  if (strchr(name, '/'))
+    return stat(name, &st) == 0 && S_ISREG(st.st_mode) && access(name, X_OK) == 0;
+  const char *path = getenv("PATH");
+  char full[PATH_MAX];
+  for (const char *p = path ? path : "/bin:/usr/bin"; *name; p += strcspn(p, ":") + 1) {
+    int n = (int)strcspn(p, ":");
+    snprintf(full, sizeof full, "%.*s/%s", n, n ? p : ".", name);
+    if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0)
+      return 1;
+    if (!p[n])
+      break;
+  }
   return 0;
 }
 
@@ -159,6 +181,10 @@ int cmd_launch(const struct nb_config *cfg, int argc, char **argv)
   nb_error_t err = {0};
   if (nb_launch_check(cfg, argc, &err) < 0)
     return cli_usage("numabench %s", err.msg);
+  char shown[CLI_SHOWN];
+  if (!runnable(argv[0]))
+    return cli_usage("numabench launch: cannot run '%s': no executable file of that name%s",
+                     cli_shown(argv[0], shown), strchr(argv[0], '/') ? "" : " in PATH");
   nb_topo_t topo;
   struct nb_topo_config tc = {.devices = cfg->devices, .no_cuda = cfg->no_cuda};
   if (nb_topo_load(&topo, &tc, &err) < 0)
