@@ -2,6 +2,8 @@
  * as `run` does, each a supervised run of the user's command (launch_run.c),
  * and the summary per mode with run's statistics. */
 #include <math.h>
+#include <poll.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,15 @@ static struct nb_launch_run *next_run(nb_launch_t l)
   return &l->runs[l->nruns];
 }
 
+/* A signal that arrived between runs: no run starts after it. */
+static void signal_between_runs(nb_launch_t l)
+{
+  struct pollfd p = {.fd = l->stop_fd, .events = POLLIN};
+  unsigned char b;
+  if (l->stop_fd >= 0 && !l->signo && poll(&p, 1, 0) == 1 && read(l->stop_fd, &b, 1) == 1 && b)
+    l->signo = b;
+}
+
 int nb_launch_run(nb_launch_t l, nb_error_t *err)
 {
   const struct nb_config *o = l->o;
@@ -127,6 +138,7 @@ int nb_launch_run(nb_launch_t l, nb_error_t *err)
    * favours no mode (run's order). A skipped mode is recorded once. */
   for (int rep = 0; rep < o->repeat; rep++)
     for (int i = 0; i < o->modes.n; i++) {
+      signal_between_runs(l);
       if (l->signo || (l->failed && !o->keep_going))
         return 0;
       struct nb_launch_run *run = next_run(l);

@@ -2,7 +2,6 @@
  * placement of its descendants: what one process cannot express with
  * inherited policy (the rank on the remote node, its dataloader workers on
  * the GPU's), the launcher does from outside, thread by thread. */
-#include <dirent.h>
 #include <pthread.h>
 #include <errno.h>
 #include <sched.h>
@@ -14,63 +13,28 @@
 
 #include "launch-internal.h"
 #include "nb-internal.h"
-
-/* The parent of pid from /proc/PID/stat (after the command name, which may
- * hold spaces and parentheses); -1 when it is gone. */
-static int parent_of(int pid)
-{
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE *f = fopen(path, "re");
-  if (!f)
-    return -1;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  int ppid;
-  if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-    return -1;
-  return ppid;
-}
+#include "procfs.h"
 
 int nb__launch_descendants(int root, int *out, int max)
 {
-  DIR *d = opendir("/proc");
-  if (!d)
-    return 0;
-  int cap = 4096, n = 0;
-  int(*pp)[2] = malloc((size_t)cap * sizeof *pp);
-  struct dirent *e;
-  while (pp && (e = readdir(d))) {
-    char *end;
-    long pid = strtol(e->d_name, &end, 10);
-    if (*end || pid <= 0)
-      continue;
-    int ppid = parent_of((int)pid);
-    if (ppid <= 0)
-      continue;
-    if (n == cap) {
-      int(*more)[2] = realloc(pp, (size_t)cap * 2 * sizeof *pp);
-      if (!more)
-        break;
-      pp = more;
-      cap *= 2;
-    }
-    pp[n][0] = (int)pid;
-    pp[n][1] = ppid;
-    n++;
+  /* One read of every process's parent (the audit's /proc readers). */
+  int *pids, n = nb__proc_ids(0, &pids);
+  int *ppid = n > 0 ? malloc((size_t)n * sizeof *ppid) : NULL;
+  for (int i = 0; ppid && i < n; i++) {
+    struct nb__tstat t;
+    ppid[i] = nb__tstat_read(pids[i], 0, &t) == 0 ? t.ppid : -1;
   }
-  closedir(d);
   /* Breadth first from root: out[] is both the result and the queue. */
   int k = 0;
-  for (int head = -1; pp && head < k; head++) {
+  for (int head = -1; ppid && head < k; head++) {
     int parent = head < 0 ? root : out[head];
     for (int i = 0; i < n && k < max; i++)
-      if (pp[i][1] == parent)
-        out[k++] = pp[i][0];
+      if (ppid[i] == parent)
+        out[k++] = pids[i];
   }
-  free(pp);
+  free(ppid);
+  if (n > 0)
+    free(pids);
   return k;
 }
 
@@ -173,28 +137,24 @@ void nb__launch_move(struct nb__migrator *g, int pid, const int *cpus, int n, in
   CPU_ZERO_S(size, want);
   for (int i = 0; i < n; i++)
     CPU_SET_S((size_t)cpus[i], size, want);
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/task", pid);
-  DIR *d = opendir(path);
-  struct dirent *e;
-  if (d && first)
+  int *tids, nt = nb__proc_ids(pid, &tids);
+  if (nt >= 0 && first)
     m->procs++;
   /* Every thread, each tick: threads started since the last one are new. */
-  while (d && (e = readdir(d))) {
-    char *end;
-    long tid = strtol(e->d_name, &end, 10);
-    if (*end || tid <= 0 || has_cpus((int)tid, want, size))
+  for (int i = 0; i < nt; i++) {
+    int tid = tids[i];
+    if (has_cpus(tid, want, size))
       continue;
-    if (sched_setaffinity((int)tid, size, want) == 0) {
+    if (sched_setaffinity(tid, size, want) == 0) {
       m->threads++;
     } else if (errno != ESRCH) {
       m->thread_errors++;
       m->thread_errno = errno;
     }
   }
-  if (d)
-    closedir(d);
+  if (nt > 0)
+    free(tids);
   CPU_FREE(want);
-  if (d && first)
+  if (nt >= 0 && first)
     migrate_later(g, pid, node, max_node, m);
 }
