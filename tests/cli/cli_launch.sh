@@ -179,4 +179,9 @@ for sig in INT TERM; do
   no_leftovers "SIG$sig mid-run" "$tmp/logs8$sig"
 done
 
+# 9. The shipped preset parses (--help after it stops before running).
+src=${NB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+"$NUMABENCH" launch --config "$src/configs/launch-seed.ini" --help >/dev/null 2>"$tmp/err" && ok "preset launch-seed parses" ||
+  bad "preset launch-seed: $(cat "$tmp/err")"
+
 finish
