@@ -16,5 +16,6 @@
 #include <numabench/stats.h>
 #include <numabench/results.h>
 #include <numabench/bw.h>
+#include <numabench/exec.h>
 
 #endif

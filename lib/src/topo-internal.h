@@ -70,4 +70,8 @@ int nb__topo_cpus_of_set(hwloc_const_bitmap_t set, int **out);
 /* Locate a PCI device by canonical bus id, NULL when absent. */
 const struct nb_pci_dev *nb__topo_find_pci(const struct nb_topo *topo, const char *bus_id);
 
+/* The logical index of the L3 cache above a CPU, -1 when the topology names
+ * none (exec --policy core-complex). */
+int nb__topo_cpu_l3(nb_topo_t topo, int cpu);
+
 #endif
