@@ -159,6 +159,20 @@ struct nb_exec_report {
  *  - NB_EIO, NB_ENOMEM. */
 int nb_exec_write_line(const struct nb_exec_report *rep, bool json, FILE *out, nb_error_t *err);
 
+/** One torchrun line launching argv through `numabench exec` with this
+ *  plan's mode (bound modes: --policy exclusive, the plan's split of each
+ *  node's cores), CUDA_DEVICE_ORDER=PCI_BUS_ID and, when the plan selects
+ *  GPUs, CUDA_VISIBLE_DEVICES in PCI ordinals; --devices for stand-ins.
+ *  - NB_ENOTSUP: the plan's devices are simulated (no GPU to launch on).
+ *  - NB_EINVAL: no command. - NB_EIO, NB_ENOMEM. */
+int nb_plan_write_torchrun(nb_plan_t plan, int argc, const char *const *argv, FILE *out, nb_error_t *err);
+
+/** The same as a complete bash launcher: one `numabench exec` per local rank
+ *  with LOCAL_RANK, RANK, LOCAL_WORLD_SIZE and WORLD_SIZE set, in the
+ *  background; TERM and INT forwarded to the ranks; exits with the status of
+ *  the first rank that fails, stopping the others. Errors as above. */
+int nb_plan_write_script(nb_plan_t plan, int argc, const char *const *argv, FILE *out, nb_error_t *err);
+
 const char *nb_exec_policy_name(enum nb_exec_policy p);
 const char *nb_exec_mem_name(enum nb_exec_mem m);
 
