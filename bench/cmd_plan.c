@@ -18,7 +18,7 @@ int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
     return cli_usage("numabench plan: --emit needs a single --mode, not '%s'", cfg->mode ? cfg->mode : "");
   }
   if (!cfg->emit && argc > 0) {
-    fprintf(stderr, "numabench plan: a command after -- is only used with --emit\n");
+    fprintf(stderr, "numabench plan: a command after -- is only used with --emit numactl, torchrun or script\n");
     return CLI_EXIT_USAGE;
   }
   if (cfg->check_move_staging >= 0 && !cfg->check) {
