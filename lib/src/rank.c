@@ -393,8 +393,10 @@ int nb_rank_resolve(nb_topo_t topo, const struct nb_rank_config *cfg, struct nb_
     const char *p = cvd;
     for (int k = 0; p && k < r->local_rank; k++)
       p = (p = strchr(p, ',')) ? p + 1 : NULL;
+    while (p && isspace((unsigned char)*p))
+      p++;
     if (p)
-      snprintf(r->entry, sizeof r->entry, "%.*s", (int)strcspn(p, ","), p);
+      snprintf(r->entry, sizeof r->entry, "%.*s", (int)strcspn(p, ", \t"), p);
   }
 out:
   free(L);

@@ -126,7 +126,7 @@ static void test_cvd_forms(void **state)
   const char *sp[] = {"LOCAL_RANK=1", "CUDA_VISIBLE_DEVICES=0, GPU-abc00002", NULL};
   struct nb_rank r = must_resolve(topo, sp);
   assert_string_equal(r.cvd, "0,GPU-abc00002");
-  assert_string_equal(r.entry, " GPU-abc00002");
+  assert_string_equal(r.entry, "GPU-abc00002");
   /* A prefix shared by several GPUs is no GPU; CUDA stops there. */
   const char *amb[] = {"LOCAL_RANK=0", "CUDA_VISIBLE_DEVICES=3,GPU-abc0000,1", NULL};
   r = must_resolve(topo, amb);
