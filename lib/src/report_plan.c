@@ -316,10 +316,22 @@ static int launch_make(nb_plan_t plan, const char *what, int argc, struct launch
       used += (size_t)snprintf(l->exec_args + used, cap - used, "%s%d=%d", k++ ? "," : " --gpu-node ",
                                devices ? i : g->gpu, g->gpu_node);
   }
+  /* On this machine under a scheduler's CUDA_VISIBLE_DEVICES, the runtime
+   * saw only its entries: a selected GPU is its entry, as given. */
+  const char *inherited = nb_topo_is_this_system(topo) && nb_topo_gpu_origin(topo) == NB_GPUS_CUDA
+                              ? getenv("CUDA_VISIBLE_DEVICES")
+                              : NULL;
   for (int i = 0; i < n && !devices && !all; i++) {
     size_t v = strlen(l->visible);
-    snprintf(l->visible + v, sizeof l->visible - v, "%s%d", i ? "," : "",
-             pci_ordinal(topo, nb_plan_gpu(plan, i)->bus_id));
+    const char *entry = inherited;
+    for (int k = 0; entry && k < nb_plan_gpu(plan, i)->gpu; k++)
+      entry = (entry = strchr(entry, ',')) ? entry + 1 : NULL;
+    if (entry && *entry)
+      snprintf(l->visible + v, sizeof l->visible - v, "%s%.*s", i ? "," : "", (int)strcspn(entry, ","),
+               entry);
+    else
+      snprintf(l->visible + v, sizeof l->visible - v, "%s%d", i ? "," : "",
+               pci_ordinal(topo, nb_plan_gpu(plan, i)->bus_id));
   }
   return 0;
 }
@@ -364,9 +376,12 @@ static const char script_wait[] =
     "  finished=\n"
     "  wait -n -p finished\n"
     "  rc=$?\n"
-    "  # A signal interrupts wait before any rank ended (and unsets finished):\n"
-    "  # wait again.\n"
-    "  [ -n \"${finished:-}\" ] || continue\n"
+    "  if [ -z \"${finished:-}\" ]; then\n"
+    "    # A signal interrupted wait (and unset finished): wait again, unless no\n"
+    "    # rank is left (127): one ended while the trap ran, its status unseen.\n"
+    "    [ \"$rc\" -eq 127 ] && break\n"
+    "    continue\n"
+    "  fi\n"
     "  left=$((left - 1))\n"
     "  if [ \"$rc\" -ne 0 ] && [ \"$status\" -eq 0 ]; then\n"
     "    status=$rc\n"
@@ -374,6 +389,8 @@ static const char script_wait[] =
     "    kill -TERM \"${pids[@]}\" 2>/dev/null\n"
     "  fi\n"
     "done\n"
+    "# A rank whose status was lost to a signal: the signal's status.\n"
+    "[ \"$status\" -eq 0 ] && [ \"$left\" -gt 0 ] && status=${signalled:-1}\n"
     "exit \"$status\"\n";
 
 int nb_plan_write_script(nb_plan_t plan, int argc, const char *const *argv, FILE *out, nb_error_t *err)
@@ -400,8 +417,8 @@ int nb_plan_write_script(nb_plan_t plan, int argc, const char *const *argv, FILE
                  "export LOCAL_WORLD_SIZE=%d WORLD_SIZE=%d\n"
                  "pids=()\n"
                  "# TERM and INT go to every rank; the loop below then collects them.\n"
-                 "trap 'kill -TERM \"${pids[@]}\" 2>/dev/null' TERM\n"
-                 "trap 'kill -INT \"${pids[@]}\" 2>/dev/null' INT\n\n",
+                 "trap 'signalled=143; kill -TERM \"${pids[@]}\" 2>/dev/null' TERM\n"
+                 "trap 'signalled=130; kill -INT \"${pids[@]}\" 2>/dev/null' INT\n\n",
                  n, n);
   for (int i = 0; rc >= 0 && i < n; i++) {
     rc = fprintf(out, "LOCAL_RANK=%d RANK=%d \"$numabench\" exec%s", i, i, l.exec_args);

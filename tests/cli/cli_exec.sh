@@ -148,14 +148,21 @@ rc=$?
 [ "$rc" -eq 5 ] && [ $(($(date +%s) - start)) -lt 20 ] && grep -q "exited 5; stopping the others" "$tmp/fail.err" \
   && ok "emitted script: the first failed rank's status (5), the others stopped" || bad "first failure: exit $rc: $(cat "$tmp/fail.err")"
 "$NUMABENCH" plan --devices "$D2" --emit script -- sleep 30 >"$tmp/sig.sh"
-NUMABENCH="$NUMABENCH" bash "$tmp/sig.sh" >/dev/null 2>&1 &
-spid=$!
-sleep 2
-kill -TERM $spid
-start=$(date +%s)
-wait $spid
-rc=$?
-[ "$rc" -eq 143 ] && [ $(($(date +%s) - start)) -lt 10 ] && ok "emitted script: TERM forwarded to the ranks (exit 143)" || bad "TERM: exit $rc"
+for delay in 2 0.3; do
+  NUMABENCH="$NUMABENCH" bash "$tmp/sig.sh" >/dev/null 2>&1 &
+  spid=$!
+  # A watchdog: a launcher that never ends is killed (exit 137), not waited for.
+  (sleep 30 && kill -KILL $spid 2>/dev/null) &
+  wd=$!
+  sleep $delay
+  kill -TERM $spid
+  start=$(date +%s)
+  wait $spid
+  rc=$?
+  kill $wd 2>/dev/null
+  [ "$rc" -eq 143 ] && [ $(($(date +%s) - start)) -lt 10 ] && ok "emitted script: TERM after ${delay}s forwarded to the ranks (exit 143)" \
+    || bad "TERM after ${delay}s: exit $rc"
+done
 if command -v shellcheck >/dev/null 2>&1; then
   "$NUMABENCH" plan --devices "$D2" --emit script -- python train.py --epochs 3 >"$tmp/sc.sh"
   shellcheck "$tmp/sc.sh" >"$tmp/sc.out" 2>&1 && ok "shellcheck: the emitted script is clean" || bad "shellcheck: $(cat "$tmp/sc.out")"
