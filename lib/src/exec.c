@@ -263,12 +263,15 @@ int nb_exec_place(nb_topo_t topo, const struct nb_rank *r, const struct nb_exec_
   if (p->mem == NB_EXEC_MEM_BIND || p->mem == NB_EXEC_MEM_PREFERRED)
     p->mem_node = nd.mem_node;
   if (p->mem == NB_EXEC_MEM_INTERLEAVE) {
-    /* Every allowed node with memory: the planner's interleave set. */
-    for (int i = 0; i < nb_topo_nnodes(topo) && p->nmem_nodes < NB_RANK_MAX_GPUS; i++) {
-      const struct nb_node *n = nb_topo_node(topo, i);
-      if (n->mem_allowed && n->memory_bytes > 0)
-        p->mem_nodes[p->nmem_nodes++] = n->os_index;
-    }
+    /* The planner's interleave set (every allowed node with host memory),
+     * whatever the mode: asked of it for mode interleave. */
+    struct nodes il;
+    if (nd.mem_policy != NB_MEM_INTERLEAVE &&
+        (rc = nodes_of(topo, &r->gpu, NB_MODE_INTERLEAVE, &il, NULL, err)) < 0)
+      return rc;
+    const struct nodes *from = nd.mem_policy == NB_MEM_INTERLEAVE ? &nd : &il;
+    p->nmem_nodes = from->nil;
+    memcpy(p->mem_nodes, from->il, (size_t)from->nil * sizeof *from->il);
   }
   if (p->cpu_node < 0)
     return 0;
