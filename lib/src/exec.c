@@ -80,7 +80,8 @@ static int nodes_of(nb_topo_t topo, const struct nb_rank_gpu *g, enum nb_mode mo
   out->nil = nb_plan_interleave_nodes(plan, &il);
   if (out->nil > NB_RANK_MAX_GPUS)
     out->nil = NB_RANK_MAX_GPUS;
-  memcpy(out->il, il, (size_t)out->nil * sizeof *il);
+  if (out->nil > 0) /* il is NULL when the mode interleaves nothing */
+    memcpy(out->il, il, (size_t)out->nil * sizeof *il);
   /* The planner's notes about this GPU (memory elsewhere, ties), not the
    * mode's own description or the planner's thread count. */
   for (int i = 0; notes && i < gp->nnotes; i++)
@@ -94,7 +95,7 @@ static int nodes_of(nb_topo_t topo, const struct nb_rank_gpu *g, enum nb_mode mo
 static int *dup_cpus(const int *cpus, int n)
 {
   int *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-  if (v)
+  if (v && n > 0)
     memcpy(v, cpus, (size_t)n * sizeof *v);
   return v;
 }
@@ -113,7 +114,7 @@ static int socket_cpus(nb_topo_t topo, int node, struct nb_exec_place *p)
     note(p, "node %d: its package is not known (or it spans several), so socket means the node", node);
   for (int i = 0; i < nb_topo_nnodes(topo); i++) {
     const struct nb_node *o = nb_topo_node(topo, i);
-    if (o == nd || (nd->package >= 0 && o->package == nd->package)) {
+    if (o->ncpus > 0 && (o == nd || (nd->package >= 0 && o->package == nd->package))) {
       memcpy(p->cpus + p->ncpus, o->cpus, (size_t)o->ncpus * sizeof *o->cpus);
       p->ncpus += o->ncpus;
     }

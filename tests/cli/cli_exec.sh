@@ -127,9 +127,11 @@ if [ -n "${NB_REFUSE_PRELOAD:-}" ]; then
   rc=$?
   [ "$rc" -eq 3 ] && [ "$(wc -l <"$tmp/ref.err")" = 1 ] && grep -q "placement not achieved: the kernel refused the CPUs" "$tmp/ref.err" \
     && [ ! -s "$tmp/ref.out" ] && ok "binding refused: exit 3, one line, command not run" || bad "refused: exit $rc: $(cat "$tmp/ref.err" "$tmp/ref.out")"
-  env LD_PRELOAD="$NB_REFUSE_PRELOAD" LOCAL_RANK=0 "$NUMABENCH" exec --devices "$D2" --allow-unbound -- echo ran >"$tmp/ref.out" 2>"$tmp/ref.err"
+  # The command inherits LD_PRELOAD: numabench itself (built like the
+  # preload, sanitizers included) stands in for it.
+  env LD_PRELOAD="$NB_REFUSE_PRELOAD" LOCAL_RANK=0 "$NUMABENCH" exec --devices "$D2" --allow-unbound -- "$NUMABENCH" --version >"$tmp/ref.out" 2>"$tmp/ref.err"
   rc=$?
-  [ "$rc" -eq 0 ] && grep -q "NOT ACHIEVED (bind level none)" "$tmp/ref.err" && grep -q ran "$tmp/ref.out" \
+  [ "$rc" -eq 0 ] && grep -q "NOT ACHIEVED (bind level none)" "$tmp/ref.err" && grep -q "^numabench " "$tmp/ref.out" \
     && ok "binding refused, --allow-unbound: runs, the line says NOT ACHIEVED" || bad "refused, allowed: exit $rc: $(cat "$tmp/ref.err")"
 fi
 
