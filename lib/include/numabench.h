@@ -18,5 +18,6 @@
 #include <numabench/results.h>
 #include <numabench/bw.h>
 #include <numabench/job_audit.h>
+#include <numabench/exec.h>
 
 #endif
