@@ -18,7 +18,7 @@ int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
     return cli_usage("numabench plan: --emit needs a single --mode, not '%s'", cfg->mode ? cfg->mode : "");
   }
   if (!cfg->emit && argc > 0) {
-    fprintf(stderr, "numabench plan: a command after -- is only used with --emit numactl\n");
+    fprintf(stderr, "numabench plan: a command after -- is only used with --emit numactl, torchrun or script\n");
     return CLI_EXIT_USAGE;
   }
   if (cfg->check_move_staging >= 0 && !cfg->check) {
@@ -72,7 +72,10 @@ int cmd_plan(const struct nb_config *cfg, int argc, char **argv)
         nb_check_free(chk);
       }
     } else if (cfg->emit) {
-      if (nb_plan_write_numactl(plan, argc, (const char *const *)argv, stdout, &err) < 0)
+      const char *const *av = (const char *const *)argv;
+      if ((cfg->emit_kind == NB_OPT_EMIT_TORCHRUN ? nb_plan_write_torchrun(plan, argc, av, stdout, &err)
+           : cfg->emit_kind == NB_OPT_EMIT_SCRIPT ? nb_plan_write_script(plan, argc, av, stdout, &err)
+                                                  : nb_plan_write_numactl(plan, argc, av, stdout, &err)) < 0)
         rc = err.code == NB_ENOTSUP ? cli_refuse(&err) : cli_fail(&err);
     } else if (cfg->json) {
       if (nb_plan_write_json(plan, stdout, &err) < 0)

@@ -34,6 +34,10 @@ static const struct command commands[] = {
     {"compare", NB_CMD_COMPARE,
      "compare a new result file with a baseline: exit 0 no regression, 1 regression, 2 not comparable",
      cmd_compare, NULL, "BASELINE NEW", 2, 2},
+    {"exec", NB_CMD_EXEC,
+     "bind this rank of a job (CPUs and memory) to its GPU's node, say so in one line, and run the command: "
+     "torchrun --no-python numabench exec -- python train.py",
+     cmd_exec, "CMD [ARGS...]", NULL, 0, 0},
     {"audit", NB_CMD_AUDIT,
      "show where a running job's processes, threads and pages are, per GPU rank: local, remote or split, "
      "with "

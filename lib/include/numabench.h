@@ -18,6 +18,7 @@
 #include <numabench/results.h>
 #include <numabench/bw.h>
 #include <numabench/job_audit.h>
+#include <numabench/exec.h>
 #include <numabench/launch.h>
 
 #endif

@@ -160,3 +160,11 @@ int nb__mempol_allowed(struct nb__nodemask *mems)
   }
   return 0;
 }
+
+int nb__mempol_set_preferred(int node)
+{
+  struct nb__nodemask m;
+  nb__mask_zero(&m);
+  nb__mask_set(&m, node);
+  return set_mempolicy(MPOL_PREFERRED, m.w, NB_MASK_MAXNODE) == 0 ? 0 : errno;
+}

@@ -60,4 +60,9 @@ int nb__mempol_save(struct nb__mempol_saved *s);
 /* Restore a saved policy; the default when the kernel refuses it. */
 void nb__mempol_restore(const struct nb__mempol_saved *s);
 
+/* MPOL_PREFERRED on node for the calling thread (exec --mem preferred: a
+ * preference is not refused by a cpuset the way a bind is, so it has no
+ * ladder). Returns 0 or the errno of the refusal. */
+int nb__mempol_set_preferred(int node);
+
 #endif

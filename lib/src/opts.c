@@ -18,7 +18,7 @@
 #define NB_OFF(field) offsetof(struct nb_config, field)
 
 #define TP (NB_CMD_TOPO | NB_CMD_PLAN)
-#define TPR (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_RUN | NB_CMD_BW | NB_CMD_LAUNCH)
+#define TPR (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_RUN | NB_CMD_BW | NB_CMD_EXEC | NB_CMD_LAUNCH)
 #define PR (NB_CMD_PLAN | NB_CMD_RUN)
 #define RL (NB_CMD_RUN | NB_CMD_LAUNCH)
 #define NB_VAL(field) .value_offset = offsetof(struct nb_config, field)
@@ -27,9 +27,12 @@ static const char *const pipelines[] = {"torch", "direct", NULL};
 static const char *const backends[] = {"auto", "host", "cuda", NULL};
 static const char *const pins[] = {"register", "hostalloc", NULL};
 static const char *const formats[] = {"text", "md", "csv", NULL};
-static const char *const emits[] = {"numactl", NULL};
+static const char *const emits[] = {"numactl", "torchrun", "script", NULL};
+static const char *const exec_policies[] = {"node", "socket", "exclusive", "core-complex", NULL};
+static const char *const exec_mems[] = {"bind", "preferred", "interleave", "none", NULL};
 static const struct nb_opt_default mode_defaults[] = {{NB_CMD_PLAN, "bind"},
                                                       {NB_CMD_RUN, "none,bind,adversarial"},
+                                                      {NB_CMD_EXEC, "bind"},
                                                       {NB_CMD_LAUNCH, "none,bind,adversarial"},
                                                       {0, NULL}};
 static const struct nb_opt_default repeat_defaults[] = {{NB_CMD_BW, "5"}, {0, NULL}};
@@ -51,16 +54,18 @@ static const struct nb_option options[] = {
     {"workers", 'w', NB_OPT_INT, NB_OFF(workers), "0", PR, "W",
      "worker threads per GPU; 0 = one thread per core of each GPU's share of its node", 0, 4096,
      .flags = NB_OPT_SWEEPABLE},
-    {"mode", 'm', NB_OPT_MODES, NB_OFF(mode), NULL, PR | NB_CMD_LAUNCH, "MODE[,MODE...]",
-     "placement: none, bind, adversarial, remote, interleave; a list runs each in turn [default: plan bind, "
-     "run none,bind,adversarial]",
+    {"mode", 'm', NB_OPT_MODES, NB_OFF(mode), NULL, PR | NB_CMD_EXEC | NB_CMD_LAUNCH, "MODE[,MODE...]",
+     "placement: none, bind, adversarial, remote, interleave; a list runs each in turn [default: plan and "
+     "exec bind, run and launch none,bind,adversarial]",
      0, 0, NB_VAL(modes), .cdefs = mode_defaults, .flags = 0},
-    {"gpu-node", 0, NB_OPT_GPU_NODES, NB_OFF(gpu_node), NULL, PR | NB_CMD_LAUNCH, "GPU=NODE[,...]",
-     "take this NUMA node for a GPU (firmware that gives none, or to experiment)", 0, 0, NB_VAL(gpu_nodes),
-     .flags = 0},
+    {"gpu-node", 0, NB_OPT_GPU_NODES, NB_OFF(gpu_node), NULL, PR | NB_CMD_EXEC | NB_CMD_LAUNCH,
+     "GPU=NODE[,...]", "take this NUMA node for a GPU (firmware that gives none, or to experiment)", 0, 0,
+     NB_VAL(gpu_nodes), .flags = 0},
     {"emit", 0, NB_OPT_ENUM, NB_OFF(emit), NULL, NB_CMD_PLAN, NULL,
-     "print one launch line per GPU rank for the command after --, e.g. --emit numactl -- python train.py", 0,
-     0, NB_VAL(emit_kind), emits, "the only launcher is numactl", .flags = NB_OPT_CMD_ERRORS},
+     "launch the command after --: numactl (one line per GPU rank), torchrun (one torchrun line through "
+     "numabench exec), script (a bash launcher: one numabench exec per rank), e.g. --emit script -- python "
+     "train.py",
+     0, 0, NB_VAL(emit_kind), emits, "expected numactl, torchrun or script", .flags = NB_OPT_CMD_ERRORS},
     {"check", 'c', NB_OPT_BOOL, NB_OFF(check), NULL, NB_CMD_PLAN, NULL,
      "apply the plan on this machine to real threads and small buffers, ask the kernel where they are, "
      "exit 0 only if the placement was achieved",
@@ -101,8 +106,8 @@ static const struct nb_option options[] = {
      "check delivered batches against the checksum of what their worker generated (host: every batch; CUDA: "
      "every 4th, copied back from the GPU)",
      0, 0, .flags = 0},
-    {"quiet", 'q', NB_OPT_BOOL, NB_OFF(quiet), NULL, RL, NULL, "no progress line on stderr", 0, 0,
-     .flags = 0},
+    {"quiet", 'q', NB_OPT_BOOL, NB_OFF(quiet), NULL, RL | NB_CMD_EXEC, NULL,
+     "no progress line (run, launch) or placement line (exec) on stderr", 0, 0, .flags = 0},
     {"fail-at", 0, NB_OPT_FAULT, NB_OFF(fail_at), NULL, NB_CMD_RUN, "STAGE:BATCH",
      "inject a failure in worker, feeder or device at a batch, or corrupt a batch in staging, to test error "
      "handling "
@@ -162,9 +167,27 @@ static const struct nb_option options[] = {
      NB_VAL(format_kind), formats, .flags = NB_OPT_CMD_ERRORS},
     {"threshold", 0, NB_OPT_INT, NB_OFF(threshold), "5", NB_CMD_COMPARE, "PCT",
      "a drop larger than PCT percent, and beyond the 95% intervals, is a regression", 0, 100, .flags = 0},
+    {"gpu", 0, NB_OPT_STRING, NB_OFF(gpu), NULL, NB_CMD_EXEC, "INDEX|BUSID",
+     "the rank's GPU (its index in numabench topo, or its PCI bus id); default: the launcher's local rank "
+     "(LOCAL_RANK, SLURM_LOCALID, OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID) picks an entry of "
+     "CUDA_VISIBLE_DEVICES",
+     0, 0, .flags = 0},
+    {"policy", 0, NB_OPT_ENUM, NB_OFF(policy), "node", NB_CMD_EXEC, NULL,
+     "the rank's CPUs on its node: all of them, its socket's, an exclusive share of the node's cores among "
+     "the ranks there (from LOCAL_WORLD_SIZE), or one L3 domain per rank",
+     0, 0, NB_VAL(policy_kind), exec_policies, .flags = 0},
+    {"mem", 0, NB_OPT_ENUM, NB_OFF(mem), "bind", NB_CMD_EXEC, NULL,
+     "the rank's memory policy on its node (a node without memory: the nearest node with memory)", 0, 0,
+     NB_VAL(mem_kind), exec_mems, .flags = 0},
+    {"allow-unbound", 0, NB_OPT_BOOL, NB_OFF(allow_unbound), NULL, NB_CMD_EXEC, NULL,
+     "where the rank cannot be placed (GPU node unknown or not allowed, too few cores), run the command "
+     "unbound with a warning instead of exiting 2 (or 3 when the kernel refused)",
+     0, 0, .flags = 0},
     {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR | NB_CMD_AUDIT, NULL,
-     "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/results-schema.md)", 0, 0,
-     .flags = 0},
+     "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/results-schema.md, "
+     "docs/audit-schema.md); exec: "
+     "its line as JSON on stderr (docs/exec-json.md)",
+     0, 0, .flags = 0},
     {"pid", 0, NB_OPT_STRING, NB_OFF(pid), NULL, NB_CMD_AUDIT, "PID[:GPU][,...]",
      "processes to audit; :GPU (an index of numabench topo --no-cuda, or a PCI bus id) names the GPU a "
      "process feeds "

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <numabench/cgroup.h>
+#include <numabench/exec.h>
 #include <numabench/plan.h>
 
 #include "json.h"
@@ -285,5 +286,174 @@ int nb_plan_write_numactl(nb_plan_t plan, int argc, const char *const *argv, FIL
   }
   if (fflush(out) == EOF || ferror(out))
     return nb__err_sys(err, NB_EIO, errno, "plan: writing numactl lines");
+  return 0;
+}
+
+/* ---- launchers through numabench exec (torchrun, a bash script) ---- */
+
+/* What every rank's `numabench exec` needs to decide as this plan did: the
+ * mode, the exclusive share of the node's cores (the plan's split), the
+ * stand-in devices or the GPUs' PCI ordinals, the --gpu-node overrides. */
+struct launch {
+  char visible[1024]; /* CUDA_VISIBLE_DEVICES in PCI ordinals, "" when every GPU in PCI order */
+  char *exec_args;    /* " --mode bind --policy exclusive ..." */
+};
+
+/* A GPU's ordinal under CUDA_DEVICE_ORDER=PCI_BUS_ID: its rank in bus id order. */
+static int pci_ordinal(nb_topo_t topo, const char *bus_id)
+{
+  int k = 0;
+  for (int i = 0; i < nb_topo_ngpus(topo); i++)
+    k += strcmp(nb_topo_gpu(topo, i)->bus_id, bus_id) < 0;
+  return k;
+}
+
+static int launch_make(nb_plan_t plan, const char *what, int argc, struct launch *l, nb_error_t *err)
+{
+  nb_topo_t topo = nb_plan_topo(plan);
+  const struct nb_mode_info *mi = nb_mode_info(nb_plan_mode(plan));
+  int n = nb_plan_ngpus(plan);
+  bool devices = nb_topo_gpu_origin(topo) == NB_GPUS_DEVICES, all = n == nb_topo_ngpus(topo);
+  memset(l, 0, sizeof *l);
+  if (nb_plan_simulated(plan))
+    return nb__err(err, NB_ENOTSUP,
+                   "--emit %s: this topology has no GPU (the plan's devices are simulated); name the devices "
+                   "with --devices",
+                   what);
+  if (argc < 1)
+    return nb__err(err, NB_EINVAL, "--emit %s: give the command to launch after --, e.g. -- python train.py",
+                   what);
+  size_t cap = 4096 + (size_t)n * 64, used;
+  if (!(l->exec_args = malloc(cap)))
+    return nb__err(err, NB_ENOMEM, "plan: out of memory");
+  used = (size_t)snprintf(
+      l->exec_args, cap, " --mode %s%s", mi->name,
+      mi->workers == NB_PLACE_GPU_NODE || mi->workers == NB_PLACE_FAR_NODE ? " --policy exclusive" : "");
+  for (int i = 0; i < n && devices; i++)
+    used += (size_t)snprintf(l->exec_args + used, cap - used, "%s%s", i ? "," : " --devices ",
+                             nb_plan_gpu(plan, i)->bus_id);
+  for (int i = 0, k = 0; i < n; i++) {
+    const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
+    all = all && g->gpu == i && pci_ordinal(topo, g->bus_id) == i;
+    if (g->gpu_node_overridden)
+      used += (size_t)snprintf(l->exec_args + used, cap - used, "%s%d=%d", k++ ? "," : " --gpu-node ",
+                               devices ? i : g->gpu, g->gpu_node);
+  }
+  /* On this machine under a scheduler's CUDA_VISIBLE_DEVICES, the runtime
+   * saw only its entries: a selected GPU is its entry, as given. */
+  const char *inherited = nb_topo_is_this_system(topo) && nb_topo_gpu_origin(topo) == NB_GPUS_CUDA
+                              ? getenv("CUDA_VISIBLE_DEVICES")
+                              : NULL;
+  for (int i = 0; i < n && !devices && !all; i++) {
+    size_t v = strlen(l->visible);
+    const char *entry = inherited;
+    for (int k = 0; entry && k < nb_plan_gpu(plan, i)->gpu; k++)
+      entry = (entry = strchr(entry, ',')) ? entry + 1 : NULL;
+    if (entry && *entry)
+      snprintf(l->visible + v, sizeof l->visible - v, "%s%.*s", i ? "," : "", (int)strcspn(entry, ","),
+               entry);
+    else
+      snprintf(l->visible + v, sizeof l->visible - v, "%s%d", i ? "," : "",
+               pci_ordinal(topo, nb_plan_gpu(plan, i)->bus_id));
+  }
+  return 0;
+}
+
+static int launch_words(FILE *out, int argc, const char *const *argv)
+{
+  int rc = fprintf(out, " --");
+  for (int a = 0; rc >= 0 && a < argc; a++)
+    rc = put_word(out, argv[a]);
+  return rc < 0 ? -1 : 0;
+}
+
+int nb_plan_write_torchrun(nb_plan_t plan, int argc, const char *const *argv, FILE *out, nb_error_t *err)
+{
+  struct launch l;
+  int rc = launch_make(plan, "torchrun", argc, &l, err);
+  if (rc < 0)
+    return rc;
+  rc = fprintf(out, "CUDA_DEVICE_ORDER=PCI_BUS_ID ");
+  if (rc >= 0 && l.visible[0])
+    rc = fprintf(out, "CUDA_VISIBLE_DEVICES=%s ", l.visible);
+  if (rc >= 0)
+    rc = fprintf(out, "torchrun --nproc-per-node %d --no-python numabench exec%s", nb_plan_ngpus(plan),
+                 l.exec_args);
+  if (rc >= 0)
+    rc = launch_words(out, argc, argv);
+  free(l.exec_args);
+  if (rc < 0 || fputc('\n', out) == EOF || fflush(out) == EOF || ferror(out))
+    return nb__err_sys(err, NB_EIO, errno, "plan: writing the torchrun line");
+  return 0;
+}
+
+/* The script's fixed parts: waiting for the ranks, forwarding signals, the
+ * exit status of the first rank that failed. */
+static const char script_wait[] =
+    "\n"
+    "# Wait for the ranks. The first one to fail gives the exit status and the\n"
+    "# others are stopped (a job whose rank died would hang in its collectives).\n"
+    "status=0\n"
+    "left=${#pids[@]}\n"
+    "while [ \"$left\" -gt 0 ]; do\n"
+    "  finished=\n"
+    "  wait -n -p finished\n"
+    "  rc=$?\n"
+    "  if [ -z \"${finished:-}\" ]; then\n"
+    "    # A signal interrupted wait (and unset finished): wait again, unless no\n"
+    "    # rank is left (127): one ended while the trap ran, its status unseen.\n"
+    "    [ \"$rc\" -eq 127 ] && break\n"
+    "    continue\n"
+    "  fi\n"
+    "  left=$((left - 1))\n"
+    "  if [ \"$rc\" -ne 0 ] && [ \"$status\" -eq 0 ]; then\n"
+    "    status=$rc\n"
+    "    echo \"numabench launcher: rank with pid $finished exited $rc; stopping the others\" >&2\n"
+    "    kill -TERM \"${pids[@]}\" 2>/dev/null\n"
+    "  fi\n"
+    "done\n"
+    "# A rank whose status was lost to a signal: the signal's status.\n"
+    "[ \"$status\" -eq 0 ] && [ \"$left\" -gt 0 ] && status=${signalled:-1}\n"
+    "exit \"$status\"\n";
+
+int nb_plan_write_script(nb_plan_t plan, int argc, const char *const *argv, FILE *out, nb_error_t *err)
+{
+  struct launch l;
+  int rc = launch_make(plan, "script", argc, &l, err), n = nb_plan_ngpus(plan);
+  if (rc < 0)
+    return rc;
+  rc = fprintf(out,
+               "#!/bin/bash\n"
+               "# Made by numabench plan --emit script: mode %s, %d local rank%s (topology %s).\n"
+               "# Each rank runs under numabench exec, which binds it and its children (CPUs and\n"
+               "# memory) to its GPU's node, says so on stderr and runs the command. NUMABENCH names\n"
+               "# the numabench binary (default: numabench in PATH). Needs bash 5.1 (wait -p).\n"
+               "set -u\n"
+               "numabench=${NUMABENCH:-numabench}\n"
+               "# cuda:LOCAL_RANK of each rank is then the GPU numabench exec bound it to.\n"
+               "export CUDA_DEVICE_ORDER=PCI_BUS_ID\n",
+               nb_mode_name(nb_plan_mode(plan)), n, n == 1 ? "" : "s", nb_topo_source(nb_plan_topo(plan)));
+  if (rc >= 0 && l.visible[0])
+    rc = fprintf(out, "export CUDA_VISIBLE_DEVICES=%s\n", l.visible);
+  if (rc >= 0)
+    rc = fprintf(out,
+                 "export LOCAL_WORLD_SIZE=%d WORLD_SIZE=%d\n"
+                 "pids=()\n"
+                 "# TERM and INT go to every rank; the loop below then collects them.\n"
+                 "trap 'signalled=143; kill -TERM \"${pids[@]}\" 2>/dev/null' TERM\n"
+                 "trap 'signalled=130; kill -INT \"${pids[@]}\" 2>/dev/null' INT\n\n",
+                 n, n);
+  for (int i = 0; rc >= 0 && i < n; i++) {
+    rc = fprintf(out, "LOCAL_RANK=%d RANK=%d \"$numabench\" exec%s", i, i, l.exec_args);
+    if (rc >= 0)
+      rc = launch_words(out, argc, argv);
+    if (rc >= 0)
+      rc = fprintf(out, " &\npids+=($!)\n");
+  }
+  if (rc >= 0)
+    rc = fputs(script_wait, out);
+  free(l.exec_args);
+  if (rc < 0 || fflush(out) == EOF || ferror(out))
+    return nb__err_sys(err, NB_EIO, errno, "plan: writing the launch script");
   return 0;
 }

@@ -83,4 +83,8 @@ const struct nb_pci_dev *nb__topo_find_pci(const struct nb_topo *topo, const cha
  * warnings join the topology's. 0, or NB_ENOMEM. */
 int nb__topo_read_cgroup(struct nb_topo *topo);
 
+/* The logical index of the L3 cache above a CPU, -1 when the topology names
+ * none (exec --policy core-complex). */
+int nb__topo_cpu_l3(nb_topo_t topo, int cpu);
+
 #endif

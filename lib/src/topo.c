@@ -796,3 +796,12 @@ const char *nb_topo_kind_name(enum nb_topo_kind k)
   }
   return "?";
 }
+
+/* exec --policy core-complex gives each rank one L3 domain (an AMD CCX, an
+ * Intel sub-NUMA cluster's L3): hwloc's tree knows which L3 sits above a CPU. */
+int nb__topo_cpu_l3(nb_topo_t topo, int cpu)
+{
+  hwloc_obj_t pu = cpu >= 0 ? hwloc_get_pu_obj_by_os_index(topo->hw, (unsigned)cpu) : NULL;
+  hwloc_obj_t l3 = pu ? hwloc_get_ancestor_obj_by_type(topo->hw, HWLOC_OBJ_L3CACHE, pu) : NULL;
+  return l3 ? (int)l3->logical_index : -1;
+}

@@ -55,7 +55,7 @@ expect2 "this topology has 8 GPUs" plan --topology "$x" --gpus 9
 expect2 "not an integer" plan --topology "$x" --workers many
 expect2 "out of range" plan --topology "$x" --workers -2
 expect2 "applies plans to this machine only" plan --topology "$x" --check
-expect2 "only launcher is numactl" plan --topology "$x" --emit srun -- true
+expect2 "expected numactl, torchrun or script" plan --topology "$x" --emit srun -- true
 expect2 "give the command to launch" plan --topology "$x" --emit numactl
 expect2 "only used with --emit" plan --topology "$x" -- python train.py
 expect2 "one numactl line cannot express" plan --topology "$x" --mode adversarial --emit numactl -- true

@@ -89,8 +89,8 @@ static const struct value_case value_cases[] = {
     {"format", "csv", NULL},
     {"format", "xml", "--format 'xml': expected text, md or csv"},
     {"emit", "numactl", NULL},
-    {"emit", "srun", "--emit 'srun': the only launcher is numactl"},
-    {"emit", "", "--emit needs a value (numactl)"},
+    {"emit", "srun", "--emit 'srun': expected numactl, torchrun or script"},
+    {"emit", "", "--emit needs a value (numactl|torchrun|script)"},
     {"format", "", "--format needs a value (text|md|csv)"},
     /* NB_OPT_SIZE: suffixes, the 4K floor, words, signs. */
     {"size", "4K", NULL},

@@ -26,8 +26,9 @@ enum nb_command {
   NB_CMD_REPORT = 1u << 3,
   NB_CMD_COMPARE = 1u << 4,
   NB_CMD_BW = 1u << 5,
-  NB_CMD_AUDIT = 1u << 7, /* 1u << 6 is left to exec */
-  NB_CMD_LAUNCH = 1u << 8, /* above exec's and audit's */
+  NB_CMD_EXEC = 1u << 6,
+  NB_CMD_AUDIT = 1u << 7,
+  NB_CMD_LAUNCH = 1u << 8,
 };
 
 /* Every option's value is parsed once, when it is set, by its type. Typed
@@ -90,7 +91,7 @@ enum nb_opt_pipeline { NB_OPT_PIPE_TORCH, NB_OPT_PIPE_DIRECT }; /* = enum nb_pip
 enum nb_opt_backend { NB_OPT_BACKEND_AUTO, NB_OPT_BACKEND_HOST, NB_OPT_BACKEND_CUDA }; /* = enum nb_backend */
 enum nb_opt_pin { NB_OPT_PIN_REGISTER, NB_OPT_PIN_HOSTALLOC }; /* = enum nb_pin (REGISTER, HOSTALLOC) */
 enum nb_opt_format { NB_OPT_FORMAT_TEXT, NB_OPT_FORMAT_MD, NB_OPT_FORMAT_CSV }; /* = enum nb_table_format */
-enum nb_opt_emit { NB_OPT_EMIT_NUMACTL };
+enum nb_opt_emit { NB_OPT_EMIT_NUMACTL, NB_OPT_EMIT_TORCHRUN, NB_OPT_EMIT_SCRIPT };
 
 /** The resolved configuration. Strings are owned (nb_config_free). */
 struct nb_config {
@@ -155,6 +156,12 @@ struct nb_config {
   bool children;          /* --children: add the descendants of the processes found (default true) */
   char *duration;         /* --duration: seconds of CPU sampling, as given */
   bool expect_local;      /* --expect-local: exit 3 when a rank is not local */
+  char *gpu;              /* --gpu: exec's GPU, INDEX or BUSID, as given */
+  char *policy;           /* --policy: exec's CPUs on the node (node, socket, exclusive, core-complex) */
+  int policy_kind;        /* --policy: enum nb_exec_policy */
+  char *mem;              /* --mem: exec's memory policy (bind, preferred, interleave, none) */
+  int mem_kind;           /* --mem: enum nb_exec_mem */
+  bool allow_unbound;     /* --allow-unbound: exec runs the command unbound instead of refusing */
   uint64_t set;           /* bit i: option i of the table was given by the user */
 };
 
