@@ -114,7 +114,8 @@ static const struct nb_option options[] = {
      "and --verify (e.g. worker:3, corrupt:5)",
      0, 0, NB_VAL(fault), .flags = 0},
     {"repeat", 'r', NB_OPT_INT, NB_OFF(repeat), "1", RL | NB_CMD_BW, "R",
-     "run: each mode R times, interleaved (none, bind, ..., none, bind, ...), for statistics; bw: timed "
+     "run and launch: each mode R times, interleaved (none, bind, ..., none, bind, ...), for statistics; bw: "
+     "timed "
      "copies per "
      "cell (bw's default is 5)",
      1, 100000, .cdefs = repeat_defaults, .flags = 0},
@@ -149,8 +150,8 @@ static const struct nb_option options[] = {
     {"grace", 0, NB_OPT_INT, NB_OFF(grace), "5", NB_CMD_LAUNCH, "S",
      "seconds between SIGTERM and SIGKILL when a run is stopped", 0, 3600, .flags = 0},
     {"audit-at", 0, NB_OPT_INT, NB_OFF(audit_at), "2", NB_CMD_LAUNCH, "S",
-     "start the placement audit of every rank's process tree S seconds into each run (after the dataloader "
-     "workers have started)",
+     "start the placement audit of every rank's process tree S seconds after every rank was placed (exec's "
+     "line), once the dataloader workers run",
      0, 1 << 20, .flags = 0},
     {"audit-for", 0, NB_OPT_INT, NB_OFF(audit_for), "1", NB_CMD_LAUNCH, "S",
      "seconds the audit samples where every thread runs (0: one sample)", 0, 3600, .flags = 0},
