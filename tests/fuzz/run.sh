@@ -17,7 +17,7 @@ secs=$2
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-targets=${*:-fuzz_options fuzz_cpulist fuzz_ini fuzz_results fuzz_topo_xml fuzz_sysfs}
+targets=${*:-fuzz_options fuzz_cpulist fuzz_ini fuzz_results fuzz_topo_xml fuzz_sysfs fuzz_cgroup}
 artifacts=${NB_FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 mkdir -p "$artifacts"
 work=$(mktemp -d)
@@ -62,6 +62,15 @@ sysfs_seeds() {
   }
 }
 
+# cgroup_seeds DIR: fuzz_cgroup seeds, one archive per recorded cgroup tree
+# of tests/fixtures/cgroup/ (v1, v2, hybrid, garbage).
+cgroup_seeds() {
+  for cg_t in "$src"/tests/fixtures/cgroup/*/; do
+    # shellcheck disable=SC2046
+    archive "$cg_t" $(cd "$cg_t" && find proc sys -type f 2>/dev/null | tr ' ' '?') >"$1/$(basename "$cg_t")"
+  done
+}
+
 # seed TARGET DIR: the corpus the target starts from.
 seed() {
   mkdir -p "$2"
@@ -76,6 +85,7 @@ seed() {
   fuzz_results) cp "$src"/tests/golden/inputs/*.json "$2"/ ;;
   fuzz_topo_xml) cp "$src"/tests/fixtures/*.xml "$src"/tests/golden/inputs/*.xml "$2"/ ;;
   fuzz_sysfs) sysfs_seeds "$2" ;;
+  fuzz_cgroup) cgroup_seeds "$2" ;;
   esac
 }
 
