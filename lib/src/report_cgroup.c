@@ -24,7 +24,7 @@ json_t *nb__cgroup_json(nb_topo_t topo)
   for (int i = 0; warnings && i < cg->nwarnings; i++)
     json_array_append_new(warnings, nb__json_text(cg->warnings[i]));
   return json_pack(
-      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "version",
+      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "version",
       cg->version ? json_integer(cg->version) : json_null(), "path", text_or_null(cg->path), "cpu_quota_us",
       count_or_null(cg->cpu_quota_us), "cpu_period_us", count_or_null(cg->cpu_period_us), "cpu_quota_cpus",
       cg->cpu_limit > 0 ? json_real((double)cg->cpu_quota_us / (double)cg->cpu_period_us) : json_null(),
@@ -32,7 +32,9 @@ json_t *nb__cgroup_json(nb_topo_t topo)
       text_or_null(cg->cpu_limit > 0 ? cg->cpu_path : ""), "memory_limit_bytes", count_or_null(cg->mem_limit),
       "memory_used_bytes", count_or_null(cg->mem_used), "memory_available_bytes",
       count_or_null(cg->mem_avail), "memory_file", text_or_null(cg->mem_file), "memory_path",
-      text_or_null(cg->mem_limit >= 0 ? cg->mem_path : ""), "warnings", warnings);
+      text_or_null(cg->mem_limit >= 0 ? cg->mem_path : ""), "cpu_version",
+      cg->cpu_version ? json_integer(cg->cpu_version) : json_null(), "memory_version",
+      cg->mem_version ? json_integer(cg->mem_version) : json_null(), "warnings", warnings);
 }
 
 int nb__cgroup_json_add(nb_topo_t topo, json_t *obj)

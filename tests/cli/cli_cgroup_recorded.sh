@@ -112,4 +112,8 @@ else
   bad "topo: hybrid cgroup line: $(grep cgroup "$tmp/h.txt")"
 fi
 
+NB_TEST_CGROUP_ROOT=$cg/hybrid-long "$NUMABENCH" topo --json >"$tmp/h.json" || bad "topo --json (hybrid) exit $?"
+check "topo --json (hybrid): cpu from v1, memory from v2, 300 MiB used" \
+  '.cgroup.version == 1 and .cgroup.cpu_version == 1 and .cgroup.memory_version == 2 and .cgroup.memory_used_bytes == 314572800 and .cgroup.cpu_quota_cpus == 12.5' "$tmp/h.json"
+
 finish
