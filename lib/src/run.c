@@ -90,8 +90,9 @@ static int fits(nb_plan_t plan, const struct nb_run_config *cfg, double fraction
     double avail = nd->free_bytes >= 0 ? (double)nd->free_bytes * fraction : 0;
     if ((double)need[i] > avail)
       return i + 1;
-    /* Unbound memory never lands on a GPU's own memory (the kernel keeps
-     * it out of default allocations, as the planner's mem_usable does). */
+    /* A GPU's own memory is not room for host memory: it is the GPU's
+     * working memory, and the planner never counts it either (mem_usable),
+     * so unbound memory that would fit only there is refused up front. */
     if (nd->mem_allowed && !nd->gpu_memory)
       spare += avail - (double)need[i];
   }
