@@ -17,7 +17,8 @@ secs=$2
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-targets=${*:-fuzz_options fuzz_cpulist fuzz_ini fuzz_results fuzz_topo_xml fuzz_sysfs fuzz_cgroup}
+targets=${*:-fuzz_options fuzz_cpulist fuzz_ini fuzz_results fuzz_topo_xml fuzz_sysfs}
+[ $# -gt 0 ] || targets="$targets fuzz_cgroup"
 artifacts=${NB_FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 mkdir -p "$artifacts"
 work=$(mktemp -d)
@@ -82,10 +83,10 @@ seed() {
       [ -f "$f" ] && { printf '\002'; cat "$f"; } >"$2/$(basename "$f")"
     done
     ;;
+  fuzz_cgroup) cgroup_seeds "$2" ;;
   fuzz_results) cp "$src"/tests/golden/inputs/*.json "$2"/ ;;
   fuzz_topo_xml) cp "$src"/tests/fixtures/*.xml "$src"/tests/golden/inputs/*.xml "$2"/ ;;
   fuzz_sysfs) sysfs_seeds "$2" ;;
-  fuzz_cgroup) cgroup_seeds "$2" ;;
   esac
 }
 
