@@ -18,11 +18,12 @@ shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 targets=${*:-fuzz_options fuzz_cpulist fuzz_ini fuzz_results fuzz_topo_xml fuzz_sysfs}
-[ $# -gt 0 ] || targets="$targets fuzz_cgroup"
 artifacts=${NB_FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 mkdir -p "$artifacts"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# fuzz_cgroup: the cgroup reader (nb_cgroup_read) on recorded trees.
+[ $# -gt 0 ] || targets="$targets fuzz_cgroup"
 
 # archive ROOT PATH...: the files as fuzz_sysfs's records (PATH NUL CONTENT
 # NUL), paths relative to ROOT; symbolic links are read through.
