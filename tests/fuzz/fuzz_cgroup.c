@@ -11,12 +11,7 @@
  * consistent, every kept path and warning one printable line (a recorded
  * path or file may hold control characters). run.sh seeds it from
  * tests/fixtures/cgroup/. */
-#define _XOPEN_SOURCE 700
-#include <errno.h>
-#include <ftw.h>
-#include <sys/stat.h>
-
-#include "fuzz.h"
+#include "fuzz_tree.h"
 
 #include "../../lib/src/cgroup.h"
 
@@ -27,39 +22,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
  * reached. */
 #define MAX_FILE_BYTES (80 * 1024)
 
-static char root[256];
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  if (ftw->level > 0)
-    remove(path);
-  return 0;
-}
-
-static void clear_root(void)
-{
-  nftw(root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void remove_root(void)
-{
-  clear_root();
-  rmdir(root);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc;
   (void)argv;
-  const char *dir = getenv("TMPDIR");
-  if (!dir || !*dir)
-    dir = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
-  snprintf(root, sizeof root, "%s/nb-fuzz-cgroup-%ld", dir, (long)getpid());
-  if (mkdir(root, 0700) < 0 && errno != EEXIST)
-    abort();
-  atexit(remove_root);
+  fuzz_tree_init("cgroup");
   return 0;
 }
 
@@ -67,64 +34,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
  * cgroups may hold ',' (v1 "cpu,cpuacct") and '=' ("name=systemd"). */
 static int admitted(const char *path)
 {
-  size_t len = strlen(path);
-  if (len == 0 || len > 200 || path[len - 1] == '/')
-    return 0;
-  if (strcmp(path, "proc/self/cgroup") && strncmp(path, "sys/fs/cgroup/", strlen("sys/fs/cgroup/")))
-    return 0;
-  for (const char *p = path; *p; p++)
-    if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:+,=/", *p))
-      return 0;
-  for (const char *c = path; *c;) {
-    size_t n = strcspn(c, "/");
-    if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-      return 0;
-    c += n + (c[n] == '/');
-  }
-  return 1;
-}
-
-/* Create the directories of path under the root; -1 when one clashes with a
- * file written before. */
-static int make_dirs(const char *path, char *full, size_t len)
-{
-  snprintf(full, len, "%s/%s", root, path);
-  for (char *s = full + strlen(root) + 1;; s++) {
-    char *slash = strchr(s, '/');
-    if (!slash)
-      return 0;
-    *slash = '\0';
-    int r = mkdir(full, 0700);
-    *slash = '/';
-    if (r < 0 && errno != EEXIST)
-      return -1;
-    s = slash;
-  }
-}
-
-static void write_file(const char *path, const uint8_t *data, size_t size)
-{
-  char full[512];
-  if (make_dirs(path, full, sizeof full) < 0)
-    return;
-  FILE *f = fopen(full, "w");
-  if (!f)
-    return;
-  if (size > MAX_FILE_BYTES)
-    size = MAX_FILE_BYTES;
-  if (fwrite(data, 1, size, f) != size)
-    abort();
-  fclose(f);
-}
-
-static const uint8_t *field(const uint8_t **p, const uint8_t *end, size_t *len)
-{
-  if (*p >= end)
-    return NULL;
-  const uint8_t *start = *p, *nul = memchr(start, 0, (size_t)(end - start));
-  *len = nul ? (size_t)(nul - start) : (size_t)(end - start);
-  *p = nul ? nul + 1 : end;
-  return start;
+  if (!strcmp(path, "proc/self/cgroup"))
+    return 1;
+  static const char *const prefixes[] = {"sys/fs/cgroup/", NULL};
+  return fuzz_tree_admitted(path, prefixes,
+                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:+,=/");
 }
 
 /* A kept text: terminated within its array, one printable line. */
@@ -138,26 +52,13 @@ static void check_text(const char *what, const char *s, size_t cap)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  clear_root();
-  const uint8_t *p = data, *end = data + size, *name, *content;
-  size_t nlen, clen;
-  int files = 0;
-  while (files < MAX_FILES && (name = field(&p, end, &nlen))) {
-    if (!(content = field(&p, end, &clen)))
-      content = p, clen = 0;
-    char *path = fuzz_string(name, nlen);
-    if (admitted(path)) {
-      write_file(path, content, clen);
-      files++;
-    }
-    free(path);
-  }
+  fuzz_tree_write(data, size, admitted, MAX_FILES, MAX_FILE_BYTES, NULL, NULL);
   /* The mount point exists in every tree, so that inputs reach the walk. */
   char full[512];
-  make_dirs("sys/fs/cgroup/x", full, sizeof full);
+  fuzz_tree_make_dirs("sys/fs/cgroup/x", 0, full, sizeof full);
 
   struct nb_cgroup cg;
-  nb_cgroup_read(&cg, root);
+  nb_cgroup_read(&cg, fuzz_root);
   FUZZ_CHECK(cg.version >= 0 && cg.version <= 2, "version %d", cg.version);
   FUZZ_CHECK(cg.nwarnings >= 0 && cg.nwarnings <= NB_CGROUP_MAX_WARNINGS, "%d warnings", cg.nwarnings);
   for (int i = 0; i < cg.nwarnings; i++)
