@@ -13,6 +13,7 @@
 #include <numabench/bind.h>
 
 #include "bw-internal.h"
+#include "cgroup.h"
 #include "copy.h"
 #include "nb-internal.h"
 
@@ -102,6 +103,7 @@ static int run_cells(struct nb_bw *bw, const struct nb__copy_ops *ops, int dir, 
 static int check_size(nb_topo_t topo, const struct nb_bw_config *cfg, int ndirs, nb_error_t *err)
 {
   int n = nb_topo_nnodes(topo), nrows = 0;
+  double total = 0;
   for (int i = 0; i < n; i++) {
     const struct nb_node *nd = nb_topo_node(topo, i);
     nrows += nd->allowed && nd->memory_bytes && nd->ncpus;
@@ -118,6 +120,21 @@ static int check_size(nb_topo_t topo, const struct nb_bw_config *cfg, int ndirs,
                      "free (90%% usable); use a smaller --size",
                      (double)cfg->bytes / (1 << 30), nd->os_index, copies, need / (1 << 30),
                      (double)nd->free_bytes / (1 << 30));
+    total += need;
+  }
+  /* All at once, host: the column's source for each row and each row's
+   * destination; CUDA: every row node's pinned buffers (the sum above). */
+  if (ndirs == 1)
+    total = 2.0 * nrows * (double)cfg->bytes;
+  /* The nodes may have room that the cgroup's memory limit does not leave:
+   * past it the kernel reclaims, then kills the run without a message. */
+  double room = nb__cgroup_room(topo);
+  if (room >= 0 && total > 0.9 * room) {
+    char a[32], limit[NB_CGROUP_PATH_LEN + 160];
+    return nb__err(err, NB_EINVAL,
+                   "bw --size %.2f GiB: the buffers held at once need %s but %s; use a smaller --size",
+                   (double)cfg->bytes / (1 << 30), nb__mib_or_gib(a, sizeof a, total),
+                   nb__cgroup_room_text(nb_topo_cgroup(topo), limit, sizeof limit));
   }
   return 0;
 }

@@ -20,12 +20,23 @@
  * beyond is not a real setting. */
 #define MAX_PERIOD_US INT64_C(1000000000)
 #define MAX_QUOTA_US (INT64_C(1) << 50)
+/* The most of /proc/self/cgroup that is read. */
+#define PROC_CGROUP_MAX (64 * 1024)
 
 /* Where the two trees are: "" for this machine, or a recorded tree. */
 struct roots {
   char proc[PATH_MAX / 2];
   char cg[PATH_MAX / 2];
 };
+
+/* Control characters as '?', as the library's error messages have them: a
+ * recorded tree's paths and file contents are echoed in one-line texts. */
+static void scrub(char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      *s = '?';
+}
 
 static void warn(struct nb_cgroup *cg, const char *fmt, ...) NB__PRINTF(2, 3);
 static void warn(struct nb_cgroup *cg, const char *fmt, ...)
@@ -34,8 +45,9 @@ static void warn(struct nb_cgroup *cg, const char *fmt, ...)
     return;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(cg->warnings[cg->nwarnings++], sizeof cg->warnings[0], fmt, ap);
+  vsnprintf(cg->warnings[cg->nwarnings], sizeof cg->warnings[0], fmt, ap);
   va_end(ap);
+  scrub(cg->warnings[cg->nwarnings++]);
 }
 
 /* A decimal count without sign, space or suffix, below 2^63. */
@@ -57,6 +69,7 @@ static int parse_count(const char *s, int64_t *v)
 static void keep_path(char *dst, const char *src)
 {
   snprintf(dst, NB_CGROUP_PATH_LEN, "%.*s", NB_CGROUP_PATH_LEN - 1, src);
+  scrub(dst);
 }
 
 static bool is_dir(const char *path)
@@ -126,6 +139,7 @@ static void keep_quota(struct nb_cgroup *cg, const struct roots *r, const char *
   int64_t n = (q + p - 1) / p;
   cg->cpu_limit = n > INT_MAX ? INT_MAX : (int)n;
   cg->cpu_file = v1 ? "cpu.cfs_quota_us" : "cpu.max";
+  cg->cpu_version = v1 ? 1 : 2;
   keep_path(cg->cpu_path, shown(r, dir));
 }
 
@@ -148,6 +162,28 @@ static int read_bytes(struct nb_cgroup *cg, const struct roots *r, const char *d
   return *v < UNLIMITED_BYTES;
 }
 
+/* The usage without the inactive page cache, as kubelet's working set: the
+ * kernel reclaims that cache before it reaches the limit, so counting it as
+ * used would refuse runs that fit (a container that just read its data set
+ * shows it all as usage). From memory.stat's inactive_file (v1:
+ * total_inactive_file, which includes the children); never below 0. */
+static int64_t working_set(const char *dir, int v1, int64_t used)
+{
+  char buf[8192], *save = NULL;
+  const char *key = v1 ? "total_inactive_file" : "inactive_file";
+  if (read_file(dir, "memory.stat", buf, sizeof buf) < 0)
+    return used;
+  for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char *sp = strchr(line, ' ');
+    int64_t v;
+    if (!sp || (size_t)(sp - line) != strlen(key) || strncmp(line, key, strlen(key)) ||
+        parse_count(sp + 1, &v) < 0)
+      continue;
+    return v >= used ? 0 : used - v;
+  }
+  return used;
+}
+
 static void level_memory(struct nb_cgroup *cg, const struct roots *r, const char *dir, int v1)
 {
   int64_t lim = -1, high = -1, used = -1;
@@ -164,6 +200,8 @@ static void level_memory(struct nb_cgroup *cg, const struct roots *r, const char
     return;
   if (read_bytes(cg, r, dir, v1 ? "memory.usage_in_bytes" : "memory.current", &used) <= 0)
     used = -1;
+  else
+    used = working_set(dir, v1, used);
   int64_t avail = used < 0 ? lim : used >= lim ? 0 : lim - used;
   if (cg->mem_avail >= 0 && avail >= cg->mem_avail)
     return;
@@ -171,6 +209,7 @@ static void level_memory(struct nb_cgroup *cg, const struct roots *r, const char
   cg->mem_used = used;
   cg->mem_avail = avail;
   cg->mem_file = file;
+  cg->mem_version = v1 ? 1 : 2;
   keep_path(cg->mem_path, shown(r, dir));
 }
 
@@ -281,10 +320,54 @@ void nb_cgroup_read(struct nb_cgroup *cg, const char *root)
     warn(cg, "cgroup: %.200s: path too long; no cgroup limits read", root);
     return;
   }
-  char text[4096];
-  if (nb__read_sysfile(r.proc, "/proc/self/cgroup", text, sizeof text) < 0)
+  /* A v1 host lists a dozen hierarchies, each with the whole path (long
+   * under Kubernetes): 64 KiB holds any real one; a longer file is read up
+   * to its last whole line, with a warning. +2: room to see that it is
+   * longer. */
+  char *text = malloc(PROC_CGROUP_MAX + 2);
+  if (!text) {
+    warn(cg, "cgroup: out of memory reading /proc/self/cgroup; no cgroup limits read");
     return;
-  read_hierarchies(cg, &r, text);
+  }
+  if (nb__read_sysfile(r.proc, "/proc/self/cgroup", text, PROC_CGROUP_MAX + 2) == 0) {
+    if (strlen(text) > PROC_CGROUP_MAX) {
+      text[PROC_CGROUP_MAX] = '\0';
+      char *nl = strrchr(text, '\n');
+      *(nl ? nl : text) = '\0';
+      warn(cg,
+           "cgroup: %s/self/cgroup is longer than %d KiB; only its first lines were read, limits may "
+           "be missed",
+           r.proc[0] ? "(recorded)/proc" : "/proc", PROC_CGROUP_MAX / 1024);
+    }
+    read_hierarchies(cg, &r, text);
+  }
+  free(text);
+}
+
+double nb__cgroup_room(nb_topo_t topo)
+{
+  const struct nb_cgroup *cg = nb_topo_cgroup(topo);
+  return cg && cg->mem_avail >= 0 ? (double)cg->mem_avail : -1;
+}
+
+const char *nb__mib_or_gib(char *buf, size_t len, double bytes)
+{
+  if (bytes < 1024.0 * 1024 * 1024)
+    snprintf(buf, len, "%.0f MiB", bytes / (1024.0 * 1024));
+  else
+    snprintf(buf, len, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
+const char *nb__cgroup_room_text(const struct nb_cgroup *cg, char *buf, size_t len)
+{
+  char a[32], b[32], c[32] = "unknown";
+  if (cg->mem_used >= 0)
+    nb__mib_or_gib(c, sizeof c, (double)cg->mem_used);
+  snprintf(buf, len, "the cgroup memory limit leaves %s (%s %s, %s used, at %s; 90%% usable)",
+           nb__mib_or_gib(a, sizeof a, (double)cg->mem_avail), cg->mem_file,
+           nb__mib_or_gib(b, sizeof b, (double)cg->mem_limit), c, cg->mem_path);
+  return buf;
 }
 
 const struct nb_cgroup *nb_topo_cgroup(nb_topo_t topo)

@@ -25,4 +25,20 @@ void nb__cgroup_write_text(nb_topo_t topo, FILE *out);
  * tests only, to plan a recorded topology under a limit. */
 void nb__topo_set_cgroup(nb_topo_t topo, const struct nb_cgroup *cg);
 
+/* What the process may still take under its cgroup's memory limit in bytes,
+ * -1 when it has none (or the topology is not this machine). */
+double nb__cgroup_room(nb_topo_t topo);
+
+/* "the cgroup memory limit leaves 10 MiB (memory.max 64 MiB, 54 MiB used, at
+ * PATH; 90% usable)" in buf, for the memory guards of run and bw; cg has a
+ * memory limit. Returns buf. */
+const char *nb__cgroup_room_text(const struct nb_cgroup *cg, char *buf, size_t len);
+
+/* A size in MiB below a GiB, else in GiB (cgroup limits are often small). */
+const char *nb__mib_or_gib(char *buf, size_t len, double bytes);
+
+/* A count of CPUs with up to two decimals, trailing zeros cut ("150",
+ * "12.5", "0.25"). Returns buf. */
+const char *nb__cpus_text(char *buf, size_t len, double cpus);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <numabench/cgroup.h>
 #include <numabench/experiment.h>
 #include <numabench/topo.h>
 
@@ -232,10 +233,22 @@ static int choose_batch(const struct point *pt, struct point_state *st, nb_plan_
 {
   st->report.batch_auto = pt->options.batch == 0;
   st->run.batch = pt->options.batch;
-  if (st->report.batch_auto && !(st->run.batch = nb_run_pick_batch(ran, nran, &st->run, 128, 0.5)))
+  if (st->report.batch_auto && !(st->run.batch = nb_run_pick_batch(ran, nran, &st->run, 128, 0.5))) {
+    /* The memory guard's message for a batch of 1 names the node or the
+     * cgroup limit that is short, rather than guessing which. */
+    st->run.batch = 1;
+    for (int i = 0; i < nran; i++) {
+      int rc = nb_run_check_memory(ran[i], &st->run, err);
+      if (rc < 0)
+        return rc;
+    }
+    const struct nb_cgroup *cg = nb_topo_cgroup(nb_plan_topo(ran[0]));
     return nb__err(err, NB_EINVAL,
-                   "not even a batch of 1 fits in half the free memory (or of what the cgroup's memory "
-                   "limit leaves, numabench topo); use a smaller --sample or fewer --workers");
+                   "not even a batch of 1 fits in half the free memory%s; use a smaller --sample or fewer "
+                   "--workers",
+                   cg && cg->mem_avail >= 0 ? " (or of what the cgroup's memory limit leaves, numabench topo)"
+                                            : "");
+  }
   for (int i = 0; i < nran; i++) {
     int rc = nb_run_check_memory(ran[i], &st->run, err);
     if (rc < 0)
@@ -390,7 +403,8 @@ static int check_points(nb_experiment_t x, nb_error_t *err)
       char shown[NB__SHOWN_LEN];
       nb__err(err, rc, "--sweep %s=%s (point %d of %d, nothing was run): %s", x->sweep_option,
               nb__shown(x->points[i].value, shown, sizeof shown), i + 1, x->npoints, e.msg);
-      err->sys_errno = e.sys_errno;
+      if (err)
+        err->sys_errno = e.sys_errno;
     }
   }
   state_free(&st);

@@ -34,19 +34,36 @@ void nb_host_state_read(struct nb_host_state *s)
     snprintf(s->thp, sizeof s->thp, "%.*s", (int)(close - open - 1), open + 1);
 }
 
+/* kernel.numa_balancing is a bit mask (kernel/sched/fair.c): bit 0 (1)
+ * migrates pages toward the CPUs that use them, bit 1 (2) promotes and
+ * demotes pages between memory tiers; 3 is both. */
+#define BALANCING_NORMAL 1
+#define BALANCING_TIERING 2
+
 const char *nb_host_state_warning(const struct nb_host_state *s)
 {
-  switch (s->numa_balancing) {
-  case 1:
+  if (s->numa_balancing < 0)
+    return NULL;
+  switch (s->numa_balancing & (BALANCING_NORMAL | BALANCING_TIERING)) {
+  case BALANCING_NORMAL:
     return "automatic NUMA balancing is on (kernel.numa_balancing=1): the kernel migrates the pages of "
-           "unbound "
-           "processes while they run, which changes mode none's result; sysctl kernel.numa_balancing=0 turns "
-           "it off";
-  case 2:
+           "unbound processes while they run, which changes mode none's result; sysctl "
+           "kernel.numa_balancing=0 turns it off";
+  case BALANCING_TIERING:
     return "NUMA balancing is in memory-tiering mode (kernel.numa_balancing=2): the kernel promotes and "
-           "demotes "
-           "pages between tiers while a job runs";
+           "demotes pages between tiers while a job runs";
+  case BALANCING_NORMAL | BALANCING_TIERING:
+    return "automatic NUMA balancing is on with memory tiering (kernel.numa_balancing=3, bits 1 and 2): the "
+           "kernel migrates the pages of unbound processes while they run, which changes mode none's "
+           "result, and promotes and demotes pages between tiers; sysctl kernel.numa_balancing=0 turns "
+           "both off";
   default:
     return NULL;
   }
+}
+
+const char *nb_host_balancing_name(int v)
+{
+  static const char *const names[] = {"off", "on", "memory tiering", "on and memory tiering"};
+  return v >= 0 && v <= 3 ? names[v] : "unknown mode";
 }

@@ -16,6 +16,7 @@ struct nb_plan {
   enum nb_mode mode;
   int workers;
   bool workers_auto;
+  bool workers_quota; /* the cgroup's CPU quota lowered the automatic count */
   bool simulated;
   int ngpus;
   struct nb_gpu_plan *gpus;
@@ -478,7 +479,7 @@ static int node_cpus_text(nb_topo_t topo, char *buf, size_t len)
 
 /* Workers per GPU when not given: one thread per core of the GPU's share,
  * the feeder included; the same for every mode so modes compare alike. */
-static int auto_workers(nb_topo_t topo, const struct dev *d, int n)
+static int auto_workers(nb_topo_t topo, const struct dev *d, int n, bool *by_quota)
 {
   int best = INT_MAX;
   for (int i = 0; i < n; i++) {
@@ -498,9 +499,12 @@ static int auto_workers(nb_topo_t topo, const struct dev *d, int n)
   /* A CPU quota (cgroup cpu.max) allows fewer CPUs than the cores it may
    * run on: the selected GPUs share those, as they share cores. */
   const struct nb_cgroup *cg = nb_topo_cgroup(topo);
+  int cores_best = best - 1 >= 1 ? best - 1 : 1;
   if (cg && cg->cpu_limit > 0 && cg->cpu_limit / (n ? n : 1) < best)
     best = cg->cpu_limit / (n ? n : 1);
-  return best - 1 >= 1 ? best - 1 : 1;
+  int w = best - 1 >= 1 ? best - 1 : 1;
+  *by_quota = w < cores_best;
+  return w;
 }
 
 static int make_devices(nb_plan_t p, struct dev **alldevs, int *nall, nb_error_t *err)
@@ -580,8 +584,45 @@ static int choose_workers(struct nb_plan *p, int workers, const struct dev *sel,
     return nb__err(err, NB_EINVAL, "--workers %d: give a count of 1 or more (0 chooses one per core)",
                    workers);
   p->workers_auto = workers == 0;
-  p->workers = p->workers_auto ? auto_workers(p->topo, sel, nsel) : workers;
+  p->workers_quota = false;
+  p->workers = p->workers_auto ? auto_workers(p->topo, sel, nsel, &p->workers_quota) : workers;
   return 0;
+}
+
+/* The node a GPU's local CPUs belong to (hwloc's locality of the PCI
+ * device), -1 when unknown. */
+static int gpu_cpu_node(nb_topo_t topo, int gpu)
+{
+  for (int g = 0; g < nb_topo_ngpus(topo); g++) {
+    const struct nb_gpu *x = nb_topo_gpu(topo, g);
+    if (x->index != gpu || x->ncpus < 1)
+      continue;
+    for (int c = 0; c < nb_topo_ncores(topo); c++) {
+      const struct nb_core *core = nb_topo_core(topo, c);
+      for (int k = 0; k < core->ncpus; k++)
+        if (core->cpus[k] == x->cpus[0])
+          return core->node;
+    }
+  }
+  return -1;
+}
+
+/* A GPU's node without any CPU (a GPU's own memory, a memory-only CXL
+ * node): running elsewhere cannot help; the node holding its CPUs can. */
+static int cpuless_gpu_node(nb_topo_t topo, const struct dev *d, const struct nb_mode_info *mi,
+                            const struct nb_node *nd, nb_error_t *err)
+{
+  char fix[96];
+  int near = gpu_cpu_node(topo, d->index);
+  if (near >= 0)
+    snprintf(fix, sizeof fix, "give --gpu-node %d=%d (the node holding its CPUs)", d->index, near);
+  else
+    snprintf(fix, sizeof fix, "give --gpu-node %d=NODE with the node holding its CPUs", d->index);
+  return nb__err(err, NB_EINVAL,
+                 "GPU %d (%s): its node %d has no CPUs at all (%s), so mode %s cannot put "
+                 "threads there; %s",
+                 d->index, d->bus_id, nd->os_index,
+                 nd->gpu_memory ? "a GPU's own memory" : "a memory-only node", mi->name, fix);
 }
 
 /* Step 3: can this mode exist here? Its needs (the mode table) against the
@@ -607,10 +648,14 @@ static int check_needs(const struct nb_plan *p, const struct dev *sel, int nsel,
     for (int i = 0; i < nb_topo_nnodes(topo); i++)
       usable += usable_node(topo, nb_topo_node(topo, i)->os_index);
     if (usable < 2) {
+      int cpuless = 0;
+      for (int i = 0; i < nb_topo_nnodes(topo); i++)
+        cpuless += !nb_topo_node(topo, i)->has_cpus;
       node_cpus_text(topo, cpus, sizeof cpus);
       return nb__err(err, NB_ENOTSUP,
-                     "mode %s needs two NUMA nodes with CPUs this process may use; %s has %d (CPUs %s)",
-                     mi->name, nb_topo_is_this_system(topo) ? "this machine" : "this topology", usable, cpus);
+                     "mode %s needs two NUMA nodes with CPUs this process may use; %s has %d (CPUs %s)%s",
+                     mi->name, nb_topo_is_this_system(topo) ? "this machine" : "this topology", usable, cpus,
+                     cpuless ? "; GPU-memory and memory-only nodes have no CPUs and do not count" : "");
     }
   }
   for (int i = 0; i < nsel; i++) {
@@ -619,6 +664,9 @@ static int check_needs(const struct nb_plan *p, const struct dev *sel, int nsel,
                      "GPU %d (%s): NUMA node unknown, mode %s needs it; give it with --gpu-node %d=NODE",
                      sel[i].index, sel[i].bus_id, mi->name, sel[i].index);
     if ((mi->needs & NB_NEED_GPU_NODE_CPUS) && !usable_node(topo, sel[i].node)) {
+      const struct nb_node *nd = nb_topo_node(topo, nb_topo_node_index(topo, sel[i].node));
+      if (nd && !nd->has_cpus)
+        return cpuless_gpu_node(topo, &sel[i], mi, nd, err);
       node_cpus_text(topo, cpus, sizeof cpus);
       return nb__err(
           err, NB_EINVAL,
@@ -850,6 +898,21 @@ static int interleave_nodes(struct nb_plan *p, nb_error_t *err)
   for (int i = 0; i < nb_topo_nnodes(topo); i++)
     if (mem_usable(topo, nb_topo_node(topo, i)->os_index))
       p->interleave[p->ninterleave++] = nb_topo_node(topo, i)->os_index;
+  /* One node (a Grace Hopper module: its other node is the GPU's memory):
+   * the mode's note would claim a spread that does not happen. */
+  for (int i = 0; p->ninterleave == 1 && i < p->ngpus; i++)
+    for (int k = 0; k < p->notes[i].n; k++) {
+      if (!p->mi->note || strcmp(p->notes[i].v[k], p->mi->note))
+        continue;
+      char *one = NULL;
+      if (asprintf(&one,
+                   "CPUs unbound; memory interleaved over node %d only, the one node with memory "
+                   "this process may use (the same as binding it there)",
+                   p->interleave[0]) < 0)
+        return oom(err);
+      free(p->notes[i].v[k]);
+      p->notes[i].v[k] = one;
+    }
   return 0;
 }
 
@@ -925,6 +988,11 @@ int nb_plan_workers(nb_plan_t p)
 bool nb_plan_workers_auto(nb_plan_t p)
 {
   return p->workers_auto;
+}
+
+bool nb_plan_workers_by_quota(nb_plan_t p)
+{
+  return p->workers_quota;
 }
 bool nb_plan_simulated(nb_plan_t p)
 {

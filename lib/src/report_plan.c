@@ -112,13 +112,12 @@ int nb_plan_write_text(nb_plan_t plan, FILE *out, nb_error_t *err)
 {
   char b[64], c[64];
   nb_topo_t topo = nb_plan_topo(plan);
-  const struct nb_cgroup *cg = nb_topo_cgroup(topo);
   fprintf(out, "Plan: mode %s, %d %s, %d worker%s each%s\n", nb_mode_name(nb_plan_mode(plan)),
           nb_plan_ngpus(plan),
           nb_plan_simulated(plan) ? "simulated devices (no GPU found: one per node with CPUs)" : "GPU(s)",
           nb_plan_workers(plan), nb_plan_workers(plan) == 1 ? "" : "s",
           !nb_plan_workers_auto(plan) ? ""
-          : cg && cg->cpu_limit > 0
+          : nb_plan_workers_by_quota(plan)
               ? " (one thread per core of each GPU's share, within the cgroup's CPU quota)"
               : " (one thread per core of each GPU's share)");
   if (!nb_topo_is_this_system(topo))
@@ -148,17 +147,16 @@ int nb_plan_write_text(nb_plan_t plan, FILE *out, nb_error_t *err)
   return 0;
 }
 
-/* numactl's interleave set: "all" (numactl's word for the memory set,
- * Mems_allowed) when it is the plan's, else the plan's nodes: a GPU-memory
- * node is in the memory set and never in the plan's. */
+/* numactl's interleave set: always the plan's nodes, never "all". numactl's
+ * "all" is the memory set (Mems_allowed), which holds a GPU's own memory
+ * nodes (on a Grace Hopper machine, or a GPU with NUMA memory), including
+ * those hwloc hides by default, so the model cannot tell that "all" would
+ * be the plan's set. */
 static int emit_interleave(nb_plan_t plan, FILE *out)
 {
-  nb_topo_t topo = nb_plan_topo(plan);
   const int *nodes;
-  int n = nb_plan_interleave_nodes(plan, &nodes), nmem = 0;
-  for (int i = 0; i < nb_topo_nnodes(topo); i++)
-    nmem += nb_topo_node(topo, i)->mem_allowed;
-  if (n == nmem || n == 0)
+  int n = nb_plan_interleave_nodes(plan, &nodes);
+  if (n == 0)
     return fprintf(out, "numactl --interleave=all env");
   char *list = nb__cpulist_dup(nodes, n);
   int rc = list ? fprintf(out, "numactl --interleave=%s env", list) : -1;

@@ -236,11 +236,9 @@ static void write_host(nb_topo_t topo, FILE *out)
     return;
   struct nb_host_state h;
   nb_host_state_read(&h);
-  static const char *const balancing[] = {"off", "on", "memory tiering"};
-  char nb[32] = "unknown";
+  char nb[48] = "unknown";
   if (h.numa_balancing >= 0)
-    snprintf(nb, sizeof nb, "%d (%s)", h.numa_balancing,
-             h.numa_balancing <= 2 ? balancing[h.numa_balancing] : "unknown mode");
+    snprintf(nb, sizeof nb, "%d (%s)", h.numa_balancing, nb_host_balancing_name(h.numa_balancing));
   fprintf(out, "Kernel: numa_balancing %s, transparent hugepages %s, SMT %s\n", nb,
           h.thp[0] ? h.thp : "unknown",
           h.smt_active < 0 ? "unknown"

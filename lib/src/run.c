@@ -9,6 +9,7 @@
 #include <numabench/gen.h>
 #include <numabench/run.h>
 
+#include "cgroup.h"
 #include "nb-internal.h"
 #include "pipeline.h"
 
@@ -74,14 +75,6 @@ void nb_run_memory(nb_plan_t plan, const struct nb_run_config *cfg, uint64_t *ne
   }
 }
 
-/* What the process may still take under its cgroup's memory limit, -1 when
- * it has none (or the topology is not this machine). */
-static double cgroup_room(nb_topo_t topo)
-{
-  const struct nb_cgroup *cg = nb_topo_cgroup(topo);
-  return cg && cg->mem_avail >= 0 ? (double)cg->mem_avail : -1;
-}
-
 /* 0 when it fits in fraction of free memory; else the first node (index + 1)
  * that does not, nnodes + 1 for floating memory, or nnodes + 2 when all of it
  * exceeds the fraction of what the cgroup's memory limit leaves. */
@@ -97,12 +90,15 @@ static int fits(nb_plan_t plan, const struct nb_run_config *cfg, double fraction
     double avail = nd->free_bytes >= 0 ? (double)nd->free_bytes * fraction : 0;
     if ((double)need[i] > avail)
       return i + 1;
-    if (nd->mem_allowed)
+    /* A GPU's own memory is not room for host memory: it is the GPU's
+     * working memory, and the planner never counts it either (mem_usable),
+     * so unbound memory that would fit only there is refused up front. */
+    if (nd->mem_allowed && !nd->gpu_memory)
       spare += avail - (double)need[i];
   }
   if ((double)*floating > spare)
     return n + 1;
-  double total = (double)*floating, room = cgroup_room(topo);
+  double total = (double)*floating, room = nb__cgroup_room(topo);
   for (int i = 0; i < n; i++)
     total += (double)need[i];
   return room >= 0 && total > room * fraction ? n + 2 : 0;
@@ -134,16 +130,6 @@ static const char *gib(char *buf, size_t len, double bytes)
   return buf;
 }
 
-/* Sizes of a cgroup limit: MiB below a GiB (limits are often small). */
-static const char *mib_or_gib(char *buf, size_t len, double bytes)
-{
-  if (bytes < 1024.0 * 1024 * 1024)
-    snprintf(buf, len, "%.0f MiB", bytes / (1024.0 * 1024));
-  else
-    gib(buf, len, bytes);
-  return buf;
-}
-
 static int cgroup_refusal(nb_plan_t plan, const struct nb_run_config *cfg, const uint64_t *need,
                           uint64_t floating, nb_error_t *err)
 {
@@ -151,16 +137,12 @@ static int cgroup_refusal(nb_plan_t plan, const struct nb_run_config *cfg, const
   double total = (double)floating;
   for (int i = 0; i < nb_topo_nnodes(nb_plan_topo(plan)); i++)
     total += (double)need[i];
-  char a[32], b[32], c[32], d[32] = "unknown";
-  if (cg->mem_used >= 0)
-    mib_or_gib(d, sizeof d, (double)cg->mem_used);
+  char a[32], limit[NB_CGROUP_PATH_LEN + 160];
   return nb__err(err, NB_EINVAL,
-                 "mode %s: needs %s but the cgroup memory limit leaves %s (%s %s, %s used, at %s; 90%% "
-                 "usable); lower --batch (now %d) or --workers (now %d), or use a smaller --sample",
-                 nb_mode_name(nb_plan_mode(plan)), mib_or_gib(a, sizeof a, total),
-                 mib_or_gib(b, sizeof b, (double)cg->mem_avail), cg->mem_file,
-                 mib_or_gib(c, sizeof c, (double)cg->mem_limit), d, cg->mem_path, cfg->batch,
-                 nb_plan_workers(plan));
+                 "mode %s: needs %s but %s; lower --batch (now %d) or --workers (now %d), or use a smaller "
+                 "--sample",
+                 nb_mode_name(nb_plan_mode(plan)), nb__mib_or_gib(a, sizeof a, total),
+                 nb__cgroup_room_text(cg, limit, sizeof limit), cfg->batch, nb_plan_workers(plan));
 }
 
 int nb_run_check_memory(nb_plan_t plan, const struct nb_run_config *cfg, nb_error_t *err)

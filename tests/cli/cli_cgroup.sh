@@ -22,9 +22,16 @@ cannot() {
 quota=200000 period=100000 limit=$((256 * 1024 * 1024))
 name=numabench-test-$$
 dirs=""
+enabled=""
 cleanup() {
   for d in $dirs; do
     [ -d "$d" ] && rmdir "$d" 2>/dev/null
+  done
+  # Hand the host's root cgroup back as it was: disable only the controllers
+  # this test enabled (after its child is gone, which the kernel requires).
+  for c in $enabled; do
+    echo "-$c" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null ||
+      echo "warning: could not disable the $c controller again in /sys/fs/cgroup/cgroup.subtree_control" >&2
   done
   rm -rf "$tmp"
 }
@@ -35,9 +42,11 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   # the root (root is exempt from the no-internal-processes rule).
   for c in cpu memory; do
     grep -qw $c /sys/fs/cgroup/cgroup.controllers || cannot "cgroup v2 has no $c controller here"
-    grep -qw $c /sys/fs/cgroup/cgroup.subtree_control ||
+    if ! grep -qw $c /sys/fs/cgroup/cgroup.subtree_control; then
       echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null ||
-      cannot "cannot enable the $c controller for child cgroups"
+        cannot "cannot enable the $c controller for child cgroups"
+      enabled="$enabled $c"
+    fi
   done
   d=/sys/fs/cgroup/$name
   mkdir "$d" 2>/dev/null || cannot "cannot create $d"

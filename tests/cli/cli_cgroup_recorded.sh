@@ -59,7 +59,8 @@ fi
 # Usage above memory.high leaves nothing: even the automatic batch is refused.
 NB_TEST_CGROUP_ROOT=$cg/v2-high "$NUMABENCH" run --steps 2 --warmup 0 --quiet --no-save >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "cgroup's memory limit leaves" "$tmp/err"; then
+if [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+  grep -q "needs .* but the cgroup memory limit leaves 0 MiB (memory.high 1.00 GiB, 2.00 GiB used, at /sys/fs/cgroup/box" "$tmp/err"; then
   ok "run over memory.high: exit 2, one line"
 else
   bad "run over memory.high: exit $rc: $(cat "$tmp/err")"
@@ -76,5 +77,43 @@ check "run: host.cgroup records memory.max 64 MiB; the automatic batch is below 
 "$NUMABENCH" run --sample 3x64x64 --steps 3 --warmup 1 --quiet --no-save --json >"$tmp/r2.json" 2>"$tmp/err" ||
   bad "run without a recorded limit: exit $?: $(cat "$tmp/err")"
 check "run: without the recorded limit the automatic batch is 128" '.resolved.batch == 128' "$tmp/r2.json"
+
+# No batch fits and there is no cgroup limit: the memory guard's own
+# message for a batch of 1 (the nodes), never a cgroup that does not exist.
+NB_TEST_CGROUP_ROOT=$cg/v2-max "$NUMABENCH" run --sample 1x16384x16384 --workers 256 --mode none --steps 2 \
+  --warmup 0 --quiet --no-save >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "more than the allowed nodes have free" "$tmp/err" &&
+  ! grep -q cgroup "$tmp/err"; then
+  ok "run, no batch fits, no limit: the nodes named, no cgroup"
+else
+  bad "run, no batch fits, no limit: exit $rc: $(cat "$tmp/err")"
+fi
+
+# bw --size within the nodes' free memory but beyond what the 64 MiB limit
+# leaves: exit 2, one line naming --size, the limit and the fix.
+NB_TEST_CGROUP_ROOT=$cg/v2-small-mem "$NUMABENCH" bw --size 64M --repeat 1 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "^numabench: bw --size .* but the cgroup memory limit leaves 64 MiB (memory.max 64 MiB" "$tmp/err" &&
+  grep -q "use a smaller --size" "$tmp/err"; then
+  ok "bw --size beyond memory.max: exit 2, one line"
+else
+  bad "bw --size beyond memory.max: exit $rc: $(cat "$tmp/err")"
+fi
+NB_TEST_CGROUP_ROOT=$cg/v2-small-mem "$NUMABENCH" bw --size 1M --repeat 1 >"$tmp/out" 2>"$tmp/err" ||
+  bad "bw --size 1M under a 64 MiB limit: exit $?: $(cat "$tmp/err")"
+
+# A hybrid host: the CPU quota from v1 (12.5 CPUs, not "12" or "1.2e+01"),
+# the memory limit from unified/ with its usage less the inactive page cache.
+NB_TEST_CGROUP_ROOT=$cg/hybrid-long "$NUMABENCH" topo >"$tmp/h.txt" || bad "topo (hybrid) exit $?"
+if grep -qx 'cgroup: CPU quota 12.5 CPUs (cpu.cfs_quota_us 1250000 100000 at /sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/ctr), memory limit 1.0 GiB (memory.max, 300 MiB used, at /sys/fs/cgroup/unified/kubepods/pod1/ctr); cgroup v1 (cpu) and v2 (memory) /sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/ctr' "$tmp/h.txt"; then
+  ok "topo: hybrid cgroup line"
+else
+  bad "topo: hybrid cgroup line: $(grep cgroup "$tmp/h.txt")"
+fi
+
+NB_TEST_CGROUP_ROOT=$cg/hybrid-long "$NUMABENCH" topo --json >"$tmp/h.json" || bad "topo --json (hybrid) exit $?"
+check "topo --json (hybrid): cpu from v1, memory from v2, 300 MiB used" \
+  '.cgroup.version == 1 and .cgroup.cpu_version == 1 and .cgroup.memory_version == 2 and .cgroup.memory_used_bytes == 314572800 and .cgroup.cpu_quota_cpus == 12.5' "$tmp/h.json"
 
 finish

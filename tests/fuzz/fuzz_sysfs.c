@@ -14,12 +14,7 @@
  * fuzzer steers by the parent's side, which is where numabench's own reading
  * and validation of the tree are. run.sh seeds it with the files of
  * tests/fixtures/fsroot-qemu-memonly.tar.bz2 that these paths admit. */
-#define _XOPEN_SOURCE 700
-#include <errno.h>
-#include <ftw.h>
-#include <sys/stat.h>
-
-#include "fuzz.h"
+#include "fuzz_tree.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
@@ -28,43 +23,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define MAX_FILES 512
 #define MAX_FILE_BYTES 65536
 
-static char root[256];
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  if (ftw->level > 0)
-    remove(path);
-  return 0;
-}
-
-/* Empty the scratch tree, keeping its root. */
-static void clear_root(void)
-{
-  nftw(root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void remove_root(void)
-{
-  clear_root();
-  rmdir(root);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc;
   (void)argv;
-  /* Every input writes and removes a few hundred files, and hwloc opens
-   * them all: on tmpfs (/dev/shm) that is several times faster than on a
-   * disk, so it is the default where TMPDIR does not say otherwise. */
-  const char *dir = getenv("TMPDIR");
-  if (!dir || !*dir)
-    dir = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
-  snprintf(root, sizeof root, "%s/nb-fuzz-sysfs-%ld", dir, (long)getpid());
-  if (mkdir(root, 0700) < 0 && errno != EEXIST)
-    abort();
-  atexit(remove_root);
+  fuzz_tree_init("sysfs");
   return 0;
 }
 
@@ -72,104 +35,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static int admitted(const char *path)
 {
   static const char *const prefixes[] = {"sys/devices/system/", "sys/bus/pci/devices/", "sys/devices/pci",
-                                         "proc/"};
-  size_t len = strlen(path);
-  if (len == 0 || len > 200 || path[len - 1] == '/')
-    return 0;
-  int ok = 0;
-  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
-    ok |= !strncmp(path, prefixes[i], strlen(prefixes[i]));
-  if (!ok)
-    return 0;
-  for (const char *p = path; *p; p++)
-    if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:+/", *p))
-      return 0;
-  /* No empty, `.` or `..` component: the file stays under the root. */
-  for (const char *c = path; *c;) {
-    size_t n = strcspn(c, "/");
-    if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-      return 0;
-    c += n + (c[n] == '/');
-  }
-  return 1;
-}
-
-/* Create the directories of path under the root (the last component too
- * when dir_too). Returns 0, or -1 when one clashes with a file written
- * before. */
-static int make_dirs(const char *path, int dir_too, char *full, size_t len)
-{
-  snprintf(full, len, "%s/%s", root, path);
-  for (char *s = full + strlen(root) + 1;; s++) {
-    char *slash = strchr(s, '/');
-    if (!slash && !dir_too)
-      return 0;
-    if (slash)
-      *slash = '\0';
-    int r = mkdir(full, 0700);
-    if (!slash)
-      return r < 0 && errno != EEXIST ? -1 : 0;
-    *slash = '/';
-    if (r < 0 && errno != EEXIST)
-      return -1;
-    s = slash;
-  }
-}
-
-/* Write one file of the tree. A path that clashes with one written before
- * (a file where a directory is needed, or the reverse) is dropped. */
-static void write_file(const char *path, const uint8_t *data, size_t size)
-{
-  char full[512];
-  if (make_dirs(path, 0, full, sizeof full) < 0)
-    return;
-  FILE *f = fopen(full, "w");
-  if (!f)
-    return;
-  if (size > MAX_FILE_BYTES)
-    size = MAX_FILE_BYTES;
-  if (fwrite(data, 1, size, f) != size)
-    abort();
-  fclose(f);
-}
-
-/* The next NUL-terminated field of the archive, or NULL at its end. */
-static const uint8_t *field(const uint8_t **p, const uint8_t *end, size_t *len)
-{
-  if (*p >= end)
-    return NULL;
-  const uint8_t *start = *p, *nul = memchr(start, 0, (size_t)(end - start));
-  *len = nul ? (size_t)(nul - start) : (size_t)(end - start);
-  *p = nul ? nul + 1 : end;
-  return start;
+                                         "proc/", NULL};
+  return fuzz_tree_admitted(path, prefixes,
+                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:+/");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  clear_root();
   char *devices = NULL;
-  const uint8_t *p = data, *end = data + size, *name, *content;
-  size_t nlen, clen;
-  int files = 0;
-  while (files < MAX_FILES && (name = field(&p, end, &nlen))) {
-    if (!(content = field(&p, end, &clen)))
-      content = p, clen = 0;
-    char *path = fuzz_string(name, nlen);
-    if (!strcmp(path, "devices") && !devices) {
-      devices = fuzz_string(content, clen);
-    } else if (admitted(path)) {
-      write_file(path, content, clen);
-      files++;
-    }
-    free(path);
-  }
+  fuzz_tree_write(data, size, admitted, MAX_FILES, MAX_FILE_BYTES, "devices", &devices);
   /* What marks a directory as a recorded tree, so that every input reaches
    * hwloc and the model rather than only the first check. */
   char full[512];
-  make_dirs("sys/devices/system/cpu", 1, full, sizeof full);
+  fuzz_tree_make_dirs("sys/devices/system/cpu", 1, full, sizeof full);
 
   struct nb_topo_config tc = {
-      .source = root, .devices = devices && *devices ? devices : NULL, .no_cuda = true};
+      .source = fuzz_root, .devices = devices && *devices ? devices : NULL, .no_cuda = true};
   nb_topo_t topo = NULL;
   nb_error_t err = {0};
   int rc = nb_topo_load(&topo, &tc, &err);

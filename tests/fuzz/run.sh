@@ -22,6 +22,8 @@ artifacts=${NB_FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 mkdir -p "$artifacts"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# fuzz_cgroup: the cgroup reader (nb_cgroup_read) on recorded trees.
+[ $# -gt 0 ] || targets="$targets fuzz_cgroup"
 
 # archive ROOT PATH...: the files as fuzz_sysfs's records (PATH NUL CONTENT
 # NUL), paths relative to ROOT; symbolic links are read through.
@@ -62,6 +64,15 @@ sysfs_seeds() {
   }
 }
 
+# cgroup_seeds DIR: fuzz_cgroup seeds, one archive per recorded cgroup tree
+# of tests/fixtures/cgroup/ (v1, v2, hybrid, garbage).
+cgroup_seeds() {
+  for cg_t in "$src"/tests/fixtures/cgroup/*/; do
+    # shellcheck disable=SC2046
+    archive "$cg_t" $(cd "$cg_t" && find proc sys -type f 2>/dev/null | tr ' ' '?') >"$1/$(basename "$cg_t")"
+  done
+}
+
 # seed TARGET DIR: the corpus the target starts from.
 seed() {
   mkdir -p "$2"
@@ -73,6 +84,7 @@ seed() {
       [ -f "$f" ] && { printf '\002'; cat "$f"; } >"$2/$(basename "$f")"
     done
     ;;
+  fuzz_cgroup) cgroup_seeds "$2" ;;
   fuzz_results) cp "$src"/tests/golden/inputs/*.json "$2"/ ;;
   fuzz_topo_xml) cp "$src"/tests/fixtures/*.xml "$src"/tests/golden/inputs/*.xml "$2"/ ;;
   fuzz_sysfs) sysfs_seeds "$2" ;;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "nbtest.h"
 
@@ -55,6 +57,16 @@ static const struct want cases[] = {
     /* The host's path is not under the mounts: the mounts are the cgroup. */
     {"v1-nons", 1, "/sys/fs/cgroup/memory", 300000, 100000, 3, "cpu.cfs_quota_us", "/sys/fs/cgroup/cpu",
      512 * MIB, 600000000, 0, "memory.limit_in_bytes", "/sys/fs/cgroup/memory", 0},
+    /* A hybrid host under Kubernetes: /proc/self/cgroup is over 4 KiB before
+     * the cpu line (12.5 CPUs from v1); memory from unified/, its 900 MiB
+     * usage less 600 MiB inactive page cache (memory.stat). */
+    {"hybrid-long", 1, "/sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/ctr", 1250000, 100000, 13,
+     "cpu.cfs_quota_us", "/sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/ctr", GIB, 300 * MIB, GIB - 300 * MIB,
+     "memory.max", "/sys/fs/cgroup/unified/kubepods/pod1/ctr", 0},
+    /* v1: total_inactive_file (200 MiB) above the usage (100 MiB): used is 0,
+     * never negative. */
+    {"v1-cache", 1, "/sys/fs/cgroup/memory/docker/abc", -1, -1, -1, "", "", 512 * MIB, 0, 512 * MIB,
+     "memory.limit_in_bytes", "/sys/fs/cgroup/memory/docker/abc", 0},
 };
 
 static void check_case(const struct want *w)
@@ -120,6 +132,125 @@ static void test_missing_tree(void **state)
   assert_non_null(strstr(cg.warnings[0], "path too long"));
 }
 
+/* Which controller came from which version, on a hybrid host. */
+static void test_versions(void **state)
+{
+  (void)state;
+  struct nb_cgroup cg = read_fixture("hybrid-long");
+  assert_int_equal(cg.cpu_version, 1);
+  assert_int_equal(cg.mem_version, 2);
+  cg = read_fixture("v2-quota");
+  assert_int_equal(cg.cpu_version, 2);
+  assert_int_equal(cg.mem_version, 2);
+  cg = read_fixture("v2-max");
+  assert_int_equal(cg.cpu_version, 0);
+  assert_int_equal(cg.mem_version, 0);
+}
+
+static void write_text(const char *path, const char *text)
+{
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(fputs(text, f) >= 0, 1);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* A /proc/self/cgroup over 64 KiB: read up to its last whole line, with a
+ * warning; control characters in a recorded path never reach a text. */
+static void test_long_proc_file(void **state)
+{
+  (void)state;
+  char root[] = "/tmp/nb-test-cgroup-XXXXXX", path[256];
+  assert_non_null(mkdtemp(root));
+  snprintf(path, sizeof path, "%s/proc", root);
+  assert_int_equal(mkdir(path, 0700), 0);
+  snprintf(path, sizeof path, "%s/proc/self", root);
+  assert_int_equal(mkdir(path, 0700), 0);
+  const char *dirs[] = {"/sys", "/sys/fs", "/sys/fs/cgroup", "/sys/fs/cgroup/a\tb"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s%s", root, dirs[i]);
+    assert_int_equal(mkdir(path, 0700), 0);
+  }
+  snprintf(path, sizeof path, "%s/sys/fs/cgroup/cgroup.controllers", root);
+  write_text(path, "cpu memory\n");
+  snprintf(path, sizeof path, "%s/sys/fs/cgroup/a\tb/cpu.max", root);
+  write_text(path, "x y\n");
+  size_t len = 70 * 1024;
+  char *text = malloc(len + 1);
+  assert_non_null(text);
+  /* Its own cgroup "/a<tab>b" first, then filler past 64 KiB. */
+  size_t n = (size_t)snprintf(text, len + 1, "0::/a\tb\n");
+  while (n + 100 < len)
+    n += (size_t)snprintf(text + n, len + 1 - n, "9:blkio:/%090d\n", 0);
+  snprintf(path, sizeof path, "%s/proc/self/cgroup", root);
+  write_text(path, text);
+  free(text);
+  struct nb_cgroup cg;
+  nb_cgroup_read(&cg, root);
+  int found = 0;
+  for (int i = 0; i < cg.nwarnings; i++) {
+    printf("  warning: %s\n", cg.warnings[i]);
+    found += strstr(cg.warnings[i], "longer than 64 KiB") != NULL;
+    for (const char *c = cg.warnings[i]; *c; c++)
+      if ((unsigned char)*c < 0x20)
+        fail_msg("warning %d has control character %#x", i, (unsigned)(unsigned char)*c);
+  }
+  assert_int_equal(found, 1);
+  assert_int_equal(cg.version, 2);
+  /* The tab of the directory's name is shown as '?', in the path and in the
+   * warning about its cpu.max. */
+  assert_string_equal(cg.path, "/sys/fs/cgroup/a?b");
+  assert_int_equal(cg.nwarnings, 2);
+  assert_non_null(strstr(cg.warnings[1], "/sys/fs/cgroup/a?b/cpu.max 'x y'"));
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* The CPU quota in text: two decimals at most, no exponent. */
+static void test_cpus_text(void **state)
+{
+  (void)state;
+  char b[32];
+  assert_string_equal(nb__cpus_text(b, sizeof b, 150), "150");
+  assert_string_equal(nb__cpus_text(b, sizeof b, 12.5), "12.5");
+  assert_string_equal(nb__cpus_text(b, sizeof b, 0.25), "0.25");
+  assert_string_equal(nb__cpus_text(b, sizeof b, 2), "2");
+  assert_string_equal(nb__cpus_text(b, sizeof b, 1.0 / 3), "0.33");
+  assert_string_equal(nb__cpus_text(b, sizeof b, 100), "100");
+}
+
+/* A sweep point this machine refuses, with err NULL (error.h allows it):
+ * refused, no crash. */
+static void test_sweep_refusal_err_null(void **state)
+{
+  (void)state;
+  struct nb_config cfg;
+  nb_error_t err = {0};
+  assert_int_equal(nb_config_init(&cfg), 0);
+  char dir[] = "/tmp/nb-test-cgroup-sweep-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  const char *opts[][2] = {{"mode", "none"}, {"sample", "3x8x8"}, {"backend", "host"},   {"steps", "1"},
+                           {"warmup", "0"},  {"output", dir},     {"sweep", "gpus=1,99"}};
+  for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+    if (nb_config_set(&cfg, nb_option_find(opts[i][0]), opts[i][1], &err) < 0)
+      fail_msg("--%s %s: %s", opts[i][0], opts[i][1], err.msg);
+  assert_int_equal(nb_config_finish(&cfg, NB_CMD_RUN), 0);
+  nb_experiment_t x = NULL;
+  struct nb_experiment_config xc = {.options = &cfg};
+  int rc = nb_experiment_new(&x, &xc, NULL);
+  assert_true(rc < 0);
+  assert_null(x);
+  rc = nb_experiment_new(&x, &xc, &err);
+  assert_true(rc < 0);
+  if (!strstr(err.msg, "point 2 of 2"))
+    fail_msg("refusal '%s' does not name the point", err.msg);
+  nb_config_free(&cfg);
+  assert_int_equal(rmdir(dir), 0);
+}
+
+static bool last_by_quota;
+
 static int auto_workers(nb_topo_t topo, const char *gpus)
 {
   struct nb_config oc;
@@ -132,6 +263,19 @@ static int auto_workers(nb_topo_t topo, const char *gpus)
   if (nb_plan_make(&plan, topo, &cfg, &err) < 0)
     fail_msg("plan: %s", err.msg);
   int w = nb_plan_workers(plan);
+  /* The plan says the quota lowered the count exactly when it did. */
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_non_null(f);
+  assert_int_equal(nb_plan_write_text(plan, f, &err), 0);
+  fclose(f);
+  bool says = strstr(text, "within the cgroup's CPU quota") != NULL;
+  if (says != nb_plan_workers_by_quota(plan))
+    fail_msg("plan text %s the quota, by_quota %d: %.200s", says ? "names" : "lacks",
+             nb_plan_workers_by_quota(plan), text);
+  free(text);
+  last_by_quota = nb_plan_workers_by_quota(plan);
   nb_plan_free(plan);
   nb_config_free(&oc);
   return w;
@@ -152,14 +296,34 @@ static void test_workers_follow_quota(void **state)
   cg.cpu_limit = 16;
   nb__topo_set_cgroup(topo, &cg);
   assert_int_equal(auto_workers(topo, NULL), 1);
+  assert_true(last_by_quota);
   assert_int_equal(auto_workers(topo, "0,4"), two < 7 ? two : 7);
+  assert_int_equal(last_by_quota, two > 7);
   cg.cpu_limit = 4096;
   nb__topo_set_cgroup(topo, &cg);
   assert_int_equal(auto_workers(topo, NULL), all);
+  assert_false(last_by_quota); /* a quota that lowered nothing is not named */
   cg.cpu_limit = -1;
   nb__topo_set_cgroup(topo, &cg);
   assert_int_equal(auto_workers(topo, NULL), all);
+  assert_false(last_by_quota);
   nb_topo_free(topo);
+}
+
+/* All the memory a plan's run takes with this batch. */
+static uint64_t total_need(nb_plan_t plan, struct nb_run_config *cfg, int batch)
+{
+  nb_topo_t topo = nb_plan_topo(plan);
+  struct nb_run_config c = *cfg;
+  c.batch = batch;
+  uint64_t *need = calloc((size_t)nb_topo_nnodes(topo), sizeof *need), floating, total;
+  assert_non_null(need);
+  nb_run_memory(plan, &c, need, &floating);
+  total = floating;
+  for (int i = 0; i < nb_topo_nnodes(topo); i++)
+    total += need[i];
+  free(need);
+  return total;
 }
 
 /* The memory guard and the automatic batch on this machine's nodes, under a
@@ -190,17 +354,14 @@ static void test_memory_limit(void **state)
       !strstr(err.msg, "/sys/fs/cgroup/small") || !strstr(err.msg, "lower --batch (now 128)"))
     fail_msg("refusal '%s' lacks the limit, its file, its cgroup or the fix", err.msg);
   int b = nb_run_pick_batch(&plan, 1, &cfg, 128, 0.5);
-  uint64_t need1;
-  cfg.batch = 1;
-  uint64_t *need = calloc((size_t)nb_topo_nnodes(topo), sizeof *need), floating;
-  assert_non_null(need);
-  nb_run_memory(plan, &cfg, need, &floating);
-  need1 = floating;
-  for (int i = 0; i < nb_topo_nnodes(topo); i++)
-    need1 += need[i];
-  free(need);
-  printf("  batch chosen under 64 MiB: %d (%llu bytes per batch of 1)\n", b, (unsigned long long)need1);
+  uint64_t need_b = total_need(plan, &cfg, b), need_next = total_need(plan, &cfg, b + 1);
+  printf("  batch chosen under 64 MiB: %d (%llu bytes; %llu for one more)\n", b, (unsigned long long)need_b,
+         (unsigned long long)need_next);
   assert_true(b >= 1 && b < 128);
+  /* The largest batch within half of what the limit leaves (32 MiB). */
+  if (need_b > 32 * MIB || need_next <= 32 * MIB)
+    fail_msg("batch %d needs %llu, batch %d %llu: not the largest within 32 MiB", b,
+             (unsigned long long)need_b, b + 1, (unsigned long long)need_next);
   cfg.batch = b;
   assert_int_equal(nb_run_check_memory(plan, &cfg, &err), 0);
   /* Nothing left: no batch fits, and the guard says so. */
@@ -219,9 +380,11 @@ static void test_memory_limit(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_recorded_trees), cmocka_unit_test(test_garbage_warnings),
-      cmocka_unit_test(test_missing_tree),   cmocka_unit_test(test_workers_follow_quota),
-      cmocka_unit_test(test_memory_limit),
+      cmocka_unit_test(test_recorded_trees),         cmocka_unit_test(test_garbage_warnings),
+      cmocka_unit_test(test_missing_tree),           cmocka_unit_test(test_workers_follow_quota),
+      cmocka_unit_test(test_memory_limit),           cmocka_unit_test(test_versions),
+      cmocka_unit_test(test_long_proc_file),         cmocka_unit_test(test_cpus_text),
+      cmocka_unit_test(test_sweep_refusal_err_null),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,7 +69,8 @@ static void test_host_state(void **state)
   (void)state;
   struct nb_host_state s;
   nb_host_state_read(&s);
-  assert_true(s.numa_balancing >= -1 && s.numa_balancing <= 2);
+  /* A bit mask: 3 is normal balancing and memory tiering together. */
+  assert_true(s.numa_balancing >= -1 && s.numa_balancing <= 3);
   assert_true(s.smt_active >= -1 && s.smt_active <= 1);
   assert_true(s.thp[0] == '\0' || !strcmp(s.thp, "always") || !strcmp(s.thp, "madvise") ||
               !strcmp(s.thp, "never"));
@@ -77,6 +78,18 @@ static void test_host_state(void **state)
   assert_non_null(strstr(nb_host_state_warning(&on), "kernel.numa_balancing=1"));
   assert_non_null(strstr(nb_host_state_warning(&tier), "kernel.numa_balancing=2"));
   assert_null(nb_host_state_warning(&off));
+  /* Both bits: the warning names each, and the name is not "unknown". */
+  struct nb_host_state both = {3, "", -1};
+  const char *w = nb_host_state_warning(&both);
+  assert_non_null(w);
+  assert_non_null(strstr(w, "kernel.numa_balancing=3"));
+  assert_non_null(strstr(w, "migrates the pages"));
+  assert_non_null(strstr(w, "tiers"));
+  assert_string_equal(nb_host_balancing_name(3), "on and memory tiering");
+  assert_string_equal(nb_host_balancing_name(2), "memory tiering");
+  assert_string_equal(nb_host_balancing_name(1), "on");
+  assert_string_equal(nb_host_balancing_name(0), "off");
+  assert_string_equal(nb_host_balancing_name(4), "unknown mode");
 }
 
 int main(void)

@@ -437,6 +437,101 @@ static char *emit(nb_plan_t plan, int argc, const char *const *argv, int *rc)
   return text;
 }
 
+/* The recorded VM tree with node 2 given as GPU 0000:41:00.0's memory by
+ * the driver's numa_status (as test_topo_fsroot does); keep: whether hwloc
+ * keeps the node (HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES) or hides it. */
+static nb_topo_t load_gpu_memory_tree(char *dir, int keep)
+{
+  char cmd[900];
+  strcpy(dir, "/tmp/nbtest-plan-gpumem-XXXXXX");
+  assert_non_null(mkdtemp(dir));
+  snprintf(cmd, sizeof cmd,
+           "cp -a '%s' '%s/vm' && mkdir -p '%s/vm/proc/driver/nvidia/gpus/0000:41:00.0' && "
+           "printf 'Node:                      2\\nStatus:                    online\\n' "
+           ">'%s/vm/proc/driver/nvidia/gpus/0000:41:00.0/numa_status'",
+           NB_FSROOT_DIR, dir, dir, dir);
+  assert_int_equal(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "%s/vm", dir);
+  if (keep)
+    setenv("HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES", "1", 1);
+  nb_topo_t topo = nbt_load(cmd, "0000:41:00.0");
+  unsetenv("HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES");
+  return topo;
+}
+
+static void remove_dir(const char *dir)
+{
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* A GPU-memory node, hidden by hwloc or modelled: numactl is given the
+ * plan's nodes (0-1), never "all", which would take in node 2. */
+static void test_numactl_gpu_memory(void **state)
+{
+  (void)state;
+  const char *const argv[] = {"python"};
+  for (int keep = 0; keep < 2; keep++) {
+    char dir[64];
+    nb_topo_t topo = load_gpu_memory_tree(dir, keep);
+    assert_int_equal(nb_topo_nnodes(topo), keep ? 3 : 2);
+    nb_plan_t plan = plan_or_fail(topo, NB_MODE_INTERLEAVE, NULL, 1, NULL);
+    int rc;
+    char *text = emit(plan, 1, argv, &rc);
+    assert_int_equal(rc, 0);
+    if (!strstr(text, "numactl --interleave=0-1 env"))
+      fail_msg("keep %d: '%s' does not interleave over nodes 0-1", keep, text);
+    free(text);
+    nb_plan_free(plan);
+    nb_topo_free(topo);
+    remove_dir(dir);
+  }
+}
+
+/* Unbound memory (mode none) never lands on a GPU's own memory: node 2's
+ * free memory is not room for it. A batch whose memory fits nodes 0 and 1
+ * only with node 2's free memory added is refused. */
+static void test_none_memory_skips_gpu_memory(void **state)
+{
+  (void)state;
+  char dir[64];
+  nb_topo_t topo = load_gpu_memory_tree(dir, 1);
+  assert_true(nb_topo_node(topo, 2)->gpu_memory);
+  nb_plan_t plan = plan_or_fail(topo, NB_MODE_NONE, NULL, 1, NULL);
+  double cpu_nodes = 0.9 * (double)(nb_topo_node(topo, 0)->free_bytes + nb_topo_node(topo, 1)->free_bytes);
+  double all = cpu_nodes + 0.9 * (double)nb_topo_node(topo, 2)->free_bytes;
+  struct nb_run_config cfg = {.channels = 3,
+                              .height = 256,
+                              .width = 256,
+                              .warmup = 1,
+                              .steps = 2,
+                              .pipeline = NB_PIPE_TORCH,
+                              .backend = NB_BACKEND_HOST};
+  uint64_t need[3], floating = 0;
+  int b;
+  for (b = 1; b < 100000; b++) {
+    cfg.batch = b;
+    nb_run_memory(plan, &cfg, need, &floating);
+    /* What is bound to nodes 0 and 1 (the device buffer) comes first. */
+    if ((double)(floating + need[0] + need[1]) > cpu_nodes)
+      break;
+  }
+  double total = (double)(floating + need[0] + need[1] + need[2]);
+  printf("  batch %d: %llu bytes floating, %.0f in all; nodes 0-1 hold %.0f, with node 2 %.0f\n", b,
+         (unsigned long long)floating, total, cpu_nodes, all);
+  assert_int_equal(need[2], 0);
+  if (total > all || (double)need[0] > 0.9 * (double)nb_topo_node(topo, 0)->free_bytes)
+    skip(); /* the step between batches is wider than node 2's room: no such batch */
+  nb_error_t err = {0};
+  assert_int_equal(nb_run_check_memory(plan, &cfg, &err), NB_EINVAL);
+  if (!strstr(err.msg, "more than the allowed nodes have free"))
+    fail_msg("refusal '%s' is not the floating-memory one", err.msg);
+  nb_plan_free(plan);
+  nb_topo_free(topo);
+  remove_dir(dir);
+}
+
 static void test_numactl(void **state)
 {
   (void)state;
@@ -477,10 +572,12 @@ static void test_numactl(void **state)
   free(text);
   nb_plan_free(plan);
 
+  /* The plan's nodes, never numactl's "all" (which would take in a GPU's
+   * own memory nodes, hidden from the model or not). */
   plan = plan_or_fail(topo, NB_MODE_INTERLEAVE, "1", 1, NULL);
   text = emit(plan, 1, argv, &rc);
   assert_string_equal(text,
-                      "numactl --interleave=all env CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=0 RANK=0 WORLD_SIZE=1 "
+                      "numactl --interleave=0-1 env CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=0 RANK=0 WORLD_SIZE=1 "
                       "LOCAL_WORLD_SIZE=1 python\n");
   free(text);
   nb_plan_free(plan);
@@ -684,6 +781,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_invariants_everywhere), cmocka_unit_test(test_bind_2s),
       cmocka_unit_test(test_adversarial_remote_2s), cmocka_unit_test(test_farthest_nps4),
+      cmocka_unit_test(test_numactl_gpu_memory),    cmocka_unit_test(test_none_memory_skips_gpu_memory),
       cmocka_unit_test(test_memonly_never_chosen),  cmocka_unit_test(test_none_interleave),
       cmocka_unit_test(test_memoryless_node),       cmocka_unit_test(test_no_memory_anywhere),
       cmocka_unit_test(test_errors_and_overrides),  cmocka_unit_test(test_gpu_selection),

@@ -39,11 +39,14 @@ struct nb_cgroup {
   const char *cpu_file;              /* its file: "cpu.max" or "cpu.cfs_quota_us"; "" for none */
   char cpu_path[NB_CGROUP_PATH_LEN]; /* the directory holding that quota */
   int64_t mem_limit;                 /* the limit in bytes of the level with the least room left, -1 none */
-  int64_t mem_used;                  /* that level's usage (memory.current, usage_in_bytes), -1 unknown */
+  int64_t mem_used;                  /* that level's usage (memory.current, usage_in_bytes) less its
+                                        inactive page cache (memory.stat), -1 unknown */
   int64_t mem_avail;                 /* mem_limit - mem_used (0 when over), -1 when no limit */
   const char *mem_file;              /* the file of that limit: "memory.max", "memory.high" or
                                         "memory.limit_in_bytes"; "" for none */
   char mem_path[NB_CGROUP_PATH_LEN]; /* the directory holding that limit */
+  int cpu_version;                   /* the cgroup version of the CPU quota's controller, 0 for none */
+  int mem_version;                   /* the cgroup version of the memory limit's controller, 0 for none */
   int nwarnings;                     /* values that could not be read or made no sense */
   char warnings[NB_CGROUP_MAX_WARNINGS][NB_CGROUP_PATH_LEN + 96];
 };

@@ -15,7 +15,8 @@ extern "C" {
 #endif
 
 struct nb_host_state {
-  int numa_balancing; /* kernel.numa_balancing: 0 off, 1 on, 2 memory tiering; -1 unknown */
+  int numa_balancing; /* kernel.numa_balancing, a bit mask: 0 off, 1 normal balancing, 2 memory
+                         tiering, 3 both; -1 unknown */
   char thp[16];       /* transparent_hugepage/enabled: "always", "madvise" or "never"; "" unknown */
   int smt_active;     /* devices/system/cpu/smt/active: 0 or 1; -1 unknown */
 };
@@ -25,8 +26,12 @@ struct nb_host_state {
 void nb_host_state_read(struct nb_host_state *s);
 
 /** One line warning about the settings, or NULL when there is nothing to
- *  say (today: automatic NUMA balancing on). */
+ *  say (today: automatic NUMA balancing on, each of its bits named). */
 const char *nb_host_state_warning(const struct nb_host_state *s);
+
+/** What a kernel.numa_balancing value means: "off", "on", "memory tiering",
+ *  "on and memory tiering", or "unknown mode" for other bits. */
+const char *nb_host_balancing_name(int numa_balancing);
 
 #ifdef __cplusplus
 }

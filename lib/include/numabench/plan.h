@@ -163,6 +163,9 @@ const struct nb_gpu_plan *nb_plan_gpu(nb_plan_t plan, int i);
 int nb_plan_workers(nb_plan_t plan);
 /** Whether --workers was 0 and the planner chose the count. */
 bool nb_plan_workers_auto(nb_plan_t plan);
+/** Whether the cgroup's CPU quota lowered that automatic count (below one
+ *  thread per core of each GPU's share). */
+bool nb_plan_workers_by_quota(nb_plan_t plan);
 /** True when the devices are simulated (no GPU in the topology). */
 bool nb_plan_simulated(nb_plan_t plan);
 /** Nodes memory is interleaved over (NB_MODE_INTERLEAVE), ascending. */
