@@ -87,7 +87,7 @@ audit_check() {
       vm_check "audit $name: rank $tag: every thread's CPU samples on node $gn, >= 8 MiB anonymous on node $mn in every process" "[.processes[] | select(.rank_pid == ${pid:-0})] as \$p | all(\$p[].threads[]; all(.cpu_samples.nodes[]; .node == $gn)) and all(\$p[]; ([.resident.anon.nodes[] | select(.node == $mn) | .bytes] | add // 0) >= 8388608) and .ranks[$i].cpu_share == 1 and .ranks[$i].page_share >= 0.99" "$out/$name.json"
     fi
     if [ "$verdict" = remote ]; then
-      vm_check "audit $name: rank $tag: no CPU sample and under 1% of the data pages on node $gn, the fix names its GPU" ".ranks[$i].cpu_share == 0 and .ranks[$i].page_share <= 0.01 and (.ranks[$i].fix | startswith(\"numabench exec --gpu \" + .ranks[$i].gpu + \" -- nb_testproc\"))" "$out/$name.json"
+      vm_check "audit $name: rank $tag: no CPU sample and under 1% of the data pages on node $gn, the fix names its GPU" ".ranks[$i] as \$r | \$r.cpu_share == 0 and \$r.page_share <= 0.01 and (\$r.fix | startswith(\"numabench exec --gpu \" + \$r.gpu + \" -- nb_testproc\"))" "$out/$name.json"
     fi
     i=$((i + 1))
   done
