@@ -80,6 +80,10 @@ struct nb__jrank {
   int proc; /* the process holding the GPU */
   int gpu;  /* index into the audit's GPUs, -1 when its GPUs span nodes */
   int node; /* the GPU's node, -1 unknown */
+  /* Where its data pages belong: the GPU's node, or for a node without
+   * memory this process may use (memoryless), the nearest node with it, as
+   * the planner (and so numabench exec and plan --check) places them. */
+  int mem_node;
   int nprocs;
   long samples, samples_on;
   uint64_t bytes, bytes_on;     /* data pages (anon, shm, device) */

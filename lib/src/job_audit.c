@@ -597,9 +597,42 @@ static int rank_of(const struct nb_job_audit *a, int i, int depth)
   return -1;
 }
 
-static void proc_tally(const struct nb_job_audit *a, const struct nb__jproc *p, int node, struct nb__jrank *r)
+/* A node whose memory this process may use for host data (not a GPU's own
+ * memory exposed as a node). */
+static bool mem_usable(nb_topo_t topo, int os)
 {
-  int ni = node >= 0 ? nb_topo_node_index(a->topo, node) : -1;
+  const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
+  return n && n->mem_allowed && n->memory_bytes > 0 && !n->gpu_memory;
+}
+
+/* The node a rank on node os's CPUs keeps its data on, by the planner's rule
+ * (plan.c, mem_node_for): os itself when its memory is usable, else the
+ * nearest node with usable memory, ties to the lowest OS index, as the
+ * kernel falls back. Judging a memoryless GPU node's rank against the GPU's
+ * node itself would call every correctly bound rank split. -1 when none. */
+static int mem_node_of(nb_topo_t topo, int os)
+{
+  int fi = os >= 0 ? nb_topo_node_index(topo, os) : -1, best = -1, bestd = INT_MAX;
+  if (fi < 0 || mem_usable(topo, os))
+    return os;
+  for (int i = 0; i < nb_topo_nnodes(topo); i++) {
+    const struct nb_node *n = nb_topo_node(topo, i);
+    int d = nb_topo_distance(topo, fi, i);
+    if (i != fi && mem_usable(topo, n->os_index) && d < bestd) {
+      bestd = d;
+      best = n->os_index;
+    }
+  }
+  return best >= 0 ? best : os;
+}
+
+/* Adds p's CPU samples on the GPU's node and data pages on the rank's
+ * memory node to r. */
+static void proc_tally(const struct nb_job_audit *a, const struct nb__jproc *p, struct nb__jrank *r)
+{
+  bool known = r->gpu >= 0 && r->node >= 0;
+  int ni = known ? nb_topo_node_index(a->topo, r->node) : -1;
+  int mi = known ? nb_topo_node_index(a->topo, r->mem_node) : -1;
   for (int t = 0; t < p->nthreads; t++) {
     r->samples += p->threads[t].cpus.total;
     if (ni >= 0)
@@ -611,8 +644,8 @@ static void proc_tally(const struct nb_job_audit *a, const struct nb__jproc *p, 
     if (!m->bytes)
       continue;
     r->bytes += m->total;
-    if (ni >= 0)
-      r->bytes_on += m->bytes[ni];
+    if (mi >= 0)
+      r->bytes_on += m->bytes[mi];
   }
 }
 
@@ -637,11 +670,14 @@ static void rank_judge(struct nb_job_audit *a, struct nb__jrank *r)
     snprintf(r->why, sizeof r->why, "no thread ran while sampled and no data pages were read");
   } else {
     r->verdict = all_hi ? NB_JOB_LOCAL : all_lo ? NB_JOB_REMOTE : NB_JOB_SPLIT;
-    snprintf(r->why, sizeof r->why, "%s on node %d: CPU samples %s, data pages %s",
+    char mem[64] = "";
+    if (r->mem_node != r->node)
+      snprintf(mem, sizeof mem, " (memory: node %d, the nearest with memory)", r->mem_node);
+    snprintf(r->why, sizeof r->why, "%s on node %d%s: CPU samples %s, data pages %s",
              r->verdict == NB_JOB_LOCAL    ? "everything observed"
              : r->verdict == NB_JOB_REMOTE ? "nothing observed"
                                            : "part",
-             r->node,
+             r->node, mem,
              r->cpu_share < 0     ? "none"
              : r->cpu_share >= hi ? "on"
              : r->cpu_share <= lo ? "off"
@@ -675,6 +711,7 @@ static int make_ranks(struct nb_job_audit *a)
     r->proc = i;
     r->gpu = p->gpus[0];
     r->node = a->gpus[r->gpu].node;
+    r->mem_node = mem_node_of(a->topo, r->node);
     for (int k = 1; k < p->ngpus; k++)
       if (a->gpus[p->gpus[k]].node != r->node)
         r->gpu = -1;
@@ -690,7 +727,7 @@ static int make_ranks(struct nb_job_audit *a)
     for (int i = 0; i < a->nprocs; i++)
       if (a->procs[i].rank == k) {
         r->nprocs++;
-        proc_tally(a, &a->procs[i], r->gpu >= 0 ? r->node : -1, r);
+        proc_tally(a, &a->procs[i], r);
       }
     rank_judge(a, r);
   }

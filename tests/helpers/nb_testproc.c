@@ -6,11 +6,14 @@
  * numactl's migratepages can make a rank whose pages are split.
  *
  *   nb_testproc [--bind NODE] [--workers N] [--touch MIB] [--spin]
- *               [--seconds S] [--ready FILE] [--open PATH]
+ *               [--duty PCT] [--seconds S] [--ready FILE] [--open PATH]
  *   nb_testproc --migrate PID FROM TO
  *
  * --ready FILE is written (the parent's pid) once every process has touched
- * its memory, so a test audits a tree that is complete. --open PATH keeps a
+ * its memory, so a test audits a tree that is complete. --duty PCT runs
+ * busy PCT% of every 50 ms and sleeps the rest: every process is still seen
+ * running by an audit's 10 reads a second, at a fraction of --spin's load
+ * (a slow emulated guest with a dozen ranks and workers). --open PATH keeps a
  * file (e.g. a character device made with mknod) open in every process.
  * Only libc and raw system calls: the QEMU guests have no libnuma tools.
  * Exit status: 0, 2 bad arguments, 1 a refused system call (named on
@@ -36,6 +39,7 @@ struct args {
   int workers;    /* forked worker processes */
   long touch_mib; /* per process */
   int spin;       /* busy instead of sleeping */
+  int duty;       /* percent of every 50 ms spent busy, 0 none */
   double seconds; /* lifetime */
   const char *ready;
   const char *open_path;
@@ -151,7 +155,17 @@ static void live(const struct args *a)
     clock_gettime(CLOCK_MONOTONIC, &t);
     if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9 >= a->seconds)
       return;
-    if (!a->spin) {
+    if (a->duty > 0 && !a->spin) {
+      /* Busy for duty% of the period, then asleep for the rest. */
+      struct timespec b0, b;
+      clock_gettime(CLOCK_MONOTONIC, &b0);
+      long busy_ns = 50L * 1000 * 1000 * a->duty / 100;
+      do
+        clock_gettime(CLOCK_MONOTONIC, &b);
+      while ((b.tv_sec - b0.tv_sec) * 1000000000L + (b.tv_nsec - b0.tv_nsec) < busy_ns);
+      struct timespec nap = {0, 50L * 1000 * 1000 - busy_ns};
+      nanosleep(&nap, NULL);
+    } else if (!a->spin) {
       struct timespec nap = {0, 50 * 1000 * 1000};
       nanosleep(&nap, NULL);
     }
@@ -175,6 +189,8 @@ static int parse(int argc, char **argv, struct args *a)
       a->touch_mib = number(argv[++i], 0, 1 << 16);
     else if (!strcmp(o, "--seconds"))
       a->seconds = (double)number(argv[++i], 0, 86400);
+    else if (!strcmp(o, "--duty"))
+      a->duty = (int)number(argv[++i], 1, 99);
     else if (!strcmp(o, "--ready"))
       a->ready = argv[++i];
     else if (!strcmp(o, "--open"))

@@ -252,6 +252,84 @@ static void test_bad_targets(void **state)
       fail_msg("--pid '%s' was accepted", bad[i]);
 }
 
+/* root/proc/PID/REL with len bytes of body. */
+static void put(int pid, const char *rel, const char *body, size_t len)
+{
+  char path[600];
+  snprintf(path, sizeof path, "%s/proc/%d/%s", root, pid, rel);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(fwrite(body, 1, len, f), len);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* root/proc/PID as a running single-threaded process on CPU cpu (its
+ * parent init) whose only data pages are a heap of 1000 pages with policy
+ * pol on node node. */
+static void fake_proc(int pid, int cpu, const char *pol, int node)
+{
+  char text[1024], rel[64];
+  snprintf(text, sizeof text, "mkdir -p '%s/proc/%d/task/%d'", root, pid, pid);
+  assert_int_equal(system(text), 0);
+  /* Fields 1-52 of proc(5): 14 utime, 39 processor. */
+  int n = snprintf(text, sizeof text, "%d (python) R 1", pid);
+  for (int f = 5; f <= 52; f++)
+    n += snprintf(text + n, sizeof text - (size_t)n, " %d", f == 14 ? 100 : f == 39 ? cpu : 0);
+  n += snprintf(text + n, sizeof text - (size_t)n, "\n");
+  put(pid, "stat", text, (size_t)n);
+  snprintf(rel, sizeof rel, "task/%d/stat", pid);
+  put(pid, rel, text, (size_t)n);
+  n = snprintf(
+      text, sizeof text,
+      "Name:\tpython\nState:\tR (running)\nTgid:\t%d\nPid:\t%d\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\n"
+      "Threads:\t1\nCpus_allowed_list:\t4-7\nMems_allowed_list:\t0,2\n",
+      pid, pid);
+  put(pid, "status", text, (size_t)n);
+  n = snprintf(text, sizeof text, "55d0c1000000 %s heap anon=1000 dirty=1000 N%d=1000 kernelpagesize_kB=4\n",
+               pol, node);
+  put(pid, "numa_maps", text, (size_t)n);
+  put(pid, "cmdline", "python\0train.py", sizeof "python\0train.py");
+}
+
+/* A GPU on a memoryless node (memless.xml: node 1 has CPUs 4-7 and GPUs
+ * 41:00.0 and 42:00.0 but no memory; node 2, at distance 16, is the nearest
+ * with memory, node 0 at 21): a rank on node 1's CPUs with its pages on node
+ * 2 is where the planner and numabench exec put it, so local, not split; one
+ * with its pages on node 0 is split. */
+static void test_memoryless_gpu_node(void **state)
+{
+  (void)state;
+  nb_topo_t ml = nbt_load(NB_FIXTURES_DIR "/memless.xml", NULL);
+  fake_proc(6000, 4, "bind:2", 2);
+  fake_proc(6001, 5, "bind:0", 0);
+  struct nb_job_target t[2] = {{.pid = 6000, .gpu = "0000:41:00.0"}, {.pid = 6001, .gpu = "0000:42:00.0"}};
+  struct nb_job_audit_config cfg = {.targets = t, .ntargets = 2, .duration_s = 0};
+  nb_job_audit_t a;
+  nb_error_t err = {0};
+  assert_int_equal(nb_job_audit_run(ml, &cfg, &a, &err), 0);
+  const struct nb__jrank *r = rank(a, 6000);
+  assert_int_equal(r->node, 1);
+  assert_int_equal(r->mem_node, 2);
+  assert_true(r->cpu_share == 1.0 && r->page_share == 1.0);
+  assert_int_equal(r->verdict, NB_JOB_LOCAL);
+  assert_non_null(strstr(r->why, "on node 1 (memory: node 2, the nearest with memory)"));
+  r = rank(a, 6001);
+  assert_int_equal(r->mem_node, 2);
+  assert_true(r->cpu_share == 1.0 && r->page_share == 0.0);
+  assert_int_equal(r->verdict, NB_JOB_SPLIT);
+  assert_int_equal(nb_job_audit_nnot_local(a), 1);
+  nb_job_audit_free(a);
+  /* A GPU node with memory is its own memory node. */
+  t[0].pid = 1000;
+  snprintf(t[0].gpu, sizeof t[0].gpu, "4");
+  cfg.ntargets = 1;
+  assert_int_equal(nb_job_audit_run(topo, &cfg, &a, &err), 0);
+  assert_int_equal(rank(a, 1000)->mem_node, 1);
+  assert_null(strstr(rank(a, 1000)->why, "memory: node"));
+  nb_job_audit_free(a);
+  nb_topo_free(ml);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -260,6 +338,7 @@ int main(void)
       cmocka_unit_test(test_pids_without_children),
       cmocka_unit_test(test_no_numa_maps),
       cmocka_unit_test(test_bad_targets),
+      cmocka_unit_test(test_memoryless_gpu_node),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
