@@ -3,14 +3,15 @@
 #   scripts/deps.sh [--tests] [--ci]
 # --tests adds what the test suite uses (jq, python3, QEMU, busybox-static, ...);
 # --ci adds clang and its sanitizer and libFuzzer runtimes (libclang-rt-dev)
-# for the compiler matrix and the fuzz step. As root, missing packages are
+# for the compiler matrix and the fuzz step, and python3-torch (CPU) for the
+# torch-labelled test. As root, missing packages are
 # installed with apt-get; otherwise the apt-get command is printed and the
 # script fails only when a package needed to build is missing.
 set -eu
 
 build="cmake make gcc libc6-dev pkg-config libhwloc-dev libnuma-dev libjansson-dev libcmocka-dev libgsl-dev libinih-dev"
 tests="jq python3 qemu-system-x86 busybox-static cpio bzip2 util-linux gnuplot-nox"
-ci="clang libclang-rt-dev"
+ci="clang libclang-rt-dev python3-torch"
 want=$build
 with_tests=0
 for arg in "$@"; do
