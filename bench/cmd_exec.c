@@ -146,8 +146,11 @@ int cmd_exec(const struct nb_config *cfg, int argc, char **argv)
   }
 
   /* The command numbers GPUs in PCI order, with the list that keeps its
-   * cuda:LOCAL_RANK on the GPU bound here. */
-  setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
+   * cuda:LOCAL_RANK on the GPU bound here. A rank whose GPU was not resolved
+   * (--allow-unbound) keeps the user's order: changing it would silently move
+   * its cuda:N to another GPU on a machine of mixed models. */
+  if (have_rank)
+    setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
   if (have_rank && rank->cvd_rewritten)
     setenv("CUDA_VISIBLE_DEVICES", rank->cvd, 1);
   struct nb_exec_report rep = {.rank = have_rank ? rank : NULL,
