@@ -584,17 +584,52 @@ static void read_thread_policies(struct nb__jproc *p)
 
 /* ---- ranks ---- */
 
-/* The rank a process belongs to: its own when it holds GPUs, else its
- * nearest ancestor's in the table. */
-static int rank_of(const struct nb_job_audit *a, int i, int depth)
+static int proc_index(const struct nb_job_audit *a, int pid)
+{
+  for (int k = 0; k < a->nprocs; k++)
+    if (a->procs[k].pid == pid)
+      return k;
+  return -1;
+}
+
+static bool gpus_subset(const struct nb__jproc *p, const struct nb__jproc *q)
+{
+  for (int i = 0; i < p->ngpus; i++) {
+    bool found = false;
+    for (int k = 0; k < q->ngpus && !found; k++)
+      found = p->gpus[i] == q->gpus[k];
+    if (!found)
+      return false;
+  }
+  return true;
+}
+
+/* Whether a process is a rank of its own. PyTorch forks dataloader workers
+ * after CUDA is initialised, so they inherit the rank's /dev/nvidiaN
+ * descriptors: a process whose GPUs are all held by an ancestor (in the
+ * audited trees) is a worker of that ancestor's rank, not a rank. */
+static bool owns_rank(const struct nb_job_audit *a, int i)
 {
   const struct nb__jproc *p = &a->procs[i];
-  if (p->ngpus > 0 || depth > a->nprocs)
-    return p->ngpus > 0 ? i : -1;
-  for (int k = 0; k < a->nprocs; k++)
-    if (a->procs[k].pid == p->ppid && k != i)
-      return rank_of(a, k, depth + 1);
-  return -1;
+  if (p->ngpus == 0)
+    return false;
+  int k = proc_index(a, p->ppid);
+  for (int depth = 0; k >= 0 && k != i && depth < a->nprocs; depth++) {
+    if (a->procs[k].ngpus > 0 && gpus_subset(p, &a->procs[k]))
+      return false;
+    k = proc_index(a, a->procs[k].ppid);
+  }
+  return true;
+}
+
+/* The rank a process belongs to: its own when it owns one, else its nearest
+ * ancestor's in the table. */
+static int rank_of(const struct nb_job_audit *a, int i, int depth)
+{
+  if (owns_rank(a, i))
+    return i;
+  int k = proc_index(a, a->procs[i].ppid);
+  return k >= 0 && k != i && depth <= a->nprocs ? rank_of(a, k, depth + 1) : -1;
 }
 
 static void proc_tally(const struct nb_job_audit *a, const struct nb__jproc *p, int node, struct nb__jrank *r)
@@ -668,7 +703,7 @@ static int make_ranks(struct nb_job_audit *a)
   if (!a->ranks)
     return NB_ENOMEM;
   for (int i = 0; i < a->nprocs; i++) {
-    if (a->procs[i].ngpus == 0)
+    if (!owns_rank(a, i))
       continue;
     struct nb__jrank *r = &a->ranks[a->nranks];
     const struct nb__jproc *p = &a->procs[i];

@@ -48,7 +48,8 @@ static int setup(void **state)
   snprintf(dev, sizeof dev, "%s/dev", root);
   if (system(cmd) != 0 || mkdir(dev, 0755) != 0)
     return -1;
-  /* 1000 holds GPU minor 4 and nvidiactl (not a GPU); 2000 minor 0; 3000
+  /* 1000 holds GPU minor 4 and nvidiactl (not a GPU); its worker 1001
+   * inherited minor 4 (forked after CUDA started); 2000 minor 0; 3000
    * minor 5 through a node with another name (the device number counts,
    * not the name); 4000 a regular file called like a GPU and /dev/null. */
   int rc = fd_to(1000, 5, "nvidia4", 4);
@@ -58,7 +59,8 @@ static int setup(void **state)
     exit(NB_TEST_SKIP);
   }
   if (rc || fd_to(1000, 3, "nvidiactl", 255) || fd_to(1000, 6, "nvidia4", 4) ||
-      fd_to(2000, 4, "nvidia0", 0) || fd_to(3000, 4, "renamed", 5) || fd_to(4000, 4, "nvidia7", -1))
+      fd_to(1001, 5, "nvidia4", 4) || fd_to(2000, 4, "nvidia0", 0) || fd_to(3000, 4, "renamed", 5) ||
+      fd_to(4000, 4, "nvidia7", -1))
     return -1;
   snprintf(cmd, sizeof cmd, "%s/proc/4000/fd/1", root);
   if (symlink("/dev/null", cmd) != 0)
@@ -116,7 +118,8 @@ static void test_gpu_procs(void **state)
   nb_job_audit_t a;
   nb_error_t err = {0};
   assert_int_equal(nb_job_audit_run(topo, &cfg, &a, &err), 0);
-  /* The three GPU holders and the worker of the first; not 4000. */
+  /* The three ranks and the worker of the first, which holds its rank's GPU
+   * but is no rank of its own; not 4000. */
   assert_int_equal(a->nprocs, 4);
   assert_int_equal(a->nranks, 3);
   assert_int_equal(a->nsamples, 3);
