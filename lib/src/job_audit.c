@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <numabench/exec.h>
 #include <numabench/job_audit.h>
 
 #include "job_audit-internal.h"
@@ -662,7 +664,9 @@ static void rank_judge(struct nb_job_audit *a, struct nb__jrank *r)
   bool all_lo = (r->cpu_share < 0 || r->cpu_share <= lo) && (r->page_share < 0 || r->page_share <= lo);
   if (r->gpu < 0) {
     r->verdict = NB_JOB_UNKNOWN;
-    snprintf(r->why, sizeof r->why, "its GPUs are on different nodes");
+    snprintf(r->why, sizeof r->why,
+             "its GPUs are on different nodes and its environment (LOCAL_RANK, CUDA_VISIBLE_DEVICES) "
+             "names none of them");
   } else if (r->node < 0) {
     r->verdict = NB_JOB_UNKNOWN;
     snprintf(r->why, sizeof r->why, "GPU %s: NUMA node unknown to the topology (see numabench topo)",
@@ -697,6 +701,33 @@ static void rank_judge(struct nb_job_audit *a, struct nb__jrank *r)
     snprintf(r->fix, len, "numabench exec --gpu %s -- %s", a->gpus[r->gpu].bus_id, cmd);
 }
 
+/* A process holding several GPUs (the CUDA driver and NCCL open the peers'
+ * device files too) drives the one its launcher gave it: the local rank,
+ * CUDA_VISIBLE_DEVICES and CUDA_DEVICE_ORDER of its environment, resolved by
+ * the code numabench exec uses. False when the environment is unreadable or
+ * does not name one of the GPUs it holds. */
+static bool gpu_from_environ(struct nb_job_audit *a, const struct nb__jproc *p, struct nb__jrank *r)
+{
+  char **env;
+  if (nb__proc_environ(p->pid, &env) != 0)
+    return false;
+  struct nb_rank_config cfg = {.env = (const char *const *)env};
+  struct nb_rank *rr = malloc(sizeof *rr);
+  nb_error_t err = {0};
+  bool found = false;
+  if (rr && nb_rank_resolve(a->topo, &cfg, rr, &err) == 0)
+    for (int k = 0; k < p->ngpus && !found; k++)
+      if (!strcasecmp(a->gpus[p->gpus[k]].bus_id, rr->gpu.bus_id)) {
+        r->gpu = p->gpus[k];
+        r->node = a->gpus[r->gpu].node;
+        r->gpu_from = "environ";
+        found = true;
+      }
+  free(rr);
+  free(env);
+  return found;
+}
+
 static int make_ranks(struct nb_job_audit *a)
 {
   a->ranks = calloc((size_t)a->nprocs + 1, sizeof *a->ranks);
@@ -710,9 +741,11 @@ static int make_ranks(struct nb_job_audit *a)
     r->proc = i;
     r->gpu = p->gpus[0];
     r->node = a->gpus[r->gpu].node;
-    for (int k = 1; k < p->ngpus; k++)
-      if (a->gpus[p->gpus[k]].node != r->node)
-        r->gpu = -1;
+    r->gpu_from = p->gpu_how;
+    if (p->ngpus > 1 && !gpu_from_environ(a, p, r))
+      for (int k = 1; k < p->ngpus; k++)
+        if (a->gpus[p->gpus[k]].node != r->node)
+          r->gpu = -1;
     a->procs[i].rank = a->nranks++;
   }
   for (int i = 0; i < a->nprocs; i++) {

@@ -248,6 +248,48 @@ static int open_proc_file(int pid, int tid, const char *file)
   return fd;
 }
 
+int nb__proc_environ(int pid, char ***out)
+{
+  enum { cap = 256 * 1024 };
+  *out = NULL;
+  int fd = open_proc_file(pid, 0, "environ");
+  if (fd < 0)
+    return fd;
+  char *raw = malloc(cap + 1);
+  if (!raw) {
+    close(fd);
+    return -ENOMEM;
+  }
+  size_t got = 0;
+  for (ssize_t n; got < cap && (n = read(fd, raw + got, cap - got)) != 0; got += (size_t)n)
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      free(raw);
+      return -e;
+    }
+  close(fd);
+  raw[got] = '\0';
+  size_t count = 0;
+  for (size_t i = 0; i < got; i += strlen(raw + i) + 1)
+    count++;
+  /* The pointers first, then the strings, in one block. */
+  char **v = malloc((count + 1) * sizeof *v + got + 1);
+  if (!v) {
+    free(raw);
+    return -ENOMEM;
+  }
+  char *text = (char *)(v + count + 1);
+  memcpy(text, raw, got + 1);
+  free(raw);
+  size_t k = 0;
+  for (size_t i = 0; i < got; i += strlen(text + i) + 1)
+    v[k++] = text + i;
+  v[k] = NULL;
+  *out = v;
+  return 0;
+}
+
 int nb__proc_cmdline(int pid, char **out)
 {
   char raw[4096];

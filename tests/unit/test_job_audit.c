@@ -62,6 +62,13 @@ static int setup(void **state)
       fd_to(1001, 5, "nvidia4", 4) || fd_to(2000, 4, "nvidia0", 0) || fd_to(3000, 4, "renamed", 5) ||
       fd_to(4000, 4, "nvidia7", -1))
     return -1;
+  /* 6000 holds all eight GPUs, as a rank does once NCCL opened its peers. */
+  for (int m = 0; m < 8; m++) {
+    char name[16];
+    snprintf(name, sizeof name, "gpu%d", m);
+    if (fd_to(6000, 10 + m, name, m))
+      return -1;
+  }
   snprintf(cmd, sizeof cmd, "%s/proc/4000/fd/1", root);
   if (symlink("/dev/null", cmd) != 0)
     return -1;
@@ -118,10 +125,10 @@ static void test_gpu_procs(void **state)
   nb_job_audit_t a;
   nb_error_t err = {0};
   assert_int_equal(nb_job_audit_run(topo, &cfg, &a, &err), 0);
-  /* The three ranks and the worker of the first, which holds its rank's GPU
+  /* The four ranks and the worker of the first, which holds its rank's GPU
    * but is no rank of its own; not 4000. */
-  assert_int_equal(a->nprocs, 4);
-  assert_int_equal(a->nranks, 3);
+  assert_int_equal(a->nprocs, 5);
+  assert_int_equal(a->nranks, 4);
   assert_int_equal(a->nsamples, 3);
   const struct nb__jrank *r = rank(a, 1000);
   assert_string_equal(a->gpus[r->gpu].bus_id, "0000:90:1c.0");
@@ -162,6 +169,15 @@ static void test_gpu_procs(void **state)
   assert_true(r->cpu_share == 1.0);
   assert_true(r->page_share > 0.50 && r->page_share < 0.51);
   assert_string_equal(proc(a, 3000)->policy, "default");
+  /* 6000 holds GPUs on both nodes; LOCAL_RANK=3 in its environ names minor 3
+   * (node 0), where it runs and allocates. */
+  r = rank(a, 6000);
+  assert_int_equal(proc(a, 6000)->ngpus, 8);
+  assert_true(r->gpu >= 0);
+  assert_string_equal(a->gpus[r->gpu].bus_id, "0000:20:1d.0");
+  assert_string_equal(r->gpu_from, "environ");
+  assert_int_equal(r->node, 0);
+  assert_int_equal(r->verdict, NB_JOB_LOCAL);
   assert_int_equal(nb_job_audit_nnot_local(a), 2);
   assert_int_equal(nb_job_audit_unreadable(a), 0);
   /* The JSON is valid and says the same. */
@@ -178,6 +194,10 @@ static void test_gpu_procs(void **state)
   json_t *r0 = json_array_get(json_object_get(doc, "ranks"), 0);
   assert_string_equal(json_string_value(json_object_get(r0, "verdict")), "local");
   assert_int_equal(json_array_size(json_object_get(r0, "processes")), 2);
+  assert_string_equal(json_string_value(json_object_get(r0, "gpu_from")), "open device");
+  json_t *r3 = json_array_get(json_object_get(doc, "ranks"), 3);
+  assert_int_equal(json_integer_value(json_object_get(r3, "pid")), 6000);
+  assert_string_equal(json_string_value(json_object_get(r3, "gpu_from")), "environ");
   json_decref(doc);
   free(buf);
   nb_job_audit_free(a);

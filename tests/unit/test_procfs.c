@@ -122,11 +122,21 @@ static void test_recorded_tree(void **state)
   setenv("NB_TEST_PROC_ROOT", TREE, 1);
   int *ids;
   int n = nb__proc_ids(0, &ids);
-  assert_int_equal(n, 6);
+  assert_int_equal(n, 7);
   assert_int_equal(ids[0], 1000);
   assert_int_equal(ids[4], 4000);
   assert_int_equal(ids[5], 5000);
+  assert_int_equal(ids[6], 6000);
   free(ids);
+  /* The environment as NAME=VALUE strings; none recorded for 1000. */
+  char **env;
+  assert_int_equal(nb__proc_environ(6000, &env), 0);
+  assert_string_equal(env[0], "LOCAL_RANK=3");
+  assert_string_equal(env[2], "PATH=/usr/bin");
+  assert_null(env[3]);
+  free(env);
+  assert_int_equal(nb__proc_environ(1000, &env), -ENOENT);
+  assert_null(env);
   assert_int_equal(nb__proc_ids(1000, &ids), 2);
   assert_int_equal(ids[1], 1002);
   free(ids);
