@@ -205,9 +205,13 @@ static int proc_add(struct nb_job_audit *a, int pid, int ppid)
   return a->nprocs++;
 }
 
-/* Status and command line of a process; false when it is gone. */
-static bool proc_read_status(struct nb_job_audit *a, struct nb__jproc *p)
+/* Status and command line of a process; false when it is gone. *tgid (when
+ * not NULL): the process the pid belongs to, the pid itself unless it is a
+ * thread's; -1 when unread. */
+static bool proc_read_status(struct nb_job_audit *a, struct nb__jproc *p, int *tgid)
 {
+  if (tgid)
+    *tgid = -1;
   struct nb__pstatus st;
   int rc = nb__pstatus_read(p->pid, 0, &st);
   if (rc == -ENOENT || rc == -ESRCH) {
@@ -222,6 +226,8 @@ static bool proc_read_status(struct nb_job_audit *a, struct nb__jproc *p)
     return true;
   }
   snprintf(p->name, sizeof p->name, "%s", st.name);
+  if (tgid)
+    *tgid = st.tgid;
   p->ppid = st.ppid;
   p->uid = st.uid;
   p->cpus = st.cpus;
@@ -310,8 +316,15 @@ static int find_procs(struct nb_job_audit *a, const struct nb_job_audit_config *
     if (idx < 0)
       return nb__err(err, NB_ENOMEM, "audit: out of memory");
     a->procs[idx].requested = true;
-    if (!proc_read_status(a, &a->procs[idx]))
+    int tgid;
+    if (!proc_read_status(a, &a->procs[idx], &tgid))
       return nb__err(err, NB_ENOENT, "--pid %d: no such process (see ps)", cfg->targets[i].pid);
+    /* /proc/TID exists for every thread, though ps lists only processes:
+     * audited as a process, a thread would report its process's memory as
+     * its own and lose its siblings. */
+    if (tgid > 0 && tgid != cfg->targets[i].pid)
+      return nb__err(err, NB_EINVAL, "--pid %d is a thread of process %d: give --pid %d", cfg->targets[i].pid,
+                     tgid, tgid);
   }
   struct nb__nvgpu *nv = NULL;
   int nnv = nb__nvproc_gpus(&nv, &a->warnings, err), rc = nnv < 0 ? nnv : 0;
@@ -324,7 +337,7 @@ static int find_procs(struct nb_job_audit *a, const struct nb_job_audit_config *
     nb__err(err, rc, "audit: %s", rc == NB_ENOMEM ? "out of memory" : "more than 4096 processes");
   for (int i = 0; rc == 0 && i < a->nprocs; i++) {
     struct nb__jproc *p = &a->procs[i];
-    if (!p->requested && !proc_read_status(a, p))
+    if (!p->requested && !proc_read_status(a, p, NULL))
       continue;
     const char *given = NULL;
     for (int k = 0; k < cfg->ntargets; k++)

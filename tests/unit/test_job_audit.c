@@ -275,6 +275,33 @@ static void test_bad_targets(void **state)
       fail_msg("--pid '%s' was accepted", bad[i]);
 }
 
+/* --pid given a thread id: /proc/TID exists (though no listing shows it), and
+ * its status says Tgid: the process. Refused, naming the process. The entry
+ * is made here, and removed, so that the other tests' scans do not see it. */
+static void test_pid_of_a_thread(void **state)
+{
+  (void)state;
+  char dir[600], path[700], cmd[800];
+  snprintf(dir, sizeof dir, "%s/proc/1002", root);
+  assert_int_equal(mkdir(dir, 0755), 0);
+  snprintf(path, sizeof path, "%s/status", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("Name:\tpin_memory\nTgid:\t1000\nPid:\t1002\nPPid:\t1\nCpus_allowed_list:\t24-47\n"
+        "Mems_allowed_list:\t1\n",
+        f);
+  fclose(f);
+  struct nb_job_target t = {.pid = 1002};
+  struct nb_job_audit_config cfg = {.targets = &t, .ntargets = 1};
+  nb_job_audit_t a;
+  nb_error_t err = {0};
+  int rc = nb_job_audit_run(topo, &cfg, &a, &err);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(rc, NB_EINVAL);
+  assert_non_null(strstr(err.msg, "--pid 1002 is a thread of process 1000: give --pid 1000"));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -283,6 +310,7 @@ int main(void)
       cmocka_unit_test(test_pids_without_children),
       cmocka_unit_test(test_no_numa_maps),
       cmocka_unit_test(test_bad_targets),
+      cmocka_unit_test(test_pid_of_a_thread),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
