@@ -187,7 +187,7 @@ done
 spid=$!
 (sleep 30 && kill -KILL $spid 2>/dev/null) &
 wd=$!
-for _ in $(seq 50); do [ "$(wc -l <"$tmp/int.pids")" -ge 2 ] && break; sleep 0.1; done
+for _ in $(seq 200); do [ "$(wc -l <"$tmp/int.pids")" -ge 2 ] && break; sleep 0.1; done
 kill -INT $spid
 start=$(date +%s)
 wait $spid
