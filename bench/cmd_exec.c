@@ -44,6 +44,24 @@ static int find_command(const char *name, char *found, size_t len)
   return why;
 }
 
+/* The line goes to stderr in one write: the ranks of a launcher share its
+ * stderr, and a line written in pieces interleaves with the others'. */
+static int write_line_whole(const struct nb_exec_report *rep, bool json, nb_error_t *err)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&buf, &len);
+  if (!m)
+    return nb_exec_write_line(rep, json, stderr, err);
+  int rc = nb_exec_write_line(rep, json, m, err);
+  if (fclose(m) != 0 && rc == 0)
+    rc = nb_exec_write_line(rep, json, stderr, err);
+  else if (rc == 0)
+    fwrite(buf, 1, len, stderr);
+  free(buf);
+  return rc;
+}
+
 /* The topology as the CUDA runtime sees every GPU: CUDA_VISIBLE_DEVICES is
  * hidden while it enumerates (it reads the variable once, at its start), so
  * that its ordinals number all GPUs in the user's CUDA_DEVICE_ORDER and the
@@ -146,8 +164,11 @@ int cmd_exec(const struct nb_config *cfg, int argc, char **argv)
   }
 
   /* The command numbers GPUs in PCI order, with the list that keeps its
-   * cuda:LOCAL_RANK on the GPU bound here. */
-  setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
+   * cuda:LOCAL_RANK on the GPU bound here. A rank whose GPU was not resolved
+   * (--allow-unbound) keeps the user's order: changing it would silently move
+   * its cuda:N to another GPU on a machine of mixed models. */
+  if (have_rank)
+    setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
   if (have_rank && rank->cvd_rewritten)
     setenv("CUDA_VISIBLE_DEVICES", rank->cvd, 1);
   struct nb_exec_report rep = {.rank = have_rank ? rank : NULL,
@@ -170,7 +191,7 @@ int cmd_exec(const struct nb_config *cfg, int argc, char **argv)
     rc = CLI_EXIT_MISPLACED;
     goto out;
   }
-  if ((!cfg->quiet || misplaced || unbound) && nb_exec_write_line(&rep, cfg->json, stderr, &err) < 0) {
+  if ((!cfg->quiet || misplaced || unbound) && write_line_whole(&rep, cfg->json, &err) < 0) {
     rc = cli_fail(&err);
     goto out;
   }

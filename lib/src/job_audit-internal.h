@@ -77,9 +77,10 @@ struct nb__jproc {
 };
 
 struct nb__jrank {
-  int proc; /* the process holding the GPU */
-  int gpu;  /* index into the audit's GPUs, -1 when its GPUs span nodes */
-  int node; /* the GPU's node, -1 unknown */
+  int proc;             /* the process holding the GPU */
+  int gpu;              /* index into the audit's GPUs, -1 when its GPUs span nodes */
+  int node;             /* the GPU's node, -1 unknown */
+  const char *gpu_from; /* how its GPU was chosen: its process's gpus_from, or "environ" */
   /* Where its data pages belong: the GPU's node, or for a node without
    * memory this process may use (memoryless), the nearest node with it, as
    * the planner (and so numabench exec and plan --check) places them. */

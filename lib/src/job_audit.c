@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <numabench/exec.h>
 #include <numabench/job_audit.h>
 
 #include "job_audit-internal.h"
+#include "topo-internal.h"
 #include "nvproc.h"
 #include "parse.h"
 
@@ -203,9 +206,13 @@ static int proc_add(struct nb_job_audit *a, int pid, int ppid)
   return a->nprocs++;
 }
 
-/* Status and command line of a process; false when it is gone. */
-static bool proc_read_status(struct nb_job_audit *a, struct nb__jproc *p)
+/* Status and command line of a process; false when it is gone. *tgid (when
+ * not NULL): the process the pid belongs to, the pid itself unless it is a
+ * thread's; -1 when unread. */
+static bool proc_read_status(struct nb_job_audit *a, struct nb__jproc *p, int *tgid)
 {
+  if (tgid)
+    *tgid = -1;
   struct nb__pstatus st;
   int rc = nb__pstatus_read(p->pid, 0, &st);
   if (rc == -ENOENT || rc == -ESRCH) {
@@ -220,6 +227,8 @@ static bool proc_read_status(struct nb_job_audit *a, struct nb__jproc *p)
     return true;
   }
   snprintf(p->name, sizeof p->name, "%s", st.name);
+  if (tgid)
+    *tgid = st.tgid;
   p->ppid = st.ppid;
   p->uid = st.uid;
   p->cpus = st.cpus;
@@ -308,8 +317,15 @@ static int find_procs(struct nb_job_audit *a, const struct nb_job_audit_config *
     if (idx < 0)
       return nb__err(err, NB_ENOMEM, "audit: out of memory");
     a->procs[idx].requested = true;
-    if (!proc_read_status(a, &a->procs[idx]))
+    int tgid;
+    if (!proc_read_status(a, &a->procs[idx], &tgid))
       return nb__err(err, NB_ENOENT, "--pid %d: no such process (see ps)", cfg->targets[i].pid);
+    /* /proc/TID exists for every thread, though ps lists only processes:
+     * audited as a process, a thread would report its process's memory as
+     * its own and lose its siblings. */
+    if (tgid > 0 && tgid != cfg->targets[i].pid)
+      return nb__err(err, NB_EINVAL, "--pid %d is a thread of process %d: give --pid %d", cfg->targets[i].pid,
+                     tgid, tgid);
   }
   struct nb__nvgpu *nv = NULL;
   int nnv = nb__nvproc_gpus(&nv, &a->warnings, err), rc = nnv < 0 ? nnv : 0;
@@ -322,7 +338,7 @@ static int find_procs(struct nb_job_audit *a, const struct nb_job_audit_config *
     nb__err(err, rc, "audit: %s", rc == NB_ENOMEM ? "out of memory" : "more than 4096 processes");
   for (int i = 0; rc == 0 && i < a->nprocs; i++) {
     struct nb__jproc *p = &a->procs[i];
-    if (!p->requested && !proc_read_status(a, p))
+    if (!p->requested && !proc_read_status(a, p, NULL))
       continue;
     const char *given = NULL;
     for (int k = 0; k < cfg->ntargets; k++)
@@ -584,46 +600,52 @@ static void read_thread_policies(struct nb__jproc *p)
 
 /* ---- ranks ---- */
 
-/* The rank a process belongs to: its own when it holds GPUs, else its
- * nearest ancestor's in the table. */
-static int rank_of(const struct nb_job_audit *a, int i, int depth)
+static int proc_index(const struct nb_job_audit *a, int pid)
 {
-  const struct nb__jproc *p = &a->procs[i];
-  if (p->ngpus > 0 || depth > a->nprocs)
-    return p->ngpus > 0 ? i : -1;
   for (int k = 0; k < a->nprocs; k++)
-    if (a->procs[k].pid == p->ppid && k != i)
-      return rank_of(a, k, depth + 1);
+    if (a->procs[k].pid == pid)
+      return k;
   return -1;
 }
 
-/* A node whose memory this process may use for host data (not a GPU's own
- * memory exposed as a node). */
-static bool mem_usable(nb_topo_t topo, int os)
+static bool gpus_subset(const struct nb__jproc *p, const struct nb__jproc *q)
 {
-  const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
-  return n && n->mem_allowed && n->memory_bytes > 0 && !n->gpu_memory;
+  for (int i = 0; i < p->ngpus; i++) {
+    bool found = false;
+    for (int k = 0; k < q->ngpus && !found; k++)
+      found = p->gpus[i] == q->gpus[k];
+    if (!found)
+      return false;
+  }
+  return true;
 }
 
-/* The node a rank on node os's CPUs keeps its data on, by the planner's rule
- * (plan.c, mem_node_for): os itself when its memory is usable, else the
- * nearest node with usable memory, ties to the lowest OS index, as the
- * kernel falls back. Judging a memoryless GPU node's rank against the GPU's
- * node itself would call every correctly bound rank split. -1 when none. */
-static int mem_node_of(nb_topo_t topo, int os)
+/* Whether a process is a rank of its own. PyTorch forks dataloader workers
+ * after CUDA is initialised, so they inherit the rank's /dev/nvidiaN
+ * descriptors: a process whose GPUs are all held by an ancestor (in the
+ * audited trees) is a worker of that ancestor's rank, not a rank. */
+static bool owns_rank(const struct nb_job_audit *a, int i)
 {
-  int fi = os >= 0 ? nb_topo_node_index(topo, os) : -1, best = -1, bestd = INT_MAX;
-  if (fi < 0 || mem_usable(topo, os))
-    return os;
-  for (int i = 0; i < nb_topo_nnodes(topo); i++) {
-    const struct nb_node *n = nb_topo_node(topo, i);
-    int d = nb_topo_distance(topo, fi, i);
-    if (i != fi && mem_usable(topo, n->os_index) && d < bestd) {
-      bestd = d;
-      best = n->os_index;
-    }
+  const struct nb__jproc *p = &a->procs[i];
+  if (p->ngpus == 0)
+    return false;
+  int k = proc_index(a, p->ppid);
+  for (int depth = 0; k >= 0 && k != i && depth < a->nprocs; depth++) {
+    if (a->procs[k].ngpus > 0 && gpus_subset(p, &a->procs[k]))
+      return false;
+    k = proc_index(a, a->procs[k].ppid);
   }
-  return best >= 0 ? best : os;
+  return true;
+}
+
+/* The rank a process belongs to: its own when it owns one, else its nearest
+ * ancestor's in the table. */
+static int rank_of(const struct nb_job_audit *a, int i, int depth)
+{
+  if (owns_rank(a, i))
+    return i;
+  int k = proc_index(a, a->procs[i].ppid);
+  return k >= 0 && k != i && depth <= a->nprocs ? rank_of(a, k, depth + 1) : -1;
 }
 
 /* Adds p's CPU samples on the GPU's node and data pages on the rank's
@@ -660,7 +682,9 @@ static void rank_judge(struct nb_job_audit *a, struct nb__jrank *r)
   bool all_lo = (r->cpu_share < 0 || r->cpu_share <= lo) && (r->page_share < 0 || r->page_share <= lo);
   if (r->gpu < 0) {
     r->verdict = NB_JOB_UNKNOWN;
-    snprintf(r->why, sizeof r->why, "its GPUs are on different nodes");
+    snprintf(r->why, sizeof r->why,
+             "its GPUs are on different nodes and its environment (LOCAL_RANK, CUDA_VISIBLE_DEVICES) "
+             "names none of them");
   } else if (r->node < 0) {
     r->verdict = NB_JOB_UNKNOWN;
     snprintf(r->why, sizeof r->why, "GPU %s: NUMA node unknown to the topology (see numabench topo)",
@@ -698,23 +722,55 @@ static void rank_judge(struct nb_job_audit *a, struct nb__jrank *r)
     snprintf(r->fix, len, "numabench exec --gpu %s -- %s", a->gpus[r->gpu].bus_id, cmd);
 }
 
+/* A process holding several GPUs (the CUDA driver and NCCL open the peers'
+ * device files too) drives the one its launcher gave it: the local rank,
+ * CUDA_VISIBLE_DEVICES and CUDA_DEVICE_ORDER of its environment, resolved by
+ * the code numabench exec uses. False when the environment is unreadable or
+ * does not name one of the GPUs it holds. */
+static bool gpu_from_environ(struct nb_job_audit *a, const struct nb__jproc *p, struct nb__jrank *r)
+{
+  char **env;
+  if (nb__proc_environ(p->pid, &env) != 0)
+    return false;
+  struct nb_rank_config cfg = {.env = (const char *const *)env};
+  struct nb_rank *rr = malloc(sizeof *rr);
+  nb_error_t err = {0};
+  bool found = false;
+  if (rr && nb_rank_resolve(a->topo, &cfg, rr, &err) == 0)
+    for (int k = 0; k < p->ngpus && !found; k++)
+      if (!strcasecmp(a->gpus[p->gpus[k]].bus_id, rr->gpu.bus_id)) {
+        r->gpu = p->gpus[k];
+        r->node = a->gpus[r->gpu].node;
+        r->gpu_from = "environ";
+        found = true;
+      }
+  free(rr);
+  free(env);
+  return found;
+}
+
 static int make_ranks(struct nb_job_audit *a)
 {
   a->ranks = calloc((size_t)a->nprocs + 1, sizeof *a->ranks);
   if (!a->ranks)
     return NB_ENOMEM;
   for (int i = 0; i < a->nprocs; i++) {
-    if (a->procs[i].ngpus == 0)
+    if (!owns_rank(a, i))
       continue;
     struct nb__jrank *r = &a->ranks[a->nranks];
     const struct nb__jproc *p = &a->procs[i];
     r->proc = i;
     r->gpu = p->gpus[0];
     r->node = a->gpus[r->gpu].node;
-    r->mem_node = mem_node_of(a->topo, r->node);
-    for (int k = 1; k < p->ngpus; k++)
-      if (a->gpus[p->gpus[k]].node != r->node)
-        r->gpu = -1;
+    r->gpu_from = p->gpu_how;
+    if (p->ngpus > 1 && !gpu_from_environ(a, p, r))
+      for (int k = 1; k < p->ngpus; k++)
+        if (a->gpus[p->gpus[k]].node != r->node)
+          r->gpu = -1;
+    /* Judged against where the planner puts a rank's memory: for a
+     * memoryless GPU node, the nearest node with memory (else the GPU's). */
+    int mem = nb__topo_mem_node(a->topo, r->node);
+    r->mem_node = mem >= 0 ? mem : r->node;
     a->procs[i].rank = a->nranks++;
   }
   for (int i = 0; i < a->nprocs; i++) {

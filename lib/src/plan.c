@@ -10,6 +10,7 @@
 #include <numabench/plan.h>
 
 #include "nb-internal.h"
+#include "topo-internal.h"
 
 struct nb_plan {
   nb_topo_t topo;
@@ -382,46 +383,13 @@ out:
 
 /* ---- the plan ---- */
 
-/* A node whose memory this process may allocate: in its memory set, with
- * memory at all, and not a GPU's own memory (Grace Hopper's HBM as a node):
- * host buffers placed there would measure the GPU's memory, not the host's,
- * and take what the GPU's kernels need, so no automatic choice (interleave,
- * staging, workers, feeder, the nearest node with memory) ever takes it. */
-static int mem_usable(nb_topo_t topo, int os)
-{
-  const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
-  return n && n->mem_allowed && n->memory_bytes > 0 && !n->gpu_memory;
-}
-
-/* Why node os's memory is not usable (mem_usable false), for the notes. */
+/* Why node os's memory is not usable (nb__topo_mem_usable false), for the notes. */
 static const char *no_memory_why(nb_topo_t topo, int os)
 {
   const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
   if (n && n->gpu_memory)
     return "is GPU memory, never used for host memory";
   return n && n->memory_bytes ? "has memory this process may not use" : "has no memory (memoryless)";
-}
-
-/* Where the memory of threads on node os's CPUs goes: the node itself when
- * its memory is usable, else (a memoryless node, or one outside the memory
- * set) the nearest node with usable memory, ties to the lowest OS index, as
- * the kernel itself falls back. -1 when no node has usable memory. */
-static int mem_node_for(nb_topo_t topo, int os)
-{
-  if (mem_usable(topo, os))
-    return os;
-  int fi = nb_topo_node_index(topo, os), best = -1, bestd = INT_MAX;
-  if (fi < 0)
-    return -1;
-  for (int i = 0; i < nb_topo_nnodes(topo); i++) {
-    const struct nb_node *n = nb_topo_node(topo, i);
-    int d = nb_topo_distance(topo, fi, i);
-    if (i != fi && mem_usable(topo, n->os_index) && d < bestd) {
-      bestd = d;
-      best = n->os_index;
-    }
-  }
-  return best;
 }
 
 /* A node with CPUs this process may use (memory aside). */
@@ -435,7 +403,7 @@ static int cpus_usable(nb_topo_t topo, int os)
  * for them there or, for a memoryless node, on the nearest node. */
 static int usable_node(nb_topo_t topo, int os)
 {
-  return cpus_usable(topo, os) && mem_node_for(topo, os) >= 0;
+  return cpus_usable(topo, os) && nb__topo_mem_node(topo, os) >= 0;
 }
 
 /* Whether any node's memory may be used (an XML without local_memory has
@@ -443,7 +411,7 @@ static int usable_node(nb_topo_t topo, int os)
 static int any_mem_usable(nb_topo_t topo)
 {
   for (int i = 0; i < nb_topo_nnodes(topo); i++)
-    if (mem_usable(topo, nb_topo_node(topo, i)->os_index))
+    if (nb__topo_mem_usable(topo, nb_topo_node(topo, i)->os_index))
       return 1;
   return 0;
 }
@@ -698,7 +666,7 @@ static struct nb_buf_plan resolve(enum nb_place pl, int gpu_node, int far)
  * with memory when it has none this process may use. */
 static int memory_of(const struct nb_plan *p, struct nb_buf_plan b)
 {
-  return b.policy == NB_MEM_BIND ? mem_node_for(p->topo, b.node) : b.node;
+  return b.policy == NB_MEM_BIND ? nb__topo_mem_node(p->topo, b.node) : b.node;
 }
 
 /* Step 4a: the nodes of the feeder, the workers and the staging slots, as
@@ -727,10 +695,11 @@ static void place_roles(struct nb_plan *p, int i)
   /* Say where memory goes when a place has none of its own. */
   int places[2] = {mode_uses(mi, NB_PLACE_GPU_NODE) ? g->gpu_node : -1, far};
   for (int k = 0; k < 2; k++)
-    if (places[k] >= 0 && (k == 0 || places[1] != places[0]) && mem_node_for(p->topo, places[k]) != places[k])
+    if (places[k] >= 0 && (k == 0 || places[1] != places[0]) &&
+        nb__topo_mem_node(p->topo, places[k]) != places[k])
       nb__strv_addf(&p->notes[i],
                     "node %d %s: memory of threads on its CPUs goes to node %d, the nearest with memory",
-                    places[k], no_memory_why(p->topo, places[k]), mem_node_for(p->topo, places[k]));
+                    places[k], no_memory_why(p->topo, places[k]), nb__topo_mem_node(p->topo, places[k]));
   if (ties)
     nb__strv_addf(&p->notes[i],
                   "%d other node%s as far as node %d; the lowest index was taken, so remote threads "
@@ -745,7 +714,7 @@ static void place_roles(struct nb_plan *p, int i)
 static void place_device(struct nb_plan *p, struct nb_gpu_plan *g, struct nb__strv *note)
 {
   g->device = (struct nb_thread_plan){NB_ROLE_DEVICE, -1, 0, NULL, -1, NB_MEM_DEFAULT, -1};
-  int mem = g->gpu_node >= 0 ? mem_node_for(p->topo, g->gpu_node) : -1;
+  int mem = g->gpu_node >= 0 ? nb__topo_mem_node(p->topo, g->gpu_node) : -1;
   if (g->gpu_node >= 0 && usable_node(p->topo, g->gpu_node)) {
     const struct nb_node *nd = nb_topo_node(p->topo, nb_topo_node_index(p->topo, g->gpu_node));
     g->device =
@@ -762,7 +731,7 @@ static void place_device(struct nb_plan *p, struct nb_gpu_plan *g, struct nb__st
                   no_memory_why(p->topo, g->gpu_node));
 }
 
-/* Say which GPU-memory nodes the plan left out (mem_usable), for the modes
+/* Say which GPU-memory nodes the plan left out (nb__topo_mem_usable), for the modes
  * that choose memory nodes at all: none binds nothing. */
 static void note_gpu_memory(struct nb_plan *p, int i)
 {
@@ -896,7 +865,7 @@ static int interleave_nodes(struct nb_plan *p, nb_error_t *err)
   if (!(p->interleave = malloc((size_t)nb_topo_nnodes(topo) * sizeof *p->interleave)))
     return oom(err);
   for (int i = 0; i < nb_topo_nnodes(topo); i++)
-    if (mem_usable(topo, nb_topo_node(topo, i)->os_index))
+    if (nb__topo_mem_usable(topo, nb_topo_node(topo, i)->os_index))
       p->interleave[p->ninterleave++] = nb_topo_node(topo, i)->os_index;
   /* One node (a Grace Hopper module: its other node is the GPU's memory):
    * the mode's note would claim a spread that does not happen. */

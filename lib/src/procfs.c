@@ -61,6 +61,17 @@ static long status_long(const char *text, const char *key, long dflt)
   return end == f || errno ? dflt : v;
 }
 
+/* Process and thread names are chosen by the process (prctl PR_SET_NAME):
+ * control bytes and escape sequences there would break the audit's table or
+ * drive the user's terminal, so every byte that is not printable ASCII is
+ * shown as '?'. */
+static void scrub(char *s)
+{
+  for (; *s; s++)
+    if (*s < 0x20 || *s > 0x7e)
+      *s = '?';
+}
+
 int nb__pstatus_parse(const char *text, struct nb__pstatus *st)
 {
   memset(st, 0, sizeof *st);
@@ -73,6 +84,7 @@ int nb__pstatus_parse(const char *text, struct nb__pstatus *st)
     return -EINVAL;
   size_t n = strcspn(name, "\n");
   snprintf(st->name, sizeof st->name, "%.*s", (int)(n < sizeof st->name ? n : sizeof st->name - 1), name);
+  scrub(st->name);
   int rc = status_list(text, "Cpus_allowed_list", NB_MAX_CPU_INDEX, &st->cpus, &st->ncpus);
   if (rc == 0)
     rc = status_list(text, "Mems_allowed_list", NB_MAX_NODE_INDEX, &st->mems, &st->nmems);
@@ -113,6 +125,7 @@ int nb__tstat_parse(const char *text, struct nb__tstat *t)
     return NB_EFORMAT;
   size_t n = (size_t)(close - open - 1);
   snprintf(t->comm, sizeof t->comm, "%.*s", (int)(n < sizeof t->comm ? n : sizeof t->comm - 1), open + 1);
+  scrub(t->comm);
   /* Fields from 3 on, after the name: field k is token k - 3. */
   const char *p = close + 1;
   unsigned long long utime = 0, stime = 0;
@@ -248,6 +261,48 @@ static int open_proc_file(int pid, int tid, const char *file)
   return fd;
 }
 
+int nb__proc_environ(int pid, char ***out)
+{
+  enum { cap = 256 * 1024 };
+  *out = NULL;
+  int fd = open_proc_file(pid, 0, "environ");
+  if (fd < 0)
+    return fd;
+  char *raw = malloc(cap + 1);
+  if (!raw) {
+    close(fd);
+    return -ENOMEM;
+  }
+  size_t got = 0;
+  for (ssize_t n; got < cap && (n = read(fd, raw + got, cap - got)) != 0; got += (size_t)n)
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      free(raw);
+      return -e;
+    }
+  close(fd);
+  raw[got] = '\0';
+  size_t count = 0;
+  for (size_t i = 0; i < got; i += strlen(raw + i) + 1)
+    count++;
+  /* The pointers first, then the strings, in one block. */
+  char **v = malloc((count + 1) * sizeof *v + got + 1);
+  if (!v) {
+    free(raw);
+    return -ENOMEM;
+  }
+  char *text = (char *)(v + count + 1);
+  memcpy(text, raw, got + 1);
+  free(raw);
+  size_t k = 0;
+  for (size_t i = 0; i < got; i += strlen(text + i) + 1)
+    v[k++] = text + i;
+  v[k] = NULL;
+  *out = v;
+  return 0;
+}
+
 int nb__proc_cmdline(int pid, char **out)
 {
   char raw[4096];
@@ -355,7 +410,14 @@ int nb__vma_parse(const char *line, struct nb__vma *v)
   if (end == line || *end != ' ' || errno)
     return NB_EFORMAT;
   const char *p = end + 1;
-  size_t plen = strcspn(p, " \n");
+  /* Two policy names hold a space ("prefer (many):0-1", "weighted
+   * interleave:0-1"): the policy runs on to the space after them. */
+  static const char *const spaced[] = {"prefer (many)", "weighted interleave"};
+  size_t skip = 0;
+  for (size_t i = 0; i < sizeof spaced / sizeof spaced[0]; i++)
+    if (!strncmp(p, spaced[i], strlen(spaced[i])))
+      skip = strlen(spaced[i]);
+  size_t plen = skip + strcspn(p + skip, " \n");
   if (plen == 0 || plen >= sizeof v->policy)
     return NB_EFORMAT;
   memcpy(v->policy, p, plen);

@@ -61,6 +61,11 @@ int nb__proc_ids(int pid, int **ids);
  * -errno. */
 int nb__proc_cmdline(int pid, char **out);
 
+/* The environment of a process (/proc/PID/environ, readable by its owner
+ * and root): NAME=VALUE strings, NULL-terminated, in one malloc'ed block
+ * in *out (free(*out) frees it all); cut at 256 KiB. 0 or -errno. */
+int nb__proc_environ(int pid, char ***out);
+
 /* The minors of the character devices of major NB_NVIDIA_MAJOR that the
  * process holds open, found by stat() on /proc/PID/fd/N (never by name),
  * ascending and each once, at most max. Returns the count or -errno (the

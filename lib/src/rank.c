@@ -345,6 +345,28 @@ static int no_gpu_info(nb_topo_t topo, const struct nb_rank *r, nb_error_t *err)
                  r->local_rank, nb_topo_cuda_status(topo), nb__proc_root());
 }
 
+/* A local rank past the visible GPUs: the range there is, none when none, and
+ * the entry CUDA ignored (and every one after it) when that is why. */
+static int beyond_visible(const struct nb_rank *r, const char *cvd, nb_error_t *err)
+{
+  const char *why = "";
+  for (int i = 0; i < r->nnotes; i++)
+    if (!strncmp(r->notes[i], "CUDA_VISIBLE_DEVICES entry ", 27))
+      why = r->notes[i];
+  char range[48] = "";
+  if (r->nvisible > 0)
+    snprintf(range, sizeof range, " (cuda:0 to cuda:%d)", r->nvisible - 1);
+  if (r->nvisible == 0)
+    return nb__err(err, NB_EINVAL, "%s=%d, but %s no GPU%s%s: no GPU to bind to; %s", r->rank_from,
+                   r->local_rank, cvd ? "CUDA_VISIBLE_DEVICES leaves" : "this machine has", *why ? ": " : "",
+                   why,
+                   cvd ? "set CUDA_VISIBLE_DEVICES to this rank's GPUs or give --gpu INDEX|BUSID"
+                       : "give --gpu INDEX|BUSID");
+  return nb__err(err, NB_EINVAL, "%s=%d, but %s %d GPU%s%s%s%s", r->rank_from, r->local_rank,
+                 cvd ? "CUDA_VISIBLE_DEVICES leaves" : "this machine has", r->nvisible,
+                 r->nvisible == 1 ? "" : "s", range, *why ? "; " : "", why);
+}
+
 int nb_rank_resolve(nb_topo_t topo, const struct nb_rank_config *cfg, struct nb_rank *r, nb_error_t *err)
 {
   memset(r, 0, sizeof *r);
@@ -352,6 +374,7 @@ int nb_rank_resolve(nb_topo_t topo, const struct nb_rank_config *cfg, struct nb_
   if (rc < 0)
     return rc;
   const char *cvd = env_get(cfg, "CUDA_VISIBLE_DEVICES"), *order = env_get(cfg, "CUDA_DEVICE_ORDER");
+  int sel = r->local_rank; /* the CUDA_VISIBLE_DEVICES entry that is this rank's */
   struct devlist *L = calloc(1, sizeof *L);
   if (!L)
     return nb__err(err, NB_ENOMEM, "exec: out of memory");
@@ -373,12 +396,18 @@ int nb_rank_resolve(nb_topo_t topo, const struct nb_rank_config *cfg, struct nb_
                  "MPI_LOCALRANKID is set; give --gpu INDEX|BUSID or start it from torchrun, srun or mpirun");
   } else if (L->n == 0) {
     rc = no_gpu_info(topo, r, err);
-  } else if (r->local_rank >= r->nvisible) {
-    rc = nb__err(err, NB_EINVAL, "%s=%d, but %s %d GPU%s (cuda:0 to cuda:%d)%s", r->rank_from, r->local_rank,
-                 cvd ? "CUDA_VISIBLE_DEVICES leaves" : "this machine has", r->nvisible,
-                 r->nvisible == 1 ? "" : "s", r->nvisible - 1, r->nvisible ? "" : ": no GPU to bind to");
+  } else if (r->local_rank >= r->nvisible && !(cvd && r->nvisible == 1 && !strchr(cvd, ','))) {
+    rc = beyond_visible(r, cvd, err);
   } else {
-    r->gpu = r->visible[r->local_rank];
+    /* srun --gpus-per-task=1 gives each task one GPU and SLURM_LOCALID counts
+     * the tasks on the node, so rank 1 sees one entry: that GPU is its own. A
+     * longer list that CUDA cuts to one (an entry it ignores) is not that case:
+     * its one GPU is rank 0's. */
+    sel = r->local_rank < r->nvisible ? r->local_rank : 0;
+    if (sel != r->local_rank)
+      note(r, "one visible GPU: cuda:0 is this rank's (%s=%d, CUDA_VISIBLE_DEVICES=%s)", r->rank_from,
+           r->local_rank, cvd);
+    r->gpu = r->visible[sel];
     if (!r->gpu.bus_id[0])
       rc = nb__err(err, NB_EINVAL,
                    "%s=%d: CUDA_VISIBLE_DEVICES entry '%s' cannot be mapped to a PCI bus id (%s); give --gpu "
@@ -391,7 +420,7 @@ int nb_rank_resolve(nb_topo_t topo, const struct nb_rank_config *cfg, struct nb_
   /* The entry as given, for the line: an ordinal or a UUID. */
   if (rc == 0 && cvd && !cfg->gpu) {
     const char *p = cvd;
-    for (int k = 0; p && k < r->local_rank; k++)
+    for (int k = 0; p && k < sel; k++)
       p = (p = strchr(p, ',')) ? p + 1 : NULL;
     while (p && isspace((unsigned char)*p))
       p++;

@@ -119,7 +119,7 @@ static json_t *line_json(const struct nb_exec_report *rep)
   json_object_set_new(o, "achieved", b ? json_boolean(b->achieved) : json_false());
   json_object_set_new(o, "unbound_reason",
                       rep->unbound_reason ? nb__json_text(rep->unbound_reason) : json_null());
-  json_object_set_new(o, "cuda_device_order", json_string("PCI_BUS_ID"));
+  json_object_set_new(o, "cuda_device_order", r ? json_string("PCI_BUS_ID") : json_null());
   json_object_set_new(o, "cuda_visible_devices",
                       rep->cuda_visible_devices ? nb__json_text(rep->cuda_visible_devices) : json_null());
   json_object_set_new(o, "cuda_visible_devices_rewritten", json_boolean(r && r->cvd_rewritten));

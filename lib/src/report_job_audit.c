@@ -90,6 +90,9 @@ static void ranks_text(nb_job_audit_t a, FILE *out)
   }
   for (int k = 0; k < a->nranks; k++) {
     const struct nb__jrank *r = &a->ranks[k];
+    if (r->gpu >= 0 && r->gpu_from && !strcmp(r->gpu_from, "environ"))
+      fprintf(out, "  %d: holds %d GPUs; its environment (local rank, CUDA_VISIBLE_DEVICES) names %s\n",
+              a->procs[r->proc].pid, a->procs[r->proc].ngpus, a->gpus[r->gpu].bus_id);
     if (r->verdict != NB_JOB_LOCAL)
       fprintf(out, "  %d: %s: %s\n", a->procs[r->proc].pid, nb_job_verdict_name(r->verdict), r->why);
     if (r->fix)
@@ -235,8 +238,9 @@ static json_t *rank_json(nb_job_audit_t a, const struct nb__jrank *r)
       json_array_append_new(pids, json_integer(a->procs[i].pid));
   const struct nb__jgpu *g = r->gpu >= 0 ? &a->gpus[r->gpu] : NULL;
   return json_pack(
-      "{s:i, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:I, s:I, s:o, s:s, s:s, s:o}", "pid", a->procs[r->proc].pid,
-      "gpu", g ? json_string(g->bus_id) : json_null(), "gpu_index",
+      "{s:i, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:I, s:I, s:o, s:s, s:s, s:o}", "pid",
+      a->procs[r->proc].pid, "gpu", g ? json_string(g->bus_id) : json_null(), "gpu_from",
+      g && r->gpu_from ? json_string(r->gpu_from) : json_null(), "gpu_index",
       g ? nb__json_int_or_null(g->index) : json_null(), "gpu_node", nb__json_int_or_null(r->node),
       "processes", pids, "cpu_samples", (json_int_t)r->samples, "cpu_samples_on_node",
       (json_int_t)r->samples_on, "cpu_share", r->cpu_share < 0 ? json_null() : json_real(r->cpu_share),

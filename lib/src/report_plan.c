@@ -405,13 +405,24 @@ static const char script_wait[] =
     "  fi\n"
     "  left=$((left - 1))\n"
     "  if [ \"$rc\" -ne 0 ] && [ \"$status\" -eq 0 ]; then\n"
-    "    status=$rc\n"
-    "    echo \"numabench launcher: rank with pid $finished exited $rc; stopping the others\" >&2\n"
-    "    kill -TERM \"${pids[@]}\" 2>/dev/null\n"
+    "    if [ -n \"${signalled:-}\" ]; then\n"
+    "      # Ended by the signal forwarded to it: the launcher's status is the signal's.\n"
+    "      status=$signalled\n"
+    "    else\n"
+    "      status=$rc\n"
+    "      echo \"numabench launcher: rank with pid $finished exited $rc; stopping the others\" >&2\n"
+    "      kill -TERM \"${pids[@]}\" 2>/dev/null\n"
+    "    fi\n"
     "  fi\n"
     "done\n"
-    "# A rank whose status was lost to a signal: the signal's status.\n"
-    "[ \"$status\" -eq 0 ] && [ \"$left\" -gt 0 ] && status=${signalled:-1}\n"
+    "# Interrupted (even if every rank then ended cleanly): the signal's status,\n"
+    "# 130 or 143, as an interrupted command has. Otherwise a rank whose status\n"
+    "# was lost counts as a failure.\n"
+    "if [ -n \"${signalled:-}\" ]; then\n"
+    "  [ \"$status\" -eq 0 ] && status=$signalled\n"
+    "elif [ \"$status\" -eq 0 ] && [ \"$left\" -gt 0 ]; then\n"
+    "  status=1\n"
+    "fi\n"
     "exit \"$status\"\n";
 
 int nb_plan_write_script(nb_plan_t plan, int argc, const char *const *argv, FILE *out, nb_error_t *err)
@@ -437,16 +448,19 @@ int nb_plan_write_script(nb_plan_t plan, int argc, const char *const *argv, FILE
     rc = fprintf(out,
                  "export LOCAL_WORLD_SIZE=%d WORLD_SIZE=%d\n"
                  "pids=()\n"
-                 "# TERM and INT go to every rank; the loop below then collects them.\n"
+                 "# TERM and INT go to every rank; the loop below then collects them. A\n"
+                 "# script's background jobs start with INT and QUIT ignored, and exec keeps\n"
+                 "# that, so each rank's subshell restores them first: Ctrl-C reaches the ranks.\n"
                  "trap 'signalled=143; kill -TERM \"${pids[@]}\" 2>/dev/null' TERM\n"
                  "trap 'signalled=130; kill -INT \"${pids[@]}\" 2>/dev/null' INT\n\n",
                  n, n);
   for (int i = 0; rc >= 0 && i < n; i++) {
-    rc = fprintf(out, "LOCAL_RANK=%d RANK=%d \"$numabench\" exec%s", i, i, l.exec_args);
+    rc = fprintf(out, "(\n  trap - INT QUIT\n  LOCAL_RANK=%d RANK=%d exec \"$numabench\" exec%s", i, i,
+                 l.exec_args);
     if (rc >= 0)
       rc = launch_words(out, argc, argv);
     if (rc >= 0)
-      rc = fprintf(out, " &\npids+=($!)\n");
+      rc = fprintf(out, "\n) &\npids+=($!)\n");
   }
   if (rc >= 0)
     rc = fputs(script_wait, out);

@@ -91,7 +91,7 @@ static int fits(nb_plan_t plan, const struct nb_run_config *cfg, double fraction
     if ((double)need[i] > avail)
       return i + 1;
     /* A GPU's own memory is not room for host memory: it is the GPU's
-     * working memory, and the planner never counts it either (mem_usable),
+     * working memory, and the planner never counts it either (nb__topo_mem_usable),
      * so unbound memory that would fit only there is refused up front. */
     if (nd->mem_allowed && !nd->gpu_memory)
       spare += avail - (double)need[i];

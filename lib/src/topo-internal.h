@@ -87,4 +87,15 @@ int nb__topo_read_cgroup(struct nb_topo *topo);
  * none (exec --policy core-complex). */
 int nb__topo_cpu_l3(nb_topo_t topo, int cpu);
 
+/* Whether node os's memory may hold host data: in this process's memory
+ * set, with memory, and not a GPU's own memory. The one rule the planner,
+ * the memory guard and the job audit share. */
+bool nb__topo_mem_usable(nb_topo_t topo, int os);
+
+/* The node that holds the memory of threads on node os's CPUs: os when its
+ * memory is usable, else the nearest node whose memory is, ties to the
+ * lowest OS index (the kernel's fallback for a memoryless node). -1 when
+ * none. */
+int nb__topo_mem_node(nb_topo_t topo, int os);
+
 #endif

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -804,4 +805,37 @@ int nb__topo_cpu_l3(nb_topo_t topo, int cpu)
   hwloc_obj_t pu = cpu >= 0 ? hwloc_get_pu_obj_by_os_index(topo->hw, (unsigned)cpu) : NULL;
   hwloc_obj_t l3 = pu ? hwloc_get_ancestor_obj_by_type(topo->hw, HWLOC_OBJ_L3CACHE, pu) : NULL;
   return l3 ? (int)l3->logical_index : -1;
+}
+
+/* A node whose memory this process may allocate: in its memory set, with
+ * memory at all, and not a GPU's own memory (Grace Hopper's HBM as a node):
+ * host buffers placed there would measure the GPU's memory, not the host's,
+ * and take what the GPU's kernels need, so no automatic choice (interleave,
+ * staging, workers, feeder, the nearest node with memory) ever takes it. */
+bool nb__topo_mem_usable(nb_topo_t topo, int os)
+{
+  const struct nb_node *n = nb_topo_node(topo, nb_topo_node_index(topo, os));
+  return n && n->mem_allowed && n->memory_bytes > 0 && !n->gpu_memory;
+}
+
+/* Where the memory of threads on node os's CPUs goes: the node itself when
+ * its memory is usable, else (a memoryless node, or one outside the memory
+ * set) the nearest node with usable memory, ties to the lowest OS index, as
+ * the kernel itself falls back. -1 when no node has usable memory. */
+int nb__topo_mem_node(nb_topo_t topo, int os)
+{
+  if (nb__topo_mem_usable(topo, os))
+    return os;
+  int fi = nb_topo_node_index(topo, os), best = -1, bestd = INT_MAX;
+  if (fi < 0)
+    return -1;
+  for (int i = 0; i < nb_topo_nnodes(topo); i++) {
+    const struct nb_node *n = nb_topo_node(topo, i);
+    int d = nb_topo_distance(topo, fi, i);
+    if (i != fi && nb__topo_mem_usable(topo, n->os_index) && d < bestd) {
+      bestd = d;
+      best = n->os_index;
+    }
+  }
+  return best;
 }

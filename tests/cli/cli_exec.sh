@@ -103,6 +103,17 @@ bad_case "a rank beyond the GPUs" "2 GPUs" env LOCAL_RANK=2 "$NUMABENCH" exec --
 bad_case "no command" "after --" env LOCAL_RANK=0 "$NUMABENCH" exec --devices "$D2"
 bad_case "a node that does not exist" "no node 4000" env LOCAL_RANK=0 "$NUMABENCH" exec --devices "$D2" --gpu-node 0=4000 -- true
 bad_case "exclusive without LOCAL_WORLD_SIZE" "LOCAL_WORLD_SIZE" env -u LOCAL_WORLD_SIZE LOCAL_RANK=0 "$NUMABENCH" exec --devices "$D2" --policy exclusive -- true
+bad_case "CUDA_VISIBLE_DEVICES=-1: no range, the entry named" "entry 0 '-1'" env CUDA_VISIBLE_DEVICES=-1 LOCAL_RANK=0 "$NUMABENCH" exec --devices "$D2" -- true
+# srun --gpus-per-task=1: task 1 sees one GPU, and it is its own.
+env CUDA_VISIBLE_DEVICES=1 SLURM_LOCALID=1 "$NUMABENCH" exec --devices "$D2" -- true 2>"$tmp/one.err" \
+  && grep -q "one visible GPU: cuda:0 is this rank's" "$tmp/one.err" && ok "one visible GPU, SLURM_LOCALID=1: bound to it" \
+  || bad "one visible GPU: $(cat "$tmp/one.err")"
+# --allow-unbound with the rank unresolved keeps the caller's CUDA_DEVICE_ORDER.
+env CUDA_DEVICE_ORDER=FASTEST_FIRST LOCAL_RANK=2 "$NUMABENCH" exec --devices "$D2" --allow-unbound --json -- \
+  sh -c 'echo "order=$CUDA_DEVICE_ORDER"' >"$tmp/ord.out" 2>"$tmp/ord.err"
+grep -q '^order=FASTEST_FIRST$' "$tmp/ord.out" && [ "$(grep -h '^{' "$tmp/ord.out" "$tmp/ord.err" | jq -r .cuda_device_order)" = null ] \
+  && ok "--allow-unbound, rank unresolved: CUDA_DEVICE_ORDER left as the caller set it, JSON null" \
+  || bad "unresolved rank's CUDA_DEVICE_ORDER: $(cat "$tmp/ord.out" "$tmp/ord.err")"
 cores=$(jq '[.nodes[].cores] | add' "$tmp/topo.json")
 if [ "${#pci[@]}" -gt "$cores" ] && [ "$(jq '[.nodes[] | select(.cores > 0)] | length' "$tmp/topo.json")" = 1 ]; then
   many=$(IFS=,; echo "${pci[*]:0:$((cores + 1))}")
@@ -165,6 +176,29 @@ for delay in 2 0.3; do
   [ "$rc" -eq 143 ] && [ $(($(date +%s) - start)) -lt 10 ] && ok "emitted script: TERM after ${delay}s forwarded to the ranks (exit 143)" \
     || bad "TERM after ${delay}s: exit $rc"
 done
+# Ctrl-C: INT to the launcher must reach the ranks (a script's background jobs
+# start with INT ignored, so each rank's subshell must restore it), the ranks
+# die of it, and the launcher exits 130. The launcher is started with INT at
+# its default (this test's own background jobs have it ignored, and bash
+# cannot trap a signal ignored on entry), as it is from a terminal.
+"$NUMABENCH" plan --devices "$D2" --emit script -- sh -c 'echo $$ >>"$0"; exec sleep 30' "$tmp/int.pids" >"$tmp/int.sh"
+: >"$tmp/int.pids"
+(trap - INT QUIT; NUMABENCH="$NUMABENCH" exec bash "$tmp/int.sh" >/dev/null 2>"$tmp/int.err") &
+spid=$!
+(sleep 30 && kill -KILL $spid 2>/dev/null) &
+wd=$!
+for _ in $(seq 200); do [ "$(wc -l <"$tmp/int.pids")" -ge 2 ] && break; sleep 0.1; done
+kill -INT $spid
+start=$(date +%s)
+wait $spid
+rc=$?
+kill $wd 2>/dev/null
+alive=
+while read -r p; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done <"$tmp/int.pids"
+[ "$rc" -eq 130 ] && [ -z "$alive" ] && [ $(($(date +%s) - start)) -lt 10 ] \
+  && ok "emitted script: INT forwarded, the ranks died of it, exit 130" \
+  || bad "INT: exit $rc, ranks still alive:${alive:- none} $(cat "$tmp/int.err")"
+while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$tmp/int.pids"
 if command -v shellcheck >/dev/null 2>&1; then
   "$NUMABENCH" plan --devices "$D2" --emit script -- python train.py --epochs 3 >"$tmp/sc.sh"
   shellcheck "$tmp/sc.sh" >"$tmp/sc.out" 2>&1 && ok "shellcheck: the emitted script is clean" || bad "shellcheck: $(cat "$tmp/sc.out")"

@@ -48,7 +48,8 @@ static int setup(void **state)
   snprintf(dev, sizeof dev, "%s/dev", root);
   if (system(cmd) != 0 || mkdir(dev, 0755) != 0)
     return -1;
-  /* 1000 holds GPU minor 4 and nvidiactl (not a GPU); 2000 minor 0; 3000
+  /* 1000 holds GPU minor 4 and nvidiactl (not a GPU); its worker 1001
+   * inherited minor 4 (forked after CUDA started); 2000 minor 0; 3000
    * minor 5 through a node with another name (the device number counts,
    * not the name); 4000 a regular file called like a GPU and /dev/null. */
   int rc = fd_to(1000, 5, "nvidia4", 4);
@@ -58,8 +59,16 @@ static int setup(void **state)
     exit(NB_TEST_SKIP);
   }
   if (rc || fd_to(1000, 3, "nvidiactl", 255) || fd_to(1000, 6, "nvidia4", 4) ||
-      fd_to(2000, 4, "nvidia0", 0) || fd_to(3000, 4, "renamed", 5) || fd_to(4000, 4, "nvidia7", -1))
+      fd_to(1001, 5, "nvidia4", 4) || fd_to(2000, 4, "nvidia0", 0) || fd_to(3000, 4, "renamed", 5) ||
+      fd_to(4000, 4, "nvidia7", -1))
     return -1;
+  /* 6000 holds all eight GPUs, as a rank does once NCCL opened its peers. */
+  for (int m = 0; m < 8; m++) {
+    char name[16];
+    snprintf(name, sizeof name, "gpu%d", m);
+    if (fd_to(6000, 10 + m, name, m))
+      return -1;
+  }
   snprintf(cmd, sizeof cmd, "%s/proc/4000/fd/1", root);
   if (symlink("/dev/null", cmd) != 0)
     return -1;
@@ -116,9 +125,10 @@ static void test_gpu_procs(void **state)
   nb_job_audit_t a;
   nb_error_t err = {0};
   assert_int_equal(nb_job_audit_run(topo, &cfg, &a, &err), 0);
-  /* The three GPU holders and the worker of the first; not 4000. */
-  assert_int_equal(a->nprocs, 4);
-  assert_int_equal(a->nranks, 3);
+  /* The four ranks and the worker of the first, which holds its rank's GPU
+   * but is no rank of its own; not 4000. */
+  assert_int_equal(a->nprocs, 5);
+  assert_int_equal(a->nranks, 4);
   assert_int_equal(a->nsamples, 3);
   const struct nb__jrank *r = rank(a, 1000);
   assert_string_equal(a->gpus[r->gpu].bus_id, "0000:90:1c.0");
@@ -159,6 +169,15 @@ static void test_gpu_procs(void **state)
   assert_true(r->cpu_share == 1.0);
   assert_true(r->page_share > 0.50 && r->page_share < 0.51);
   assert_string_equal(proc(a, 3000)->policy, "default");
+  /* 6000 holds GPUs on both nodes; LOCAL_RANK=3 in its environ names minor 3
+   * (node 0), where it runs and allocates. */
+  r = rank(a, 6000);
+  assert_int_equal(proc(a, 6000)->ngpus, 8);
+  assert_true(r->gpu >= 0);
+  assert_string_equal(a->gpus[r->gpu].bus_id, "0000:20:1d.0");
+  assert_string_equal(r->gpu_from, "environ");
+  assert_int_equal(r->node, 0);
+  assert_int_equal(r->verdict, NB_JOB_LOCAL);
   assert_int_equal(nb_job_audit_nnot_local(a), 2);
   assert_int_equal(nb_job_audit_unreadable(a), 0);
   /* The JSON is valid and says the same. */
@@ -175,6 +194,10 @@ static void test_gpu_procs(void **state)
   json_t *r0 = json_array_get(json_object_get(doc, "ranks"), 0);
   assert_string_equal(json_string_value(json_object_get(r0, "verdict")), "local");
   assert_int_equal(json_array_size(json_object_get(r0, "processes")), 2);
+  assert_string_equal(json_string_value(json_object_get(r0, "gpu_from")), "open device");
+  json_t *r3 = json_array_get(json_object_get(doc, "ranks"), 3);
+  assert_int_equal(json_integer_value(json_object_get(r3, "pid")), 6000);
+  assert_string_equal(json_string_value(json_object_get(r3, "gpu_from")), "environ");
   json_decref(doc);
   free(buf);
   nb_job_audit_free(a);
@@ -300,20 +323,20 @@ static void test_memoryless_gpu_node(void **state)
 {
   (void)state;
   nb_topo_t ml = nbt_load(NB_FIXTURES_DIR "/memless.xml", NULL);
-  fake_proc(6000, 4, "bind:2", 2);
-  fake_proc(6001, 5, "bind:0", 0);
-  struct nb_job_target t[2] = {{.pid = 6000, .gpu = "0000:41:00.0"}, {.pid = 6001, .gpu = "0000:42:00.0"}};
+  fake_proc(7000, 4, "bind:2", 2);
+  fake_proc(7001, 5, "bind:0", 0);
+  struct nb_job_target t[2] = {{.pid = 7000, .gpu = "0000:41:00.0"}, {.pid = 7001, .gpu = "0000:42:00.0"}};
   struct nb_job_audit_config cfg = {.targets = t, .ntargets = 2, .duration_s = 0};
   nb_job_audit_t a;
   nb_error_t err = {0};
   assert_int_equal(nb_job_audit_run(ml, &cfg, &a, &err), 0);
-  const struct nb__jrank *r = rank(a, 6000);
+  const struct nb__jrank *r = rank(a, 7000);
   assert_int_equal(r->node, 1);
   assert_int_equal(r->mem_node, 2);
   assert_true(r->cpu_share == 1.0 && r->page_share == 1.0);
   assert_int_equal(r->verdict, NB_JOB_LOCAL);
   assert_non_null(strstr(r->why, "on node 1 (memory: node 2, the nearest with memory)"));
-  r = rank(a, 6001);
+  r = rank(a, 7001);
   assert_int_equal(r->mem_node, 2);
   assert_true(r->cpu_share == 1.0 && r->page_share == 0.0);
   assert_int_equal(r->verdict, NB_JOB_SPLIT);
@@ -328,6 +351,37 @@ static void test_memoryless_gpu_node(void **state)
   assert_null(strstr(rank(a, 1000)->why, "memory: node"));
   nb_job_audit_free(a);
   nb_topo_free(ml);
+  /* Gone again, so that no other test's scan of the tree sees them. */
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s/proc/7000' '%s/proc/7001'", root, root);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* --pid given a thread id: /proc/TID exists (though no listing shows it), and
+ * its status says Tgid: the process. Refused, naming the process. The entry
+ * is made here, and removed, so that the other tests' scans do not see it. */
+static void test_pid_of_a_thread(void **state)
+{
+  (void)state;
+  char dir[600], path[700], cmd[800];
+  snprintf(dir, sizeof dir, "%s/proc/1002", root);
+  assert_int_equal(mkdir(dir, 0755), 0);
+  snprintf(path, sizeof path, "%s/status", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("Name:\tpin_memory\nTgid:\t1000\nPid:\t1002\nPPid:\t1\nCpus_allowed_list:\t24-47\n"
+        "Mems_allowed_list:\t1\n",
+        f);
+  fclose(f);
+  struct nb_job_target t = {.pid = 1002};
+  struct nb_job_audit_config cfg = {.targets = &t, .ntargets = 1};
+  nb_job_audit_t a;
+  nb_error_t err = {0};
+  int rc = nb_job_audit_run(topo, &cfg, &a, &err);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(rc, NB_EINVAL);
+  assert_non_null(strstr(err.msg, "--pid 1002 is a thread of process 1000: give --pid 1000"));
 }
 
 int main(void)
@@ -339,6 +393,7 @@ int main(void)
       cmocka_unit_test(test_no_numa_maps),
       cmocka_unit_test(test_bad_targets),
       cmocka_unit_test(test_memoryless_gpu_node),
+      cmocka_unit_test(test_pid_of_a_thread),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

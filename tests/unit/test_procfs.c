@@ -59,6 +59,18 @@ static void test_stat_parse(void **state)
   snprintf(bad, sizeof bad, "%s", line);
   memcpy(strstr(bad, " 13 "), " x3 ", 4);
   assert_int_equal(nb__tstat_parse(bad, &t), NB_EFORMAT);
+  /* A name set with prctl(PR_SET_NAME) to control bytes and an escape
+   * sequence: each such byte is '?', so no table breaks and no terminal obeys. */
+  assert_int_equal(
+      nb__tstat_parse("42 (a\nb\033[2J\t\x80) S 7 0 0 0 0 0 0 0 0 0 11 4 0 0 0 0 0 0 0 0 0 0 0 0 "
+                      "0 0 0 0 0 0 0 0 0 0 0 13 0 0\n",
+                      &t),
+      0);
+  assert_string_equal(t.comm, "a?b?[2J??");
+  struct nb__pstatus st;
+  assert_int_equal(nb__pstatus_parse("Name:\tx\033]0;pwn\007y\nPPid:\t1\n", &st), 0);
+  assert_string_equal(st.name, "x?]0;pwn?y");
+  nb__pstatus_free(&st);
 }
 
 static void test_vma_parse(void **state)
@@ -96,6 +108,14 @@ static void test_vma_parse(void **state)
   /* A mapping with nothing resident has only its policy. */
   assert_int_equal(nb__vma_parse("7f3100000000 bind:1\n", &v), 0);
   assert_int_equal(v.nnodes, 0);
+  /* Policies whose names hold a space are kept whole. */
+  assert_int_equal(nb__vma_parse("7f00 prefer (many):0-1 heap anon=2 N0=2 kernelpagesize_kB=4", &v), 0);
+  assert_string_equal(v.policy, "prefer (many):0-1");
+  assert_int_equal(v.nnodes, 1);
+  assert_int_equal(nb__vma_parse("7f00 weighted interleave=static:0-1 anon=2 N1=2 kernelpagesize_kB=4", &v),
+                   0);
+  assert_string_equal(v.policy, "weighted interleave=static:0-1");
+  assert_int_equal(v.nnodes, 1);
   assert_int_equal(nb__vma_parse("not a numa_maps line", &v), NB_EFORMAT);
   assert_int_equal(nb__vma_parse("7f00 default N0=x", &v), NB_EFORMAT);
   assert_int_equal(nb__vma_parse("7f00 default N0=1 kernelpagesize_kB=0", &v), NB_EFORMAT);
@@ -122,11 +142,21 @@ static void test_recorded_tree(void **state)
   setenv("NB_TEST_PROC_ROOT", TREE, 1);
   int *ids;
   int n = nb__proc_ids(0, &ids);
-  assert_int_equal(n, 6);
+  assert_int_equal(n, 7);
   assert_int_equal(ids[0], 1000);
   assert_int_equal(ids[4], 4000);
   assert_int_equal(ids[5], 5000);
+  assert_int_equal(ids[6], 6000);
   free(ids);
+  /* The environment as NAME=VALUE strings; none recorded for 1000. */
+  char **env;
+  assert_int_equal(nb__proc_environ(6000, &env), 0);
+  assert_string_equal(env[0], "LOCAL_RANK=3");
+  assert_string_equal(env[2], "PATH=/usr/bin");
+  assert_null(env[3]);
+  free(env);
+  assert_int_equal(nb__proc_environ(1000, &env), -ENOENT);
+  assert_null(env);
   assert_int_equal(nb__proc_ids(1000, &ids), 2);
   assert_int_equal(ids[1], 1002);
   free(ids);

@@ -487,6 +487,43 @@ static void test_shared_topologies(void **state)
   nb_topo_free(topo);
 }
 
+/* srun --gpus-per-task=1: each task sees one GPU, and SLURM_LOCALID counts the
+ * tasks, so task 1 sees CUDA_VISIBLE_DEVICES=5 alone: that GPU is its own.
+ * And a rank past no GPU at all names no range and the entry CUDA ignored. */
+static void test_one_visible_and_none(void **state)
+{
+  (void)state;
+  setenv("NB_TEST_PROC_ROOT", PROC8, 1);
+  nb_topo_t topo = nbt_load(FIX("2s-8gpu-smt.xml"), NULL);
+  const char *slurm[] = {"SLURM_LOCALID=1", "CUDA_VISIBLE_DEVICES=5", NULL};
+  struct nb_rank r = must_resolve(topo, slurm);
+  assert_string_equal(r.gpu.bus_id, nb_topo_gpu(topo, 5)->bus_id);
+  assert_string_equal(r.entry, "5");
+  assert_true(has_note(&r, "one visible GPU: cuda:0 is this rank's"));
+  /* Two visible and rank 2: still an error, with the range there is. */
+  nb_error_t err = {0};
+  const char *two[] = {"SLURM_LOCALID=2", "CUDA_VISIBLE_DEVICES=5,6", NULL};
+  assert_int_equal(resolve(topo, two, NULL, &r, &err), NB_EINVAL);
+  assert_non_null(strstr(err.msg, "2 GPUs (cuda:0 to cuda:1)"));
+  /* One GPU left of a longer list (CUDA stops at '9'): rank 0's, not rank 1's. */
+  const char *cut[] = {"SLURM_LOCALID=1", "CUDA_VISIBLE_DEVICES=5,9", NULL};
+  assert_int_equal(resolve(topo, cut, NULL, &r, &err), NB_EINVAL);
+  assert_non_null(strstr(err.msg, "entry 1 '9'"));
+  static const char *const empty[][3] = {
+      {"LOCAL_RANK=0", "CUDA_VISIBLE_DEVICES=", NULL},
+      {"LOCAL_RANK=0", "CUDA_VISIBLE_DEVICES=,,", NULL},
+      {"LOCAL_RANK=0", "CUDA_VISIBLE_DEVICES=-1", NULL},
+  };
+  for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+    assert_int_equal(resolve(topo, empty[i], NULL, &r, &err), NB_EINVAL);
+    assert_null(strstr(err.msg, "cuda:-1"));
+    assert_non_null(strstr(err.msg, "leaves no GPU"));
+    if (i > 0)
+      assert_non_null(strstr(err.msg, i == 1 ? "entry 0 ''" : "entry 0 '-1'"));
+  }
+  nb_topo_free(topo);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -497,6 +534,7 @@ int main(void)
       cmocka_unit_test(test_exclusive),
       cmocka_unit_test(test_modes_and_memory),
       cmocka_unit_test(test_shared_topologies),
+      cmocka_unit_test(test_one_visible_and_none),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
