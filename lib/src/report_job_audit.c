@@ -238,13 +238,14 @@ static json_t *rank_json(nb_job_audit_t a, const struct nb__jrank *r)
       json_array_append_new(pids, json_integer(a->procs[i].pid));
   const struct nb__jgpu *g = r->gpu >= 0 ? &a->gpus[r->gpu] : NULL;
   return json_pack(
-      "{s:i, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:I, s:I, s:o, s:s, s:s, s:o}", "pid",
+      "{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:I, s:I, s:o, s:s, s:s, s:o}", "pid",
       a->procs[r->proc].pid, "gpu", g ? json_string(g->bus_id) : json_null(), "gpu_from",
       g && r->gpu_from ? json_string(r->gpu_from) : json_null(), "gpu_index",
-      g ? nb__json_int_or_null(g->index) : json_null(), "gpu_node", nb__json_int_or_null(r->node),
-      "processes", pids, "cpu_samples", (json_int_t)r->samples, "cpu_samples_on_node",
-      (json_int_t)r->samples_on, "cpu_share", r->cpu_share < 0 ? json_null() : json_real(r->cpu_share),
-      "data_bytes", (json_int_t)r->bytes, "data_bytes_on_node", (json_int_t)r->bytes_on, "page_share",
+      g ? nb__json_int_or_null(g->index) : json_null(), "gpu_node", nb__json_int_or_null(r->node), "mem_node",
+      nb__json_int_or_null(r->node >= 0 ? r->mem_node : -1), "processes", pids, "cpu_samples",
+      (json_int_t)r->samples, "cpu_samples_on_node", (json_int_t)r->samples_on, "cpu_share",
+      r->cpu_share < 0 ? json_null() : json_real(r->cpu_share), "data_bytes", (json_int_t)r->bytes,
+      "data_bytes_on_node", (json_int_t)r->bytes_on, "page_share",
       r->page_share < 0 ? json_null() : json_real(r->page_share), "verdict", nb_job_verdict_name(r->verdict),
       "why", r->why, "fix", r->fix ? nb__json_text(r->fix) : json_null());
 }

@@ -195,6 +195,10 @@ static void test_gpu_procs(void **state)
   assert_string_equal(json_string_value(json_object_get(r0, "verdict")), "local");
   assert_int_equal(json_array_size(json_object_get(r0, "processes")), 2);
   assert_string_equal(json_string_value(json_object_get(r0, "gpu_from")), "open device");
+  /* A GPU node with memory is the node its rank's pages are judged on. */
+  assert_true(json_is_integer(json_object_get(r0, "mem_node")));
+  assert_int_equal(json_integer_value(json_object_get(r0, "mem_node")),
+                   json_integer_value(json_object_get(r0, "gpu_node")));
   json_t *r3 = json_array_get(json_object_get(doc, "ranks"), 3);
   assert_int_equal(json_integer_value(json_object_get(r3, "pid")), 6000);
   assert_string_equal(json_string_value(json_object_get(r3, "gpu_from")), "environ");
