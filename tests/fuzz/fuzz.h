@@ -82,4 +82,27 @@ static inline void fuzz_file_cleanup(void)
   unlink(path);
 }
 
+/* Load a topology (an hwloc XML file or a recorded /sys tree) as
+ * --topology does, with the --devices list when not NULL or empty, and check
+ * the error contract and what every reader of the model relies on. Returns
+ * the topology, or NULL when it was refused. */
+static inline nb_topo_t fuzz_topo_load(const char *source, const char *devices)
+{
+  struct nb_topo_config tc = {
+      .source = source, .devices = devices && *devices ? devices : NULL, .no_cuda = true};
+  nb_topo_t topo = NULL;
+  nb_error_t err = {0};
+  int rc = nb_topo_load(&topo, &tc, &err);
+  FUZZ_CHECK(rc == 0 || nb_err_is_usage(rc) || rc == NB_EIO || rc == NB_ENOMEM, "code %d: %s", rc, err.msg);
+  fuzz_check_msg(&err, rc);
+  FUZZ_CHECK((rc == 0) == (topo != NULL), "code %d with topology %p", rc, (void *)topo);
+  for (int i = 0; topo && i < nb_topo_nnodes(topo); i++) {
+    const struct nb_node *nd = nb_topo_node(topo, i);
+    FUZZ_CHECK(nd && nd->os_index >= 0, "node %d", i);
+  }
+  for (int i = 0; topo && i < nb_topo_ngpus(topo); i++)
+    FUZZ_CHECK(nb_topo_gpu(topo, i) != NULL, "gpu %d", i);
+  return topo;
+}
+
 #endif

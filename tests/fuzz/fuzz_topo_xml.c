@@ -21,24 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   size_t xml_len = nul ? (size_t)(nul - data) : size;
   char *devices = nul ? fuzz_string(nul + 1, size - xml_len - 1) : NULL;
   const char *path = fuzz_file(data, xml_len);
-  struct nb_topo_config tc = {
-      .source = path, .devices = devices && *devices ? devices : NULL, .no_cuda = true};
-  nb_topo_t topo = NULL;
-  nb_error_t err = {0};
-  int rc = nb_topo_load(&topo, &tc, &err);
-  FUZZ_CHECK(rc == 0 || nb_err_is_usage(rc) || rc == NB_EIO || rc == NB_ENOMEM, "code %d: %s", rc, err.msg);
-  fuzz_check_msg(&err, rc);
-  FUZZ_CHECK((rc == 0) == (topo != NULL), "code %d with topology %p", rc, (void *)topo);
-  if (topo) {
-    /* What the rest of numabench reads from the model. */
-    for (int i = 0; i < nb_topo_nnodes(topo); i++) {
-      const struct nb_node *nd = nb_topo_node(topo, i);
-      FUZZ_CHECK(nd && nd->os_index >= 0, "node %d", i);
-    }
-    for (int i = 0; i < nb_topo_ngpus(topo); i++)
-      FUZZ_CHECK(nb_topo_gpu(topo, i) != NULL, "gpu %d", i);
-    nb_topo_free(topo);
-  }
+  nb_topo_free(fuzz_topo_load(path, devices));
   free(devices);
   return 0;
 }
