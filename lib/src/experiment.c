@@ -56,6 +56,7 @@ static int check_points(nb_experiment_t x, nb_error_t *err);
 _Static_assert((int)NB_OPT_PIPE_DIRECT == (int)NB_PIPE_DIRECT, "pipeline choices follow enum nb_pipeline");
 _Static_assert((int)NB_OPT_BACKEND_CUDA == (int)NB_BACKEND_CUDA, "backend choices follow enum nb_backend");
 _Static_assert((int)NB_OPT_BACKEND_HOST == (int)NB_BACKEND_HOST, "backend choices follow enum nb_backend");
+_Static_assert((int)NB_OPT_SOURCE_REPLAY == (int)NB_SOURCE_REPLAY, "source choices follow enum nb_source");
 
 enum nb_backend nb_options_backend(const struct nb_config *cfg)
 {
@@ -82,7 +83,10 @@ static void resolve_point(struct point *pt)
                                    .pin = nb_options_pin(cfg),
                                    .gpu_work_us = cfg->gpu_work,
                                    .verify = cfg->verify,
-                                   .fail_at = cfg->fault};
+                                   .fail_at = cfg->fault,
+                                   .source = (enum nb_source)cfg->source_kind,
+                                   .pool_bytes = cfg->pool_bytes,
+                                   .cpu_work_us = cfg->cpu_work};
   pt->nmodes = cfg->modes.n;
   memcpy(pt->modes, cfg->modes.mode, sizeof pt->modes);
 }

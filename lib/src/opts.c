@@ -25,6 +25,7 @@
 
 static const char *const pipelines[] = {"torch", "direct", NULL};
 static const char *const backends[] = {"auto", "host", "cuda", NULL};
+static const char *const sources[] = {"randn", "replay", NULL};
 static const char *const pins[] = {"register", "hostalloc", NULL};
 static const char *const formats[] = {"text", "md", "csv", NULL};
 static const char *const emits[] = {"numactl", "torchrun", "script", NULL};
@@ -101,6 +102,17 @@ static const struct nb_option options[] = {
     {"gpu-work", 0, NB_OPT_INT, NB_OFF(gpu_work), "0", NB_CMD_RUN, "USEC",
      "device work per step in microseconds (moves the run from input-bound to compute-bound; CUDA: a "
      "calibrated spin kernel after the resize to 224x224)",
+     0, 60000000, .flags = NB_OPT_SWEEPABLE},
+    {"source", 0, NB_OPT_ENUM, NB_OFF(source), "randn", NB_CMD_RUN, NULL,
+     "randn: workers generate N(0,1) samples; replay: workers copy samples from a pool in their own node's "
+     "memory, generated before timing (decoded data in the page cache: the copy runs at memory speed)",
+     0, 0, NB_VAL(source_kind), sources, .flags = NB_OPT_SWEEPABLE},
+    {"pool-size", 0, NB_OPT_SIZE, NB_OFF(pool_size), "256M", NB_CMD_RUN, "BYTES",
+     "--source replay: each worker's pool (K, M, G), in whole samples and at least two batches", 0, 0,
+     NB_VAL(pool_bytes), .flags = 0},
+    {"cpu-work", 0, NB_OPT_INT, NB_OFF(cpu_work), "0", NB_CMD_RUN, "USEC",
+     "worker CPU work per sample in microseconds (decode, augmentation: a calibrated spin on the worker's "
+     "core); match it to your DataLoader's per-sample time (bench/pytorch-match.sh)",
      0, 60000000, .flags = NB_OPT_SWEEPABLE},
     {"verify", 0, NB_OPT_BOOL, NB_OFF(verify), NULL, NB_CMD_RUN, NULL,
      "check delivered batches against the checksum of what their worker generated (host: every batch; CUDA: "
@@ -317,7 +329,7 @@ int nb_sweep_each(const char *sweep,
   if (!eq || !opt || !(opt->flags & NB_OPT_SWEEPABLE) || !eq[1])
     return nb__err(err, NB_EINVAL,
                    "--sweep '%s': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, batch, "
-                   "sample, pipeline, steps, gpus",
+                   "sample, pipeline, steps, gpus, cpu-work, source",
                    nb__shown(sweep, shown, sizeof shown));
   int rc = 0, k = 1;
   for (const char *v = eq + 1; rc == 0; k++) {

@@ -129,28 +129,164 @@ static void after_setup(struct nb_run *r, int rc, nb_error_t *e)
 
 /* ---- workers ---- */
 
+/* The spin behind --cpu-work: a chain of dependent multiply-adds that
+ * touches no memory, so that it costs the worker's core time and nothing
+ * else. The empty asm keeps the compiler from shortening the chain. */
+static uint64_t spin(uint64_t iters, uint64_t x)
+{
+  for (uint64_t i = 0; i < iters; i++) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    __asm__ volatile("" : "+r"(x));
+  }
+  return x;
+}
+
+/* CPU seconds of the calling thread: time it was descheduled does not count. */
+static double thread_cpu_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Spin iterations per microsecond on the calling thread's core, outside the
+ * timed region: rounds of at least a millisecond of the thread's own CPU
+ * time, the fastest of five (the one least disturbed by interrupts), so that
+ * a shared, oversubscribed machine calibrates as well as an idle one. */
+static double spin_calibrate(uint64_t *sink)
+{
+  uint64_t n = 1024;
+  double t = 0, best = 0;
+  for (; n < (1ull << 40); n *= 2) {
+    double t0 = thread_cpu_now();
+    *sink = spin(n, *sink);
+    if ((t = thread_cpu_now() - t0) >= 1e-3)
+      break;
+  }
+  for (int k = 0; k < 5; k++) {
+    double t0 = thread_cpu_now();
+    *sink = spin(n, *sink);
+    t = thread_cpu_now() - t0;
+    if (t > 0 && (double)n / (t * 1e6) > best)
+      best = (double)n / (t * 1e6);
+  }
+  return best;
+}
+
+/* The stream of sample i of the device's sequence (batch b's sample k is
+ * b * batch + k): the same in every pipeline and worker count. */
+static uint64_t sample_stream(const struct gpu_pipe *gp, uint64_t i)
+{
+  return ((uint64_t)gp->gp->gpu << 40) | i;
+}
+
+/* --source replay: worker w's pool, in its own memory, filled by it (first
+ * touch) with the device's samples 0 .. pool_samples-1, before the start
+ * line. Every worker's pool holds the same samples, so that what a batch
+ * holds depends on neither the worker count nor the pipeline; while the
+ * sequence has not wrapped around the pool, it is exactly what randn
+ * delivers. */
+static int make_pool(struct gpu_pipe *gp, int w, const struct nb_buf_plan *own, nb_error_t *e)
+{
+  struct nb_run *r = gp->run;
+  int rc = alloc_bufs(gp, NB__BUF_POOL, w, own, NB_PIN_NONE, e);
+  if (rc < 0 || !r->layout.pool_samples)
+    return rc;
+  double t0 = nb__now();
+  unsigned char *pool = gp->bufs[NB__BUF_POOL][w].addr;
+  size_t S = r->sample_bytes;
+  for (size_t j = 0; j < r->layout.pool_samples; j++)
+    nb_gen_normal((float *)(pool + j * S), S / sizeof(float), r->cfg.seed, sample_stream(gp, j));
+  double t = nb__now() - t0;
+  pthread_mutex_lock(&gp->mu);
+  if (t > gp->pool_s)
+    gp->pool_s = t;
+  pthread_mutex_unlock(&gp->mu);
+  return 0;
+}
+
+/* A worker's set-up, before the start line: binding, its own buffers (torch),
+ * its pool (replay) and the spin's calibration (--cpu-work), all on its
+ * own core and memory. */
+static int worker_setup(struct gpu_pipe *gp, int w, struct nb__taudit *a, double *rate, nb_error_t *e)
+{
+  struct nb_run *r = gp->run;
+  int rc = setup_thread(gp, a, e);
+  struct nb_buf_plan own = {a->tp->mem_policy, a->tp->mem_node};
+  if (rc == 0)
+    rc = alloc_bufs(gp, NB__BUF_WORKER, w, &own, NB_PIN_NONE, e);
+  if (rc == 0)
+    rc = alloc_bufs(gp, NB__BUF_SCRATCH, w, &own, NB_PIN_NONE, e);
+  if (rc == 0)
+    rc = make_pool(gp, w, &own, e);
+  if (rc == 0 && r->cfg.cpu_work_us > 0) {
+    uint64_t sink = (uint64_t)w + 1;
+    *rate = spin_calibrate(&sink);
+    pthread_mutex_lock(&gp->mu);
+    gp->cpu_rate_sum += *rate;
+    pthread_mutex_unlock(&gp->mu);
+  }
+  return rc;
+}
+
+/* What a worker sums over its timed batches. */
+struct worker_times {
+  double gen, col, cpu;
+};
+
+/* Batch b into dst, sample by sample: made (generated, or copied from the
+ * pool), then --cpu-work's spin, then (torch) collated from the scratch
+ * sample, as a Dataset's __getitem__ and default_collate do. */
+static void build_batch(struct gpu_pipe *gp, int w, long b, unsigned char *dst, uint64_t spin_iters,
+                        struct worker_times *t)
+{
+  struct nb_run *r = gp->run;
+  struct nb__taudit *a = &gp->taudit[2 + w];
+  int torch = r->cfg.pipeline == NB_PIPE_TORCH, replay = r->cfg.source == NB_SOURCE_REPLAY;
+  size_t S = r->sample_bytes, nel = S / sizeof(float);
+  const unsigned char *pool = replay ? gp->bufs[NB__BUF_POOL][w].addr : NULL;
+  unsigned char *scratch = torch ? gp->bufs[NB__BUF_SCRATCH][w].addr : NULL;
+  uint64_t sink = (uint64_t)b;
+  for (int i = 0; i < r->cfg.batch; i++) {
+    uint64_t k = (uint64_t)b * (uint64_t)r->cfg.batch + (uint64_t)i;
+    unsigned char *out = torch ? scratch : dst + (size_t)i * S;
+    double t0 = nb__now();
+    if (replay)
+      memcpy(out, pool + (size_t)(k % r->layout.pool_samples) * S, S);
+    else
+      nb_gen_normal((float *)out, nel, r->cfg.seed, sample_stream(gp, k));
+    double t1 = nb__now(), t2 = t1;
+    if (spin_iters) {
+      sink = spin(spin_iters, sink);
+      t2 = nb__now();
+    }
+    t->gen += t1 - t0;
+    t->cpu += t2 - t1;
+    if (torch) {
+      memcpy(dst + (size_t)i * S, scratch, S);
+      t->col += nb__now() - t2;
+    }
+    nb__taudit_sample(a, r->topo);
+  }
+  /* The spin's result is used, so the spin is not dead code. */
+  __asm__ volatile("" : : "r"(sink));
+}
+
 static void *worker_main(void *arg)
 {
   struct worker_arg *wa = arg;
   struct gpu_pipe *gp = wa->gp;
   struct nb_run *r = gp->run;
   int w = wa->w, W = gp->gp->nworkers, torch = r->cfg.pipeline == NB_PIPE_TORCH;
-  struct nb__taudit *a = &gp->taudit[2 + w];
   nb_error_t e = {0};
-  size_t S = r->sample_bytes, nel = S / sizeof(float);
-
-  int rc = setup_thread(gp, a, &e);
-  /* Its own buffers (torch), in its own memory. */
-  struct nb_buf_plan own = {a->tp->mem_policy, a->tp->mem_node};
-  if (rc == 0)
-    rc = alloc_bufs(gp, NB__BUF_WORKER, w, &own, NB_PIN_NONE, &e);
-  if (rc == 0)
-    rc = alloc_bufs(gp, NB__BUF_SCRATCH, w, &own, NB_PIN_NONE, &e);
+  double rate = 0;
+  int rc = worker_setup(gp, w, &gp->taudit[2 + w], &rate, &e);
   after_setup(r, rc, &e);
+  uint64_t spin_iters = (uint64_t)((double)r->cfg.cpu_work_us * rate + 0.5);
 
-  double gen = 0, col = 0;
+  struct worker_times sum = {0};
   long batches = 0;
-  for (long b = w; !stopping(r) && b < r->total; b += W) {
+  for (long b = w; rc == 0 && !stopping(r) && b < r->total; b += W) {
     int s = torch ? 2 * w + (int)((b / W) % 2) : (int)(b % gp->nstage);
     int *state = torch ? &gp->wstate[s] : &gp->sstate[s];
     pthread_mutex_lock(&gp->mu);
@@ -161,26 +297,9 @@ static void *worker_main(void *arg)
     if (waited < 0 || injected(gp, NB__FAULT_WORKER, b, "worker"))
       break;
     unsigned char *dst = torch ? gp->bufs[NB__BUF_WORKER][s].addr : gp->bufs[NB__BUF_STAGING][s].addr;
-    float *scratch = torch ? gp->bufs[NB__BUF_SCRATCH][w].addr : NULL;
     /* Warm-up batches never enter the statistics. */
-    int timed = b >= r->cfg.warmup;
-    double gen0 = gen, col0 = col;
-    for (int i = 0; i < r->cfg.batch; i++) {
-      uint64_t stream = ((uint64_t)gp->gp->gpu << 40) | ((uint64_t)b * (uint64_t)r->cfg.batch + (uint64_t)i);
-      double t0 = nb__now();
-      if (torch) {
-        /* A Dataset's __getitem__, then default_collate's copy. */
-        nb_gen_normal(scratch, nel, r->cfg.seed, stream);
-        double t1 = nb__now();
-        memcpy(dst + (size_t)i * S, scratch, S);
-        gen += t1 - t0;
-        col += nb__now() - t1;
-      } else {
-        nb_gen_normal((float *)(dst + (size_t)i * S), nel, r->cfg.seed, stream);
-        gen += nb__now() - t0;
-      }
-      nb__taudit_sample(a, r->topo);
-    }
+    struct worker_times t = {0};
+    build_batch(gp, w, b, dst, spin_iters, &t);
     if (r->cfg.verify)
       gp->expected[b] = nb_checksum(dst, r->batch_bytes, 0);
     pthread_mutex_lock(&gp->mu);
@@ -188,14 +307,15 @@ static void *worker_main(void *arg)
     (torch ? gp->wbatch : gp->sbatch)[s] = b;
     pthread_cond_broadcast(&gp->cv);
     pthread_mutex_unlock(&gp->mu);
-    if (timed)
+    if (b >= r->cfg.warmup) {
       batches++;
-    else
-      gen = gen0, col = col0;
+      sum.gen += t.gen, sum.col += t.col, sum.cpu += t.cpu;
+    }
   }
   pthread_mutex_lock(&gp->mu);
-  gp->stage_s[NB_STAGE_GENERATE] += gen;
-  gp->stage_s[NB_STAGE_COLLATE] += col;
+  gp->stage_s[NB_STAGE_GENERATE] += sum.gen;
+  gp->stage_s[NB_STAGE_COLLATE] += sum.col;
+  gp->stage_s[NB_STAGE_CPU_WORK] += sum.cpu;
   gp->gen_batches += batches;
   pthread_mutex_unlock(&gp->mu);
   return NULL;
@@ -547,6 +667,19 @@ void nb__layout(struct nb__layout *l, const struct nb_run_config *cfg, const str
   l->per_worker[NB__BUF_STAGING] = torch ? 0 : 2;
   /* A GPU's slots are in its own memory; the host backend's on its node. */
   l->per_gpu[NB__BUF_DEVICE] = ops->flags & NB__COPY_HOST_MEMORY ? 2 : 0;
+  /* replay: one pool per worker, in its memory. */
+  l->pool_samples = nb_run_pool_samples(cfg);
+  l->pool_bytes = l->pool_samples * l->sample_bytes;
+  l->per_worker[NB__BUF_POOL] = l->pool_samples ? 1 : 0;
+}
+
+size_t nb_run_pool_samples(const struct nb_run_config *cfg)
+{
+  if (cfg->source != NB_SOURCE_REPLAY)
+    return 0;
+  size_t S = nb_run_sample_bytes(cfg), want = cfg->pool_bytes ? cfg->pool_bytes : NB_POOL_DEFAULT_BYTES;
+  size_t n = S ? want / S : 0, two = 2 * (size_t)(cfg->batch > 0 ? cfg->batch : 1);
+  return n > two ? n : two;
 }
 
 int nb__layout_count(const struct nb__layout *l, enum nb__buf_kind kind, int nworkers)
@@ -556,12 +689,13 @@ int nb__layout_count(const struct nb__layout *l, enum nb__buf_kind kind, int nwo
 
 size_t nb__layout_bytes(const struct nb__layout *l, enum nb__buf_kind kind)
 {
-  return kind == NB__BUF_SCRATCH ? l->sample_bytes : l->batch_bytes;
+  return kind == NB__BUF_SCRATCH ? l->sample_bytes : kind == NB__BUF_POOL ? l->pool_bytes : l->batch_bytes;
 }
 
 const char *nb__buf_kind_name(enum nb__buf_kind kind)
 {
-  static const char *const names[NB__NBUFKINDS] = {"worker_batches", "worker_scratch", "staging", "device"};
+  static const char *const names[NB__NBUFKINDS] = {"worker_batches", "worker_scratch", "staging", "device",
+                                                   "replay_pool"};
   return (unsigned)kind < NB__NBUFKINDS ? names[kind] : "?";
 }
 
@@ -708,8 +842,10 @@ static int check_config(nb_topo_t topo, const struct nb_run_config *cfg, nb_erro
     return nb__err(err, NB_EINVAL, "topology %s is not this machine: its plans are never run",
                    nb_topo_source(topo));
   if (cfg->channels <= 0 || cfg->height <= 0 || cfg->width <= 0 || cfg->batch <= 0 || cfg->steps <= 0 ||
-      cfg->warmup < 0 || cfg->gpu_work_us < 0)
+      cfg->warmup < 0 || cfg->gpu_work_us < 0 || cfg->cpu_work_us < 0)
     return nb__err(err, NB_EINVAL, "run: sample shape, batch and steps must be positive");
+  if (cfg->source != NB_SOURCE_RANDN && cfg->source != NB_SOURCE_REPLAY)
+    return nb__err(err, NB_EINVAL, "run: the source must be randn or replay");
   if (cfg->backend != NB_BACKEND_HOST && cfg->backend != NB_BACKEND_CUDA)
     return nb__err(err, NB_EINVAL, "run: the backend must be resolved to host or cuda");
   if (nb__copy_ops_for(cfg->backend)->pinner && cfg->pin != NB_PIN_REGISTER && cfg->pin != NB_PIN_HOSTALLOC)

@@ -21,13 +21,15 @@ enum nb__buf_kind {
   NB__BUF_SCRATCH, /* torch: one sample per worker (__getitem__'s output) */
   NB__BUF_STAGING, /* the staging slots (pinned by GPU backends) */
   NB__BUF_DEVICE,  /* the device's slots, when they are host memory (host backend) */
+  NB__BUF_POOL,    /* --source replay: one pool of samples per worker, in the worker's memory */
   NB__NBUFKINDS
 };
 
 struct nb__layout {
   size_t sample_bytes, batch_bytes;
-  int per_worker[NB__NBUFKINDS]; /* buffers of each kind per worker thread */
-  int per_gpu[NB__NBUFKINDS];    /* buffers of each kind per device, besides */
+  size_t pool_samples, pool_bytes; /* replay: each worker's pool; 0 for randn */
+  int per_worker[NB__NBUFKINDS];   /* buffers of each kind per worker thread */
+  int per_gpu[NB__NBUFKINDS];      /* buffers of each kind per device, besides */
 };
 
 /* The layout of one device's buffers for a run of cfg on backend ops. */
@@ -64,6 +66,8 @@ struct gpu_pipe {
   long gen_batches;           /* batches the workers built */
   double idle_s;              /* device starved, timed steps */
   long verified, mismatches;
+  double pool_s;             /* replay: the slowest worker's pool generation */
+  double cpu_rate_sum;       /* --cpu-work: the workers' calibrated spin rates, summed */
   struct nb__taudit *taudit; /* feeder, device, workers */
   struct nb__baudit baudit[NB__NBUFKINDS];
 };

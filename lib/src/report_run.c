@@ -113,8 +113,28 @@ static json_t *int_or_null(int v)
   return v >= 0 ? json_integer(v) : json_null();
 }
 
+/* " (pool 256 MiB per worker)" for replay, "" for randn. */
+static const char *pool_text(const struct nb_run_config *c, char *buf, size_t len)
+{
+  char a[32];
+  buf[0] = '\0';
+  if (c->source == NB_SOURCE_REPLAY)
+    snprintf(buf, len, " (pool %s per worker)",
+             nb__mib_or_gib(a, sizeof a, (double)(nb_run_pool_samples(c) * nb_run_sample_bytes(c))));
+  return buf;
+}
+
+static const char *cpu_text(const struct nb_run_config *c, char *buf, size_t len)
+{
+  buf[0] = '\0';
+  if (c->cpu_work_us > 0)
+    snprintf(buf, len, ", cpu work %d us per sample", c->cpu_work_us);
+  return buf;
+}
+
 int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
 {
+  char pool[64], cpu[64];
   const struct nb_run_config *c = r->run;
   const struct nb__copy_ops *ops = nb__copy_ops_for(c->backend);
   double mib = (double)nb_run_sample_bytes(c) * c->batch / (1024.0 * 1024);
@@ -128,11 +148,12 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
     fprintf(out, "sweep: %s = %s\n", r->sweep_option, r->sweep_value);
   fprintf(out,
           "numabench run: backend %s, %d device%s (%s), %d worker%s each, batch %d x %dx%dx%d (%.*f MiB%s), "
-          "pipeline %s, %d warmup + %d timed steps, device work %d us%s%s\n",
+          "pipeline %s, source %s%s, %d warmup + %d timed steps, device work %d us%s%s%s\n",
           nb_backend_name(c->backend), ndev, ndev == 1 ? "" : "s", r->devices_text, workers,
           workers == 1 ? "" : "s", c->batch, c->channels, c->height, c->width, mib < 10 ? 2 : 0, mib,
-          r->batch_auto ? ", chosen to fit free memory" : "", nb_pipeline_name(c->pipeline), c->warmup,
-          c->steps, c->gpu_work_us, c->verify ? ", verified" : "",
+          r->batch_auto ? ", chosen to fit free memory" : "", nb_pipeline_name(c->pipeline),
+          nb_source_name(c->source), pool_text(c, pool, sizeof pool), c->warmup, c->steps, c->gpu_work_us,
+          cpu_text(c, cpu, sizeof cpu), c->verify ? ", verified" : "",
           r->repeats > 1 ? ", modes repeated in turn" : "");
   struct nb_host_state t;
   nb_host_state_read(&t);
@@ -178,7 +199,12 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
       fprintf(out, "       buffers allocated and first-touched in %.2f s", res->alloc_s);
       if (nb__copy_pin(ops, c->pin) != NB_PIN_NONE)
         fprintf(out, ", pinned in %.2f s", res->pin_s);
+      if (res->pool_bytes)
+        fprintf(out, ", replay pools generated in %.2f s", res->pool_s);
       fprintf(out, " (not timed)");
+      if (c->cpu_work_us > 0)
+        fprintf(out, "; cpu work %.1f us per sample (asked %d)",
+                1e3 * res->stage_ms[NB_STAGE_CPU_WORK] / (c->batch > 0 ? c->batch : 1), c->cpu_work_us);
       if ((ops->flags & NB__COPY_GPUS) && res->copy_gbps > 0)
         fprintf(out, "; H2D copies ran at %.2f GB/s", res->copy_gbps);
       if (res->verified)
@@ -253,17 +279,24 @@ static json_t *gpu_json(const struct nb_gpu_result *g)
                                       num(g->timed_steps > 1 ? nb_welford_sd(&g->step_stats) : NAN), "min",
                                       num(g->step_stats.min), "max", num(g->step_stats.max))
                           : json_null();
-  return json_pack(
-      "{s:i, s:o, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:o, s:f, s:f, s:f, s:o, s:b, s:o, s:o, s:o}", "gpu",
-      g->gpu, "node", g->node >= 0 ? json_integer(g->node) : json_null(), "steps_done", g->steps_done,
-      "timed_steps", g->timed_steps, "seconds", g->seconds, "steps_per_s", g->steps_per_s, "samples_per_s",
-      g->samples_per_s, "gbps", g->gbps, "copy_gbps",
-      g->copy_gbps > 0 ? json_real(g->copy_gbps) : json_null(), "stages_ms", stages, "starved_pct",
-      g->starved_pct, "alloc_s", g->alloc_s, "pin_s", g->pin_s, "spin_scale", num(g->spin_scale),
-      "short_intervals", g->short_intervals, "step_ms", steps, "step_ms_stats", stepstats, "verify",
-      g->verified ? json_pack("{s:I, s:I, s:s}", "batches", (json_int_t)g->verified, "mismatches",
-                              (json_int_t)g->mismatches, "data_digest", digest)
-                  : json_null());
+  json_t *o =
+      json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:o, s:f, s:f, s:f, s:o, s:b, s:o, s:o, s:o}",
+                "gpu", g->gpu, "node", g->node >= 0 ? json_integer(g->node) : json_null(), "steps_done",
+                g->steps_done, "timed_steps", g->timed_steps, "seconds", g->seconds, "steps_per_s",
+                g->steps_per_s, "samples_per_s", g->samples_per_s, "gbps", g->gbps, "copy_gbps",
+                g->copy_gbps > 0 ? json_real(g->copy_gbps) : json_null(), "stages_ms", stages, "starved_pct",
+                g->starved_pct, "alloc_s", g->alloc_s, "pin_s", g->pin_s, "spin_scale", num(g->spin_scale),
+                "short_intervals", g->short_intervals, "step_ms", steps, "step_ms_stats", stepstats, "verify",
+                g->verified ? json_pack("{s:I, s:I, s:s}", "batches", (json_int_t)g->verified, "mismatches",
+                                        (json_int_t)g->mismatches, "data_digest", digest)
+                            : json_null());
+  if (o) {
+    json_object_set_new(o, "pool_s", g->pool_bytes ? json_real(g->pool_s) : json_null());
+    json_object_set_new(o, "pool_bytes",
+                        g->pool_bytes ? json_integer((json_int_t)g->pool_bytes) : json_null());
+    json_object_set_new(o, "cpu_work_rate", num(g->cpu_work_rate));
+  }
+  return o;
 }
 
 static json_t *placement_json(nb_run_t run)
@@ -412,6 +445,14 @@ json_t *nb__report_json(const struct nb_report *r)
       r->sweep_option
           ? json_pack("{s:s, s:o}", "option", r->sweep_option, "value", nb__json_text(r->sweep_value))
           : json_null());
+  if (resolved) {
+    json_object_set_new(resolved, "source", json_string(nb_source_name(c->source)));
+    json_object_set_new(resolved, "pool_bytes",
+                        c->source == NB_SOURCE_REPLAY
+                            ? json_integer((json_int_t)(nb_run_pool_samples(c) * nb_run_sample_bytes(c)))
+                            : json_null());
+    json_object_set_new(resolved, "cpu_work_us", json_integer(c->cpu_work_us));
+  }
   char ts[32];
   iso_time(ts, sizeof ts, 0);
   return json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
@@ -449,16 +490,16 @@ static int write_csv(const struct nb_report *r, FILE *f)
   fprintf(
       f, "format,mode,repeat,gpu,node,steps_per_s,samples_per_s,gbps,generate_ms,collate_ms,staging_copy_ms,"
          "device_copy_ms,device_work_ms,starved_pct,alloc_s,timed_steps,placement_achieved,interrupted,pin_s,"
-         "copy_gbps,spin_scale\n");
+         "copy_gbps,spin_scale,cpu_work_ms,pool_s\n");
   for (int i = 0; i < r->nentries; i++) {
     nb_run_t run = r->entries[i].run;
     for (int g = 0; run && g < nb_run_ngpus(run); g++) {
       const struct nb_gpu_result *x = nb_run_gpu(run, g);
       /* Empty where the JSON has null: an unknown node, no copy rate. */
-      char node[16] = "", v[13][32];
+      char node[16] = "", v[15][32];
       if (x->node >= 0)
         snprintf(node, sizeof node, "%d", x->node);
-      fprintf(f, "1,%s,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%d,%s,%s,%s,%s,%s\n",
+      fprintf(f, "1,%s,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s\n",
               nb_mode_name(r->entries[i].mode), r->entries[i].repeat, x->gpu, node,
               csv_num(v[0], 32, 6, x->steps_per_s), csv_num(v[1], 32, 6, x->samples_per_s),
               csv_num(v[2], 32, 6, x->gbps), csv_num(v[3], 32, 6, x->stage_ms[NB_STAGE_GENERATE]),
@@ -469,7 +510,8 @@ static int write_csv(const struct nb_report *r, FILE *f)
               csv_num(v[9], 32, 4, x->alloc_s), x->timed_steps,
               nb_run_placement_achieved(run) ? "true" : "false", nb_run_interrupted(run) ? "true" : "false",
               csv_num(v[10], 32, 4, x->pin_s), csv_num(v[11], 32, 6, x->copy_gbps > 0 ? x->copy_gbps : NAN),
-              csv_num(v[12], 32, 6, x->spin_scale));
+              csv_num(v[12], 32, 6, x->spin_scale), csv_num(v[13], 32, 6, x->stage_ms[NB_STAGE_CPU_WORK]),
+              csv_num(v[14], 32, 4, x->pool_bytes ? x->pool_s : NAN));
     }
   }
   return ferror(f) ? -1 : 0;

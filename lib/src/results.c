@@ -400,9 +400,25 @@ int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_forma
 }
 
 /* The settings that make two results comparable. */
-static const char *const same_fields[] = {"resolved.sample",   "resolved.batch",   "resolved.workers_per_gpu",
-                                          "resolved.pipeline", "resolved.backend", "resolved.gpu_work_us",
-                                          "resolved.steps",    "resolved.warmup",  "resolved.devices"};
+static const char *const same_fields[] = {
+    "resolved.sample",  "resolved.batch",       "resolved.workers_per_gpu", "resolved.pipeline",
+    "resolved.backend", "resolved.gpu_work_us", "resolved.steps",           "resolved.warmup",
+    "resolved.devices", "resolved.source",      "resolved.cpu_work_us"};
+
+/* A setting that result files older than it lack, read as its default then
+ * (--source randn, --cpu-work 0), so that old baselines stay comparable. */
+static json_t *same_field(json_t *doc, const char *field, json_t **made)
+{
+  json_t *v = at(doc, field);
+  *made = NULL;
+  if (v || strncmp(field, "resolved.", 9) || !at(doc, "resolved"))
+    return v;
+  if (!strcmp(field, "resolved.source"))
+    *made = json_string("randn");
+  else if (!strcmp(field, "resolved.cpu_work_us"))
+    *made = json_integer(0);
+  return *made;
+}
 
 /* Why mode m of the baseline cannot be compared with the new file's
  * modes, or NULL: both must have measured it completely, with every
@@ -508,7 +524,7 @@ int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pc
       launch ? sizeof same_launch / sizeof same_launch[0] : sizeof same_fields / sizeof same_fields[0];
   for (size_t i = 0; i < nsame; i++) {
     const char *field = launch ? same_launch[i] : same_fields[i];
-    json_t *a = at(base->doc, field), *b = at(cand->doc, field);
+    json_t *ma, *mb, *a = same_field(base->doc, field, &ma), *b = same_field(cand->doc, field, &mb);
     if (!json_equal(a, b)) {
       char *ta = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL,
            *tb = b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -518,6 +534,8 @@ int nb_results_compare(nb_results_t base, nb_results_t cand, double threshold_pc
       free(ta);
       free(tb);
     }
+    json_decref(ma);
+    json_decref(mb);
   }
   /* The GPU count: the first run's devices. */
   size_t ga = json_array_size(at(json_array_get(json_object_get(base->doc, "runs"), 0), "gpus")),

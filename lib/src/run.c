@@ -1,5 +1,6 @@
 /* numabench: a run's memory needs, and its results once the threads end. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,8 @@
 
 const char *nb_stage_name(enum nb_stage s)
 {
-  static const char *const names[NB_NSTAGES] = {"generate", "collate", "staging_copy", "device_copy",
-                                                "device_work"};
+  static const char *const names[NB_NSTAGES] = {"generate",    "collate",     "staging_copy",
+                                                "device_copy", "device_work", "cpu_work"};
   return (unsigned)s < NB_NSTAGES ? names[s] : "?";
 }
 
@@ -28,6 +29,11 @@ const char *nb_pipeline_name(enum nb_pipeline p)
 const char *nb_backend_name(enum nb_backend b)
 {
   return b == NB_BACKEND_CUDA ? "cuda" : b == NB_BACKEND_HOST ? "host" : "auto";
+}
+
+const char *nb_source_name(enum nb_source s)
+{
+  return s == NB_SOURCE_REPLAY ? "replay" : "randn";
 }
 
 /* ---- memory ---- */
@@ -64,7 +70,8 @@ void nb_run_memory(nb_plan_t plan, const struct nb_run_config *cfg, uint64_t *ne
     const struct nb_gpu_plan *g = nb_plan_gpu(plan, i);
     /* Each worker's own buffers, where the worker's memory goes. */
     uint64_t own = (uint64_t)l.per_worker[NB__BUF_WORKER] * l.batch_bytes +
-                   (uint64_t)l.per_worker[NB__BUF_SCRATCH] * l.sample_bytes;
+                   (uint64_t)l.per_worker[NB__BUF_SCRATCH] * l.sample_bytes +
+                   (uint64_t)l.per_worker[NB__BUF_POOL] * l.pool_bytes;
     for (int w = 0; own && w < g->nworkers; w++)
       charge(topo, plan, g->workers[w].mem_policy, g->workers[w].mem_node, own, need, floating);
     uint64_t stage = (uint64_t)nb__layout_count(&l, NB__BUF_STAGING, g->nworkers) * l.batch_bytes;
@@ -130,6 +137,18 @@ static const char *gib(char *buf, size_t len, double bytes)
   return buf;
 }
 
+/* What to lower, for the memory guard's line: replay's pools are often the
+ * largest part. */
+static const char *pool_hint(const struct nb_run_config *cfg, char *buf, size_t len)
+{
+  char a[32];
+  if (cfg->source != NB_SOURCE_REPLAY)
+    return "";
+  snprintf(buf, len, ", or a smaller --pool-size (each worker's pool now %s)",
+           nb__mib_or_gib(a, sizeof a, (double)(nb_run_pool_samples(cfg) * nb_run_sample_bytes(cfg))));
+  return buf;
+}
+
 static int cgroup_refusal(nb_plan_t plan, const struct nb_run_config *cfg, const uint64_t *need,
                           uint64_t floating, nb_error_t *err)
 {
@@ -137,12 +156,13 @@ static int cgroup_refusal(nb_plan_t plan, const struct nb_run_config *cfg, const
   double total = (double)floating;
   for (int i = 0; i < nb_topo_nnodes(nb_plan_topo(plan)); i++)
     total += (double)need[i];
-  char a[32], limit[NB_CGROUP_PATH_LEN + 160];
+  char a[32], limit[NB_CGROUP_PATH_LEN + 160], hint[128];
   return nb__err(err, NB_EINVAL,
                  "mode %s: needs %s but %s; lower --batch (now %d) or --workers (now %d), or use a smaller "
-                 "--sample",
+                 "--sample%s",
                  nb_mode_name(nb_plan_mode(plan)), nb__mib_or_gib(a, sizeof a, total),
-                 nb__cgroup_room_text(cg, limit, sizeof limit), cfg->batch, nb_plan_workers(plan));
+                 nb__cgroup_room_text(cg, limit, sizeof limit), cfg->batch, nb_plan_workers(plan),
+                 pool_hint(cfg, hint, sizeof hint));
 }
 
 int nb_run_check_memory(nb_plan_t plan, const struct nb_run_config *cfg, nb_error_t *err)
@@ -155,24 +175,27 @@ int nb_run_check_memory(nb_plan_t plan, const struct nb_run_config *cfg, nb_erro
   /* Leave a tenth of each node's free memory to everything else. */
   int bad = fits(plan, cfg, 0.9, need, &floating), rc = 0;
   if (bad) {
-    char a[32], b[32];
+    char a[32], b[32], hint[128];
+    pool_hint(cfg, hint, sizeof hint);
+    if (cfg->source != NB_SOURCE_REPLAY)
+      hint[0] = '\0';
     if (bad <= n) {
       const struct nb_node *nd = nb_topo_node(topo, bad - 1);
       rc = nb__err(err, NB_EINVAL,
                    "mode %s: needs %s on node %d but it has %s free (90%% usable); lower --batch (now %d) or "
-                   "--workers (now %d), or use a smaller --sample",
+                   "--workers (now %d), or use a smaller --sample%s",
                    nb_mode_name(nb_plan_mode(plan)), gib(a, sizeof a, (double)need[bad - 1]), nd->os_index,
                    gib(b, sizeof b, nd->free_bytes > 0 ? (double)nd->free_bytes : 0), cfg->batch,
-                   nb_plan_workers(plan));
+                   nb_plan_workers(plan), hint);
     } else if (bad == n + 2) {
       rc = cgroup_refusal(plan, cfg, need, floating, err);
     } else {
       rc = nb__err(
           err, NB_EINVAL,
           "mode %s: needs %s more than the allowed nodes have free; lower --batch (now %d) or --workers "
-          "(now %d), or use a smaller --sample",
+          "(now %d), or use a smaller --sample%s",
           nb_mode_name(nb_plan_mode(plan)), gib(a, sizeof a, (double)floating), cfg->batch,
-          nb_plan_workers(plan));
+          nb_plan_workers(plan), hint);
     }
   }
   free(need);
@@ -233,6 +256,7 @@ static int gather(struct nb_run *r, int i, nb_error_t *err)
          built = gp->gen_batches > 0 ? (double)gp->gen_batches : 1;
   res->stage_ms[NB_STAGE_GENERATE] = 1e3 * gp->stage_s[NB_STAGE_GENERATE] / built;
   res->stage_ms[NB_STAGE_COLLATE] = 1e3 * gp->stage_s[NB_STAGE_COLLATE] / built;
+  res->stage_ms[NB_STAGE_CPU_WORK] = 1e3 * gp->stage_s[NB_STAGE_CPU_WORK] / built;
   res->stage_ms[NB_STAGE_STAGING_COPY] = 1e3 * gp->stage_s[NB_STAGE_STAGING_COPY] / fed;
   res->stage_ms[NB_STAGE_DEVICE_COPY] = 1e3 * gp->stage_s[NB_STAGE_DEVICE_COPY] / fed;
   res->stage_ms[NB_STAGE_DEVICE_WORK] = r->ops->flags & NB__COPY_MODELLED_WORK
@@ -242,6 +266,9 @@ static int gather(struct nb_run *r, int i, nb_error_t *err)
     res->copy_gbps = (double)r->batch_bytes / (res->stage_ms[NB_STAGE_DEVICE_COPY] * 1e-3) / 1e9;
   res->pin_s = gp->pin_s;
   res->spin_scale = gp->spin_scale;
+  res->pool_s = gp->pool_s;
+  res->pool_bytes = r->layout.pool_bytes;
+  res->cpu_work_rate = c->cpu_work_us > 0 && gp->gp->nworkers > 0 ? gp->cpu_rate_sum / gp->gp->nworkers : NAN;
   res->verified = gp->verified;
   res->mismatches = gp->mismatches;
   res->digest = c->verify ? nb_checksum(gp->expected, (size_t)gp->steps_done * sizeof *gp->expected, 0) : 0;

@@ -23,8 +23,8 @@ check "every GPU: all steps, copy rate and pin time, 6 batches verified" \
 check "no host buffer stands for device memory" 'all(.runs[].placement.gpus[].buffers[]; .name != "device")' "$tmp/run.json"
 check "bind achieved" '.runs[1].placement.achieved == true' "$tmp/run.json"
 csv=$(ls "$tmp"/res/*.csv 2>/dev/null | head -n 1)
-if [ -n "$csv" ] && head -n 1 "$csv" | grep -q ',pin_s,copy_gbps,spin_scale$' && [ "$(wc -l <"$csv")" -ge 3 ]; then
-  ok "CSV: pin_s, copy_gbps and spin_scale columns, a row per GPU"
+if [ -n "$csv" ] && head -n 1 "$csv" | grep -q ',pin_s,copy_gbps,spin_scale,cpu_work_ms,pool_s$' && [ "$(wc -l <"$csv")" -ge 3 ]; then
+  ok "CSV: pin_s, copy_gbps, spin_scale, cpu_work_ms and pool_s columns, a row per GPU"
 else
   bad "CSV: $(head -n 2 "$csv" 2>/dev/null)"
 fi

@@ -18,7 +18,7 @@ schema='
           (.steps_per_s | type == "number") and (.gbps | type == "number")
           and (.gpus | all((.steps_per_s | type == "number") and (.samples_per_s | type == "number")
                  and (.gbps | type == "number") and (.starved_pct | type == "number") and (.alloc_s | type == "number")
-                 and (.stages_ms | keys == ["collate","device_copy","device_work","generate","staging_copy"])
+                 and (.stages_ms | keys == ["collate","cpu_work","device_copy","device_work","generate","staging_copy"])
                  and (.step_ms | type == "array")))
           and (.plan.mode == .mode) and (.placement.achieved | type == "boolean")
           and (.placement.gpus | all(.threads | length > 0)) end)))

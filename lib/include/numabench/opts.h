@@ -89,6 +89,7 @@ struct nb_fault {
 /* Choices of the enum options, in the order of the enums they stand for. */
 enum nb_opt_pipeline { NB_OPT_PIPE_TORCH, NB_OPT_PIPE_DIRECT }; /* = enum nb_pipeline */
 enum nb_opt_backend { NB_OPT_BACKEND_AUTO, NB_OPT_BACKEND_HOST, NB_OPT_BACKEND_CUDA }; /* = enum nb_backend */
+enum nb_opt_source { NB_OPT_SOURCE_RANDN, NB_OPT_SOURCE_REPLAY };                      /* = enum nb_source */
 enum nb_opt_pin { NB_OPT_PIN_REGISTER, NB_OPT_PIN_HOSTALLOC }; /* = enum nb_pin (REGISTER, HOSTALLOC) */
 enum nb_opt_format { NB_OPT_FORMAT_TEXT, NB_OPT_FORMAT_MD, NB_OPT_FORMAT_CSV }; /* = enum nb_table_format */
 enum nb_opt_emit { NB_OPT_EMIT_NUMACTL, NB_OPT_EMIT_TORCHRUN, NB_OPT_EMIT_SCRIPT };
@@ -125,6 +126,11 @@ struct nb_config {
   char *pin;              /* --pin: register or hostalloc */
   int pin_kind;           /* --pin: enum nb_opt_pin */
   int gpu_work;           /* --gpu-work: device work per step, microseconds */
+  char *source;           /* --source: randn or replay */
+  int source_kind;        /* --source: enum nb_opt_source */
+  char *pool_size;        /* --pool-size: bytes of each worker's replay pool, as given */
+  size_t pool_bytes;      /* --pool-size: parsed */
+  int cpu_work;           /* --cpu-work: worker CPU work per sample, microseconds */
   bool verify;            /* --verify: check every delivered batch */
   bool quiet;             /* --quiet: no progress line */
   char *fail_at;          /* --fail-at: inject a failure (tests), as given */

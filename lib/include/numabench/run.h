@@ -33,6 +33,17 @@ enum nb_pipeline {
 
 enum nb_backend { NB_BACKEND_AUTO, NB_BACKEND_HOST, NB_BACKEND_CUDA };
 
+/** Where a worker's samples come from. */
+enum nb_source {
+  NB_SOURCE_RANDN,  /* generated per sample, N(0,1) (the seed's torch.randn) */
+  NB_SOURCE_REPLAY, /* copied from a pool of generated samples in the worker's own memory, made before the
+                       timed region (decoded data read from the page cache): memory speed */
+};
+
+/** --pool-size's default: bytes of each worker's replay pool (raised to two
+ *  batches when that is more). */
+#define NB_POOL_DEFAULT_BYTES ((size_t)256 << 20)
+
 /** The CUDA backend copies back and checks every this-many-th batch with
  *  --verify (batches 0, N, 2N..., and the one --fail-at corrupt:N spoiled);
  *  the host backend checks all. */
@@ -49,8 +60,9 @@ enum nb_stage {
   NB_STAGE_STAGING_COPY, /* feeder: batch into the pinned staging slot (torch) */
   NB_STAGE_DEVICE_COPY,  /* backend: staging slot to the device */
   NB_STAGE_DEVICE_WORK,  /* device: the step's work (host: --gpu-work; CUDA: measured resize + spin) */
+  NB_STAGE_CPU_WORK,     /* workers: --cpu-work, the per-sample spin (decode/augmentation) */
 };
-#define NB_NSTAGES 5
+#define NB_NSTAGES 6
 
 /** What to run (resolved; zero-initialise then set). */
 struct nb_run_config {
@@ -70,6 +82,9 @@ struct nb_run_config {
   /* Progress: called from GPU 0's device side after each step; may be NULL. */
   void (*progress)(void *arg, int step, int total);
   void *progress_arg;
+  enum nb_source source; /* randn (default) or replay */
+  size_t pool_bytes;     /* replay: each worker's pool, raised to two batches (0: NB_POOL_DEFAULT_BYTES) */
+  int cpu_work_us;       /* per sample, a calibrated spin on the worker's core after the sample is made */
 };
 
 struct nb_gpu_result {
@@ -91,6 +106,10 @@ struct nb_gpu_result {
   long verified, mismatches;    /* --verify: batches checked, wrong */
   uint64_t digest;              /* of the checksums of all delivered batches, in order */
   bool short_intervals;         /* timed steps shorter than 20 clock ticks */
+  double pool_s;                /* replay: generating the pools (the slowest worker's), before timing */
+  size_t pool_bytes;            /* replay: each worker's pool as allocated; 0 for randn */
+  double cpu_work_rate;         /* --cpu-work: the workers' calibrated spin iterations per microsecond
+                                   (their mean); NAN without --cpu-work */
 };
 
 typedef struct nb_run *nb_run_t;
@@ -147,6 +166,11 @@ int nb_backend_resolve(nb_topo_t topo, enum nb_backend asked, enum nb_backend *o
 const char *nb_stage_name(enum nb_stage s);
 const char *nb_pipeline_name(enum nb_pipeline p);
 const char *nb_backend_name(enum nb_backend b);
+const char *nb_source_name(enum nb_source s);
+/** Samples in each worker's replay pool for cfg: pool_bytes (or the default)
+ *  in whole samples, at least two batches so that caches do not flatter the
+ *  copies; 0 for randn. */
+size_t nb_run_pool_samples(const struct nb_run_config *cfg);
 
 /* ---- the placement audit of a run, for the reporters ---- */
 
@@ -157,8 +181,8 @@ typedef struct nb__taudit nb_thread_audit_t;
 typedef struct nb__baudit nb_buf_audit_t;
 
 /** Kinds of buffers audited per GPU: worker slots, scratch samples, staging
- *  slots, device slots. */
-#define NB_RUN_NBUFKINDS 4
+ *  slots, device slots, replay pools. */
+#define NB_RUN_NBUFKINDS 5
 
 /** Threads audited for GPU i of the run (feeder, device, then the workers). */
 int nb_run_audit_nthreads(nb_run_t run, int i);
