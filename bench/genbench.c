@@ -1,6 +1,13 @@
 /* numabench-genbench: the sample generator's speed on one core, beside
  * memset on the same buffer, so that "is generation the bottleneck?" has a
- * number. usage: numabench-genbench [CxHxW] [seconds] */
+ * number; and a memory copy alone and two copies at once (two threads, each
+ * its own buffers), the references bench/ceiling.sh sets `run --source
+ * replay` against: a replay pipeline moves every byte twice at the same time
+ * (the worker's copy out of its pool, the copy engine's into the device), so
+ * where one copy already takes the node's memory bandwidth, two copies at
+ * once are what the pipeline can reach.
+ * usage: numabench-genbench [CxHxW] [seconds] */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +20,65 @@ static double now_s(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* One copying thread: src to dst for seconds, its rate in bytes/s. */
+struct copier {
+  unsigned char *src, *dst;
+  size_t bytes;
+  double seconds, rate;
+  pthread_barrier_t *start;
+};
+
+static void *copy_main(void *arg)
+{
+  struct copier *c = arg;
+  memset(c->src, 1, c->bytes); /* first touch by the copying thread, outside the timing */
+  memset(c->dst, 2, c->bytes);
+  if (c->start)
+    pthread_barrier_wait(c->start);
+  long reps = 0;
+  double t0 = now_s(), t;
+  do {
+    memcpy(c->dst, c->src, c->bytes);
+    reps++;
+  } while ((t = now_s()) - t0 < c->seconds);
+  c->rate = (double)reps * (double)c->bytes / (t - t0);
+  return NULL;
+}
+
+/* n copying threads at once (64 MiB buffers each, as numabench bw); the
+ * slowest thread's rate, or -1 when memory or threads are short. */
+static double copies(int n, double seconds)
+{
+  struct copier c[2] = {0};
+  pthread_t tid[2];
+  pthread_barrier_t start;
+  size_t bytes = (size_t)64 << 20;
+  double slowest = -1;
+  int started = 0;
+  pthread_barrier_init(&start, NULL, (unsigned)n);
+  for (int i = 0; i < n; i++) {
+    c[i] = (struct copier){malloc(bytes), malloc(bytes), bytes, seconds, 0, &start};
+    if (!c[i].src || !c[i].dst)
+      goto out;
+  }
+  for (; started < n; started++)
+    if (pthread_create(&tid[started], NULL, copy_main, &c[started]))
+      goto out;
+out:
+  for (int i = 0; i < started; i++)
+    pthread_join(tid[i], NULL);
+  if (started == n)
+    for (int i = 0; i < n; i++)
+      if (slowest < 0 || c[i].rate < slowest)
+        slowest = c[i].rate;
+  for (int i = 0; i < n; i++) {
+    free(c[i].src);
+    free(c[i].dst);
+  }
+  pthread_barrier_destroy(&start);
+  return started == n ? slowest : -1;
 }
 
 int main(int argc, char **argv)
@@ -45,10 +111,17 @@ int main(int argc, char **argv)
     memset(buf, (int)(mreps++ & 0xff), bytes);
   while ((t = now_s()) - t0 < seconds);
   double ms = (double)mreps * (double)bytes / (t - t0);
+  free(buf);
+  double one = copies(1, seconds), two = copies(2, seconds);
+  if (one < 0 || two < 0) {
+    fprintf(stderr, "numabench-genbench: cannot allocate the copy buffers (4 x 64 MiB) or start a thread\n");
+    return 1;
+  }
   printf("sample %dx%dx%d (%.1f MiB), one core, %s code\n", c, h, w, (double)bytes / (1 << 20), nb_gen_isa());
   printf("generator  %6.2f GB/s  (%.2f G samples/s)\n", gen / 1e9, gsamples);
   printf("memset     %6.2f GB/s\n", ms / 1e9);
   printf("generator / memset: %.2f\n", gen / ms);
-  free(buf);
+  printf("memcpy     %6.2f GB/s  (64 MiB, one thread)\n", one / 1e9);
+  printf("memcpy x2  %6.2f GB/s  (each of two threads at once, the slower; unbound)\n", two / 1e9);
   return 0;
 }

@@ -1,0 +1,90 @@
+#!/bin/sh
+# numabench ceiling: is the harness the bottleneck? One run, on any machine:
+#
+#   bench/ceiling.sh [BUILD_DIR]
+#
+# 1. the ceiling: `bw --backend host`, a same-node memory copy (one thread),
+#    of one batch's bytes, on the node of the first device;
+# 2. `run --backend host --pipeline direct --source replay` and the same with
+#    `--pipeline torch`, one device, bound: each pipeline's GB/s and its ratio
+#    to the ceiling (goal for direct: >= 0.85, the harness's own overhead at
+#    most 15%);
+# 3. `numabench-genbench`: the generator beside memset (what --source randn
+#    costs), and one copy alone beside two copies at once. A replay pipeline
+#    moves every byte twice at the same time (the worker's copy out of its
+#    pool, the host backend's copy engine into the device slot); where one
+#    copy already takes the node's memory bandwidth, two at once is what a
+#    pipeline can reach, and the ratio to it is the harness's own share.
+# Settings (environment): SAMPLE (3x224x224), BATCH (32), STEPS (200),
+# REPEAT (3, interleaved), WORKERS (default: the node's cores less one, for
+# the copy engine; at least 1). Exit: 0 when everything ran, whatever the
+# figures (a benchmark, not a test); 2 bad setup; 1 a step failed.
+set -u
+build=${1:-build}
+nb="$build/bench/numabench"
+gb="$build/bench/numabench-genbench"
+sample=${SAMPLE:-3x224x224}
+batch=${BATCH:-32}
+steps=${STEPS:-200}
+repeat=${REPEAT:-3}
+for x in "$nb" "$gb"; do
+  [ -x "$x" ] || { echo "ceiling: $x is not built; build first (cmake -S . -B $build && cmake --build $build)" >&2; exit 2; }
+done
+command -v jq >/dev/null 2>&1 || { echo "ceiling: jq is needed (apt-get install jq)" >&2; exit 2; }
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+"$nb" topo --json --no-cuda >"$tmp/topo.json" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+# The node of the first device the host backend simulates: the first node with CPUs.
+node=$(jq '[.nodes[] | select(.has_cpus and .allowed)][0].os_index' "$tmp/topo.json")
+cores=$(jq "[.nodes[] | select(.os_index == $node)][0].cores" "$tmp/topo.json")
+workers=${WORKERS:-$((cores > 1 ? cores - 1 : 1))}
+c=${sample%%x*}
+rest=${sample#*x}
+bytes=$((c * ${rest%%x*} * ${rest#*x} * 4 * batch))
+
+echo "machine: $(hostname), $(nproc) CPUs, $(jq '.nodes | length' "$tmp/topo.json") NUMA node(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "settings: sample $sample, batch $batch ($((bytes / 1048576)) MiB), $steps steps, $repeat repeats, $workers worker(s), node $node"
+
+# bw and the runs take turns, so that a machine whose load changes shifts all
+# of them alike; the medians are compared.
+: >"$tmp/bw"
+: >"$tmp/direct"
+: >"$tmp/torch"
+run() { # PIPELINE
+  "$nb" run --backend host --gpus 1 --mode bind --pipeline "$1" --source replay --sample "$sample" \
+    --batch "$batch" --steps "$steps" --warmup 10 --workers "$workers" --no-save --quiet --json \
+    >"$tmp/run.json" 2>"$tmp/err" || { echo "ceiling: run --pipeline $1 failed: $(cat "$tmp/err")" >&2; exit 1; }
+  jq '.runs[0].gpus[0].gbps' "$tmp/run.json" >>"$tmp/$1"
+}
+i=0
+while [ $i -lt "$repeat" ]; do
+  "$nb" bw --backend host --size "$bytes" --json >"$tmp/bw.json" 2>"$tmp/err" ||
+    { echo "ceiling: bw failed: $(cat "$tmp/err")" >&2; exit 1; }
+  jq "(.rows_cpu_nodes | index($node)) as \$r | (.cols_memory_nodes | index($node)) as \$c | .alone[\$r][\$c].median" \
+    "$tmp/bw.json" >>"$tmp/bw"
+  run direct
+  run torch
+  i=$((i + 1))
+done
+median() { sort -g "$1" | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+ceil=$(median "$tmp/bw")
+dir=$(median "$tmp/direct")
+tor=$(median "$tmp/torch")
+
+"$gb" "$sample" 1 >"$tmp/gen" 2>"$tmp/err" || { echo "ceiling: genbench failed: $(cat "$tmp/err")" >&2; exit 1; }
+two=$(awk '/^memcpy x2/ {print $3}' "$tmp/gen")
+
+echo
+printf '%-44s %7.2f GB/s  (runs: %s)\n' "ceiling: bw --backend host, node $node -> $node" "$ceil" "$(tr '\n' ' ' <"$tmp/bw")"
+printf '%-44s %7.2f GB/s  %5.2f of the ceiling  (runs: %s)\n' "run --pipeline direct --source replay" "$dir" \
+  "$(echo "$dir $ceil" | awk '{print $1 / $2}')" "$(tr '\n' ' ' <"$tmp/direct")"
+printf '%-44s %7.2f GB/s  %5.2f of the ceiling  (runs: %s)\n' "run --pipeline torch --source replay" "$tor" \
+  "$(echo "$tor $ceil" | awk '{print $1 / $2}')" "$(tr '\n' ' ' <"$tmp/torch")"
+echo
+sed 's/^/genbench: /' "$tmp/gen"
+printf 'direct + replay / two copies at once: %.2f (the harness'"'"'s own share of a memory-bound pipeline)\n' \
+  "$(echo "$dir $two" | awk '{print $1 / $2}')"
+printf 'goal: direct + replay >= 0.85 of the ceiling: %s\n' \
+  "$(echo "$dir $ceil" | awk '{print ($1 / $2 >= 0.85) ? "met" : "NOT met"}')"
+exit 0
