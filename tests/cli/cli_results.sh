@@ -107,7 +107,7 @@ printf '[numabench]\nbatch = 8\nfrobnicate = 1\n' >"$tmp/bad.ini"
 printf 'steps = none\n' >"$tmp/bad2.ini"
 "$NUMABENCH" --config "$tmp/bad2.ini" >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] && grep -q "bad2.ini:1: --steps: 'none' is not an integer" "$tmp/err" && ok "bad preset value: $(cat "$tmp/err")" || bad "bad preset 2: $(cat "$tmp/err")"
-for p in seed-p4d ci-smoke gpu-work-sweep; do
+for p in seed-p4d ci-smoke gpu-work-sweep cpu-work-sweep replay-ceiling; do
   # Every shipped preset parses (--help after it stops before running).
   "$NUMABENCH" run --config "$NB_SOURCE_DIR/configs/$p.ini" --help >/dev/null 2>"$tmp/err" && ok "preset $p parses" || bad "preset $p: $(cat "$tmp/err")"
 done
