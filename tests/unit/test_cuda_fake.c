@@ -104,6 +104,43 @@ static void test_delivered_and_verified(void **state)
     }
 }
 
+/* The CUDA path takes --source replay and --cpu-work (issue 16): the same
+ * data as the host backend's, verified, with the pools audited. */
+static void test_replay_cpu_work(void **state)
+{
+  (void)state;
+  for (int p = 0; p < 2; p++) {
+    nb_plan_t plan = plan_for(NB_MODE_BIND, 2);
+    struct nb_run_config cfg = cfg_for((enum nb_pipeline)p, NB_PIN_REGISTER);
+    cfg.source = NB_SOURCE_REPLAY;
+    cfg.pool_bytes = 4096; /* two batches: the sequence wraps around the pool */
+    cfg.cpu_work_us = 20;
+    nb_run_t run, host;
+    nb_error_t err = {0};
+    if (nbt_run_once(plan, &cfg, &run, &err) < 0)
+      fail_msg("%s replay: %s", nb_pipeline_name(cfg.pipeline), err.msg);
+    struct nb_run_config hc = cfg;
+    hc.backend = NB_BACKEND_HOST;
+    if (nbt_run_once(plan, &hc, &host, &err) < 0)
+      fail_msg("host replay: %s", err.msg);
+    for (int g = 0; g < 2; g++) {
+      const struct nb_gpu_result *res = nb_run_gpu(run, g);
+      assert_int_equal(res->steps_done, 33);
+      assert_int_equal(res->verified, 9);
+      assert_int_equal(res->mismatches, 0);
+      assert_true(res->digest == nb_run_gpu(host, g)->digest);
+      assert_true(res->pool_bytes == 2 * 4 * nb_run_sample_bytes(&cfg));
+      assert_true(res->stage_ms[NB_STAGE_CPU_WORK] > 0 && res->cpu_work_rate > 0);
+      assert_non_null(nb_run_buf_audit(run, g, NB_RUN_NBUFKINDS - 1));
+    }
+    assert_true(nb_run_placement_achieved(run));
+    no_violation();
+    nb_run_free(run);
+    nb_run_free(host);
+    nb_plan_free(plan);
+  }
+}
+
 static void test_failures(void **state)
 {
   (void)state;
@@ -404,6 +441,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_delivered_and_verified),
       cmocka_unit_test(test_failures),
+      cmocka_unit_test(test_replay_cpu_work),
       cmocka_unit_test(test_stop),
       cmocka_unit_test(test_spin_scale),
       cmocka_unit_test(test_hostalloc_affinity),
