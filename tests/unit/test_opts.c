@@ -249,7 +249,7 @@ static const struct value_case value_cases[] = {
     {"sweep", "workers=1,,2", "--workers: '' is not an integer"},
     {"sweep", "seed=1,2",
      "--sweep 'seed=1,2': expected OPTION=V1,V2,... with OPTION one of gpu-work, workers, batch, sample, "
-     "pipeline, steps, gpus"},
+     "pipeline, steps, gpus, cpu-work, source"},
     /* NB_OPT_BOOL. */
     {"json", "true", NULL},
     {"json", "0", NULL},
@@ -399,7 +399,8 @@ static void test_fail_at_reached(void **state)
 static void test_sweepable(void **state)
 {
   (void)state;
-  static const char *const yes[] = {"gpu-work", "workers", "batch", "sample", "pipeline", "steps", "gpus"};
+  static const char *const yes[] = {"gpu-work", "workers", "batch",    "sample", "pipeline",
+                                    "steps",    "gpus",    "cpu-work", "source"};
   int n, count = 0;
   const struct nb_option *opts = nb_options(&n);
   for (int i = 0; i < n; i++)
