@@ -98,4 +98,23 @@ for sig in INT TERM; do
   [ "$rc" -eq "$want" ] && ok "SIG$sig: exit $rc" || bad "SIG$sig: exit $rc, want $want: $(cat "$tmp/err")"
   check "SIG$sig: report marked interrupted, steps counted" '.interrupted == true and .runs[0].interrupted == true and .runs[0].gpus[0].steps_done > 0 and (.runs | length) == 1' "$tmp/sig.json"
 done
+# --source replay and --cpu-work (issue 16): both pipelines deliver verified
+# data; the pools are reported, audited on the workers' node and timed
+# outside the steps; the spin's stage and calibration are recorded.
+for p in torch direct; do
+  "$NUMABENCH" run $small --pipeline $p --mode none,bind --source replay --pool-size 1M --cpu-work 10 --verify --json \
+    >"$tmp/replay.json" 2>"$tmp/err" || bad "run --source replay --pipeline $p exit $?: $(cat "$tmp/err")"
+  check "replay $p: resolved source, pool and cpu work" '.resolved.source == "replay" and .resolved.pool_bytes == (1048576 / .resolved.sample_bytes | floor) * .resolved.sample_bytes and .resolved.cpu_work_us == 10' "$tmp/replay.json"
+  check "replay $p: every batch verified, pools made, spin calibrated" 'all(.runs[].gpus[]; .verify.batches == 22 and .verify.mismatches == 0 and .pool_s > 0 and .pool_bytes > 0 and .cpu_work_rate > 0 and .stages_ms.cpu_work > 0)' "$tmp/replay.json"
+  check "replay $p: bind: the pools' pages on the workers' node" '[.runs[1].placement.gpus[] | .buffers[] | select(.name == "replay_pool") | .ok and .pages.total > 0 and .share_on_planned_node == 1] | length > 0 and all' "$tmp/replay.json"
+done
+"$NUMABENCH" run $small --mode bind --verify --json >"$tmp/randn.json" 2>"$tmp/err" || bad "run randn exit $?"
+"$NUMABENCH" run $small --mode bind --source replay --pool-size 1M --verify --json >"$tmp/replay.json" 2>"$tmp/err" || bad "run replay exit $?"
+if [ "$(jq -r '.runs[0].gpus[0].verify.data_digest' "$tmp/randn.json")" = "$(jq -r '.runs[0].gpus[0].verify.data_digest' "$tmp/replay.json")" ]; then
+  ok "replay with a pool that covers the run delivers randn's data (same digest)"
+else
+  bad "replay and randn digests differ with a pool larger than the run"
+fi
+check "randn: no pool" '.resolved.source == "randn" and .resolved.pool_bytes == null and all(.runs[].gpus[]; .pool_s == null)' "$tmp/randn.json"
+
 finish
