@@ -18,6 +18,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <numabench/gen.h>
 #include <numabench/run.h>
@@ -181,7 +184,6 @@ static double spin_calibrate(uint64_t *sink)
  * measured on an EPYC VM (6 vs 8 GB/s for 588 KiB samples). Unaligned ends
  * go through memcpy. */
 #if defined(__x86_64__)
-#include <immintrin.h>
 __attribute__((target("avx"))) static void copy_stream_avx(unsigned char *d, const unsigned char *s, size_t n)
 {
   size_t head = (32 - ((uintptr_t)d & 31)) & 31, i;
