@@ -613,8 +613,9 @@ int nb_report_save(const struct nb_report *r, const char *dir, char *path, size_
   char sweep[64] = "";
   if (r->sweep_option)
     snprintf(sweep, sizeof sweep, "-%s%s", r->sweep_option, r->sweep_value);
-  snprintf(base, sizeof base, "%s-%s-%s-%s-b%d-%dx%dx%d%s", ts, host, modes, nb_pipeline_name(c->pipeline),
-           c->batch, c->channels, c->height, c->width, sweep);
+  /* randn's names stay as they were; replay says so. */
+  snprintf(base, sizeof base, "%s-%s-%s-%s%s-b%d-%dx%dx%d%s", ts, host, modes, nb_pipeline_name(c->pipeline),
+           c->source == NB_SOURCE_REPLAY ? "-replay" : "", c->batch, c->channels, c->height, c->width, sweep);
   for (char *p = base; *p; p++)
     if (*p == '/' || *p == ' ')
       *p = '_';
