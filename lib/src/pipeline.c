@@ -144,23 +144,21 @@ static uint64_t spin(uint64_t iters, uint64_t x)
   return x;
 }
 
-/* CPU seconds of the calling thread: time it was descheduled does not count. */
+/* CPU seconds of the calling thread: time it was descheduled does not count.
+ * Where the kernel has no such clock, the monotonic one. */
 static double thread_cpu_now(void)
 {
   struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+    return nb__now();
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Spin iterations per microsecond on the calling thread's core, outside the
- * timed region: rounds of at least a millisecond of the thread's own CPU
- * time, the fastest of five (the one least disturbed by interrupts), so that
- * a shared, oversubscribed machine calibrates as well as an idle one. */
 static double spin_calibrate(uint64_t *sink)
 {
   uint64_t n = 1024;
   double t = 0, best = 0;
-  for (; n < (1ull << 40); n *= 2) {
+  for (; n < (1ull << 32); n *= 2) {
     double t0 = thread_cpu_now();
     *sink = spin(n, *sink);
     if ((t = thread_cpu_now() - t0) >= 1e-3)
@@ -304,7 +302,7 @@ struct worker_times {
  * pool), then --cpu-work's spin, then (torch) collated from the scratch
  * sample, as a Dataset's __getitem__ and default_collate do. */
 static void build_batch(struct gpu_pipe *gp, int w, long b, unsigned char *dst, uint64_t spin_iters,
-                        struct worker_times *t)
+                        uint64_t spin_slice, struct worker_times *t)
 {
   struct nb_run *r = gp->run;
   struct nb__taudit *a = &gp->taudit[2 + w];
@@ -325,7 +323,13 @@ static void build_batch(struct gpu_pipe *gp, int w, long b, unsigned char *dst, 
       nb_gen_normal((float *)out, nel, r->cfg.seed, sample_stream(gp, k));
     double t1 = nb__now(), t2 = t1;
     if (spin_iters) {
-      sink = spin(spin_iters, sink);
+      /* In slices of about a millisecond, so that a long --cpu-work never
+       * delays a stop. */
+      for (uint64_t left = spin_iters; left && !stopping(r);) {
+        uint64_t n = left < spin_slice ? left : spin_slice;
+        sink = spin(n, sink);
+        left -= n;
+      }
       t2 = nb__now();
     }
     t->gen += t1 - t0;
@@ -350,7 +354,8 @@ static void *worker_main(void *arg)
   double rate = 0;
   int rc = worker_setup(gp, w, &gp->taudit[2 + w], &rate, &e);
   after_setup(r, rc, &e);
-  uint64_t spin_iters = (uint64_t)((double)r->cfg.cpu_work_us * rate + 0.5);
+  uint64_t spin_iters = (uint64_t)((double)r->cfg.cpu_work_us * rate + 0.5),
+           spin_slice = (uint64_t)(1000 * rate) + 1;
 
   struct worker_times sum = {0};
   long batches = 0;
@@ -367,7 +372,7 @@ static void *worker_main(void *arg)
     unsigned char *dst = torch ? gp->bufs[NB__BUF_WORKER][s].addr : gp->bufs[NB__BUF_STAGING][s].addr;
     /* Warm-up batches never enter the statistics. */
     struct worker_times t = {0};
-    build_batch(gp, w, b, dst, spin_iters, &t);
+    build_batch(gp, w, b, dst, spin_iters, spin_slice, &t);
     if (r->cfg.verify)
       gp->expected[b] = nb_checksum(dst, r->batch_bytes, 0);
     pthread_mutex_lock(&gp->mu);
