@@ -9,7 +9,7 @@
 # script fails only when a package needed to build is missing.
 set -eu
 
-build="cmake make gcc libc6-dev pkg-config libhwloc-dev libnuma-dev libjansson-dev libcmocka-dev libgsl-dev libinih-dev"
+build="cmake make gcc libc6-dev pkg-config libhwloc-dev libnuma-dev libjansson-dev libcmocka-dev libgsl-dev libinih-dev nettle-dev"
 tests="jq python3 qemu-system-x86 busybox-static cpio bzip2 util-linux gnuplot-nox"
 ci="clang libclang-rt-dev python3-torch"
 want=$build
