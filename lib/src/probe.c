@@ -59,8 +59,11 @@ static int *node_all_cpus(const struct nb_node *nd, int *n)
   int *all = malloc((size_t)*n * sizeof *all);
   if (!all)
     return NULL;
-  memcpy(all, nd->cpus, (size_t)nd->ncpus * sizeof *all);
-  memcpy(all + nd->ncpus, nd->cpus_not_allowed, (size_t)nd->ncpus_not_allowed * sizeof *all);
+  /* Either list may be NULL when empty: memcpy must not see it. */
+  if (nd->ncpus)
+    memcpy(all, nd->cpus, (size_t)nd->ncpus * sizeof *all);
+  if (nd->ncpus_not_allowed)
+    memcpy(all + nd->ncpus, nd->cpus_not_allowed, (size_t)nd->ncpus_not_allowed * sizeof *all);
   qsort(all, (size_t)*n, sizeof *all, nb__cmp_int);
   return all;
 }

@@ -160,8 +160,8 @@ static void test_drifts_change_fingerprint(void **state)
   struct nb__probe_host h;
   known_host(topo, &h);
   json_t *o = nb__probe_object(topo, &h);
-  const char *ref = fp_of(o);
-  char fp[NB_FINGERPRINT_LEN];
+  char ref[NB_FINGERPRINT_LEN], fp[NB_FINGERPRINT_LEN];
+  snprintf(ref, sizeof ref, "%s", fp_of(o));
   json_t *facts = json_object_get(o, "facts");
 
   /* numa_balancing left on: from the host facts, as probe reads them. */
