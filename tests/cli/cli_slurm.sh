@@ -199,8 +199,14 @@ fi
 
 # The fleet report on what the job wrote, where this build has it.
 if "$NUMABENCH" fleet --help >/dev/null 2>&1; then
-  # One host: compared with its own probe record as the golden baseline, it
-  # is consistent (exit 0).
+  # One host alone is nothing to judge (docs/fleet-schema.md: topology needs
+  # two hosts of a group or a --baseline): exit 2, saying so.
+  "$NUMABENCH" fleet "$R" >"$tmp/fleet0.txt" 2>&1
+  rc=$?
+  [ $rc = 2 ] && grep -q "nothing to judge" "$tmp/fleet0.txt" && ok "fleet on one host: exit 2, nothing to judge" ||
+    { bad "fleet on one host: exit $rc"; cat "$tmp/fleet0.txt"; }
+  # Compared with its own probe record as the golden baseline, the host is
+  # consistent (exit 0).
   "$NUMABENCH" fleet --baseline "$probe" "$R" >"$tmp/fleet.txt" 2>&1
   rc=$?
   sed 's/^/  | /' "$tmp/fleet.txt"
