@@ -7,7 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 need jq
 need sha256sum coreutils
-src=${NB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 # fp FILE JQ-PATH: SHA-256 of the facts at that path, computed apart from
 # numabench: sorted keys, no spaces, no newline (docs/probe-schema.md).

@@ -14,6 +14,17 @@
 src=${NB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 need jq
 
+# The script's own refusals need no Slurm: no --output, not inside a job,
+# an unknown option (exit 2, one line saying which).
+sb=$src/configs/slurm/numabench.sbatch
+env -u SLURM_JOB_ID bash "$sb" >/dev/null 2>"$tmp/sb.err"
+[ $? = 2 ] && grep -q -- "--output DIR is required" "$tmp/sb.err" && ok "sbatch script: no --output, exit 2" || bad "no --output: $(cat "$tmp/sb.err")"
+env -u SLURM_JOB_ID bash "$sb" --output "$tmp/x" >/dev/null 2>"$tmp/sb.err"
+[ $? = 2 ] && grep -q "not inside a Slurm job" "$tmp/sb.err" && [ ! -e "$tmp/x" ] && ok "sbatch script: outside a job, exit 2, nothing written" ||
+  bad "outside a job: $(cat "$tmp/sb.err")"
+bash "$sb" --output "$tmp/x" --bogus >/dev/null 2>"$tmp/sb.err"
+[ $? = 2 ] && grep -q "unknown option '--bogus'" "$tmp/sb.err" && ok "sbatch script: unknown option, exit 2" || bad "unknown option: $(cat "$tmp/sb.err")"
+
 [ "$(id -u)" = 0 ] || skip "not root: slurmd must run as root to start job steps (SlurmdUser=root)"
 have_slurm() {
   for t in munged munge slurmctld slurmd sbatch squeue sinfo scancel; do
@@ -176,9 +187,9 @@ ec=$(scontrol show job "$job" 2>/dev/null | sed -n 's/.* ExitCode=\([0-9]*:[0-9]
 [ "$ec" = "0:0" ] && ok "job exit code 0:0" || bad "job exit code '${ec:-unknown}'"
 
 R=$tmp/results
-probe=$(ls "$R"/*-probe.json 2>/dev/null)
-runj=$(ls "$R"/*.json 2>/dev/null | grep -v -e '-probe.json$' -e '-bw.json$')
-bwj=$(ls "$R"/*-bw.json 2>/dev/null)
+probe=$(find "$R" -maxdepth 1 -name '*-probe.json')
+runj=$(find "$R" -maxdepth 1 -name '*.json' ! -name '*-probe.json' ! -name '*-bw.json')
+bwj=$(find "$R" -maxdepth 1 -name '*-bw.json')
 [ "$(echo "$probe" | grep -c .)" = 1 ] && ok "one probe record" || bad "probe records: '$probe'"
 [ "$(echo "$runj" | grep -c .)" = 1 ] && ok "one run result" || bad "run results: '$runj'"
 [ "$(echo "$bwj" | grep -c .)" = 1 ] && ok "one bw result" || bad "bw results: '$bwj'"
