@@ -281,14 +281,20 @@ static json_t *launch_json(nb_launch_t l)
   free(s);
   char ts[32];
   nb__iso_time(ts, sizeof ts, 0);
-  json_t *doc = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
-                          "schema_version", 1, "tool", "numabench", "version", nb_version(), "command",
-                          "launch", "kind", "launch", "timestamp", ts, "host", nb__host_json(l->topo), "cuda",
-                          nb__cuda_json(l->topo), "topology", l->topo ? nb__topo_json(l->topo) : json_null(),
-                          "config", nb__config_json(l->o), "user_set", nb__config_set_json(l->o), "resolved",
-                          resolved_json(l), "interrupted", l->signo != 0, "signal",
-                          l->signo ? json_integer(l->signo) : json_null(), "runs", runs, "summary", summary);
-  /* The machine's probe record, as in run's result files. */
+  return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
+                   "schema_version", 1, "tool", "numabench", "version", nb_version(), "command", "launch",
+                   "kind", "launch", "timestamp", ts, "host", nb__host_json(l->topo), "cuda",
+                   nb__cuda_json(l->topo), "topology", l->topo ? nb__topo_json(l->topo) : json_null(),
+                   "config", nb__config_json(l->o), "user_set", nb__config_set_json(l->o), "resolved",
+                   resolved_json(l), "interrupted", l->signo != 0, "signal",
+                   l->signo ? json_integer(l->signo) : json_null(), "runs", runs, "summary", summary);
+}
+
+/* The document with the machine's probe record, the same object `numabench
+ * probe` writes, added last, as in run's result files. */
+static json_t *launch_doc(nb_launch_t l)
+{
+  json_t *doc = launch_json(l);
   if (doc && json_object_set_new(doc, "probe", nb__probe_json(l->topo)) < 0) {
     json_decref(doc);
     return NULL;
@@ -298,7 +304,7 @@ static json_t *launch_json(nb_launch_t l)
 
 int nb_launch_write_json(nb_launch_t l, FILE *out, nb_error_t *err)
 {
-  json_t *doc = launch_json(l);
+  json_t *doc = launch_doc(l);
   int rc = nb__json_write(doc, out, "launch", err);
   json_decref(doc);
   return rc;
@@ -308,7 +314,7 @@ int nb_launch_write_json(nb_launch_t l, FILE *out, nb_error_t *err)
 
 static int fill_json(const void *arg, FILE *f)
 {
-  json_t *doc = launch_json((nb_launch_t)arg);
+  json_t *doc = launch_doc((nb_launch_t)arg);
   int rc =
       doc && json_dumpf(doc, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER) == 0 && fputc('\n', f) != EOF ? 0 : -1;
   json_decref(doc);

@@ -346,7 +346,8 @@ static void iso_time(char *buf, size_t len, int compact)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-json_t *nb__report_json(const struct nb_report *r)
+/* The run's document without the probe record (nb__report_json adds it). */
+static json_t *report_doc(const struct nb_report *r)
 {
   const struct nb_run_config *c = r->run;
   json_t *runs = json_array(), *cmp = json_array(), *summary = json_array();
@@ -415,15 +416,20 @@ json_t *nb__report_json(const struct nb_report *r)
           : json_null());
   char ts[32];
   iso_time(ts, sizeof ts, 0);
-  json_t *doc = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
-                          "schema_version", 1, "tool", "numabench", "version", nb_version(), "command", "run",
-                          "timestamp", ts, "host", host_json(r->topo), "cuda", cuda_json(r->topo), "topology",
-                          r->topo ? nb__topo_json(r->topo) : json_null(), "config",
-                          r->options ? nb__config_json(r->options) : json_null(), "user_set",
-                          r->options ? nb__config_set_json(r->options) : json_array(), "resolved", resolved,
-                          "interrupted", r->interrupted, "runs", runs, "summary", summary, "comparison", cmp);
+  return json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
+                   "schema_version", 1, "tool", "numabench", "version", nb_version(), "command", "run",
+                   "timestamp", ts, "host", host_json(r->topo), "cuda", cuda_json(r->topo), "topology",
+                   r->topo ? nb__topo_json(r->topo) : json_null(), "config",
+                   r->options ? nb__config_json(r->options) : json_null(), "user_set",
+                   r->options ? nb__config_set_json(r->options) : json_array(), "resolved", resolved,
+                   "interrupted", r->interrupted, "runs", runs, "summary", summary, "comparison", cmp);
+}
+
+json_t *nb__report_json(const struct nb_report *r)
+{
   /* The machine's probe record, the same object `numabench probe` writes,
-   * so that fleet can compare hosts from any result file. */
+   * added last, so that fleet can compare hosts from any result file. */
+  json_t *doc = report_doc(r);
   if (doc && json_object_set_new(doc, "probe", nb__probe_json(r->topo)) < 0) {
     json_decref(doc);
     return NULL;
