@@ -16,6 +16,7 @@
 
 #include "launch-internal.h"
 #include "nb-internal.h"
+#include "probe-internal.h"
 #include "report.h"
 
 static json_t *num(double v)
@@ -289,9 +290,21 @@ static json_t *launch_json(nb_launch_t l)
                    l->signo ? json_integer(l->signo) : json_null(), "runs", runs, "summary", summary);
 }
 
-int nb_launch_write_json(nb_launch_t l, FILE *out, nb_error_t *err)
+/* The document with the machine's probe record, the same object `numabench
+ * probe` writes, added last, as in run's result files. */
+static json_t *launch_doc(nb_launch_t l)
 {
   json_t *doc = launch_json(l);
+  if (doc && json_object_set_new(doc, "probe", nb__probe_json(l->topo)) < 0) {
+    json_decref(doc);
+    return NULL;
+  }
+  return doc;
+}
+
+int nb_launch_write_json(nb_launch_t l, FILE *out, nb_error_t *err)
+{
+  json_t *doc = launch_doc(l);
   int rc = nb__json_write(doc, out, "launch", err);
   json_decref(doc);
   return rc;
@@ -301,7 +314,7 @@ int nb_launch_write_json(nb_launch_t l, FILE *out, nb_error_t *err)
 
 static int fill_json(const void *arg, FILE *f)
 {
-  json_t *doc = launch_json((nb_launch_t)arg);
+  json_t *doc = launch_doc((nb_launch_t)arg);
   int rc =
       doc && json_dumpf(doc, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER) == 0 && fputc('\n', f) != EOF ? 0 : -1;
   json_decref(doc);
