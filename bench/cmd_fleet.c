@@ -30,14 +30,15 @@ int cmd_fleet(const struct nb_config *cfg, int argc, char **argv)
   nb_error_t err = {0};
   if (nb_fleet_new(&fleet, &o, &err) < 0)
     return cli_fail(&err);
-  int rc = 0;
-  for (int i = 0; rc == 0 && i < argc; i++)
-    if (nb_fleet_add(fleet, argv[i], &err) < 0)
-      rc = cli_fail(&err);
-  /* Warnings come before the verdict, also when a later file is refused:
-   * they say which files were not counted. */
+  int rc = 0, failed = 0;
+  for (int i = 0; !failed && i < argc; i++)
+    failed = nb_fleet_add(fleet, argv[i], &err) < 0;
+  /* Warnings come first, also when a later file is refused: they say which
+   * files were not counted; the refusal is the last line. */
   for (int i = 0; nb_fleet_warning(fleet, i); i++)
     cli_note("warning: %s", nb_fleet_warning(fleet, i));
+  if (failed)
+    rc = cli_fail(&err);
   if (rc == 0 && nb_fleet_judge(fleet, &err) < 0)
     rc = cli_refuse(&err);
   if (rc == 0 && nb_fleet_write(fleet, (enum nb_fleet_format)cfg->format_kind, stdout, &err) < 0)

@@ -491,9 +491,8 @@ int nb_config_check(const struct nb_config *cfg, unsigned command, nb_error_t *e
   /* JSON is a format of fleet's report only: report's JSON is the result
    * files themselves. */
   if ((command & NB_CMD_REPORT) && cfg->format_kind == NB_OPT_FORMAT_JSON)
-    return nb__err(
-        err, NB_EINVAL,
-        "numabench report: --format json: expected text, md or csv (the result files are the JSON)");
+    return nb__err(err, NB_EINVAL,
+                   "report --format json: expected text, md or csv (the result files are the JSON)");
   /* A failure injected past the last batch never fires: the test it is
    * for would pass without testing anything. */
   if ((command & NB_CMD_RUN) && cfg->fail_at && cfg->fault.stage != NB_FAULT_NONE) {
