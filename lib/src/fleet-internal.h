@@ -61,6 +61,7 @@ struct nb__fleet_find {
   double value;  /* the host's value (its median over repeats) */
   double mads;   /* (value - median) / scaled MAD */
   int judged_at; /* index into judged[]: the band */
+  int seq;       /* order found: one host's differences stay in the order of its facts */
 };
 
 /* One metric judged (or not) in one group. */

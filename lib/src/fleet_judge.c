@@ -99,6 +99,7 @@ static int add_find(struct nb_fleet *f, struct nb__fleet_find fd)
     return NB_ENOMEM;
   }
   f->finds = a;
+  fd.seq = f->nfinds;
   f->finds[f->nfinds++] = fd;
   return 0;
 }
@@ -398,7 +399,7 @@ static int cmp_find(const void *a, const void *b, void *arg)
   int c = strcmp(f->hosts[x->host].name, f->hosts[y->host].name);
   if (c)
     return c;
-  return x->what && y->what ? strcmp(x->what, y->what) : x->metric - y->metric;
+  return x->seq - y->seq;
 }
 
 int nb__fleet_judge(struct nb_fleet *f, nb_error_t *err)
