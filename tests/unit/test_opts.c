@@ -87,7 +87,7 @@ static const struct value_case value_cases[] = {
     {"backend", "gpu", "--backend 'gpu': expected auto, host or cuda"},
     {"pin", "mlock", "--pin 'mlock': expected register or hostalloc"},
     {"format", "csv", NULL},
-    {"format", "xml", "--format 'xml': expected text, md or csv"},
+    {"format", "xml", "--format 'xml': expected text, md, csv or json"},
     {"emit", "numactl", NULL},
     {"emit", "srun", "--emit 'srun': expected numactl, torchrun or script"},
     {"emit", "", "--emit needs a value (numactl|torchrun|script)"},
