@@ -47,6 +47,10 @@ static const struct command commands[] = {
      "run your own command (e.g. a training script) under each placement mode, --nproc ranks each placed by "
      "exec, --repeat times interleaved, and report its --metric or wall time with speedup vs none",
      cmd_launch, "CMD [ARGS...]", NULL, 0, 0},
+    {"probe", NB_CMD_PROBE,
+     "print this machine's placement facts (nodes, distances, GPUs and their nodes, NPS, SMT, kernel "
+     "settings) and their fingerprint, the record fleet compares across hosts; --output DIR saves it",
+     cmd_probe, NULL, NULL, 0, 0},
     {"fleet", NB_CMD_FLEET,
      "read result files and probe records of many hosts (files or directories, recursively) and list the "
      "hosts whose topology or metrics drift from their machine type's: exit 0 consistent, 1 drift, 2 bad input",

@@ -17,6 +17,8 @@ nb_require_pkg(HWLOC "hwloc>=2.0" libhwloc-dev)
 nb_require_pkg(JANSSON "jansson>=2.12" libjansson-dev)
 nb_require_pkg(GSL "gsl>=2.0" libgsl-dev)
 nb_require_pkg(INIH "inih" libinih-dev)
+# SHA-256 of the probe record's facts (the fingerprint).
+nb_require_pkg(NETTLE "nettle>=3.4" nettle-dev)
 
 # libnuma ships no .pc file on Debian 12.
 find_path(NUMA_INCLUDE_DIR numa.h)

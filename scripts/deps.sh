@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian/Ubuntu packages numabench needs, or say exactly how.
 #   scripts/deps.sh [--tests] [--ci]
-# --tests adds what the test suite uses (jq, python3, QEMU, busybox-static, ...);
+# --tests adds what the test suite uses (jq, python3, QEMU, busybox-static,
+# slurm-wlm and munge for the single-node Slurm test, ...);
 # --ci adds clang and its sanitizer and libFuzzer runtimes (libclang-rt-dev)
 # for the compiler matrix and the fuzz step, and python3-torch (CPU) for the
 # torch-labelled test. As root, missing packages are
@@ -9,8 +10,8 @@
 # script fails only when a package needed to build is missing.
 set -eu
 
-build="cmake make gcc libc6-dev pkg-config libhwloc-dev libnuma-dev libjansson-dev libcmocka-dev libgsl-dev libinih-dev"
-tests="jq python3 qemu-system-x86 busybox-static cpio bzip2 util-linux gnuplot-nox"
+build="cmake make gcc libc6-dev pkg-config libhwloc-dev libnuma-dev libjansson-dev libcmocka-dev libgsl-dev libinih-dev nettle-dev"
+tests="jq python3 qemu-system-x86 busybox-static cpio bzip2 util-linux gnuplot-nox slurm-wlm munge"
 ci="clang libclang-rt-dev python3-torch"
 want=$build
 with_tests=0

@@ -12,7 +12,7 @@
 set -eu
 dir=${1:-.device-deps}
 pkgs="libhwloc15 libhwloc-dev libudev1 libltdl7 libltdl-dev libnuma1 libnuma-dev libjansson4 libjansson-dev
-libgsl27 libgslcblas0 libgsl-dev libinih1 libinireader0 libinih-dev libcmocka0 libcmocka-dev
+libgsl27 libgslcblas0 libgsl-dev libinih1 libinireader0 libinih-dev libcmocka0 libcmocka-dev libnettle8 nettle-dev
 jq libjq1 libonig5 pkgconf pkgconf-bin libpkgconf3"
 command -v apt-get >/dev/null || { echo "device-deps: apt-get is needed" >&2; exit 2; }
 mkdir -p "$dir/debs" "$dir/root"

@@ -20,5 +20,6 @@
 #include <numabench/job_audit.h>
 #include <numabench/exec.h>
 #include <numabench/launch.h>
+#include <numabench/probe.h>
 
 #endif

@@ -17,8 +17,8 @@
 
 #define NB_OFF(field) offsetof(struct nb_config, field)
 
-#define TP (NB_CMD_TOPO | NB_CMD_PLAN)
-#define TPR (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_RUN | NB_CMD_BW | NB_CMD_EXEC | NB_CMD_LAUNCH)
+#define TP (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_PROBE)
+#define TPR (NB_CMD_TOPO | NB_CMD_PLAN | NB_CMD_RUN | NB_CMD_BW | NB_CMD_EXEC | NB_CMD_LAUNCH | NB_CMD_PROBE)
 #define PR (NB_CMD_PLAN | NB_CMD_RUN)
 #define RL (NB_CMD_RUN | NB_CMD_LAUNCH)
 #define NB_VAL(field) .value_offset = offsetof(struct nb_config, field)
@@ -121,8 +121,11 @@ static const struct nb_option options[] = {
      1, 100000, .cdefs = repeat_defaults, .flags = 0},
     {"size", 0, NB_OPT_SIZE, NB_OFF(size), "64M", NB_CMD_BW, "BYTES",
      "bytes per copy (K, M, G: powers of 1024)", 0, 0, NB_VAL(size_bytes), .flags = 0},
-    {"output", 'o', NB_OPT_STRING, NB_OFF(output), "results", RL, "DIR",
-     "directory for result files (<time>-<host>-<config>.json and .csv)", 0, 0, .flags = 0},
+    {"output", 'o', NB_OPT_STRING, NB_OFF(output), "results", RL | NB_CMD_PROBE, "DIR",
+     "directory for result files (<time>-<host>-<config>.json and .csv); probe: saves "
+     "<time>-<host>-probe.json "
+     "there only when given",
+     0, 0, .flags = 0},
     {"no-save", 0, NB_OPT_BOOL, NB_OFF(no_save), NULL, RL, NULL, "write no result files", 0, 0, .flags = 0},
     {"sweep", 0, NB_OPT_STRING, NB_OFF(sweep), NULL, NB_CMD_RUN, "OPTION=V1,V2,...",
      "run everything once per value of an option (e.g. gpu-work=0,2000,10000), one result file each", 0, 0,
@@ -186,7 +189,7 @@ static const struct nb_option options[] = {
      0, 0, .flags = 0},
     {"json", 'j', NB_OPT_BOOL, NB_OFF(json), NULL, TPR | NB_CMD_AUDIT, NULL,
      "write JSON to stdout (schemas: docs/topo-schema.md, docs/plan-schema.md, docs/results-schema.md, "
-     "docs/audit-schema.md); exec: "
+     "docs/audit-schema.md, docs/probe-schema.md); exec: "
      "its line as JSON on stderr (docs/exec-json.md)",
      0, 0, .flags = 0},
     {"pid", 0, NB_OPT_STRING, NB_OFF(pid), NULL, NB_CMD_AUDIT, "PID[:GPU][,...]",

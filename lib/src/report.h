@@ -55,4 +55,10 @@ int nb__results_save_pair(const char *dir, const char *base, int (*fill_doc)(con
                           int (*fill_csv)(const void *, FILE *), const void *arg, char *path, size_t len,
                           nb_error_t *err);
 
+/* Publish one file in dir: base.json (or base-2.json, ...), filled by its
+ * function into a temporary file and linked into place, complete or absent,
+ * never overwriting (the probe file). path receives its name. - NB_EIO. */
+int nb__results_save_one(const char *dir, const char *base, int (*fill_doc)(const void *, FILE *),
+                         const void *arg, char *path, size_t len, nb_error_t *err);
+
 #endif

@@ -12,6 +12,7 @@
 #include "bw-internal.h"
 #include "json.h"
 #include "nb-internal.h"
+#include "probe-internal.h"
 
 /* GPU matrices (columns GPUs, H2D and D2H) rather than node x node. */
 static bool gpu_columns(nb_bw_t bw)
@@ -185,5 +186,11 @@ int nb_bw_write_json(nb_bw_t bw, FILE *out, nb_error_t *err)
         "GB/s", "h2d", "alone", matrix_json(bw, NB_BW_H2D, 0), "all_at_once", matrix_json(bw, NB_BW_H2D, 1),
         "all_at_once_total", totals_json(bw, NB_BW_H2D), "d2h", "alone", matrix_json(bw, NB_BW_D2H, 0),
         "all_at_once", matrix_json(bw, NB_BW_D2H, 1), "all_at_once_total", totals_json(bw, NB_BW_D2H));
+  /* The machine's probe record, as in run's result files: fleet reads a
+   * saved `bw --json` beside them. */
+  if (doc && json_object_set_new(doc, "probe", nb__probe_json(bw->topo)) < 0) {
+    json_decref(doc);
+    doc = NULL;
+  }
   return nb__json_write_new(doc, out, "bw", err);
 }

@@ -16,6 +16,7 @@
 
 #include "launch-internal.h"
 #include "nb-internal.h"
+#include "probe-internal.h"
 #include "report.h"
 
 static json_t *num(double v)
@@ -280,13 +281,19 @@ static json_t *launch_json(nb_launch_t l)
   free(s);
   char ts[32];
   nb__iso_time(ts, sizeof ts, 0);
-  return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
-                   "schema_version", 1, "tool", "numabench", "version", nb_version(), "command", "launch",
-                   "kind", "launch", "timestamp", ts, "host", nb__host_json(l->topo), "cuda",
-                   nb__cuda_json(l->topo), "topology", l->topo ? nb__topo_json(l->topo) : json_null(),
-                   "config", nb__config_json(l->o), "user_set", nb__config_set_json(l->o), "resolved",
-                   resolved_json(l), "interrupted", l->signo != 0, "signal",
-                   l->signo ? json_integer(l->signo) : json_null(), "runs", runs, "summary", summary);
+  json_t *doc = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
+                          "schema_version", 1, "tool", "numabench", "version", nb_version(), "command",
+                          "launch", "kind", "launch", "timestamp", ts, "host", nb__host_json(l->topo), "cuda",
+                          nb__cuda_json(l->topo), "topology", l->topo ? nb__topo_json(l->topo) : json_null(),
+                          "config", nb__config_json(l->o), "user_set", nb__config_set_json(l->o), "resolved",
+                          resolved_json(l), "interrupted", l->signo != 0, "signal",
+                          l->signo ? json_integer(l->signo) : json_null(), "runs", runs, "summary", summary);
+  /* The machine's probe record, as in run's result files. */
+  if (doc && json_object_set_new(doc, "probe", nb__probe_json(l->topo)) < 0) {
+    json_decref(doc);
+    return NULL;
+  }
+  return doc;
 }
 
 int nb_launch_write_json(nb_launch_t l, FILE *out, nb_error_t *err)

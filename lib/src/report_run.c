@@ -20,6 +20,7 @@
 #include "copy.h"
 #include "nb-internal.h"
 #include "cgroup.h"
+#include "probe-internal.h"
 #include "report.h"
 
 /* ---- summary ---- */
@@ -414,13 +415,20 @@ json_t *nb__report_json(const struct nb_report *r)
           : json_null());
   char ts[32];
   iso_time(ts, sizeof ts, 0);
-  return json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
-                   "schema_version", 1, "tool", "numabench", "version", nb_version(), "command", "run",
-                   "timestamp", ts, "host", host_json(r->topo), "cuda", cuda_json(r->topo), "topology",
-                   r->topo ? nb__topo_json(r->topo) : json_null(), "config",
-                   r->options ? nb__config_json(r->options) : json_null(), "user_set",
-                   r->options ? nb__config_set_json(r->options) : json_array(), "resolved", resolved,
-                   "interrupted", r->interrupted, "runs", runs, "summary", summary, "comparison", cmp);
+  json_t *doc = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
+                          "schema_version", 1, "tool", "numabench", "version", nb_version(), "command", "run",
+                          "timestamp", ts, "host", host_json(r->topo), "cuda", cuda_json(r->topo), "topology",
+                          r->topo ? nb__topo_json(r->topo) : json_null(), "config",
+                          r->options ? nb__config_json(r->options) : json_null(), "user_set",
+                          r->options ? nb__config_set_json(r->options) : json_array(), "resolved", resolved,
+                          "interrupted", r->interrupted, "runs", runs, "summary", summary, "comparison", cmp);
+  /* The machine's probe record, the same object `numabench probe` writes,
+   * so that fleet can compare hosts from any result file. */
+  if (doc && json_object_set_new(doc, "probe", nb__probe_json(r->topo)) < 0) {
+    json_decref(doc);
+    return NULL;
+  }
+  return doc;
 }
 
 int nb_report_write_json(const struct nb_report *r, FILE *out, nb_error_t *err)
@@ -594,6 +602,30 @@ int nb__results_save_pair(const char *dir, const char *base, int (*fill_doc)(con
     rc = publish(dir, base, tj, tc, path, len, err);
     unlink(tc);
   }
+  unlink(tj);
+  return rc;
+}
+
+int nb__results_save_one(const char *dir, const char *base, int (*fill_doc)(const void *, FILE *),
+                         const void *arg, char *path, size_t len, nb_error_t *err)
+{
+  char tj[4096];
+  int rc = stage_file(dir, base, "json", arg, fill_doc, tj, sizeof tj, err);
+  if (rc < 0)
+    return rc;
+  rc = 1; /* not yet linked */
+  for (int k = 1; k < 1000 && rc == 1; k++) {
+    char suffix[16] = "";
+    if (k > 1)
+      snprintf(suffix, sizeof suffix, "-%d", k);
+    snprintf(path, len, "%s/%s%s.json", dir, base, suffix);
+    if (link(tj, path) == 0)
+      rc = 0;
+    else if (errno != EEXIST)
+      rc = nb__err_sys(err, NB_EIO, errno, "results: %s", path);
+  }
+  if (rc == 1)
+    rc = nb__err(err, NB_EIO, "results: too many files named %s in %s", base, dir);
   unlink(tj);
   return rc;
 }

@@ -29,7 +29,8 @@ enum nb_command {
   NB_CMD_EXEC = 1u << 6,
   NB_CMD_AUDIT = 1u << 7,
   NB_CMD_LAUNCH = 1u << 8,
-  NB_CMD_FLEET = 1u << 15, /* a high bit: commands added beside it take the next free ones */
+  NB_CMD_PROBE = 1u << 9,
+  NB_CMD_FLEET = 1u << 15,
 };
 
 /* Every option's value is parsed once, when it is set, by its type. Typed
