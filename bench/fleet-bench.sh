@@ -15,8 +15,8 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$nb" --config "$src/configs/ci-smoke.ini" --backend host --output "$work/tpl" >/dev/null 2>&1
-"$nb" topo --topology "$src/tests/fixtures/2s-8gpu-smt.xml" --json --no-cuda >"$work/topo.json"
-python3 "$src/tests/helpers/fleet-gen.py" --out "$work/fleet" --topo "$work/topo.json" \
+"$nb" probe --topology "$src/tests/fixtures/2s-8gpu-smt.xml" --json --no-cuda >"$work/probe.json"
+python3 "$src/tests/helpers/fleet-gen.py" --out "$work/fleet" --probe "$work/probe.json" \
   --template "$(ls "$work"/tpl/*.json)" --hosts "$hosts" --repeats 3 --bw --inject node-007=slow:0.6
 files=$(find "$work/fleet" -name '*.json' | wc -l)
 bytes=$(du -sk "$work/fleet" | cut -f1)

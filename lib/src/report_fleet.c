@@ -121,7 +121,8 @@ static void write_table(const struct nb_fleet *f, FILE *out, int md)
     fprintf(out, "%sdrift: %d of %d hosts (%d topology differences, %d values outside their band)\n",
             f->nnotes && md ? "\n" : "", f->drift_hosts, f->nhosts, topo, f->nfinds - topo);
   else
-    fprintf(out, "%sconsistent: no drift on %d hosts\n", f->nnotes && md ? "\n" : "", f->nhosts);
+    fprintf(out, "%sconsistent: no drift on %d host%s\n", f->nnotes && md ? "\n" : "", f->nhosts,
+            f->nhosts > 1 ? "s" : "");
 }
 
 static void num(FILE *out, double v, const char *after)

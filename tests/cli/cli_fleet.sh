@@ -16,16 +16,16 @@ gen="$NB_SOURCE_DIR/tests/helpers/fleet-gen.py"
 "$NUMABENCH" --config "$NB_SOURCE_DIR/configs/ci-smoke.ini" --backend host --output "$tmp/tpl" >/dev/null 2>"$tmp/err" ||
   bad "template run exit $?: $(cat "$tmp/err")"
 tpl=$(ls "$tmp"/tpl/*.json)
-"$NUMABENCH" topo --topology "$NB_FIXTURES_DIR/2s-8gpu-smt.xml" --json --no-cuda >"$tmp/a.json" || bad "topo a"
-"$NUMABENCH" topo --topology "$NB_FIXTURES_DIR/nps4-4gpu.xml" --json --no-cuda >"$tmp/b.json" || bad "topo b"
+"$NUMABENCH" probe --topology "$NB_FIXTURES_DIR/2s-8gpu-smt.xml" --json --no-cuda >"$tmp/a.json" || bad "probe a"
+"$NUMABENCH" probe --topology "$NB_FIXTURES_DIR/nps4-4gpu.xml" --json --no-cuda >"$tmp/b.json" || bad "probe b"
 
 # A drifted fleet: 200 hosts of one type (3 runs each) and 4 of another
 # (too few for a band: its topology is judged, its metrics are not).
-python3 "$gen" --out "$tmp/drift" --topo "$tmp/a.json" --template "$tpl" --hosts 200 --repeats 3 --seed 1 \
+python3 "$gen" --out "$tmp/drift" --probe "$tmp/a.json" --template "$tpl" --hosts 200 --repeats 3 --seed 1 \
   --inject node-007=gpu-node:5:-1 --inject node-011=numa-balancing:1 --inject node-023=slow:0.6 \
   --inject node-042=missing-node:1 --inject node-050=nps:2 --inject node-060=memory:1:256 ||
   bad "fleet-gen drift"
-python3 "$gen" --out "$tmp/drift/other" --topo "$tmp/b.json" --template "$tpl" --hosts 4 --prefix amd \
+python3 "$gen" --out "$tmp/drift/other" --probe "$tmp/b.json" --template "$tpl" --hosts 4 --prefix amd \
   --cpu-model "AMD EPYC 9654" --seed 2 || bad "fleet-gen other"
 "$NUMABENCH" fleet --format json "$tmp/drift" >"$tmp/d.json" 2>"$tmp/err"
 [ $? -eq 1 ] && ok "drift found: exit 1" || bad "drift exit: $(cat "$tmp/err")"
@@ -34,9 +34,9 @@ topo() { # HOST DIFFERENCE: exactly this finding
 }
 topo node-007 "GPU 5 0000:90:1d.0: node -1, peers 1"
 topo node-011 "numa_balancing 1, peers 0"
-topo node-042 "node 1 missing, peers have it (48 CPUs, 512.0 GiB)"
+topo node-042 "node 1 missing, peers have it (48 CPUs, 512 GiB)"
 topo node-050 "NPS 2, peers 1"
-topo node-060 "node 1 memory 256.0 GiB, peers 512.0 GiB"
+topo node-060 "node 1 memory 256 GiB, peers 512 GiB"
 check "topology drift on exactly those 5 hosts" '[.findings[] | select(.kind == "topology") | .host] | unique == ["node-007","node-011","node-042","node-050","node-060"]' "$tmp/d.json"
 check "node-023 40% slower: bind and none steps/s below the band" '[.findings[] | select(.kind == "performance" and .host == "node-023" and .mads < -4) | .metric | split(" ")[0:2] | join(" ")] | (index("bind steps/s") != null and index("none steps/s") != null)' "$tmp/d.json"
 check "value, band and MADs of node-023" '[.findings[] | select(.host == "node-023" and (.metric | startswith("bind steps/s")))][0] | (.value < .lo and .lo < .median and .median < .hi and (.value / .median) > 0.5 and (.value / .median) < 0.7)' "$tmp/d.json"
@@ -56,7 +56,7 @@ awk '/^severity/ {t=1; next} t && NF == 0 {exit} t {print $1}' "$tmp/d.txt" >"$t
 grep -q '^1,g[0-9],node-007,topology,,,,,,,1,"GPU 5 0000:90:1d.0: node -1, peers 1"$' "$tmp/d.csv" && ok "csv quotes a difference with a comma" || bad "csv row"
 
 # --baseline: a golden probe record of the type; node-000 made drift from it.
-python3 "$gen" --out "$tmp/gold" --topo "$tmp/a.json" --template "$tpl" --hosts 1 --seed 3 || bad "gold"
+python3 "$gen" --out "$tmp/gold" --probe "$tmp/a.json" --template "$tpl" --hosts 1 --seed 3 || bad "gold"
 "$NUMABENCH" fleet --baseline "$tmp/gold/node-000/probe.json" --format json "$tmp/drift" >"$tmp/b.json" 2>"$tmp/err"
 [ $? -eq 1 ] && ok "--baseline: drift exit 1" || bad "--baseline exit: $(cat "$tmp/err")"
 check "--baseline is the reference of its group" '[.groups[] | select(.reference.from == "baseline")] | length == 1' "$tmp/b.json"
@@ -66,16 +66,16 @@ topo_b node-011 "numa_balancing 1, peers 0"
 # Clean fleets: no false alarm. Run files (5 values a host) at the default
 # k; with a bw file (37 values a host) at --k 5, since 7,400 values judged at
 # k = 4 put a few beyond the band by chance alone (the report says how many).
-python3 "$gen" --out "$tmp/clean" --topo "$tmp/a.json" --template "$tpl" --hosts 200 --repeats 3 --seed 4 || bad "clean"
+python3 "$gen" --out "$tmp/clean" --probe "$tmp/a.json" --template "$tpl" --hosts 200 --repeats 3 --seed 4 || bad "clean"
 "$NUMABENCH" fleet "$tmp/clean" >"$tmp/c.txt" 2>"$tmp/err"
 [ $? -eq 0 ] && grep -q '^consistent: no drift on 200 hosts$' "$tmp/c.txt" && ok "200 clean hosts: no alarm, exit 0" || bad "clean: $(tail -5 "$tmp/c.txt") $(cat "$tmp/err")"
-python3 "$gen" --out "$tmp/cleanbw" --topo "$tmp/a.json" --template "$tpl" --hosts 200 --bw --seed 5 || bad "cleanbw"
+python3 "$gen" --out "$tmp/cleanbw" --probe "$tmp/a.json" --template "$tpl" --hosts 200 --bw --seed 5 || bad "cleanbw"
 "$NUMABENCH" fleet --k 5 "$tmp/cleanbw" >"$tmp/c.txt" 2>"$tmp/err"
 [ $? -eq 0 ] && ok "200 clean hosts with bw, --k 5: no alarm" || bad "clean bw: $(grep MADs "$tmp/c.txt" | head -3)"
 grep -q 'values judged; by chance alone about' "$tmp/c.txt" && ok "the chance count is said" || bad "no chance note"
 
 # Too few hosts: said, not judged.
-python3 "$gen" --out "$tmp/few" --topo "$tmp/a.json" --template "$tpl" --hosts 3 --seed 6 || bad "few"
+python3 "$gen" --out "$tmp/few" --probe "$tmp/a.json" --template "$tpl" --hosts 3 --seed 6 || bad "few"
 "$NUMABENCH" fleet "$tmp/few" >"$tmp/f.txt" 2>"$tmp/err"
 [ $? -eq 0 ] && grep -q 'too few to judge' "$tmp/f.txt" && ok "3 hosts: metrics too few to judge, topology judged" || bad "few: $(cat "$tmp/f.txt" "$tmp/err")"
 
@@ -85,7 +85,7 @@ cp -r "$tmp/few/." "$tmp/mixed/"
 cp "$tmp/mixed/node-000/run-0.json" "$tmp/mixed/node-000/run-0-copy.json"
 echo hello >"$tmp/mixed/README.txt"
 echo '{"not": "numabench"}' >"$tmp/mixed/other.json"
-python3 "$gen" --out "$tmp/mixed" --topo "$tmp/a.json" --template "$tpl" --hosts 0 --old 1 --prefix old || bad "old"
+python3 "$gen" --out "$tmp/mixed" --probe "$tmp/a.json" --template "$tpl" --hosts 0 --old 1 --prefix old || bad "old"
 "$NUMABENCH" fleet --format json "$tmp/mixed" >"$tmp/m.json" 2>"$tmp/err"
 [ $? -eq 0 ] && ok "mixed directory: exit 0" || bad "mixed exit: $(cat "$tmp/err")"
 grep -Eq "run-0(-copy)?.json: a duplicate of an earlier run file of host node-000" "$tmp/err" && ok "duplicate warned" || bad "dup: $(cat "$tmp/err")"

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Generate a fleet of numabench result and probe files for `numabench fleet` tests and benchmarks.
 
-  fleet-gen.py --out DIR --topo TOPO.json --template RUN.json [--hosts N] [--repeats R] [--bw]
+  fleet-gen.py --out DIR --probe PROBE.json --template RUN.json [--hosts N] [--repeats R] [--bw]
                [--cv 0.03] [--seed S] [--inject HOST=KIND[:ARG[:ARG]]]... [--old N] [--prefix P]
 
-Each host gets a probe record (docs/probe-schema.md, written to the contract of issue 13) built from
-TOPO.json (`numabench topo --topology FIXTURE --json`: a recorded machine), R run files made from
+Each host gets a probe record (docs/probe-schema.md) made from PROBE.json (`numabench probe --topology
+FIXTURE --json`: a recorded machine; the host facts a recorded topology leaves null are filled as a live
+host reports them, and the fingerprint is recomputed as docs/probe-schema.md defines it), R run files made from
 RUN.json (a real `numabench run` result of this build) with every host's steps/s drawn around the
 template's (lognormal, --cv), and with --bw one CUDA bw file (H2D/D2H per node x GPU, local faster
 than remote). Drifts injected per host:
@@ -26,36 +27,17 @@ import os
 import random
 
 
-def cpuset(cpus):
-    out, i = [], 0
-    while i < len(cpus):
-        j = i
-        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
-            j += 1
-        out.append(str(cpus[i]) if i == j else "%d-%d" % (cpus[i], cpus[j]))
-        i = j + 1
-    return ",".join(out)
-
-
-def facts_of(topo):
-    nodes = []
-    for n in topo["nodes"]:
-        nodes.append({"node": n["os_index"], "cpus": len(n["cpus"]), "cpuset": cpuset(n["cpus"]),
-                      "memory_gib": round(n["memory_bytes"] / 2**30, 1), "has_cpus": n["has_cpus"],
-                      "has_memory": n["memory_bytes"] > 0, "gpu_memory": n.get("gpu_memory", False)})
-    gpus = [{"index": g["index"], "bus_id": g["pci_bus_id"], "node": g["numa_node"], "model": g.get("name")}
-            for g in topo["gpus"]]
-    pkgs = {n.get("package") for n in topo["nodes"] if n["has_cpus"]}
-    cores = sum(n.get("cores") or 0 for n in topo["nodes"])
-    ncpus = sum(len(n["cpus"]) for n in topo["nodes"])
-    return {"nodes": nodes, "distances": topo["distances"], "gpus": gpus,
-            "nps": len([n for n in topo["nodes"] if n["has_cpus"]]) // max(1, len(pkgs)),
-            "smt": bool(cores) and ncpus > cores, "numa_balancing": 0, "transparent_hugepages": "madvise",
-            "kernel": "6.1.0-18-amd64", "driver": "550.54.15", "cuda": "12.4"}
+def live_facts(probe):
+    facts = copy.deepcopy(probe["facts"])
+    for k, v in (("numa_balancing", 0), ("transparent_hugepages", "madvise"), ("kernel", "6.1.0-18-amd64"),
+                 ("driver", "550.54.15"), ("cuda", "12.4"), ("smt", True), ("nps", 1)):
+        if facts.get(k) is None:
+            facts[k] = v
+    return facts
 
 
 def fingerprint(facts):
-    return hashlib.sha256(json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def inject(facts, kind, args):
@@ -71,17 +53,17 @@ def inject(facts, kind, args):
     elif kind == "nps":
         facts["nps"] = int(args[0])
     elif kind == "memory":
-        next(n for n in facts["nodes"] if n["node"] == int(args[0]))["memory_gib"] = float(args[1])
+        next(n for n in facts["nodes"] if n["node"] == int(args[0]))["memory_gib"] = int(args[1])
     elif kind != "slow":
         raise SystemExit("fleet-gen: unknown drift " + kind)
 
 
-def probe_of(host, facts, cpu_model):
-    gm = facts["gpus"][0]["model"] if facts["gpus"] else None
-    return {"hostname": host,
-            "group": {"cpu_model": cpu_model, "gpu_model": gm, "gpus": len(facts["gpus"]),
-                      "nodes": len(facts["nodes"])},
-            "fingerprint": fingerprint(facts), "facts": facts, "extra": {"generated_by": "fleet-gen.py"}}
+def probe_of(host, facts, template, cpu_model):
+    group = dict(template["group"], gpus=len(facts["gpus"]), nodes=len(facts["nodes"]))
+    if cpu_model:
+        group["cpu_model"] = cpu_model
+    extra = dict(template.get("extra", {}), generated_by="fleet-gen.py")
+    return {"hostname": host, "group": group, "fingerprint": fingerprint(facts), "facts": facts, "extra": extra}
 
 
 def write(path, doc):
@@ -93,6 +75,7 @@ def run_doc(tpl, host, stamp, factor, noise, probe):
     doc = copy.deepcopy(tpl)
     doc["timestamp"] = stamp
     doc["host"]["hostname"] = host
+    doc.pop("probe", None)
     if probe is not None:
         doc["probe"] = probe
     sps = {}
@@ -141,7 +124,7 @@ def bw_doc(facts, factor, noise, probe):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--topo", required=True)
+    ap.add_argument("--probe", required=True)
     ap.add_argument("--template", required=True)
     ap.add_argument("--hosts", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=1)
@@ -151,7 +134,7 @@ def main():
     ap.add_argument("--inject", action="append", default=[])
     ap.add_argument("--old", type=int, default=0)
     ap.add_argument("--prefix", default="node")
-    ap.add_argument("--cpu-model", default="AMD EPYC 7763 64-Core Processor")
+    ap.add_argument("--cpu-model", default=None)
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     sigma = math.sqrt(math.log(1 + a.cv * a.cv))
@@ -159,7 +142,7 @@ def main():
     def noise():
         return rnd.lognormvariate(-sigma * sigma / 2, sigma)
 
-    topo = json.load(open(a.topo))
+    base = json.load(open(a.probe))["probe"]
     tpl = json.load(open(a.template))
     drifts = {}
     for spec in a.inject:
@@ -169,14 +152,14 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     for i in range(a.hosts + a.old):
         host = "%s-%03d" % (a.prefix, i)
-        facts = facts_of(topo)
+        facts = live_facts(base)
         factor = 1.0
         for kind, args in drifts.get(host, []):
             inject(facts, kind, args)
             if kind == "slow":
                 factor *= float(args[0])
         old = i >= a.hosts
-        probe = None if old else probe_of(host, facts, a.cpu_model)
+        probe = None if old else probe_of(host, facts, base, a.cpu_model)
         d = os.path.join(a.out, host)
         os.makedirs(d, exist_ok=True)
         for r in range(a.repeats):
