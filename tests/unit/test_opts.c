@@ -91,7 +91,7 @@ static const struct value_case value_cases[] = {
     {"emit", "numactl", NULL},
     {"emit", "srun", "--emit 'srun': expected numactl, torchrun or script"},
     {"emit", "", "--emit needs a value (numactl|torchrun|script)"},
-    {"format", "", "--format needs a value (text|md|csv)"},
+    {"format", "", "--format needs a value (text|md|csv|json)"},
     /* NB_OPT_SIZE: suffixes, the 4K floor, words, signs. */
     {"size", "4K", NULL},
     {"size", "4096", NULL},
