@@ -652,7 +652,7 @@ static int add_dir(struct nb_fleet *f, const char *dir, int depth, nb_error_t *e
       n++;
   }
   closedir(d);
-  if (rc == 0)
+  if (rc == 0 && n)
     qsort(names, n, sizeof *names, cmp_str);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     char path[4096];

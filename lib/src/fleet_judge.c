@@ -436,7 +436,8 @@ int nb__fleet_judge(struct nb_fleet *f, nb_error_t *err)
         "nothing to judge: %d host%s in %d group%s; topology needs 2 hosts of a group (or --baseline), "
         "a metric --min-hosts %d",
         f->nhosts, f->nhosts > 1 ? "s" : "", f->ngroups, f->ngroups > 1 ? "s" : "", f->min_hosts);
-  qsort_r(f->finds, (size_t)f->nfinds, sizeof *f->finds, cmp_find, f);
+  if (f->nfinds)
+    qsort_r(f->finds, (size_t)f->nfinds, sizeof *f->finds, cmp_find, f);
   char *flagged = calloc((size_t)f->nhosts, 1);
   if (!flagged)
     return nb__err(err, NB_ENOMEM, "fleet: out of memory");
