@@ -6,7 +6,7 @@
 # Generates HOSTS hosts (default 250) with 3 run files (real host-backend
 # runs of this build as the template, 50 KB each with every step's time) and
 # one bw file each: 4 x HOSTS result files, plus a probe record per host.
-# Prints the files, the wall time and the peak memory (GNU time) of one
+# Prints the files, the wall and CPU time and the peak memory (GNU time) of one
 # numabench fleet over them. Needs python3.
 set -eu
 nb=${1:-build/bench/numabench}
@@ -23,9 +23,10 @@ bytes=$(du -sk "$work/fleet" | cut -f1)
 sync
 start=$(date +%s.%N)
 if [ -x /usr/bin/time ]; then
-  /usr/bin/time -f "%M" -o "$work/rss" "$nb" fleet "$work/fleet" >/dev/null 2>&1 || [ $? -eq 1 ]
+  /usr/bin/time -f "%M %U %S" -o "$work/rss" "$nb" fleet "$work/fleet" >/dev/null 2>&1 || [ $? -eq 1 ]
 else
   "$nb" fleet "$work/fleet" >/dev/null 2>&1 || [ $? -eq 1 ]
 fi
 end=$(date +%s.%N)
-echo "numabench fleet: $files files ($((bytes / 1024)) MiB, $hosts hosts) in $(echo "$end - $start" | bc) s, peak RSS $(tail -1 "$work/rss" 2>/dev/null || echo '?') KiB"
+set -- $(tail -1 "$work/rss" 2>/dev/null || echo '? ? ?')
+echo "numabench fleet: $files files ($((bytes / 1024)) MiB, $hosts hosts) in $(echo "$end - $start" | bc) s wall, $2 s user + $3 s system CPU, peak RSS $1 KiB ($(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg))"
