@@ -620,6 +620,18 @@ static int cmp_str(const void *a, const void *b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* name is X.csv and X.json is among the n sorted names. */
+static int csv_of_json(char *const *names, size_t n, const char *name)
+{
+  size_t len = strlen(name);
+  if (!ends_with(name, ".csv") || len > 4000)
+    return 0;
+  char json[4096];
+  snprintf(json, sizeof json, "%.*s.json", (int)(len - 4), name);
+  const char *key = json;
+  return bsearch(&key, names, n, sizeof *names, cmp_str) != NULL;
+}
+
 /* A directory's entries in name order, so that warnings and ties come out
  * the same on every file system. */
 static int add_dir(struct nb_fleet *f, const char *dir, int depth, nb_error_t *err)
@@ -665,6 +677,8 @@ static int add_dir(struct nb_fleet *f, const char *dir, int depth, nb_error_t *e
       rc = add_dir(f, path, depth + 1, err);
     else if (S_ISREG(st.st_mode) && ends_with(names[i], ".json"))
       rc = add_file(f, path, 0, err);
+    else if (S_ISREG(st.st_mode) && csv_of_json(names, n, names[i]))
+      continue; /* the CSV numabench writes beside each result: no news */
     else
       rc = ignore(f, path);
   }

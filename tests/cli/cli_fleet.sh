@@ -84,6 +84,7 @@ mkdir -p "$tmp/mixed"
 cp -r "$tmp/few/." "$tmp/mixed/"
 cp "$tmp/mixed/node-000/run-0.json" "$tmp/mixed/node-000/run-0-copy.json"
 echo hello >"$tmp/mixed/README.txt"
+echo "format,mode" >"$tmp/mixed/node-000/run-0.csv" # run's CSV beside its JSON: passed over
 echo '{"not": "numabench"}' >"$tmp/mixed/other.json"
 python3 "$gen" --out "$tmp/mixed" --probe "$tmp/a.json" --template "$tpl" --hosts 0 --old 1 --prefix old || bad "old"
 "$NUMABENCH" fleet --format json "$tmp/mixed" >"$tmp/m.json" 2>"$tmp/err"
