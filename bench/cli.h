@@ -35,6 +35,7 @@ int cmd_audit(const struct nb_config *cfg, int argc, char **argv);
 int cmd_exec(const struct nb_config *cfg, int argc, char **argv);
 int cmd_launch(const struct nb_config *cfg, int argc, char **argv);
 int cmd_probe(const struct nb_config *cfg, int argc, char **argv);
+int cmd_fleet(const struct nb_config *cfg, int argc, char **argv);
 
 /* Print a library error as one line; exit 2 when the input is at fault
  * (nb_err_is_usage), else 1. */

@@ -51,6 +51,11 @@ static const struct command commands[] = {
      "print this machine's placement facts (nodes, distances, GPUs and their nodes, NPS, SMT, kernel "
      "settings) and their fingerprint, the record fleet compares across hosts; --output DIR saves it",
      cmd_probe, NULL, NULL, 0, 0},
+    {"fleet", NB_CMD_FLEET,
+     "read result files and probe records of many hosts (files or directories, recursively) and list the "
+     "hosts whose topology or metrics drift from their machine type's: exit 0 consistent, 1 drift, 2 bad "
+     "input",
+     cmd_fleet, NULL, "DIR|FILE...", 1, 1 << 20},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

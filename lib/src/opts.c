@@ -27,7 +27,7 @@ static const char *const pipelines[] = {"torch", "direct", NULL};
 static const char *const backends[] = {"auto", "host", "cuda", NULL};
 static const char *const sources[] = {"randn", "replay", NULL};
 static const char *const pins[] = {"register", "hostalloc", NULL};
-static const char *const formats[] = {"text", "md", "csv", NULL};
+static const char *const formats[] = {"text", "md", "csv", "json", NULL};
 static const char *const emits[] = {"numactl", "torchrun", "script", NULL};
 static const char *const exec_policies[] = {"node", "socket", "exclusive", "core-complex", NULL};
 static const char *const exec_mems[] = {"bind", "preferred", "interleave", "none", NULL};
@@ -179,8 +179,8 @@ static const struct nb_option options[] = {
      "read options from an INI preset first (keys are option names; the command line overrides); FILE may "
      "be a pipe (/dev/stdin, <(command)), read up to 1 MiB",
      0, 0, .flags = 0},
-    {"format", 'f', NB_OPT_ENUM, NB_OFF(format), "text", NB_CMD_REPORT, NULL, "table format", 0, 0,
-     NB_VAL(format_kind), formats, .flags = NB_OPT_CMD_ERRORS},
+    {"format", 'f', NB_OPT_ENUM, NB_OFF(format), "text", NB_CMD_REPORT | NB_CMD_FLEET, NULL,
+     "table format (json: fleet only)", 0, 0, NB_VAL(format_kind), formats, .flags = NB_OPT_CMD_ERRORS},
     {"threshold", 0, NB_OPT_INT, NB_OFF(threshold), "5", NB_CMD_COMPARE, "PCT",
      "a drop larger than PCT percent, and beyond the 95% intervals, is a regression", 0, 100, .flags = 0},
     {"gpu", 0, NB_OPT_STRING, NB_OFF(gpu), NULL, NB_CMD_EXEC, "INDEX|BUSID",
@@ -219,6 +219,19 @@ static const struct nb_option options[] = {
      "seconds to sample where every thread runs (10 reads a second; 0: one read)", 0, 0, .flags = 0},
     {"expect-local", 0, NB_OPT_BOOL, NB_OFF(expect_local), NULL, NB_CMD_AUDIT, NULL,
      "exit 3 when a rank is not local to its GPU's node (for CI)", 0, 0, .flags = 0},
+    {"group", 0, NB_OPT_STRING, NB_OFF(group), "cpu_model,gpu_model,gpus,nodes", NB_CMD_FLEET, "KEYS",
+     "group hosts by these probe keys (cpu_model, gpu_model, gpus, nodes, nps, smt, kernel, driver, cuda, "
+     "numa_balancing, transparent_hugepages), comma-separated; none: one group",
+     0, 0, .flags = 0},
+    {"k", 0, NB_OPT_STRING, NB_OFF(k), "4", NB_CMD_FLEET, "K",
+     "flag a host whose metric is outside median +- K MADs of its group (MAD scaled by 1.4826)", 0, 0,
+     .flags = 0},
+    {"min-hosts", 0, NB_OPT_INT, NB_OFF(min_hosts), "5", NB_CMD_FLEET, "N",
+     "judge a metric only where at least N hosts of the group have it", 3, 1000000, .flags = 0},
+    {"baseline", 0, NB_OPT_STRING, NB_OFF(baseline), NULL, NB_CMD_FLEET, "FILE",
+     "a golden probe record (numabench probe): its group's hosts are compared with it, not with their "
+     "majority",
+     0, 0, .flags = 0},
 };
 
 _Static_assert(sizeof options / sizeof options[0] <= 64, "struct nb_config.set has 64 bits");
@@ -490,6 +503,11 @@ static long fewest_steps(const struct nb_config *cfg)
 
 int nb_config_check(const struct nb_config *cfg, unsigned command, nb_error_t *err)
 {
+  /* JSON is a format of fleet's report only: report's JSON is the result
+   * files themselves. */
+  if ((command & NB_CMD_REPORT) && cfg->format_kind == NB_OPT_FORMAT_JSON)
+    return nb__err(err, NB_EINVAL,
+                   "report --format json: expected text, md or csv (the result files are the JSON)");
   /* A failure injected past the last batch never fires: the test it is
    * for would pass without testing anything. */
   if ((command & NB_CMD_RUN) && cfg->fail_at && cfg->fault.stage != NB_FAULT_NONE) {

@@ -87,11 +87,11 @@ static const struct value_case value_cases[] = {
     {"backend", "gpu", "--backend 'gpu': expected auto, host or cuda"},
     {"pin", "mlock", "--pin 'mlock': expected register or hostalloc"},
     {"format", "csv", NULL},
-    {"format", "xml", "--format 'xml': expected text, md or csv"},
+    {"format", "xml", "--format 'xml': expected text, md, csv or json"},
     {"emit", "numactl", NULL},
     {"emit", "srun", "--emit 'srun': expected numactl, torchrun or script"},
     {"emit", "", "--emit needs a value (numactl|torchrun|script)"},
-    {"format", "", "--format needs a value (text|md|csv)"},
+    {"format", "", "--format needs a value (text|md|csv|json)"},
     /* NB_OPT_SIZE: suffixes, the 4K floor, words, signs. */
     {"size", "4K", NULL},
     {"size", "4096", NULL},

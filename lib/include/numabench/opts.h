@@ -30,6 +30,7 @@ enum nb_command {
   NB_CMD_AUDIT = 1u << 7,
   NB_CMD_LAUNCH = 1u << 8,
   NB_CMD_PROBE = 1u << 9,
+  NB_CMD_FLEET = 1u << 15,
 };
 
 /* Every option's value is parsed once, when it is set, by its type. Typed
@@ -92,7 +93,8 @@ enum nb_opt_pipeline { NB_OPT_PIPE_TORCH, NB_OPT_PIPE_DIRECT }; /* = enum nb_pip
 enum nb_opt_backend { NB_OPT_BACKEND_AUTO, NB_OPT_BACKEND_HOST, NB_OPT_BACKEND_CUDA }; /* = enum nb_backend */
 enum nb_opt_source { NB_OPT_SOURCE_RANDN, NB_OPT_SOURCE_REPLAY };                      /* = enum nb_source */
 enum nb_opt_pin { NB_OPT_PIN_REGISTER, NB_OPT_PIN_HOSTALLOC }; /* = enum nb_pin (REGISTER, HOSTALLOC) */
-enum nb_opt_format { NB_OPT_FORMAT_TEXT, NB_OPT_FORMAT_MD, NB_OPT_FORMAT_CSV }; /* = enum nb_table_format */
+/* = enum nb_table_format; JSON: fleet only (report refuses it) */
+enum nb_opt_format { NB_OPT_FORMAT_TEXT, NB_OPT_FORMAT_MD, NB_OPT_FORMAT_CSV, NB_OPT_FORMAT_JSON };
 enum nb_opt_emit { NB_OPT_EMIT_NUMACTL, NB_OPT_EMIT_TORCHRUN, NB_OPT_EMIT_SCRIPT };
 
 /** The resolved configuration. Strings are owned (nb_config_free). */
@@ -169,6 +171,10 @@ struct nb_config {
   char *mem;              /* --mem: exec's memory policy (bind, preferred, interleave, none) */
   int mem_kind;           /* --mem: enum nb_exec_mem */
   bool allow_unbound;     /* --allow-unbound: exec runs the command unbound instead of refusing */
+  char *group;            /* --group: fleet's grouping keys, comma-separated */
+  char *k;                /* --k: fleet's band half-width in MADs, as given */
+  int min_hosts;          /* --min-hosts: fewest hosts fleet judges a metric on */
+  char *baseline;         /* --baseline: fleet's golden probe record */
   uint64_t set;           /* bit i: option i of the table was given by the user */
 };
 

@@ -1,0 +1,449 @@
+/* numabench: the fleet report's judgement. Hosts are grouped by machine
+ * type; in each group the reference topology is the majority fingerprint
+ * (or the --baseline record) and every host that differs is compared with
+ * it key by key; every metric that enough hosts have gets a robust band,
+ * median +- k scaled MADs, and the hosts outside it are flagged. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleet-internal.h"
+#include "nb-internal.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double nb__fleet_median(double *v, int n)
+{
+  if (n <= 0)
+    return NAN;
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Keys a host's state can change (a GPU off the bus, a node without
+ * memory, a BIOS setting), unlike its CPU and GPU models. */
+static int is_count_key(const char *key)
+{
+  return !strcmp(key, "gpus") || !strcmp(key, "nodes") || !strcmp(key, "nps");
+}
+
+/* "cpu_model=..., gpus=8": the values of the grouping keys, from the
+ * probe's group object or, for the other keys, its facts. */
+static char *group_key(const struct nb_fleet *f, json_t *group, json_t *facts, int models_only)
+{
+  char buf[1024] = "";
+  size_t used = 0;
+  if (!f->nkeys)
+    return strdup("all hosts");
+  for (int i = 0; i < f->nkeys; i++) {
+    if (models_only && is_count_key(f->keys[i]))
+      continue;
+    json_t *v = json_object_get(group, f->keys[i]);
+    if (!v)
+      v = json_object_get(facts, f->keys[i]);
+    char *s = v && !json_is_string(v) ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    const char *text = json_is_string(v) ? json_string_value(v) : s ? s : "absent";
+    int w = snprintf(buf + used, sizeof buf - used, "%s%s=%s", i ? ", " : "", f->keys[i], text);
+    free(s);
+    if (w > 0)
+      used += (size_t)w;
+    if (used >= sizeof buf)
+      break;
+  }
+  return strdup(buf);
+}
+
+/* The sorts' context (glibc's qsort_r). */
+struct sort_ctx {
+  const struct nb_fleet *f;
+  char **keys;
+};
+
+static int cmp_host(const void *a, const void *b, void *arg)
+{
+  const struct sort_ctx *c = arg;
+  int x = *(const int *)a, y = *(const int *)b;
+  int d = strcmp(c->keys[x], c->keys[y]);
+  return d ? d : strcmp(c->f->hosts[x].name, c->f->hosts[y].name);
+}
+
+static int cmp_fp(const void *a, const void *b, void *arg)
+{
+  const struct nb_fleet *f = arg;
+  int x = *(const int *)a, y = *(const int *)b;
+  int c = strcmp(f->hosts[x].fingerprint, f->hosts[y].fingerprint);
+  return c ? c : x - y;
+}
+
+static int note(struct nb_fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int note(struct nb_fleet *f, const char *fmt, ...)
+{
+  char text[1200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  return nb__fleet_line(&f->notes, &f->nnotes, &f->capnotes, "%s", text);
+}
+
+static int add_find(struct nb_fleet *f, struct nb__fleet_find fd)
+{
+  struct nb__fleet_find *a = realloc(f->finds, (size_t)(f->nfinds + 1) * sizeof *a);
+  if (!a) {
+    free(fd.what);
+    return NB_ENOMEM;
+  }
+  f->finds = a;
+  fd.seq = f->nfinds;
+  f->finds[f->nfinds++] = fd;
+  return 0;
+}
+
+/* Hosts into groups, in key order, each group's hosts by name. */
+static int make_groups(struct nb_fleet *f)
+{
+  char **keys = calloc((size_t)f->nhosts, sizeof *keys);
+  int *order = malloc((size_t)f->nhosts * sizeof *order);
+  f->groups = calloc((size_t)f->nhosts, sizeof *f->groups);
+  int rc = keys && order && f->groups ? 0 : NB_ENOMEM;
+  for (int i = 0; rc == 0 && i < f->nhosts; i++) {
+    order[i] = i;
+    if (!(keys[i] = group_key(f, f->hosts[i].group, f->hosts[i].facts, 0)))
+      rc = NB_ENOMEM;
+  }
+  if (rc == 0) {
+    struct sort_ctx c = {f, keys};
+    qsort_r(order, (size_t)f->nhosts, sizeof *order, cmp_host, &c);
+  }
+  for (int i = 0; rc == 0 && i < f->nhosts; i++) {
+    int h = order[i];
+    if (i == 0 || strcmp(keys[h], f->groups[f->ngroups - 1].key)) {
+      struct nb__fleet_group *g = &f->groups[f->ngroups++];
+      g->key = keys[h];
+      keys[h] = NULL;
+      g->example = json_incref(f->hosts[h].group);
+      if (!(g->hosts = malloc((size_t)f->nhosts * sizeof *g->hosts)))
+        rc = NB_ENOMEM;
+    }
+    if (rc == 0) {
+      struct nb__fleet_group *g = &f->groups[f->ngroups - 1];
+      g->hosts[g->nhosts++] = h;
+      f->hosts[h].gid = f->ngroups - 1;
+    }
+  }
+  for (int i = 0; keys && i < f->nhosts; i++)
+    free(keys[i]);
+  free(keys);
+  free(order);
+  return rc;
+}
+
+static int cmp_name(const void *a, const void *b, void *arg)
+{
+  const struct nb_fleet *f = arg;
+  return strcmp(f->hosts[*(const int *)a].name, f->hosts[*(const int *)b].name);
+}
+
+/* A group of fewer than --min-hosts hosts whose CPU and GPU models are those
+ * of a group of at least --min-hosts joins the largest such group: a host
+ * that lost a GPU or a node, or whose NPS changed, counts other GPUs or
+ * nodes and would otherwise be a machine type of its own, judged against
+ * nobody. Its facts then differ from its peers', which says what it lost. */
+static int fold_groups(struct nb_fleet *f)
+{
+  int total = f->ngroups;
+  char **mkeys = calloc((size_t)total, sizeof *mkeys);
+  int rc = mkeys ? 0 : NB_ENOMEM;
+  for (int g = 0; rc == 0 && g < f->ngroups; g++)
+    if (!(mkeys[g] = group_key(f, f->groups[g].example, f->hosts[f->groups[g].hosts[0]].facts, 1)))
+      rc = NB_ENOMEM;
+  for (int s = 0; rc == 0 && s < f->ngroups; s++) {
+    struct nb__fleet_group *small = &f->groups[s];
+    if (small->nhosts >= f->min_hosts)
+      continue;
+    int best = -1;
+    for (int b = 0; b < f->ngroups; b++)
+      if (b != s && f->groups[b].nhosts >= f->min_hosts && !strcmp(mkeys[b], mkeys[s]) &&
+          (best < 0 || f->groups[b].nhosts > f->groups[best].nhosts))
+        best = b;
+    if (best < 0)
+      continue;
+    struct nb__fleet_group *big = &f->groups[best];
+    rc = note(f, "%d host%s of %s folded into the group of %s: the same models, other counts", small->nhosts,
+              small->nhosts > 1 ? "s" : "", small->key, big->key);
+    for (int i = 0; i < small->nhosts; i++)
+      big->hosts[big->nhosts++] = small->hosts[i];
+    qsort_r(big->hosts, (size_t)big->nhosts, sizeof *big->hosts, cmp_name, f);
+    small->nhosts = 0;
+  }
+  /* Drop the emptied groups; number the rest again. */
+  int n = 0;
+  for (int g = 0; g < f->ngroups; g++) {
+    if (!f->groups[g].nhosts) {
+      free(f->groups[g].key);
+      free(f->groups[g].hosts);
+      json_decref(f->groups[g].example);
+      continue;
+    }
+    f->groups[n] = f->groups[g];
+    for (int i = 0; i < f->groups[n].nhosts; i++)
+      f->hosts[f->groups[n].hosts[i]].gid = n;
+    n++;
+  }
+  f->ngroups = n;
+  for (int g = 0; mkeys && g < total; g++)
+    free(mkeys[g]);
+  free(mkeys);
+  return rc;
+}
+
+/* The majority fingerprint of group g (a tie: the first in order, said). */
+static int majority(struct nb_fleet *f, int gid)
+{
+  struct nb__fleet_group *g = &f->groups[gid];
+  int *by = malloc((size_t)g->nhosts * sizeof *by);
+  if (!by)
+    return NB_ENOMEM;
+  memcpy(by, g->hosts, (size_t)g->nhosts * sizeof *by);
+  qsort_r(by, (size_t)g->nhosts, sizeof *by, cmp_fp, f);
+  int best = 0, best_n = 0, ties = 0;
+  for (int i = 0, j; i < g->nhosts; i = j) {
+    for (j = i; j < g->nhosts && !strcmp(f->hosts[by[j]].fingerprint, f->hosts[by[i]].fingerprint); j++)
+      ;
+    if (j - i > best_n) {
+      best = by[i];
+      best_n = j - i;
+      ties = 0;
+    } else if (j - i == best_n)
+      ties++;
+  }
+  free(by);
+  g->ref_hosts = best_n;
+  g->ref_from = ties ? "tie" : "majority";
+  if (!(g->ref_fp = strdup(f->hosts[best].fingerprint)))
+    return NB_ENOMEM;
+  if (ties && note(f,
+                   "g%d: no majority fingerprint (%d fingerprints on %d hosts each): the reference is the "
+                   "first by fingerprint; give --baseline",
+                   gid + 1, ties + 1, best_n) < 0)
+    return NB_ENOMEM;
+  return best;
+}
+
+/* Topology drift of group gid: every host whose fingerprint is not the
+ * reference's, with each fact that differs. */
+static int judge_topology(struct nb_fleet *f, int gid, int *baseline_used)
+{
+  struct nb__fleet_group *g = &f->groups[gid];
+  json_t *ref = NULL;
+  if (f->baseline) {
+    char *bkey =
+        group_key(f, json_object_get(f->baseline, "group"), json_object_get(f->baseline, "facts"), 0);
+    if (!bkey)
+      return NB_ENOMEM;
+    if (!strcmp(bkey, g->key)) {
+      ref = json_object_get(f->baseline, "facts");
+      g->ref_from = "baseline";
+      if (!(g->ref_fp = strdup(json_string_value(json_object_get(f->baseline, "fingerprint"))))) {
+        free(bkey);
+        return NB_ENOMEM;
+      }
+      *baseline_used = 1;
+    }
+    free(bkey);
+  }
+  if (!ref && g->nhosts < 2)
+    return note(f, "g%d: 1 host (%s): topology not judged, too few hosts (give --baseline)", gid + 1,
+                f->hosts[g->hosts[0]].name);
+  if (!ref) {
+    int best = majority(f, gid);
+    if (best < 0)
+      return best;
+    ref = f->hosts[best].facts;
+  }
+  for (int i = 0; i < g->nhosts; i++) {
+    struct nb__fleet_host *h = &f->hosts[g->hosts[i]];
+    if (!strcmp(h->fingerprint, g->ref_fp)) {
+      g->ref_hosts += !strcmp(g->ref_from, "baseline");
+      continue;
+    }
+    char **lines = NULL;
+    int n = 0, cap = 0, rc = nb__fleet_diff(h->facts, ref, &lines, &n, &cap);
+    if (rc == 0 && n == 0)
+      rc = nb__fleet_line(&lines, &n, &cap, "fingerprint %s, peers %s (the facts are equal)", h->fingerprint,
+                          g->ref_fp);
+    for (int j = 0; j < n; j++) {
+      if (rc == 0)
+        rc = add_find(f,
+                      (struct nb__fleet_find){
+                          .host = g->hosts[i], .gid = gid, .metric = -1, .what = lines[j], .judged_at = -1});
+      else
+        free(lines[j]);
+    }
+    free(lines);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* The band of one metric in one group, and the hosts outside it. */
+static int judge_metric(struct nb_fleet *f, struct nb__fleet_judged *j)
+{
+  double *tmp = malloc((size_t)j->n * sizeof *tmp);
+  if (!tmp)
+    return NB_ENOMEM;
+  memcpy(tmp, j->values, (size_t)j->n * sizeof *tmp);
+  j->median = nb__fleet_median(tmp, j->n);
+  for (int i = 0; i < j->n; i++)
+    tmp[i] = fabs(j->values[i] - j->median);
+  j->mad = nb__fleet_median(tmp, j->n) * NB_FLEET_MAD_SCALE;
+  free(tmp);
+  if (j->mad < NB_FLEET_MAD_FLOOR * fabs(j->median))
+    j->mad = NB_FLEET_MAD_FLOOR * fabs(j->median);
+  j->lo = j->median - f->k * j->mad;
+  j->hi = j->median + f->k * j->mad;
+  for (int i = 0; i < j->n; i++) {
+    double z = j->mad > 0 ? (j->values[i] - j->median) / j->mad : j->values[i] == j->median ? 0 : INFINITY;
+    if (fabs(z) > f->k && add_find(f, (struct nb__fleet_find){.host = j->hosts[i],
+                                                              .gid = j->gid,
+                                                              .metric = j->metric,
+                                                              .value = j->values[i],
+                                                              .mads = z,
+                                                              .judged_at = (int)(j - f->judged)}) < 0)
+      return NB_ENOMEM;
+  }
+  return 0;
+}
+
+/* Every metric of group gid: the hosts that have it and their medians. */
+static int collect_metrics(struct nb_fleet *f, int gid, int *judged_any)
+{
+  struct nb__fleet_group *g = &f->groups[gid];
+  int *count = calloc((size_t)f->nmetrics + 1, sizeof *count),
+      *at = malloc(((size_t)f->nmetrics + 1) * sizeof *at);
+  int rc = count && at ? 0 : NB_ENOMEM, few = 0, most_few = 0;
+  for (int i = 0; rc == 0 && i < g->nhosts; i++)
+    for (int v = 0; v < f->hosts[g->hosts[i]].nvals; v++)
+      count[f->hosts[g->hosts[i]].vals[v].metric]++;
+  for (int m = 0; rc == 0 && m < f->nmetrics; m++) {
+    at[m] = -1;
+    if (!count[m])
+      continue;
+    struct nb__fleet_judged *a = realloc(f->judged, (size_t)(f->njudged + 1) * sizeof *a);
+    if (!a) {
+      rc = NB_ENOMEM;
+      break;
+    }
+    f->judged = a;
+    at[m] = f->njudged;
+    struct nb__fleet_judged *j = &f->judged[f->njudged++];
+    *j = (struct nb__fleet_judged){.gid = gid, .metric = m, .judged = count[m] >= f->min_hosts};
+    j->hosts = malloc((size_t)count[m] * sizeof *j->hosts);
+    j->values = malloc((size_t)count[m] * sizeof *j->values);
+    if (!j->hosts || !j->values)
+      rc = NB_ENOMEM;
+    if (!j->judged) {
+      few++;
+      most_few = count[m] > most_few ? count[m] : most_few;
+    }
+  }
+  for (int i = 0; rc == 0 && i < g->nhosts; i++) {
+    struct nb__fleet_host *h = &f->hosts[g->hosts[i]];
+    for (int v = 0; v < h->nvals; v++) {
+      struct nb__fleet_judged *j = &f->judged[at[h->vals[v].metric]];
+      j->hosts[j->n] = g->hosts[i];
+      j->values[j->n++] = nb__fleet_median(h->vals[v].v, h->vals[v].n);
+    }
+  }
+  long values = 0;
+  for (int m = 0; rc == 0 && m < f->nmetrics; m++)
+    if (at[m] >= 0 && f->judged[at[m]].judged) {
+      *judged_any = 1;
+      values += f->judged[at[m]].n;
+      rc = judge_metric(f, &f->judged[at[m]]);
+    }
+  /* Many values judged at once: some lie beyond k MADs by chance alone (a
+   * normal tail, made heavier by the MAD estimated from the hosts). Said,
+   * so that a lone value just past the band is read as what it may be. */
+  if (rc == 0 && values)
+    rc = note(
+        f,
+        "g%d: %ld values judged; by chance alone about %.2g of them would lie beyond %g MADs with normal "
+        "noise",
+        gid + 1, values, (double)values * erfc(f->k / sqrt(2.0)), f->k);
+  free(count);
+  free(at);
+  if (rc == 0 && few)
+    rc = note(f, "g%d: %d metric%s on fewer than --min-hosts %d hosts (at most %d): too few to judge",
+              gid + 1, few, few > 1 ? "s" : "", f->min_hosts, most_few);
+  return rc;
+}
+
+static int cmp_find(const void *a, const void *b, void *arg)
+{
+  const struct nb_fleet *f = arg;
+  const struct nb__fleet_find *x = a, *y = b;
+  int tx = x->metric < 0, ty = y->metric < 0;
+  if (tx != ty)
+    return ty - tx;
+  if (!tx && fabs(x->mads) != fabs(y->mads))
+    return fabs(x->mads) < fabs(y->mads) ? 1 : -1;
+  if (x->gid != y->gid)
+    return x->gid - y->gid;
+  int c = strcmp(f->hosts[x->host].name, f->hosts[y->host].name);
+  if (c)
+    return c;
+  return x->seq - y->seq;
+}
+
+int nb__fleet_judge(struct nb_fleet *f, nb_error_t *err)
+{
+  if (!f->nhosts)
+    return nb__err(err, NB_EINVAL,
+                   "no host to judge: %ld files read, %ld written before results carried a probe (re-run "
+                   "numabench there, or add numabench probe records)",
+                   f->files, f->skipped_old);
+  int rc = make_groups(f), baseline_used = 0, judged_any = 0;
+  if (rc == 0)
+    rc = fold_groups(f);
+  for (int g = 0; rc == 0 && g < f->ngroups; g++) {
+    rc = judge_topology(f, g, &baseline_used);
+    judged_any |= f->groups[g].ref_fp != NULL;
+    if (rc == 0)
+      rc = collect_metrics(f, g, &judged_any);
+  }
+  if (rc < 0)
+    return nb__err(err, NB_ENOMEM, "fleet: out of memory");
+  if (f->baseline && !baseline_used) {
+    char *bkey =
+        group_key(f, json_object_get(f->baseline, "group"), json_object_get(f->baseline, "facts"), 0);
+    rc = nb__err(err, NB_EINVAL,
+                 "--baseline %s: its group (%s) is no group of these hosts (first: %s); is it the right "
+                 "machine type, or is --group different?",
+                 f->baseline_path, bkey ? bkey : "?", f->groups[0].key);
+    free(bkey);
+    return rc;
+  }
+  if (!judged_any)
+    return nb__err(
+        err, NB_EINVAL,
+        "nothing to judge: %d host%s in %d group%s; topology needs 2 hosts of a group (or --baseline), "
+        "a metric --min-hosts %d",
+        f->nhosts, f->nhosts > 1 ? "s" : "", f->ngroups, f->ngroups > 1 ? "s" : "", f->min_hosts);
+  if (f->nfinds)
+    qsort_r(f->finds, (size_t)f->nfinds, sizeof *f->finds, cmp_find, f);
+  char *flagged = calloc((size_t)f->nhosts, 1);
+  if (!flagged)
+    return nb__err(err, NB_ENOMEM, "fleet: out of memory");
+  for (int i = 0; i < f->nfinds; i++)
+    if (!flagged[f->finds[i].host]++)
+      f->drift_hosts++;
+  free(flagged);
+  return 0;
+}

@@ -1,0 +1,113 @@
+#!/bin/sh
+# numabench fleet (issue 13) on generated fleets: probe records and result
+# files made by tests/helpers/fleet-gen.py from recorded topologies and a
+# real host-backend run of this build, with injected drifts. Each drift is
+# found and named exactly (host and difference); a clean fleet of 200 hosts
+# with lognormal 3% noise raises no alarm. Bad files: mixed schema versions,
+# truncated files, other files in a directory, duplicates, files written
+# before the probe.
+. "$(dirname "$0")/lib.sh"
+need jq
+need python3
+: "${NB_SOURCE_DIR:?}"
+gen="$NB_SOURCE_DIR/tests/helpers/fleet-gen.py"
+
+# The template: a real run of this build (host backend).
+"$NUMABENCH" --config "$NB_SOURCE_DIR/configs/ci-smoke.ini" --backend host --output "$tmp/tpl" >/dev/null 2>"$tmp/err" ||
+  bad "template run exit $?: $(cat "$tmp/err")"
+tpl=$(ls "$tmp"/tpl/*.json)
+"$NUMABENCH" probe --topology "$NB_FIXTURES_DIR/2s-8gpu-smt.xml" --json --no-cuda >"$tmp/a.json" || bad "probe a"
+"$NUMABENCH" probe --topology "$NB_FIXTURES_DIR/nps4-4gpu.xml" --json --no-cuda >"$tmp/b.json" || bad "probe b"
+
+# A drifted fleet: 200 hosts of one type (3 runs each) and 4 of another
+# (too few for a band: its topology is judged, its metrics are not).
+python3 "$gen" --out "$tmp/drift" --probe "$tmp/a.json" --template "$tpl" --hosts 200 --repeats 3 --seed 1 \
+  --inject node-007=gpu-node:5:-1 --inject node-011=numa-balancing:1 --inject node-023=slow:0.6 \
+  --inject node-042=missing-node:1 --inject node-050=nps:2 --inject node-060=memory:1:256 ||
+  bad "fleet-gen drift"
+python3 "$gen" --out "$tmp/drift/other" --probe "$tmp/b.json" --template "$tpl" --hosts 4 --prefix amd \
+  --cpu-model "AMD EPYC 9654" --seed 2 || bad "fleet-gen other"
+"$NUMABENCH" fleet --format json "$tmp/drift" >"$tmp/d.json" 2>"$tmp/err"
+[ $? -eq 1 ] && ok "drift found: exit 1" || bad "drift exit: $(cat "$tmp/err")"
+topo() { # HOST DIFFERENCE: exactly this finding
+  check "$1: $2" "[.findings[] | select(.kind == \"topology\" and .host == \"$1\") | .difference] | index(\"$2\") != null" "$tmp/d.json"
+}
+topo node-007 "GPU 5 0000:90:1d.0: node -1, peers 1"
+topo node-011 "numa_balancing 1, peers 0"
+topo node-042 "node 1 missing, peers have it (48 CPUs, 512 GiB)"
+topo node-050 "NPS 2, peers 1"
+topo node-060 "node 1 memory 256 GiB, peers 512 GiB"
+check "topology drift on exactly those 5 hosts" '[.findings[] | select(.kind == "topology") | .host] | unique == ["node-007","node-011","node-042","node-050","node-060"]' "$tmp/d.json"
+check "node-023 40% slower: bind and none steps/s below the band" '[.findings[] | select(.kind == "performance" and .host == "node-023" and .mads < -4) | .metric | split(" ")[0:2] | join(" ")] | (index("bind steps/s") != null and index("none steps/s") != null)' "$tmp/d.json"
+check "value, band and MADs of node-023" '[.findings[] | select(.host == "node-023" and (.metric | startswith("bind steps/s")))][0] | (.value < .lo and .lo < .median and .median < .hi and (.value / .median) > 0.5 and (.value / .median) < 0.7)' "$tmp/d.json"
+check "no other host flagged for performance" '[.findings[] | select(.kind == "performance") | .host] | unique == ["node-023"]' "$tmp/d.json"
+check "two groups, the missing node folded into its type" '(.groups | length) == 2 and ([.groups[] | .hosts | length] | sort) == [4, 200]' "$tmp/d.json"
+check "the other type: 4 hosts, consistent, metrics not judged" '.groups[] | select(.hosts | length == 4) | .reference.from == "majority" and .reference.hosts == 4 and all(.metrics[]; .judged | not)' "$tmp/d.json"
+check "drift_hosts 6" '.drift_hosts == 6' "$tmp/d.json"
+
+# The text table: sorted by severity, topology first, then by MADs.
+"$NUMABENCH" fleet "$tmp/drift" >"$tmp/d.txt" 2>/dev/null
+grep -q '^topology .* node-007 .*GPU 5 0000:90:1d.0: node -1, peers 1$' "$tmp/d.txt" && ok "text names GPU 5's node" || bad "text: $(head -20 "$tmp/d.txt")"
+awk '/^severity/ {t=1; next} t && NF == 0 {exit} t {print $1}' "$tmp/d.txt" >"$tmp/sev"
+[ "$(head -1 "$tmp/sev")" = topology ] && [ "$(tail -1 "$tmp/sev")" != topology ] && ok "topology rows first" || bad "severity order: $(cat "$tmp/sev")"
+"$NUMABENCH" fleet --format md "$tmp/drift" 2>/dev/null | grep -q '^| topology | g[0-9] | node-011 | numa_balancing 1, peers 0 |$' && ok "markdown row" || bad "markdown"
+"$NUMABENCH" fleet --format csv "$tmp/drift" >"$tmp/d.csv" 2>/dev/null
+[ "$(head -1 "$tmp/d.csv")" = "format,group,host,kind,metric,value,median,lo,hi,mads,outlier,difference" ] && ok "csv header" || bad "csv header: $(head -1 "$tmp/d.csv")"
+grep -q '^1,g[0-9],node-007,topology,,,,,,,1,"GPU 5 0000:90:1d.0: node -1, peers 1"$' "$tmp/d.csv" && ok "csv quotes a difference with a comma" || bad "csv row"
+
+# --baseline: a golden probe record of the type; node-000 made drift from it.
+python3 "$gen" --out "$tmp/gold" --probe "$tmp/a.json" --template "$tpl" --hosts 1 --seed 3 || bad "gold"
+"$NUMABENCH" fleet --baseline "$tmp/gold/node-000/probe.json" --format json "$tmp/drift" >"$tmp/b.json" 2>"$tmp/err"
+[ $? -eq 1 ] && ok "--baseline: drift exit 1" || bad "--baseline exit: $(cat "$tmp/err")"
+check "--baseline is the reference of its group" '[.groups[] | select(.reference.from == "baseline")] | length == 1' "$tmp/b.json"
+topo_b() { check "--baseline: $1" "[.findings[] | select(.kind == \"topology\" and .host == \"$1\") | .difference] | index(\"$2\") != null" "$tmp/b.json"; }
+topo_b node-011 "numa_balancing 1, peers 0"
+
+# Clean fleets: no false alarm. Run files (5 values a host) at the default
+# k; with a bw file (37 values a host) at --k 5, since 7,400 values judged at
+# k = 4 put a few beyond the band by chance alone (the report says how many).
+python3 "$gen" --out "$tmp/clean" --probe "$tmp/a.json" --template "$tpl" --hosts 200 --repeats 3 --seed 4 || bad "clean"
+"$NUMABENCH" fleet "$tmp/clean" >"$tmp/c.txt" 2>"$tmp/err"
+[ $? -eq 0 ] && grep -q '^consistent: no drift on 200 hosts$' "$tmp/c.txt" && ok "200 clean hosts: no alarm, exit 0" || bad "clean: $(tail -5 "$tmp/c.txt") $(cat "$tmp/err")"
+python3 "$gen" --out "$tmp/cleanbw" --probe "$tmp/a.json" --template "$tpl" --hosts 200 --bw --seed 5 || bad "cleanbw"
+"$NUMABENCH" fleet --k 5 "$tmp/cleanbw" >"$tmp/c.txt" 2>"$tmp/err"
+[ $? -eq 0 ] && ok "200 clean hosts with bw, --k 5: no alarm" || bad "clean bw: $(grep MADs "$tmp/c.txt" | head -3)"
+grep -q 'values judged; by chance alone about' "$tmp/c.txt" && ok "the chance count is said" || bad "no chance note"
+
+# Too few hosts: said, not judged.
+python3 "$gen" --out "$tmp/few" --probe "$tmp/a.json" --template "$tpl" --hosts 3 --seed 6 || bad "few"
+"$NUMABENCH" fleet "$tmp/few" >"$tmp/f.txt" 2>"$tmp/err"
+[ $? -eq 0 ] && grep -q 'too few to judge' "$tmp/f.txt" && ok "3 hosts: metrics too few to judge, topology judged" || bad "few: $(cat "$tmp/f.txt" "$tmp/err")"
+
+# A directory with other files, duplicates, files written before the probe.
+mkdir -p "$tmp/mixed"
+cp -r "$tmp/few/." "$tmp/mixed/"
+cp "$tmp/mixed/node-000/run-0.json" "$tmp/mixed/node-000/run-0-copy.json"
+echo hello >"$tmp/mixed/README.txt"
+echo "format,mode" >"$tmp/mixed/node-000/run-0.csv" # run's CSV beside its JSON: passed over
+echo '{"not": "numabench"}' >"$tmp/mixed/other.json"
+python3 "$gen" --out "$tmp/mixed" --probe "$tmp/a.json" --template "$tpl" --hosts 0 --old 1 --prefix old || bad "old"
+"$NUMABENCH" fleet --format json "$tmp/mixed" >"$tmp/m.json" 2>"$tmp/err"
+[ $? -eq 0 ] && ok "mixed directory: exit 0" || bad "mixed exit: $(cat "$tmp/err")"
+grep -Eq "run-0(-copy)?.json: a duplicate of an earlier run file of host node-000" "$tmp/err" && ok "duplicate warned" || bad "dup: $(cat "$tmp/err")"
+grep -q "2 other files ignored" "$tmp/err" && ok "other files counted" || bad "other: $(cat "$tmp/err")"
+grep -q "old-000/run-0.json: written before results carried a probe: skipped" "$tmp/err" && ok "pre-probe file skipped with its fix" || bad "old: $(cat "$tmp/err")"
+check "duplicate counted once" '.files.duplicates == 1 and .files.results == 3 and .files.skipped_no_probe == 1 and .files.ignored == 2' "$tmp/m.json"
+
+# Mixed schema versions: a version 2 file among them is refused, named.
+sed 's/"schema_version": 1/"schema_version": 2/' "$tmp/mixed/node-001/run-0.json" >"$tmp/mixed/node-001/run-9.json"
+"$NUMABENCH" fleet "$tmp/mixed" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q 'run-9.json: schema_version 2' "$tmp/err" && ok "schema version 2 refused: $(tail -1 "$tmp/err")" || bad "v2: $(cat "$tmp/err")"
+rm "$tmp/mixed/node-001/run-9.json"
+head -c 2000 "$tmp/mixed/node-001/run-0.json" >"$tmp/mixed/node-001/run-8.json"
+"$NUMABENCH" fleet "$tmp/mixed" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q 'run-8.json: not JSON' "$tmp/err" && ok "truncated file refused" || bad "truncated: $(cat "$tmp/err")"
+
+# The plot (gnuplot; skipped without it).
+if command -v gnuplot >/dev/null 2>&1; then
+  "$NUMABENCH" fleet --format json "$tmp/drift" 2>/dev/null | "$NB_SOURCE_DIR/plot/numabench-fleet-plot" -o "$tmp/plots" - 2>"$tmp/err" &&
+    ls "$tmp"/plots/*.png >/dev/null 2>&1 && ok "plot: $(ls "$tmp/plots" | wc -l) PNGs" || bad "plot: $(cat "$tmp/err")"
+else
+  echo "note: gnuplot not installed, plot not checked"
+fi
+finish
