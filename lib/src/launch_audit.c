@@ -6,6 +6,7 @@
  * different nodes. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct nb__launch_audit {
   struct target *t;
   json_t *doc; /* the audit's document, NULL when it failed */
   nb_error_t err;
+  atomic_bool done; /* the thread has finished: joining it does not block */
 };
 
 /* The plan of rank r in this run's mode, from exec's line. */
@@ -84,7 +86,13 @@ static void *audit_thread(void *arg)
   free(text);
   nb_job_audit_free(au);
   free(tg);
+  atomic_store(&a->done, true);
   return NULL;
+}
+
+bool nb__launch_audit_done(const struct nb__launch_audit *a)
+{
+  return a && atomic_load(&a->done);
 }
 
 struct nb__launch_audit *nb__launch_audit_start(nb_launch_t l, const struct nb_launch_run *run)
@@ -192,7 +200,7 @@ void nb__launch_audit_end(struct nb__launch_audit *a, struct nb_launch_run *run)
     return;
   pthread_join(a->thread, NULL);
   for (int r = 0; r < run->nranks && r < a->n; r++) {
-    struct nb_launch_proof *pf = &run->ranks[r].proof;
+    struct nb_launch_proof next, *pf = &next;
     *pf = (struct nb_launch_proof){.rank_node = a->t[r].rank_node,
                                    .worker_node = a->t[r].worker_node,
                                    .rank_cpu_share = NAN,
@@ -203,6 +211,10 @@ void nb__launch_audit_end(struct nb__launch_audit *a, struct nb_launch_run *run)
       judge(a->doc, &a->t[r], pf);
     else
       snprintf(pf->why_not, sizeof pf->why_not, "the audit failed: %.90s", a->err.msg);
+    /* A second audit (taken once the workers ran) that no longer found the
+     * rank, because it exited meanwhile, leaves the first one's proof. */
+    if (next.audited || !run->ranks[r].proof.audited)
+      run->ranks[r].proof = next;
   }
   json_decref(a->doc);
   free(a->t);
