@@ -67,7 +67,7 @@ VM_HOSTROOT_MODULES="virtio_pci 9pnet_virtio 9p"
 # modules.dep (depmod makes it when installed): the dependencies are read
 # from each module's own .modinfo section, one level of them at a time.
 vm_extract_modules() {
-  local src=$1 ver=$2 dir t paths want m p deps have order left next
+  local src=$1 ver=$2 dir t paths want m p d deps have order left next ready
   dir="$NB_VM_WORK/modules-$ver"
   t=$(mktemp -d "$NB_VM_WORK/mods.XXXXXX")
   if [ -d "$src" ]; then
@@ -103,7 +103,7 @@ vm_extract_modules() {
   done
   # Each module after everything it depends on.
   rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-  order= left=$(cut -d' ' -f1 "$t/deps" | tr '-' '_')
+  order='' left=$(cut -d' ' -f1 "$t/deps" | tr '-' '_')
   while [ -n "$left" ]; do
     next=
     for m in $left; do
