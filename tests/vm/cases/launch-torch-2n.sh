@@ -21,9 +21,13 @@
 #    launcher onto the GPU's node; none: the audit found the rank and its
 #    workers and recorded where they ran.
 # Under TCG on a 2-core host the guest is slow: importing torch takes about
-# 90 s in a guest process, and one run of the job about 5 minutes, so the
-# case runs each mode once by default (R=1: about 16 minutes);
-# NB_VM_TORCH_REPEAT=3 runs the done-when command in full (about 45 minutes).
+# 90 s in a guest process, one run of the job 2 to 7 minutes, so the case
+# runs each mode once by default (R=1: measured 14 and 19 minutes on a
+# shared 2-core host, load 2 to 12); NB_VM_TORCH_REPEAT=3 runs the
+# done-when command in full (about 45 minutes). The job is small (96x96
+# images, width 8, 5 steps) and the audit samples for 8 s: a DataLoader
+# worker makes a batch and then waits for the slow training step, so a
+# short window can catch no CPU sample of it.
 LAYOUT=2n
 PCI=1
 NB_VM_HOSTROOT=1
@@ -40,7 +44,7 @@ prereq() {
 
 guest() {
   cat <<GUEST
-run launch.txt host $TORCH_NB launch --config $TORCH_SRC/configs/launch-seed.ini --devices 0000:41:00.0,0000:81:00.0 --nproc 2 --mode none,bind,adversarial --repeat $R --audit-at 3 --audit-for 2 --timeout 1200 --output /tmp/res --quiet -- /usr/bin/python3 $TORCH_SRC/configs/launch/train.py --image-size 32 --batch 4 --workers 2 --steps 4 --warmup 1 --threads 1 --log-every 1
+run launch.txt host $TORCH_NB launch --config $TORCH_SRC/configs/launch-seed.ini --devices 0000:41:00.0,0000:81:00.0 --nproc 2 --mode none,bind,adversarial --repeat $R --audit-at 3 --audit-for 8 --timeout 1200 --output /tmp/res --quiet -- /usr/bin/python3 $TORCH_SRC/configs/launch/train.py --image-size 96 --width 8 --batch 4 --workers 2 --steps 4 --warmup 1 --threads 1 --log-every 1
 run launch.json host sh -c 'cat /tmp/res/*.json'
 run report.txt host sh -c '$TORCH_NB report /tmp/res/*.json'
 GUEST
