@@ -22,7 +22,7 @@
 #    workers and recorded where they ran.
 # Under TCG on a 2-core host the guest is slow: importing torch takes about
 # 90 s in a guest process, one run of the job 2 to 7 minutes, so the case
-# runs each mode once by default (R=1: measured 14 and 19 minutes on a
+# runs each mode once by default (R=1: measured 11, 14 and 19 minutes on a
 # shared 2-core host, load 2 to 12); NB_VM_TORCH_REPEAT=3 runs the
 # done-when command in full (about 45 minutes). The job is small (96x96
 # images, width 8, 5 steps) and the audit samples for 8 s: a DataLoader
