@@ -73,7 +73,11 @@ void nb__launch_move(struct nb__migrator *g, int pid, const int *cpus, int n, in
  * proof. */
 struct nb__launch_audit;
 struct nb__launch_audit *nb__launch_audit_start(nb_launch_t l, const struct nb_launch_run *run);
+/* Joins the audit and writes each rank's proof into run; a rank the audit
+ * did not find keeps a proof an earlier audit of this run gave it. */
 void nb__launch_audit_end(struct nb__launch_audit *a, struct nb_launch_run *run);
+/* Whether the audit's thread has finished (ending it will not block). */
+bool nb__launch_audit_done(const struct nb__launch_audit *a);
 
 /* Free what a run owns. */
 void nb__launch_run_free(struct nb_launch_run *run);

@@ -6,6 +6,7 @@
  * different nodes. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct nb__launch_audit {
   struct target *t;
   json_t *doc; /* the audit's document, NULL when it failed */
   nb_error_t err;
+  atomic_bool done; /* the thread has finished: joining it does not block */
 };
 
 /* The plan of rank r in this run's mode, from exec's line. */
@@ -84,7 +86,13 @@ static void *audit_thread(void *arg)
   free(text);
   nb_job_audit_free(au);
   free(tg);
+  atomic_store(&a->done, true);
   return NULL;
+}
+
+bool nb__launch_audit_done(const struct nb__launch_audit *a)
+{
+  return a && atomic_load(&a->done);
 }
 
 struct nb__launch_audit *nb__launch_audit_start(nb_launch_t l, const struct nb_launch_run *run)
@@ -107,8 +115,9 @@ struct nb__launch_audit *nb__launch_audit_start(nb_launch_t l, const struct nb_l
   return a;
 }
 
-/* Samples and bytes of one audited process on node, added to *on and *all. */
-static void count(json_t *p, int node, long *s_on, long *s_all, double *b_on, double *b_all)
+/* Samples and bytes of one audited process on node, added to *on and *all;
+ * its shared-memory pages only with shm. */
+static void count(json_t *p, int node, bool shm, long *s_on, long *s_all, double *b_on, double *b_all)
 {
   size_t i, j;
   json_t *th, *nd;
@@ -127,13 +136,14 @@ static void count(json_t *p, int node, long *s_on, long *s_all, double *b_on, do
   static const char *const kinds[] = {"anon", "shm", "device"};
   json_t *res = json_object_get(p, "resident");
   for (int k = 0; k < 3; k++)
-    json_array_foreach(json_object_get(json_object_get(res, kinds[k]), "nodes"), j, nd)
-    {
-      double b = json_number_value(json_object_get(nd, "bytes"));
-      *b_all += b;
-      if (json_integer_value(json_object_get(nd, "node")) == node)
-        *b_on += b;
-    }
+    if (k != 1 || shm)
+      json_array_foreach(json_object_get(json_object_get(res, kinds[k]), "nodes"), j, nd)
+      {
+        double b = json_number_value(json_object_get(nd, "bytes"));
+        *b_all += b;
+        if (json_integer_value(json_object_get(nd, "node")) == node)
+          *b_on += b;
+      }
 }
 
 static double share(double on, double all)
@@ -158,10 +168,13 @@ static void judge(json_t *doc, const struct target *t, struct nb_launch_proof *p
     int pid = (int)json_integer_value(json_object_get(p, "pid"));
     if (pid == t->pid) {
       seen = true;
-      count(p, rn, &rs_on, &rs_all, &rb_on, &rb_all);
+      /* An adversarial rank's shared memory is mostly the batches its
+       * workers made on their node and hand over through /dev/shm: remote
+       * by the plan, so its pages are judged by its private memory. */
+      count(p, rn, !t->adversarial, &rs_on, &rs_all, &rb_on, &rb_all);
     } else if (json_is_integer(rp) && json_integer_value(rp) == t->pid) {
       pf->workers_seen++;
-      count(p, wn, &ws_on, &ws_all, &wb_on, &wb_all);
+      count(p, wn, true, &ws_on, &ws_all, &wb_on, &wb_all);
     }
   }
   json_array_foreach(json_object_get(doc, "ranks"), i,
@@ -192,7 +205,7 @@ void nb__launch_audit_end(struct nb__launch_audit *a, struct nb_launch_run *run)
     return;
   pthread_join(a->thread, NULL);
   for (int r = 0; r < run->nranks && r < a->n; r++) {
-    struct nb_launch_proof *pf = &run->ranks[r].proof;
+    struct nb_launch_proof next, *pf = &next;
     *pf = (struct nb_launch_proof){.rank_node = a->t[r].rank_node,
                                    .worker_node = a->t[r].worker_node,
                                    .rank_cpu_share = NAN,
@@ -203,6 +216,10 @@ void nb__launch_audit_end(struct nb__launch_audit *a, struct nb_launch_run *run)
       judge(a->doc, &a->t[r], pf);
     else
       snprintf(pf->why_not, sizeof pf->why_not, "the audit failed: %.90s", a->err.msg);
+    /* A second audit (taken once the workers ran) that no longer found the
+     * rank, because it exited meanwhile, leaves the first one's proof. */
+    if (next.audited || !run->ranks[r].proof.audited)
+      run->ranks[r].proof = next;
   }
   json_decref(a->doc);
   free(a->t);

@@ -48,9 +48,12 @@ struct sup {
   struct rank_io *io;
   double start, deadline; /* deadline: SIGKILL after the grace, 0 when not stopping */
   bool stopping;
-  int live; /* ranks not yet reaped */
+  int live;         /* ranks not yet reaped */
   double placed_at; /* when every rank had given exec's line or exited, 0 before */
+  double forked_at; /* when every running rank had started a process (a worker), 0 before */
   bool audit_started;
+  bool audit_had_workers; /* every running rank had a descendant when the audit started */
+  bool reaudited;         /* the second audit, once the workers ran, has started */
   struct nb__launch_audit *audit;
   struct nb__migrator mig;
 };
@@ -453,6 +456,43 @@ static bool all_placed(const struct sup *s)
   return true;
 }
 
+/* Whether every rank still running has started a process of its own (its
+ * first dataloader worker), as the watcher saw. */
+static bool all_forked(const struct sup *s)
+{
+  for (int r = 0; r < s->run->nranks; r++)
+    if (!s->run->ranks[r].exited && s->run->ranks[r].descendants_seen == 0)
+      return false;
+  return true;
+}
+
+/* The audit starts --audit-at seconds after every rank was placed (exec's
+ * lines): on a slow machine exec itself takes a while. A job whose ranks
+ * had no workers yet then (a slow import: torch takes minutes in an
+ * emulated guest) is audited once more when every rank has started them
+ * and the first audit is over, a second later so that all of them have
+ * forked; each rank's proof is the later audit's. A job that never forks
+ * keeps the first. */
+static void audit_tick(struct sup *s, double t)
+{
+  nb_launch_t l = s->l;
+  if (!s->placed_at && all_placed(s))
+    s->placed_at = t;
+  if (!s->forked_at && s->placed_at && all_forked(s))
+    s->forked_at = t;
+  if (!s->audit_started && s->live && s->placed_at && t - s->placed_at >= l->o->audit_at) {
+    s->audit_started = true;
+    s->audit_had_workers = s->forked_at > 0;
+    s->audit = nb__launch_audit_start(l, s->run);
+  }
+  if (s->audit_started && !s->audit_had_workers && !s->reaudited && s->live && s->forked_at &&
+      t - s->forked_at >= 1 && (!s->audit || nb__launch_audit_done(s->audit))) {
+    s->reaudited = true;
+    nb__launch_audit_end(s->audit, s->run);
+    s->audit = nb__launch_audit_start(l, s->run);
+  }
+}
+
 /* poll until every rank has exited and its pipes are closed (or, once the
  * ranks are gone, a second has passed: a process outside the group may
  * hold them). */
@@ -498,14 +538,7 @@ static void supervise(struct sup *s)
       start_stopping(s, NB_LAUNCH_TIMEOUT, SIGTERM);
     if (s->stopping && s->live && t >= s->deadline)
       kill_all(s, SIGKILL);
-    /* The audit starts --audit-at seconds after every rank was placed
-     * (exec's lines): on a slow machine exec itself takes a while. */
-    if (!s->placed_at && all_placed(s))
-      s->placed_at = t;
-    if (!s->audit_started && s->live && s->placed_at && t - s->placed_at >= l->o->audit_at) {
-      s->audit_started = true;
-      s->audit = nb__launch_audit_start(l, s->run);
-    }
+    audit_tick(s, t);
     if (t - last_watch >= 0.2 && s->live) {
       last_watch = t;
       watch(s);

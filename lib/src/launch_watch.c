@@ -4,6 +4,7 @@
  * the GPU's), the launcher does from outside, thread by thread. */
 #include <pthread.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,12 +68,32 @@ static void move_pages_of(int pid, int node, int max_node, struct nb_launch_move
   m->pages_left += left;
 }
 
+/* migrate_pages moves the pages a worker shares with its rank (the
+ * copy-on-write pages of the fork: the rank's own heap) too when the caller
+ * has CAP_SYS_NICE, as root does: the rank's memory would follow its
+ * workers to the GPU's node, which is not the adversarial plan (seen in a
+ * 2-node guest: a torch rank's pages 96% on its workers' node). Capabilities
+ * are per thread: the migrator thread gives up its effective CAP_SYS_NICE,
+ * so that only the pages each worker holds alone move, as for a user
+ * without it. */
+static void drop_sys_nice(void)
+{
+  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+  if (syscall(SYS_capget, &h, d) != 0)
+    return;
+  d[CAP_TO_INDEX(CAP_SYS_NICE)].effective &= ~CAP_TO_MASK(CAP_SYS_NICE);
+  if (syscall(SYS_capset, &h, d) != 0)
+    return;
+}
+
 /* Page moves take their time (a process that keeps touching its pages
  * makes migrate_pages retry): they run in a thread of their own, so that the
  * supervisor keeps reading output, reaping and timing while they do. */
 static void *migrator(void *arg)
 {
   struct nb__migrator *g = arg;
+  drop_sys_nice();
   pthread_mutex_lock(&g->mu);
   for (;;) {
     while (!g->stop && g->head == g->n)

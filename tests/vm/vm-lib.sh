@@ -37,10 +37,127 @@ vm_kernel() {
       vm_skip "no kernel image: apt-get download $pkg failed (offline? set NB_VM_KERNEL)"
     fi
     dpkg-deb --fsys-tarfile "$d"/*.deb | tar -xO --wildcards './boot/vmlinuz-*' >"$k.tmp" && mv "$k.tmp" "$k"
+    # The modules a host-root case loads come from the same package, so
+    # that they match the kernel; a failure here only shows in such a case.
+    vm_extract_modules "$d"/*.deb "${pkg#linux-image-}" >/dev/null 2>&1
     rm -rf "$d"
     [ -s "$k" ] || vm_skip "no kernel image: could not extract vmlinuz from $pkg"
   fi
   echo "$k"
+}
+
+# vm_kernel_version KERNEL: the release a bzImage was built as (uname -r),
+# from the version string its boot header points to (offset at 0x20e,
+# relative to 0x200).
+vm_kernel_version() {
+  local off
+  off=$(od -An -tu2 -j 526 -N 2 "$1" 2>/dev/null | tr -d ' ')
+  [ -n "$off" ] && [ "$off" -gt 0 ] || return 1
+  dd if="$1" bs=1 skip=$((off + 512)) count=128 2>/dev/null | tr '\0' '\n' | head -n 1 | awk '{print $1}'
+}
+
+# The modules that mount the host's root in a guest (virtio-9p over PCI),
+# loaded in this order after the modules each depends on.
+VM_HOSTROOT_MODULES="virtio_pci 9pnet_virtio 9p"
+
+# vm_extract_modules SRC VERSION: $VM_HOSTROOT_MODULES and every module they
+# depend on, from SRC (a linux-image .deb, or a lib/modules/VERSION
+# directory), into $NB_VM_WORK/modules-VERSION with the file load-order
+# (one file name a line, each after its dependencies). A package carries no
+# modules.dep (depmod makes it when installed): the dependencies are read
+# from each module's own .modinfo section, one level of them at a time.
+vm_extract_modules() {
+  local src=$1 ver=$2 dir t paths want m p d deps have order left next ready
+  dir="$NB_VM_WORK/modules-$ver"
+  t=$(mktemp -d "$NB_VM_WORK/mods.XXXXXX")
+  if [ -d "$src" ]; then
+    paths=$(cd "$src" && find . -name '*.ko' | sed 's|^\./||')
+  else
+    paths=$(dpkg-deb --fsys-tarfile "$src" | tar -t | sed -n "s|^\./lib/modules/$ver/\(.*\.ko\)\$|\1|p")
+  fi
+  want=$VM_HOSTROOT_MODULES have=
+  while [ -n "$want" ]; do
+    next=
+    for m in $want; do
+      # Module names use _ where their file names may have -.
+      p=$(echo "$paths" | awk -v m="$m" '{ n = $0; sub(/.*\//, "", n); sub(/\.ko$/, "", n); gsub(/-/, "_", n) } n == m { print; exit }')
+      [ -n "$p" ] || { echo "module $m is not in $src" >&2; rm -rf "$t"; return 1; }
+      next="$next $p"
+    done
+    if [ -d "$src" ]; then
+      for p in $next; do mkdir -p "$t/$(dirname "$p")" && cp "$src/$p" "$t/$p"; done
+    else
+      # shellcheck disable=SC2046
+      dpkg-deb --fsys-tarfile "$src" | tar -x -C "$t" --strip-components=4 $(for p in $next; do echo "./lib/modules/$ver/$p"; done) ||
+        { rm -rf "$t"; return 1; }
+    fi
+    have="$have $want" want=
+    for p in $next; do
+      m=${p##*/} m=${m%.ko}
+      deps=$(tr '\0' '\n' <"$t/$p" | sed -n 's/^depends=//p' | head -n 1 | tr ',' ' ')
+      echo "$m $deps" >>"$t/deps"
+      for d in $deps; do
+        case " $have $want " in *" $d "*) ;; *) want="$want $d" ;; esac
+      done
+    done
+  done
+  # Each module after everything it depends on.
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  order='' left=$(cut -d' ' -f1 "$t/deps" | tr '-' '_')
+  while [ -n "$left" ]; do
+    next=
+    for m in $left; do
+      deps=$(awk -v m="$m" '{ n = $1; gsub(/-/, "_", n) } n == m { $1 = ""; print; exit }' "$t/deps")
+      ready=1
+      for d in $deps; do case " $order " in *" $d "*) ;; *) ready=0 ;; esac; done
+      if [ $ready = 1 ]; then order="$order $m"; else next="$next $m"; fi
+    done
+    [ "$next" != "$left" ] || { echo "modules with circular dependencies: $left" >&2; rm -rf "$t" "$dir.tmp"; return 1; }
+    left=$next
+  done
+  for m in $order; do
+    p=$(cd "$t" && find . -name '*.ko' | awk -v m="$m" '{ n = $0; sub(/.*\//, "", n); sub(/\.ko$/, "", n); gsub(/-/, "_", n) } n == m { print; exit }')
+    cp "$t/$p" "$dir.tmp/" && echo "${p##*/}" >>"$dir.tmp/load-order"
+  done
+  rm -rf "$t" "$dir" && mv "$dir.tmp" "$dir"
+  echo "$dir"
+}
+
+# vm_hostroot_modules: the directory of the host-root modules matching
+# $KERNEL (cached in $NB_VM_WORK), or a skip with the reason. They come
+# from the linux-image package of the kernel's release (the one vm_kernel
+# downloads), or from the host's /lib/modules when it runs that release.
+vm_hostroot_modules() {
+  local ver dir d m
+  ver=$(vm_kernel_version "$KERNEL") || vm_skip "cannot read the kernel release from $KERNEL"
+  dir="$NB_VM_WORK/modules-$ver"
+  if [ ! -s "$dir/load-order" ] && [ -d "/lib/modules/$ver/kernel" ]; then
+    vm_extract_modules "/lib/modules/$ver" "$ver" >/dev/null
+  fi
+  if [ ! -s "$dir/load-order" ]; then
+    [ -z "${NB_VM_KERNEL:-}" ] || vm_skip "no 9p modules for kernel $ver (NB_VM_KERNEL): put them in $dir with a load-order file, or unset NB_VM_KERNEL"
+    command -v apt-get >/dev/null 2>&1 || vm_skip "no 9p modules for kernel $ver and no apt-get to fetch linux-image-$ver"
+    d=$(mktemp -d "$NB_VM_WORK/kernel.XXXXXX")
+    if ! (cd "$d" && apt-get download "linux-image-$ver" >/dev/null 2>&1); then
+      rm -rf "$d"
+      vm_skip "no 9p modules for kernel $ver: apt-get download linux-image-$ver failed (offline, or the cached vmlinuz is older than the archive's: remove $NB_VM_WORK/vmlinuz)"
+    fi
+    vm_extract_modules "$d"/*.deb "$ver" >/dev/null || { rm -rf "$d"; vm_skip "could not extract the 9p modules from linux-image-$ver"; }
+    rm -rf "$d"
+  fi
+  # A module that is compressed would need a decompressing insmod.
+  for m in $(cat "$dir/load-order"); do
+    case $m in *.ko) ;; *) vm_skip "module $m of kernel $ver is compressed; busybox insmod needs plain .ko files" ;; esac
+  done
+  echo "$dir"
+}
+
+# vm_hostroot_prereqs: what a case with NB_VM_HOSTROOT=1 needs (QEMU's
+# virtfs and the modules), or a skip; prints the modules' directory.
+vm_hostroot_prereqs() {
+  qemu-system-x86_64 -device help 2>/dev/null | grep -q '"virtio-9p-pci"' ||
+    vm_skip "qemu-system-x86_64 has no virtio-9p-pci (virtfs) to export the host's root"
+  vm_hostroot_modules
 }
 
 vm_prereqs() {
@@ -73,6 +190,13 @@ vm_initrd() {
   vm_copy_binary "$root" "$NUMABENCH" /bin/numabench
   # Helpers a case needs beside numabench (NB_VM_EXTRA_BINS, set by the case).
   for b in ${NB_VM_EXTRA_BINS:-}; do vm_copy_binary "$root" "$b" "/bin/${b##*/}"; done
+  # A host-root case: the modules that mount the host's root over virtio-9p,
+  # loaded by init in the order of /hostroot-modules.
+  if [ "${NB_VM_HOSTROOT:-0}" = 1 ]; then
+    mkdir -p "$root/lib/modules"
+    cp "$VM_HOSTROOT_MODDIR"/*.ko "$root/lib/modules/"
+    cp "$VM_HOSTROOT_MODDIR/load-order" "$root/hostroot-modules"
+  fi
   cp "$NB_VM_DIR/guest-init" "$root/init"
   chmod +x "$root/init"
   cp "$script" "$root/case-guest.sh"
@@ -118,11 +242,18 @@ vm_boot() {
       done
     done
   fi
+  # The host's root, read-only, for a case that runs the host's programs
+  # (NB_VM_HOSTROOT=1); multidevs=remap keeps inode numbers unique across
+  # the host's mounts.
+  if [ "${NB_VM_HOSTROOT:-0}" = 1 ]; then
+    topo="$topo -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
+        -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,bus=pcie.0"
+  fi
   # KVM on these hosts only runs specially built guests: software emulation
   # (TCG) unless NB_VM_ACCEL=kvm.
   if [ "${NB_VM_ACCEL:-tcg}" = kvm ]; then accel="-enable-kvm -cpu host"; else accel="-accel tcg,thread=multi -cpu max"; fi
   # shellcheck disable=SC2086
-  timeout "${NB_VM_TIMEOUT:-300}" qemu-system-x86_64 $accel $topo -machine q35 \
+  timeout "${NB_VM_TIMEOUT:-${VM_CASE_TIMEOUT:-300}}" qemu-system-x86_64 $accel $topo -machine q35 \
     -kernel "$KERNEL" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1" \
     -nographic -no-reboot -nodefaults -serial stdio \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$log" 2>&1
