@@ -232,7 +232,7 @@ static void copy_stream_sse2(unsigned char *d, const unsigned char *s, size_t n)
   _mm_sfence();
 }
 
-static void copy_stream(void *d, const void *s, size_t n)
+void nb__copy_stream(void *d, const void *s, size_t n)
 {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx"))
@@ -241,7 +241,7 @@ static void copy_stream(void *d, const void *s, size_t n)
     copy_stream_sse2(d, s, n);
 }
 #else
-static void copy_stream(void *d, const void *s, size_t n)
+void nb__copy_stream(void *d, const void *s, size_t n)
 {
   memcpy(d, s, n);
 }
@@ -333,7 +333,7 @@ static void build_batch(struct gpu_pipe *gp, int w, long b, unsigned char *dst, 
     if (replay && torch)
       memcpy(out, pool + (size_t)(k % r->layout.pool_samples) * S, S);
     else if (replay)
-      copy_stream(out, pool + (size_t)(k % r->layout.pool_samples) * S, S);
+      nb__copy_stream(out, pool + (size_t)(k % r->layout.pool_samples) * S, S);
     else
       nb_gen_normal((float *)out, nel, r->cfg.seed, sample_stream(gp, k));
     double t1 = nb__now(), t2 = t1;
