@@ -39,6 +39,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 echo "machine: $(hostname), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), torch $("$py" -c 'import torch; print(torch.__version__)')"
 echo "settings: sample 3x${size}x${size} float32, batch $batch, $workers workers, $steps steps"
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The DataLoader alone, with train.py's own Dataset.
 loader_us=$(cd "$here/configs/launch" && "$py" - "$size" "$batch" "$workers" "$steps" <<'PY'
@@ -114,6 +115,7 @@ while [ $try -le "$tries" ]; do
   if within "$t"; then
     printf 'match: --cpu-work %s (numabench %.1f us vs DataLoader %.1f us per sample, %+.1f%%)\n' "$c" "$t" \
       "$loader_us" "$(echo "$t $loader_us" | awk '{print ($1 / $2 - 1) * 100}')"
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     exit 0
   fi
   if echo "$t $loader_us" | awk '{exit !($1 < $2)}'; then

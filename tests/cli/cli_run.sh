@@ -119,5 +119,17 @@ else
   bad "replay and randn digests differ (or are missing) with a pool larger than the run: '$d1' '$d2'"
 fi
 check "randn: no pool" '.resolved.source == "randn" and .resolved.pool_bytes == null and all(.runs[].gpus[]; .pool_s == null)' "$tmp/randn.json"
+# compare: replay runs with pools of different sizes (one may fit in the
+# cache) are not comparable; files written before pool_bytes existed are.
+jq '.resolved.pool_bytes = 4096' "$tmp/replay.json" >"$tmp/pool4k.json"
+"$NUMABENCH" compare "$tmp/replay.json" "$tmp/pool4k.json" >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && grep -q 'pool_bytes' "$tmp/err" && ok "compare: different replay pools: exit 2: $(cat "$tmp/err")" ||
+  bad "compare different pools: exit $rc: $(cat "$tmp/err")"
+jq 'del(.resolved.pool_bytes)' "$tmp/randn.json" >"$tmp/old.json"
+"$NUMABENCH" compare "$tmp/old.json" "$tmp/randn.json" >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc -ne 2 ] && ok "compare: a file without pool_bytes compares with randn (exit $rc)" ||
+  bad "compare old file: exit 2: $(cat "$tmp/err")"
 
 finish
