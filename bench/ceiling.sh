@@ -3,12 +3,18 @@
 #
 #   bench/ceiling.sh [BUILD_DIR]
 #
-# 1. the ceiling: `bw --backend host`, a same-node memory copy (one thread),
-#    of one batch's bytes, on the node of the first device;
+# 1. the ceiling: `bw --backend host`, a same-node memory copy (one thread)
+#    on the node of the run's device (the node the run itself reports), of
+#    max(256 MiB, 4 x the last-level cache) so that it is a copy through
+#    memory and not one through the cache (a batch of the default size fits
+#    in the L3 of many servers);
 # 2. `run --backend host --pipeline direct --source replay` and the same with
-#    `--pipeline torch`, one device, bound: each pipeline's GB/s and its ratio
-#    to the ceiling (goal for direct: >= 0.85, the harness's own overhead at
-#    most 15%);
+#    `--pipeline torch`, one device, bound, with replay pools of the same size
+#    (so the workers read memory, not cache): each pipeline's GB/s and its
+#    ratio to the ceiling (goal for direct: >= 0.85, the harness's own
+#    overhead at most 15%), and how busy the copy engine was (device_copy's
+#    time per step x steps per second: near 1, the copy into the device slot
+#    bounds the run);
 # 3. `numabench-genbench` (in every repeat): the generator beside memset (what --source randn
 #    costs), and one copy alone beside two copies at once. A replay pipeline
 #    moves every byte twice at the same time (the worker's copy out of its
@@ -35,16 +41,32 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
 "$nb" topo --json --no-cuda >"$tmp/topo.json" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
-# The node of the first device the host backend simulates: the first node with CPUs.
-node=$(jq '[.nodes[] | select(.has_cpus and .allowed)][0].os_index' "$tmp/topo.json")
+# The node of the run's device: asked of a short run, as the runs below
+# place it (the host backend stands in for GPU 0 at its node).
+"$nb" run --backend host --gpus 1 --mode bind --sample 1x8x8 --batch 1 --steps 1 --warmup 0 --workers 1 \
+  --no-save --quiet --json >"$tmp/run.json" 2>"$tmp/err" || { echo "ceiling: run failed: $(cat "$tmp/err")" >&2; exit 1; }
+node=$(jq '.runs[0].gpus[0].node' "$tmp/run.json")
 cores=$(jq "[.nodes[] | select(.os_index == $node)][0].cores" "$tmp/topo.json")
 workers=${WORKERS:-$((cores > 1 ? cores - 1 : 1))}
 c=${sample%%x*}
 rest=${sample#*x}
 bytes=$((c * ${rest%%x*} * ${rest#*x} * 4 * batch))
+# The last-level cache of a CPU of that node, from sysfs (0 where unknown).
+cpu=$(jq "[.nodes[] | select(.os_index == $node)][0].cpus[0] // 0" "$tmp/topo.json")
+llc=0
+for d in /sys/devices/system/cpu/cpu"${cpu:-0}"/cache/index*; do
+  [ -r "$d/size" ] || continue
+  v=$(sed 's/K$/*1024/; s/M$/*1048576/' "$d/size")
+  v=$(($v))
+  [ "$v" -gt "$llc" ] && llc=$v
+done
+csize=$((4 * llc > 268435456 ? 4 * llc : 268435456))
+csize=$(((csize + 1048575) / 1048576 * 1048576))
 
 echo "machine: $(hostname), $(nproc) CPUs, $(jq '.nodes | length' "$tmp/topo.json") NUMA node(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "settings: sample $sample, batch $batch ($((bytes / 1048576)) MiB), $steps steps, $repeat repeats, $workers worker(s), node $node"
+echo "last-level cache: $((llc / 1048576)) MiB; ceiling copy and replay pools: $((csize / 1048576)) MiB each"
 
 # bw and the runs take turns, so that a machine whose load changes shifts all
 # of them alike; the medians are compared.
@@ -52,15 +74,24 @@ echo "settings: sample $sample, batch $batch ($((bytes / 1048576)) MiB), $steps 
 : >"$tmp/direct"
 : >"$tmp/torch"
 : >"$tmp/two"
+: >"$tmp/busy"
+: >"$tmp/stages"
 run() { # PIPELINE
-  "$nb" run --backend host --gpus 1 --mode bind --pipeline "$1" --source replay --sample "$sample" \
-    --batch "$batch" --steps "$steps" --warmup 10 --workers "$workers" --no-save --quiet --json \
+  "$nb" run --backend host --gpus 1 --mode bind --pipeline "$1" --source replay --pool-size "$csize" \
+    --sample "$sample" --batch "$batch" --steps "$steps" --warmup 10 --workers "$workers" --no-save --quiet --json \
     >"$tmp/run.json" 2>"$tmp/err" || { echo "ceiling: run --pipeline $1 failed: $(cat "$tmp/err")" >&2; exit 1; }
+  [ "$(jq '.runs[0].gpus[0].node' "$tmp/run.json")" = "$node" ] ||
+    { echo "ceiling: the run's device moved off node $node" >&2; exit 1; }
   jq '.runs[0].gpus[0].gbps' "$tmp/run.json" >>"$tmp/$1"
+  if [ "$1" = direct ]; then
+    jq '.runs[0].gpus[0] | .stages_ms.device_copy * .steps_per_s / 1000' "$tmp/run.json" >>"$tmp/busy"
+    jq -r '.runs[0].gpus[0] | "\(.stages_ms.generate) \(.stages_ms.device_copy) \(.copy_gbps) \(.starved_pct)"' \
+      "$tmp/run.json" >>"$tmp/stages"
+  fi
 }
 i=0
 while [ $i -lt "$repeat" ]; do
-  "$nb" bw --backend host --size "$bytes" --json >"$tmp/bw.json" 2>"$tmp/err" ||
+  "$nb" bw --backend host --size "$csize" --json >"$tmp/bw.json" 2>"$tmp/err" ||
     { echo "ceiling: bw failed: $(cat "$tmp/err")" >&2; exit 1; }
   jq "(.rows_cpu_nodes | index($node)) as \$r | (.cols_memory_nodes | index($node)) as \$c | .alone[\$r][\$c].median" \
     "$tmp/bw.json" >>"$tmp/bw"
@@ -76,13 +107,17 @@ dir=$(median "$tmp/direct")
 tor=$(median "$tmp/torch")
 
 two=$(median "$tmp/two")
+busy=$(median "$tmp/busy")
 
 echo
-printf '%-44s %7.2f GB/s  (runs: %s)\n' "ceiling: bw --backend host, node $node -> $node" "$ceil" "$(tr '\n' ' ' <"$tmp/bw")"
+printf '%-44s %7.2f GB/s  (runs: %s)\n' "ceiling: bw --backend host, $((csize / 1048576)) MiB, node $node -> $node" "$ceil" "$(tr '\n' ' ' <"$tmp/bw")"
 printf '%-44s %7.2f GB/s  %5.2f of the ceiling  (runs: %s)\n' "run --pipeline direct --source replay" "$dir" \
   "$(echo "$dir $ceil" | awk '{print $1 / $2}')" "$(tr '\n' ' ' <"$tmp/direct")"
 printf '%-44s %7.2f GB/s  %5.2f of the ceiling  (runs: %s)\n' "run --pipeline torch --source replay" "$tor" \
   "$(echo "$tor $ceil" | awk '{print $1 / $2}')" "$(tr '\n' ' ' <"$tmp/torch")"
+printf 'direct: copy engine busy (device_copy ms x steps/s / 1000): %.2f (runs: %s)\n' "$busy" "$(tr '\n' ' ' <"$tmp/busy")"
+echo "direct, per run: worker ms per batch (copies out of the pool, per worker), device_copy ms per batch, copy engine GB/s, starved %:"
+sed 's/^/  /' "$tmp/stages"
 echo
 sed 's/^/genbench (last repeat): /' "$tmp/gen"
 printf 'two copies at once, each: %.2f GB/s (runs: %s)\n' "$two" "$(tr '\n' ' ' <"$tmp/two")"
@@ -91,4 +126,5 @@ printf 'direct + replay / two copies at once: %.2f (near 1 or above: the pipelin
 echo "  memory traffic, two copies of every byte at once; below 1, the shortfall is the harness's overhead)"
 printf 'goal: direct + replay >= 0.85 of the ceiling: %s\n' \
   "$(echo "$dir $ceil" | awk '{print ($1 / $2 >= 0.85) ? "met" : "NOT met"}')"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit 0

@@ -188,4 +188,11 @@ void nb__copy_describe(enum nb_backend b, enum nb_pin pin, char *buf, size_t len
  * backend pins nothing). */
 enum nb_pin nb__copy_pin(const struct nb__copy_ops *ops, enum nb_pin asked);
 
+/* n bytes from s to d with streaming (non-temporal) stores, fenced: for a
+ * destination the CPU does not read next (a staging slot the copy engine
+ * takes, the host backend's device slot), so that the copy costs a read and
+ * a write of each byte, not also the read that pulls the destination's lines
+ * into the cache (pipeline.c). */
+void nb__copy_stream(void *d, const void *s, size_t n);
+
 #endif

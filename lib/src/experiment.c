@@ -23,6 +23,7 @@ struct point {
   struct nb_run_config run;           /* resolved, except backend (per machine) and batch */
   enum nb_mode modes[NB_NMODES];
   int nmodes;
+  bool batch_as_replay; /* an automatic batch is picked as for --source replay (source_points) */
 };
 
 /* What one point's runs need while it is reported; freed by the next point. */
@@ -136,6 +137,25 @@ static int add_sweep(nb_experiment_t x, const struct nb_config *options, nb_erro
   return nb_sweep_each(options->sweep, sweep_point, &a, err);
 }
 
+/* --pool-size where no point replays is refused rather than ignored. When
+ * the points differ in source (--sweep source=randn,replay), an automatic
+ * batch is picked for every point as for replay, whose pools take memory
+ * too, so that the points are measured at one batch size and compare. */
+static int source_points(nb_experiment_t x, nb_error_t *err)
+{
+  int replay = 0;
+  for (int i = 0; i < x->npoints; i++)
+    replay += x->points[i].run.source == NB_SOURCE_REPLAY;
+  const struct nb_option *opt = nb_option_find("pool-size");
+  if (!replay && x->npoints > 0 && opt && nb_config_is_set(&x->points[0].options, opt))
+    return nb__err(err, NB_EINVAL,
+                   "--pool-size is for --source replay, and every run here generates (randn); add --source "
+                   "replay or drop --pool-size");
+  for (int i = 0; i < x->npoints; i++)
+    x->points[i].batch_as_replay = replay > 0 && replay < x->npoints;
+  return 0;
+}
+
 int nb_experiment_new(nb_experiment_t *xp, const struct nb_experiment_config *cfg, nb_error_t *err)
 {
   *xp = NULL;
@@ -157,6 +177,8 @@ int nb_experiment_new(nb_experiment_t *xp, const struct nb_experiment_config *cf
    * anything is measured, not after the whole run. */
   if (rc == 0 && !cfg->options->no_save)
     rc = nb__output_dir("--output", cfg->options->output, err);
+  if (rc == 0)
+    rc = source_points(x, err);
   if (rc == 0 && x->npoints > 1)
     rc = check_points(x, err);
   if (rc < 0) {
@@ -237,7 +259,10 @@ static int choose_batch(const struct point *pt, struct point_state *st, nb_plan_
 {
   st->report.batch_auto = pt->options.batch == 0;
   st->run.batch = pt->options.batch;
-  if (st->report.batch_auto && !(st->run.batch = nb_run_pick_batch(ran, nran, &st->run, 128, 0.5))) {
+  struct nb_run_config as = st->run;
+  if (pt->batch_as_replay)
+    as.source = NB_SOURCE_REPLAY;
+  if (st->report.batch_auto && !(st->run.batch = nb_run_pick_batch(ran, nran, &as, 128, 0.5))) {
     /* The memory guard's message for a batch of 1 names the node or the
      * cgroup limit that is short, rather than guessing which. */
     st->run.batch = 1;

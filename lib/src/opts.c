@@ -108,8 +108,9 @@ static const struct nb_option options[] = {
      "memory, generated before timing (decoded data in the page cache: the copy runs at memory speed)",
      0, 0, NB_VAL(source_kind), sources, .flags = NB_OPT_SWEEPABLE},
     {"pool-size", 0, NB_OPT_SIZE, NB_OFF(pool_size), "256M", NB_CMD_RUN, "BYTES",
-     "--source replay: each worker's pool (K, M, G), in whole samples and at least two batches", 0, 0,
-     NB_VAL(pool_bytes), .flags = 0},
+     "--source replay: each worker's pool (K, M, G), in whole samples, raised above two batches to a prime "
+     "number of samples (so every worker reads all of it); refused with --source randn",
+     0, 0, NB_VAL(pool_bytes), .flags = 0},
     {"cpu-work", 0, NB_OPT_INT, NB_OFF(cpu_work), "0", NB_CMD_RUN, "USEC",
      "worker CPU work per sample in microseconds (decode, augmentation: a calibrated spin on the worker's "
      "core); match it to your DataLoader's per-sample time (bench/pytorch-match.sh)",

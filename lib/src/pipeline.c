@@ -154,20 +154,30 @@ static double thread_cpu_now(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The spin's iterations per microsecond of the thread's CPU time, the best
+ * of five runs of about a millisecond. Where the thread's CPU clock does not
+ * advance (some sandboxes report 0 for it), the doubling would run to 2^32
+ * iterations and the rate come out 0, so that --cpu-work silently did
+ * nothing: after 20 ms of wall time with a clock that has not moved, the
+ * wall clock times the spin instead. */
 static double spin_calibrate(uint64_t *sink)
 {
   uint64_t n = 1024;
-  double t = 0, best = 0;
+  double t = 0, best = 0, (*clock)(void) = thread_cpu_now, w0 = nb__now();
   for (; n < (1ull << 32); n *= 2) {
-    double t0 = thread_cpu_now();
+    double t0 = clock();
     *sink = spin(n, *sink);
-    if ((t = thread_cpu_now() - t0) >= 1e-3)
+    if ((t = clock() - t0) >= 1e-3)
       break;
+    if (t <= 0 && clock == thread_cpu_now && nb__now() - w0 > 0.02) {
+      clock = nb__now;
+      n = 512;
+    }
   }
   for (int k = 0; k < 5; k++) {
-    double t0 = thread_cpu_now();
+    double t0 = clock();
     *sink = spin(n, *sink);
-    t = thread_cpu_now() - t0;
+    t = clock() - t0;
     if (t > 0 && (double)n / (t * 1e6) > best)
       best = (double)n / (t * 1e6);
   }
@@ -222,7 +232,7 @@ static void copy_stream_sse2(unsigned char *d, const unsigned char *s, size_t n)
   _mm_sfence();
 }
 
-static void copy_stream(void *d, const void *s, size_t n)
+void nb__copy_stream(void *d, const void *s, size_t n)
 {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx"))
@@ -231,7 +241,7 @@ static void copy_stream(void *d, const void *s, size_t n)
     copy_stream_sse2(d, s, n);
 }
 #else
-static void copy_stream(void *d, const void *s, size_t n)
+void nb__copy_stream(void *d, const void *s, size_t n)
 {
   memcpy(d, s, n);
 }
@@ -286,6 +296,11 @@ static int worker_setup(struct gpu_pipe *gp, int w, struct nb__taudit *a, double
   if (rc == 0 && r->cfg.cpu_work_us > 0) {
     uint64_t sink = (uint64_t)w + 1;
     *rate = spin_calibrate(&sink);
+    if (!(*rate > 0) || !isfinite(*rate))
+      return nb__err(e, NB_EIO,
+                     "run: --cpu-work: neither the thread's CPU clock nor the wall clock timed the spin "
+                     "(rate %g); run without --cpu-work on this machine",
+                     *rate);
     pthread_mutex_lock(&gp->mu);
     gp->cpu_rate_sum += *rate;
     pthread_mutex_unlock(&gp->mu);
@@ -318,7 +333,7 @@ static void build_batch(struct gpu_pipe *gp, int w, long b, unsigned char *dst, 
     if (replay && torch)
       memcpy(out, pool + (size_t)(k % r->layout.pool_samples) * S, S);
     else if (replay)
-      copy_stream(out, pool + (size_t)(k % r->layout.pool_samples) * S, S);
+      nb__copy_stream(out, pool + (size_t)(k % r->layout.pool_samples) * S, S);
     else
       nb_gen_normal((float *)out, nel, r->cfg.seed, sample_stream(gp, k));
     double t1 = nb__now(), t2 = t1;
@@ -746,13 +761,34 @@ void nb__layout(struct nb__layout *l, const struct nb_run_config *cfg, const str
   l->per_worker[NB__BUF_POOL] = l->pool_samples ? 1 : 0;
 }
 
+static int is_prime(size_t n)
+{
+  if (n < 2)
+    return 0;
+  for (size_t d = 2; d <= n / d; d++)
+    if (n % d == 0)
+      return 0;
+  return 1;
+}
+
+/* The pool is a prime number of samples, more than two batches. Worker w
+ * builds batches w, w + W, w + 2W..., whose starts b * B fall on multiples
+ * of gcd(W * B, P) in the pool: a worker reads only min(B, g) / g of it, and
+ * with P = 2B and an even W it re-reads one batch, cache-resident, for the
+ * whole run. A prime P > B shares no factor with B, so g is 1 (every worker
+ * streams through the whole pool) unless W is a multiple of P, which needs
+ * more workers per device than two batches hold samples. The pool's sample
+ * j is still randn's sample j, so replay delivers randn's data until the
+ * sequence wraps. */
 size_t nb_run_pool_samples(const struct nb_run_config *cfg)
 {
   if (cfg->source != NB_SOURCE_REPLAY)
     return 0;
   size_t S = nb_run_sample_bytes(cfg), want = cfg->pool_bytes ? cfg->pool_bytes : NB_POOL_DEFAULT_BYTES;
-  size_t n = S ? want / S : 0, two = 2 * (size_t)(cfg->batch > 0 ? cfg->batch : 1);
-  return n > two ? n : two;
+  size_t n = S ? want / S : 0, two = 2 * (size_t)(cfg->batch > 0 ? cfg->batch : 1) + 1;
+  for (n = n > two ? n : two; !is_prime(n); n++)
+    ;
+  return n;
 }
 
 int nb__layout_count(const struct nb__layout *l, enum nb__buf_kind kind, int nworkers)
@@ -915,8 +951,13 @@ static int check_config(nb_topo_t topo, const struct nb_run_config *cfg, nb_erro
     return nb__err(err, NB_EINVAL, "topology %s is not this machine: its plans are never run",
                    nb_topo_source(topo));
   if (cfg->channels <= 0 || cfg->height <= 0 || cfg->width <= 0 || cfg->batch <= 0 || cfg->steps <= 0 ||
-      cfg->warmup < 0 || cfg->gpu_work_us < 0 || cfg->cpu_work_us < 0)
+      cfg->warmup < 0)
     return nb__err(err, NB_EINVAL, "run: sample shape, batch and steps must be positive");
+  if (cfg->gpu_work_us < 0 || cfg->cpu_work_us < 0)
+    return nb__err(err, NB_EINVAL,
+                   "run: gpu_work_us and cpu_work_us (--gpu-work, --cpu-work) must be 0 or more, "
+                   "got %d and %d",
+                   cfg->gpu_work_us, cfg->cpu_work_us);
   if (cfg->source != NB_SOURCE_RANDN && cfg->source != NB_SOURCE_REPLAY)
     return nb__err(err, NB_EINVAL, "run: the source must be randn or replay");
   if (cfg->backend != NB_BACKEND_HOST && cfg->backend != NB_BACKEND_CUDA)

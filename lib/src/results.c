@@ -403,10 +403,12 @@ int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_forma
 static const char *const same_fields[] = {
     "resolved.sample",  "resolved.batch",       "resolved.workers_per_gpu", "resolved.pipeline",
     "resolved.backend", "resolved.gpu_work_us", "resolved.steps",           "resolved.warmup",
-    "resolved.devices", "resolved.source",      "resolved.cpu_work_us"};
+    "resolved.devices", "resolved.source",      "resolved.cpu_work_us",     "resolved.pool_bytes"};
 
 /* A setting that result files older than it lack, read as its default then
- * (--source randn, --cpu-work 0), so that old baselines stay comparable. */
+ * (--source randn, --cpu-work 0, no pool), so that old baselines stay
+ * comparable. The pool's size is compared because a pool that fits in the
+ * cache replays at cache speed. */
 static json_t *same_field(json_t *doc, const char *field, json_t **made)
 {
   json_t *v = at(doc, field);
@@ -417,6 +419,8 @@ static json_t *same_field(json_t *doc, const char *field, json_t **made)
     *made = json_string("randn");
   else if (!strcmp(field, "resolved.cpu_work_us"))
     *made = json_integer(0);
+  else if (!strcmp(field, "resolved.pool_bytes"))
+    *made = json_null();
   return *made;
 }
 

@@ -113,7 +113,7 @@ static void test_replay_cpu_work(void **state)
     nb_plan_t plan = plan_for(NB_MODE_BIND, 2);
     struct nb_run_config cfg = cfg_for((enum nb_pipeline)p, NB_PIN_REGISTER);
     cfg.source = NB_SOURCE_REPLAY;
-    cfg.pool_bytes = 4096; /* two batches: the sequence wraps around the pool */
+    cfg.pool_bytes = 4096; /* raised to 11 samples (above two batches of 4, prime): the sequence wraps */
     cfg.cpu_work_us = 20;
     nb_run_t run, host;
     nb_error_t err = {0};
@@ -129,7 +129,7 @@ static void test_replay_cpu_work(void **state)
       assert_int_equal(res->verified, 9);
       assert_int_equal(res->mismatches, 0);
       assert_true(res->digest == nb_run_gpu(host, g)->digest);
-      assert_true(res->pool_bytes == 2 * 4 * nb_run_sample_bytes(&cfg));
+      assert_true(res->pool_bytes == 11 * nb_run_sample_bytes(&cfg));
       assert_true(res->stage_ms[NB_STAGE_CPU_WORK] > 0 && res->cpu_work_rate > 0);
       assert_non_null(nb_run_buf_audit(run, g, NB_RUN_NBUFKINDS - 1));
     }

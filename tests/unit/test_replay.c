@@ -116,7 +116,8 @@ static void test_replay_is_randn_unwrapped(void **state)
   assert_true(modes_run >= 2); /* none and bind plan everywhere */
 }
 
-/* A pool of two batches: the sequence wraps around it, and what arrives is
+/* A pool of just over two batches (a prime number of samples, not a
+ * multiple of the batch): the sequence wraps around it, and what arrives is
  * the pool's samples in order, not randn's. */
 static void test_replay_wraps(void **state)
 {
@@ -125,11 +126,12 @@ static void test_replay_wraps(void **state)
     for (int w = 1; w <= 2; w++) {
       nb_plan_t plan = plan_for(NB_MODE_BIND, w);
       struct nb_run_config cfg = small((enum nb_pipeline)p, NB_SOURCE_REPLAY);
-      cfg.pool_bytes = 4096; /* less than two batches: raised to them */
-      assert_int_equal(nb_run_pool_samples(&cfg), 2 * (size_t)cfg.batch);
+      cfg.pool_bytes = 4096; /* less than two batches: raised above them */
+      size_t P = nb_run_pool_samples(&cfg);
+      assert_true(P > 2 * (size_t)cfg.batch && P % (size_t)cfg.batch != 0);
       nb_run_t run;
       run_checked(plan, &cfg, &run, nb_pipeline_name(cfg.pipeline));
-      uint64_t want = expected_digest(&cfg, cfg.warmup + cfg.steps, 2 * (size_t)cfg.batch);
+      uint64_t want = expected_digest(&cfg, cfg.warmup + cfg.steps, P);
       assert_true(nb_run_gpu(run, 0)->digest == want);
       assert_true(want != expected_digest(&cfg, cfg.warmup + cfg.steps, 0));
       nb_run_free(run);
@@ -137,19 +139,73 @@ static void test_replay_wraps(void **state)
     }
 }
 
+static int prime(size_t n)
+{
+  for (size_t d = 2; d * d <= n; d++)
+    if (n % d == 0)
+      return 0;
+  return n >= 2;
+}
+
+/* The pool: the bytes asked for in whole samples, raised above two batches,
+ * then to the next prime. */
 static void test_pool_size(void **state)
 {
   (void)state;
   struct nb_run_config cfg = small(NB_PIPE_DIRECT, NB_SOURCE_RANDN);
-  size_t S = nb_run_sample_bytes(&cfg);
+  size_t S = nb_run_sample_bytes(&cfg), P;
   assert_int_equal(nb_run_pool_samples(&cfg), 0);
   cfg.source = NB_SOURCE_REPLAY;
   cfg.pool_bytes = 0;
-  assert_int_equal(nb_run_pool_samples(&cfg), NB_POOL_DEFAULT_BYTES / S);
-  cfg.pool_bytes = 100 * S + S / 2; /* whole samples only */
-  assert_int_equal(nb_run_pool_samples(&cfg), 100);
-  cfg.batch = 80; /* two batches are more */
-  assert_int_equal(nb_run_pool_samples(&cfg), 160);
+  P = nb_run_pool_samples(&cfg);
+  assert_true(prime(P) && P >= NB_POOL_DEFAULT_BYTES / S);
+  for (size_t n = NB_POOL_DEFAULT_BYTES / S; n < P; n++)
+    assert_false(prime(n));
+  cfg.pool_bytes = 100 * S + S / 2; /* whole samples only: 100, then the next prime */
+  assert_int_equal(nb_run_pool_samples(&cfg), 101);
+  cfg.batch = 80; /* more than two batches is more: 161 = 7 * 23, 162, then 163 */
+  assert_int_equal(nb_run_pool_samples(&cfg), 163);
+  cfg.batch = 1;
+  cfg.pool_bytes = S;
+  assert_int_equal(nb_run_pool_samples(&cfg), 3);
+}
+
+/* Every worker reads the whole pool, not one batch of it again and again:
+ * worker w builds batches w, w + W, ..., whose sample i is pool sample
+ * (b * B + i) mod P (build_batch). With the old floor of two batches and an
+ * even W, worker 0 read samples 0..B-1 only. */
+static void test_pool_worker_coverage(void **state)
+{
+  (void)state;
+  struct nb_run_config cfg = small(NB_PIPE_DIRECT, NB_SOURCE_REPLAY);
+  size_t S = nb_run_sample_bytes(&cfg);
+  const int batches[] = {1, 2, 3, 4, 8, 16, 32};
+  for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++)
+    for (int W = 1; W <= 8; W++) {
+      /* A worker count that is a multiple of the (prime) pool is the one case
+       * left, documented at nb_run_pool_samples: it needs W >= 3 here. */
+      cfg.batch = batches[bi];
+      cfg.pool_bytes = S; /* the smallest pool: the floor decides */
+      size_t P = nb_run_pool_samples(&cfg), seen_n;
+      if (W % (int)P == 0)
+        continue;
+      unsigned char *seen = malloc(P);
+      assert_non_null(seen);
+      for (int w = 0; w < W; w++) {
+        memset(seen, 0, P);
+        seen_n = 0;
+        for (size_t b = (size_t)w; b < (size_t)w + P * (size_t)W; b += (size_t)W)
+          for (size_t i = 0; i < (size_t)cfg.batch; i++) {
+            size_t j = (b * (size_t)cfg.batch + i) % P;
+            seen_n += !seen[j];
+            seen[j] = 1;
+          }
+        if (seen_n != P)
+          fail_msg("batch %d, %d workers: worker %d reads %zu of the pool's %zu samples", cfg.batch, W, w,
+                   seen_n, P);
+      }
+      free(seen);
+    }
 }
 
 /* The memory guard counts each worker's pool where the worker's memory
@@ -259,6 +315,7 @@ int main(void)
       cmocka_unit_test(test_replay_is_randn_unwrapped),
       cmocka_unit_test(test_replay_wraps),
       cmocka_unit_test(test_pool_size),
+      cmocka_unit_test(test_pool_worker_coverage),
       cmocka_unit_test(test_pool_memory),
       cmocka_unit_test(test_pool_audited),
       cmocka_unit_test(test_cpu_work),

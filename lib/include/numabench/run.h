@@ -40,8 +40,9 @@ enum nb_source {
                        timed region (decoded data read from the page cache): memory speed */
 };
 
-/** --pool-size's default: bytes of each worker's replay pool (raised to two
- *  batches when that is more). */
+/** --pool-size's default: bytes of each worker's replay pool (in whole
+ *  samples, raised to the next prime number of samples above two batches;
+ *  nb_run_pool_samples). */
 #define NB_POOL_DEFAULT_BYTES ((size_t)256 << 20)
 
 /** The CUDA backend copies back and checks every this-many-th batch with
@@ -83,7 +84,7 @@ struct nb_run_config {
   void (*progress)(void *arg, int step, int total);
   void *progress_arg;
   enum nb_source source; /* randn (default) or replay */
-  size_t pool_bytes;     /* replay: each worker's pool, raised to two batches (0: NB_POOL_DEFAULT_BYTES) */
+  size_t pool_bytes;     /* replay: each worker's pool, nb_run_pool_samples (0: NB_POOL_DEFAULT_BYTES) */
   int cpu_work_us;       /* per sample, a calibrated spin on the worker's core after the sample is made */
 };
 
@@ -168,8 +169,10 @@ const char *nb_pipeline_name(enum nb_pipeline p);
 const char *nb_backend_name(enum nb_backend b);
 const char *nb_source_name(enum nb_source s);
 /** Samples in each worker's replay pool for cfg: pool_bytes (or the default)
- *  in whole samples, at least two batches so that caches do not flatter the
- *  copies; 0 for randn. */
+ *  in whole samples, raised to more than two batches and then to the next
+ *  prime, so that every worker reads the whole pool (not one batch of it
+ *  again and again, from the cache) whatever the worker count below that
+ *  prime; 0 for randn. */
 size_t nb_run_pool_samples(const struct nb_run_config *cfg);
 
 /* ---- the placement audit of a run, for the reporters ---- */

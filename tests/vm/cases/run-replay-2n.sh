@@ -23,7 +23,7 @@ check() {
   vm_ran "$out" randn.json
   for p in torch direct; do
     local j=$out/$p.json
-    vm_check "$p: replay, a pool per worker of 8 MiB in whole samples, cpu work as asked" ".resolved.source == \"replay\" and .resolved.pool_bytes == ((8388608 / .resolved.sample_bytes | floor) * .resolved.sample_bytes) and .resolved.cpu_work_us == $([ $p = direct ] && echo 20 || echo 0)" "$j"
+    vm_check "$p: replay, a pool per worker of 8 MiB in whole samples raised to the next prime, cpu work as asked" "(.resolved.pool_bytes / .resolved.sample_bytes) as \$n | (8388608 / .resolved.sample_bytes | floor) as \$m | .resolved.source == \"replay\" and (\$n | floor) == \$n and \$n >= \$m and ([range(\$m; \$n + 1) | select(. as \$k | [range(2; \$k) | select(\$k % . == 0)] | length == 0)] | first) == \$n and .resolved.cpu_work_us == $([ $p = direct ] && echo 20 || echo 0)" "$j"
     vm_check "$p: three modes ran, all batches verified" '[.runs[].mode] == ["none","bind","adversarial"] and all(.runs[].gpus[]; .verify.batches == 22 and .verify.mismatches == 0 and .pool_s > 0)' "$j"
     vm_check "$p: bind and adversarial placement achieved (kernel audit)" '.runs[1].placement.achieved and .runs[2].placement.achieved' "$j"
     vm_check "$p: bind and adversarial: every device's replay pools audited, pages on its workers' node" '[range(1;3) as $r | range(0;2) as $g | .runs[$r].placement.gpus[$g] | ([.threads[] | select(.role == "worker") | .planned_cpu_node] | unique) as $w | .buffers[] | select(.name == "replay_pool") | $w == [$g] and .planned_node == $g and .pages.total > 0 and .pages.nodes == [{"node": $g, "count": .pages.total}] and .ok] | length == 4 and all' "$j"
