@@ -67,10 +67,11 @@ static void headline(const struct nb_fleet *f, FILE *out, int md)
 {
   fprintf(
       out,
-      "%snumabench fleet: %d host%s in %d group%s, %ld files (%ld results, %ld probes); band: median +- %g "
-      "MADs (MAD x %.4f), metrics judged on at least %d hosts%s\n\n",
+      "%snumabench fleet: %d host%s in %d group%s, %ld files (%ld results, %ld probes); band: median +- t "
+      "MADs (MAD x %.4f), t calibrated to the group size for k = %g, metrics judged on at least %d "
+      "hosts%s\n\n",
       md ? "**" : "", f->nhosts, f->nhosts > 1 ? "s" : "", f->ngroups, f->ngroups > 1 ? "s" : "",
-      f->results + f->probes, f->results, f->probes, f->k, NB_FLEET_MAD_SCALE, f->min_hosts, md ? "**" : "");
+      f->results + f->probes, f->results, f->probes, NB_FLEET_MAD_SCALE, f->k, f->min_hosts, md ? "**" : "");
   fprintf(out, md ? "| group | hosts | reference | machine |\n|---|---:|---|---|\n"
                   : "group  hosts  reference                         machine\n");
   for (int i = 0; i < f->ngroups; i++) {
@@ -167,8 +168,8 @@ static void write_csv(const struct nb_fleet *f, FILE *out)
   for (int m = 0; m < f->njudged; m++) {
     const struct nb__fleet_judged *j = &f->judged[m];
     for (int i = 0; i < j->n; i++) {
-      double z = j->mad > 0 ? (j->values[i] - j->median) / j->mad : 0;
-      if (!j->judged || fabs(z) <= f->k)
+      double z = nb__fleet_z(j, i);
+      if (!j->judged || fabs(z) <= j->t)
         csv_value(f, out, j, i, z, 0);
     }
   }
@@ -178,17 +179,18 @@ static json_t *judged_json(const struct nb_fleet *f, const struct nb__fleet_judg
 {
   json_t *hosts = json_array();
   for (int i = 0; hosts && i < j->n; i++) {
-    double z = j->mad > 0 ? (j->values[i] - j->median) / j->mad : 0;
+    double z = nb__fleet_z(j, i);
     json_array_append_new(hosts, json_pack("{s:s, s:o, s:o, s:b}", "host", f->hosts[j->hosts[i]].name,
                                            "value", nb__json_num(j->values[i]), "mads",
                                            j->judged ? nb__json_num(z) : json_null(), "outlier",
-                                           j->judged && fabs(z) > f->k));
+                                           j->judged && fabs(z) > j->t));
   }
-  return json_pack("{s:s, s:i, s:b, s:o, s:o, s:o, s:o, s:o}", "metric", f->metrics[j->metric], "n", j->n,
-                   "judged", j->judged, "median", j->judged ? nb__json_num(j->median) : json_null(), "mad",
-                   j->judged ? nb__json_num(j->mad) : json_null(), "lo",
+  return json_pack("{s:s, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "metric", f->metrics[j->metric], "n",
+                   j->n, "judged", j->judged, "median", j->judged ? nb__json_num(j->median) : json_null(),
+                   "mad", j->judged ? nb__json_num(j->mad) : json_null(), "lo",
                    j->judged ? nb__json_num(j->lo) : json_null(), "hi",
-                   j->judged ? nb__json_num(j->hi) : json_null(), "hosts", hosts ? hosts : json_null());
+                   j->judged ? nb__json_num(j->hi) : json_null(), "threshold",
+                   j->judged ? nb__json_num(j->t) : json_null(), "hosts", hosts ? hosts : json_null());
 }
 
 static json_t *groups_json(const struct nb_fleet *f)
