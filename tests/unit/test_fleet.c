@@ -83,6 +83,16 @@ static void test_diff_lines(void **state)
   assert_string_equal(diff(h, r), "distance node 0 -> node 1 32, peers 21|GPU 0: bus_id 0000:11:00.0, peers "
                                   "0000:10:00.0|CUDA absent, peers 12.4|new_fact true, peers absent");
   json_decref(h);
+  /* GPU 0 gone from the bus: GPU 1 is now GPU 0, matched by its bus id, so
+   * only the lost GPU is named (not a bus id change of GPU 0 and a missing
+   * GPU 1). */
+  h = facts();
+  json_array_remove(json_object_get(h, "gpus"), 0);
+  json_object_set_new(json_array_get(json_object_get(h, "gpus"), 0), "index", json_integer(0));
+  json_object_set_new(json_array_get(json_object_get(h, "gpus"), 0), "node", json_null());
+  assert_string_equal(diff(h, r),
+                      "GPU 0 0000:10:00.0 missing, peers have it|GPU 0 0000:a0:1d.0: node -1, peers 1");
+  json_decref(h);
   json_decref(r);
 }
 
