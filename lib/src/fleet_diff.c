@@ -28,6 +28,13 @@ static void shown(json_t *v, char *buf, size_t len)
   }
   if (json_is_string(v)) {
     snprintf(buf, len, "%s", json_string_value(v));
+    /* Cut at a character, not inside one: the line goes into JSON, which
+     * takes valid UTF-8 only. */
+    const unsigned char *full = (const unsigned char *)json_string_value(v);
+    size_t n = strlen(buf);
+    while (n > 0 && (full[n] & 0xC0) == 0x80)
+      n--;
+    buf[n] = '\0';
     return;
   }
   char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));

@@ -151,10 +151,13 @@ static int cmp_name(const void *a, const void *b, void *arg)
 }
 
 /* A group of fewer than --min-hosts hosts whose CPU and GPU models are those
- * of a group of at least --min-hosts joins the largest such group: a host
- * that lost a GPU or a node, or whose NPS changed, counts other GPUs or
- * nodes and would otherwise be a machine type of its own, judged against
- * nobody. Its facts then differ from its peers', which says what it lost. */
+ * of a larger group (of at least 2 hosts: topology is judged on 2) joins the
+ * largest such group: a host that lost a GPU or a node, or whose NPS
+ * changed, counts other GPUs or nodes and would otherwise be a machine type
+ * of its own, judged against nobody. Its facts then differ from its peers',
+ * which says what it lost. The larger group need not reach --min-hosts, a
+ * threshold for the performance band only: 4 hosts and one that lost a GPU
+ * are a drift. */
 static int fold_groups(struct nb_fleet *f)
 {
   int total = f->ngroups;
@@ -169,8 +172,8 @@ static int fold_groups(struct nb_fleet *f)
       continue;
     int best = -1;
     for (int b = 0; b < f->ngroups; b++)
-      if (b != s && f->groups[b].nhosts >= f->min_hosts && !strcmp(mkeys[b], mkeys[s]) &&
-          (best < 0 || f->groups[b].nhosts > f->groups[best].nhosts))
+      if (b != s && f->groups[b].nhosts >= 2 && f->groups[b].nhosts > small->nhosts &&
+          !strcmp(mkeys[b], mkeys[s]) && (best < 0 || f->groups[b].nhosts > f->groups[best].nhosts))
         best = b;
     if (best < 0)
       continue;
