@@ -213,7 +213,7 @@ static int diff_gpus(struct lines *o, json_t *h, json_t *r)
 
 /* Cell by cell when the shapes agree; a matrix of another size follows
  * from a missing or extra node, already said, so only its size is named. */
-static int diff_distances(struct lines *o, json_t *h, json_t *r)
+static int diff_distances(struct lines *o, json_t *h, json_t *r, json_t *nodes)
 {
   size_t n = json_array_size(r), same = json_array_size(h) == n;
   for (size_t i = 0; same && i < n; i++)
@@ -230,7 +230,13 @@ static int diff_distances(struct lines *o, json_t *h, json_t *r)
       char x[32], y[32];
       shown(a, x, sizeof x);
       shown(b, y, sizeof y);
-      if (LINE(o, "distance node %zu -> node %zu %s, peers %s", i, j, x, y) < 0)
+      /* Rows and columns are in the nodes' order, not node numbers: a
+       * machine with a memory-only or offline node numbers them sparsely. */
+      json_t *ni = json_object_get(json_array_get(nodes, i), "node"),
+             *nj = json_object_get(json_array_get(nodes, j), "node");
+      long long a_id = json_is_integer(ni) ? json_integer_value(ni) : (long long)i,
+                b_id = json_is_integer(nj) ? json_integer_value(nj) : (long long)j;
+      if (LINE(o, "distance node %lld -> node %lld %s, peers %s", a_id, b_id, x, y) < 0)
         return NB_ENOMEM;
     }
   if (cells > DIFF_CELLS_MAX && LINE(o, "distances: %d more cells differ", cells - DIFF_CELLS_MAX) < 0)
@@ -262,7 +268,7 @@ int nb__fleet_diff(json_t *h, json_t *r, char ***l, int *n, int *cap)
     else if (!strcmp(key, "gpus") && json_is_array(hv) && json_is_array(rv))
       rc = diff_gpus(&o, hv, rv);
     else if (!strcmp(key, "distances") && json_is_array(hv) && json_is_array(rv))
-      rc = diff_distances(&o, hv, rv);
+      rc = diff_distances(&o, hv, rv, json_object_get(r, "nodes"));
     else
       rc = diff_value(&o, key, hv, rv);
     if (rc < 0)

@@ -83,6 +83,16 @@ static void test_diff_lines(void **state)
   assert_string_equal(diff(h, r), "distance node 0 -> node 1 32, peers 21|GPU 0: bus_id 0000:11:00.0, peers "
                                   "0000:10:00.0|CUDA absent, peers 12.4|new_fact true, peers absent");
   json_decref(h);
+  /* Distances name the nodes by number, not by matrix index: nodes 0 and
+   * 2 (node 1 offline). */
+  h = facts();
+  json_t *r2 = facts();
+  json_object_set_new(json_array_get(json_object_get(h, "nodes"), 1), "node", json_integer(2));
+  json_object_set_new(json_array_get(json_object_get(r2, "nodes"), 1), "node", json_integer(2));
+  json_array_set_new(json_array_get(json_object_get(h, "distances"), 0), 1, json_integer(32));
+  assert_string_equal(diff(h, r2), "distance node 0 -> node 2 32, peers 21");
+  json_decref(h);
+  json_decref(r2);
   /* A value cut inside a UTF-8 character would make the line invalid
    * JSON text: it is cut before the character. */
   h = facts();
