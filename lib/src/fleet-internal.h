@@ -4,6 +4,7 @@
 #ifndef NB_FLEET_INTERNAL_H
 #define NB_FLEET_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -70,9 +71,20 @@ struct nb__fleet_judged {
   int n;      /* hosts that have it */
   int judged; /* n >= min_hosts */
   double median, mad, lo, hi;
+  double t;       /* the band's half width in MADs, calibrated to n (fleet_threshold.c) */
   int *hosts;     /* the n hosts */
   double *values; /* their medians over repeats */
 };
+
+/* Value i's distance from the median in MADs: infinite when the MAD is 0
+ * (every host equal but this one). One definition for the judge and every
+ * writer, so that they agree on which values are out. */
+static inline double nb__fleet_z(const struct nb__fleet_judged *j, int i)
+{
+  if (j->mad > 0)
+    return (j->values[i] - j->median) / j->mad;
+  return j->values[i] == j->median ? 0 : j->values[i] > j->median ? INFINITY : -INFINITY;
+}
 
 struct nb__fleet_group {
   char *key;       /* the values of the grouping keys, "k=v, ..." */

@@ -21,18 +21,10 @@
  * a bind-mount loop. */
 #define FLEET_DEPTH_MAX 16
 
-static const char *const group_keys[] = {"cpu_model",
-                                         "gpu_model",
-                                         "gpus",
-                                         "nodes",
-                                         "nps",
-                                         "smt",
-                                         "kernel",
-                                         "driver",
-                                         "cuda",
-                                         "numa_balancing",
-                                         "transparent_hugepages",
-                                         NULL};
+static const char *const group_keys[] = {
+    "cpu_model", "gpu_model", "gpus",   "nodes",          "nps",
+    "smt",       "kernel",    "driver", "numa_balancing", "transparent_hugepages",
+    NULL};
 
 static uint64_t hash(const char *s)
 {
@@ -182,7 +174,7 @@ int nb_fleet_new(nb_fleet_t *fleetp, const struct nb_fleet_opts *o, nb_error_t *
       if (!known || f->nkeys == NB_FLEET_MAX_KEYS)
         rc = nb__err(err, NB_EINVAL,
                      "--group %s: '%.*s' is not a grouping key (cpu_model, gpu_model, gpus, nodes, nps, smt, "
-                     "kernel, driver, cuda, numa_balancing, transparent_hugepages, each once; or none)",
+                     "kernel, driver, numa_balancing, transparent_hugepages, each once; or none)",
                      keys, (int)n, p);
       for (int i = 0; rc == 0 && i < f->nkeys; i++)
         if (strlen(f->keys[i]) == n && !strncmp(f->keys[i], p, n))

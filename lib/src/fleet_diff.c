@@ -1,6 +1,6 @@
 /* numabench: the fleet report's topology drift, said exactly. A host's probe
  * facts are compared with the reference's key by key: nodes by node number,
- * GPUs by index, the distance matrix cell by cell, everything else as a
+ * GPUs by bus id (then index), the distance matrix cell by cell, everything else as a
  * value; each difference is one line naming the host's value and its
  * peers'. */
 #include <stdlib.h>
@@ -28,6 +28,13 @@ static void shown(json_t *v, char *buf, size_t len)
   }
   if (json_is_string(v)) {
     snprintf(buf, len, "%s", json_string_value(v));
+    /* Cut at a character, not inside one: the line goes into JSON, which
+     * takes valid UTF-8 only. */
+    const unsigned char *full = (const unsigned char *)json_string_value(v);
+    size_t n = strlen(buf);
+    while (n > 0 && (full[n] & 0xC0) == 0x80)
+      n--;
+    buf[n] = '\0';
     return;
   }
   char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
@@ -118,7 +125,8 @@ static void gpu_node(json_t *v, char *buf, size_t len)
 
 static int diff_gpu(struct lines *o, json_t *hg, json_t *rg, long long idx)
 {
-  const char *bus = json_string_value(json_object_get(rg, "bus_id"));
+  /* The host's bus id names the GPU: it is the one whose facts are shown. */
+  const char *bus = json_string_value(json_object_get(hg, "bus_id"));
   const char *key;
   json_t *rv;
   json_object_foreach(rg, key, rv)
@@ -143,34 +151,69 @@ static int diff_gpu(struct lines *o, json_t *hg, json_t *rg, long long idx)
   return 0;
 }
 
-static int diff_gpus(struct lines *o, json_t *h, json_t *r)
+/* The GPU of a whose bus id is bus, skipping those already taken. */
+static long find_bus(json_t *a, const char *bus, const char *taken)
 {
   size_t i;
-  json_t *rg, *hg;
-  json_array_foreach(r, i, rg)
+  json_t *e;
+  json_array_foreach(a, i, e)
   {
-    json_t *id = json_object_get(rg, "index");
+    const char *b = json_string_value(json_object_get(e, "bus_id"));
+    if (!taken[i] && bus && b && !strcmp(b, bus))
+      return (long)i;
+  }
+  return -1;
+}
+
+static long find_index(json_t *a, json_t *id, const char *taken)
+{
+  size_t i;
+  json_t *e;
+  json_array_foreach(a, i, e) if (!taken[i] && json_equal(json_object_get(e, "index"), id)) return (long)i;
+  return -1;
+}
+
+/* GPUs are matched by bus id first, so that one GPU gone from the bus is
+ * named alone, not as a shift of every later index; those left are paired
+ * by index (a GPU whose bus id changed); the rest are missing or extra. */
+static int diff_gpus(struct lines *o, json_t *h, json_t *r)
+{
+  size_t nr = json_array_size(r), nh = json_array_size(h);
+  char *rt = calloc(nr + 1, 1), *ht = calloc(nh + 1, 1);
+  long *pair = malloc((nr + 1) * sizeof *pair);
+  int rc = rt && ht && pair ? 0 : NB_ENOMEM;
+  for (size_t i = 0; rc == 0 && i < nr; i++) {
+    pair[i] = find_bus(h, json_string_value(json_object_get(json_array_get(r, i), "bus_id")), ht);
+    if (pair[i] >= 0)
+      rt[i] = ht[pair[i]] = 1;
+  }
+  for (size_t i = 0; rc == 0 && i < nr; i++)
+    if (!rt[i] && (pair[i] = find_index(h, json_object_get(json_array_get(r, i), "index"), ht)) >= 0)
+      rt[i] = ht[pair[i]] = 1;
+  for (size_t i = 0; rc == 0 && i < nr; i++) {
+    json_t *rg = json_array_get(r, i), *id = json_object_get(rg, "index");
     const char *bus = json_string_value(json_object_get(rg, "bus_id"));
-    hg = by_id(h, "index", id);
-    int rc = hg ? diff_gpu(o, hg, rg, json_integer_value(id))
-                : LINE(o, "GPU %lld %s missing, peers have it", json_integer_value(id), bus ? bus : "?");
-    if (rc < 0)
-      return rc;
+    if (pair[i] >= 0) {
+      json_t *hg = json_array_get(h, (size_t)pair[i]);
+      rc = diff_gpu(o, hg, rg, json_integer_value(json_object_get(hg, "index")));
+    } else
+      rc = LINE(o, "GPU %lld %s missing, peers have it", json_integer_value(id), bus ? bus : "?");
   }
-  json_array_foreach(h, i, hg)
-  {
-    json_t *id = json_object_get(hg, "index");
+  for (size_t i = 0; rc == 0 && i < nh; i++) {
+    json_t *hg = json_array_get(h, i), *id = json_object_get(hg, "index");
     const char *bus = json_string_value(json_object_get(hg, "bus_id"));
-    if (!by_id(r, "index", id) && LINE(o, "GPU %lld %s extra, peers have no GPU %lld", json_integer_value(id),
-                                       bus ? bus : "?", json_integer_value(id)) < 0)
-      return NB_ENOMEM;
+    if (!ht[i])
+      rc = LINE(o, "GPU %lld %s extra, peers have no such GPU", json_integer_value(id), bus ? bus : "?");
   }
-  return 0;
+  free(rt);
+  free(ht);
+  free(pair);
+  return rc < 0 ? rc : 0;
 }
 
 /* Cell by cell when the shapes agree; a matrix of another size follows
  * from a missing or extra node, already said, so only its size is named. */
-static int diff_distances(struct lines *o, json_t *h, json_t *r)
+static int diff_distances(struct lines *o, json_t *h, json_t *r, json_t *nodes)
 {
   size_t n = json_array_size(r), same = json_array_size(h) == n;
   for (size_t i = 0; same && i < n; i++)
@@ -187,7 +230,13 @@ static int diff_distances(struct lines *o, json_t *h, json_t *r)
       char x[32], y[32];
       shown(a, x, sizeof x);
       shown(b, y, sizeof y);
-      if (LINE(o, "distance node %zu -> node %zu %s, peers %s", i, j, x, y) < 0)
+      /* Rows and columns are in the nodes' order, not node numbers: a
+       * machine with a memory-only or offline node numbers them sparsely. */
+      json_t *ni = json_object_get(json_array_get(nodes, i), "node"),
+             *nj = json_object_get(json_array_get(nodes, j), "node");
+      long long a_id = json_is_integer(ni) ? json_integer_value(ni) : (long long)i,
+                b_id = json_is_integer(nj) ? json_integer_value(nj) : (long long)j;
+      if (LINE(o, "distance node %lld -> node %lld %s, peers %s", a_id, b_id, x, y) < 0)
         return NB_ENOMEM;
     }
   if (cells > DIFF_CELLS_MAX && LINE(o, "distances: %d more cells differ", cells - DIFF_CELLS_MAX) < 0)
@@ -219,7 +268,7 @@ int nb__fleet_diff(json_t *h, json_t *r, char ***l, int *n, int *cap)
     else if (!strcmp(key, "gpus") && json_is_array(hv) && json_is_array(rv))
       rc = diff_gpus(&o, hv, rv);
     else if (!strcmp(key, "distances") && json_is_array(hv) && json_is_array(rv))
-      rc = diff_distances(&o, hv, rv);
+      rc = diff_distances(&o, hv, rv, json_object_get(r, "nodes"));
     else
       rc = diff_value(&o, key, hv, rv);
     if (rc < 0)

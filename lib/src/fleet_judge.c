@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fleet-internal.h"
+#include "fleet-threshold.h"
 #include "nb-internal.h"
 
 static int cmp_double(const void *a, const void *b)
@@ -150,10 +151,13 @@ static int cmp_name(const void *a, const void *b, void *arg)
 }
 
 /* A group of fewer than --min-hosts hosts whose CPU and GPU models are those
- * of a group of at least --min-hosts joins the largest such group: a host
- * that lost a GPU or a node, or whose NPS changed, counts other GPUs or
- * nodes and would otherwise be a machine type of its own, judged against
- * nobody. Its facts then differ from its peers', which says what it lost. */
+ * of a larger group (of at least 2 hosts: topology is judged on 2) joins the
+ * largest such group: a host that lost a GPU or a node, or whose NPS
+ * changed, counts other GPUs or nodes and would otherwise be a machine type
+ * of its own, judged against nobody. Its facts then differ from its peers',
+ * which says what it lost. The larger group need not reach --min-hosts, a
+ * threshold for the performance band only: 4 hosts and one that lost a GPU
+ * are a drift. */
 static int fold_groups(struct nb_fleet *f)
 {
   int total = f->ngroups;
@@ -168,8 +172,8 @@ static int fold_groups(struct nb_fleet *f)
       continue;
     int best = -1;
     for (int b = 0; b < f->ngroups; b++)
-      if (b != s && f->groups[b].nhosts >= f->min_hosts && !strcmp(mkeys[b], mkeys[s]) &&
-          (best < 0 || f->groups[b].nhosts > f->groups[best].nhosts))
+      if (b != s && f->groups[b].nhosts >= 2 && f->groups[b].nhosts > small->nhosts &&
+          !strcmp(mkeys[b], mkeys[s]) && (best < 0 || f->groups[b].nhosts > f->groups[best].nhosts))
         best = b;
     if (best < 0)
       continue;
@@ -306,11 +310,15 @@ static int judge_metric(struct nb_fleet *f, struct nb__fleet_judged *j)
   free(tmp);
   if (j->mad < NB_FLEET_MAD_FLOOR * fabs(j->median))
     j->mad = NB_FLEET_MAD_FLOOR * fabs(j->median);
-  j->lo = j->median - f->k * j->mad;
-  j->hi = j->median + f->k * j->mad;
+  /* Not k MADs: the MAD of a few hosts is itself noisy, so the band is
+   * widened to flag a clean group's values as rarely as a k-sigma band with
+   * the true sigma would (fleet_threshold.c). */
+  j->t = nb__fleet_threshold(f->k, j->n);
+  j->lo = j->median - j->t * j->mad;
+  j->hi = j->median + j->t * j->mad;
   for (int i = 0; i < j->n; i++) {
-    double z = j->mad > 0 ? (j->values[i] - j->median) / j->mad : j->values[i] == j->median ? 0 : INFINITY;
-    if (fabs(z) > f->k && add_find(f, (struct nb__fleet_find){.host = j->hosts[i],
+    double z = nb__fleet_z(j, i);
+    if (fabs(z) > j->t && add_find(f, (struct nb__fleet_find){.host = j->hosts[i],
                                                               .gid = j->gid,
                                                               .metric = j->metric,
                                                               .value = j->values[i],
@@ -368,15 +376,16 @@ static int collect_metrics(struct nb_fleet *f, int gid, int *judged_any)
       values += f->judged[at[m]].n;
       rc = judge_metric(f, &f->judged[at[m]]);
     }
-  /* Many values judged at once: some lie beyond k MADs by chance alone (a
-   * normal tail, made heavier by the MAD estimated from the hosts). Said,
-   * so that a lone value just past the band is read as what it may be. */
+  /* Many values judged at once: some lie outside the band by chance alone.
+   * The band is calibrated to the group size, so the chance is a k-sigma
+   * normal tail's. Said, so that a lone value just past the band is read as
+   * what it may be. */
   if (rc == 0 && values)
-    rc = note(
-        f,
-        "g%d: %ld values judged; by chance alone about %.2g of them would lie beyond %g MADs with normal "
-        "noise",
-        gid + 1, values, (double)values * erfc(f->k / sqrt(2.0)), f->k);
+    rc =
+        note(f,
+             "g%d: %ld values judged; by chance alone about %.2g of them would lie outside the band (k = %g, "
+             "calibrated to the group size) with normal noise",
+             gid + 1, values, (double)values * erfc(f->k / sqrt(2.0)), f->k);
   free(count);
   free(at);
   if (rc == 0 && few)

@@ -15,6 +15,7 @@
 
 #include "input.h"
 #include "json.h"
+#include "nvproc.h"
 #include "nb-internal.h"
 #include "probe-internal.h"
 #include "report.h"
@@ -98,14 +99,119 @@ static json_t *distances_fact(nb_topo_t topo)
   return m;
 }
 
+/* Whether a PCI device is an NVIDIA GPU: NVIDIA's vendor id and the display
+ * base class (VGA 0x0300, 3D 0x0302). The PCI bus shows every GPU of the
+ * machine, whatever CUDA_VISIBLE_DEVICES, the device cgroup of a Slurm job
+ * or a container, --no-cuda or a build without CUDA hide from the runtime. */
+static int is_pci_gpu(const struct nb_pci_dev *p)
+{
+  return p->vendor_id == 0x10de && (p->class_id >> 8) == 0x03;
+}
+
+/* The GPU's node as the topology places it (hwloc's locality, else the live
+ * machine's sysfs numa_node), never CUDA's; -1 when unknown or when it
+ * names a node the topology does not have. The same rule as the GPU list's
+ * without CUDA (topo_gpu.c), so that both agree where CUDA is not used. */
+static int pci_gpu_node(nb_topo_t topo, const struct nb_pci_dev *p)
+{
+  int node = p->node_origin != NB_NODE_UNKNOWN ? p->numa_node : -1;
+  char path[96], buf[32];
+  snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/numa_node", p->bus_id);
+  if (node < 0 && topo->sysroot && nb__read_sysfile(topo->sysroot, path, buf, sizeof buf) == 0) {
+    char *end;
+    long v = strtol(buf, &end, 10);
+    if (end != buf && !*end && v >= 0 && v < 1 << 20)
+      node = (int)v;
+  }
+  return node >= 0 && nb_topo_node_index(topo, node) >= 0 ? node : -1;
+}
+
+/* hwloc's GPUModel of a PCI device (from its NVML or CUDA OS device: what a
+ * recorded topology keeps), or NULL. */
+static const char *hwloc_gpu_model(nb_topo_t topo, const struct nb_pci_dev *p)
+{
+  unsigned dom, bus, dev, fn;
+  if (sscanf(p->bus_id, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
+    return NULL;
+  hwloc_obj_t obj = hwloc_get_pcidev_by_busid(topo->hw, dom, bus, dev, fn);
+  for (hwloc_obj_t c = obj ? obj->io_first_child : NULL; c; c = c->next_sibling) {
+    const char *m = c->type == HWLOC_OBJ_OS_DEVICE ? hwloc_obj_get_info_by_name(c, "GPUModel") : NULL;
+    if (m && *m)
+      return m;
+  }
+  return NULL;
+}
+
+/* The name the NVIDIA driver gives a GPU (own: this one; else another GPU
+ * with the same PCI device id), from its /proc files or else from hwloc's
+ * OS devices; NULL when neither names it. */
+static const char *named_model(nb_topo_t topo, const struct nb_pci_dev *p, const struct nb__nvgpu *nv,
+                               int nnv, int own)
+{
+  for (int i = 0; i < nnv; i++) {
+    const struct nb_pci_dev *q = own ? p : nb__topo_find_pci(topo, nv[i].bus_id);
+    if (*nv[i].model && q && (own ? !strcmp(nv[i].bus_id, p->bus_id) : q->device_id == p->device_id))
+      return nv[i].model;
+  }
+  for (int i = 0; i < topo->npci; i++) {
+    const struct nb_pci_dev *q = &topo->pci[i];
+    const char *m = (own ? q == p : q->vendor_id == p->vendor_id && q->device_id == p->device_id)
+                        ? hwloc_gpu_model(topo, q)
+                        : NULL;
+    if (m)
+      return m;
+  }
+  return NULL;
+}
+
+/* The GPU's model, from sources CUDA's view does not change: the NVIDIA
+ * driver's name for it (its /proc file, there whenever the driver is
+ * loaded, even without the CUDA runtime; NVML, which hwloc asks, reads the
+ * same name from the driver), or that of another GPU with the same PCI
+ * device id (a container's /proc, a device cgroup may show only some);
+ * else the PCI ids, which no software version changes (the PCI name
+ * database would). */
+static void pci_gpu_model(nb_topo_t topo, const struct nb_pci_dev *p, const struct nb__nvgpu *nv, int nnv,
+                          char *buf, size_t len)
+{
+  const char *m = named_model(topo, p, nv, nnv, 1);
+  if (!m)
+    m = named_model(topo, p, nv, nnv, 0);
+  if (m)
+    snprintf(buf, len, "%s", m);
+  else
+    snprintf(buf, len, "NVIDIA %04x:%04x", p->vendor_id, p->device_id);
+}
+
+/* The machine's GPUs for the facts: the NVIDIA GPUs on its PCI bus, in bus
+ * order (index 0 is the lowest bus id), with node and model taken from
+ * sources CUDA's view does not change. What CUDA enumerated is in extra. */
 static json_t *gpus_fact(nb_topo_t topo)
 {
-  json_t *a = json_array();
-  for (int i = 0; a && i < nb_topo_ngpus(topo); i++) {
-    const struct nb_gpu *g = nb_topo_gpu(topo, i);
-    json_array_append_new(a, json_pack("{s:i, s:s, s:o, s:o}", "index", g->index, "bus_id", g->bus_id, "node",
-                                       nb__json_int_or_null(g->numa_node), "model", nb__json_text(g->name)));
+  struct nb__nvgpu *nv = NULL;
+  int nnv = 0;
+  if (nb_topo_is_this_system(topo)) {
+    nb_error_t err = {0};
+    nnv = nb__nvproc_gpus(&nv, NULL, &err);
+    if (nnv < 0)
+      return NULL;
   }
+  json_t *a = json_array();
+  int index = 0;
+  for (int i = 0; a && i < topo->npci; i++) {
+    const struct nb_pci_dev *p = &topo->pci[i];
+    if (!is_pci_gpu(p))
+      continue;
+    char model[128];
+    pci_gpu_model(topo, p, nv, nnv, model, sizeof model);
+    json_t *g = json_pack("{s:i, s:s, s:o, s:o}", "index", index++, "bus_id", p->bus_id, "node",
+                          nb__json_int_or_null(pci_gpu_node(topo, p)), "model", nb__json_text(model));
+    if (!g || json_array_append_new(a, g) < 0) {
+      json_decref(a);
+      a = NULL;
+    }
+  }
+  free(nv);
   return a;
 }
 
@@ -187,19 +293,23 @@ static json_t *text_or_null(const char *s)
 
 static json_t *facts_json(nb_topo_t topo, const struct nb__probe_host *h)
 {
+  json_t *gpus = gpus_fact(topo);
+  if (!gpus)
+    return NULL;
   json_t *nodes = json_array();
   for (int i = 0; nodes && i < nb_topo_nnodes(topo); i++) {
     json_t *n = node_fact(nb_topo_node(topo, i));
     if (!n || json_array_append_new(nodes, n) < 0) {
       json_decref(nodes);
+      json_decref(gpus);
       return NULL;
     }
   }
-  return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "nodes", nodes, "distances",
-                   distances_fact(topo), "gpus", gpus_fact(topo), "nps", nb__json_int_or_null(nps_fact(topo)),
-                   "smt", smt_fact(topo, h), "numa_balancing", nb__json_int_or_null(h->state.numa_balancing),
+  return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "nodes", nodes, "distances",
+                   distances_fact(topo), "gpus", gpus, "nps", nb__json_int_or_null(nps_fact(topo)), "smt",
+                   smt_fact(topo, h), "numa_balancing", nb__json_int_or_null(h->state.numa_balancing),
                    "transparent_hugepages", text_or_null(h->state.thp), "kernel", text_or_null(h->kernel),
-                   "driver", text_or_null(h->driver), "cuda", cuda_fact(topo));
+                   "driver", text_or_null(h->driver));
 }
 
 /* ---- the group and extra ---- */
@@ -218,29 +328,47 @@ static const char *cpu_model(nb_topo_t topo, const struct nb__probe_host *h)
   return *h->cpu_model ? h->cpu_model : "unknown";
 }
 
-/* The GPUs' model: GPU 0's name, or every distinct name joined with " + "
- * when they differ; NULL without GPUs. */
-static json_t *gpu_model(nb_topo_t topo)
+/* The GPUs' model from the facts: GPU 0's, or every distinct model joined
+ * with " + " when they differ; null without GPUs. */
+static json_t *gpu_model(const json_t *gpus)
 {
-  int n = nb_topo_ngpus(topo);
+  size_t n = json_array_size(gpus);
   if (n == 0)
     return json_null();
   char buf[512] = "";
-  for (int i = 0; i < n; i++) {
-    const char *name = nb_topo_gpu(topo, i)->name;
+  for (size_t i = 0; i < n; i++) {
+    const char *name = json_string_value(json_object_get(json_array_get(gpus, i), "model"));
     int seen = 0;
-    for (int j = 0; j < i && !seen; j++)
-      seen = !strcmp(nb_topo_gpu(topo, j)->name, name);
+    for (size_t j = 0; j < i && !seen; j++)
+      seen = !strcmp(json_string_value(json_object_get(json_array_get(gpus, j), "model")), name);
     if (!seen)
       snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " + " : "", name);
   }
   return nb__json_text(buf);
 }
 
-static json_t *group_json(nb_topo_t topo, const struct nb__probe_host *h)
+/* The grouping keys; the GPU model and count are the facts' (the PCI bus's),
+ * so that hosts of one type fall in one group whatever CUDA saw on each. */
+static json_t *group_json(nb_topo_t topo, const struct nb__probe_host *h, const json_t *facts)
 {
+  const json_t *gpus = json_object_get(facts, "gpus");
   return json_pack("{s:o, s:o, s:i, s:i}", "cpu_model", nb__json_text(cpu_model(topo, h)), "gpu_model",
-                   gpu_model(topo), "gpus", nb_topo_ngpus(topo), "nodes", nb_topo_nnodes(topo));
+                   gpu_model(gpus), "gpus", (int)json_array_size(gpus), "nodes", nb_topo_nnodes(topo));
+}
+
+/* The GPUs this process enumerated (CUDA's ordinals and names when CUDA
+ * enumerated them): what results index GPUs by, but not the machine's facts,
+ * since CUDA_VISIBLE_DEVICES, cgroups and --no-cuda change it. */
+static json_t *enumerated_json(nb_topo_t topo)
+{
+  json_t *a = json_array();
+  for (int i = 0; a && i < nb_topo_ngpus(topo); i++) {
+    const struct nb_gpu *g = nb_topo_gpu(topo, i);
+    json_array_append_new(a, json_pack("{s:i, s:s, s:o, s:o}", "index", g->index, "bus_id", g->bus_id, "node",
+                                       nb__json_int_or_null(g->numa_node), "model", nb__json_text(g->name)));
+  }
+  return json_pack("{s:s, s:o}", "origin", nb_gpu_origin_name(nb_topo_gpu_origin(topo)), "gpus",
+                   a ? a : json_null());
 }
 
 static json_t *extra_json(nb_topo_t topo, const struct nb__probe_host *h)
@@ -253,11 +381,12 @@ static json_t *extra_json(nb_topo_t topo, const struct nb__probe_host *h)
   }
   const int *allowed;
   int nallowed = nb_topo_allowed_cpus(topo, &allowed);
-  return json_pack("{s:s, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}", "source",
+  return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}", "source",
                    nb_topo_kind_name(nb_topo_kind(topo)), "source_path",
                    nb_topo_is_this_system(topo) ? json_null() : nb__json_text(nb_topo_source(topo)),
                    "memory_bytes", mem, "free_bytes", free_b, "cuda_status",
-                   nb__json_text(nb_topo_cuda_status(topo)), "allowed_cpus", nallowed, "kernel_version",
+                   nb__json_text(nb_topo_cuda_status(topo)), "cuda", cuda_fact(topo), "gpus_enumerated",
+                   enumerated_json(topo), "allowed_cpus", nallowed, "kernel_version",
                    text_or_null(h->kernel_version), "cmdline", text_or_null(h->cmdline), "uptime_s",
                    h->uptime_s >= 0 ? json_integer((json_int_t)h->uptime_s) : json_null());
 }
@@ -335,7 +464,7 @@ json_t *nb__probe_object(nb_topo_t topo, const struct nb__probe_host *h)
   if (!*host)
     host = root_info(topo, "HostName");
   return json_pack("{s:o, s:o, s:s, s:o, s:o}", "hostname", nb__json_text(host && *host ? host : "unknown"),
-                   "group", group_json(topo, h), "fingerprint", fp, "facts", facts, "extra",
+                   "group", group_json(topo, h, facts), "fingerprint", fp, "facts", facts, "extra",
                    extra_json(topo, h));
 }
 
@@ -490,10 +619,13 @@ int nb_probe_write_text(nb_probe_t p, FILE *out, nb_error_t *err)
     fprintf(out, "no GPUs; ");
   fprintf(out, "%lld NUMA nodes\n", (long long)json_integer_value(json_object_get(g, "nodes")));
   fprintf(out, "%-22s %s\n", "fingerprint", p->fingerprint);
-  static const char *const scalars[] = {"nps",    "smt", "numa_balancing", "transparent_hugepages", "kernel",
-                                        "driver", "cuda"};
+  static const char *const scalars[] = {"nps",    "smt",   "numa_balancing", "transparent_hugepages",
+                                        "kernel", "driver"};
   for (size_t k = 0; k < sizeof scalars / sizeof scalars[0]; k++)
     fprintf(out, "%-22s %s\n", scalars[k], fact_text(json_object_get(f, scalars[k]), b, sizeof b));
+  /* Not a fact (CUDA's view depends on the process), but worth showing. */
+  fprintf(out, "%-22s %s\n", "cuda",
+          fact_text(json_object_get(json_object_get(o, "extra"), "cuda"), b, sizeof b));
   write_nodes_text(f, out);
   write_gpus_text(f, out);
   if (fflush(out) == EOF || ferror(out))

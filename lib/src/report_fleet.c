@@ -67,10 +67,11 @@ static void headline(const struct nb_fleet *f, FILE *out, int md)
 {
   fprintf(
       out,
-      "%snumabench fleet: %d host%s in %d group%s, %ld files (%ld results, %ld probes); band: median +- %g "
-      "MADs (MAD x %.4f), metrics judged on at least %d hosts%s\n\n",
+      "%snumabench fleet: %d host%s in %d group%s, %ld files (%ld results, %ld probes); band: median +- t "
+      "MADs (MAD x %.4f), t calibrated to the group size for k = %g, metrics judged on at least %d "
+      "hosts%s\n\n",
       md ? "**" : "", f->nhosts, f->nhosts > 1 ? "s" : "", f->ngroups, f->ngroups > 1 ? "s" : "",
-      f->results + f->probes, f->results, f->probes, f->k, NB_FLEET_MAD_SCALE, f->min_hosts, md ? "**" : "");
+      f->results + f->probes, f->results, f->probes, NB_FLEET_MAD_SCALE, f->k, f->min_hosts, md ? "**" : "");
   fprintf(out, md ? "| group | hosts | reference | machine |\n|---|---:|---|---|\n"
                   : "group  hosts  reference                         machine\n");
   for (int i = 0; i < f->ngroups; i++) {
@@ -167,8 +168,8 @@ static void write_csv(const struct nb_fleet *f, FILE *out)
   for (int m = 0; m < f->njudged; m++) {
     const struct nb__fleet_judged *j = &f->judged[m];
     for (int i = 0; i < j->n; i++) {
-      double z = j->mad > 0 ? (j->values[i] - j->median) / j->mad : 0;
-      if (!j->judged || fabs(z) <= f->k)
+      double z = nb__fleet_z(j, i);
+      if (!j->judged || fabs(z) <= j->t)
         csv_value(f, out, j, i, z, 0);
     }
   }
@@ -178,17 +179,18 @@ static json_t *judged_json(const struct nb_fleet *f, const struct nb__fleet_judg
 {
   json_t *hosts = json_array();
   for (int i = 0; hosts && i < j->n; i++) {
-    double z = j->mad > 0 ? (j->values[i] - j->median) / j->mad : 0;
-    json_array_append_new(hosts, json_pack("{s:s, s:o, s:o, s:b}", "host", f->hosts[j->hosts[i]].name,
-                                           "value", nb__json_num(j->values[i]), "mads",
-                                           j->judged ? nb__json_num(z) : json_null(), "outlier",
-                                           j->judged && fabs(z) > f->k));
+    double z = nb__fleet_z(j, i);
+    json_array_append_new(
+        hosts, json_pack("{s:o, s:o, s:o, s:b}", "host", nb__json_text(f->hosts[j->hosts[i]].name), "value",
+                         nb__json_num(j->values[i]), "mads", j->judged ? nb__json_num(z) : json_null(),
+                         "outlier", j->judged && fabs(z) > j->t));
   }
-  return json_pack("{s:s, s:i, s:b, s:o, s:o, s:o, s:o, s:o}", "metric", f->metrics[j->metric], "n", j->n,
-                   "judged", j->judged, "median", j->judged ? nb__json_num(j->median) : json_null(), "mad",
-                   j->judged ? nb__json_num(j->mad) : json_null(), "lo",
-                   j->judged ? nb__json_num(j->lo) : json_null(), "hi",
-                   j->judged ? nb__json_num(j->hi) : json_null(), "hosts", hosts ? hosts : json_null());
+  return json_pack(
+      "{s:o, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "metric", nb__json_text(f->metrics[j->metric]), "n",
+      j->n, "judged", j->judged, "median", j->judged ? nb__json_num(j->median) : json_null(), "mad",
+      j->judged ? nb__json_num(j->mad) : json_null(), "lo", j->judged ? nb__json_num(j->lo) : json_null(),
+      "hi", j->judged ? nb__json_num(j->hi) : json_null(), "threshold",
+      j->judged ? nb__json_num(j->t) : json_null(), "hosts", hosts ? hosts : json_null());
 }
 
 static json_t *groups_json(const struct nb_fleet *f)
@@ -198,15 +200,16 @@ static json_t *groups_json(const struct nb_fleet *f)
     const struct nb__fleet_group *gr = &f->groups[g];
     json_t *hosts = json_array(), *metrics = json_array();
     for (int i = 0; hosts && i < gr->nhosts; i++)
-      json_array_append_new(hosts, json_string(f->hosts[gr->hosts[i]].name));
+      json_array_append_new(hosts, nb__json_text(f->hosts[gr->hosts[i]].name));
     for (int m = 0; metrics && m < f->njudged; m++)
       if (f->judged[m].gid == g)
         json_array_append_new(metrics, judged_json(f, &f->judged[m]));
     json_t *ref = gr->ref_fp ? json_pack("{s:s, s:s, s:i}", "fingerprint", gr->ref_fp, "from", gr->ref_from,
                                          "hosts", gr->ref_hosts)
                              : json_null();
-    json_array_append_new(a, json_pack("{s:s, s:s, s:O, s:o, s:o, s:o}", "id", "", "key", gr->key, "group",
-                                       gr->example, "hosts", hosts, "reference", ref, "metrics", metrics));
+    json_array_append_new(a, json_pack("{s:s, s:o, s:O, s:o, s:o, s:o}", "id", "", "key",
+                                       nb__json_text(gr->key), "group", gr->example, "hosts", hosts,
+                                       "reference", ref, "metrics", metrics));
     char id[16];
     snprintf(id, sizeof id, "g%d", g + 1);
     json_object_set_new(json_array_get(a, (size_t)g), "id", json_string(id));
@@ -224,16 +227,22 @@ static json_t *finds_json(const struct nb_fleet *f)
     const struct nb__fleet_host *h = &f->hosts[d->host];
     json_t *o;
     if (d->metric < 0)
-      o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kind", "topology", "group", id, "host", h->name,
-                    "difference", d->what, "fingerprint", h->fingerprint, "file", h->file);
+      o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "kind", "topology", "group", id, "host",
+                    nb__json_text(h->name), "difference", nb__json_text(d->what), "fingerprint",
+                    nb__json_text(h->fingerprint), "file", nb__json_text(h->file));
     else {
       const struct nb__fleet_judged *j = &f->judged[d->judged_at];
-      o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "kind", "performance", "group", id,
-                    "host", h->name, "metric", f->metrics[d->metric], "value", nb__json_num(d->value),
-                    "median", nb__json_num(j->median), "lo", nb__json_num(j->lo), "hi", nb__json_num(j->hi),
-                    "mads", nb__json_num(d->mads));
+      o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "kind", "performance", "group", id,
+                    "host", nb__json_text(h->name), "metric", nb__json_text(f->metrics[d->metric]), "value",
+                    nb__json_num(d->value), "median", nb__json_num(j->median), "lo", nb__json_num(j->lo),
+                    "hi", nb__json_num(j->hi), "mads", nb__json_num(d->mads));
     }
-    json_array_append_new(a, o);
+    /* A finding that cannot be written fails the report (out of memory),
+     * never drops out of it. */
+    if (!o || json_array_append_new(a, o) < 0) {
+      json_decref(a);
+      return NULL;
+    }
   }
   return a;
 }

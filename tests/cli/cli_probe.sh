@@ -20,7 +20,7 @@ check "probe object keys in order" \
   '.probe | [keys_unsorted[]] == ["hostname","group","fingerprint","facts","extra"]' "$tmp/live.json"
 check "group keys" '.probe.group | [keys_unsorted[]] == ["cpu_model","gpu_model","gpus","nodes"] and (.cpu_model | type) == "string" and (.gpus | type) == "number"' "$tmp/live.json"
 check "facts keys in order" \
-  '.probe.facts | [keys_unsorted[]] == ["nodes","distances","gpus","nps","smt","numa_balancing","transparent_hugepages","kernel","driver","cuda"]' \
+  '.probe.facts | [keys_unsorted[]] == ["nodes","distances","gpus","nps","smt","numa_balancing","transparent_hugepages","kernel","driver"]' \
   "$tmp/live.json"
 check "node keys" '[.probe.facts.nodes[] | [keys_unsorted[]] == ["node","cpus","cpuset","memory_gib","has_cpus","has_memory","gpu_memory"]] | all' "$tmp/live.json"
 check "live: the host facts are known" '.probe.facts.kernel != null and .probe.hostname != "unknown"' "$tmp/live.json"
@@ -44,11 +44,32 @@ check "recorded: host facts null, nps 4" '.probe.facts | .kernel == null and .nu
 "$NUMABENCH" probe --json --topology "$NB_FIXTURES_DIR/2s-8gpu-smt.xml" >"$tmp/y.json"
 [ "$(jq -r .probe.fingerprint "$tmp/x1.json")" != "$(jq -r .probe.fingerprint "$tmp/y.json")" ] &&
   ok "another machine, another fingerprint" || bad "two machines, one fingerprint"
-# The GPUs taken from another list: the GPU facts change, and so does the hash.
+# The GPUs taken from another list (--devices) are the process's, not the
+# machine's: the facts and the fingerprint stay; extra says what was used.
 "$NUMABENCH" probe --json --topology "$NB_FIXTURES_DIR/2s-8gpu-smt.xml" --devices 0000:a0:1d.0,0000:10:1c.0 >"$tmp/y2.json"
-check "--devices: two GPUs, GPU 0 on node 1" '.probe.group.gpus == 2 and .probe.facts.gpus[0].node == 1' "$tmp/y2.json"
-[ "$(jq -r .probe.fingerprint "$tmp/y.json")" != "$(jq -r .probe.fingerprint "$tmp/y2.json")" ] &&
-  ok "other GPUs, other fingerprint" || bad "other GPUs, same fingerprint"
+check "--devices: all 8 GPUs in the facts, 2 in extra" \
+  '.probe.group.gpus == 8 and (.probe.facts.gpus | length) == 8 and .probe.extra.gpus_enumerated.origin == "devices" and (.probe.extra.gpus_enumerated.gpus | length) == 2 and .probe.extra.gpus_enumerated.gpus[0].node == 1' "$tmp/y2.json"
+[ "$(jq -r .probe.fingerprint "$tmp/y.json")" = "$(jq -r .probe.fingerprint "$tmp/y2.json")" ] &&
+  ok "--devices: the machine's fingerprint" || bad "--devices changed the fingerprint"
+
+# The CUDA path (the stand-in presents this machine's first PCI devices as
+# CUDA GPUs, as cli_cuda_standin.sh does): what CUDA enumerates is in extra,
+# never in the facts, so probe, probe --no-cuda and CUDA's view agree. On a
+# GPU machine with a CUDA build the same holds for the real runtime: the
+# facts' GPUs come from the PCI bus and the driver's /proc, not from CUDA.
+standin=$(ls /sys/bus/pci/devices 2>/dev/null | head -n 2 | tr '\n' ',' | sed 's/,$//')
+if [ -n "$standin" ]; then
+  NB_TEST_STANDIN_GPUS=$standin "$NUMABENCH" probe --json >"$tmp/sc.json" || bad "probe (stand-in CUDA) exit $?"
+  "$NUMABENCH" probe --json --no-cuda >"$tmp/nc.json" || bad "probe --no-cuda exit $?"
+  check "stand-in CUDA: its GPUs in extra, origin cuda" \
+    '.probe.extra.gpus_enumerated.origin == "cuda" and (.probe.extra.gpus_enumerated.gpus | length) >= 1' "$tmp/sc.json"
+  [ "$(jq -r .probe.fingerprint "$tmp/sc.json")" = "$want" ] && [ "$(jq -r .probe.fingerprint "$tmp/nc.json")" = "$want" ] &&
+    [ "$(jq -c .probe.group "$tmp/sc.json")" = "$(jq -c .probe.group "$tmp/live.json")" ] &&
+    ok "probe, probe --no-cuda and a CUDA enumeration: one fingerprint, one group" ||
+    bad "fingerprints: plain $want, stand-in $(jq -r .probe.fingerprint "$tmp/sc.json"), --no-cuda $(jq -r .probe.fingerprint "$tmp/nc.json")"
+else
+  echo "note: no PCI device to present as a CUDA GPU; test_probe covers the CUDA path"
+fi
 
 # --output: a complete file, equal to --json but for the time, never
 # overwritten, no temporary file left.
@@ -85,11 +106,11 @@ dev=$("$NUMABENCH" topo --json --no-cuda | jq -r '.pci_devices[0].pci_bus_id // 
 l=$(ls "$tmp"/launch/*.json 2>/dev/null | head -1)
 if [ -n "$l" ]; then
   check "launch result: probe present" '.kind == "launch" and (.probe.fingerprint | test("^[0-9a-f]{64}$"))' "$l"
-  # The launch's GPUs are --devices': its probe is probe's with them.
-  "$NUMABENCH" probe --json --no-cuda --devices "$dev" >"$tmp/pd.json"
-  [ "$(jq -r .probe.fingerprint "$l")" = "$(jq -r .probe.fingerprint "$tmp/pd.json")" ] &&
-    [ "$(jq -r .probe.fingerprint "$l")" != "$want" ] && ok "launch result: probe --devices' fingerprint" ||
-    bad "launch fingerprint differs"
+  # The launch's GPUs are --devices': the machine's facts are probe's, the
+  # device it used is in extra.
+  [ "$(jq -r .probe.fingerprint "$l")" = "$want" ] &&
+    [ "$(jq -r '.probe.extra.gpus_enumerated.gpus[0].bus_id' "$l")" = "$dev" ] &&
+    ok "launch result: the probe's fingerprint, --devices in extra" || bad "launch fingerprint differs"
 else
   bad "launch wrote no result file"
 fi

@@ -30,7 +30,7 @@ import random
 def live_facts(probe):
     facts = copy.deepcopy(probe["facts"])
     for k, v in (("numa_balancing", 0), ("transparent_hugepages", "madvise"), ("kernel", "6.1.0-18-amd64"),
-                 ("driver", "550.54.15"), ("cuda", "12.4"), ("smt", True), ("nps", 1)):
+                 ("driver", "550.54.15"), ("smt", True), ("nps", 1)):
         if facts.get(k) is None:
             facts[k] = v
     return facts

@@ -12,6 +12,7 @@
 #include <numabench/fleet.h>
 
 #include "fleet-internal.h"
+#include "fleet-threshold.h"
 #include "nbtest.h"
 
 static json_t *facts(void)
@@ -81,6 +82,38 @@ static void test_diff_lines(void **state)
   json_object_set_new(h, "new_fact", json_true());
   assert_string_equal(diff(h, r), "distance node 0 -> node 1 32, peers 21|GPU 0: bus_id 0000:11:00.0, peers "
                                   "0000:10:00.0|CUDA absent, peers 12.4|new_fact true, peers absent");
+  json_decref(h);
+  /* Distances name the nodes by number, not by matrix index: nodes 0 and
+   * 2 (node 1 offline). */
+  h = facts();
+  json_t *r2 = facts();
+  json_object_set_new(json_array_get(json_object_get(h, "nodes"), 1), "node", json_integer(2));
+  json_object_set_new(json_array_get(json_object_get(r2, "nodes"), 1), "node", json_integer(2));
+  json_array_set_new(json_array_get(json_object_get(h, "distances"), 0), 1, json_integer(32));
+  assert_string_equal(diff(h, r2), "distance node 0 -> node 2 32, peers 21");
+  json_decref(h);
+  json_decref(r2);
+  /* A value cut inside a UTF-8 character would make the line invalid
+   * JSON text: it is cut before the character. */
+  h = facts();
+  char longk[301];
+  for (int i = 0; i < 150; i++)
+    memcpy(longk + 2 * i, "\xc3\xa9", 2);
+  longk[300] = '\0';
+  json_object_set_new(h, "kernel", json_string(longk));
+  json_t *line = json_string(diff(h, r));
+  assert_non_null(line);
+  json_decref(line);
+  json_decref(h);
+  /* GPU 0 gone from the bus: GPU 1 is now GPU 0, matched by its bus id, so
+   * only the lost GPU is named (not a bus id change of GPU 0 and a missing
+   * GPU 1). */
+  h = facts();
+  json_array_remove(json_object_get(h, "gpus"), 0);
+  json_object_set_new(json_array_get(json_object_get(h, "gpus"), 0), "index", json_integer(0));
+  json_object_set_new(json_array_get(json_object_get(h, "gpus"), 0), "node", json_null());
+  assert_string_equal(diff(h, r),
+                      "GPU 0 0000:10:00.0 missing, peers have it|GPU 0 0000:a0:1d.0: node -1, peers 1");
   json_decref(h);
   json_decref(r);
 }
@@ -157,8 +190,11 @@ static void clear(void)
 }
 
 /* Seven hosts, values 10, 10, 11, 9, 10, 10.5 and 20: median 10, absolute
- * deviations 0, 0, 1, 1, 0, 0.5, 10, MAD 0.5, scaled 0.7413; band 10 +-
- * 2.9652; the host at 20 is 13.49 MADs out. */
+ * deviations 0, 0, 1, 1, 0, 0.5, 10, MAD 0.5, scaled 0.7413; the host at 20
+ * is 13.49 MADs out. At k = 2.5 the band calibrated to 7 hosts is 5.265
+ * MADs (the table's row for n = 7), so 10 +- 3.903: the host is out. At
+ * k = 4 it is 35.8 MADs: 7 hosts' MAD is too uncertain to call 13.5 MADs
+ * a drift at a 4-sigma rate. */
 static void test_band(void **state)
 {
   (void)state;
@@ -169,7 +205,7 @@ static void test_band(void **state)
     snprintf(host, sizeof host, "h%d", i);
     write_bw(host, f, "aaaa", v[i]);
   }
-  struct nb_fleet_opts o = {.k = 4, .min_hosts = 5};
+  struct nb_fleet_opts o = {.k = 2.5, .min_hosts = 5};
   nb_error_t err = {0};
   int rc;
   json_t *doc = judge(&o, &rc, &err);
@@ -180,21 +216,21 @@ static void test_band(void **state)
                       "copy GB/s node 0 <- node 0 [bw host 1024B]");
   assert_true(fabs(json_real_value(json_object_get(m, "median")) - 10) < 1e-12);
   assert_true(fabs(json_real_value(json_object_get(m, "mad")) - 0.7413) < 1e-9);
-  assert_true(fabs(json_real_value(json_object_get(m, "hi")) - (10 + 4 * 0.7413)) < 1e-9);
+  assert_true(fabs(json_real_value(json_object_get(m, "threshold")) - 5.265) < 1e-9);
+  assert_true(fabs(json_real_value(json_object_get(m, "hi")) - (10 + 5.265 * 0.7413)) < 1e-9);
   json_t *finds = json_object_get(doc, "findings");
   assert_int_equal(json_array_size(finds), 1);
   json_t *d = json_array_get(finds, 0);
   assert_string_equal(json_string_value(json_object_get(d, "host")), "h6");
   assert_true(fabs(json_real_value(json_object_get(d, "mads")) - 10 / 0.7413) < 1e-9);
   json_decref(doc);
-  /* --k 14 takes it in: consistent. */
-  o.k = 14;
+  /* --k 4 takes it in: consistent. */
+  o.k = 4;
   doc = judge(&o, &rc, &err);
   assert_int_equal(json_array_size(json_object_get(doc, "findings")), 0);
   json_decref(doc);
   /* --min-hosts 8: nothing to judge (one group, topology all equal but
    * judged, so the report stands with the metric not judged). */
-  o.k = 4;
   o.min_hosts = 8;
   doc = judge(&o, &rc, &err);
   assert_int_equal(rc, 0);
@@ -254,8 +290,8 @@ static void test_tie_and_baseline(void **state)
 }
 
 /* A host with a node gone counts one node: folded into its type's group,
- * where its difference is named; with fewer hosts than --min-hosts in the
- * big group it stays apart. */
+ * where its difference is named; also when the big group has fewer hosts
+ * than --min-hosts (a threshold of the performance band only). */
 static void test_fold(void **state)
 {
   (void)state;
@@ -280,12 +316,72 @@ static void test_fold(void **state)
   json_decref(doc);
   o.min_hosts = 6;
   doc = judge(&o, &rc, &err);
-  assert_int_equal(json_array_size(json_object_get(doc, "groups")), 2);
-  assert_int_equal(json_integer_value(json_object_get(doc, "drift_hosts")), 0);
+  assert_int_equal(json_array_size(json_object_get(doc, "groups")), 1);
+  assert_int_equal(json_integer_value(json_object_get(doc, "drift_hosts")), 1);
   json_decref(doc);
   json_decref(f);
   json_decref(g);
   clear();
+}
+
+/* The threshold is the table (bench/fleet-falsealarm --table) at its rows
+ * and columns, interpolated between them, and tends to k for large groups. */
+static void test_threshold_table(void **state)
+{
+  (void)state;
+  assert_true(fabs(nb__fleet_threshold(4, 5) - 114.147) < 1e-9);
+  assert_true(fabs(nb__fleet_threshold(4, 200) - nb__fleet_table[32][4]) < 1e-9);
+  assert_int_equal(nb__fleet_ns[32], 200);
+  assert_true(fabs(nb__fleet_threshold(3, 20) - nb__fleet_table[17][2]) < 1e-9);
+  assert_true(fabs(nb__fleet_threshold(2.75, 10) - (nb__fleet_table[7][1] + nb__fleet_table[7][2]) / 2) <
+              1e-9);
+  /* Between rows, in 1/n: n = 21 lies between 20 and 22. */
+  double t20 = nb__fleet_table[17][4], t22 = nb__fleet_table[18][4], t21 = nb__fleet_threshold(4, 21);
+  assert_true((t21 - t20) * (t21 - t22) <= 0);
+  /* Beyond the table, toward k; outside its k range, by the ratio. */
+  assert_true(fabs(nb__fleet_threshold(4, 1000000) - 4) < 0.01);
+  assert_true(fabs(nb__fleet_threshold(8, 50) - 2 * nb__fleet_threshold(4, 50)) < 1e-9);
+  for (int r = 0; r < NB_FLEET_NS; r++)
+    for (int c = 1; c < NB_FLEET_KS; c++)
+      assert_true(nb__fleet_table[r][c] > nb__fleet_table[r][c - 1]);
+}
+
+/* The table against the estimator, independently of the generator (another
+ * random generator and seed): clean normal groups of 5, 10 and 20 hosts at
+ * k = 2.5 (nominal rate erfc(2.5/sqrt 2) = 1.24%, measurable in 100,000
+ * values) flag values at the nominal rate within 20%; the plain k MADs
+ * would flag 3.9 to 7 times as many at 5 hosts. */
+static void test_threshold_rate(void **state)
+{
+  (void)state;
+  srand48(13);
+  static const int ns[] = {5, 10, 20};
+  double p = erfc(2.5 / sqrt(2.0));
+  for (size_t r = 0; r < sizeof ns / sizeof ns[0]; r++) {
+    int n = ns[r];
+    double t = nb__fleet_threshold(2.5, n), x[20], d[20];
+    long flagged = 0, plain = 0, values = 0;
+    for (int g = 0; g < 100000 / n; g++) {
+      for (int i = 0; i < n; i++) {
+        double u = drand48(), v = drand48();
+        x[i] = d[i] = sqrt(-2 * log(1 - u)) * cos(2 * M_PI * v);
+      }
+      double med = nb__fleet_median(d, n);
+      for (int i = 0; i < n; i++)
+        d[i] = fabs(x[i] - med);
+      double mad = nb__fleet_median(d, n) * NB_FLEET_MAD_SCALE;
+      for (int i = 0; i < n; i++, values++) {
+        flagged += fabs(x[i] - med) > t * mad;
+        plain += fabs(x[i] - med) > 2.5 * mad;
+      }
+    }
+    double rate = (double)flagged / (double)values;
+    print_message("n = %d: calibrated %.4f, plain %.4f, nominal %.4f\n", n, rate,
+                  (double)plain / (double)values, p);
+    assert_true(rate > 0.8 * p && rate < 1.2 * p);
+    if (n == 5)
+      assert_true((double)plain / (double)values > 3 * p);
+  }
 }
 
 static void test_options(void **state)
@@ -318,8 +414,14 @@ int main(void)
   if (!mkdtemp(dir))
     return 1;
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_diff_lines),       cmocka_unit_test(test_median), cmocka_unit_test(test_band),
-      cmocka_unit_test(test_tie_and_baseline), cmocka_unit_test(test_fold),   cmocka_unit_test(test_options),
+      cmocka_unit_test(test_diff_lines),
+      cmocka_unit_test(test_median),
+      cmocka_unit_test(test_band),
+      cmocka_unit_test(test_tie_and_baseline),
+      cmocka_unit_test(test_fold),
+      cmocka_unit_test(test_options),
+      cmocka_unit_test(test_threshold_table),
+      cmocka_unit_test(test_threshold_rate),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   rmdir(dir);

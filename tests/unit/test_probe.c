@@ -8,8 +8,10 @@
 
 #include <jansson.h>
 
+#include "cuda_devices.h"
 #include "nbtest.h"
 #include "probe-internal.h"
+#include "topo-internal.h"
 
 #define GIB (1024ull * 1024 * 1024)
 
@@ -63,8 +65,8 @@ static void test_key_order(void **state)
   keys_are(json_object_get(o, "group"), group, 4);
   static const char *const facts[] = {
       "nodes",  "distances", "gpus", "nps", "smt", "numa_balancing", "transparent_hugepages",
-      "kernel", "driver",    "cuda"};
-  keys_are(json_object_get(o, "facts"), facts, 10);
+      "kernel", "driver"};
+  keys_are(json_object_get(o, "facts"), facts, 9);
   static const char *const node[] = {"node",     "cpus",       "cpuset",    "memory_gib",
                                      "has_cpus", "has_memory", "gpu_memory"};
   keys_are(json_array_get(json_object_get(json_object_get(o, "facts"), "nodes"), 0), node, 7);
@@ -203,6 +205,17 @@ static void test_drifts_change_fingerprint(void **state)
   nb_topo_free(topo);
 }
 
+/* The rounding step for an installed size of g GiB, as docs/probe-schema.md
+ * states it: the power of two between 1/32 and 1/16 of the value, at least
+ * 1 GiB. Computed here apart from probe.c's bit arithmetic. */
+static unsigned long long step_gib(unsigned long long g)
+{
+  unsigned long long p = 1;
+  while (p * 2 <= g)
+    p *= 2;
+  return p >= 32 ? p / 16 : 1;
+}
+
 static void test_memory_rounding(void **state)
 {
   (void)state;
@@ -218,6 +231,103 @@ static void test_memory_rounding(void **state)
   /* Half its DIMMs stays apart. */
   assert_int_equal(nb__probe_memory_gib(251 * GIB), 256);
   assert_int_equal(nb__probe_memory_gib(62 * GIB + GIB / 2), 64);
+  /* The documented flip: values round up to the next multiple of the step
+   * (2 GiB at 32-63 GiB, 16 GiB at 256-511), so 61.9 GiB is 62 (a 64 GiB
+   * node that lost more than one step, or a 62 GiB one) and 62.1 is 64. */
+  assert_int_equal(nb__probe_memory_gib(GIB * 619 / 10), 62);
+  assert_int_equal(nb__probe_memory_gib(GIB * 621 / 10), 64);
+  assert_int_equal(nb__probe_memory_gib(GIB * 2479 / 10), 248);
+  assert_int_equal(nb__probe_memory_gib(GIB * 2481 / 10), 256);
+
+  /* On the grid are the installed sizes whose odd part is at most 31 (in
+   * GiB; every size below 32 GiB): every population of up to 16 DIMMs of a
+   * power-of-two size, and of up to 10, or an even number up to 16, of the
+   * 24/48/96 GiB DDR5 sizes (11, 13 or 15 of those are not: odd part 33,
+   * 39, 45). Such a node keeps its installed size whatever the kernel
+   * reserves, as long as that is less than the step of the values just
+   * below it (1/32 of it at a power of two, up to 1/16 above one; at least
+   * 1 GiB); one step or more below, it reads a grid point lower. */
+  static const unsigned dimm[] = {8, 16, 24, 32, 48, 64, 96, 128, 256};
+  for (size_t d = 0; d < sizeof dimm / sizeof dimm[0]; d++)
+    for (unsigned n = 1; n <= 16; n++) {
+      unsigned long long g = (unsigned long long)dimm[d] * n, odd = g;
+      while (odd % 2 == 0)
+        odd /= 2;
+      int on_grid = g < 32 || odd <= 31;
+      int sold = dimm[d] % 3 || n <= 10 || n % 2 == 0;
+      if (sold)
+        assert_true(on_grid);
+      if (!on_grid) {
+        assert_int_not_equal(nb__probe_memory_gib(g * GIB), (long)g);
+        continue;
+      }
+      /* The step of the values just below g: half as large at a power of
+       * two, where the reported value falls into the binade below. */
+      unsigned long long st = step_gib(g - 1);
+      assert_int_equal(nb__probe_memory_gib(g * GIB), (long)g);
+      assert_int_equal(nb__probe_memory_gib(g * GIB - 1), (long)g);
+      assert_int_equal(nb__probe_memory_gib((g - st) * GIB + 1), (long)g);
+      assert_int_equal(nb__probe_memory_gib((g - st) * GIB), (long)(g - st));
+    }
+}
+
+/* The facts do not depend on how CUDA enumerated the GPUs: the same machine
+ * probed without CUDA, with a CUDA runtime that sees only two of its eight
+ * GPUs (CUDA_VISIBLE_DEVICES, a Slurm job's device cgroup) under its own
+ * names and with no host node, and with --devices naming one GPU, has one
+ * fingerprint and one group. Only extra says what was enumerated. */
+static void test_cuda_view_not_in_facts(void **state)
+{
+  (void)state;
+  struct nb__cuda_dev devs[2];
+  static const char *const ids[] = {"00000000:A0:1D.0", "00000000:10:1C.0"};
+  for (int i = 0; i < 2; i++) {
+    memset(&devs[i], 0, sizeof devs[i]);
+    strcpy(devs[i].bus_id, ids[i]);
+    strcpy(devs[i].name, "NVIDIA A100 as CUDA names it");
+    devs[i].host_numa_id = -1;
+  }
+  struct nb__cuda_info info = {.runtime_version = 12040, .driver_version = 12040, .count = 2, .devs = devs};
+  nb_error_t err = {0};
+  struct nb_topo_config cfg = {.source = NB_FIXTURES_DIR "/2s-8gpu-smt.xml"};
+  nb_topo_t plain = load_fixture("2s-8gpu-smt.xml"), cuda = NULL, dev = NULL;
+  if (nb__topo_load_with_cuda(&cuda, &cfg, &info, &err) < 0)
+    fail_msg("%s", err.msg);
+  cfg.devices = "0000:90:1d.0";
+  if (nb_topo_load(&dev, &cfg, &err) < 0)
+    fail_msg("%s", err.msg);
+  assert_int_equal(nb_topo_gpu_origin(cuda), NB_GPUS_CUDA);
+  assert_int_equal(nb_topo_ngpus(cuda), 2);
+  assert_int_equal(nb_topo_ngpus(dev), 1);
+  struct nb__probe_host h;
+  known_host(plain, &h);
+  json_t *op = nb__probe_object(plain, &h), *oc = nb__probe_object(cuda, &h), *od = nb__probe_object(dev, &h);
+  assert_string_equal(fp_of(op), fp_of(oc));
+  assert_string_equal(fp_of(op), fp_of(od));
+  assert_true(json_equal(json_object_get(op, "group"), json_object_get(oc, "group")));
+  assert_true(json_equal(json_object_get(op, "group"), json_object_get(od, "group")));
+  /* Eight GPUs in bus order, GPU 7 the last bus id, on node 1. */
+  json_t *gpus = json_object_get(json_object_get(oc, "facts"), "gpus");
+  assert_int_equal(json_array_size(gpus), 8);
+  json_t *g7 = json_array_get(gpus, 7);
+  assert_string_equal(json_string_value(json_object_get(g7, "bus_id")), "0000:a0:1d.0");
+  assert_int_equal(json_integer_value(json_object_get(g7, "node")), 1);
+  /* What CUDA saw is kept apart. */
+  json_t *xc = json_object_get(oc, "extra"), *xp = json_object_get(op, "extra");
+  assert_string_equal(json_string_value(json_object_get(xc, "cuda")), "12.4");
+  assert_true(json_is_null(json_object_get(xp, "cuda")));
+  json_t *en = json_object_get(xc, "gpus_enumerated");
+  assert_string_equal(json_string_value(json_object_get(en, "origin")), "cuda");
+  assert_int_equal(json_array_size(json_object_get(en, "gpus")), 2);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(json_object_get(en, "gpus"), 0), "model")),
+      "NVIDIA A100 as CUDA names it");
+  json_decref(op);
+  json_decref(oc);
+  json_decref(od);
+  nb_topo_free(plain);
+  nb_topo_free(cuda);
+  nb_topo_free(dev);
 }
 
 static long nps_of(const char *fixture)
@@ -255,7 +365,8 @@ static void test_recorded_has_no_host_facts(void **state)
   assert_true(json_is_null(json_object_get(f, "transparent_hugepages")));
   assert_true(json_is_null(json_object_get(f, "kernel")));
   assert_true(json_is_null(json_object_get(f, "driver")));
-  assert_true(json_is_null(json_object_get(f, "cuda")));
+  assert_null(json_object_get(f, "cuda"));
+  assert_true(json_is_null(json_object_get(json_object_get(o, "extra"), "cuda")));
   /* SMT from the topology: 2 threads per core. */
   assert_true(json_is_true(json_object_get(f, "smt")));
   json_decref(o);
@@ -272,6 +383,7 @@ int main(void)
       cmocka_unit_test(test_memory_rounding),
       cmocka_unit_test(test_nps),
       cmocka_unit_test(test_recorded_has_no_host_facts),
+      cmocka_unit_test(test_cuda_view_not_in_facts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
