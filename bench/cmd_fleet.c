@@ -24,8 +24,13 @@ int cmd_fleet(const struct nb_config *cfg, int argc, char **argv)
     return cli_usage(
         "numabench fleet: --k '%s': expected a number of MADs above 0 and at most 1000 (default 4)",
         cli_shown(cfg->k, shown));
-  struct nb_fleet_opts o = {
-      .group = cfg->group, .k = k, .min_hosts = cfg->min_hosts, .baseline = cfg->baseline};
+  /* The default keys are NULL to the library: only keys the user named
+   * split a topology set (docs/fleet-schema.md). */
+  const struct nb_option *gopt = nb_option_find("group");
+  struct nb_fleet_opts o = {.group = gopt && nb_config_is_set(cfg, gopt) ? cfg->group : NULL,
+                            .k = k,
+                            .min_hosts = cfg->min_hosts,
+                            .baseline = cfg->baseline};
   nb_fleet_t fleet;
   nb_error_t err = {0};
   if (nb_fleet_new(&fleet, &o, &err) < 0)

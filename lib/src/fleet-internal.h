@@ -93,13 +93,15 @@ struct nb__fleet_group {
   int *hosts;           /* sorted by name */
   char *ref_fp;         /* reference fingerprint, NULL when topology is not judged */
   const char *ref_from; /* "majority", "tie" or "baseline" */
-  int ref_hosts;        /* hosts with the reference fingerprint */
+  int ref_hosts;        /* hosts of its topology set with the reference fingerprint */
+  int set_hosts;        /* hosts of its topology set (its own and those of the groups it shares it with) */
 };
 
 struct nb_fleet {
   /* options */
   char *keys[NB_FLEET_MAX_KEYS];
   int nkeys;
+  int explicit_group; /* --group given: its keys split topology sets too */
   double k;
   int min_hosts;
   char *baseline_path;

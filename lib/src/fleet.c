@@ -163,6 +163,7 @@ int nb_fleet_new(nb_fleet_t *fleetp, const struct nb_fleet_opts *o, nb_error_t *
     return nb__err(err, NB_ENOMEM, "fleet: out of memory");
   f->k = o->k;
   f->min_hosts = o->min_hosts;
+  f->explicit_group = o->group != NULL;
   const char *keys = o->group ? o->group : "cpu_model,gpu_model,gpus,nodes";
   int rc = 0;
   if (strcmp(keys, "none")) {

@@ -49,7 +49,7 @@ static char *group_key(const struct nb_fleet *f, json_t *group, json_t *facts, i
       v = json_object_get(facts, f->keys[i]);
     char *s = v && !json_is_string(v) ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     const char *text = json_is_string(v) ? json_string_value(v) : s ? s : "absent";
-    int w = snprintf(buf + used, sizeof buf - used, "%s%s=%s", i ? ", " : "", f->keys[i], text);
+    int w = snprintf(buf + used, sizeof buf - used, "%s%s=%s", used ? ", " : "", f->keys[i], text);
     free(s);
     if (w > 0)
       used += (size_t)w;
@@ -144,80 +144,19 @@ static int make_groups(struct nb_fleet *f)
   return rc;
 }
 
-static int cmp_name(const void *a, const void *b, void *arg)
+/* The majority fingerprint among hosts[0..n) (a tie: the first in order,
+ * said); returns that host, or NB_ENOMEM. */
+static int majority(struct nb_fleet *f, const int *hosts, int n, const char *label, char **fp,
+                    const char **from, int *nref)
 {
-  const struct nb_fleet *f = arg;
-  return strcmp(f->hosts[*(const int *)a].name, f->hosts[*(const int *)b].name);
-}
-
-/* A group of fewer than --min-hosts hosts whose CPU and GPU models are those
- * of a larger group (of at least 2 hosts: topology is judged on 2) joins the
- * largest such group: a host that lost a GPU or a node, or whose NPS
- * changed, counts other GPUs or nodes and would otherwise be a machine type
- * of its own, judged against nobody. Its facts then differ from its peers',
- * which says what it lost. The larger group need not reach --min-hosts, a
- * threshold for the performance band only: 4 hosts and one that lost a GPU
- * are a drift. */
-static int fold_groups(struct nb_fleet *f)
-{
-  int total = f->ngroups;
-  char **mkeys = calloc((size_t)total, sizeof *mkeys);
-  int rc = mkeys ? 0 : NB_ENOMEM;
-  for (int g = 0; rc == 0 && g < f->ngroups; g++)
-    if (!(mkeys[g] = group_key(f, f->groups[g].example, f->hosts[f->groups[g].hosts[0]].facts, 1)))
-      rc = NB_ENOMEM;
-  for (int s = 0; rc == 0 && s < f->ngroups; s++) {
-    struct nb__fleet_group *small = &f->groups[s];
-    if (small->nhosts >= f->min_hosts)
-      continue;
-    int best = -1;
-    for (int b = 0; b < f->ngroups; b++)
-      if (b != s && f->groups[b].nhosts >= 2 && f->groups[b].nhosts > small->nhosts &&
-          !strcmp(mkeys[b], mkeys[s]) && (best < 0 || f->groups[b].nhosts > f->groups[best].nhosts))
-        best = b;
-    if (best < 0)
-      continue;
-    struct nb__fleet_group *big = &f->groups[best];
-    rc = note(f, "%d host%s of %s folded into the group of %s: the same models, other counts", small->nhosts,
-              small->nhosts > 1 ? "s" : "", small->key, big->key);
-    for (int i = 0; i < small->nhosts; i++)
-      big->hosts[big->nhosts++] = small->hosts[i];
-    qsort_r(big->hosts, (size_t)big->nhosts, sizeof *big->hosts, cmp_name, f);
-    small->nhosts = 0;
-  }
-  /* Drop the emptied groups; number the rest again. */
-  int n = 0;
-  for (int g = 0; g < f->ngroups; g++) {
-    if (!f->groups[g].nhosts) {
-      free(f->groups[g].key);
-      free(f->groups[g].hosts);
-      json_decref(f->groups[g].example);
-      continue;
-    }
-    f->groups[n] = f->groups[g];
-    for (int i = 0; i < f->groups[n].nhosts; i++)
-      f->hosts[f->groups[n].hosts[i]].gid = n;
-    n++;
-  }
-  f->ngroups = n;
-  for (int g = 0; mkeys && g < total; g++)
-    free(mkeys[g]);
-  free(mkeys);
-  return rc;
-}
-
-/* The majority fingerprint of group g (a tie: the first in order, said). */
-static int majority(struct nb_fleet *f, int gid)
-{
-  struct nb__fleet_group *g = &f->groups[gid];
-  int *by = malloc((size_t)g->nhosts * sizeof *by);
+  int *by = malloc((size_t)n * sizeof *by);
   if (!by)
     return NB_ENOMEM;
-  memcpy(by, g->hosts, (size_t)g->nhosts * sizeof *by);
-  qsort_r(by, (size_t)g->nhosts, sizeof *by, cmp_fp, f);
+  memcpy(by, hosts, (size_t)n * sizeof *by);
+  qsort_r(by, (size_t)n, sizeof *by, cmp_fp, f);
   int best = 0, best_n = 0, ties = 0;
-  for (int i = 0, j; i < g->nhosts; i = j) {
-    for (j = i; j < g->nhosts && !strcmp(f->hosts[by[j]].fingerprint, f->hosts[by[i]].fingerprint); j++)
+  for (int i = 0, j; i < n; i = j) {
+    for (j = i; j < n && !strcmp(f->hosts[by[j]].fingerprint, f->hosts[by[i]].fingerprint); j++)
       ;
     if (j - i > best_n) {
       best = by[i];
@@ -227,65 +166,36 @@ static int majority(struct nb_fleet *f, int gid)
       ties++;
   }
   free(by);
-  g->ref_hosts = best_n;
-  g->ref_from = ties ? "tie" : "majority";
-  if (!(g->ref_fp = strdup(f->hosts[best].fingerprint)))
+  *nref = best_n;
+  *from = ties ? "tie" : "majority";
+  if (!(*fp = strdup(f->hosts[best].fingerprint)))
     return NB_ENOMEM;
   if (ties && note(f,
-                   "g%d: no majority fingerprint (%d fingerprints on %d hosts each): the reference is the "
+                   "%s: no majority fingerprint (%d fingerprints on %d hosts each): the reference is the "
                    "first by fingerprint; give --baseline",
-                   gid + 1, ties + 1, best_n) < 0)
+                   label, ties + 1, best_n) < 0)
     return NB_ENOMEM;
   return best;
 }
 
-/* Topology drift of group gid: every host whose fingerprint is not the
- * reference's, with each fact that differs. */
-static int judge_topology(struct nb_fleet *f, int gid, int *baseline_used)
+/* Every host of hosts[0..n) whose fingerprint is not fp, with each fact
+ * that differs from ref. */
+static int diff_hosts(struct nb_fleet *f, const int *hosts, int n, json_t *ref, const char *fp)
 {
-  struct nb__fleet_group *g = &f->groups[gid];
-  json_t *ref = NULL;
-  if (f->baseline) {
-    char *bkey =
-        group_key(f, json_object_get(f->baseline, "group"), json_object_get(f->baseline, "facts"), 0);
-    if (!bkey)
-      return NB_ENOMEM;
-    if (!strcmp(bkey, g->key)) {
-      ref = json_object_get(f->baseline, "facts");
-      g->ref_from = "baseline";
-      if (!(g->ref_fp = strdup(json_string_value(json_object_get(f->baseline, "fingerprint"))))) {
-        free(bkey);
-        return NB_ENOMEM;
-      }
-      *baseline_used = 1;
-    }
-    free(bkey);
-  }
-  if (!ref && g->nhosts < 2)
-    return note(f, "g%d: 1 host (%s): topology not judged, too few hosts (give --baseline)", gid + 1,
-                f->hosts[g->hosts[0]].name);
-  if (!ref) {
-    int best = majority(f, gid);
-    if (best < 0)
-      return best;
-    ref = f->hosts[best].facts;
-  }
-  for (int i = 0; i < g->nhosts; i++) {
-    struct nb__fleet_host *h = &f->hosts[g->hosts[i]];
-    if (!strcmp(h->fingerprint, g->ref_fp)) {
-      g->ref_hosts += !strcmp(g->ref_from, "baseline");
+  for (int i = 0; i < n; i++) {
+    struct nb__fleet_host *h = &f->hosts[hosts[i]];
+    if (!strcmp(h->fingerprint, fp))
       continue;
-    }
     char **lines = NULL;
-    int n = 0, cap = 0, rc = nb__fleet_diff(h->facts, ref, &lines, &n, &cap);
-    if (rc == 0 && n == 0)
-      rc = nb__fleet_line(&lines, &n, &cap, "fingerprint %s, peers %s (the facts are equal)", h->fingerprint,
-                          g->ref_fp);
-    for (int j = 0; j < n; j++) {
+    int nl = 0, cap = 0, rc = nb__fleet_diff(h->facts, ref, &lines, &nl, &cap);
+    if (rc == 0 && nl == 0)
+      rc = nb__fleet_line(&lines, &nl, &cap, "fingerprint %s, peers %s (the facts are equal)", h->fingerprint,
+                          fp);
+    for (int j = 0; j < nl; j++) {
       if (rc == 0)
         rc = add_find(f,
                       (struct nb__fleet_find){
-                          .host = g->hosts[i], .gid = gid, .metric = -1, .what = lines[j], .judged_at = -1});
+                          .host = hosts[i], .gid = h->gid, .metric = -1, .what = lines[j], .judged_at = -1});
       else
         free(lines[j]);
     }
@@ -294,6 +204,120 @@ static int judge_topology(struct nb_fleet *f, int gid, int *baseline_used)
       return rc;
   }
   return 0;
+}
+
+/* Topology drift of one topology set: the groups gids[0..ng) whose CPU and
+ * GPU models are equal (or, with --group, whose keys are all equal). The
+ * counts (GPUs, nodes, NPS) are what a drift changes: a rack whose BIOS
+ * update changed NPS, or 5 hosts that each lost a GPU, count other nodes or
+ * GPUs and would be a machine type of their own, judged against nobody, if
+ * the set were the group. So the set's majority fingerprint (or --baseline)
+ * is the reference of all its groups, and a minority configuration of any
+ * size is listed host by host. Performance stays judged per group. */
+static int judge_topology(struct nb_fleet *f, const char *tkey, const int *gids, int ng, int *baseline_used)
+{
+  int n = 0, rc = 0;
+  for (int i = 0; i < ng; i++)
+    n += f->groups[gids[i]].nhosts;
+  int *hosts = malloc((size_t)n * sizeof *hosts);
+  if (!hosts)
+    return NB_ENOMEM;
+  n = 0;
+  for (int i = 0; i < ng; i++)
+    for (int j = 0; j < f->groups[gids[i]].nhosts; j++)
+      hosts[n++] = f->groups[gids[i]].hosts[j];
+  /* "g1, g3": the groups that share the set, as far as the line allows. */
+  char label[64] = "";
+  for (int i = 0, used = 0; i < ng && used < (int)sizeof label - 16; i++) {
+    int w = snprintf(label + used, sizeof label - (size_t)used, "%sg%d", i ? ", " : "", gids[i] + 1);
+    used += w > 0 ? w : 0;
+  }
+  json_t *ref = NULL;
+  char *fp = NULL;
+  const char *from = NULL;
+  int nref = 0;
+  if (f->baseline) {
+    char *bkey = group_key(f, json_object_get(f->baseline, "group"), json_object_get(f->baseline, "facts"),
+                           !f->explicit_group);
+    if (!bkey || (!strcmp(bkey, tkey) &&
+                  !(fp = strdup(json_string_value(json_object_get(f->baseline, "fingerprint")))))) {
+      free(bkey);
+      free(hosts);
+      return NB_ENOMEM;
+    }
+    if (fp) {
+      ref = json_object_get(f->baseline, "facts");
+      from = "baseline";
+      *baseline_used = 1;
+      for (int i = 0; i < n; i++)
+        nref += !strcmp(f->hosts[hosts[i]].fingerprint, fp);
+    }
+    free(bkey);
+  }
+  if (!ref && n < 2) {
+    rc = note(f, "g%d: 1 host (%s): topology not judged, too few hosts (give --baseline)", gids[0] + 1,
+              f->hosts[hosts[0]].name);
+    free(hosts);
+    return rc;
+  }
+  if (!ref) {
+    int best = majority(f, hosts, n, label, &fp, &from, &nref);
+    if (best < 0) {
+      free(fp);
+      free(hosts);
+      return best;
+    }
+    ref = f->hosts[best].facts;
+  }
+  for (int i = 0; rc == 0 && i < ng; i++) {
+    struct nb__fleet_group *g = &f->groups[gids[i]];
+    g->ref_from = from;
+    g->ref_hosts = nref;
+    g->set_hosts = n;
+    if (!(g->ref_fp = strdup(fp)))
+      rc = NB_ENOMEM;
+  }
+  if (rc == 0 && ng > 1)
+    rc = note(f,
+              "%s: topology compared across %d groups of %d hosts (the same %s; --group with gpus or nodes "
+              "keeps deliberate configurations apart)",
+              label, ng, n, f->explicit_group ? "grouping keys" : "CPU and GPU models");
+  if (rc == 0)
+    rc = diff_hosts(f, hosts, n, ref, fp);
+  free(fp);
+  free(hosts);
+  return rc < 0 ? rc : 0;
+}
+
+/* Groups into topology sets (the same key without the counts, unless
+ * --group named them), each set judged once. */
+static int judge_topology_sets(struct nb_fleet *f, int *baseline_used)
+{
+  char **tkeys = calloc((size_t)f->ngroups, sizeof *tkeys);
+  int *gids = malloc((size_t)f->ngroups * sizeof *gids);
+  char *done = calloc((size_t)f->ngroups, 1);
+  int rc = tkeys && gids && done ? 0 : NB_ENOMEM;
+  for (int g = 0; rc == 0 && g < f->ngroups; g++)
+    if (!(tkeys[g] =
+              group_key(f, f->groups[g].example, f->hosts[f->groups[g].hosts[0]].facts, !f->explicit_group)))
+      rc = NB_ENOMEM;
+  for (int g = 0; rc == 0 && g < f->ngroups; g++) {
+    if (done[g])
+      continue;
+    int ng = 0;
+    for (int o = g; o < f->ngroups; o++)
+      if (!done[o] && !strcmp(tkeys[o], tkeys[g])) {
+        done[o] = 1;
+        gids[ng++] = o;
+      }
+    rc = judge_topology(f, tkeys[g], gids, ng, baseline_used);
+  }
+  for (int g = 0; tkeys && g < f->ngroups; g++)
+    free(tkeys[g]);
+  free(tkeys);
+  free(gids);
+  free(done);
+  return rc;
 }
 
 /* The band of one metric in one group, and the hosts outside it. */
@@ -420,12 +444,10 @@ int nb__fleet_judge(struct nb_fleet *f, nb_error_t *err)
                    f->files, f->skipped_old);
   int rc = make_groups(f), baseline_used = 0, judged_any = 0;
   if (rc == 0)
-    rc = fold_groups(f);
+    rc = judge_topology_sets(f, &baseline_used);
   for (int g = 0; rc == 0 && g < f->ngroups; g++) {
-    rc = judge_topology(f, g, &baseline_used);
     judged_any |= f->groups[g].ref_fp != NULL;
-    if (rc == 0)
-      rc = collect_metrics(f, g, &judged_any);
+    rc = collect_metrics(f, g, &judged_any);
   }
   if (rc < 0)
     return nb__err(err, NB_ENOMEM, "fleet: out of memory");

@@ -277,8 +277,9 @@ static void test_tie_and_baseline(void **state)
   d = json_array_get(json_object_get(doc, "findings"), 0);
   assert_string_equal(json_string_value(json_object_get(d, "difference")), "numa_balancing 0, peers 1");
   json_decref(doc);
-  /* A baseline of another machine type (4 GPUs) matches no group. */
-  snprintf(cmd, sizeof cmd, "sed -i 's/\"gpus\": 2/\"gpus\": 4/' %s", base);
+  /* A baseline of other models matches no group (another GPU count does:
+   * topology is compared across the counts of one pair of models). */
+  snprintf(cmd, sizeof cmd, "sed -i 's/\"gpu_model\": \"G\"/\"gpu_model\": \"H\"/' %s", base);
   assert_int_equal(system(cmd), 0);
   doc = judge(&o, &rc, &err);
   assert_int_equal(rc, NB_EINVAL);
@@ -289,9 +290,10 @@ static void test_tie_and_baseline(void **state)
   clear();
 }
 
-/* A host with a node gone counts one node: folded into its type's group,
- * where its difference is named; also when the big group has fewer hosts
- * than --min-hosts (a threshold of the performance band only). */
+/* A host with a node gone counts one node: a performance group of its own,
+ * but its topology is compared with its models' majority, where its
+ * difference is named; also when that majority has fewer hosts than
+ * --min-hosts (a threshold of the performance band only). */
 static void test_fold(void **state)
 {
   (void)state;
@@ -308,7 +310,8 @@ static void test_fold(void **state)
   nb_error_t err = {0};
   int rc;
   json_t *doc = judge(&o, &rc, &err);
-  assert_int_equal(json_array_size(json_object_get(doc, "groups")), 1);
+  assert_int_equal(json_array_size(json_object_get(doc, "groups")), 2);
+  assert_int_equal(json_integer_value(json_object_get(doc, "drift_hosts")), 1);
   json_t *d = json_array_get(json_object_get(doc, "findings"), 0);
   assert_string_equal(json_string_value(json_object_get(d, "host")), "lost");
   assert_string_equal(json_string_value(json_object_get(d, "difference")),
@@ -316,8 +319,14 @@ static void test_fold(void **state)
   json_decref(doc);
   o.min_hosts = 6;
   doc = judge(&o, &rc, &err);
-  assert_int_equal(json_array_size(json_object_get(doc, "groups")), 1);
+  assert_int_equal(json_array_size(json_object_get(doc, "groups")), 2);
   assert_int_equal(json_integer_value(json_object_get(doc, "drift_hosts")), 1);
+  json_decref(doc);
+  /* --group naming nodes: a deliberate configuration, kept apart. */
+  o.group = "cpu_model,gpu_model,gpus,nodes";
+  doc = judge(&o, &rc, &err);
+  assert_int_equal(rc, 0);
+  assert_int_equal(json_integer_value(json_object_get(doc, "drift_hosts")), 0);
   json_decref(doc);
   json_decref(f);
   json_decref(g);
