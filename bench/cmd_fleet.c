@@ -1,6 +1,7 @@
 /* numabench fleet: result files and probe records of many hosts, grouped by
  * machine type; the hosts whose topology or metrics drift from their peers.
- * Exit 0 all consistent, 1 drift found, 2 bad input. */
+ * Exit 0 all consistent, 1 drift found, 2 bad input (also a report whose
+ * directory walk skipped a damaged file and found no drift). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -50,6 +51,14 @@ int cmd_fleet(const struct nb_config *cfg, int argc, char **argv)
     rc = cli_fail(&err);
   if (rc == 0 && nb_fleet_drift(fleet))
     rc = EXIT_FAILURE;
+  /* Files skipped as unreadable or damaged: the report covers the rest, but
+   * "consistent" would be a claim about hosts it did not see. Drift found
+   * stays 1 (the stronger news); otherwise 2, never 0. */
+  else if (rc == 0 && nb_fleet_rejected(fleet)) {
+    cli_note("fleet: %ld file%s skipped (named above): the input was incomplete; exit 2",
+             nb_fleet_rejected(fleet), nb_fleet_rejected(fleet) > 1 ? "s" : "");
+    rc = CLI_EXIT_USAGE;
+  }
   nb_fleet_free(fleet);
   return rc;
 }

@@ -115,6 +115,8 @@ struct nb_fleet {
   char **warnings;
   int nwarnings, capwarnings;
   long files, probes, results, skipped_old, duplicates, ignored;
+  long rejected; /* files found in a directory that could not be read or parsed: skipped */
+  int depth;     /* the walk's current depth (add_subdir) */
   char *ignored_example;
   /* what was judged */
   struct nb__fleet_group *groups;

@@ -625,6 +625,37 @@ static int csv_of_json(char *const *names, size_t n, const char *name)
   return bsearch(&key, names, n, sizeof *names, cmp_str) != NULL;
 }
 
+/* A file found in a directory: one that cannot be read or parsed is named
+ * in one warning and skipped, so that one stray or damaged file does not
+ * blind the report on hundreds of hosts; the count makes the exit status
+ * say that the input was incomplete. Out of memory still stops. */
+static int add_found(struct nb_fleet *f, const char *path,
+                     int (*add)(struct nb_fleet *, const char *, nb_error_t *), nb_error_t *err)
+{
+  nb_error_t e = {0};
+  int rc = add(f, path, &e);
+  if (rc == 0)
+    return 0;
+  if (rc == NB_ENOMEM) {
+    if (err)
+      *err = e;
+    return rc;
+  }
+  f->rejected++;
+  if (WARN(f, "%s (skipped: the report covers the other files)", e.msg) < 0)
+    return nb__err(err, NB_ENOMEM, "fleet: out of memory");
+  return 0;
+}
+
+static int add_found_file(struct nb_fleet *f, const char *path, nb_error_t *err)
+{
+  return add_file(f, path, 0, err);
+}
+
+static int add_dir(struct nb_fleet *f, const char *dir, int depth, nb_error_t *err);
+
+static int add_subdir(struct nb_fleet *f, const char *path, nb_error_t *err);
+
 /* A directory's entries in name order, so that warnings and ties come out
  * the same on every file system. */
 static int add_dir(struct nb_fleet *f, const char *dir, int depth, nb_error_t *err)
@@ -664,12 +695,16 @@ static int add_dir(struct nb_fleet *f, const char *dir, int depth, nb_error_t *e
     struct stat st;
     if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path)
       rc = nb__err(err, NB_EINVAL, "%s/%s: path too long", dir, names[i]);
-    else if (lstat(path, &st) < 0)
-      rc = nb__err_sys(err, NB_EIO, errno, "%s: cannot stat", path);
-    else if (S_ISDIR(st.st_mode))
-      rc = add_dir(f, path, depth + 1, err);
-    else if (S_ISREG(st.st_mode) && ends_with(names[i], ".json"))
-      rc = add_file(f, path, 0, err);
+    else if (lstat(path, &st) < 0) {
+      nb_error_t e = {0};
+      nb__err_sys(&e, NB_EIO, errno, "%s: cannot stat", path);
+      f->rejected++;
+      rc = WARN(f, "%s (skipped: the report covers the other files)", e.msg);
+    } else if (S_ISDIR(st.st_mode)) {
+      f->depth = depth + 1;
+      rc = add_found(f, path, add_subdir, err);
+    } else if (S_ISREG(st.st_mode) && ends_with(names[i], ".json"))
+      rc = add_found(f, path, add_found_file, err);
     else if (S_ISREG(st.st_mode) && csv_of_json(names, n, names[i]))
       continue; /* the CSV numabench writes beside each result: no news */
     else
@@ -681,6 +716,20 @@ static int add_dir(struct nb_fleet *f, const char *dir, int depth, nb_error_t *e
   if (rc == NB_ENOMEM && err && !err->code)
     nb__err(err, NB_ENOMEM, "fleet: out of memory");
   return rc;
+}
+
+/* A subdirectory at the depth add_dir left in f->depth (add_found's
+ * signature has no room for it). */
+static int add_subdir(struct nb_fleet *f, const char *path, nb_error_t *err)
+{
+  int depth = f->depth, rc = add_dir(f, path, depth, err);
+  f->depth = depth - 1;
+  return rc;
+}
+
+long nb_fleet_rejected(nb_fleet_t f)
+{
+  return f->rejected;
 }
 
 int nb_fleet_add(nb_fleet_t f, const char *path, nb_error_t *err)

@@ -261,16 +261,18 @@ static int write_json(const struct nb_fleet *f, FILE *out, nb_error_t *err)
   for (int i = 0; keys && i < f->nkeys; i++)
     json_array_append_new(keys, json_string(f->keys[i]));
   json_t *doc = json_pack(
-      "{s:i, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:o, s:f, s:f, s:i, s:o}, s:i, s:i, s:o, "
+      "{s:i, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:o, s:f, s:f, s:i, s:o}, s:i, s:i, "
+      "s:o, "
       "s:o, "
       "s:o, s:o}",
       "schema_version", 1, "tool", "numabench", "kind", "fleet", "version", nb_version(), "files", "read",
       (json_int_t)(f->results + f->probes + f->skipped_old + f->duplicates), "results",
       (json_int_t)f->results, "probes", (json_int_t)f->probes, "skipped_no_probe", (json_int_t)f->skipped_old,
-      "duplicates", (json_int_t)f->duplicates, "ignored", (json_int_t)f->ignored, "settings", "group",
-      keys ? keys : json_null(), "k", f->k, "mad_scale", NB_FLEET_MAD_SCALE, "min_hosts", f->min_hosts,
-      "baseline", f->baseline_path ? nb__json_text(f->baseline_path) : json_null(), "hosts", f->nhosts,
-      "drift_hosts", f->drift_hosts, "groups", groups_json(f), "findings", finds_json(f), "notes",
+      "duplicates", (json_int_t)f->duplicates, "ignored", (json_int_t)f->ignored, "rejected",
+      (json_int_t)f->rejected, "settings", "group", keys ? keys : json_null(), "k", f->k, "mad_scale",
+      NB_FLEET_MAD_SCALE, "min_hosts", f->min_hosts, "baseline",
+      f->baseline_path ? nb__json_text(f->baseline_path) : json_null(), "hosts", f->nhosts, "drift_hosts",
+      f->drift_hosts, "groups", groups_json(f), "findings", finds_json(f), "notes",
       lines_json(f->notes, f->nnotes), "warnings", lines_json(f->warnings, f->nwarnings));
   if (!doc)
     return nb__err(err, NB_ENOMEM, "fleet: building the JSON report failed (out of memory)");

@@ -133,14 +133,29 @@ grep -q "2 other files ignored" "$tmp/err" && ok "other files counted" || bad "o
 grep -q "old-000/run-0.json: written before results carried a probe: skipped" "$tmp/err" && ok "pre-probe file skipped with its fix" || bad "old: $(cat "$tmp/err")"
 check "duplicate counted once" '.files.duplicates == 1 and .files.results == 3 and .files.skipped_no_probe == 1 and .files.ignored == 2' "$tmp/m.json"
 
-# Mixed schema versions: a version 2 file among them is refused, named.
+# Damaged files found in a directory (another schema version, truncated,
+# empty, unreadable): each named in one warning and skipped, the report on
+# the rest is written, and the exit status is 2 (input incomplete), never 0.
+# A damaged file named on the command line stays a refusal.
 sed 's/"schema_version": 1/"schema_version": 2/' "$tmp/mixed/node-001/run-0.json" >"$tmp/mixed/node-001/run-9.json"
-"$NUMABENCH" fleet "$tmp/mixed" >/dev/null 2>"$tmp/err"
-[ $? -eq 2 ] && grep -q 'run-9.json: schema_version 2' "$tmp/err" && ok "schema version 2 refused: $(tail -1 "$tmp/err")" || bad "v2: $(cat "$tmp/err")"
-rm "$tmp/mixed/node-001/run-9.json"
 head -c 2000 "$tmp/mixed/node-001/run-0.json" >"$tmp/mixed/node-001/run-8.json"
-"$NUMABENCH" fleet "$tmp/mixed" >/dev/null 2>"$tmp/err"
-[ $? -eq 2 ] && grep -q 'run-8.json: not JSON' "$tmp/err" && ok "truncated file refused" || bad "truncated: $(cat "$tmp/err")"
+: >"$tmp/mixed/node-002/empty.json"
+"$NUMABENCH" fleet --format json "$tmp/mixed" >"$tmp/m2.json" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && ok "damaged files in a directory: exit 2 (incomplete)" || bad "damaged dir exit $rc: $(cat "$tmp/err")"
+grep -q 'run-9.json: schema_version 2.*(skipped' "$tmp/err" && grep -q 'run-8.json: not JSON.*(skipped' "$tmp/err" &&
+  grep -q 'empty.json: .*(skipped' "$tmp/err" && ok "each damaged file named: $(grep -c skipped "$tmp/err") lines" ||
+  bad "damaged warnings: $(cat "$tmp/err")"
+grep -q '3 files skipped (named above): the input was incomplete' "$tmp/err" && ok "incompleteness said" || bad "no incomplete line: $(cat "$tmp/err")"
+check "the report covers the rest" '.hosts == 3 and .files.rejected == 3 and .files.results == 3 and .drift_hosts == 0' "$tmp/m2.json"
+# With drift as well, drift's exit 1 wins; the skipped files are still named.
+python3 "$gen" --out "$tmp/mixed2" --probe "$tmp/a.json" --template "$tpl" --hosts 4 --seed 9 --inject node-001=numa-balancing:1 >/dev/null || bad "mixed2"
+: >"$tmp/mixed2/node-000/empty.json"
+"$NUMABENCH" fleet "$tmp/mixed2" >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q 'empty.json: .*(skipped' "$tmp/err" && ok "drift and a damaged file: exit 1, file named" || bad "mixed2: $(cat "$tmp/err")"
+"$NUMABENCH" fleet "$tmp/mixed" "$tmp/mixed/node-001/run-8.json" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && tail -1 "$tmp/err" | grep -q 'run-8.json: not JSON' && ok "a named truncated file is refused" || bad "named truncated: $(cat "$tmp/err")"
+rm -f "$tmp/mixed/node-001/run-9.json" "$tmp/mixed/node-001/run-8.json" "$tmp/mixed/node-002/empty.json"
 
 # The plot (gnuplot; skipped without it).
 if command -v gnuplot >/dev/null 2>&1; then

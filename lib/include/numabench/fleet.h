@@ -40,12 +40,19 @@ void nb_fleet_free(nb_fleet_t fleet);
  *  and JSON documents there that are no result or probe, are counted and
  *  named in one warning. A result written before results carried a probe is
  *  skipped with a warning; a duplicate (same host, kind and timestamp) is
- *  counted once, with a warning.
+ *  counted once, with a warning. A file found in a directory that cannot
+ *  be read or parsed is named in a warning and skipped (nb_fleet_rejected);
+ *  the errors below are those of a named file.
  *  - NB_ENOENT: no such file. - NB_EINVAL: not a regular file or directory,
  *    a named file that is no result or probe. - NB_EFORMAT: not JSON
  *    (truncated), another schema version, a field missing or of the wrong
  *    type. - NB_EIO, NB_ENOMEM. */
 int nb_fleet_add(nb_fleet_t fleet, const char *path, nb_error_t *err);
+
+/** Files found in a directory that could not be read or parsed (not JSON,
+ *  another schema version, a damaged probe, unreadable): each was named in
+ *  a warning and skipped; the report covers the rest. */
+long nb_fleet_rejected(nb_fleet_t fleet);
 
 /** Group the hosts and judge them; after this, nb_fleet_drift and
  *  nb_fleet_write.
