@@ -705,6 +705,12 @@ static int add_dir(struct nb_fleet *f, const char *dir, int depth, nb_error_t *e
       rc = add_found(f, path, add_subdir, err);
     } else if (S_ISREG(st.st_mode) && ends_with(names[i], ".json"))
       rc = add_found(f, path, add_found_file, err);
+    /* A link to a result file (a results tree assembled with ln -s) is
+     * read; a link to a directory is not followed, so the walk cannot loop.
+     * A dangling *.json link is a file that cannot be read. */
+    else if (S_ISLNK(st.st_mode) && ends_with(names[i], ".json") &&
+             (stat(path, &st) < 0 || S_ISREG(st.st_mode)))
+      rc = add_found(f, path, add_found_file, err);
     else if (S_ISREG(st.st_mode) && csv_of_json(names, n, names[i]))
       continue; /* the CSV numabench writes beside each result: no news */
     else

@@ -157,6 +157,17 @@ python3 "$gen" --out "$tmp/mixed2" --probe "$tmp/a.json" --template "$tpl" --hos
 [ $? -eq 2 ] && tail -1 "$tmp/err" | grep -q 'run-8.json: not JSON' && ok "a named truncated file is refused" || bad "named truncated: $(cat "$tmp/err")"
 rm -f "$tmp/mixed/node-001/run-9.json" "$tmp/mixed/node-001/run-8.json" "$tmp/mixed/node-002/empty.json"
 
+# Symbolic links: a link to a result file is read (a results tree made with
+# ln -s); a link to a directory (here one that would loop) is not followed.
+python3 "$gen" --out "$tmp/links" --probe "$tmp/a.json" --template "$tpl" --hosts 5 --seed 10 --inject node-004=numa-balancing:1 >/dev/null || bad "links"
+mkdir -p "$tmp/elsewhere" && mv "$tmp/links/node-004" "$tmp/elsewhere/"
+for fl in "$tmp"/elsewhere/node-004/*.json; do ln -s "$fl" "$tmp/links/node-004-$(basename "$fl")"; done
+ln -s .. "$tmp/links/loop"
+timeout 60 "$NUMABENCH" fleet --format json "$tmp/links" >"$tmp/l.json" 2>"$tmp/err"
+[ $? -eq 1 ] && ok "linked result files read: drift exit 1" || bad "links exit: $(cat "$tmp/err")"
+check "the linked host is judged and flagged" '.hosts == 5 and ([.findings[] | select(.host == "node-004") | .difference] | index("numa_balancing 1, peers 0") != null)' "$tmp/l.json"
+grep -q "1 other files ignored.*loop" "$tmp/err" && ok "a link to a directory is not followed" || bad "loop: $(cat "$tmp/err")"
+
 # The plot (gnuplot; skipped without it).
 if command -v gnuplot >/dev/null 2>&1; then
   "$NUMABENCH" fleet --format json "$tmp/drift" 2>/dev/null | "$NB_SOURCE_DIR/plot/numabench-fleet-plot" -o "$tmp/plots" - 2>"$tmp/err" &&

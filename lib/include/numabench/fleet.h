@@ -36,7 +36,7 @@ int nb_fleet_new(nb_fleet_t *fleetp, const struct nb_fleet_opts *opts, nb_error_
 void nb_fleet_free(nb_fleet_t fleet);
 
 /** Read one file, or every *.json file under a directory (recursively, not
- *  following symbolic links to directories). Other files in a directory,
+ *  following symbolic links to directories; links to files are read). Other files in a directory,
  *  and JSON documents there that are no result or probe, are counted and
  *  named in one warning. A result written before results carried a probe is
  *  skipped with a warning; a duplicate (same host, kind and timestamp) is
