@@ -115,6 +115,7 @@ struct nb_fleet {
   char **warnings;
   int nwarnings, capwarnings;
   long files, probes, results, skipped_old, duplicates, ignored;
+  long dropped_old; /* files of a host's older configuration whose metrics were left out */
   long rejected; /* files found in a directory that could not be read or parsed: skipped */
   int depth;     /* the walk's current depth (add_subdir) */
   char *ignored_example;

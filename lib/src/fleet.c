@@ -451,18 +451,39 @@ static struct nb__fleet_host *host_of(struct nb_fleet *f, const char *name)
   return h;
 }
 
-/* The host's facts are its newest file's: a host fixed and re-run is judged
- * as it is now. */
+/* The host's facts are its newest file's, and its metrics are those of
+ * the files with that file's fingerprint only: a host fixed and re-run is
+ * judged as it is now, not by the results of its old configuration.
+ * Returns 1 when this file's metrics are to be left out (an older file of
+ * another configuration), 0 to take them, or NB_ENOMEM. */
 static int take_probe(struct nb_fleet *f, struct nb__fleet_host *h, json_t *p, const char *stamp,
                       const char *path)
 {
   const char *fp = json_string_value(json_object_get(p, "fingerprint"));
-  if (h->stamp && strcmp(stamp, h->stamp) < 0)
-    return 0;
-  if (h->fingerprint && strcmp(h->fingerprint, fp) &&
-      WARN(f, "host %s: %s has another fingerprint than %s; the newer file's facts are judged", h->name, path,
-           h->file) < 0)
-    return NB_ENOMEM;
+  int other = h->fingerprint && strcmp(h->fingerprint, fp);
+  if (h->stamp && strcmp(stamp, h->stamp) < 0) {
+    if (other) {
+      f->dropped_old++;
+      if (WARN(f, "host %s: %s has another fingerprint than the newer %s: its metrics are not judged",
+               h->name, path, h->file) < 0)
+        return NB_ENOMEM;
+    }
+    return other;
+  }
+  if (other) {
+    /* The values so far came from the older configuration. */
+    int files = 0;
+    for (int v = 0; v < h->nvals; v++) {
+      files = h->vals[v].n > files ? h->vals[v].n : files;
+      h->vals[v].n = 0;
+    }
+    f->dropped_old += files;
+    if (WARN(f,
+             "host %s: %s has another fingerprint than %s; the newer file's facts are judged, and only the "
+             "metrics of files with its fingerprint",
+             h->name, path, h->file) < 0)
+      return NB_ENOMEM;
+  }
   char *s = strdup(stamp), *fpc = strdup(fp), *file = strdup(path);
   if (!s || !fpc || !file) {
     free(s);
@@ -552,7 +573,8 @@ static int take_doc(struct nb_fleet *f, const char *path, json_t *doc, enum doc_
       return nb__err(err, NB_ENOMEM, "fleet: out of memory");
   }
   struct nb__fleet_host *h = host_of(f, name);
-  if (!h || take_probe(f, h, p, stamp, path) < 0)
+  int older = h ? take_probe(f, h, p, stamp, path) : NB_ENOMEM;
+  if (older < 0)
     return nb__err(err, NB_ENOMEM, "fleet: out of memory");
   h->files++;
   if (kind == DOC_PROBE) {
@@ -562,6 +584,8 @@ static int take_doc(struct nb_fleet *f, const char *path, json_t *doc, enum doc_
   f->results++;
   /* An interrupted run's numbers cover part of it: its facts count, its
    * metrics do not. */
+  if (older)
+    return 0;
   if (json_is_true(json_object_get(doc, "interrupted")))
     return WARN(f, "%s: an interrupted run: its metrics are not judged", path);
   rc = kind == DOC_BW ? bw_metrics(f, h, doc) : summary_metrics(f, h, doc, kind == DOC_LAUNCH);

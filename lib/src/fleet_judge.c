@@ -362,7 +362,7 @@ static int collect_metrics(struct nb_fleet *f, int gid, int *judged_any)
   int rc = count && at ? 0 : NB_ENOMEM, few = 0, most_few = 0;
   for (int i = 0; rc == 0 && i < g->nhosts; i++)
     for (int v = 0; v < f->hosts[g->hosts[i]].nvals; v++)
-      count[f->hosts[g->hosts[i]].vals[v].metric]++;
+      count[f->hosts[g->hosts[i]].vals[v].metric] += f->hosts[g->hosts[i]].vals[v].n > 0;
   for (int m = 0; rc == 0 && m < f->nmetrics; m++) {
     at[m] = -1;
     if (!count[m])
@@ -388,6 +388,8 @@ static int collect_metrics(struct nb_fleet *f, int gid, int *judged_any)
   for (int i = 0; rc == 0 && i < g->nhosts; i++) {
     struct nb__fleet_host *h = &f->hosts[g->hosts[i]];
     for (int v = 0; v < h->nvals; v++) {
+      if (!h->vals[v].n) /* dropped with an older configuration (fleet.c take_probe) */
+        continue;
       struct nb__fleet_judged *j = &f->judged[at[h->vals[v].metric]];
       j->hosts[j->n] = g->hosts[i];
       j->values[j->n++] = nb__fleet_median(h->vals[v].v, h->vals[v].n);
