@@ -46,6 +46,12 @@ json_t *nb__host_json(nb_topo_t topo);
 json_t *nb__cuda_json(nb_topo_t topo);
 json_t *nb__stats_json(const struct nb_stats *s);
 void nb__iso_time(char *buf, size_t len, int compact);
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
+ * break, quotes doubled; NULL is empty. after follows it (",", "\n"). */
+void nb__csv_field(FILE *out, const char *s, const char *after);
+/* Text from a file for a text or markdown table cell: control characters
+ * become '?', and in markdown '|' is escaped. Returns buf. */
+const char *nb__table_cell(char *buf, size_t len, const char *s, int md);
 
 /* Publish a result pair in dir: base.json and base.csv (or base-2.*, ...),
  * each filled by its function into a temporary file and linked into place,

@@ -11,35 +11,7 @@
 #include "fleet-internal.h"
 #include "json.h"
 #include "nb-internal.h"
-
-/* Text for a table cell: control characters as '?' (hostnames and facts
- * come from files), and in markdown '|' escaped. */
-static const char *cell(char *buf, size_t len, const char *s, int md)
-{
-  size_t o = 0;
-  for (; *s && o + 3 < len; s++) {
-    if (md && *s == '|')
-      buf[o++] = '\\';
-    buf[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-  }
-  buf[o] = '\0';
-  return buf;
-}
-
-static void csv_field(FILE *out, const char *s, const char *after)
-{
-  if (strpbrk(s, ",\"\r\n")) {
-    fputc('"', out);
-    for (; *s; s++) {
-      if (*s == '"')
-        fputc('"', out);
-      fputc(*s, out);
-    }
-    fputc('"', out);
-  } else
-    fputs(s, out);
-  fputs(after, out);
-}
+#include "report.h"
 
 /* The severity column: topology, or how far out in MADs. */
 static void severity(const struct nb__fleet_find *d, char *buf, size_t len)
@@ -82,7 +54,7 @@ static void headline(const struct nb_fleet *f, FILE *out, int md)
                g->ref_hosts == 1 ? "" : "s");
     else
       snprintf(ref, sizeof ref, "not judged");
-    cell(key, sizeof key, g->key, md);
+    nb__table_cell(key, sizeof key, g->key, md);
     if (md)
       fprintf(out, "| g%d | %d | %s | %s |\n", i + 1, g->nhosts, ref, key);
     else
@@ -101,9 +73,9 @@ static void write_table(const struct nb_fleet *f, FILE *out, int md)
     const struct nb__fleet_find *d = &f->finds[i];
     char sev[32], host[256], what[1200], shown[1400];
     severity(d, sev, sizeof sev);
-    cell(host, sizeof host, f->hosts[d->host].name, md);
+    nb__table_cell(host, sizeof host, f->hosts[d->host].name, md);
     drift_text(f, d, what, sizeof what);
-    cell(shown, sizeof shown, what, md);
+    nb__table_cell(shown, sizeof shown, what, md);
     if (md)
       fprintf(out, "| %s | g%d | %s | %s |\n", sev, d->gid + 1, host, shown);
     else
@@ -113,7 +85,7 @@ static void write_table(const struct nb_fleet *f, FILE *out, int md)
     fputc('\n', out);
   for (int i = 0; i < f->nnotes; i++) {
     char text[1400];
-    fprintf(out, "%s%s\n", md ? "- " : "", cell(text, sizeof text, f->notes[i], md));
+    fprintf(out, "%s%s\n", md ? "- " : "", nb__table_cell(text, sizeof text, f->notes[i], md));
   }
   int topo = 0;
   for (int i = 0; i < f->nfinds; i++)
@@ -137,8 +109,8 @@ static void csv_value(const struct nb_fleet *f, FILE *out, const struct nb__flee
                       double mads, int outlier)
 {
   fprintf(out, "1,g%d,", j->gid + 1);
-  csv_field(out, f->hosts[j->hosts[i]].name, ",performance,");
-  csv_field(out, f->metrics[j->metric], ",");
+  nb__csv_field(out, f->hosts[j->hosts[i]].name, ",performance,");
+  nb__csv_field(out, f->metrics[j->metric], ",");
   num(out, j->values[i], ",");
   num(out, j->judged ? j->median : NAN, ",");
   num(out, j->judged ? j->lo : NAN, ",");
@@ -155,8 +127,8 @@ static void write_csv(const struct nb_fleet *f, FILE *out)
     if (d->metric >= 0)
       continue;
     fprintf(out, "1,g%d,", d->gid + 1);
-    csv_field(out, f->hosts[d->host].name, ",topology,,,,,,,1,");
-    csv_field(out, d->what, "\n");
+    nb__csv_field(out, f->hosts[d->host].name, ",topology,,,,,,,1,");
+    nb__csv_field(out, d->what, "\n");
   }
   for (int i = 0; i < f->nfinds; i++) {
     const struct nb__fleet_find *d = &f->finds[i];

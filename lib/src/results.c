@@ -11,6 +11,7 @@
 
 #include "input.h"
 #include "nb-internal.h"
+#include "report.h"
 
 struct nb_results {
   char *path;
@@ -220,7 +221,7 @@ static int interrupted(const struct nb_results *r)
 
 /* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
  * break, quotes doubled; a hostname or a path may hold any of them. */
-static void csv_field(FILE *out, const char *s, const char *after)
+void nb__csv_field(FILE *out, const char *s, const char *after)
 {
   s = s ? s : "";
   if (strpbrk(s, ",\"\r\n")) {
@@ -239,7 +240,7 @@ static void csv_field(FILE *out, const char *s, const char *after)
 
 /* Text from a file for a text or markdown cell: control characters (a line
  * break would split the row) become '?', and in markdown '|' is escaped. */
-static const char *cell(char *buf, size_t len, const char *s, int md)
+const char *nb__table_cell(char *buf, size_t len, const char *s, int md)
 {
   size_t o = 0;
   for (s = s ? s : ""; *s && o + 3 < len; s++) {
@@ -331,10 +332,10 @@ static void table_row(nb_results_t file, const struct msum *m, enum nb_table_for
   const char *place = none || !measured ? "-" : m->placement ? "achieved" : "NOT";
   switch (fmt) {
   case NB_TABLE_CSV:
-    csv_field(out, file->path, ",");
-    csv_field(out, host, ",");
-    csv_field(out, ts, ",");
-    csv_field(out, m->mode, ",");
+    nb__csv_field(out, file->path, ",");
+    nb__csv_field(out, host, ",");
+    nb__csv_field(out, ts, ",");
+    nb__csv_field(out, m->mode, ",");
     fprintf(out, "%d,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", m->runs, csvnum(v[0], 32, m->mean),
             csvnum(v[1], 32, m->lo), csvnum(v[2], 32, m->hi), csvnum(v[3], 32, m->gbps),
             csvnum(v[4], 32, m->speedup), csvnum(v[5], 32, m->sp_lo), csvnum(v[6], 32, m->sp_hi),
@@ -344,14 +345,15 @@ static void table_row(nb_results_t file, const struct msum *m, enum nb_table_for
             interrupted(file) ? "true" : "false");
     break;
   case NB_TABLE_MD:
-    fprintf(out, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", cell(h, sizeof h, host, 1),
-            cell(t, sizeof t, ts, 1), cell(md, sizeof md, m->mode, 1), m->runs, fmtnum(v[0], 32, m->mean), ci,
+    fprintf(out, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n",
+            nb__table_cell(h, sizeof h, host, 1), nb__table_cell(t, sizeof t, ts, 1),
+            nb__table_cell(md, sizeof md, m->mode, 1), m->runs, fmtnum(v[0], 32, m->mean), ci,
             fmtnum(v[1], 32, m->gbps), sp, sci, place);
     break;
   case NB_TABLE_TEXT:
-    fprintf(out, "%-12s %-20s %-11s %4d %10s %21s %7s %8s %13s %s\n", cell(h, sizeof h, host, 0),
-            cell(t, sizeof t, ts, 0), cell(md, sizeof md, m->mode, 0), m->runs, fmtnum(v[0], 32, m->mean), ci,
-            fmtnum(v[1], 32, m->gbps), sp, sci, place);
+    fprintf(out, "%-12s %-20s %-11s %4d %10s %21s %7s %8s %13s %s\n", nb__table_cell(h, sizeof h, host, 0),
+            nb__table_cell(t, sizeof t, ts, 0), nb__table_cell(md, sizeof md, m->mode, 0), m->runs,
+            fmtnum(v[0], 32, m->mean), ci, fmtnum(v[1], 32, m->gbps), sp, sci, place);
     break;
   }
 }
@@ -370,12 +372,14 @@ int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_forma
     if (fmt == NB_TABLE_TEXT && is_launch(doc)) {
       char p[512];
       fprintf(out, "%s%s: launch, %lld ranks, steps/s column: %s\n", f ? "\n" : "",
-              cell(p, sizeof p, files[f]->path, 0), (long long)json_integer_value(at(doc, "resolved.nproc")),
+              nb__table_cell(p, sizeof p, files[f]->path, 0),
+              (long long)json_integer_value(at(doc, "resolved.nproc")),
               json_string_value(at(doc, "resolved.value")));
     } else if (fmt == NB_TABLE_TEXT && n > 1) {
       char p[512];
       fprintf(out, "%s%s: batch %lld, %s, %lld workers/GPU\n", f ? "\n" : "",
-              cell(p, sizeof p, files[f]->path, 0), (long long)json_integer_value(at(doc, "resolved.batch")),
+              nb__table_cell(p, sizeof p, files[f]->path, 0),
+              (long long)json_integer_value(at(doc, "resolved.batch")),
               json_string_value(at(doc, "resolved.pipeline")),
               (long long)json_integer_value(at(doc, "resolved.workers_per_gpu")));
     }
@@ -391,7 +395,8 @@ int nb_results_write_table(const nb_results_t *files, int n, enum nb_table_forma
     if (!interrupted(files[f]))
       continue;
     fprintf(out, "%s%s: interrupted run (SIGINT/SIGTERM): its rows cover the complete runs only\n",
-            first || fmt == NB_TABLE_MD ? "\n" : "", cell(p, sizeof p, files[f]->path, fmt == NB_TABLE_MD));
+            first || fmt == NB_TABLE_MD ? "\n" : "",
+            nb__table_cell(p, sizeof p, files[f]->path, fmt == NB_TABLE_MD));
     first = 0;
   }
   if (fflush(out) == EOF || ferror(out))
