@@ -133,6 +133,34 @@ static const char *cpu_text(const struct nb_run_config *c, char *buf, size_t len
   return buf;
 }
 
+/* One device's row of a mode's table, and the line under it: set-up times
+ * (not timed), CPU work, the copy engine's rate, verification. */
+static void text_gpu_row(FILE *out, const struct nb_run_config *c, const struct nb__copy_ops *ops,
+                         const struct nb_gpu_result *res)
+{
+  char a[32], b[32], d[32];
+  fprintf(out, "  %-4d %4d %8s %10s %7s  %7.2fms %6.2fms %6.2fms %7.2fms %7.2fms %7.1f%%%s\n", res->gpu,
+          res->node, hz(a, sizeof a, res->steps_per_s), hz(b, sizeof b, res->samples_per_s),
+          hz(d, sizeof d, res->gbps), res->stage_ms[NB_STAGE_GENERATE], res->stage_ms[NB_STAGE_COLLATE],
+          res->stage_ms[NB_STAGE_STAGING_COPY], res->stage_ms[NB_STAGE_DEVICE_COPY],
+          res->stage_ms[NB_STAGE_DEVICE_WORK], res->starved_pct,
+          res->short_intervals ? "  (steps under 20 clock ticks)" : "");
+  fprintf(out, "       buffers allocated and first-touched in %.2f s", res->alloc_s);
+  if (nb__copy_pin(ops, c->pin) != NB_PIN_NONE)
+    fprintf(out, ", pinned in %.2f s", res->pin_s);
+  if (res->pool_bytes)
+    fprintf(out, ", replay pools generated in %.2f s", res->pool_s);
+  fprintf(out, " (not timed)");
+  if (c->cpu_work_us > 0)
+    fprintf(out, "; cpu work %.1f us per sample (asked %d)",
+            1e3 * res->stage_ms[NB_STAGE_CPU_WORK] / (c->batch > 0 ? c->batch : 1), c->cpu_work_us);
+  if ((ops->flags & NB__COPY_GPUS) && res->copy_gbps > 0)
+    fprintf(out, "; H2D copies ran at %.2f GB/s", res->copy_gbps);
+  if (res->verified)
+    fprintf(out, "; verified %ld batches, %ld wrong", res->verified, res->mismatches);
+  fputc('\n', out);
+}
+
 int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
 {
   char pool[64], cpu[64];
@@ -188,30 +216,8 @@ int nb_report_write_text(const struct nb_report *r, FILE *out, nb_error_t *err)
             nb_run_interrupted(run) ? " [interrupted]" : "");
     fprintf(out, "  %-4s %4s %8s %10s %7s  %9s %8s %8s %9s %9s %8s\n", "GPU", "node", "steps/s", "samples/s",
             "GB/s", "generate", "collate", "staging", "dev copy", "dev work", "starved");
-    for (int g = 0; g < nb_run_ngpus(run); g++) {
-      const struct nb_gpu_result *res = nb_run_gpu(run, g);
-      char a[32], b[32], d[32];
-      fprintf(out, "  %-4d %4d %8s %10s %7s  %7.2fms %6.2fms %6.2fms %7.2fms %7.2fms %7.1f%%%s\n", res->gpu,
-              res->node, hz(a, sizeof a, res->steps_per_s), hz(b, sizeof b, res->samples_per_s),
-              hz(d, sizeof d, res->gbps), res->stage_ms[NB_STAGE_GENERATE], res->stage_ms[NB_STAGE_COLLATE],
-              res->stage_ms[NB_STAGE_STAGING_COPY], res->stage_ms[NB_STAGE_DEVICE_COPY],
-              res->stage_ms[NB_STAGE_DEVICE_WORK], res->starved_pct,
-              res->short_intervals ? "  (steps under 20 clock ticks)" : "");
-      fprintf(out, "       buffers allocated and first-touched in %.2f s", res->alloc_s);
-      if (nb__copy_pin(ops, c->pin) != NB_PIN_NONE)
-        fprintf(out, ", pinned in %.2f s", res->pin_s);
-      if (res->pool_bytes)
-        fprintf(out, ", replay pools generated in %.2f s", res->pool_s);
-      fprintf(out, " (not timed)");
-      if (c->cpu_work_us > 0)
-        fprintf(out, "; cpu work %.1f us per sample (asked %d)",
-                1e3 * res->stage_ms[NB_STAGE_CPU_WORK] / (c->batch > 0 ? c->batch : 1), c->cpu_work_us);
-      if ((ops->flags & NB__COPY_GPUS) && res->copy_gbps > 0)
-        fprintf(out, "; H2D copies ran at %.2f GB/s", res->copy_gbps);
-      if (res->verified)
-        fprintf(out, "; verified %ld batches, %ld wrong", res->verified, res->mismatches);
-      fputc('\n', out);
-    }
+    for (int g = 0; g < nb_run_ngpus(run); g++)
+      text_gpu_row(out, c, ops, nb_run_gpu(run, g));
     char a[32];
     fprintf(out, "  aggregate (the slowest GPU, as a synchronous job sees it): %s steps/s\n",
             hz(a, sizeof a, nb_run_steps_per_s(run)));
