@@ -24,8 +24,8 @@ const char *nb_exec_policy_name(enum nb_exec_policy p)
 
 const char *nb_exec_mem_name(enum nb_exec_mem m)
 {
-  static const char *const names[] = {"bind", "preferred", "interleave", "none"};
-  return (unsigned)m < 4 ? names[m] : "?";
+  static const char *const names[] = {"bind", "preferred", "interleave", "none", "local"};
+  return (unsigned)m < 5 ? names[m] : "?";
 }
 
 static void note(struct nb_exec_place *p, const char *fmt, ...) NB__PRINTF(2, 3);
@@ -344,6 +344,10 @@ int nb_exec_bind(nb_topo_t topo, const struct nb_exec_place *p, struct nb_exec_b
               b->st.mem_nodes_seen[0] == p->mem_node;
     b->st.level = ok ? (b->st.cpu_bound || !b->st.cpu_asked ? "preferred" : "mem-only")
                      : (b->st.cpu_bound ? "cpu-only" : "none");
+  } else if (p->mem == NB_EXEC_MEM_LOCAL) {
+    b->st.mem_errno = nb__mempol_set_local();
+    nb__mempol_get(&b->st.mem_seen, b->st.mem_nodes_seen, 8, &b->st.nmem_nodes_seen);
+    b->st.level = b->st.cpu_bound ? "cpu-only" : "none";
   }
   int e = affinity_now(&b->cpus_seen, &b->ncpus_seen);
   if (e)
@@ -363,6 +367,10 @@ int nb_exec_bind(nb_topo_t topo, const struct nb_exec_place *p, struct nb_exec_b
     break;
   case NB_EXEC_MEM_NONE:
     mem_ok = b->st.mem_seen == NB_SEEN_DEFAULT;
+    break;
+  case NB_EXEC_MEM_LOCAL:
+    /* Kernels before 5.2 report MPOL_LOCAL as MPOL_PREFERRED on no node. */
+    mem_ok = b->st.mem_seen == NB_SEEN_LOCAL || (b->st.mem_seen == NB_SEEN_PREFERRED && b->st.nmem_nodes_seen == 0);
     break;
   }
   b->achieved = cpus_ok && mem_ok;

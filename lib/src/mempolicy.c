@@ -168,3 +168,8 @@ int nb__mempol_set_preferred(int node)
   nb__mask_set(&m, node);
   return set_mempolicy(MPOL_PREFERRED, m.w, NB_MASK_MAXNODE) == 0 ? 0 : errno;
 }
+
+int nb__mempol_set_local(void)
+{
+  return set_mempolicy(MPOL_LOCAL, NULL, 0) == 0 ? 0 : errno;
+}

@@ -65,4 +65,11 @@ void nb__mempol_restore(const struct nb__mempol_saved *s);
  * ladder). Returns 0 or the errno of the refusal. */
 int nb__mempol_set_preferred(int node);
 
+/* MPOL_LOCAL for the calling thread (exec --mem local): pages where the CPU
+ * that first touches them is, as with the default policy, but automatic NUMA
+ * balancing leaves a task with an explicit policy alone (it migrates only
+ * under the default policy or MPOL_F_NUMA_BALANCING), and so do the task's
+ * children, which inherit it. Returns 0 or the errno of the refusal. */
+int nb__mempol_set_local(void);
+
 #endif

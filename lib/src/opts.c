@@ -30,7 +30,7 @@ static const char *const pins[] = {"register", "hostalloc", NULL};
 static const char *const formats[] = {"text", "md", "csv", "json", NULL};
 static const char *const emits[] = {"numactl", "torchrun", "script", NULL};
 static const char *const exec_policies[] = {"node", "socket", "exclusive", "core-complex", NULL};
-static const char *const exec_mems[] = {"bind", "preferred", "interleave", "none", NULL};
+static const char *const exec_mems[] = {"bind", "preferred", "interleave", "none", "local", NULL};
 static const struct nb_opt_default mode_defaults[] = {{NB_CMD_PLAN, "bind"},
                                                       {NB_CMD_RUN, "none,bind,adversarial"},
                                                       {NB_CMD_EXEC, "bind"},
@@ -194,7 +194,9 @@ static const struct nb_option options[] = {
      "the ranks there (from LOCAL_WORLD_SIZE), or one L3 domain per rank",
      0, 0, NB_VAL(policy_kind), exec_policies, .flags = 0},
     {"mem", 0, NB_OPT_ENUM, NB_OFF(mem), "bind", NB_CMD_EXEC, NULL,
-     "the rank's memory policy on its node (a node without memory: the nearest node with memory)", 0, 0,
+     "the rank's memory policy on its node (a node without memory: the nearest node with memory); local: "
+     "pages where the CPU that first touches them is, and never moved by automatic NUMA balancing",
+     0, 0,
      NB_VAL(mem_kind), exec_mems, .flags = 0},
     {"allow-unbound", 0, NB_OPT_BOOL, NB_OFF(allow_unbound), NULL, NB_CMD_EXEC, NULL,
      "where the rank cannot be placed (GPU node unknown or not allowed, too few cores), run the command "

@@ -71,7 +71,7 @@ env CUDA_VISIBLE_DEVICES=1,0 CUDA_DEVICE_ORDER=FASTEST_FIRST LOCAL_RANK=0 "$NUMA
 check "CUDA_VISIBLE_DEVICES=1,0: rank 0 is device 1, entry 1" '.gpu.bus_id == "'"${pci[1]}"'" and .gpu.entry == "1" and .cuda_visible_devices == "1,0"' "$tmp/env.json"
 
 # 3. Memory policies and modes, as the command's workers see them.
-for m in preferred interleave none; do
+for m in preferred interleave none local; do
   LOCAL_RANK=0 "$NUMABENCH" exec --quiet --devices "$D2" --mem $m -- "$NB_EXECTEST" 1 1 >"$tmp/mem-$m" 2>"$tmp/mem-$m.err"
   want=$m
   [ $m = none ] && want=default

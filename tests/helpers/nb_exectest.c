@@ -45,6 +45,8 @@ static const char *policy_name(int mode)
     return "preferred";
   case MPOL_INTERLEAVE:
     return "interleave";
+  case MPOL_LOCAL:
+    return "local";
   }
   return "other";
 }

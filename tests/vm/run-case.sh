@@ -15,7 +15,7 @@ KERNEL=$(vm_kernel) || exit $?
 
 total_fails=0 skipped=0
 for case_name in "$@"; do
-  LAYOUT= PCI=0 NB_VM_HOSTROOT=0 VM_CASE_TIMEOUT=
+  LAYOUT= PCI=0 NB_VM_HOSTROOT=0 VM_CASE_TIMEOUT= VM_NODE_MEM_MB=
   unset -f guest check prereq 2>/dev/null
   . "$NB_VM_DIR/cases/$case_name.sh"
   dir="$NB_VM_WORK/$case_name"

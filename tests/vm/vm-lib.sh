@@ -209,12 +209,13 @@ vm_initrd() {
 # and a memory-only node 2), memless (node 0: CPUs 0-1 and all memory; node
 # 1: CPUs 2-3 and no memory). PCI=1 adds 4 display devices on node 0
 # (0000:41:00.0-44:00.0) and 4 on node 1 (0000:81:00.0-84:00.0), each behind
-# a host bridge with the node in _PXM.
+# a host bridge with the node in _PXM. A case may set VM_NODE_MEM_MB, the
+# memory of each node of layout 2n (default 1024).
 vm_boot() {
-  local layout=$1 pci=$2 initrd=$3 log=$4 topo accel n i
+  local layout=$1 pci=$2 initrd=$3 log=$4 topo accel n i nm=${VM_NODE_MEM_MB:-1024}
   m() { echo "-object memory-backend-ram,id=m$1,size=$2"; }
   case $layout in
-  2n) topo="-smp 4 -m 2G $(m 0 1G) $(m 1 1G)
+  2n) topo="-smp 4 -m $((2 * nm))M $(m 0 "${nm}M") $(m 1 "${nm}M")
         -numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1
         -numa dist,src=0,dst=1,val=21" ;;
   4n) topo="-smp 4 -m 2G $(m 0 512M) $(m 1 512M) $(m 2 512M) $(m 3 512M)

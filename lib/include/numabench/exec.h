@@ -40,7 +40,9 @@ enum nb_exec_mem {
   NB_EXEC_MEM_BIND,       /* MPOL_BIND to the node's memory node */
   NB_EXEC_MEM_PREFERRED,  /* MPOL_PREFERRED: that node first, others when full */
   NB_EXEC_MEM_INTERLEAVE, /* MPOL_INTERLEAVE over every allowed node with memory */
-  NB_EXEC_MEM_NONE        /* the default policy */
+  NB_EXEC_MEM_NONE,       /* the default policy */
+  NB_EXEC_MEM_LOCAL       /* MPOL_LOCAL: each page on the node of the CPU that first touches it, as the
+                           * default, but an explicit policy: automatic NUMA balancing never moves it */
 };
 
 /** Most GPUs a rank's CUDA_VISIBLE_DEVICES list is resolved for. */

@@ -6,7 +6,8 @@
 # and as numabench audit judges the running ranks: every bind rank local
 # (--expect-local exits 0), every remote one remote (exit 3), and rank 3,
 # once migrate_pages(2) has moved its own pages (not its workers') to node 0,
-# split.
+# split. Rank l0, remote with --mem local (MPOL_LOCAL), has policy local in
+# numa_maps and its pages, and its workers', where they run (node 1).
 LAYOUT=2n
 PCI=1
 . "$NB_VM_DIR/cases/exec-lib.sh"
@@ -25,6 +26,9 @@ for r in 0 1 2 3; do launch m$r $r 4 --devices $D --mode remote --policy exclusi
 for r in 0 1 2 3; do observe m$r; done
 audit remote $D m0:0 m1:1 m2:2 m3:3
 stop m0 m1 m2 m3
+launch l0 0 4 --devices $D --mode remote --policy exclusive --mem local
+observe l0
+stop l0
 run few.txt env LOCAL_RANK=0 LOCAL_WORLD_SIZE=4 numabench exec --devices $D,0000:43:00.0 --gpu-node 2=0,3=0 --policy exclusive -- true
 GUEST
 }
@@ -37,6 +41,8 @@ check() {
     exec_check "$out" b$r $n "bind:$n" $n "bind"
     exec_check "$out" m$r $((1 - n)) "bind:$((1 - n))" $((1 - n)) "remote"
   done
+  exec_check "$out" l0 1 "local" 1 "remote --mem local"
+  vm_check "l0: exec --mem local: policy local asked and seen" '.mem == "local" and .mem_policy_seen == "local"' "$out/l0.json"
   audit_check "$out" bind 0 local b0:0:0 b1:0:0 b2:1:1 b3:1:1
   audit_check "$out" remote 3 remote m0:0:0 m1:0:0 m2:1:1 m3:1:1
   vm_ran "$out" migrate.txt

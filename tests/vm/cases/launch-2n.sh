@@ -37,8 +37,8 @@ check() {
     vm_check "bind, rank $r: planned node $r for the rank and its workers; the audit saw 2 workers; every measured share on node $r" \
       '.runs[1].ranks['"$r"'].proof | .audited and .planned_rank_node == '"$r"' and .planned_worker_node == '"$r"' and .workers_seen == 2 and all(.rank_cpu_share, .worker_cpu_share, .rank_page_share, .worker_page_share; . == null or . >= 0.99) and .as_planned and (.workers_off_node | not) and .audit_verdict == "local"' \
       "$out/launch.json"
-    vm_check "adversarial, rank $r: exec put it on node $o; the launcher moved its 2 workers' threads to node $r; every measured CPU share as planned" \
-      '.runs[2].ranks['"$r"'] | .exec.cpu_node == '"$o"' and .adversarial_moves.worker_node == '"$r"' and .adversarial_moves.processes == 2 and .adversarial_moves.threads >= 2 and .adversarial_moves.thread_errors == 0 and (.proof | .audited and .planned_rank_node == '"$o"' and .planned_worker_node == '"$r"' and all(.rank_cpu_share, .worker_cpu_share, .rank_page_share; . == null or . >= 0.99) and .as_planned)' \
+    vm_check "adversarial, rank $r: exec put it on node $o with memory policy local (first touch, no NUMA balancing); the launcher moved its 2 workers' threads to node $r; every measured CPU share as planned" \
+      '.runs[2].ranks['"$r"'] | .exec.cpu_node == '"$o"' and .exec.mem == "local" and .exec.mem_policy_seen == "local" and .adversarial_moves.worker_node == '"$r"' and .adversarial_moves.processes == 2 and .adversarial_moves.threads >= 2 and .adversarial_moves.thread_errors == 0 and (.proof | .audited and .planned_rank_node == '"$o"' and .planned_worker_node == '"$r"' and all(.rank_cpu_share, .worker_cpu_share, .rank_page_share; . == null or . >= 0.99) and .as_planned)' \
       "$out/launch.json"
   done
   for m in 1 2; do

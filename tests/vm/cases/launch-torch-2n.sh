@@ -28,8 +28,16 @@
 # images, width 8, 5 steps) and the audit samples for 8 s: a DataLoader
 # worker makes a batch and then waits for the slow training step, so a
 # short window can catch no CPU sample of it.
+#
+# Each node has 2 GiB: two torch ranks, their workers, the page cache of the
+# host's torch over 9p and the guest's tmpfs /tmp and /dev/shm filled 1 GiB
+# nodes close to their low watermark, where first-touch pages spill to the
+# other node. The guest records automatic NUMA balancing (on by default on
+# a 2-node Debian kernel) and its page migrations around the runs, and the
+# free memory of each node every 5 s (the lowest is printed as info).
 LAYOUT=2n
 PCI=1
+VM_NODE_MEM_MB=2048
 NB_VM_HOSTROOT=1
 R=${NB_VM_TORCH_REPEAT:-1}
 VM_CASE_TIMEOUT=$((R * 3 * 480 + 300))
@@ -44,9 +52,12 @@ prereq() {
 
 guest() {
   cat <<GUEST
+run numa-before.txt sh -c 'echo "numa_balancing \$(cat /proc/sys/kernel/numa_balancing)"; grep -E "^(numa_pages_migrated|pgmigrate_success) " /proc/vmstat'
+run sampler.txt sh -c '(while :; do for n in /sys/devices/system/node/node[0-9]*; do echo "\${n##*/} \$(awk "/MemFree/ {print \\\$4}" \$n/meminfo)"; done; sleep 5; done) >/out/free.log 2>&1 &'
 run launch.txt host $TORCH_NB launch --config $TORCH_SRC/configs/launch-seed.ini --devices 0000:41:00.0,0000:81:00.0 --nproc 2 --mode none,bind,adversarial --repeat $R --audit-at 3 --audit-for 8 --timeout 1200 --output /tmp/res --quiet -- /usr/bin/python3 $TORCH_SRC/configs/launch/train.py --image-size 96 --width 8 --batch 4 --workers 2 --steps 4 --warmup 1 --threads 1 --log-every 1
 run launch.json host sh -c 'cat /tmp/res/*.json'
 run report.txt host sh -c '$TORCH_NB report /tmp/res/*.json'
+run numa-after.txt sh -c 'echo "numa_balancing \$(cat /proc/sys/kernel/numa_balancing)"; grep -E "^(numa_pages_migrated|pgmigrate_success) " /proc/vmstat'
 GUEST
 }
 
@@ -58,6 +69,8 @@ check() {
   fi
   vm_ran "$out" launch.txt
   vm_ran "$out" launch.json
+  echo "info: before the runs: $(tr '\n' ' ' <"$out/numa-before.txt" 2>/dev/null); after: $(tr '\n' ' ' <"$out/numa-after.txt" 2>/dev/null)"
+  echo "info: lowest free memory per node during the runs (kB): $(awk '{ if (!($1 in lo) || $2 < lo[$1]) lo[$1] = $2 } END { for (n in lo) printf "%s %s  ", n, lo[n] }' "$out/free.log" 2>/dev/null)"
   vm_check "none, bind, adversarial: $R run(s) each, all ok with 2 ranks, every rank's average throughput captured, the run's value the slowest rank's" \
     '([.runs[].mode] | group_by(.) | map({(.[0]): length}) | add) == {"none":'"$R"',"bind":'"$R"',"adversarial":'"$R"'} and all(.runs[]; .outcome == "ok" and .complete and (.ranks | length) == 2 and all(.ranks[]; .metric > 0) and .value == ([.ranks[].metric] | min))' \
     "$out/launch.json"
@@ -77,8 +90,8 @@ check() {
     vm_check "bind, rank $r: the rank and its 2 workers planned on node $r; every measured CPU and page share on node $r; as planned" \
       'all(.runs[] | select(.mode == "bind"); .ranks['"$r"'] | .exec.cpu_node == '"$r"' and .exec.achieved and (.proof | .audited and .planned_rank_node == '"$r"' and .planned_worker_node == '"$r"' and .workers_seen == 2 and all(.rank_cpu_share, .worker_cpu_share, .rank_page_share, .worker_page_share; . == null or . >= 0.99) and .as_planned and (.workers_off_node | not)))' \
       "$out/launch.json"
-    vm_check "adversarial, rank $r: exec put it on node $o; the launcher moved its 2 workers to node $r; every measured CPU share as planned" \
-      'all(.runs[] | select(.mode == "adversarial"); .ranks['"$r"'] | .exec.cpu_node == '"$o"' and .adversarial_moves.worker_node == '"$r"' and .adversarial_moves.processes >= 2 and .adversarial_moves.thread_errors == 0 and (.proof | .audited and .planned_rank_node == '"$o"' and .planned_worker_node == '"$r"' and .workers_seen == 2 and all(.rank_cpu_share, .worker_cpu_share, .rank_page_share; . == null or . >= 0.99) and .as_planned))' \
+    vm_check "adversarial, rank $r: exec put it on node $o with memory policy local; the launcher moved its 2 workers to node $r; every measured CPU share as planned" \
+      'all(.runs[] | select(.mode == "adversarial"); .ranks['"$r"'] | .exec.cpu_node == '"$o"' and .exec.mem == "local" and .exec.mem_policy_seen == "local" and .adversarial_moves.worker_node == '"$r"' and .adversarial_moves.processes >= 2 and .adversarial_moves.thread_errors == 0 and (.proof | .audited and .planned_rank_node == '"$o"' and .planned_worker_node == '"$r"' and .workers_seen == 2 and all(.rank_cpu_share, .worker_cpu_share, .rank_page_share; . == null or . >= 0.99) and .as_planned))' \
       "$out/launch.json"
   done
   for m in bind adversarial; do
