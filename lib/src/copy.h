@@ -45,6 +45,10 @@
 /* One device of a run, as its backend keeps it. */
 struct nb__copy_dev;
 
+/* The host backend's device slot: where a batch lands, a piece at a time,
+ * small enough to stay in the copying core's cache (copy_host.c). */
+#define NB__HOST_LANDING_BYTES ((size_t)128 << 10)
+
 struct nb__copy_dev_config {
   int ordinal;        /* the backend's device number (CUDA ordinal); -1 when it has none */
   int gpu;            /* numabench's GPU index, for messages */
@@ -55,8 +59,10 @@ struct nb__copy_dev_config {
   int work_us;  /* device work per step, microseconds */
   int ring;     /* steps in flight at most + 1; >= 4 */
   int verify;   /* copy batches back for --verify */
-  /* NB__COPY_HOST_MEMORY backends: the device's two batch slots, allocated
-   * on the device's node by the completion thread before the start line. */
+  /* NB__COPY_HOST_MEMORY backends: the device's two slots, allocated on the
+   * device's node by the completion thread before the start line, each
+   * min(batch_bytes, NB__HOST_LANDING_BYTES): a batch lands in its slot
+   * piece by piece (copy_host.c). */
   struct nb_buf *slots;
   const atomic_int *stop; /* the run's stop flag: a backend that waits checks it */
 };
@@ -129,6 +135,8 @@ struct nb__copy_ops {
    *   refilled), 0 not yet, or a code; from the completion thread, in order.
    * poll_step: 1 when the step is done with its times in *t; in order.
    * verify_buf: the copy of a verified step, once poll_step said 1.
+   * verify_sum: instead of verify_buf, for a backend that checksums what
+   *   arrived as it arrives: the checksum of a verified step's batch. 
    * drain: after the last step (may be NULL).
    * close: end queued work, free all; NULL accepted. */
   int (*open)(struct nb__copy_dev **dp, const struct nb__copy_dev_config *cfg, nb_error_t *err);
@@ -138,6 +146,7 @@ struct nb__copy_ops {
   int (*poll_copy)(struct nb__copy_dev *d, long step, nb_error_t *err);
   int (*poll_step)(struct nb__copy_dev *d, long step, struct nb__copy_step *t, nb_error_t *err);
   const void *(*verify_buf)(struct nb__copy_dev *d, long step);
+  uint64_t (*verify_sum)(struct nb__copy_dev *d, long step);
   /* spin_scale: the device's spin-kernel calibration found at open (time
    *   asked / time measured by the device's events), NAN when it measured
    *   none. Only a run with device work needs it within NB__SPIN_SCALE_MIN

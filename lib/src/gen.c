@@ -153,10 +153,10 @@ const char *nb_gen_isa(void)
   return have_avx2() ? "avx2+fma" : "sse2";
 }
 
-uint64_t nb_checksum(const void *buf, size_t len, uint64_t state)
+void nb_checksum_add(struct nb_checksum_sums *s, const void *buf, size_t len)
 {
   const unsigned char *p = buf;
-  uint64_t a = (uint32_t)state, b = state >> 32;
+  uint64_t a = s->a, b = s->b;
   size_t words = len / 8;
   for (size_t i = 0; i < words; i++) {
     uint64_t w;
@@ -170,6 +170,19 @@ uint64_t nb_checksum(const void *buf, size_t len, uint64_t state)
     a += w;
     b += a;
   }
+  s->a = a;
+  s->b = b;
+}
+
+uint64_t nb_checksum_end(const struct nb_checksum_sums *s)
+{
   /* Fold to 64 bits keeping both sums' information. */
-  return (b << 32 | (b >> 32)) ^ a ^ (a << 17);
+  return (s->b << 32 | (s->b >> 32)) ^ s->a ^ (s->a << 17);
+}
+
+uint64_t nb_checksum(const void *buf, size_t len, uint64_t state)
+{
+  struct nb_checksum_sums s = {(uint32_t)state, state >> 32};
+  nb_checksum_add(&s, buf, len);
+  return nb_checksum_end(&s);
 }

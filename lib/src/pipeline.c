@@ -611,7 +611,9 @@ static int complete_step(struct gpu_pipe *gp, long s, struct completion *sum, nb
   int check = checked(r, s);
   if (check) {
     gp->verified++;
-    if (nb_checksum(r->ops->verify_buf(gp->dev, s), r->batch_bytes, 0) != gp->expected[s]) {
+    uint64_t got = r->ops->verify_sum ? r->ops->verify_sum(gp->dev, s)
+                                      : nb_checksum(r->ops->verify_buf(gp->dev, s), r->batch_bytes, 0);
+    if (got != gp->expected[s]) {
       gp->mismatches++;
       nb__err(e, NB_EIO, "GPU %d: --verify: batch %ld %s with the wrong data (checksum mismatch)",
               gp->gp->gpu, s, r->ops->verified_how);
@@ -753,8 +755,10 @@ void nb__layout(struct nb__layout *l, const struct nb_run_config *cfg, const str
   l->per_worker[NB__BUF_SCRATCH] = torch ? 1 : 0;
   l->per_gpu[NB__BUF_STAGING] = torch ? 2 : 0;
   l->per_worker[NB__BUF_STAGING] = torch ? 0 : 2;
-  /* A GPU's slots are in its own memory; the host backend's on its node. */
+  /* A GPU's slots are in its own memory; the host backend's on its node,
+   * where a batch lands piece by piece (copy_host.c). */
   l->per_gpu[NB__BUF_DEVICE] = ops->flags & NB__COPY_HOST_MEMORY ? 2 : 0;
+  l->device_bytes = l->batch_bytes < NB__HOST_LANDING_BYTES ? l->batch_bytes : NB__HOST_LANDING_BYTES;
   /* replay: one pool per worker, in its memory. */
   l->pool_samples = nb_run_pool_samples(cfg);
   l->pool_bytes = l->pool_samples * l->sample_bytes;
@@ -798,7 +802,10 @@ int nb__layout_count(const struct nb__layout *l, enum nb__buf_kind kind, int nwo
 
 size_t nb__layout_bytes(const struct nb__layout *l, enum nb__buf_kind kind)
 {
-  return kind == NB__BUF_SCRATCH ? l->sample_bytes : kind == NB__BUF_POOL ? l->pool_bytes : l->batch_bytes;
+  return kind == NB__BUF_SCRATCH ? l->sample_bytes
+         : kind == NB__BUF_POOL  ? l->pool_bytes
+         : kind == NB__BUF_DEVICE ? l->device_bytes
+                                  : l->batch_bytes;
 }
 
 const char *nb__buf_kind_name(enum nb__buf_kind kind)

@@ -27,6 +27,7 @@ enum nb__buf_kind {
 
 struct nb__layout {
   size_t sample_bytes, batch_bytes;
+  size_t device_bytes;             /* a host-memory device's slot (NB__HOST_LANDING_BYTES at most) */
   size_t pool_samples, pool_bytes; /* replay: each worker's pool; 0 for randn */
   int per_worker[NB__NBUFKINDS];   /* buffers of each kind per worker thread */
   int per_gpu[NB__NBUFKINDS];      /* buffers of each kind per device, besides */

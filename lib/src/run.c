@@ -75,7 +75,7 @@ void nb_run_memory(nb_plan_t plan, const struct nb_run_config *cfg, uint64_t *ne
     for (int w = 0; own && w < g->nworkers; w++)
       charge(topo, plan, g->workers[w].mem_policy, g->workers[w].mem_node, own, need, floating);
     uint64_t stage = (uint64_t)nb__layout_count(&l, NB__BUF_STAGING, g->nworkers) * l.batch_bytes;
-    uint64_t dev = (uint64_t)nb__layout_count(&l, NB__BUF_DEVICE, g->nworkers) * l.batch_bytes;
+    uint64_t dev = (uint64_t)nb__layout_count(&l, NB__BUF_DEVICE, g->nworkers) * nb__layout_bytes(&l, NB__BUF_DEVICE);
     charge(topo, plan, g->staging.policy, g->staging.node, stage, need, floating);
     if (dev)
       charge(topo, plan, g->device_buf.policy, g->device_buf.node, dev, need, floating);

@@ -84,6 +84,17 @@ if [ "$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)" -le 1 ];
 fi
 expect 1 "injected failure at batch 3" run $small --fail-at worker:3
 expect 1 "wrong data" run $small --verify --fail-at corrupt:4
+# A batch over the host backend's 128 KiB landing slot (7 x 48 KiB: two
+# whole pieces and a part) lands and is checksummed a piece at a time: every
+# batch verified in both pipelines, and a byte spoiled in its second piece
+# found.
+for p in direct torch; do
+  "$NUMABENCH" run --sample 3x64x64 --batch 7 --warmup 1 --steps 6 --quiet --no-save --mode bind --pipeline $p \
+    --verify --json >"$tmp/land.json" 2>"$tmp/err" || bad "landing in pieces ($p): exit $?: $(cat "$tmp/err")"
+  check "landing in pieces ($p): every batch verified, none wrong" \
+    '.runs[0].gpus[0].verify.batches == 7 and .runs[0].gpus[0].verify.mismatches == 0' "$tmp/land.json"
+done
+expect 1 "batch 3 arrived with the wrong data" run --sample 3x64x64 --batch 7 --warmup 1 --steps 6 --quiet --no-save --verify --fail-at corrupt:3
 expect 2 "unknown option --topology" run --topology x.xml
 
 # Signals: stop after the current step, report what was measured.

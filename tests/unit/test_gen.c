@@ -96,12 +96,38 @@ static void test_checksum(void **state)
   assert_int_not_equal(nb_checksum(a, 999, 0), nb_checksum(a, 998, 0));
 }
 
+/* Piece by piece (pieces of 8-byte multiples, any last one) equals the
+ * whole, for every length up to 1000 and pieces of 8 to 200 bytes; a piece
+ * missing or taken twice does not. */
+static void test_checksum_pieces(void **state)
+{
+  (void)state;
+  unsigned char a[1000];
+  for (int i = 0; i < 1000; i++)
+    a[i] = (unsigned char)(i * 131 + 7);
+  for (size_t len = 0; len <= sizeof a; len += 37)
+    for (size_t piece = 8; piece <= 200; piece += 24) {
+      struct nb_checksum_sums s = {0, 0};
+      for (size_t off = 0; off < len; off += piece)
+        nb_checksum_add(&s, a + off, len - off < piece ? len - off : piece);
+      assert_int_equal(nb_checksum_end(&s), nb_checksum(a, len, 0));
+    }
+  struct nb_checksum_sums s = {0, 0}, t = {0, 0};
+  nb_checksum_add(&s, a, 512);
+  assert_int_not_equal(nb_checksum_end(&s), nb_checksum(a, 1000, 0));
+  nb_checksum_add(&t, a, 512);
+  nb_checksum_add(&t, a, 512);
+  nb_checksum_add(&t, a + 512, 488);
+  assert_int_not_equal(nb_checksum_end(&t), nb_checksum(a, 1000, 0));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reproducible),
       cmocka_unit_test(test_distribution),
       cmocka_unit_test(test_checksum),
+      cmocka_unit_test(test_checksum_pieces),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,8 +20,19 @@ extern "C" {
 void nb_gen_normal(float *out, size_t n, uint64_t seed, uint64_t stream);
 
 /** Checksum of len bytes (any length), position-sensitive (Fletcher-64 over
- *  64-bit words), continuing from state (0 to start). */
+ *  64-bit words); state seeds the two sums (0 for the batch checksum). Not a
+ *  continuation of an earlier result: for that, nb_checksum_add. */
 uint64_t nb_checksum(const void *buf, size_t len, uint64_t state);
+
+/** The same checksum taken piece by piece, as data arrives: sums zeroed (or
+ *  seeded as nb_checksum's state), nb_checksum_add over consecutive pieces,
+ *  each a multiple of 8 bytes but the last, then nb_checksum_end equals
+ *  nb_checksum of the whole. */
+struct nb_checksum_sums {
+  uint64_t a, b;
+};
+void nb_checksum_add(struct nb_checksum_sums *s, const void *buf, size_t len);
+uint64_t nb_checksum_end(const struct nb_checksum_sums *s);
 
 /** Which vector code nb_gen_normal runs on this CPU ("avx2" or "sse2"). */
 const char *nb_gen_isa(void);
