@@ -1,11 +1,14 @@
 /* numabench-genbench: the sample generator's speed on one core, beside
  * memset on the same buffer, so that "is generation the bottleneck?" has a
- * number; and a memory copy alone and two copies at once (two threads, each
- * its own buffers), the references bench/ceiling.sh sets `run --source
- * replay` against: a replay pipeline moves every byte twice at the same time
- * (the worker's copy out of its pool, the copy engine's into the device), so
- * where one copy already takes the node's memory bandwidth, two copies at
- * once are what the pipeline can reach.
+ * number; and a memory copy alone, two copies at once (two threads, each its
+ * own buffers), and a copy beside a landing read, the references
+ * bench/ceiling.sh sets `run --source replay` against. A direct replay
+ * pipeline with the host backend moves every byte through memory twice at
+ * the same time: the worker copies it out of its pool into staging, and the
+ * copy engine reads it out of staging, landing it a piece at a time in a
+ * slot that stays in its cache (as a GPU's DMA reads host memory once); so
+ * where one copy already takes the node's memory bandwidth, a copy beside
+ * such a read is what the pipeline can reach.
  * usage: numabench-genbench [CxHxW] [seconds] */
 #include <pthread.h>
 #include <stdio.h>
@@ -22,12 +25,17 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* One copying thread: src to dst for seconds, its rate in bytes/s. */
+/* The host backend's landing slot (lib/src/copy.h's NB__HOST_LANDING_BYTES). */
+#define LANDING ((size_t)128 << 10)
+
+/* One copying thread: src to dst for seconds, its rate in bytes/s; with
+ * land, src lands in dst's first LANDING bytes a piece at a time. */
 struct copier {
   unsigned char *src, *dst;
   size_t bytes;
   double seconds, rate;
   pthread_barrier_t *start;
+  int land;
 };
 
 static void *copy_main(void *arg)
@@ -40,16 +48,21 @@ static void *copy_main(void *arg)
   long reps = 0;
   double t0 = now_s(), t;
   do {
-    memcpy(c->dst, c->src, c->bytes);
+    if (c->land)
+      for (size_t off = 0; off < c->bytes; off += LANDING)
+        memcpy(c->dst, c->src + off, c->bytes - off < LANDING ? c->bytes - off : LANDING);
+    else
+      memcpy(c->dst, c->src, c->bytes);
     reps++;
   } while ((t = now_s()) - t0 < c->seconds);
   c->rate = (double)reps * (double)c->bytes / (t - t0);
   return NULL;
 }
 
-/* n copying threads at once (64 MiB buffers each, as numabench bw); the
- * slowest thread's rate, or -1 when memory or threads are short. */
-static double copies(int n, double seconds)
+/* n copying threads at once (64 MiB buffers each, as numabench bw), the
+ * second one landing its copy (land); the first thread's rate with land, else
+ * the slowest thread's; -1 when memory or threads are short. */
+static double copies(int n, int land, double seconds)
 {
   struct copier c[2] = {0};
   pthread_t tid[2];
@@ -59,7 +72,7 @@ static double copies(int n, double seconds)
   int started = 0;
   pthread_barrier_init(&start, NULL, (unsigned)n);
   for (int i = 0; i < n; i++) {
-    c[i] = (struct copier){malloc(bytes), malloc(bytes), bytes, seconds, 0, &start};
+    c[i] = (struct copier){malloc(bytes), malloc(bytes), bytes, seconds, 0, &start, land && i == 1};
     if (!c[i].src || !c[i].dst)
       goto out;
   }
@@ -70,7 +83,7 @@ out:
   for (int i = 0; i < started; i++)
     pthread_join(tid[i], NULL);
   if (started == n)
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < (land ? 1 : n); i++)
       if (slowest < 0 || c[i].rate < slowest)
         slowest = c[i].rate;
   for (int i = 0; i < n; i++) {
@@ -112,8 +125,8 @@ int main(int argc, char **argv)
   while ((t = now_s()) - t0 < seconds);
   double ms = (double)mreps * (double)bytes / (t - t0);
   free(buf);
-  double one = copies(1, seconds), two = copies(2, seconds);
-  if (one < 0 || two < 0) {
+  double one = copies(1, 0, seconds), two = copies(2, 0, seconds), beside = copies(2, 1, seconds);
+  if (one < 0 || two < 0 || beside < 0) {
     fprintf(stderr, "numabench-genbench: cannot allocate the copy buffers (4 x 64 MiB) or start a thread\n");
     return 1;
   }
@@ -123,5 +136,7 @@ int main(int argc, char **argv)
   printf("generator / memset: %.2f\n", gen / ms);
   printf("memcpy     %6.2f GB/s  (64 MiB, one thread)\n", one / 1e9);
   printf("memcpy x2  %6.2f GB/s  (each of two threads at once, the slower; unbound)\n", two / 1e9);
+  printf("memcpy + landing read  %6.2f GB/s  (a copy while another thread lands 64 MiB in 128 KiB pieces; unbound)\n",
+         beside / 1e9);
   return 0;
 }
