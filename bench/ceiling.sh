@@ -109,6 +109,7 @@ ceil=$(median "$tmp/bw")
 dir=$(median "$tmp/direct")
 tor=$(median "$tmp/torch")
 
+[ -s "$tmp/two" ] && [ -s "$tmp/bw" ] || { echo "ceiling: genbench printed no 'memcpy + landing read' line, or bw no median" >&2; exit 1; }
 two=$(median "$tmp/two")
 busy=$(median "$tmp/busy")
 

@@ -94,8 +94,9 @@ struct nb__bw_job {
 };
 
 enum {
-  /* The device's batch slots are host memory on the device's node: counted
-   * by the memory guard, allocated by the pipeline, audited as "device". */
+  /* The device's slots are host memory on the device's node (landing slots
+   * of min(batch, NB__HOST_LANDING_BYTES)): counted by the memory guard,
+   * allocated by the pipeline, audited as "device". */
   NB__COPY_HOST_MEMORY = 1u << 0,
   /* The devices are GPUs: a batch's copy crosses a link (H2D), and bw's
    * columns are GPUs with both directions measured (else columns are memory
@@ -136,7 +137,7 @@ struct nb__copy_ops {
    * poll_step: 1 when the step is done with its times in *t; in order.
    * verify_buf: the copy of a verified step, once poll_step said 1.
    * verify_sum: instead of verify_buf, for a backend that checksums what
-   *   arrived as it arrives: the checksum of a verified step's batch. 
+   *   arrived as it arrives: the checksum of a verified step's batch.
    * drain: after the last step (may be NULL).
    * close: end queued work, free all; NULL accepted. */
   int (*open)(struct nb__copy_dev **dp, const struct nb__copy_dev_config *cfg, nb_error_t *err);
@@ -199,7 +200,7 @@ enum nb_pin nb__copy_pin(const struct nb__copy_ops *ops, enum nb_pin asked);
 
 /* n bytes from s to d with streaming (non-temporal) stores, fenced: for a
  * destination the CPU does not read next (a staging slot the copy engine
- * takes, the host backend's device slot), so that the copy costs a read and
+ * takes), so that the copy costs a read and
  * a write of each byte, not also the read that pulls the destination's lines
  * into the cache (pipeline.c). */
 void nb__copy_stream(void *d, const void *s, size_t n);

@@ -369,8 +369,7 @@ int nb_exec_bind(nb_topo_t topo, const struct nb_exec_place *p, struct nb_exec_b
     mem_ok = b->st.mem_seen == NB_SEEN_DEFAULT;
     break;
   case NB_EXEC_MEM_LOCAL:
-    /* Kernels before 5.2 report MPOL_LOCAL as MPOL_PREFERRED on no node. */
-    mem_ok = b->st.mem_seen == NB_SEEN_LOCAL || (b->st.mem_seen == NB_SEEN_PREFERRED && b->st.nmem_nodes_seen == 0);
+    mem_ok = b->st.mem_seen == NB_SEEN_LOCAL; /* as reported before 5.14 too (nb__mempol_get) */
     break;
   }
   b->achieved = cpus_ok && mem_ok;

@@ -129,6 +129,10 @@ void nb__mempol_get(enum nb_mem_seen *seen, int *nodes, int max, int *n)
   for (int node = 0; node < NB_MASK_BITS && *n < max; node++)
     if (nb__mask_isset(&m, node))
       nodes[(*n)++] = node;
+  /* Before Linux 5.14, MPOL_LOCAL was kept as MPOL_PREFERRED on no node,
+   * and so reported: the kernel defines that as local allocation. */
+  if (*seen == NB_SEEN_PREFERRED && *n == 0)
+    *seen = NB_SEEN_LOCAL;
 }
 
 int nb__mempol_save(struct nb__mempol_saved *s)

@@ -34,7 +34,9 @@ static void status_field(const char *key, char *out, size_t len)
   fclose(f);
 }
 
-static const char *policy_name(int mode)
+/* The policy's name; MPOL_PREFERRED on no node is MPOL_LOCAL as kernels
+ * before 5.14 report it. */
+static const char *policy_name(int mode, int nnodes)
 {
   switch (mode & 0xff) {
   case MPOL_DEFAULT:
@@ -42,7 +44,7 @@ static const char *policy_name(int mode)
   case MPOL_BIND:
     return "bind";
   case MPOL_PREFERRED:
-    return "preferred";
+    return nnodes ? "preferred" : "local";
   case MPOL_INTERLEAVE:
     return "interleave";
   case MPOL_LOCAL:
@@ -84,18 +86,18 @@ static void report(const char *role, size_t mib)
 {
   char cpus[1024], mems[256], where[256], nodes[256] = "";
   unsigned long mask[16] = {0};
-  int mode = -1;
+  int mode = -1, nnodes = 0;
   status_field("Cpus_allowed_list", cpus, sizeof cpus);
   status_field("Mems_allowed_list", mems, sizeof mems);
   if (get_mempolicy(&mode, mask, sizeof mask * 8, NULL, 0) == 0) {
     size_t used = 0;
     for (int k = 0; k < (int)(sizeof mask * 8); k++)
       if (mask[k / 64] >> (k % 64) & 1)
-        used += (size_t)snprintf(nodes + used, sizeof nodes - used, "%s%d", used ? "," : "", k);
+        used += (size_t)snprintf(nodes + used, sizeof nodes - used, "%s%d", used ? "," : "", k), nnodes++;
   }
   pages(mib, where, sizeof where);
   printf("role=%s pid=%d ppid=%d cpus=%s mems=%s policy=%s policy_nodes=%s pages=%s\n", role, (int)getpid(),
-         (int)getppid(), cpus, mems, policy_name(mode), nodes[0] ? nodes : "-", where);
+         (int)getppid(), cpus, mems, policy_name(mode, nnodes), nodes[0] ? nodes : "-", where);
   fflush(stdout);
 }
 

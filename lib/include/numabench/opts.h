@@ -168,7 +168,7 @@ struct nb_config {
   char *gpu;              /* --gpu: exec's GPU, INDEX or BUSID, as given */
   char *policy;           /* --policy: exec's CPUs on the node (node, socket, exclusive, core-complex) */
   int policy_kind;        /* --policy: enum nb_exec_policy */
-  char *mem;              /* --mem: exec's memory policy (bind, preferred, interleave, none) */
+  char *mem;              /* --mem: exec's memory policy (bind, preferred, interleave, none, local) */
   int mem_kind;           /* --mem: enum nb_exec_mem */
   bool allow_unbound;     /* --allow-unbound: exec runs the command unbound instead of refusing */
   char *group;            /* --group: fleet's grouping keys, comma-separated */
