@@ -41,12 +41,12 @@ int nb__launch_run_one(nb_launch_t l, enum nb_mode mode, int repeat, struct nb_l
  * max pids into out; returns the count. */
 int nb__launch_descendants(int root, int *out, int max);
 
-/* The thread that moves pages (migrate_pages) for the adversarial
+/* The thread that moves pages (move_pages) for the adversarial
  * watcher. Counters of a move are written under mu until stop. */
 #include <pthread.h>
 #define NB__MIGRATE_QUEUE 256
 struct nb__migration {
-  int pid, node, max_node;
+  int pid, node;
   struct nb_launch_moves *m;
 };
 struct nb__migrator {
@@ -62,10 +62,9 @@ int nb__migrator_start(struct nb__migrator *g);
 void nb__migrator_stop(struct nb__migrator *g);
 
 /* Adversarial: give every thread of pid the CPUs cpus[0..n) now and, when
- * first is set, have g move its pages from the other nodes (up to
- * max_node, the highest node number) to node; counts into m. */
-void nb__launch_move(struct nb__migrator *g, int pid, const int *cpus, int n, int node, int max_node,
-                     bool first, struct nb_launch_moves *m);
+ * first is set, have g move its own pages to node; counts into m. */
+void nb__launch_move(struct nb__migrator *g, int pid, const int *cpus, int n, int node, bool first,
+                     struct nb_launch_moves *m);
 
 /* The placement proof (launch_audit.c): start the audit of every rank's
  * tree in a thread, from what the ranks' exec lines say; NULL when it cannot

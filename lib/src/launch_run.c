@@ -361,15 +361,6 @@ static void reap(struct sup *s)
   }
 }
 
-/* The highest node number of the topology. */
-static int max_node(nb_topo_t topo)
-{
-  int m = 0;
-  for (int i = 0; topo && i < nb_topo_nnodes(topo); i++)
-    m = nb_topo_node(topo, i)->os_index > m ? nb_topo_node(topo, i)->os_index : m;
-  return m;
-}
-
 /* Adversarial: every descendant of each rank and its threads onto the
  * GPU's node; pages moved once per process. */
 static void watch(struct sup *s)
@@ -392,8 +383,7 @@ static void watch(struct sup *s)
         first = io->moved[j] != desc[i];
       if (first && io->nmoved < MAX_DESC)
         io->moved[io->nmoved++] = desc[i];
-      nb__launch_move(&s->mig, desc[i], io->worker_cpus, io->nworker_cpus, io->worker_node,
-                      max_node(s->l->topo), first, &rk->moves);
+      nb__launch_move(&s->mig, desc[i], io->worker_cpus, io->nworker_cpus, io->worker_node, first, &rk->moves);
     }
   }
 }

@@ -165,7 +165,7 @@ int nb_launch_write_text(nb_launch_t l, FILE *out, nb_error_t *err)
                 "file\n",
                 l->runs[i].repeat + 1, r, m->thread_errors, m->thread_errors == 1 ? "" : "s",
                 m->thread_errno ? strerror(m->thread_errno) : "none",
-                m->pages_errno ? ", migrate_pages: " : "", m->pages_errno ? strerror(m->pages_errno) : "");
+                m->pages_errno ? ", moving pages: " : "", m->pages_errno ? strerror(m->pages_errno) : "");
     }
   if (l->signo)
     fprintf(out, "\ninterrupted by signal %d: the runs after it were not started\n", l->signo);
@@ -180,12 +180,12 @@ static json_t *moves_json(const struct nb_launch_moves *m)
 {
   if (m->worker_node < 0)
     return json_null();
-  return json_pack("{s:i, s:i, s:i, s:i, s:o, s:i, s:I, s:o}", "worker_node", m->worker_node, "processes",
-                   m->procs, "threads", m->threads, "thread_errors", m->thread_errors, "thread_error",
-                   m->thread_errno ? json_string(strerror(m->thread_errno)) : json_null(),
-                   "migrate_pages_calls", m->pages_calls, "pages_not_moved", (json_int_t)m->pages_left,
-                   "migrate_pages_error",
-                   m->pages_errno ? json_string(strerror(m->pages_errno)) : json_null());
+  return json_pack("{s:i, s:i, s:i, s:i, s:o, s:i, s:I, s:I, s:i, s:o}", "worker_node", m->worker_node,
+                   "processes", m->procs, "threads", m->threads, "thread_errors", m->thread_errors,
+                   "thread_error", m->thread_errno ? json_string(strerror(m->thread_errno)) : json_null(),
+                   "move_pages_calls", m->pages_calls, "pages_asked", (json_int_t)m->pages_asked,
+                   "pages_not_moved", (json_int_t)m->pages_left, "thp_areas_skipped", m->thp_areas_skipped,
+                   "move_pages_error", m->pages_errno ? json_string(strerror(m->pages_errno)) : json_null());
 }
 
 static json_t *node_or_null(int n)

@@ -78,9 +78,11 @@ struct nb_launch_moves {
   int threads;       /* their threads given the worker node's CPUs (sched_setaffinity) */
   int thread_errors; /* threads that refused (the last errno in thread_errno) */
   int thread_errno;
-  int pages_calls; /* migrate_pages calls that succeeded */
-  long pages_left; /* pages migrate_pages could not move (its return value, summed) */
-  int pages_errno; /* the last errno of migrate_pages, 0 when none */
+  int pages_calls;      /* move_pages calls that succeeded */
+  long pages_asked;     /* the descendants' own pages asked to move (present, mapped by them alone) */
+  long pages_left;      /* of those, not on the worker node after the move */
+  int thp_areas_skipped; /* areas that may hold transparent huge pages, left alone (launch_watch.c) */
+  int pages_errno;      /* the last errno of move_pages or of reading /proc, 0 when none */
   int worker_node; /* the node they were moved to, -1 when nothing was to move */
 };
 
