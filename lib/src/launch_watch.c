@@ -125,6 +125,20 @@ static void move_batch(int pid, int node, void **pages, int *nodes, int *status,
 #define PM_EXCLUSIVE (1ULL << 56)
 #define MOVE_BATCH 1024
 
+/* The transparent huge page size (the PMD's), 2 MiB where sysfs does not
+ * say. */
+static unsigned long huge_size(void)
+{
+  unsigned long v = 0;
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "re");
+  if (f) {
+    if (fscanf(f, "%lu", &v) != 1)
+      v = 0;
+    fclose(f);
+  }
+  return v ? v : 2UL << 20;
+}
+
 /* Move pid's own pages to node: the present pages of its private writable
  * areas that only it maps (pagemap's exclusive bit), one move_pages(2) call
  * per 1024. Not migrate_pages(2): Linux 6.1 (and kernels that judge a
@@ -133,9 +147,12 @@ static void move_batch(int pid, int node, void **pages, int *nodes, int *status,
  * the worker alone, although its rank still maps the rest, and the rank's
  * memory follows its workers (seen in a 2-node guest on 6.1: 1.2 to 2.2% of
  * a torch rank's private pages in a third of the runs, with one THP
- * migrated). move_pages(2) moves the whole huge page of a page asked too, so
- * areas that may hold such pages (smaps' THPeligible or AnonHugePages) are
- * left alone and counted. */
+ * migrated). move_pages(2) too moves the whole huge page of a page asked.
+ * So in an area that may hold huge pages (smaps' THPeligible or
+ * AnonHugePages), a page is asked only when the aligned huge-page-sized
+ * block around it lies in the area and every page of it is present and the
+ * worker's alone: a huge page there cannot be mapped by anyone else. The
+ * worker's pages in other blocks are left alone and counted. */
 static void move_pages_of(int pid, int node, struct nb_launch_moves *m)
 {
   struct area *a;
@@ -149,30 +166,37 @@ static void move_pages_of(int pid, int node, struct nb_launch_moves *m)
   snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   long psz = sysconf(_SC_PAGESIZE);
+  unsigned long huge = huge_size();
   void **pages = malloc(MOVE_BATCH * sizeof *pages);
   int *nodes = malloc(MOVE_BATCH * sizeof *nodes), *status = malloc(MOVE_BATCH * sizeof *status);
   uint64_t *ent = malloc(MOVE_BATCH * sizeof *ent);
-  if (fd < 0 || psz <= 0 || !pages || !nodes || !status || !ent) {
-    m->pages_errno = fd < 0 ? errno : ENOMEM;
+  if (fd < 0 || psz <= 0 || huge % (unsigned long)psz || huge / (unsigned long)psz > MOVE_BATCH || !pages ||
+      !nodes || !status || !ent) {
+    m->pages_errno = fd < 0 ? errno : psz <= 0 || huge % (unsigned long)psz ? EINVAL : ENOMEM;
     goto out;
   }
   int k = 0;
   for (int i = 0; i < na; i++) {
-    if (a[i].thp) {
-      m->thp_areas_skipped++;
-      continue;
-    }
-    for (unsigned long p = a[i].start; p < a[i].end;) {
-      size_t want = (a[i].end - p) / (unsigned long)psz;
-      want = want < MOVE_BATCH ? want : MOVE_BATCH;
+    /* Block by block, each at most one aligned huge page. */
+    for (unsigned long p = a[i].start, next; p < a[i].end; p = next) {
+      next = (p / huge + 1) * huge;
+      next = next < a[i].end ? next : a[i].end;
+      size_t want = (next - p) / (unsigned long)psz;
       ssize_t got = pread(fd, ent, want * sizeof *ent, (off_t)(p / (unsigned long)psz * sizeof *ent));
-      if (got <= 0)
+      if (got != (ssize_t)(want * sizeof *ent))
         break;
-      for (size_t j = 0; j < (size_t)got / sizeof *ent; j++, p += (unsigned long)psz) {
-        if ((ent[j] & PM_PRESENT) && (ent[j] & PM_EXCLUSIVE)) {
-          pages[k++] = (void *)p;
-          m->pages_asked++;
+      bool whole = !a[i].thp || (p % huge == 0 && next - p == huge);
+      for (size_t j = 0; whole && a[i].thp && j < want; j++)
+        whole = (ent[j] & PM_PRESENT) && (ent[j] & PM_EXCLUSIVE);
+      for (size_t j = 0; j < want; j++) {
+        if (!(ent[j] & PM_PRESENT) || !(ent[j] & PM_EXCLUSIVE))
+          continue;
+        if (!whole) {
+          m->pages_skipped++;
+          continue;
         }
+        pages[k++] = (void *)(p + j * (unsigned long)psz);
+        m->pages_asked++;
         if (k == MOVE_BATCH) {
           move_batch(pid, node, pages, nodes, status, k, m);
           k = 0;
@@ -232,7 +256,7 @@ static void *migrator(void *arg)
     job.m->pages_calls += got.pages_calls;
     job.m->pages_asked += got.pages_asked;
     job.m->pages_left += got.pages_left;
-    job.m->thp_areas_skipped += got.thp_areas_skipped;
+    job.m->pages_skipped += got.pages_skipped;
     if (got.pages_errno)
       job.m->pages_errno = got.pages_errno;
   }

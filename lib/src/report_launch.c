@@ -180,11 +180,11 @@ static json_t *moves_json(const struct nb_launch_moves *m)
 {
   if (m->worker_node < 0)
     return json_null();
-  return json_pack("{s:i, s:i, s:i, s:i, s:o, s:i, s:I, s:I, s:i, s:o}", "worker_node", m->worker_node,
+  return json_pack("{s:i, s:i, s:i, s:i, s:o, s:i, s:I, s:I, s:I, s:o}", "worker_node", m->worker_node,
                    "processes", m->procs, "threads", m->threads, "thread_errors", m->thread_errors,
                    "thread_error", m->thread_errno ? json_string(strerror(m->thread_errno)) : json_null(),
                    "move_pages_calls", m->pages_calls, "pages_asked", (json_int_t)m->pages_asked,
-                   "pages_not_moved", (json_int_t)m->pages_left, "thp_areas_skipped", m->thp_areas_skipped,
+                   "pages_not_moved", (json_int_t)m->pages_left, "pages_skipped", (json_int_t)m->pages_skipped,
                    "move_pages_error", m->pages_errno ? json_string(strerror(m->pages_errno)) : json_null());
 }
 

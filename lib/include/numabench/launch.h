@@ -81,7 +81,7 @@ struct nb_launch_moves {
   int pages_calls;      /* move_pages calls that succeeded */
   long pages_asked;     /* the descendants' own pages asked to move (present, mapped by them alone) */
   long pages_left;      /* of those, not on the worker node after the move */
-  int thp_areas_skipped; /* areas that may hold transparent huge pages, left alone (launch_watch.c) */
+  long pages_skipped;   /* their own pages left alone: in a huge-page block not wholly theirs (launch_watch.c) */
   int pages_errno;      /* the last errno of move_pages or of reading /proc, 0 when none */
   int worker_node; /* the node they were moved to, -1 when nothing was to move */
 };

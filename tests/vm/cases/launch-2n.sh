@@ -6,7 +6,8 @@
 # samples of every thread, pages per node from numa_maps):
 #  - bind: the rank and its workers on its GPU's node;
 #  - adversarial: the rank on the other node, its workers, moved there by the
-#    launcher thread by thread, on the GPU's node;
+#    launcher thread by thread, on the GPU's node, and their own pages
+#    moved there (move_pages, counted);
 # and a bind run whose workers move themselves off the node (the helper's
 # --stray-cpus) is flagged and exits 3. The guest is emulated (slow, and
 # slower on a loaded host): a share the audit could not measure (no sample
@@ -39,6 +40,11 @@ check() {
       "$out/launch.json"
     vm_check "adversarial, rank $r: exec put it on node $o with memory policy local (first touch, no NUMA balancing); the launcher moved its 2 workers' threads to node $r; every measured CPU share as planned" \
       '.runs[2].ranks['"$r"'] | .exec.cpu_node == '"$o"' and .exec.mem == "local" and .exec.mem_policy_seen == "local" and .adversarial_moves.worker_node == '"$r"' and .adversarial_moves.processes == 2 and .adversarial_moves.threads >= 2 and .adversarial_moves.thread_errors == 0 and (.proof | .audited and .planned_rank_node == '"$o"' and .planned_worker_node == '"$r"' and all(.rank_cpu_share, .worker_cpu_share, .rank_page_share; . == null or . >= 0.99) and .as_planned)' \
+      "$out/launch.json"
+  done
+  for r in 0 1; do
+    vm_check "adversarial, rank $r: the launcher moved its workers' own pages (16 MiB or more of the 2 x 32 MiB they touched asked, 99% on node $r after move_pages, no error)" \
+      '.runs[2].ranks['"$r"'].adversarial_moves | .pages_asked >= 4096 and .pages_not_moved * 100 <= .pages_asked and .move_pages_error == null' \
       "$out/launch.json"
   done
   for m in 1 2; do

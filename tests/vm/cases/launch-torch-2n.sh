@@ -91,7 +91,7 @@ check() {
       'all(.runs[] | select(.mode == "bind"); .ranks['"$r"'] | .exec.cpu_node == '"$r"' and .exec.achieved and (.proof | .audited and .planned_rank_node == '"$r"' and .planned_worker_node == '"$r"' and .workers_seen == 2 and all(.rank_cpu_share, .worker_cpu_share, .rank_page_share, .worker_page_share; . == null or . >= 0.99) and .as_planned and (.workers_off_node | not)))' \
       "$out/launch.json"
     vm_check "adversarial, rank $r: exec put it on node $o with memory policy local; the launcher moved its 2 workers to node $r; every measured CPU share as planned" \
-      'all(.runs[] | select(.mode == "adversarial"); .ranks['"$r"'] | .exec.cpu_node == '"$o"' and .exec.mem == "local" and .exec.mem_policy_seen == "local" and .adversarial_moves.worker_node == '"$r"' and .adversarial_moves.processes >= 2 and .adversarial_moves.thread_errors == 0 and (.proof | .audited and .planned_rank_node == '"$o"' and .planned_worker_node == '"$r"' and .workers_seen == 2 and all(.rank_cpu_share, .worker_cpu_share, .rank_page_share; . == null or . >= 0.99) and .as_planned))' \
+      'all(.runs[] | select(.mode == "adversarial"); .ranks['"$r"'] | .exec.cpu_node == '"$o"' and .exec.mem == "local" and .exec.mem_policy_seen == "local" and .adversarial_moves.worker_node == '"$r"' and .adversarial_moves.processes >= 2 and .adversarial_moves.thread_errors == 0 and .adversarial_moves.move_pages_error == null and (.proof | .audited and .planned_rank_node == '"$o"' and .planned_worker_node == '"$r"' and .workers_seen == 2 and all(.rank_cpu_share, .worker_cpu_share, .rank_page_share; . == null or . >= 0.99) and .as_planned))' \
       "$out/launch.json"
   done
   for m in bind adversarial; do
