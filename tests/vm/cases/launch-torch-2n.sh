@@ -24,8 +24,8 @@
 # 90 s in a guest process, one run of the job 2 to 7 minutes, so the case
 # runs each mode once by default (R=1: measured 11, 14 and 19 minutes on a
 # shared 2-core host, load 2 to 12); NB_VM_TORCH_REPEAT=3 runs the
-# done-when command in full (8 to 9 minutes on a quiet 2-core host, 18 at
-# load 2, 40 at load 4 and more). The job is small (96x96
+# done-when command in full (8 to 9 minutes on a quiet 2-core host, 18 with
+# builds alongside, about 40 under heavier load). The job is small (96x96
 # images, width 8, 5 steps) and the audit samples for 8 s: a DataLoader
 # worker makes a batch and then waits for the slow training step, so a
 # short window can catch no CPU sample of it.
