@@ -46,7 +46,7 @@ int nb__launch_descendants(int root, int *out, int max);
 #include <pthread.h>
 #define NB__MIGRATE_QUEUE 256
 struct nb__migration {
-  int pid, node;
+  int pid, rank, node; /* rank: the rank whose descendant pid is */
   struct nb_launch_moves *m;
 };
 struct nb__migrator {
@@ -61,9 +61,10 @@ int nb__migrator_start(struct nb__migrator *g);
 /* Stop it (moves still queued are dropped: the run is over) and join. */
 void nb__migrator_stop(struct nb__migrator *g);
 
-/* Adversarial: give every thread of pid the CPUs cpus[0..n) now and, when
- * first is set, have g move its own pages to node; counts into m. */
-void nb__launch_move(struct nb__migrator *g, int pid, const int *cpus, int n, int node, bool first,
+/* Adversarial: give every thread of pid, a descendant of rank, the CPUs
+ * cpus[0..n) now and, when first is set, have g move its own pages to node;
+ * counts into m. */
+void nb__launch_move(struct nb__migrator *g, int pid, int rank, const int *cpus, int n, int node, bool first,
                      struct nb_launch_moves *m);
 
 /* The placement proof (launch_audit.c): start the audit of every rank's

@@ -383,7 +383,8 @@ static void watch(struct sup *s)
         first = io->moved[j] != desc[i];
       if (first && io->nmoved < MAX_DESC)
         io->moved[io->nmoved++] = desc[i];
-      nb__launch_move(&s->mig, desc[i], io->worker_cpus, io->nworker_cpus, io->worker_node, first, &rk->moves);
+      nb__launch_move(&s->mig, desc[i], rk->pid, io->worker_cpus, io->nworker_cpus, io->worker_node, first,
+                      &rk->moves);
     }
   }
 }

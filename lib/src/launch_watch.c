@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/kcmp.h>
 #include <numaif.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -251,7 +252,10 @@ static void *migrator(void *arg)
     struct nb__migration job = g->q[g->head++ % NB__MIGRATE_QUEUE];
     pthread_mutex_unlock(&g->mu);
     struct nb_launch_moves got = {0};
-    move_pages_of(job.pid, job.node, &got);
+    /* A child that still shares its rank's memory (vfork, before its exec)
+     * has the rank's pages: they are not the child's to move. */
+    if (syscall(SYS_kcmp, job.pid, job.rank, KCMP_VM, 0, 0) != 0)
+      move_pages_of(job.pid, job.node, &got);
     pthread_mutex_lock(&g->mu);
     job.m->pages_calls += got.pages_calls;
     job.m->pages_asked += got.pages_asked;
@@ -286,11 +290,11 @@ void nb__migrator_stop(struct nb__migrator *g)
 }
 
 /* Queue a page move; a full queue drops it (counted as not moved). */
-static void migrate_later(struct nb__migrator *g, int pid, int node, struct nb_launch_moves *m)
+static void migrate_later(struct nb__migrator *g, int pid, int rank, int node, struct nb_launch_moves *m)
 {
   pthread_mutex_lock(&g->mu);
   if (g->started && g->n - g->head < NB__MIGRATE_QUEUE) {
-    g->q[g->n++ % NB__MIGRATE_QUEUE] = (struct nb__migration){pid, node, m};
+    g->q[g->n++ % NB__MIGRATE_QUEUE] = (struct nb__migration){pid, rank, node, m};
     pthread_cond_signal(&g->cv);
   } else {
     m->pages_errno = g->started ? EAGAIN : ENOSYS;
@@ -298,7 +302,7 @@ static void migrate_later(struct nb__migrator *g, int pid, int node, struct nb_l
   pthread_mutex_unlock(&g->mu);
 }
 
-void nb__launch_move(struct nb__migrator *g, int pid, const int *cpus, int n, int node, bool first,
+void nb__launch_move(struct nb__migrator *g, int pid, int rank, const int *cpus, int n, int node, bool first,
                      struct nb_launch_moves *m)
 {
   size_t size = CPU_ALLOC_SIZE(NB_MAX_CPU_INDEX + 1);
@@ -327,5 +331,5 @@ void nb__launch_move(struct nb__migrator *g, int pid, const int *cpus, int n, in
     free(tids);
   CPU_FREE(want);
   if (nt >= 0 && first)
-    migrate_later(g, pid, node, m);
+    migrate_later(g, pid, rank, node, m);
 }
