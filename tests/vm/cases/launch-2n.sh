@@ -43,8 +43,11 @@ check() {
       "$out/launch.json"
   done
   for r in 0 1; do
-    vm_check "adversarial, rank $r: the launcher moved its workers' own pages (16 MiB or more of the 2 x 32 MiB they touched asked, 99% on node $r after move_pages, no error)" \
-      '.runs[2].ranks['"$r"'].adversarial_moves | .pages_asked >= 4096 and .pages_not_moved * 100 <= .pages_asked and .move_pages_error == null' \
+    # How many pages are asked depends on how much of its 32 MiB a worker
+    # touched before the watcher saw it (what it touches after lands on
+    # node $r, its CPUs' node, anyway); where they are at the audit does not.
+    vm_check "adversarial, rank $r: the launcher moved its workers' own pages (some asked, 99% on node $r after move_pages, no error) and 80% or more of the workers' pages are on node $r" \
+      '.runs[2].ranks['"$r"'] | (.adversarial_moves | .move_pages_calls >= 1 and .pages_asked > 0 and .pages_not_moved * 100 <= .pages_asked and .move_pages_error == null) and .proof.worker_page_share >= 0.8' \
       "$out/launch.json"
   done
   for m in 1 2; do
