@@ -827,10 +827,14 @@ int nb_job_audit_run(nb_topo_t topo, const struct nb_job_audit_config *cfg, nb_j
     else if (p->pages_read)
       read_thread_policies(p);
   }
+  /* A process that exited before its threads were read has none (and no
+   * array: qsort must not be given NULL). */
   for (int i = 0; rc == 0 && i < a->nprocs; i++) {
-    qsort(a->procs[i].threads, (size_t)a->procs[i].nthreads, sizeof *a->procs[i].threads, by_tid);
+    if (a->procs[i].nthreads > 1)
+      qsort(a->procs[i].threads, (size_t)a->procs[i].nthreads, sizeof *a->procs[i].threads, by_tid);
     for (int t = 0; t < a->procs[i].nthreads; t++)
-      qsort(a->procs[i].threads[t].seen, (size_t)a->procs[i].threads[t].nseen, sizeof(int), nb__cmp_int);
+      if (a->procs[i].threads[t].nseen > 1)
+        qsort(a->procs[i].threads[t].seen, (size_t)a->procs[i].threads[t].nseen, sizeof(int), nb__cmp_int);
   }
   if (rc == 0 && (rc = make_ranks(a)) < 0)
     nb__err(err, rc, "audit: out of memory");
