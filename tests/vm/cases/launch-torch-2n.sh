@@ -30,12 +30,14 @@
 # worker makes a batch and then waits for the slow training step, so a
 # short window can catch no CPU sample of it.
 #
-# Each node has 2 GiB: two torch ranks, their workers, the page cache of the
-# host's torch over 9p and the guest's tmpfs /tmp and /dev/shm filled 1 GiB
-# nodes close to their low watermark, where first-touch pages spill to the
-# other node. The guest records automatic NUMA balancing (on by default on
-# a 2-node Debian kernel) and its page migrations around the runs, and the
-# free memory of each node every 5 s (the lowest is printed as info).
+# Each node has 2 GiB, so that memory pressure cannot spill first-touch pages
+# to the other node (measured: at least 1.4 GiB stays free per node). The
+# guest records automatic NUMA balancing (on by default on a 2-node Debian
+# kernel) and its page migrations around the runs, and the free memory of
+# each node every 5 s (the lowest is printed as info): the evidence that
+# found the cause of an adversarial rank's pages off its node (the
+# launcher's migrate_pages moving a huge page, see launch_watch.c), and
+# would show another.
 LAYOUT=2n
 PCI=1
 VM_NODE_MEM_MB=2048
