@@ -39,6 +39,7 @@ struct nb__copy_dev {
   double base;        /* the device's start */
   double prev_end;    /* the last step's work end */
   double slot_end[2]; /* work end of the step that used each slot last */
+  size_t piece;       /* a batch lands in pieces of this: min(batch, NB__HOST_LANDING_BYTES) */
 };
 
 /* Sleep until monotonic time t, in steps of at most a millisecond so that a
@@ -71,6 +72,7 @@ static int host_open(struct nb__copy_dev **dp, const struct nb__copy_dev_config 
   if (!d)
     return nb__err(err, NB_ENOMEM, "GPU %d: out of memory", cfg->gpu);
   d->cfg = *cfg;
+  d->piece = cfg->batch_bytes < NB__HOST_LANDING_BYTES ? cfg->batch_bytes : NB__HOST_LANDING_BYTES;
   d->src = calloc((size_t)cfg->ring, sizeof *d->src);
   d->copy_t = calloc((size_t)cfg->ring, sizeof *d->copy_t);
   d->copy_s = calloc((size_t)cfg->ring, sizeof *d->copy_s);
@@ -90,11 +92,10 @@ static int host_open(struct nb__copy_dev **dp, const struct nb__copy_dev_config 
  * a piece each. */
 static int host_attach(struct nb__copy_dev *d, nb_error_t *err)
 {
-  size_t piece = d->cfg.batch_bytes < NB__HOST_LANDING_BYTES ? d->cfg.batch_bytes : NB__HOST_LANDING_BYTES;
   size_t have = d->cfg.slots[0].len < d->cfg.slots[1].len ? d->cfg.slots[0].len : d->cfg.slots[1].len;
-  if (have < piece)
+  if (have < d->piece)
     return nb__err(err, NB_EINTERNAL, "GPU %d: the host backend's slots hold %zu bytes, less than a piece of %zu",
-                   d->cfg.gpu, have, piece);
+                   d->cfg.gpu, have, d->piece);
   return 0;
 }
 
@@ -126,7 +127,7 @@ static int host_poll_copy(struct nb__copy_dev *d, long step, nb_error_t *err)
   double t0 = nb__now();
   const unsigned char *src = d->src[e];
   unsigned char *land = d->cfg.slots[slot].addr;
-  size_t n = d->cfg.batch_bytes, piece = n < NB__HOST_LANDING_BYTES ? n : NB__HOST_LANDING_BYTES;
+  size_t n = d->cfg.batch_bytes, piece = d->piece;
   struct nb_checksum_sums sums = {0, 0};
   double sum_s = 0;
   /* Pieces of NB__HOST_LANDING_BYTES (a multiple of 8, as nb_checksum_add

@@ -55,6 +55,7 @@ struct nb__migrator {
   pthread_cond_t cv;
   bool started, stop;
   long head, n; /* taken and queued so far */
+  unsigned long huge; /* the transparent huge page size, read once */
   struct nb__migration q[NB__MIGRATE_QUEUE];
 };
 int nb__migrator_start(struct nb__migrator *g);

@@ -53,60 +53,6 @@ static bool has_cpus(int tid, const cpu_set_t *want, size_t size)
   return same;
 }
 
-/* One area of a process's address space (smaps): private and writable (its
- * heap, stacks, copy-on-write data), and whether it may hold transparent
- * huge pages. */
-struct area {
-  unsigned long start, end;
-  bool thp;
-};
-
-/* The private writable areas of pid. Returns their count (*out malloc'ed)
- * or -errno. */
-static int own_areas(int pid, struct area **out)
-{
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/smaps", pid);
-  FILE *f = fopen(path, "re");
-  *out = NULL;
-  if (!f)
-    return -errno;
-  struct area *v = NULL;
-  int n = 0, cap = 0;
-  bool keep = false; /* the last header's area is kept */
-  char *line = NULL;
-  size_t len = 0;
-  while (getline(&line, &len, f) >= 0) {
-    unsigned long s, e, kb;
-    char perms[8];
-    int used = 0;
-    if (sscanf(line, "%lx-%lx %7s %n", &s, &e, perms, &used) == 3 && used > 0) {
-      keep = perms[1] == 'w' && perms[3] == 'p';
-      if (!keep)
-        continue;
-      if (n == cap) {
-        struct area *g = realloc(v, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *v);
-        if (!g) {
-          n = -ENOMEM;
-          break;
-        }
-        v = g;
-      }
-      v[n++] = (struct area){s, e, false};
-    } else if (keep && ((sscanf(line, "THPeligible: %lu", &kb) == 1 && kb) ||
-                        (sscanf(line, "AnonHugePages: %lu", &kb) == 1 && kb))) {
-      v[n - 1].thp = true;
-    }
-  }
-  free(line);
-  fclose(f);
-  if (n < 0)
-    free(v);
-  else
-    *out = v;
-  return n;
-}
-
 /* move_pages(2) of the pages asked: counted, and the call's errno kept. */
 static void move_batch(int pid, int node, void **pages, int *nodes, int *status, int k, struct nb_launch_moves *m)
 {
@@ -154,10 +100,10 @@ static unsigned long huge_size(void)
  * block around it lies in the area and every page of it is present and the
  * worker's alone: a huge page there cannot be mapped by anyone else. The
  * worker's pages in other blocks are left alone and counted. */
-static void move_pages_of(int pid, int node, struct nb_launch_moves *m)
+static void move_pages_of(int pid, int node, unsigned long huge, struct nb_launch_moves *m)
 {
-  struct area *a;
-  int na = own_areas(pid, &a);
+  struct nb__area *a;
+  int na = nb__proc_private_areas(pid, &a);
   if (na < 0) {
     if (na != -ENOENT && na != -ESRCH)
       m->pages_errno = -na;
@@ -167,7 +113,6 @@ static void move_pages_of(int pid, int node, struct nb_launch_moves *m)
   snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   long psz = sysconf(_SC_PAGESIZE);
-  unsigned long huge = huge_size();
   void **pages = malloc(MOVE_BATCH * sizeof *pages);
   int *nodes = malloc(MOVE_BATCH * sizeof *nodes), *status = malloc(MOVE_BATCH * sizeof *status);
   uint64_t *ent = malloc(MOVE_BATCH * sizeof *ent);
@@ -255,7 +200,7 @@ static void *migrator(void *arg)
     /* A child that still shares its rank's memory (vfork, before its exec)
      * has the rank's pages: they are not the child's to move. */
     if (syscall(SYS_kcmp, job.pid, job.rank, KCMP_VM, 0, 0) != 0)
-      move_pages_of(job.pid, job.node, &got);
+      move_pages_of(job.pid, job.node, g->huge, &got);
     pthread_mutex_lock(&g->mu);
     job.m->pages_calls += got.pages_calls;
     job.m->pages_asked += got.pages_asked;
@@ -271,6 +216,7 @@ static void *migrator(void *arg)
 int nb__migrator_start(struct nb__migrator *g)
 {
   memset(g, 0, sizeof *g);
+  g->huge = huge_size();
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
   g->started = pthread_create(&g->thread, NULL, migrator, g) == 0;

@@ -487,3 +487,49 @@ int nb__numa_maps_each(int pid, int tid, int (*each)(void *arg, const struct nb_
   fclose(f);
   return rc;
 }
+
+/* The private writable areas of pid. Returns their count (*out malloc'ed)
+ * or -errno. */
+int nb__proc_private_areas(int pid, struct nb__area **out)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/smaps", pid);
+  FILE *f = fopen(path, "re");
+  *out = NULL;
+  if (!f)
+    return -errno;
+  struct nb__area *v = NULL;
+  int n = 0, cap = 0;
+  bool keep = false; /* the last header's area is kept */
+  char *line = NULL;
+  size_t len = 0;
+  while (getline(&line, &len, f) >= 0) {
+    unsigned long s, e, kb;
+    char perms[8];
+    int used = 0;
+    if (sscanf(line, "%lx-%lx %7s %n", &s, &e, perms, &used) == 3 && used > 0) {
+      keep = perms[1] == 'w' && perms[3] == 'p';
+      if (!keep)
+        continue;
+      if (n == cap) {
+        struct nb__area *g = realloc(v, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *v);
+        if (!g) {
+          n = -ENOMEM;
+          break;
+        }
+        v = g;
+      }
+      v[n++] = (struct nb__area){s, e, false};
+    } else if (keep && ((sscanf(line, "THPeligible: %lu", &kb) == 1 && kb) ||
+                        (sscanf(line, "AnonHugePages: %lu", &kb) == 1 && kb))) {
+      v[n - 1].thp = true;
+    }
+  }
+  free(line);
+  fclose(f);
+  if (n < 0)
+    free(v);
+  else
+    *out = v;
+  return n;
+}

@@ -113,4 +113,16 @@ int nb__numa_maps_each(int pid, int tid, int (*each)(void *arg, const struct nb_
 
 const char *nb__mem_kind_name(enum nb__mem_kind k);
 
+/* One area of a process's address space (/proc/PID/smaps): private and
+ * writable (its heap, stacks, copy-on-write data), and whether it may hold
+ * transparent huge pages (THPeligible, or AnonHugePages). */
+struct nb__area {
+  unsigned long start, end;
+  bool thp;
+};
+
+/* The private writable areas of pid, in order. Returns their count (*out
+ * malloc'ed) or -errno. */
+int nb__proc_private_areas(int pid, struct nb__area **out);
+
 #endif
