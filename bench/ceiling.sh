@@ -11,21 +11,24 @@
 # 2. `run --backend host --pipeline direct --source replay` and the same with
 #    `--pipeline torch`, one device, bound, with replay pools of the same size
 #    (so the workers read memory, not cache): each pipeline's GB/s and its
-#    ratio to the ceiling (goal for direct: >= 0.85, the harness's own
-#    overhead at most 15%), and how busy the copy engine was (device_copy's
+#    ratio to the ceiling, and how busy the copy engine was (device_copy's
 #    time per step x steps per second: near 1, the copy into the device slot
 #    bounds the run);
-# 3. `numabench-genbench` (in every repeat): the generator beside memset (what --source randn
-#    costs), and one copy alone beside a copy while another thread reads as
-#    the host backend's copy engine does. A direct replay pipeline moves every
-#    byte through memory twice at the same time: the worker's copy out of its
-#    pool into staging, and the copy engine's read out of staging (a batch
-#    lands a piece at a time in a slot that stays in the engine's cache, as a
-#    GPU's DMA reads host memory once). Where one copy already takes the
-#    node's memory bandwidth, a copy beside such a read is what a pipeline
-#    can reach, and the ratio to it is the harness's own share.
+# 3. `numabench-genbench` (in every repeat): the generator beside memset (what
+#    --source randn costs), and the direct replay pipeline's data path without
+#    the harness: the same worker copy out of the same pool into two staging
+#    slots, the same landing read by a second thread, the same binding, the
+#    slots handed over by spinning on two counters. Its ratio to the ceiling
+#    is what the machine allows that data path: it moves every byte through
+#    memory three times (pool read, staging write, the engine's read) where
+#    the ceiling's copy moves it twice, so on a machine whose memory one copy
+#    nearly fills it is well below 1, whatever the harness. direct's ratio to
+#    it is the harness's own share.
+# Goals: direct + replay >= 0.85 of the ceiling (the issue's), and the
+# harness's own overhead at most 15%: direct >= 0.85 of the path without the
+# harness. Both are printed, met or not.
 # Settings (environment): SAMPLE (3x224x224), BATCH (32), STEPS (200),
-# REPEAT (3, interleaved), WORKERS (default: the node's cores less one, for
+# REPEAT (5, interleaved), WORKERS (default: the node's cores less one, for
 # the copy engine; at least 1). Exit: 0 when everything ran, whatever the
 # figures (a benchmark, not a test); 2 bad setup; 1 a step failed.
 set -u
@@ -35,7 +38,7 @@ gb="$build/bench/numabench-genbench"
 sample=${SAMPLE:-3x224x224}
 batch=${BATCH:-32}
 steps=${STEPS:-200}
-repeat=${REPEAT:-3}
+repeat=${REPEAT:-5}
 for x in "$nb" "$gb"; do
   [ -x "$x" ] || { echo "ceiling: $x is not built; build first (cmake -S . -B $build && cmake --build $build)" >&2; exit 2; }
 done
@@ -100,8 +103,9 @@ while [ $i -lt "$repeat" ]; do
     "$tmp/bw.json" >>"$tmp/bw"
   run direct
   run torch
-  "$gb" "$sample" 0.5 >"$tmp/gen" 2>"$tmp/err" || { echo "ceiling: genbench failed: $(cat "$tmp/err")" >&2; exit 1; }
-  awk '/^memcpy \+ landing read/ {print $5}' "$tmp/gen" >>"$tmp/two"
+  "$gb" "$sample" 0.5 --batch "$batch" --pool "$csize" --node "$node" >"$tmp/gen" 2>"$tmp/err" ||
+    { echo "ceiling: genbench failed: $(cat "$tmp/err")" >&2; exit 1; }
+  awk '/^pipeline path/ {print $3}' "$tmp/gen" >>"$tmp/two"
   i=$((i + 1))
 done
 median() { sort -g "$1" | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
@@ -109,7 +113,7 @@ ceil=$(median "$tmp/bw")
 dir=$(median "$tmp/direct")
 tor=$(median "$tmp/torch")
 
-[ -s "$tmp/two" ] && [ -s "$tmp/bw" ] || { echo "ceiling: genbench printed no 'memcpy + landing read' line, or bw no median" >&2; exit 1; }
+[ -s "$tmp/two" ] && [ -s "$tmp/bw" ] || { echo "ceiling: genbench printed no 'pipeline path' line, or bw no median" >&2; exit 1; }
 two=$(median "$tmp/two")
 busy=$(median "$tmp/busy")
 
@@ -124,12 +128,15 @@ echo "direct, per run: worker ms per batch (copies out of the pool, per worker),
 sed 's/^/  /' "$tmp/stages"
 echo
 sed 's/^/genbench (last repeat): /' "$tmp/gen"
-printf 'a copy beside a landing read: %.2f GB/s (runs: %s)\n' "$two" "$(tr '\n' ' ' <"$tmp/two")"
-printf 'direct + replay / a copy beside a landing read: %.2f (near 1 or above: the pipeline is at the bound of\n' \
+printf '%-44s %7.2f GB/s  %5.2f of the ceiling  (runs: %s)\n' "the same data path without the harness" "$two" \
+  "$(echo "$two $ceil" | awk '{print $1 / $2}')" "$(tr '\n' ' ' <"$tmp/two")"
+printf 'direct + replay / the path without the harness: %.2f (the harness'"'"'s own share: 1 less this)\n' \
   "$(echo "$dir $two" | awk '{print $1 / $2}')"
-echo "  its own memory traffic, the worker's copy and the engine's read of every byte at once; below 1, the"
-echo "  shortfall is the harness's overhead)"
 printf 'goal: direct + replay >= 0.85 of the ceiling: %s\n' \
   "$(echo "$dir $ceil" | awk '{print ($1 / $2 >= 0.85) ? "met" : "NOT met"}')"
+printf 'goal: the harness'"'"'s own overhead <= 15%% (direct >= 0.85 of the path without it): %s\n' \
+  "$(echo "$dir $two" | awk '{print ($1 / $2 >= 0.85) ? "met" : "NOT met"}')"
+[ "$(echo "$two $ceil" | awk '{print ($1 / $2 < 0.85)}')" = 1 ] &&
+  echo "note: the data path itself, without the harness, is below 0.85 of the ceiling here: the first goal is out of reach of any harness of this data path on this machine"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit 0
