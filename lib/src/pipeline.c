@@ -49,7 +49,9 @@ void nb_run_stop(nb_run_t r)
   atomic_store(&r->stop, 1);
   for (int i = 0; i < r->ngpus; i++) {
     pthread_mutex_lock(&r->g[i].mu);
-    pthread_cond_broadcast(&r->g[i].cv);
+    pthread_cond_broadcast(&r->g[i].cv_worker);
+    pthread_cond_broadcast(&r->g[i].cv_feeder);
+    pthread_cond_broadcast(&r->g[i].cv_engine);
     pthread_mutex_unlock(&r->g[i].mu);
   }
 }
@@ -60,7 +62,7 @@ static int stopping(struct nb_run *r)
 }
 
 /* Wait (mutex held) until cond or stop; returns 0, or -1 when stopping. */
-#define WAIT_UNTIL(gp, cond)                                                                                 \
+#define WAIT_UNTIL(gp, cv, cond)                                                                                 \
   ({                                                                                                         \
     int _rc = 0;                                                                                             \
     while (!(cond)) {                                                                                        \
@@ -378,7 +380,7 @@ static void *worker_main(void *arg)
     int s = torch ? 2 * w + (int)((b / W) % 2) : (int)(b % gp->nstage);
     int *state = torch ? &gp->wstate[s] : &gp->sstate[s];
     pthread_mutex_lock(&gp->mu);
-    int waited = WAIT_UNTIL(gp, *state == SLOT_FREE);
+    int waited = WAIT_UNTIL(gp, cv_worker, *state == SLOT_FREE);
     if (waited == 0)
       *state = SLOT_FILLING;
     pthread_mutex_unlock(&gp->mu);
@@ -393,7 +395,7 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&gp->mu);
     *state = SLOT_READY;
     (torch ? gp->wbatch : gp->sbatch)[s] = b;
-    pthread_cond_broadcast(&gp->cv);
+    pthread_cond_signal(&gp->cv_feeder);
     pthread_mutex_unlock(&gp->mu);
     if (b >= r->cfg.warmup) {
       batches++;
@@ -417,7 +419,7 @@ static int take_worker_batch(struct gpu_pipe *gp, long b, int t, double *copy)
 {
   struct nb_run *r = gp->run;
   int W = gp->gp->nworkers, s = 2 * (int)(b % W) + (int)((b / W) % 2);
-  if (WAIT_UNTIL(gp, gp->wstate[s] == SLOT_READY && gp->wbatch[s] == b && gp->sstate[t] == SLOT_FREE) < 0)
+  if (WAIT_UNTIL(gp, cv_feeder, gp->wstate[s] == SLOT_READY && gp->wbatch[s] == b && gp->sstate[t] == SLOT_FREE) < 0)
     return -1;
   gp->sstate[t] = SLOT_FILLING;
   pthread_mutex_unlock(&gp->mu);
@@ -433,7 +435,7 @@ static int take_worker_batch(struct gpu_pipe *gp, long b, int t, double *copy)
   if (failed)
     return -1;
   gp->wstate[s] = SLOT_FREE;
-  pthread_cond_broadcast(&gp->cv); /* its worker may build the next batch now */
+  pthread_cond_broadcast(&gp->cv_worker); /* its worker may build the next batch now */
   gp->sbatch[t] = b;
   return 0;
 }
@@ -443,7 +445,7 @@ static int take_worker_batch(struct gpu_pipe *gp, long b, int t, double *copy)
 static int take_staged(struct gpu_pipe *gp, long b, int t)
 {
   struct nb_run *r = gp->run;
-  if (WAIT_UNTIL(gp, gp->sstate[t] == SLOT_READY && gp->sbatch[t] == b) < 0)
+  if (WAIT_UNTIL(gp, cv_feeder, gp->sstate[t] == SLOT_READY && gp->sbatch[t] == b) < 0)
     return -1;
   if (r->fault == NB__FAULT_FEEDER && r->fault_batch == b) {
     pthread_mutex_unlock(&gp->mu);
@@ -527,7 +529,7 @@ static void *feeder_main(void *arg)
        * free again, and the previous step's stays) and, when the backend
        * copies back into few buffers, one of them is free. */
       int check = checked(r, b), ring = gp->nstage + 3;
-      waited = WAIT_UNTIL(gp, gp->steps_done > b - ring + 1 && !(check && ops->verify_inflight &&
+      waited = WAIT_UNTIL(gp, cv_feeder, gp->steps_done > b - ring + 1 && !(check && ops->verify_inflight &&
                                                                  gp->verify_busy >= ops->verify_inflight));
       if (waited == 0) {
         gp->verify_busy += check;
@@ -542,7 +544,7 @@ static void *feeder_main(void *arg)
         /* Hand the slot to the backend, in order. */
         gp->sstate[t] = SLOT_SUBMITTED;
         gp->submitted = b + 1;
-        pthread_cond_broadcast(&gp->cv);
+        pthread_cond_signal(&gp->cv_engine);
       }
     }
     pthread_mutex_unlock(&gp->mu);
@@ -583,7 +585,11 @@ static int complete_copy(struct gpu_pipe *gp, long c, nb_error_t *e)
   if (done) {
     pthread_mutex_lock(&gp->mu);
     gp->sstate[c % gp->nstage] = SLOT_FREE;
-    pthread_cond_broadcast(&gp->cv);
+    /* torch: the feeder copies into it; direct: a worker builds in it. */
+    if (gp->run->cfg.pipeline == NB_PIPE_TORCH)
+      pthread_cond_signal(&gp->cv_feeder);
+    else
+      pthread_cond_broadcast(&gp->cv_worker);
     pthread_mutex_unlock(&gp->mu);
   }
   return done;
@@ -631,7 +637,7 @@ static int complete_step(struct gpu_pipe *gp, long s, struct completion *sum, nb
   gp->done_t[s] = sum->end;
   gp->steps_done = s + 1;
   gp->verify_busy -= check;
-  pthread_cond_broadcast(&gp->cv);
+  pthread_cond_signal(&gp->cv_feeder);
   pthread_mutex_unlock(&gp->mu);
   nb__taudit_sample(&gp->taudit[1], r->topo);
   if (gp->index == 0 && r->cfg.progress)
@@ -669,7 +675,7 @@ static void *complete_main(void *arg)
     long submitted = gp->submitted;
     int waited = 0, waited_for_feeder = 0;
     if (s == c && submitted <= c) {
-      waited = WAIT_UNTIL(gp, gp->submitted > c);
+      waited = WAIT_UNTIL(gp, cv_engine, gp->submitted > c);
       submitted = gp->submitted;
       waited_for_feeder = 1;
     }
@@ -860,7 +866,9 @@ void nb_run_free(nb_run_t r)
     free(r->res ? r->res[i].step_ms : NULL);
     if (gp->sync_init) {
       pthread_mutex_destroy(&gp->mu);
-      pthread_cond_destroy(&gp->cv);
+      pthread_cond_destroy(&gp->cv_worker);
+      pthread_cond_destroy(&gp->cv_feeder);
+      pthread_cond_destroy(&gp->cv_engine);
     }
   }
   nb_numastat_free(&r->before);
@@ -905,7 +913,9 @@ static int gpu_init(struct nb_run *r, int i)
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&gp->cv, &ca);
+  pthread_cond_init(&gp->cv_worker, &ca);
+  pthread_cond_init(&gp->cv_feeder, &ca);
+  pthread_cond_init(&gp->cv_engine, &ca);
   pthread_condattr_destroy(&ca);
   gp->sync_init = 1;
   if (nb__taudit_init(&gp->taudit[0], r->topo, &g->feeder) < 0 ||
