@@ -79,7 +79,7 @@ static void ranks_text(nb_job_audit_t a, FILE *out)
           "CPU samples on node", "data pages on node", "verdict");
   for (int k = 0; k < a->nranks; k++) {
     const struct nb__jrank *r = &a->ranks[k];
-    char cpu[48], pages[48], node[8];
+    char cpu[48], pages[64], node[16];
     snprintf(cpu, sizeof cpu, "%s of %ld", share_text(s1, sizeof s1, r->cpu_share), r->samples);
     snprintf(pages, sizeof pages, "%s of %s", share_text(s2, sizeof s2, r->page_share),
              bytes_text(b, sizeof b, r->bytes));
