@@ -18,7 +18,7 @@
  * that data path, which moves every byte through memory three times (the
  * pool's read, staging's write, the engine's read) where a copy moves it
  * twice.
- * usage: numabench-genbench [CxHxW] [seconds] [--batch N] [--pool BYTES] [--node N] */
+ * usage: numabench-genbench [CxHxW] [seconds] [--batch N] [--pool BYTES] [--workers N] [--node N] */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -100,42 +100,54 @@ out:
 
 /* ---- the direct replay pipeline's data path, without the harness ---- */
 
-/* Batches each run untimed before the timing starts, and the fewest timed. */
+/* Batches landed untimed before the timing starts, and the fewest timed. */
 #define PATH_WARMUP 4
 #define PATH_MIN_BATCHES 8
+
+/* A worker of the path: batches w, w + W, w + 2W, ... as run deals them,
+ * into its own two staging slots, out of its own pool. */
+struct path_worker {
+  struct path *p;
+  int w;
+  struct nb_buf pool, staging[2];
+  atomic_long filled; /* its batches filled so far */
+  nb_error_t err;
+};
 
 struct path {
   nb_topo_t topo;
   const struct nb_node *nd;
-  size_t sample, batch, pool_samples; /* bytes per sample, samples per batch, samples in the pool */
+  size_t sample, batch, pool_samples; /* bytes per sample, samples per batch, samples per pool */
+  int nworkers;
   double seconds;
-  struct nb_buf pool, staging[2], slots;
-  atomic_long filled, landed; /* batches the worker has filled, the engine has landed */
+  struct path_worker *wk;
+  struct nb_buf slots;
+  atomic_long landed; /* batches the engine has landed */
   atomic_int stop, failed;
-  pthread_barrier_t ready;  /* both threads bound and their buffers allocated */
-  long timed;               /* batches landed in the timing */
-  double elapsed, busy;     /* the timing's length; the engine's time landing in it */
-  nb_error_t err;
+  pthread_barrier_t ready; /* every thread bound and its buffers allocated */
+  long timed;              /* batches landed in the timing */
+  double elapsed, busy;    /* the timing's length; the engine's time landing in it */
+  nb_error_t err;          /* the engine's */
 };
 
 /* Bind the calling thread to the node's CPUs and its memory, as run binds a
- * bound worker. */
-static int path_bind(struct path *p)
+ * bound worker or copy engine. */
+static int path_bind(const struct path *p, nb_error_t *err)
 {
-  struct nb_thread_plan tp = {NB_ROLE_WORKER, 0, p->nd->ncpus, p->nd->cpus, p->nd->os_index, NB_MEM_BIND,
-                              p->nd->os_index};
+  struct nb_thread_plan tp = {NB_ROLE_WORKER,  0,           p->nd->ncpus,   p->nd->cpus,
+                              p->nd->os_index, NB_MEM_BIND, p->nd->os_index};
   struct nb_bind_status st;
-  return nb_bind_self(p->topo, &tp, NULL, 0, &st, &p->err);
+  return nb_bind_self(p->topo, &tp, NULL, 0, &st, err);
 }
 
-static int path_alloc(struct path *p, struct nb_buf *b, size_t len)
+static int path_alloc(const struct path *p, struct nb_buf *b, size_t len, nb_error_t *err)
 {
   struct nb_buf_plan bp = {NB_MEM_BIND, p->nd->os_index};
-  return nb_buf_alloc(p->topo, b, len, &bp, NULL, 0, &p->err);
+  return nb_buf_alloc(p->topo, b, len, &bp, NULL, 0, err);
 }
 
-/* Until *counter reaches at least want, or the other thread stops: 0, or -1
- * when stopped. */
+/* Until *counter reaches at least want, or the run stops: 0, or -1 when
+ * stopped. */
 static int path_wait(struct path *p, atomic_long *counter, long want)
 {
   while (atomic_load_explicit(counter, memory_order_acquire) < want) {
@@ -146,51 +158,60 @@ static int path_wait(struct path *p, atomic_long *counter, long want)
   return 0;
 }
 
-/* The worker: its pool (first touched by it, as run's worker makes its
- * pool), then batch after batch into the staging slot the engine has
- * landed, sample by sample out of the pool as run's direct worker copies. */
-static void *path_worker(void *arg)
+/* A worker: its pool (first touched by it, as run's worker makes its pool),
+ * then its batches, each into the staging slot its batch before the last
+ * used once the engine has landed that one, sample by sample out of the
+ * pool as run's direct worker copies them. */
+static void *path_worker_main(void *arg)
 {
-  struct path *p = arg;
-  int rc = path_bind(p);
+  struct path_worker *pw = arg;
+  struct path *p = pw->p;
+  int W = p->nworkers, rc = path_bind(p, &pw->err);
   if (rc == 0)
-    rc = path_alloc(p, &p->pool, p->pool_samples * p->sample);
+    rc = path_alloc(p, &pw->pool, p->pool_samples * p->sample, &pw->err);
   for (int k = 0; rc == 0 && k < 2; k++)
-    rc = path_alloc(p, &p->staging[k], p->batch * p->sample);
+    rc = path_alloc(p, &pw->staging[k], p->batch * p->sample, &pw->err);
   if (rc < 0)
     atomic_store(&p->failed, 1);
   pthread_barrier_wait(&p->ready);
-  if (rc < 0 || atomic_load(&p->failed))
+  if (atomic_load(&p->failed))
     return NULL;
-  for (long b = 0; path_wait(p, &p->landed, b - 1) == 0; b++) {
-    unsigned char *dst = p->staging[b % 2].addr;
-    const unsigned char *pool = p->pool.addr;
+  const unsigned char *pool = pw->pool.addr;
+  for (long j = 0;; j++) {
+    long b = pw->w + j * W; /* slot j % 2 last held batch b - 2W */
+    if (path_wait(p, &p->landed, b - 2 * W + 1) < 0)
+      break;
+    unsigned char *dst = pw->staging[j % 2].addr;
     for (size_t i = 0; i < p->batch; i++) {
       size_t k = ((size_t)b * p->batch + i) % p->pool_samples;
       nb__copy_stream(dst + i * p->sample, pool + k * p->sample, p->sample);
     }
-    atomic_store_explicit(&p->filled, b + 1, memory_order_release);
+    atomic_store_explicit(&pw->filled, j + 1, memory_order_release);
   }
   return NULL;
 }
 
-/* The copy engine: each filled staging slot lands a piece at a time in one
- * of two small slots, as the host backend's copy does. */
+/* The copy engine: batch after batch in order, each landing a piece at a
+ * time in one of two small slots, as the host backend's copy does. */
 static void *path_engine(void *arg)
 {
   struct path *p = arg;
-  size_t bytes = p->batch * p->sample, piece = bytes < NB__HOST_LANDING_BYTES ? bytes : NB__HOST_LANDING_BYTES;
-  int rc = path_bind(p);
+  size_t bytes = p->batch * p->sample,
+         piece = bytes < NB__HOST_LANDING_BYTES ? bytes : NB__HOST_LANDING_BYTES;
+  int W = p->nworkers, rc = path_bind(p, &p->err);
   if (rc == 0)
-    rc = path_alloc(p, &p->slots, 2 * piece);
+    rc = path_alloc(p, &p->slots, 2 * piece, &p->err);
   if (rc < 0)
     atomic_store(&p->failed, 1);
   pthread_barrier_wait(&p->ready);
-  if (rc < 0 || atomic_load(&p->failed))
+  if (atomic_load(&p->failed))
     return NULL;
   double t0 = 0;
-  for (long b = 0; path_wait(p, &p->filled, b + 1) == 0; b++) {
-    const unsigned char *src = p->staging[b % 2].addr;
+  for (long b = 0;; b++) {
+    struct path_worker *pw = &p->wk[b % W];
+    if (path_wait(p, &pw->filled, b / W + 1) < 0)
+      break;
+    const unsigned char *src = pw->staging[(b / W) % 2].addr;
     unsigned char *land = (unsigned char *)p->slots.addr + (size_t)(b % 2) * piece;
     double c0 = now_s();
     for (size_t off = 0; off < bytes; off += piece)
@@ -213,12 +234,12 @@ static void *path_engine(void *arg)
 }
 
 /* The node --node names (-1: the first with CPUs and memory), or NULL when
- * it has no CPUs or no memory this process may use. */
+ * it has no CPUs this process may use or no memory in its memory set. */
 static const struct nb_node *path_node(nb_topo_t topo, int node)
 {
   for (int k = 0; k < nb_topo_nnodes(topo); k++) {
     const struct nb_node *nd = nb_topo_node(topo, k);
-    if ((node < 0 || nd->os_index == node) && nd->ncpus && nd->memory_bytes && nd->allowed)
+    if ((node < 0 || nd->os_index == node) && nd->ncpus && nd->memory_bytes && nd->mem_allowed)
       return nd;
   }
   return NULL;
@@ -226,55 +247,69 @@ static const struct nb_node *path_node(nb_topo_t topo, int node)
 
 /* The data path on node nd for seconds: its GB/s, and how busy the engine
  * was; -1 with a message when it could not run. */
-static double pipeline_path(nb_topo_t topo, const struct nb_node *nd, size_t sample, size_t batch,
-                            size_t pool_bytes, double seconds, double *busy)
+static double pipeline_path(nb_topo_t topo, const struct nb_node *nd, const struct nb_run_config *rc, int W,
+                            size_t pool_samples, double seconds, double *busy)
 {
   struct path *p = calloc(1, sizeof *p);
-  if (!p) {
+  if (!p || !(p->wk = calloc((size_t)W, sizeof *p->wk))) {
+    free(p);
     fprintf(stderr, "numabench-genbench: out of memory\n");
     return -1;
   }
   p->topo = topo;
   p->nd = nd;
-  p->sample = sample;
-  p->batch = batch;
+  p->sample = nb_run_sample_bytes(rc);
+  p->batch = (size_t)rc->batch;
+  p->pool_samples = pool_samples;
+  p->nworkers = W;
   p->seconds = seconds;
-  /* At least two batches and one sample more than them, as run's pool, so
-   * that a batch is never in the cache from the one before. */
-  p->pool_samples = pool_bytes / sample;
-  if (p->pool_samples < 2 * batch + 1)
-    p->pool_samples = 2 * batch + 1;
-  pthread_barrier_init(&p->ready, NULL, 2);
-  pthread_t w, e;
-  double rate = -1;
-  int ew = pthread_create(&w, NULL, path_worker, p);
-  int ee = ew ? ew : pthread_create(&e, NULL, path_engine, p);
-  if (ew || ee) {
-    /* The barrier would never open: the thread started, if any, is left to
-     * the process's exit. */
-    fprintf(stderr, "numabench-genbench: starting a thread: %s\n", strerror(ew ? ew : ee));
+  pthread_barrier_init(&p->ready, NULL, (unsigned)W + 1);
+  pthread_t *tid = calloc((size_t)W + 1, sizeof *tid);
+  int started = 0, e = tid ? 0 : ENOMEM;
+  for (; !e && started < W; started++) {
+    p->wk[started].p = p;
+    p->wk[started].w = started;
+    e = pthread_create(&tid[started], NULL, path_worker_main, &p->wk[started]);
+  }
+  if (!e)
+    e = pthread_create(&tid[W], NULL, path_engine, p);
+  if (e) {
+    /* The barrier would never open: the threads started are left to the
+     * process's exit. */
+    fprintf(stderr, "numabench-genbench: starting a thread: %s\n", strerror(e));
     return -1;
   }
-  pthread_join(w, NULL);
-  pthread_join(e, NULL);
-  if (atomic_load(&p->failed))
-    fprintf(stderr, "numabench-genbench: the pipeline path: %s\n", p->err.msg);
+  for (int k = 0; k <= W; k++)
+    pthread_join(tid[k], NULL);
+  double rate = -1;
+  const nb_error_t *why = p->err.code ? &p->err : NULL;
+  for (int k = 0; !why && k < W; k++)
+    if (p->wk[k].err.code)
+      why = &p->wk[k].err;
+  if (why)
+    fprintf(stderr, "numabench-genbench: the pipeline path: %s\n", why->msg);
   else if (p->elapsed > 0) {
-    rate = (double)p->timed * (double)(batch * sample) / p->elapsed;
+    rate = (double)p->timed * (double)(p->batch * p->sample) / p->elapsed;
     *busy = p->busy / p->elapsed;
   }
-  nb_buf_free(&p->pool);
-  nb_buf_free(&p->staging[0]);
-  nb_buf_free(&p->staging[1]);
+  for (int k = 0; k < W; k++) {
+    nb_buf_free(&p->wk[k].pool);
+    nb_buf_free(&p->wk[k].staging[0]);
+    nb_buf_free(&p->wk[k].staging[1]);
+  }
   nb_buf_free(&p->slots);
   pthread_barrier_destroy(&p->ready);
+  free(tid);
+  free(p->wk);
   free(p);
   return rate;
 }
 
 static int usage(void)
 {
-  fprintf(stderr, "usage: numabench-genbench [CxHxW] [seconds] [--batch N] [--pool BYTES] [--node N]\n");
+  fprintf(
+      stderr,
+      "usage: numabench-genbench [CxHxW] [seconds] [--batch N] [--pool BYTES] [--workers N] [--node N]\n");
   return 2;
 }
 
@@ -298,20 +333,33 @@ static long long number(const char *text, int size)
 int main(int argc, char **argv)
 {
   int c = 3, h = 1024, w = 1024, node = -1, npos = 0;
-  long long batch = 32, pool = 256LL << 20;
+  long long batch = 32, pool = 256LL << 20, workers = 1;
   double seconds = 1.0;
   char tail;
   for (int a = 1; a < argc; a++) {
-    if (a + 1 < argc && !strcmp(argv[a], "--batch")) {
+    if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
+      printf("usage: numabench-genbench [CxHxW] [seconds] [--batch N] [--pool BYTES] [--workers N] [--node "
+             "N]\n");
+      return 0;
+    } else if (a + 1 < argc && !strcmp(argv[a], "--batch")) {
       if ((batch = number(argv[++a], 0)) < 1 || batch > 65536)
-        return fprintf(stderr, "numabench-genbench: --batch %s: use a whole number from 1 to 65536\n", argv[a]), 2;
+        return fprintf(stderr, "numabench-genbench: --batch %s: use a whole number from 1 to 65536\n",
+                       argv[a]),
+               2;
     } else if (a + 1 < argc && !strcmp(argv[a], "--pool")) {
       if ((pool = number(argv[++a], 1)) < 1)
         return fprintf(stderr, "numabench-genbench: --pool %s: use a size in bytes, e.g. 256M\n", argv[a]), 2;
+    } else if (a + 1 < argc && !strcmp(argv[a], "--workers")) {
+      if ((workers = number(argv[++a], 0)) < 1 || workers > 1024)
+        return fprintf(stderr, "numabench-genbench: --workers %s: use a whole number from 1 to 1024\n",
+                       argv[a]),
+               2;
     } else if (a + 1 < argc && !strcmp(argv[a], "--node")) {
       long long v = number(argv[++a], 0);
       if (v < 0 || v > 1 << 20)
-        return fprintf(stderr, "numabench-genbench: --node %s: use a node number (numabench topo)\n", argv[a]), 2;
+        return fprintf(stderr, "numabench-genbench: --node %s: use a node number (numabench topo)\n",
+                       argv[a]),
+               2;
       node = (int)v;
     } else if (argv[a][0] == '-' || npos == 2) {
       return usage();
@@ -319,7 +367,7 @@ int main(int argc, char **argv)
       if (sscanf(argv[a], "%dx%dx%d%c", &c, &h, &w, &tail) != 3 || c <= 0 || h <= 0 || w <= 0 ||
           (double)c * h * w > (double)(1 << 28))
         return usage();
-    } else if ((seconds = atof(argv[a])) <= 0 || seconds > 3600) {
+    } else if (seconds = atof(argv[a]), !(seconds > 0 && seconds <= 3600)) { /* NaN too */
       return usage();
     }
   }
@@ -332,18 +380,35 @@ int main(int argc, char **argv)
   }
   const struct nb_node *nd = path_node(topo, node);
   if (!nd) {
-    fprintf(stderr, "numabench-genbench: --node %d: no node with that number has CPUs and memory this process "
-                    "may use; use one that numabench topo lists with both\n", node);
+    if (node >= 0)
+      fprintf(stderr,
+              "numabench-genbench: --node %d: that node has no CPUs this process may use or no memory "
+              "in its memory set; use one that numabench topo lists with both\n",
+              node);
+    else
+      fprintf(stderr,
+              "numabench-genbench: no node has both CPUs this process may use and memory in its memory "
+              "set; name one with --node\n");
     nb_topo_free(topo);
     return 2;
   }
-  size_t n = (size_t)c * (size_t)h * (size_t)w, bytes = n * sizeof(float);
-  /* The path's pool and two staging batches, on the node at once. */
-  double need = (double)pool + 2.0 * (double)batch * (double)bytes;
+  /* The path's pools, as run sizes them (a prime number of samples, more
+   * than two batches), and two staging batches per worker. */
+  struct nb_run_config rc = {.channels = c,
+                             .height = h,
+                             .width = w,
+                             .batch = (int)batch,
+                             .source = NB_SOURCE_REPLAY,
+                             .pool_bytes = (size_t)pool};
+  size_t n = (size_t)c * (size_t)h * (size_t)w, bytes = n * sizeof(float),
+         pool_samples = nb_run_pool_samples(&rc);
+  double need = (double)workers * ((double)pool_samples + 2.0 * (double)batch) * (double)bytes;
   if (nd->free_bytes >= 0 && need > 0.9 * (double)nd->free_bytes) {
-    fprintf(stderr, "numabench-genbench: --pool %lld MiB and two batches of %lld samples need %.0f MiB on node %d, "
-                    "which has %.0f MiB free; use a smaller --pool or --batch\n",
-            pool >> 20, batch, need / (1 << 20), nd->os_index, (double)nd->free_bytes / (1 << 20));
+    fprintf(stderr,
+            "numabench-genbench: --pool %lld MiB and two batches of %lld samples for each of %lld "
+            "worker(s) need %.0f MiB on node %d, which has %.0f MiB free; use a smaller --pool, --batch "
+            "or --workers\n",
+            pool >> 20, batch, workers, need / (1 << 20), nd->os_index, (double)nd->free_bytes / (1 << 20));
     nb_topo_free(topo);
     return 2;
   }
@@ -374,7 +439,8 @@ int main(int argc, char **argv)
     nb_topo_free(topo);
     return 1;
   }
-  double busy = 0, path = pipeline_path(topo, nd, bytes, (size_t)batch, (size_t)pool, seconds, &busy);
+  double busy = 0, path = pipeline_path(topo, nd, &rc, (int)workers, pool_samples, seconds, &busy);
+  int path_node_index = nd->os_index, path_cpus = nd->ncpus;
   nb_topo_free(topo);
   if (path < 0)
     return 1;
@@ -384,8 +450,16 @@ int main(int argc, char **argv)
   printf("generator / memset: %.2f\n", gen / ms);
   printf("memcpy     %6.2f GB/s  (64 MiB, one thread)\n", one / 1e9);
   printf("memcpy x2  %6.2f GB/s  (each of two threads at once, the slower; unbound)\n", two / 1e9);
-  printf("pipeline path  %6.2f GB/s  (direct + replay without the harness: batch %lld, pool %lld MiB, node's CPUs; "
-         "engine busy %.2f)\n",
-         path / 1e9, batch, pool >> 20, busy);
+  printf(
+      "pipeline path  %6.2f GB/s  (direct + replay without the harness: batch %lld, %lld worker(s), pools of "
+      "%zu samples (%.1f MiB), node %d; engine busy %.2f)\n",
+      path / 1e9, batch, workers, pool_samples, (double)(pool_samples * bytes) / (1 << 20), path_node_index,
+      busy);
+  /* Its threads wait by spinning: with more of them than CPUs, the waits
+   * take CPU time from the copies, which run's sleeping waits do not. */
+  if (workers + 1 > path_cpus)
+    printf("pipeline path: %lld worker(s) and the engine on %d CPU(s): its spinning waits take CPU from the "
+           "copies, so it is no fair reference here (use at most %d worker(s))\n",
+           workers, path_cpus, path_cpus > 1 ? path_cpus - 1 : 1);
   return 0;
 }

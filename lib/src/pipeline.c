@@ -7,8 +7,9 @@
  * step's times. The backend's table holds everything that differs between
  * the host, CUDA and stand-in backends; this file has no backend branches.
  *
- * Hand-offs are slot states under one mutex and condition variable per
- * device; batches move in order, each exactly once. */
+ * Hand-offs are slot states under one mutex per device, with a condition
+ * variable per kind of waiter (workers, feeder, completion thread);
+ * batches move in order, each exactly once. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -62,7 +63,7 @@ static int stopping(struct nb_run *r)
 }
 
 /* Wait (mutex held) until cond or stop; returns 0, or -1 when stopping. */
-#define WAIT_UNTIL(gp, cv, cond)                                                                                 \
+#define WAIT_UNTIL(gp, cv, cond)                                                                             \
   ({                                                                                                         \
     int _rc = 0;                                                                                             \
     while (!(cond)) {                                                                                        \
@@ -419,7 +420,8 @@ static int take_worker_batch(struct gpu_pipe *gp, long b, int t, double *copy)
 {
   struct nb_run *r = gp->run;
   int W = gp->gp->nworkers, s = 2 * (int)(b % W) + (int)((b / W) % 2);
-  if (WAIT_UNTIL(gp, cv_feeder, gp->wstate[s] == SLOT_READY && gp->wbatch[s] == b && gp->sstate[t] == SLOT_FREE) < 0)
+  if (WAIT_UNTIL(gp, cv_feeder,
+                 gp->wstate[s] == SLOT_READY && gp->wbatch[s] == b && gp->sstate[t] == SLOT_FREE) < 0)
     return -1;
   gp->sstate[t] = SLOT_FILLING;
   pthread_mutex_unlock(&gp->mu);
@@ -529,8 +531,9 @@ static void *feeder_main(void *arg)
        * free again, and the previous step's stays) and, when the backend
        * copies back into few buffers, one of them is free. */
       int check = checked(r, b), ring = gp->nstage + 3;
-      waited = WAIT_UNTIL(gp, cv_feeder, gp->steps_done > b - ring + 1 && !(check && ops->verify_inflight &&
-                                                                 gp->verify_busy >= ops->verify_inflight));
+      waited = WAIT_UNTIL(gp, cv_feeder,
+                          gp->steps_done > b - ring + 1 &&
+                              !(check && ops->verify_inflight && gp->verify_busy >= ops->verify_inflight));
       if (waited == 0) {
         gp->verify_busy += check;
         pthread_mutex_unlock(&gp->mu);
@@ -808,8 +811,8 @@ int nb__layout_count(const struct nb__layout *l, enum nb__buf_kind kind, int nwo
 
 size_t nb__layout_bytes(const struct nb__layout *l, enum nb__buf_kind kind)
 {
-  return kind == NB__BUF_SCRATCH ? l->sample_bytes
-         : kind == NB__BUF_POOL  ? l->pool_bytes
+  return kind == NB__BUF_SCRATCH  ? l->sample_bytes
+         : kind == NB__BUF_POOL   ? l->pool_bytes
          : kind == NB__BUF_DEVICE ? l->device_bytes
                                   : l->batch_bytes;
 }
