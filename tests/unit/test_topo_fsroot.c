@@ -120,7 +120,8 @@ static void copy_tree(char *dir, char *root, size_t len)
 static void put(const char *root, const char *file, const char *text)
 {
   char path[600];
-  snprintf(path, sizeof path, "%s/sys/devices/system/node/%s", root, file);
+  int n = snprintf(path, sizeof path, "%s/sys/devices/system/node/%s", root, file);
+  assert_true(n > 0 && (size_t)n < sizeof path);
   FILE *f = fopen(path, "w");
   assert_non_null(f);
   fputs(text, f);
