@@ -31,6 +31,7 @@
 #include <numabench.h>
 
 #include "copy.h"
+#include "parse.h"
 
 static double now_s(void)
 {
@@ -305,72 +306,126 @@ static double pipeline_path(nb_topo_t topo, const struct nb_node *nd, const stru
   return rate;
 }
 
-static int usage(void)
+#define USAGE                                                                                                \
+  "usage: numabench-genbench [CxHxW] [seconds] [--batch N] [--pool BYTES] [--workers N] [--node N]\n"
+
+struct args {
+  struct nb_shape shape;
+  double seconds;
+  long batch, workers, node; /* node -1: the first with CPUs and memory */
+  size_t pool;
+};
+
+/* The command line into a, with the project's parsers (parse.h): -1 to go
+ * on, else the exit code (0 --help, 2 bad input, its line printed). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
-  fprintf(
-      stderr,
-      "usage: numabench-genbench [CxHxW] [seconds] [--batch N] [--pool BYTES] [--workers N] [--node N]\n");
-  return 2;
+  *a = (struct args){{3, 1024, 1024}, 1.0, 32, 1, -1, (size_t)256 << 20};
+  int npos = 0;
+  nb_error_t e = {0};
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+      printf(USAGE);
+      return 0;
+    } else if (v && !strcmp(o, "--batch")) {
+      if (nb__parse_long(argv[++i], 1, 65536, &a->batch))
+        return fprintf(stderr, "numabench-genbench: --batch %s: use a whole number from 1 to 65536\n", v), 2;
+    } else if (v && !strcmp(o, "--workers")) {
+      if (nb__parse_long(argv[++i], 1, 1024, &a->workers))
+        return fprintf(stderr, "numabench-genbench: --workers %s: use a whole number from 1 to 1024\n", v), 2;
+    } else if (v && !strcmp(o, "--node")) {
+      if (nb__parse_long(argv[++i], 0, 1 << 20, &a->node))
+        return fprintf(stderr, "numabench-genbench: --node %s: use a node number (numabench topo)\n", v), 2;
+    } else if (v && !strcmp(o, "--pool")) {
+      if (nb__parse_size(argv[++i], &a->pool, &e) < 0)
+        return fprintf(stderr, "numabench-genbench: --pool %s: %s\n", v, e.msg), 2;
+    } else if (o[0] == '-' || npos == 2) {
+      return fprintf(stderr, USAGE), 2;
+    } else if (npos++ == 0) {
+      if (nb__parse_shape(o, &a->shape, &e) < 0)
+        return fprintf(stderr, "numabench-genbench: %s: %s\n" USAGE, o, e.msg), 2;
+    } else if (a->seconds = atof(o), !(a->seconds > 0 && a->seconds <= 3600)) { /* NaN too */
+      return fprintf(stderr, USAGE), 2;
+    }
+  }
+  return -1;
 }
 
-/* A whole number from text, or -1 when it is not one (a size may end in K,
- * M or G: binary multiples). */
-static long long number(const char *text, int size)
+/* The generator on one core beside memset, on one sample of n floats for
+ * seconds each: bytes/s of each, and samples' values/s; -1 when the sample
+ * cannot be allocated. */
+static int gen_beside_memset(size_t n, double seconds, double *gen, double *values, double *ms)
 {
-  char *end;
-  errno = 0;
-  long long v = strtoll(text, &end, 10);
-  long long m = 1;
-  if (size && *end) {
-    m = *end == 'K' ? 1LL << 10 : *end == 'M' ? 1LL << 20 : *end == 'G' ? 1LL << 30 : 0;
-    end += m != 0;
-  }
-  if (errno || end == text || *end || v < 0 || m == 0 || v > (1LL << 40) / m)
+  size_t bytes = n * sizeof(float);
+  float *buf = malloc(bytes);
+  if (!buf)
     return -1;
-  return v * m;
+  memset(buf, 0, bytes); /* first touch outside the timing */
+  long reps = 0;
+  double t0 = now_s(), t;
+  do
+    nb_gen_normal(buf, n, 1, (uint64_t)reps++);
+  while ((t = now_s()) - t0 < seconds);
+  *gen = (double)reps * (double)bytes / (t - t0);
+  *values = (double)reps * (double)n / (t - t0);
+  long mreps = 0;
+  t0 = now_s();
+  do
+    memset(buf, (int)(mreps++ & 0xff), bytes);
+  while ((t = now_s()) - t0 < seconds);
+  *ms = (double)mreps * (double)bytes / (t - t0);
+  free(buf);
+  return 0;
+}
+
+/* The path's node, and room on it for a pool (as run sizes one: a prime
+ * number of samples, more than two batches) and two staging batches per
+ * worker: NULL with the line printed when --node names no such node or the
+ * buffers would not fit. */
+static const struct nb_node *path_setup(nb_topo_t topo, const struct args *a, struct nb_run_config *rc,
+                                        size_t *pool_samples)
+{
+  const struct nb_node *nd = path_node(topo, (int)a->node);
+  if (!nd) {
+    if (a->node >= 0)
+      fprintf(stderr,
+              "numabench-genbench: --node %ld: that node has no CPUs this process may use or no memory "
+              "in its memory set; use one that numabench topo lists with both\n",
+              a->node);
+    else
+      fprintf(stderr,
+              "numabench-genbench: no node has both CPUs this process may use and memory in its memory "
+              "set; name one with --node\n");
+    return NULL;
+  }
+  *rc = (struct nb_run_config){.channels = a->shape.c,
+                               .height = a->shape.h,
+                               .width = a->shape.w,
+                               .batch = (int)a->batch,
+                               .source = NB_SOURCE_REPLAY,
+                               .pool_bytes = a->pool};
+  *pool_samples = nb_run_pool_samples(rc);
+  double need =
+      (double)a->workers * ((double)*pool_samples + 2.0 * (double)a->batch) * (double)nb_run_sample_bytes(rc);
+  if (nd->free_bytes >= 0 && need > 0.9 * (double)nd->free_bytes) {
+    fprintf(stderr,
+            "numabench-genbench: --pool %zu MiB and two batches of %ld samples for each of %ld "
+            "worker(s) need %.0f MiB on node %d, which has %.0f MiB free; use a smaller --pool, --batch "
+            "or --workers\n",
+            a->pool >> 20, a->batch, a->workers, need / (1 << 20), nd->os_index,
+            (double)nd->free_bytes / (1 << 20));
+    return NULL;
+  }
+  return nd;
 }
 
 int main(int argc, char **argv)
 {
-  int c = 3, h = 1024, w = 1024, node = -1, npos = 0;
-  long long batch = 32, pool = 256LL << 20, workers = 1;
-  double seconds = 1.0;
-  char tail;
-  for (int a = 1; a < argc; a++) {
-    if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
-      printf("usage: numabench-genbench [CxHxW] [seconds] [--batch N] [--pool BYTES] [--workers N] [--node "
-             "N]\n");
-      return 0;
-    } else if (a + 1 < argc && !strcmp(argv[a], "--batch")) {
-      if ((batch = number(argv[++a], 0)) < 1 || batch > 65536)
-        return fprintf(stderr, "numabench-genbench: --batch %s: use a whole number from 1 to 65536\n",
-                       argv[a]),
-               2;
-    } else if (a + 1 < argc && !strcmp(argv[a], "--pool")) {
-      if ((pool = number(argv[++a], 1)) < 1)
-        return fprintf(stderr, "numabench-genbench: --pool %s: use a size in bytes, e.g. 256M\n", argv[a]), 2;
-    } else if (a + 1 < argc && !strcmp(argv[a], "--workers")) {
-      if ((workers = number(argv[++a], 0)) < 1 || workers > 1024)
-        return fprintf(stderr, "numabench-genbench: --workers %s: use a whole number from 1 to 1024\n",
-                       argv[a]),
-               2;
-    } else if (a + 1 < argc && !strcmp(argv[a], "--node")) {
-      long long v = number(argv[++a], 0);
-      if (v < 0 || v > 1 << 20)
-        return fprintf(stderr, "numabench-genbench: --node %s: use a node number (numabench topo)\n",
-                       argv[a]),
-               2;
-      node = (int)v;
-    } else if (argv[a][0] == '-' || npos == 2) {
-      return usage();
-    } else if (npos++ == 0) {
-      if (sscanf(argv[a], "%dx%dx%d%c", &c, &h, &w, &tail) != 3 || c <= 0 || h <= 0 || w <= 0 ||
-          (double)c * h * w > (double)(1 << 28))
-        return usage();
-    } else if (seconds = atof(argv[a]), !(seconds > 0 && seconds <= 3600)) { /* NaN too */
-      return usage();
-    }
-  }
+  struct args a;
+  int rc = parse_args(argc, argv, &a);
+  if (rc >= 0)
+    return rc;
   nb_topo_t topo = NULL;
   nb_error_t err = {0};
   struct nb_topo_config tc = {.no_cuda = true};
@@ -378,88 +433,48 @@ int main(int argc, char **argv)
     fprintf(stderr, "numabench-genbench: %s\n", err.msg);
     return 1;
   }
-  const struct nb_node *nd = path_node(topo, node);
+  struct nb_run_config cfg;
+  size_t pool_samples = 0;
+  const struct nb_node *nd = path_setup(topo, &a, &cfg, &pool_samples);
   if (!nd) {
-    if (node >= 0)
-      fprintf(stderr,
-              "numabench-genbench: --node %d: that node has no CPUs this process may use or no memory "
-              "in its memory set; use one that numabench topo lists with both\n",
-              node);
-    else
-      fprintf(stderr,
-              "numabench-genbench: no node has both CPUs this process may use and memory in its memory "
-              "set; name one with --node\n");
     nb_topo_free(topo);
     return 2;
   }
-  /* The path's pools, as run sizes them (a prime number of samples, more
-   * than two batches), and two staging batches per worker. */
-  struct nb_run_config rc = {.channels = c,
-                             .height = h,
-                             .width = w,
-                             .batch = (int)batch,
-                             .source = NB_SOURCE_REPLAY,
-                             .pool_bytes = (size_t)pool};
-  size_t n = (size_t)c * (size_t)h * (size_t)w, bytes = n * sizeof(float),
-         pool_samples = nb_run_pool_samples(&rc);
-  double need = (double)workers * ((double)pool_samples + 2.0 * (double)batch) * (double)bytes;
-  if (nd->free_bytes >= 0 && need > 0.9 * (double)nd->free_bytes) {
-    fprintf(stderr,
-            "numabench-genbench: --pool %lld MiB and two batches of %lld samples for each of %lld "
-            "worker(s) need %.0f MiB on node %d, which has %.0f MiB free; use a smaller --pool, --batch "
-            "or --workers\n",
-            pool >> 20, batch, workers, need / (1 << 20), nd->os_index, (double)nd->free_bytes / (1 << 20));
-    nb_topo_free(topo);
-    return 2;
-  }
-  float *buf = malloc(bytes);
-  if (!buf) {
+  int c = a.shape.c, h = a.shape.h, w = a.shape.w;
+  size_t n = (size_t)c * (size_t)h * (size_t)w, bytes = n * sizeof(float);
+  double gen, values, ms;
+  if (gen_beside_memset(n, a.seconds, &gen, &values, &ms) < 0) {
     fprintf(stderr, "numabench-genbench: cannot allocate %zu bytes\n", bytes);
     nb_topo_free(topo);
     return 1;
   }
-  memset(buf, 0, bytes); /* first touch outside the timing */
-  long reps = 0;
-  double t0 = now_s(), t;
-  do
-    nb_gen_normal(buf, n, 1, (uint64_t)reps++);
-  while ((t = now_s()) - t0 < seconds);
-  double gen = (double)reps * (double)bytes / (t - t0);
-  double gsamples = (double)reps * (double)n / (t - t0) / 1e9;
-  long mreps = 0;
-  t0 = now_s();
-  do
-    memset(buf, (int)(mreps++ & 0xff), bytes);
-  while ((t = now_s()) - t0 < seconds);
-  double ms = (double)mreps * (double)bytes / (t - t0);
-  free(buf);
-  double one = copies(1, seconds), two = copies(2, seconds);
+  double one = copies(1, a.seconds), two = copies(2, a.seconds);
   if (one < 0 || two < 0) {
     fprintf(stderr, "numabench-genbench: cannot allocate the copy buffers (4 x 64 MiB) or start a thread\n");
     nb_topo_free(topo);
     return 1;
   }
-  double busy = 0, path = pipeline_path(topo, nd, &rc, (int)workers, pool_samples, seconds, &busy);
+  double busy = 0, path = pipeline_path(topo, nd, &cfg, (int)a.workers, pool_samples, a.seconds, &busy);
   int path_node_index = nd->os_index, path_cpus = nd->ncpus;
   nb_topo_free(topo);
   if (path < 0)
     return 1;
   printf("sample %dx%dx%d (%.1f MiB), one core, %s code\n", c, h, w, (double)bytes / (1 << 20), nb_gen_isa());
-  printf("generator  %6.2f GB/s  (%.2f G samples/s)\n", gen / 1e9, gsamples);
+  printf("generator  %6.2f GB/s  (%.2f G samples/s)\n", gen / 1e9, values / 1e9);
   printf("memset     %6.2f GB/s\n", ms / 1e9);
   printf("generator / memset: %.2f\n", gen / ms);
   printf("memcpy     %6.2f GB/s  (64 MiB, one thread)\n", one / 1e9);
   printf("memcpy x2  %6.2f GB/s  (each of two threads at once, the slower; unbound)\n", two / 1e9);
   printf(
-      "pipeline path  %6.2f GB/s  (direct + replay without the harness: batch %lld, %lld worker(s), pools of "
+      "pipeline path  %6.2f GB/s  (direct + replay without the harness: batch %ld, %ld worker(s), pools of "
       "%zu samples (%.1f MiB), node %d; engine busy %.2f)\n",
-      path / 1e9, batch, workers, pool_samples, (double)(pool_samples * bytes) / (1 << 20), path_node_index,
-      busy);
+      path / 1e9, a.batch, a.workers, pool_samples, (double)(pool_samples * bytes) / (1 << 20),
+      path_node_index, busy);
   /* Its threads wait by spinning: with more of them than CPUs, the waits
    * take CPU time from the copies, which run's sleeping waits do not. */
-  if (workers + 1 > path_cpus)
-    printf("pipeline path: %lld worker(s) and the engine on %d CPU(s): its spinning waits take CPU from the "
+  if (a.workers + 1 > path_cpus)
+    printf("pipeline path: %ld worker(s) and the engine on %d CPU(s): its spinning waits take CPU from the "
            "copies, so it is no fair reference here (use at most %d worker(s))\n",
-           workers, path_cpus, path_cpus > 1 ? path_cpus - 1 : 1);
+           a.workers, path_cpus, path_cpus > 1 ? path_cpus - 1 : 1);
   return 0;
 }
