@@ -8,8 +8,9 @@
  * the host, CUDA and stand-in backends; this file has no backend branches.
  *
  * Hand-offs are slot states under one mutex per device, with a condition
- * variable per kind of waiter (workers, feeder, completion thread);
- * batches move in order, each exactly once. */
+ * variable per waiter (each worker, the feeder, the completion thread), so
+ * that a freed slot wakes only the worker it belongs to; batches move in
+ * order, each exactly once. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -50,7 +51,8 @@ void nb_run_stop(nb_run_t r)
   atomic_store(&r->stop, 1);
   for (int i = 0; i < r->ngpus; i++) {
     pthread_mutex_lock(&r->g[i].mu);
-    pthread_cond_broadcast(&r->g[i].cv_worker);
+    for (int w = 0; w < r->g[i].gp->nworkers; w++)
+      pthread_cond_broadcast(&r->g[i].cv_worker[w]);
     pthread_cond_broadcast(&r->g[i].cv_feeder);
     pthread_cond_broadcast(&r->g[i].cv_engine);
     pthread_mutex_unlock(&r->g[i].mu);
@@ -381,7 +383,7 @@ static void *worker_main(void *arg)
     int s = torch ? 2 * w + (int)((b / W) % 2) : (int)(b % gp->nstage);
     int *state = torch ? &gp->wstate[s] : &gp->sstate[s];
     pthread_mutex_lock(&gp->mu);
-    int waited = WAIT_UNTIL(gp, cv_worker, *state == SLOT_FREE);
+    int waited = WAIT_UNTIL(gp, cv_worker[w], *state == SLOT_FREE);
     if (waited == 0)
       *state = SLOT_FILLING;
     pthread_mutex_unlock(&gp->mu);
@@ -437,7 +439,7 @@ static int take_worker_batch(struct gpu_pipe *gp, long b, int t, double *copy)
   if (failed)
     return -1;
   gp->wstate[s] = SLOT_FREE;
-  pthread_cond_broadcast(&gp->cv_worker); /* its worker may build the next batch now */
+  pthread_cond_signal(&gp->cv_worker[b % W]); /* its worker may build the next batch now */
   gp->sbatch[t] = b;
   return 0;
 }
@@ -588,11 +590,12 @@ static int complete_copy(struct gpu_pipe *gp, long c, nb_error_t *e)
   if (done) {
     pthread_mutex_lock(&gp->mu);
     gp->sstate[c % gp->nstage] = SLOT_FREE;
-    /* torch: the feeder copies into it; direct: a worker builds in it. */
+    /* torch: the feeder copies into it; direct: batch c's worker builds its
+     * batch c + nstage in it (nstage is a multiple of W). */
     if (gp->run->cfg.pipeline == NB_PIPE_TORCH)
       pthread_cond_signal(&gp->cv_feeder);
     else
-      pthread_cond_broadcast(&gp->cv_worker);
+      pthread_cond_signal(&gp->cv_worker[c % gp->gp->nworkers]);
     pthread_mutex_unlock(&gp->mu);
   }
   return done;
@@ -869,10 +872,12 @@ void nb_run_free(nb_run_t r)
     free(r->res ? r->res[i].step_ms : NULL);
     if (gp->sync_init) {
       pthread_mutex_destroy(&gp->mu);
-      pthread_cond_destroy(&gp->cv_worker);
+      for (int w = 0; w < gp->gp->nworkers; w++)
+        pthread_cond_destroy(&gp->cv_worker[w]);
       pthread_cond_destroy(&gp->cv_feeder);
       pthread_cond_destroy(&gp->cv_engine);
     }
+    free(gp->cv_worker);
   }
   nb_numastat_free(&r->before);
   nb_numastat_free(&r->after);
@@ -910,13 +915,16 @@ static int gpu_init(struct nb_run *r, int i)
   gp->expected = calloc((size_t)r->total, sizeof *gp->expected);
   gp->done_t = calloc((size_t)r->total, sizeof *gp->done_t);
   gp->taudit = calloc((size_t)W + 2, sizeof *gp->taudit);
-  if (!gp->wstate || !gp->wbatch || !gp->sstate || !gp->sbatch || !gp->expected || !gp->done_t || !gp->taudit)
+  gp->cv_worker = calloc((size_t)W + 1, sizeof *gp->cv_worker);
+  if (!gp->wstate || !gp->wbatch || !gp->sstate || !gp->sbatch || !gp->expected || !gp->done_t ||
+      !gp->taudit || !gp->cv_worker)
     return NB_ENOMEM;
   pthread_mutex_init(&gp->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&gp->cv_worker, &ca);
+  for (int w = 0; w < W; w++)
+    pthread_cond_init(&gp->cv_worker[w], &ca);
   pthread_cond_init(&gp->cv_feeder, &ca);
   pthread_cond_init(&gp->cv_engine, &ca);
   pthread_condattr_destroy(&ca);

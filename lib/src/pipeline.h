@@ -48,10 +48,12 @@ struct gpu_pipe {
   pthread_mutex_t mu; /* guards every state below that threads share */
   /* Who waits on what, so that a change wakes only the thread it is for (on
    * a machine with few cores, a thread woken for nothing takes a core from
-   * the copy): the workers (their slots free), the feeder (a batch ready, a
-   * staging slot free for torch, a step done), the completion thread (a
-   * batch submitted). A stop wakes them all. */
-  pthread_cond_t cv_worker, cv_feeder, cv_engine;
+   * the copy): each worker (one of its own slots free: worker w's are the
+   * slots of batches w, w + W...), the feeder (a batch ready, a staging slot
+   * free for torch, a step done), the completion thread (a batch
+   * submitted). A stop wakes them all. */
+  pthread_cond_t *cv_worker; /* one per worker */
+  pthread_cond_t cv_feeder, cv_engine;
   int sync_init;
   int nstage;                         /* staging slots */
   int nbufs[NB__NBUFKINDS];           /* buffers of each kind */
