@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -207,6 +209,59 @@ static void test_parallel_first_touch(void **state)
   nb_buf_free(&b);
 }
 
+/* The mapping of addr in /proc/self/smaps: its VmFlags line and its
+ * AnonHugePages in kB, as the kernel reports them. 0, or -1 when not found. */
+static int smaps_of(const void *addr, char *flags, size_t nflags, long *huge_kb)
+{
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (!f)
+    return -1;
+  char line[512];
+  int in = 0, found = -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char c;
+    if (sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3 && strchr(line, '-') < strchr(line, ' ')) {
+      if (in)
+        break;
+      in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+      continue;
+    }
+    if (in && sscanf(line, "AnonHugePages: %ld kB", huge_kb) == 1)
+      continue;
+    if (in && strncmp(line, "VmFlags:", 8) == 0) {
+      snprintf(flags, nflags, "%s", line + 8);
+      found = 0;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+/* Every buffer is small pages (MADV_NOHUGEPAGE): a huge page first touched
+ * under a memory policy was seen with part of its memory on another node in
+ * the QEMU guests. The kernel must report the mapping "nh" and hold no huge
+ * page in it, THP set to always or not. */
+static void test_small_pages(void **state)
+{
+  (void)state;
+  if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0)
+    skip(); /* a kernel without THP has no huge pages to refuse */
+  struct nb_buf b;
+  struct nb_buf_plan bp = {NB_MEM_BIND, nb_topo_node(topo, 0)->os_index};
+  nb_error_t err = {0};
+  if (nb_buf_alloc(topo, &b, (size_t)64 << 20, &bp, NULL, 0, &err) < 0)
+    fail_msg("%s", err.msg);
+  char flags[512] = "";
+  long huge_kb = -1;
+  assert_int_equal(smaps_of((const char *)b.addr + b.len / 2, flags, sizeof flags, &huge_kb), 0);
+  print_message("VmFlags:%s", flags);
+  if (!strstr(flags, " nh"))
+    fail_msg("the buffer's mapping is not MADV_NOHUGEPAGE (VmFlags:%s)", flags);
+  assert_int_equal(huge_kb, 0);
+  nb_buf_free(&b);
+}
+
 /* Pinning needs a GPU: without one it fails with the CUDA error (or says the
  * build has no CUDA), leaving nothing allocated; with one it pins. */
 static void test_pinned_needs_cuda(void **state)
@@ -244,7 +299,7 @@ int main(void)
       cmocka_unit_test(test_degrade_cpu),       cmocka_unit_test(test_unbound_resets),
       cmocka_unit_test(test_foreign_refused),   cmocka_unit_test(test_numastat),
       cmocka_unit_test(test_interleave),        cmocka_unit_test(test_parallel_first_touch),
-      cmocka_unit_test(test_pinned_needs_cuda),
+      cmocka_unit_test(test_pinned_needs_cuda), cmocka_unit_test(test_small_pages),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   nb_topo_free(topo);
