@@ -16,4 +16,4 @@ werror=OFF
 cmake -S . -B "$build" -DNB_WERROR=$werror ${NB_CMAKE_ARGS:-}
 cmake --build "$build" -j "$(nproc)"
 # shellcheck disable=SC2086
-ctest --test-dir "$build" --output-on-failure ${NB_CTEST_ARGS:--LE slow}
+ctest --test-dir "$build" --output-on-failure -j "$(nproc)" ${NB_CTEST_ARGS:--LE slow}

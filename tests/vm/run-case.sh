@@ -11,7 +11,15 @@ mkdir -p "$NB_VM_WORK"
 . "$NB_VM_DIR/check-lib.sh"
 
 vm_prereqs
+# Cases run in parallel (one CTest test per group of cases, ctest -j): the
+# kernel and the host-root modules are fetched into $NB_VM_WORK once, by
+# whichever comes first, while the others wait on this lock (flock(1),
+# util-linux).
+command -v flock >/dev/null 2>&1 || vm_skip "flock (util-linux) is needed to share $NB_VM_WORK between cases"
+exec 9>"$NB_VM_WORK/.fetch.lock"
+flock 9
 KERNEL=$(vm_kernel) || exit $?
+flock -u 9
 
 total_fails=0 skipped=0
 for case_name in "$@"; do
@@ -28,7 +36,9 @@ for case_name in "$@"; do
     (prereq) 2>"$dir/skip" || rc=$?
   fi
   if [ $rc = 0 ] && [ "$NB_VM_HOSTROOT" = 1 ]; then
+    flock 9
     VM_HOSTROOT_MODDIR=$(vm_hostroot_prereqs 2>"$dir/skip") || rc=$?
+    flock -u 9
   fi
   if [ $rc != 0 ]; then
     echo "== $case_name: $(cat "$dir/skip")"
