@@ -17,7 +17,10 @@ vm_prereqs
 # util-linux).
 command -v flock >/dev/null 2>&1 || vm_skip "flock (util-linux) is needed to share $NB_VM_WORK between cases"
 exec 9>"$NB_VM_WORK/.fetch.lock"
-flock 9
+vm_lock() {
+  flock -w 1800 9 || { echo "FAIL: $NB_VM_WORK/.fetch.lock still held after 30 min (a fetch hung?)" >&2; exit 1; }
+}
+vm_lock
 KERNEL=$(vm_kernel) || exit $?
 flock -u 9
 
@@ -36,7 +39,7 @@ for case_name in "$@"; do
     (prereq) 2>"$dir/skip" || rc=$?
   fi
   if [ $rc = 0 ] && [ "$NB_VM_HOSTROOT" = 1 ]; then
-    flock 9
+    vm_lock
     VM_HOSTROOT_MODDIR=$(vm_hostroot_prereqs 2>"$dir/skip") || rc=$?
     flock -u 9
   fi
