@@ -98,27 +98,53 @@ seed() {
   esac
 }
 
-failed=0
-for t in $targets; do
+# fuzz_one TARGET: run it, its report in $work/TARGET.report, and
+# $work/TARGET.failed when it failed.
+fuzz_one() {
+  t=$1
   bin=$build/tests/fuzz/$t
   if [ ! -x "$bin" ]; then
-    echo "FAIL $t: $bin not built (configure with CC=clang -DNB_FUZZ=ON)"
-    failed=$((failed + 1))
-    continue
+    echo "FAIL $t: $bin not built (configure with CC=clang -DNB_FUZZ=ON)" >"$work/$t.report"
+    : >"$work/$t.failed"
+    return
   fi
   seed "$t" "$work/$t"
   # -timeout: an input slower than this is a hang (the topology child gives
   # up after 60 s itself); -rss_limit_mb: a memory blow-up is a finding.
   if "$bin" -max_total_time="$secs" -timeout=25 -rss_limit_mb=2560 -print_final_stats=1 \
     -artifact_prefix="$artifacts/$t-" "$work/$t" >"$work/$t.log" 2>&1; then
-    echo "ok   $t: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$work/$t.log" | grep -o '[0-9]*$') runs in $secs s, corpus $(ls "$work/$t" | wc -l)"
+    echo "ok   $t: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$work/$t.log" | grep -o '[0-9]*$') runs in $secs s, corpus $(ls "$work/$t" | wc -l)" >"$work/$t.report"
   else
-    echo "FAIL $t: a finding (log tail below; inputs in $artifacts)"
-    tail -n 40 "$work/$t.log" | sed 's/^/     /'
-    for a in "$artifacts/$t"-*; do
-      [ -f "$a" ] && echo "     input $(basename "$a"): $(head -c 512 "$a" | od -An -tx1 | tr -d ' \n')"
-    done
-    failed=$((failed + 1))
+    {
+      echo "FAIL $t: a finding (log tail below; inputs in $artifacts)"
+      tail -n 40 "$work/$t.log" | sed 's/^/     /'
+      for a in "$artifacts/$t"-*; do
+        [ ! -f "$a" ] || echo "     input $(basename "$a"): $(head -c 512 "$a" | od -An -tx1 | tr -d ' \n')"
+      done
+    } >"$work/$t.report"
+    : >"$work/$t.failed"
   fi
+}
+
+# The targets are single-threaded: NB_FUZZ_JOBS (default: the CPUs) run at
+# once, each for its full SECONDS; lane k runs targets k, k + jobs, ...
+jobs=${NB_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+lane=0
+while [ "$lane" -lt "$jobs" ]; do
+  (
+    i=0
+    for t in $targets; do
+      [ $((i % jobs)) -eq "$lane" ] && fuzz_one "$t"
+      i=$((i + 1))
+    done
+  ) &
+  lane=$((lane + 1))
+done
+wait
+failed=0
+for t in $targets; do
+  cat "$work/$t.report" 2>/dev/null || { echo "FAIL $t: no report"; failed=$((failed + 1)); continue; }
+  [ ! -e "$work/$t.failed" ] || failed=$((failed + 1))
 done
 [ "$failed" -eq 0 ]
