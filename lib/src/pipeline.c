@@ -36,6 +36,13 @@ enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_SUBMITTED };
 static int stopping(struct nb_run *r);
 static int checked(struct nb_run *r, long b);
 
+/* gp->mu held: a slot of batch b's worker is free again (worker w builds
+ * batches w, w + W...; each worker waits on its own condition variable). */
+static void wake_worker_of(struct gpu_pipe *gp, long b)
+{
+  pthread_cond_signal(&gp->cv_worker[b % gp->gp->nworkers]);
+}
+
 /* Record the first error and stop everything. */
 void nb__run_fail(struct nb_run *r, const nb_error_t *e)
 {
@@ -439,7 +446,7 @@ static int take_worker_batch(struct gpu_pipe *gp, long b, int t, double *copy)
   if (failed)
     return -1;
   gp->wstate[s] = SLOT_FREE;
-  pthread_cond_signal(&gp->cv_worker[b % W]); /* its worker may build the next batch now */
+  wake_worker_of(gp, b); /* its worker may build the next batch now */
   gp->sbatch[t] = b;
   return 0;
 }
@@ -595,7 +602,7 @@ static int complete_copy(struct gpu_pipe *gp, long c, nb_error_t *e)
     if (gp->run->cfg.pipeline == NB_PIPE_TORCH)
       pthread_cond_signal(&gp->cv_feeder);
     else
-      pthread_cond_signal(&gp->cv_worker[c % gp->gp->nworkers]);
+      wake_worker_of(gp, c);
     pthread_mutex_unlock(&gp->mu);
   }
   return done;

@@ -245,8 +245,10 @@ static int smaps_of(const void *addr, char *flags, size_t nflags, long *huge_kb)
 static void test_small_pages(void **state)
 {
   (void)state;
-  if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0)
-    skip(); /* a kernel without THP has no huge pages to refuse */
+  if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0) {
+    print_message("skipped: this kernel has no transparent hugepages to refuse\n");
+    skip();
+  }
   struct nb_buf b;
   struct nb_buf_plan bp = {NB_MEM_BIND, nb_topo_node(topo, 0)->os_index};
   nb_error_t err = {0};
